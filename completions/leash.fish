@@ -1,0 +1,135 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_leash_global_optspecs
+    string join \n worker= json q/quiet v/verbose h/help V/version
+end
+
+function __fish_leash_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_leash_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_leash_using_subcommand
+    set -l cmd (__fish_leash_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c leash -n "__fish_leash_needs_command" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_needs_command" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_needs_command" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_needs_command" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c leash -n "__fish_leash_needs_command" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_needs_command" -f -a "session" -d 'The worker\'s session: its daemon, its claude process, its conversation'
+complete -c leash -n "__fish_leash_needs_command" -f -a "daemon" -d 'Run a worker\'s session daemon in the foreground (`session start` does this)'
+complete -c leash -n "__fish_leash_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "start" -d 'Start the worker\'s daemon and claude; resumes the worker\'s conversation if it has one'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "stop" -d 'Stop the worker\'s daemon and claude; the conversation is kept for the next start'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "status" -d 'Show the worker\'s session: pids, session id, model, state, turns, cost, uptime'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "list" -d 'List every worker of this user, one row each'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "send" -d 'Send one turn in the worker\'s conversation and stream the reply'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "interrupt" -d 'Interrupt the running turn (a no-op when none is running)'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l cwd -d 'Directory claude works in [default: the repository root, else the current directory]' -r -F
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l model -d 'Model for the session, an alias such as `sonnet` or `opus` or a full name [default: sonnet]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l system-prompt-file -d 'Replace claude\'s system prompt with this file\'s contents' -r -F
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l permission-mode -d 'claude\'s permission mode (default, acceptEdits, plan, bypassPermissions)' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l claude -d 'The claude executable [default: `claude` on PATH]' -r -F
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l fresh -d 'Start a new conversation instead of resuming the worker\'s'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from stop" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from stop" -l all -d 'Stop every running worker of this user'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from stop" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from stop" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from stop" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from stop" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from status" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from status" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from list" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l retries -d 'Re-send the turn this many times after provider errors (429/529/5xx)' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from interrupt" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from interrupt" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from interrupt" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from interrupt" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from interrupt" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from interrupt" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from model" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from model" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from model" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from model" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from model" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from model" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s n -l lines -d 'How many of the latest events to show first (0 = all)' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s f -l follow -d 'Keep printing new events as they happen, like `tail -f`'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "start" -d 'Start the worker\'s daemon and claude; resumes the worker\'s conversation if it has one'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "stop" -d 'Stop the worker\'s daemon and claude; the conversation is kept for the next start'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show the worker\'s session: pids, session id, model, state, turns, cost, uptime'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "list" -d 'List every worker of this user, one row each'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "send" -d 'Send one turn in the worker\'s conversation and stream the reply'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "interrupt" -d 'Interrupt the running turn (a no-op when none is running)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c leash -n "__fish_leash_using_subcommand daemon" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand daemon" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand daemon" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand daemon" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand daemon" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand daemon" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session daemon help" -f -a "session" -d 'The worker\'s session: its daemon, its claude process, its conversation'
+complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session daemon help" -f -a "daemon" -d 'Run a worker\'s session daemon in the foreground (`session start` does this)'
+complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session daemon help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "start" -d 'Start the worker\'s daemon and claude; resumes the worker\'s conversation if it has one'
+complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "stop" -d 'Stop the worker\'s daemon and claude; the conversation is kept for the next start'
+complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "status" -d 'Show the worker\'s session: pids, session id, model, state, turns, cost, uptime'
+complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "list" -d 'List every worker of this user, one row each'
+complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "send" -d 'Send one turn in the worker\'s conversation and stream the reply'
+complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "interrupt" -d 'Interrupt the running turn (a no-op when none is running)'
+complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
+complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'

@@ -1,0 +1,25 @@
+//! Writes `completions/` and `man/` from the clap definitions. Run from the repository
+//! root after changing any command or flag: `cargo run --bin leash-gen`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["completions", "man"] {
+        let _ = std::fs::remove_dir_all(root.join(dir));
+    }
+    for (path, contents) in leash::docs::generated_files() {
+        let path = root.join(path);
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, contents));
+        if let Err(e) = written {
+            eprintln!("leash-gen: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        println!("wrote {}", path.display());
+    }
+    ExitCode::SUCCESS
+}

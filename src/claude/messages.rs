@@ -1,0 +1,314 @@
+//! claude's stream-json messages: typed for the fields leash reads, everything else
+//! ignored here and passed through untouched by the daemon.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One stdout line from claude.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamMessage {
+    System(SystemMessage),
+    Assistant(AssistantMessage),
+    User(UserMessage),
+    Result(ResultMessage),
+    ControlRequest(IncomingControlRequest),
+    ControlResponse(IncomingControlResponse),
+    StreamEvent(StreamEventMessage),
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SystemMessage {
+    #[serde(default)]
+    pub subtype: String,
+    pub session_id: Option<String>,
+    pub model: Option<String>,
+    #[serde(rename = "permissionMode")]
+    pub permission_mode: Option<String>,
+    /// `api_retry` fields.
+    pub attempt: Option<u32>,
+    pub max_retries: Option<u32>,
+    pub retry_delay_ms: Option<f64>,
+    pub error_status: Option<u16>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AssistantMessage {
+    pub message: MessageBody,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserMessage {
+    pub message: Option<MessageBody>,
+    #[serde(rename = "isReplay", default)]
+    pub is_replay: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MessageBody {
+    #[serde(default, deserialize_with = "content_blocks")]
+    pub content: Vec<ContentBlock>,
+    pub model: Option<String>,
+}
+
+impl MessageBody {
+    /// claude reports API errors as assistant messages from the `<synthetic>` model; the
+    /// turn's outcome says the same, so they are not the assistant's words.
+    pub fn is_synthetic(&self) -> bool {
+        self.model.as_deref() == Some("<synthetic>")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentBlock {
+    Text {
+        text: String,
+    },
+    ToolUse {
+        name: String,
+        #[serde(default)]
+        input: Value,
+    },
+    ToolResult {
+        #[serde(default)]
+        is_error: bool,
+    },
+    #[serde(other)]
+    Other,
+}
+
+/// `content` is a plain string in some user messages and a list of blocks elsewhere.
+fn content_blocks<'de, D>(deserializer: D) -> Result<Vec<ContentBlock>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Content {
+        Text(String),
+        Blocks(Vec<ContentBlock>),
+    }
+    Ok(match Content::deserialize(deserializer)? {
+        Content::Text(text) => vec![ContentBlock::Text { text }],
+        Content::Blocks(blocks) => blocks,
+    })
+}
+
+/// The line that ends a turn.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ResultMessage {
+    #[serde(default)]
+    pub subtype: String,
+    #[serde(default)]
+    pub is_error: bool,
+    pub result: Option<String>,
+    pub session_id: Option<String>,
+    pub num_turns: Option<u64>,
+    pub duration_ms: Option<u64>,
+    pub total_cost_usd: Option<f64>,
+    pub api_error_status: Option<u16>,
+    pub terminal_reason: Option<String>,
+}
+
+impl ResultMessage {
+    /// claude reports provider failures as `subtype: "success"` with `is_error: true`
+    /// and an `API Error: ...` text; `api_error_status` is null once its own retries ran
+    /// out, so the text is the reliable sign.
+    pub fn is_provider_error(&self) -> bool {
+        if !self.is_error {
+            return false;
+        }
+        let status_says = self
+            .api_error_status
+            .is_some_and(|s| s == 429 || s == 529 || (500..600).contains(&s));
+        let text_says = self
+            .result
+            .as_deref()
+            .is_some_and(|t| t.trim_start().starts_with("API Error"));
+        status_says || text_says
+    }
+
+    /// An interrupt ends a turn with `aborted_streaming`, or `aborted_tools` when it
+    /// lands while a tool runs.
+    pub fn is_interrupted(&self) -> bool {
+        matches!(
+            self.terminal_reason.as_deref(),
+            Some("aborted_streaming" | "aborted_tools")
+        )
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IncomingControlRequest {
+    pub request_id: String,
+    #[serde(default)]
+    pub request: Value,
+}
+
+impl IncomingControlRequest {
+    pub fn subtype(&self) -> &str {
+        self.request
+            .get("subtype")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IncomingControlResponse {
+    pub response: ControlResponseBody,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ControlResponseBody {
+    #[serde(default)]
+    pub subtype: String,
+    #[serde(default)]
+    pub request_id: String,
+    pub error: Option<String>,
+    pub response: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StreamEventMessage {
+    #[serde(default)]
+    pub event: Value,
+}
+
+impl StreamEventMessage {
+    /// The text of a `content_block_delta` partial message, if this is one.
+    pub fn text_delta(&self) -> Option<&str> {
+        let delta = self.event.get("delta")?;
+        (delta.get("type")?.as_str()? == "text_delta")
+            .then(|| delta.get("text")?.as_str())
+            .flatten()
+    }
+}
+
+/// Control requests leash sends to claude.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "subtype", rename_all = "snake_case")]
+pub enum ControlRequest<'a> {
+    Initialize,
+    Interrupt,
+    SetModel { model: &'a str },
+    SetPermissionMode { mode: &'a str },
+}
+
+/// The stdin line for one user turn.
+pub fn user_line(text: &str) -> String {
+    let mut line = serde_json::json!({
+        "type": "user",
+        "message": {"role": "user", "content": text},
+    })
+    .to_string();
+    line.push('\n');
+    line
+}
+
+pub fn control_request_line(request_id: &str, request: &ControlRequest<'_>) -> String {
+    let mut line = serde_json::json!({
+        "type": "control_request",
+        "request_id": request_id,
+        "request": request,
+    })
+    .to_string();
+    line.push('\n');
+    line
+}
+
+/// The answer to a control request claude sent us; `request_id` sits inside `response`.
+pub fn control_response_line(request_id: &str, result: Result<Value, &str>) -> String {
+    let response = match result {
+        Ok(body) => serde_json::json!({
+            "subtype": "success",
+            "request_id": request_id,
+            "response": body,
+        }),
+        Err(error) => serde_json::json!({
+            "subtype": "error",
+            "request_id": request_id,
+            "error": error,
+        }),
+    };
+    let mut line =
+        serde_json::json!({"type": "control_response", "response": response}).to_string();
+    line.push('\n');
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> StreamMessage {
+        serde_json::from_str(line).unwrap()
+    }
+
+    #[test]
+    fn unknown_types_and_fields_are_tolerated() {
+        assert!(matches!(
+            parse(r#"{"type":"brand_new","x":1}"#),
+            StreamMessage::Other
+        ));
+        let StreamMessage::System(init) = parse(
+            r#"{"type":"system","subtype":"init","session_id":"s","model":"m","permissionMode":"plan","extra":{"a":1}}"#,
+        ) else {
+            panic!()
+        };
+        assert_eq!(init.permission_mode.as_deref(), Some("plan"));
+    }
+
+    #[test]
+    fn provider_errors_are_recognised_by_status_or_text() {
+        let StreamMessage::Result(r) = parse(
+            r#"{"type":"result","subtype":"success","is_error":true,"result":"API Error: 529 Overloaded","api_error_status":null}"#,
+        ) else {
+            panic!()
+        };
+        assert!(r.is_provider_error());
+        let StreamMessage::Result(r) = parse(
+            r#"{"type":"result","subtype":"error_during_execution","is_error":true,"terminal_reason":"aborted_streaming"}"#,
+        ) else {
+            panic!()
+        };
+        assert!(!r.is_provider_error());
+        assert!(r.is_interrupted());
+    }
+
+    #[test]
+    fn user_content_may_be_a_string_or_blocks() {
+        let StreamMessage::User(u) = parse(
+            r#"{"type":"user","message":{"role":"user","content":"[Request interrupted by user]"}}"#,
+        ) else {
+            panic!()
+        };
+        assert!(
+            matches!(&u.message.unwrap().content[0], ContentBlock::Text { text } if text.contains("interrupted"))
+        );
+        let StreamMessage::User(u) = parse(
+            r#"{"type":"user","message":{"content":[{"type":"tool_result","tool_use_id":"t","content":"ok"}]}}"#,
+        ) else {
+            panic!()
+        };
+        assert!(matches!(
+            u.message.unwrap().content[0],
+            ContentBlock::ToolResult { is_error: false }
+        ));
+    }
+
+    #[test]
+    fn control_lines_have_the_documented_shape() {
+        let line = control_request_line("r1", &ControlRequest::SetModel { model: "opus" });
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["request"]["subtype"], "set_model");
+        assert_eq!(v["request"]["model"], "opus");
+        let line = control_response_line("r2", Err("nope"));
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["response"]["request_id"], "r2");
+        assert_eq!(v["response"]["subtype"], "error");
+    }
+}

@@ -1,0 +1,294 @@
+//! The client side of the socket: find the worker's daemon, start it when asked to,
+//! say hello, send one request and read what comes back.
+
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+
+use crate::daemon::DAEMON_LOG;
+use crate::error::{Error, ErrorKind};
+use crate::framing::{LineRead, LineReader};
+use crate::paths::{Dirs, WorkerName};
+use crate::protocol::{PROTOCOL_VERSION, Reply, Request, ServerLine, to_line};
+use crate::record::SessionRecord;
+
+/// Event lines can carry whole files from claude.
+const MAX_SERVER_LINE: usize = 256 << 20;
+/// How long a freshly spawned daemon may take to open its socket.
+const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(10);
+/// The daemon log is for post-mortems, not an archive.
+const DAEMON_LOG_MAX: u64 = 1 << 20;
+
+/// The worker a command is about, and where its files are.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub dirs: Dirs,
+    pub worker: WorkerName,
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl Target {
+    /// `--worker`/`LEASH_WORKER`, else the worker of the repository around `cwd`.
+    pub fn resolve(worker: Option<&str>, cwd: &Path) -> Result<Target, Error> {
+        let worker = match worker {
+            Some(name) => WorkerName::parse(name)?,
+            None => WorkerName::for_directory(cwd),
+        };
+        Self::for_worker(Dirs::from_env()?, worker)
+    }
+
+    pub fn for_worker(dirs: Dirs, worker: WorkerName) -> Result<Target, Error> {
+        let socket = dirs.checked_socket(&worker)?;
+        let state_dir = dirs.worker_state(&worker);
+        Ok(Target {
+            dirs,
+            worker,
+            socket,
+            state_dir,
+        })
+    }
+
+    pub fn daemon_log(&self) -> PathBuf {
+        self.state_dir.join(DAEMON_LOG)
+    }
+
+    pub fn no_session(&self) -> Error {
+        Error::new(
+            ErrorKind::NoSession,
+            format!(
+                "worker {} is not running; start it with `leash session start`",
+                self.worker
+            ),
+        )
+    }
+}
+
+/// One open, greeted connection to a daemon.
+pub struct Connection {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    lines: LineReader,
+    pub daemon_pid: u32,
+}
+
+impl Connection {
+    /// Connects and says hello. `Ok(None)` when no daemon is listening.
+    pub async fn open(socket: &Path) -> Result<Option<Connection>, Error> {
+        let stream = match UnixStream::connect(socket).await {
+            Ok(stream) => stream,
+            Err(e) if is_not_running(&e) => return Ok(None),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("cannot connect to {}", socket.display()),
+                    e,
+                ));
+            }
+        };
+        let (read, writer) = stream.into_split();
+        let mut conn = Connection {
+            reader: BufReader::with_capacity(64 * 1024, read),
+            writer,
+            lines: LineReader::new(MAX_SERVER_LINE),
+            daemon_pid: 0,
+        };
+        conn.send(&Request::Hello {
+            version: PROTOCOL_VERSION,
+        })
+        .await?;
+        match conn.next().await? {
+            Some((_, ServerLine::Reply(Reply::Hello { daemon_pid, .. }))) => {
+                conn.daemon_pid = daemon_pid;
+                Ok(Some(conn))
+            }
+            Some((_, ServerLine::Reply(Reply::Error { kind, message }))) => {
+                Err(Error::new(kind, message))
+            }
+            Some((line, _)) => Err(Error::internal(format!(
+                "the daemon answered hello with {line}"
+            ))),
+            // A daemon that closes during hello is on its way out.
+            None => Ok(None),
+        }
+    }
+
+    pub async fn send(&mut self, request: &Request) -> Result<(), Error> {
+        self.writer
+            .write_all(to_line(request).as_bytes())
+            .await
+            .map_err(|e| Error::io("cannot write to the daemon", e))
+    }
+
+    /// The next line from the daemon, raw and parsed; `None` when it closed.
+    pub async fn next(&mut self) -> Result<Option<(String, ServerLine)>, Error> {
+        loop {
+            let read = self
+                .lines
+                .next(&mut self.reader)
+                .await
+                .map_err(|e| Error::io("cannot read from the daemon", e))?;
+            match read {
+                LineRead::Eof => return Ok(None),
+                LineRead::TooLong(len) => {
+                    eprintln!("leash: skipped a {len}-byte line from the daemon");
+                }
+                LineRead::Line => {
+                    let raw = String::from_utf8_lossy(self.lines.line()).into_owned();
+                    let parsed = serde_json::from_str(&raw).map_err(|e| {
+                        Error::internal(format!(
+                            "the daemon sent a line leash cannot read ({e}): {raw}"
+                        ))
+                    })?;
+                    return Ok(Some((raw, parsed)));
+                }
+            }
+        }
+    }
+
+    /// True when the next line is already buffered (no need to flush output yet).
+    pub fn has_buffered(&self) -> bool {
+        !self.reader.buffer().is_empty()
+    }
+
+    /// Sends one request and returns its single reply, turning error replies into errors.
+    pub async fn call(mut self, request: &Request) -> Result<Reply, Error> {
+        self.send(request).await?;
+        match self.next().await? {
+            Some((_, ServerLine::Reply(Reply::Error { kind, message }))) => {
+                Err(Error::new(kind, message))
+            }
+            Some((_, ServerLine::Reply(reply))) => Ok(reply),
+            Some((line, ServerLine::Event(_))) => {
+                Err(Error::internal(format!("expected a reply, got {line}")))
+            }
+            None => Err(Error::new(
+                ErrorKind::NoSession,
+                "the daemon closed the connection before answering",
+            )),
+        }
+    }
+}
+
+fn is_not_running(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// Connects to the running daemon, or fails with "no session".
+pub async fn connect(target: &Target) -> Result<Connection, Error> {
+    Connection::open(&target.socket)
+        .await?
+        .ok_or_else(|| target.no_session())
+}
+
+/// Connects to the running daemon, starting one first when there is none and
+/// `autostart` allows it. The session record must exist or be creatable.
+pub async fn connect_or_start(
+    target: &Target,
+    autostart: bool,
+    make_record: impl FnOnce() -> Result<SessionRecord, Error>,
+) -> Result<Connection, Error> {
+    if let Some(conn) = Connection::open(&target.socket).await? {
+        return Ok(conn);
+    }
+    if !autostart {
+        return Err(target.no_session());
+    }
+    let state_dir = target.dirs.ensure_worker_state(&target.worker)?;
+    if SessionRecord::load(&state_dir)?.is_none() {
+        make_record()?.save(&state_dir)?;
+    }
+    spawn_daemon(target).await
+}
+
+/// Starts `leash daemon` for the target detached from this terminal (its own session,
+/// no stdio but its log) and waits until its socket answers.
+pub async fn spawn_daemon(target: &Target) -> Result<Connection, Error> {
+    target.dirs.ensure_runtime()?;
+    let state_dir = target.dirs.ensure_worker_state(&target.worker)?;
+    let log_path = target.daemon_log();
+    let log = open_daemon_log(&log_path)?;
+    let exe =
+        std::env::current_exe().map_err(|e| Error::io("cannot find the leash executable", e))?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("daemon")
+        .arg("--worker")
+        .arg(target.worker.as_str())
+        .env("LEASH_RUNTIME_DIR", &target.dirs.runtime)
+        .env("LEASH_STATE_DIR", &target.dirs.state)
+        .current_dir(&state_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log));
+    // SAFETY: setsid is async-signal-safe; it detaches the daemon from our terminal so
+    // Ctrl-C and hangups aimed at us never reach it.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut daemon = command
+        .spawn()
+        .map_err(|e| Error::setup(format!("cannot start the leash daemon: {e}")))?;
+
+    let started = Instant::now();
+    let mut wait = Duration::from_millis(1);
+    loop {
+        if let Some(conn) = Connection::open(&target.socket).await? {
+            // Reap it now if it already exited; otherwise it outlives us, reparented.
+            let _ = daemon.try_wait();
+            return Ok(conn);
+        }
+        if let Ok(Some(status)) = daemon.try_wait()
+            && !status.success()
+        {
+            return Err(Error::setup(format!(
+                "the leash daemon exited ({status}) before it was ready: {}",
+                last_line(&log_path).unwrap_or_else(|| format!("see {}", log_path.display()))
+            )));
+        }
+        if started.elapsed() > DAEMON_START_TIMEOUT {
+            return Err(Error::setup(format!(
+                "the leash daemon did not open {} within {} s; see {}",
+                target.socket.display(),
+                DAEMON_START_TIMEOUT.as_secs(),
+                log_path.display()
+            )));
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_millis(50));
+    }
+}
+
+fn open_daemon_log(path: &Path) -> Result<std::fs::File, Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let too_big = std::fs::metadata(path).is_ok_and(|m| m.len() > DAEMON_LOG_MAX);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(!too_big)
+        .write(true)
+        .truncate(too_big)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))
+}
+
+fn last_line(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(str::to_string)
+}

@@ -1,0 +1,73 @@
+//! Turning what happens into events: stamped, logged, and offered to subscribers.
+
+use super::*;
+
+impl Actor {
+    pub(super) fn notice(&mut self, turn: Option<u64>, message: String) {
+        self.emit(turn, |seq, ts| Event::<Value>::Notice {
+            seq,
+            ts,
+            turn,
+            level: Level::Info,
+            message,
+        });
+    }
+
+    pub(super) fn warn(&mut self, turn: Option<u64>, message: String) {
+        self.emit(turn, |seq, ts| Event::<Value>::Notice {
+            seq,
+            ts,
+            turn,
+            level: Level::Warn,
+            message,
+        });
+    }
+
+    /// Stamps an event with its seq and time, appends it to the log and offers it to
+    /// every subscriber that wants it. A subscriber whose queue is full is dropped:
+    /// one slow client must not slow claude or the others.
+    pub(super) fn emit<M: Serialize>(
+        &mut self,
+        turn: Option<u64>,
+        event: impl FnOnce(u64, u64) -> Event<M>,
+    ) {
+        let event = event(self.log.take_seq(), now_ms());
+        let ends_turn = match &event {
+            Event::TurnEnded { turn, .. } => Some(*turn),
+            _ => None,
+        };
+        let line = to_line(&event);
+        if let Err(e) = self.log.append(&line) {
+            eprintln!("leash daemon: cannot write the event log: {e}");
+        }
+        let out = Outgoing {
+            line: Arc::from(line),
+            ends_turn,
+        };
+        let mut dropped = 0;
+        self.subscribers.retain(|sub| {
+            let wants = match sub.turn {
+                None => true,
+                Some(t) => turn == Some(t),
+            };
+            if !wants {
+                return true;
+            }
+            match sub.feed.tx.try_send(out.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    sub.feed.too_slow.store(true, Ordering::SeqCst);
+                    dropped += 1;
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+        if dropped > 0 {
+            self.warn(
+                turn,
+                format!("dropped {dropped} client(s) that read too slowly; the session goes on"),
+            );
+        }
+    }
+}

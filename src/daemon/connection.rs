@@ -1,0 +1,325 @@
+//! One client connection: check who it is, check its protocol version, read its one
+//! request, then answer or stream. A client that misbehaves (garbage, silence, huge
+//! lines, slow reading, vanishing) loses its connection and nothing else.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::daemon::actor::{ClientCount, Command, Feed, Outgoing};
+use crate::error::{Error, ErrorKind};
+use crate::eventlog::read_entries;
+use crate::framing::{LineRead, LineReader};
+use crate::paths::current_uid;
+use crate::protocol::{MAX_REQUEST_BYTES, PROTOCOL_VERSION, Reply, Request};
+
+/// A client must say hello and make its request within this time.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client that does not take a line within this time is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Lines a client may fall behind before the actor drops it.
+pub const FEED_CAPACITY: usize = 4096;
+/// Lines a client sends after its request (interrupts) are small.
+const CONTROL_LINE_BYTES: usize = 64 * 1024;
+
+pub struct Shared {
+    pub commands: mpsc::Sender<Command>,
+    pub clients: ClientCount,
+    pub worker: String,
+    pub state_dir: PathBuf,
+}
+
+pub async fn serve(stream: UnixStream, shared: Arc<Shared>) {
+    let _client = shared.clients.enter();
+    match stream.peer_cred() {
+        Ok(cred) if cred.uid() == current_uid() => {}
+        Ok(cred) => {
+            eprintln!(
+                "leash daemon: rejected a connection from uid {} (pid {:?}): only uid {} may use this worker",
+                cred.uid(),
+                cred.pid(),
+                current_uid()
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("leash daemon: rejected a connection whose credentials cannot be read: {e}");
+            return;
+        }
+    }
+    let (read, write) = stream.into_split();
+    let mut conn = Conn {
+        reader: BufReader::new(read),
+        writer: BufWriter::new(write),
+        lines: LineReader::new(MAX_REQUEST_BYTES),
+    };
+    // An error here means the client went away; there is no one left to tell.
+    let _ = conn.handle(&shared).await;
+}
+
+struct Conn {
+    reader: BufReader<OwnedReadHalf>,
+    writer: BufWriter<OwnedWriteHalf>,
+    lines: LineReader,
+}
+
+enum Next {
+    Out(Option<Outgoing>),
+    Client(io::Result<LineRead>),
+}
+
+impl Conn {
+    async fn handle(&mut self, shared: &Shared) -> io::Result<()> {
+        let hello = match self.read_request().await {
+            Ok(Some(request)) => request,
+            Ok(None) => return Ok(()),
+            Err(e) => return self.reply(&Reply::error(&e)).await,
+        };
+        match hello {
+            Request::Hello { version } if version == PROTOCOL_VERSION => {
+                self.reply(&Reply::Hello {
+                    version: PROTOCOL_VERSION,
+                    daemon_pid: std::process::id(),
+                    worker: shared.worker.clone(),
+                })
+                .await?;
+            }
+            Request::Hello { version } => {
+                let e = Error::setup(format!(
+                    "the daemon speaks protocol version {PROTOCOL_VERSION} and this leash speaks {version}: stop the worker with the leash that started it, then start it again"
+                ));
+                return self.reply(&Reply::error(&e)).await;
+            }
+            _ => {
+                let e = Error::usage("a connection must start with a hello");
+                return self.reply(&Reply::error(&e)).await;
+            }
+        }
+        let request = match self.read_request().await {
+            Ok(Some(request)) => request,
+            Ok(None) => return Ok(()),
+            Err(e) => return self.reply(&Reply::error(&e)).await,
+        };
+        match request {
+            Request::Hello { .. } => {
+                self.reply(&Reply::error(&Error::usage("hello was already said")))
+                    .await
+            }
+            Request::Status => {
+                let reply = match ask(shared, Command::Status).await {
+                    Ok(status) => Reply::Status(Box::new(status)),
+                    Err(e) => Reply::error(&e),
+                };
+                self.reply(&reply).await
+            }
+            Request::Warmup => {
+                let reply = match ask(shared, Command::Warmup).await.and_then(|r| r) {
+                    Ok(status) => Reply::Status(Box::new(status)),
+                    Err(e) => Reply::error(&e),
+                };
+                self.reply(&reply).await
+            }
+            Request::Send(spec) => {
+                if spec.prompt.trim().is_empty() {
+                    return self
+                        .reply(&Reply::error(&Error::usage("the prompt is empty")))
+                        .await;
+                }
+                let (feed, rx, too_slow) = feed();
+                let submitted = ask(shared, |reply| Command::Submit { spec, feed, reply })
+                    .await
+                    .and_then(|r| r);
+                match submitted {
+                    Ok((turn, ahead)) => {
+                        self.reply(&Reply::Queued { turn, ahead }).await?;
+                        self.stream(shared, rx, Some(turn), &too_slow).await
+                    }
+                    Err(e) => self.reply(&Reply::error(&e)).await,
+                }
+            }
+            Request::Interrupt { turn } => {
+                let reply = match ask(shared, |reply| Command::Interrupt { turn, reply }).await {
+                    Ok(message) => Reply::Ok { message },
+                    Err(e) => Reply::error(&e),
+                };
+                self.reply(&reply).await
+            }
+            Request::SetModel { model } => {
+                let reply = match ask(shared, |reply| Command::SetModel { model, reply })
+                    .await
+                    .and_then(|r| r)
+                {
+                    Ok(message) => Reply::Ok { message },
+                    Err(e) => Reply::error(&e),
+                };
+                self.reply(&reply).await
+            }
+            Request::Follow { after_seq } => self.follow(shared, after_seq).await,
+            Request::Stop => {
+                let reply = match ask(shared, |reply| Command::Stop(Some(reply))).await {
+                    Ok(()) => Reply::Ok {
+                        message: format!("stopped worker {}", shared.worker),
+                    },
+                    Err(e) => Reply::error(&e),
+                };
+                self.reply(&reply).await
+            }
+        }
+    }
+
+    async fn follow(&mut self, shared: &Shared, after_seq: Option<u64>) -> io::Result<()> {
+        let (feed, rx, too_slow) = feed();
+        let upto = match ask(shared, |reply| Command::Follow { feed, reply }).await {
+            Ok(seq) => seq,
+            Err(e) => return self.reply(&Reply::error(&e)).await,
+        };
+        if let Some(after) = after_seq.filter(|after| *after < upto) {
+            let dir = shared.state_dir.clone();
+            let backlog =
+                tokio::task::spawn_blocking(move || read_entries(&dir, Some(after), Some(upto)))
+                    .await
+                    .map_err(io::Error::other)??;
+            for line in backlog {
+                self.write(line.as_bytes()).await?;
+                self.write(b"\n").await?;
+            }
+            self.flush().await?;
+        }
+        self.stream(shared, rx, None, &too_slow).await
+    }
+
+    /// Relays a feed to the client until its turn ends (or forever for a follower),
+    /// while listening for the client's interrupt. The client leaving ends only this.
+    async fn stream(
+        &mut self,
+        shared: &Shared,
+        mut rx: mpsc::Receiver<Outgoing>,
+        turn: Option<u64>,
+        too_slow: &AtomicBool,
+    ) -> io::Result<()> {
+        let mut control = LineReader::new(CONTROL_LINE_BYTES);
+        loop {
+            let next = tokio::select! {
+                out = rx.recv() => Next::Out(out),
+                read = control.next(&mut self.reader) => Next::Client(read),
+            };
+            match next {
+                Next::Out(Some(out)) => {
+                    let mut last = out.ends_turn.is_some();
+                    self.write(out.line.as_bytes()).await?;
+                    // Batch whatever is already waiting into one flush.
+                    while !last {
+                        let Ok(more) = rx.try_recv() else { break };
+                        last = more.ends_turn.is_some();
+                        self.write(more.line.as_bytes()).await?;
+                    }
+                    self.flush().await?;
+                    if last {
+                        return Ok(());
+                    }
+                }
+                Next::Out(None) => {
+                    let e = if too_slow.load(Ordering::SeqCst) {
+                        Error::new(
+                            ErrorKind::TurnFailed,
+                            "this client read too slowly and was dropped; the session goes on (see `leash session logs`)",
+                        )
+                    } else {
+                        Error::new(ErrorKind::NoSession, "the session daemon stopped")
+                    };
+                    return self.reply(&Reply::error(&e)).await;
+                }
+                Next::Client(Ok(LineRead::Line)) => {
+                    if let Ok(Request::Interrupt { turn: wanted }) =
+                        serde_json::from_slice::<Request>(control.line())
+                    {
+                        let (reply, _) = oneshot::channel();
+                        let _ = shared
+                            .commands
+                            .send(Command::Interrupt {
+                                turn: wanted.or(turn),
+                                reply,
+                            })
+                            .await;
+                    }
+                }
+                Next::Client(Ok(LineRead::TooLong(_))) => {}
+                // The client left; the turn goes on without it.
+                Next::Client(Ok(LineRead::Eof) | Err(_)) => return Ok(()),
+            }
+        }
+    }
+
+    /// The next request line; `None` when the client left without sending one.
+    async fn read_request(&mut self) -> Result<Option<Request>, Error> {
+        let read = tokio::time::timeout(REQUEST_TIMEOUT, self.lines.next(&mut self.reader))
+            .await
+            .map_err(|_| {
+                Error::usage(format!("no request within {} s", REQUEST_TIMEOUT.as_secs()))
+            })?
+            .map_err(|e| Error::io("cannot read the request", e))?;
+        match read {
+            LineRead::Eof => Ok(None),
+            LineRead::TooLong(len) => Err(Error::usage(format!(
+                "a request of {len} bytes is over the {} MiB limit",
+                MAX_REQUEST_BYTES >> 20
+            ))),
+            LineRead::Line => serde_json::from_slice(self.lines.line())
+                .map(Some)
+                .map_err(|e| Error::usage(format!("malformed request: {e}"))),
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        tokio::time::timeout(WRITE_TIMEOUT, self.writer.write_all(bytes))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client stopped reading"))?
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        tokio::time::timeout(WRITE_TIMEOUT, self.writer.flush())
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client stopped reading"))?
+    }
+
+    async fn reply(&mut self, reply: &Reply) -> io::Result<()> {
+        self.write(crate::protocol::to_line(reply).as_bytes())
+            .await?;
+        self.flush().await
+    }
+}
+
+fn feed() -> (Feed, mpsc::Receiver<Outgoing>, Arc<AtomicBool>) {
+    let (tx, rx) = mpsc::channel(FEED_CAPACITY);
+    let too_slow = Arc::new(AtomicBool::new(false));
+    (
+        Feed {
+            tx,
+            too_slow: too_slow.clone(),
+        },
+        rx,
+        too_slow,
+    )
+}
+
+/// Sends a command built around a reply channel and waits for the answer.
+async fn ask<T>(
+    shared: &Shared,
+    command: impl FnOnce(oneshot::Sender<T>) -> Command,
+) -> Result<T, Error> {
+    let gone = || Error::new(ErrorKind::NoSession, "the session daemon is shutting down");
+    let (tx, rx) = oneshot::channel();
+    shared
+        .commands
+        .send(command(tx))
+        .await
+        .map_err(|_| gone())?;
+    rx.await.map_err(|_| gone())
+}

@@ -1,0 +1,168 @@
+//! The per-worker session daemon (`leash daemon`, started detached by the client).
+//!
+//! It takes the worker's lock (so exactly one daemon serves a worker, and a socket file
+//! left by a dead one can be removed safely), binds the socket 0600 in the private
+//! runtime dir, and runs the session [`actor`] until asked to stop, signalled, or idle.
+
+pub mod actor;
+pub mod connection;
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UnixListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::error::Error;
+use crate::eventlog::EventLog;
+use crate::paths::{Dirs, WorkerName};
+use crate::record::SessionRecord;
+use crate::settings::Settings;
+use actor::{Actor, ClientCount, Command};
+use connection::Shared;
+
+pub const LOCK_FILE: &str = "daemon.lock";
+pub const DAEMON_LOG: &str = "daemon.log";
+/// How long the daemon waits for connections to finish their last words on exit.
+const FAREWELL: Duration = Duration::from_secs(2);
+
+/// Runs the daemon for `worker` in the foreground until it stops.
+pub fn run(worker: &WorkerName, dirs: &Dirs) -> Result<(), Error> {
+    dirs.ensure_runtime()?;
+    let state_dir = dirs.ensure_worker_state(worker)?;
+    let socket = dirs.checked_socket(worker)?;
+    let Some(_lock) = lock_worker(&state_dir)? else {
+        eprintln!("leash daemon: another daemon already serves worker {worker}; exiting");
+        return Ok(());
+    };
+    let record = SessionRecord::load(&state_dir)?.ok_or_else(|| {
+        Error::setup(format!(
+            "worker {worker} has no session record in {}; start it with `leash session start`",
+            state_dir.display()
+        ))
+    })?;
+    let settings = Settings::from_env()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the async runtime", e))?;
+    runtime.block_on(serve(worker, record, state_dir, socket, settings))
+}
+
+/// Holding this lock is what makes a daemon the owner of its worker.
+fn lock_worker(state_dir: &Path) -> Result<Option<File>, Error> {
+    let path = state_dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(Error::io(format!("cannot lock {}", path.display()), e))
+        }
+    }
+}
+
+async fn serve(
+    worker: &WorkerName,
+    record: SessionRecord,
+    state_dir: PathBuf,
+    socket: PathBuf,
+    settings: Settings,
+) -> Result<(), Error> {
+    let listener = bind_private(&socket)?;
+    let log = EventLog::open(&state_dir, settings.log_max_bytes)
+        .map_err(|e| Error::io("cannot open the event log", e))?;
+    let (commands_tx, commands_rx) = mpsc::channel(256);
+    let clients = ClientCount::default();
+    let shared = Arc::new(Shared {
+        commands: commands_tx.clone(),
+        clients: clients.clone(),
+        worker: worker.to_string(),
+        state_dir: state_dir.clone(),
+    });
+    let actor = Actor::new(
+        record,
+        state_dir,
+        socket.clone(),
+        settings,
+        log,
+        commands_rx,
+        clients,
+    );
+    let mut actor_task = tokio::spawn(actor.run());
+    let mut connections = JoinSet::new();
+    let mut terminate =
+        signal(SignalKind::terminate()).map_err(|e| Error::io("cannot watch signals", e))?;
+    let mut interrupt =
+        signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch signals", e))?;
+    let mut hangup =
+        signal(SignalKind::hangup()).map_err(|e| Error::io("cannot watch signals", e))?;
+
+    let stop_replies = loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(connection::serve(stream, shared.clone()));
+                }
+                Err(e) => {
+                    eprintln!("leash daemon: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = terminate.recv() => { let _ = commands_tx.try_send(Command::Stop(None)); }
+            _ = interrupt.recv() => { let _ = commands_tx.try_send(Command::Stop(None)); }
+            _ = hangup.recv() => { let _ = commands_tx.try_send(Command::Stop(None)); }
+            done = &mut actor_task => break done.unwrap_or_default(),
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    };
+
+    drop(listener);
+    if let Err(e) = std::fs::remove_file(&socket) {
+        eprintln!("leash daemon: cannot remove {}: {e}", socket.display());
+    }
+    for reply in stop_replies {
+        let _ = reply.send(());
+    }
+    let _ = tokio::time::timeout(FAREWELL, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    Ok(())
+}
+
+/// Binds the socket readable and writable by its owner only. We hold the worker's
+/// lock, so a socket file already there belongs to a dead daemon.
+fn bind_private(socket: &Path) -> Result<UnixListener, Error> {
+    match std::fs::remove_file(socket) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(Error::io(
+                format!("cannot remove the stale socket {}", socket.display()),
+                e,
+            ));
+        }
+    }
+    // SAFETY: umask only swaps the process mask; no thread creates files meanwhile
+    // except this one (the actor has not started yet).
+    let old = unsafe { libc::umask(0o177) };
+    let bound = UnixListener::bind(socket);
+    unsafe { libc::umask(old) };
+    let listener =
+        bound.map_err(|e| Error::io(format!("cannot listen on {}", socket.display()), e))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::io(format!("cannot protect {}", socket.display()), e))?;
+    Ok(listener)
+}

@@ -1,0 +1,18 @@
+//! leash: one long-lived Claude Code process per coding worker, owned by a background
+//! session daemon and driven over a Unix socket.
+//!
+//! Data flows one way: command ([`cli`]) -> [`client`] -> socket ([`protocol`]) ->
+//! [`daemon`] -> [`claude`] child, and events flow back the same path.
+
+pub mod claude;
+pub mod cli;
+pub mod client;
+pub mod daemon;
+pub mod docs;
+pub mod error;
+pub mod eventlog;
+pub mod framing;
+pub mod paths;
+pub mod protocol;
+pub mod record;
+pub mod settings;

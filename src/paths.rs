@@ -1,0 +1,302 @@
+//! Where leash keeps its sockets and state, and what a worker may be called.
+//!
+//! Sockets live in a runtime dir (`$LEASH_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/leash`,
+//! else a per-user dir under the temp dir); everything that must survive a reboot or a
+//! crash lives in a state dir (`$LEASH_STATE_DIR`, else `$XDG_STATE_HOME/leash`, else
+//! `~/.local/state/leash`). Both are created 0700 and refused when they are symlinks or
+//! owned by someone else, because the socket is the key to a worker's conversation.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+
+/// `sun_path` holds 108 bytes including the terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
+const MAX_WORKER_NAME: usize = 64;
+
+/// A validated worker name: safe as a file name and short enough for a socket path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkerName(String);
+
+impl WorkerName {
+    pub fn parse(name: &str) -> Result<WorkerName, Error> {
+        let bad = |why: &str| {
+            Error::usage(format!(
+                "invalid worker name {name:?}: {why}; use letters, digits, '.', '_' and '-' (at most {MAX_WORKER_NAME})"
+            ))
+        };
+        if name.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        if name.len() > MAX_WORKER_NAME {
+            return Err(bad("it is too long"));
+        }
+        if name.starts_with('.') || name.starts_with('-') {
+            return Err(bad("it must start with a letter or digit"));
+        }
+        if let Some(c) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        {
+            return Err(bad(&format!("{c:?} is not allowed")));
+        }
+        Ok(WorkerName(name.to_string()))
+    }
+
+    /// The worker a command means when none is named: one per repository (git toplevel,
+    /// else the directory itself), so two checkouts never share a conversation by accident.
+    pub fn for_directory(dir: &Path) -> WorkerName {
+        let root = project_root(dir);
+        let base: String = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "root".to_string())
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .take(40)
+            .collect();
+        let base = base.trim_start_matches(['.', '-']);
+        let base = if base.is_empty() { "worker" } else { base };
+        let hash = fnv1a(root.as_os_str().as_encoded_bytes());
+        WorkerName(format!("{base}-{:08x}", hash as u32))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for WorkerName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The directory a worker's conversation belongs to: the git toplevel, else `dir`.
+pub fn project_root(dir: &Path) -> PathBuf {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    match git2::Repository::discover(&dir) {
+        Ok(repo) => repo
+            .workdir()
+            .map(|w| {
+                let w = w.canonicalize().unwrap_or_else(|_| w.to_path_buf());
+                // A trailing slash would change the hash of the same directory.
+                PathBuf::from(w.to_string_lossy().trim_end_matches('/'))
+            })
+            .unwrap_or(dir),
+        Err(_) => dir,
+    }
+}
+
+/// A stable hash: the worker name must not change between Rust releases.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    pub runtime: PathBuf,
+    pub state: PathBuf,
+}
+
+impl Dirs {
+    pub fn from_env() -> Result<Dirs, Error> {
+        let var = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        let runtime = var("LEASH_RUNTIME_DIR")
+            .or_else(|| var("XDG_RUNTIME_DIR").map(|d| d.join("leash")))
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("leash-{}", current_uid())));
+        let state = var("LEASH_STATE_DIR")
+            .or_else(|| var("XDG_STATE_HOME").map(|d| d.join("leash")))
+            .or_else(|| var("HOME").map(|h| h.join(".local/state/leash")))
+            .ok_or_else(|| {
+                Error::setup(
+                    "no state directory: set LEASH_STATE_DIR, XDG_STATE_HOME or HOME".to_string(),
+                )
+            })?;
+        Ok(Dirs {
+            runtime: absolute(runtime)?,
+            state: absolute(state)?,
+        })
+    }
+
+    pub fn socket(&self, worker: &WorkerName) -> PathBuf {
+        self.runtime.join(format!("{worker}.sock"))
+    }
+
+    pub fn worker_state(&self, worker: &WorkerName) -> PathBuf {
+        self.state.join(worker.as_str())
+    }
+
+    /// Fails with a usage error when the socket path would not fit in `sun_path`.
+    pub fn checked_socket(&self, worker: &WorkerName) -> Result<PathBuf, Error> {
+        let path = self.socket(worker);
+        if path.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(Error::usage(format!(
+                "socket path {} is longer than {MAX_SOCKET_PATH} bytes; use a shorter --worker name or a shorter LEASH_RUNTIME_DIR",
+                path.display()
+            )));
+        }
+        Ok(path)
+    }
+
+    pub fn ensure_runtime(&self) -> Result<(), Error> {
+        ensure_private_dir(&self.runtime)
+    }
+
+    pub fn ensure_worker_state(&self, worker: &WorkerName) -> Result<PathBuf, Error> {
+        ensure_private_dir(&self.state)?;
+        let dir = self.worker_state(worker);
+        ensure_private_dir(&dir)?;
+        Ok(dir)
+    }
+}
+
+fn absolute(path: PathBuf) -> Result<PathBuf, Error> {
+    std::path::absolute(&path)
+        .map_err(|e| Error::setup(format!("cannot resolve {}: {e}", path.display())))
+}
+
+pub fn current_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// Creates `dir` (0700) if missing, then refuses it unless it is a real directory owned
+/// by us that no one else can enter.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), Error> {
+    match fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => {}
+        Err(e) => {
+            return Err(Error::setup(format!(
+                "cannot create {}: {e}; check the permissions of its parent",
+                dir.display()
+            )));
+        }
+    }
+    check_private_dir(dir)
+}
+
+pub fn check_private_dir(dir: &Path) -> Result<(), Error> {
+    let meta = fs::symlink_metadata(dir)
+        .map_err(|e| Error::setup(format!("cannot inspect {}: {e}", dir.display())))?;
+    if meta.file_type().is_symlink() {
+        return Err(Error::setup(format!(
+            "{} is a symlink; leash refuses it (remove it or point LEASH_RUNTIME_DIR/LEASH_STATE_DIR elsewhere)",
+            dir.display()
+        )));
+    }
+    if !meta.is_dir() {
+        return Err(Error::setup(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
+    }
+    if meta.uid() != current_uid() {
+        return Err(Error::setup(format!(
+            "{} is owned by uid {}, not by you (uid {}); leash refuses it",
+            dir.display(),
+            meta.uid(),
+            current_uid()
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(Error::setup(format!(
+            "{} is open to other users (mode {:o}); run `chmod 700 {}`",
+            dir.display(),
+            meta.mode() & 0o777,
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` so that a reader sees the old content or the new one, never
+/// a mix: a crash mid-write leaves only a stray temp file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_names_reject_path_tricks() {
+        for bad in [
+            "",
+            "a/b",
+            "..",
+            ".hidden",
+            "a\0b",
+            "-x",
+            "a b",
+            &"x".repeat(65),
+        ] {
+            assert!(WorkerName::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        for good in ["w", "repo-1234abcd", "a.b_c-d", &"x".repeat(64)] {
+            assert!(WorkerName::parse(good).is_ok(), "{good:?} was refused");
+        }
+    }
+
+    #[test]
+    fn default_worker_name_is_valid_and_differs_per_directory() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let wa = WorkerName::for_directory(a.path());
+        let wb = WorkerName::for_directory(b.path());
+        assert_ne!(wa, wb);
+        assert!(WorkerName::parse(wa.as_str()).is_ok());
+        assert_eq!(wa, WorkerName::for_directory(a.path()));
+    }
+
+    #[test]
+    fn overlong_socket_path_is_a_usage_error() {
+        let dirs = Dirs {
+            runtime: PathBuf::from(format!("/tmp/{}", "d".repeat(90))),
+            state: PathBuf::from("/tmp"),
+        };
+        let name = WorkerName::parse(&"w".repeat(30)).unwrap();
+        assert!(matches!(
+            dirs.checked_socket(&name),
+            Err(Error {
+                kind: crate::error::ErrorKind::Usage,
+                ..
+            })
+        ));
+    }
+}

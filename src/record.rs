@@ -1,0 +1,104 @@
+//! `session.json`: what a worker's session is and how to bring it back. The client
+//! writes it before the daemon starts (so the session id exists before claude is
+//! spawned); the daemon updates it at each turn end. Always replaced atomically.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::paths::write_atomic;
+
+pub const RECORD_FILE: &str = "session.json";
+/// A session's model when none is asked for: an alias, so claude picks the current one.
+pub const DEFAULT_MODEL: &str = "sonnet";
+const RECORD_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub version: u32,
+    pub worker: String,
+    /// Chosen by leash, passed as `--session-id` and later `--resume`.
+    pub session_id: String,
+    /// Whether claude has stored a conversation under `session_id` yet: only then can
+    /// a spawn `--resume` it.
+    pub conversation_started: bool,
+    /// claude keeps conversations per directory, so a worker's cwd never changes.
+    pub cwd: PathBuf,
+    pub claude: PathBuf,
+    pub model: Option<String>,
+    pub permission_mode: Option<String>,
+    pub system_prompt_file: Option<PathBuf>,
+    pub append_system_prompt: Option<String>,
+    pub extra_args: Vec<String>,
+    /// Turn ids are never reused within a worker's life.
+    pub last_turn: u64,
+    pub turns: u64,
+    pub cost_usd: f64,
+}
+
+impl SessionRecord {
+    pub fn new(worker: &str, cwd: PathBuf, claude: PathBuf) -> SessionRecord {
+        SessionRecord {
+            version: RECORD_VERSION,
+            worker: worker.to_string(),
+            session_id: uuid::Uuid::new_v4().to_string(),
+            conversation_started: false,
+            cwd,
+            claude,
+            model: None,
+            permission_mode: None,
+            system_prompt_file: None,
+            append_system_prompt: None,
+            extra_args: Vec::new(),
+            last_turn: 0,
+            turns: 0,
+            cost_usd: 0.0,
+        }
+    }
+
+    pub fn path(state_dir: &Path) -> PathBuf {
+        state_dir.join(RECORD_FILE)
+    }
+
+    /// `Ok(None)` when the worker has never been started.
+    pub fn load(state_dir: &Path) -> Result<Option<SessionRecord>, Error> {
+        let path = Self::path(state_dir);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::setup(format!(
+                "{} is damaged ({e}); move it away to start a fresh conversation",
+                path.display()
+            ))
+        })
+    }
+
+    pub fn save(&self, state_dir: &Path) -> Result<(), Error> {
+        let path = Self::path(state_dir);
+        let bytes = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::internal(format!("cannot encode the session record: {e}")))?;
+        write_atomic(&path, &bytes)
+            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_reports_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(SessionRecord::load(dir.path()).unwrap(), None);
+        let record = SessionRecord::new("w", "/tmp".into(), "/bin/claude".into());
+        record.save(dir.path()).unwrap();
+        assert_eq!(SessionRecord::load(dir.path()).unwrap(), Some(record));
+        std::fs::write(SessionRecord::path(dir.path()), b"{torn").unwrap();
+        let err = SessionRecord::load(dir.path()).unwrap_err();
+        assert!(err.message.contains("damaged"), "{err}");
+    }
+}

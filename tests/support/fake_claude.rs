@@ -1,0 +1,678 @@
+//! A scripted stand-in for the `claude` CLI in bidirectional stream-json mode, for
+//! leash's tests and benchmarks. It behaves like Claude Code 2.1.x as recorded in the
+//! shared notes and measured against the real CLI: init is lazy and re-emitted per
+//! turn, `--session-id` refuses a used id and `--resume` an unknown one, control
+//! requests are answered with the real shapes, an interrupt ends the running turn with
+//! an `error_during_execution` result, provider errors are `success` results with
+//! `is_error`.
+//!
+//! What a turn does is scripted, in order of precedence:
+//! 1. the next line of `$FAKE_CLAUDE_SCRIPT` (lines are consumed across respawns),
+//! 2. `[[...]]` directives in the prompt,
+//! 3. otherwise it answers `echo: <prompt>`, as it does after a script without `reply`.
+//!
+//! A script is directives separated by `;`:
+//!   echo | reply TEXT | sleep MS | silent MS | stream N MS | crash [CODE] | exit |
+//!   api_error STATUS | retry N STATUS | error TEXT | malformed | flood N | hang |
+//!   bigline BYTES | stderr N | write FILE [TEXT] | commit MESSAGE | tool NAME |
+//!   ask TOOL | cost USD
+//!
+//! Process-wide behaviour comes from the environment:
+//!   FAKE_CLAUDE_LOG=file          append a JSON line per spawn and per turn
+//!   FAKE_CLAUDE_HOME=dir          where conversations are kept (default $HOME/.fake-claude)
+//!   FAKE_CLAUDE_EXIT_AT_START=N   print an error and exit N at once (e.g. bypass as root)
+//!   FAKE_CLAUDE_IGNORE=a,b        never answer these control subtypes (e.g. set_model)
+//!   FAKE_CLAUDE_LATE_RESULT_MS=N  delay the result of an interrupted turn
+//!   FAKE_CLAUDE_IGNORE_INTERRUPT=1  keep going after an interrupt
+
+use std::collections::VecDeque;
+use std::fs::OpenOptions;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const VERSION: &str = "2.1.332-fake";
+
+struct Args {
+    session_id: Option<String>,
+    resume: Option<String>,
+    model: String,
+    permission_mode: String,
+    argv: Vec<String>,
+}
+
+fn parse_args() -> Args {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut args = Args {
+        session_id: None,
+        resume: None,
+        model: resolve_model("sonnet"),
+        permission_mode: "default".to_string(),
+        argv: argv.clone(),
+    };
+    let mut it = argv.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--session-id" => args.session_id = it.next().cloned(),
+            "--resume" | "-r" => args.resume = it.next().cloned(),
+            "--model" => args.model = resolve_model(it.next().map_or("sonnet", |s| s)),
+            "--permission-mode" => {
+                args.permission_mode = it.next().cloned().unwrap_or_default();
+            }
+            "--dangerously-skip-permissions" => args.permission_mode = "bypassPermissions".into(),
+            _ => {}
+        }
+    }
+    args
+}
+
+/// The aliases as Claude Code 2.1.332 resolves them.
+fn resolve_model(name: &str) -> String {
+    match name {
+        "opus" | "sonnet" | "haiku" => format!("claude-{name}-5-5"),
+        other => other.to_string(),
+    }
+}
+
+enum Input {
+    Line(Value),
+    Eof,
+}
+
+struct Fake {
+    session_id: String,
+    model: String,
+    permission_mode: String,
+    history: PathBuf,
+    inputs: Receiver<Input>,
+    /// User turns that arrived while another ran.
+    pending: VecDeque<Value>,
+    ignore: Vec<String>,
+    stdin_closed: bool,
+    log: Option<PathBuf>,
+    request_seq: u64,
+}
+
+enum TurnEnd {
+    Done,
+    Interrupted,
+}
+
+fn main() {
+    if let Ok(code) = std::env::var("FAKE_CLAUDE_EXIT_AT_START") {
+        eprintln!(
+            "--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons"
+        );
+        std::process::exit(code.parse().unwrap_or(1));
+    }
+    let args = parse_args();
+    let home = std::env::var_os("FAKE_CLAUDE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".fake-claude")))
+        .unwrap_or_else(|| PathBuf::from("/tmp/fake-claude"));
+    let _ = std::fs::create_dir_all(&home);
+    let session_id = match (&args.session_id, &args.resume) {
+        (_, Some(id)) => {
+            if !home.join(format!("{id}.jsonl")).exists() {
+                eprintln!("No conversation found with session ID: {id}");
+                emit(
+                    &json!({"type":"result","subtype":"error_during_execution","is_error":true,
+                    "session_id": id, "errors":[format!("No conversation found with session ID: {id}")]}),
+                );
+                std::process::exit(1);
+            }
+            id.clone()
+        }
+        (Some(id), None) => {
+            if home.join(format!("{id}.jsonl")).exists() {
+                eprintln!("Error: Session ID {id} is already in use.");
+                std::process::exit(1);
+            }
+            id.clone()
+        }
+        (None, None) => format!("{:08x}-0000-4000-8000-000000000000", std::process::id()),
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        for line in stdin.lock().lines() {
+            let Ok(line) = line else { break };
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Value>(&line) {
+                Ok(value) => {
+                    if tx.send(Input::Line(value)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => eprintln!("fake-claude: ignoring a malformed input line: {e}"),
+            }
+        }
+        let _ = tx.send(Input::Eof);
+    });
+    let mut fake = Fake {
+        history: home.join(format!("{session_id}.jsonl")),
+        session_id,
+        model: args.model,
+        permission_mode: args.permission_mode,
+        inputs: rx,
+        pending: VecDeque::new(),
+        ignore: std::env::var("FAKE_CLAUDE_IGNORE")
+            .map(|v| v.split(',').map(str::to_string).collect())
+            .unwrap_or_default(),
+        stdin_closed: false,
+        log: std::env::var_os("FAKE_CLAUDE_LOG").map(PathBuf::from),
+        request_seq: 0,
+    };
+    fake.log_event(json!({"event": "spawn", "argv": args.argv, "cwd": cwd()}));
+    fake.run();
+}
+
+fn cwd() -> String {
+    std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default()
+}
+
+fn emit(value: &Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl Fake {
+    fn run(&mut self) {
+        loop {
+            let input = match self.pending.pop_front() {
+                Some(turn) => Input::Line(turn),
+                None if self.stdin_closed => return,
+                None => match self.inputs.recv() {
+                    Ok(input) => input,
+                    Err(_) => return,
+                },
+            };
+            match input {
+                Input::Eof => self.stdin_closed = true,
+                Input::Line(value) => match value["type"].as_str() {
+                    Some("user") => self.turn(&value),
+                    Some("control_request") => {
+                        self.control(&value, false);
+                    }
+                    _ => {}
+                },
+            }
+        }
+    }
+
+    fn log_event(&self, mut event: Value) {
+        let Some(path) = &self.log else { return };
+        event["pid"] = json!(std::process::id());
+        if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(file, "{event}");
+        }
+    }
+
+    /// Answers a control request; true when it was an interrupt.
+    fn control(&mut self, value: &Value, in_turn: bool) -> bool {
+        let id = value["request_id"].as_str().unwrap_or_default().to_string();
+        let subtype = value["request"]["subtype"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if self.ignore.contains(&subtype) {
+            return false;
+        }
+        let success = |response: Value| {
+            emit(
+                &json!({"type":"control_response","response":{"subtype":"success","request_id":id,"response":response}}),
+            );
+        };
+        match subtype.as_str() {
+            "initialize" => success(json!({
+                "commands": [], "output_style": "default", "available_output_styles": ["default"],
+                "models": [{"value":"default"},{"value":"opus"},{"value":"sonnet"},{"value":"haiku"}],
+                "account": {}, "pid": std::process::id(),
+            })),
+            "interrupt" => {
+                success(json!({}));
+                return in_turn;
+            }
+            "set_model" => {
+                let model = resolve_model(value["request"]["model"].as_str().unwrap_or("sonnet"));
+                if model != self.model {
+                    emit(&json!({"type":"user","message":{"role":"user","content":
+                        format!("<local-command-stdout>Set model to {model}</local-command-stdout>")},
+                        "isReplay": true, "session_id": self.session_id, "uuid": uuid()}));
+                }
+                self.model = model.clone();
+                success(json!({"model": model}));
+            }
+            "set_permission_mode" => {
+                self.permission_mode = value["request"]["mode"]
+                    .as_str()
+                    .unwrap_or("default")
+                    .to_string();
+                success(json!({}));
+                emit(
+                    &json!({"type":"system","subtype":"status","permissionMode":self.permission_mode,
+                    "session_id":self.session_id,"uuid":uuid()}),
+                );
+            }
+            other => emit(
+                &json!({"type":"control_response","response":{"subtype":"error","request_id":id,
+                "error": format!("Unsupported control request subtype: {other}"),"error_code":"unsupported_request"}}),
+            ),
+        }
+        false
+    }
+
+    /// Waits up to `ms`, answering control requests; `Interrupted` if one was an
+    /// interrupt (unless interrupts are ignored).
+    fn wait(&mut self, ms: u64) -> Option<TurnEnd> {
+        let until = Instant::now() + Duration::from_millis(ms);
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            if self.stdin_closed {
+                std::thread::sleep(left);
+                return None;
+            }
+            match self.inputs.recv_timeout(left) {
+                Ok(Input::Line(value)) => {
+                    let interrupt = match value["type"].as_str() {
+                        Some("control_request") => self.control(&value, true),
+                        Some("user") => {
+                            self.pending.push_back(value);
+                            false
+                        }
+                        _ => false,
+                    };
+                    if interrupt && std::env::var_os("FAKE_CLAUDE_IGNORE_INTERRUPT").is_none() {
+                        return Some(TurnEnd::Interrupted);
+                    }
+                }
+                Ok(Input::Eof) => self.stdin_closed = true,
+                Err(RecvTimeoutError::Timeout) => return None,
+                Err(RecvTimeoutError::Disconnected) => self.stdin_closed = true,
+            }
+        }
+    }
+
+    fn assistant(&self, content: Value) {
+        emit(
+            &json!({"type":"assistant","message":{"id":format!("msg_{}", uuid()),"type":"message",
+            "role":"assistant","model":self.model,"content":content,"stop_reason":null,
+            "usage":{"input_tokens":10,"output_tokens":5}},"parent_tool_use_id":null,
+            "session_id":self.session_id,"uuid":uuid()}),
+        );
+    }
+
+    fn text(&self, text: &str) {
+        self.assistant(json!([{"type":"text","text":text}]));
+    }
+
+    fn tool(&mut self, name: &str, input: Value, output: &str, is_error: bool) {
+        self.request_seq += 1;
+        let id = format!("toolu_{}", self.request_seq);
+        self.assistant(json!([{"type":"tool_use","id":id,"name":name,"input":input}]));
+        emit(
+            &json!({"type":"user","message":{"role":"user","content":[{"type":"tool_result",
+            "tool_use_id":id,"content":output,"is_error":is_error}]},"parent_tool_use_id":null,
+            "session_id":self.session_id,"uuid":uuid()}),
+        );
+    }
+
+    fn result(&self, started: Instant, text: &str, cost: f64) {
+        emit(
+            &json!({"type":"result","subtype":"success","is_error":false,
+            "duration_ms":started.elapsed().as_millis() as u64,"duration_api_ms":1,"ttft_ms":1,
+            "num_turns":1,"result":text,"session_id":self.session_id,"total_cost_usd":cost,
+            "usage":{"input_tokens":10,"output_tokens":5},"modelUsage":{},"permission_denials":[],
+            "terminal_reason":"completed","uuid":uuid()}),
+        );
+    }
+
+    fn interrupted(&self, started: Instant) {
+        if let Some(ms) = std::env::var("FAKE_CLAUDE_LATE_RESULT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        emit(
+            &json!({"type":"user","message":{"role":"user","content":[{"type":"text",
+            "text":"[Request interrupted by user]"}]},"session_id":self.session_id,"uuid":uuid()}),
+        );
+        emit(
+            &json!({"type":"result","subtype":"error_during_execution","is_error":true,
+            "duration_ms":started.elapsed().as_millis() as u64,"num_turns":2,"session_id":self.session_id,
+            "total_cost_usd":0.0,"usage":{},"modelUsage":{},"permission_denials":[],
+            "terminal_reason":"aborted_streaming","uuid":uuid()}),
+        );
+    }
+
+    fn turn(&mut self, value: &Value) {
+        let started = Instant::now();
+        let prompt = prompt_text(&value["message"]["content"]);
+        let previous = std::fs::read_to_string(&self.history)
+            .map(|h| h.lines().count())
+            .unwrap_or(0);
+        if let Ok(mut file) = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.history)
+        {
+            let _ = writeln!(file, "{}", json!({"prompt": prompt}));
+        }
+        emit(
+            &json!({"type":"system","subtype":"init","cwd":cwd(),"session_id":self.session_id,
+            "tools":["Bash","Edit","Read","Write"],"mcp_servers":[],"model":self.model,
+            "permissionMode":self.permission_mode,"slash_commands":[],"apiKeySource":"none",
+            "claude_code_version":VERSION,"output_style":"default","agents":[],"uuid":uuid()}),
+        );
+        let script = next_script_line().or_else(|| prompt_directives(&prompt));
+        self.log_event(json!({"event":"turn","prompt":prompt,"model":self.model,
+            "permission_mode":self.permission_mode,"session_id":self.session_id,
+            "history":previous,"script":script}));
+        let script = script.unwrap_or_else(|| "echo".to_string());
+        let mut reply = None;
+        let mut cost = 0.001;
+        for step in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            let (verb, rest) = step.split_once(' ').unwrap_or((step, ""));
+            let rest = rest.trim();
+            let number = |default: u64| {
+                rest.split_whitespace()
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(default)
+            };
+            let end = match verb {
+                "echo" => {
+                    reply = Some(format!("echo: {prompt}"));
+                    None
+                }
+                "reply" => {
+                    reply = Some(rest.to_string());
+                    None
+                }
+                "cost" => {
+                    cost = rest.parse().unwrap_or(cost);
+                    None
+                }
+                "sleep" => self.wait(number(1000)),
+                "silent" => self.wait(number(1000)),
+                "stream" => {
+                    let mut parts = rest.split_whitespace();
+                    let chunks: u64 = parts.next().and_then(|n| n.parse().ok()).unwrap_or(5);
+                    let delay: u64 = parts.next().and_then(|n| n.parse().ok()).unwrap_or(100);
+                    let mut end = None;
+                    for i in 0..chunks {
+                        self.text(&format!("chunk {i}"));
+                        end = self.wait(delay);
+                        if end.is_some() {
+                            break;
+                        }
+                    }
+                    end
+                }
+                "crash" => {
+                    eprintln!("fake-claude: crashing on purpose");
+                    std::process::exit(number(3) as i32);
+                }
+                "exit" => std::process::exit(0),
+                "hang" => loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                },
+                "api_error" | "retry" => {
+                    let mut parts = rest.split_whitespace();
+                    let (retries, status) = if verb == "retry" {
+                        let n = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1u64);
+                        (
+                            n,
+                            parts.next().and_then(|s| s.parse().ok()).unwrap_or(529u16),
+                        )
+                    } else {
+                        (
+                            0,
+                            parts.next().and_then(|s| s.parse().ok()).unwrap_or(529u16),
+                        )
+                    };
+                    for attempt in 1..=retries {
+                        emit(
+                            &json!({"type":"system","subtype":"api_retry","attempt":attempt,
+                            "max_retries":retries,"retry_delay_ms":20.5,"error_status":status,
+                            "error":"overloaded","session_id":self.session_id,"uuid":uuid()}),
+                        );
+                        if let Some(end) = self.wait(20) {
+                            return self.finish(end, started, &prompt, None, cost);
+                        }
+                    }
+                    if verb == "api_error" {
+                        let (kind, message) = match status {
+                            429 => ("rate_limit_error", "Rate limited"),
+                            529 => ("overloaded_error", "Overloaded"),
+                            _ => ("api_error", "Internal server error"),
+                        };
+                        let text = format!(
+                            "API Error: {status} {}",
+                            json!({"type":"error","error":{"type":kind,"message":message}})
+                        );
+                        emit(
+                            &json!({"type":"assistant","message":{"id":format!("msg_{}", uuid()),"model":"<synthetic>",
+                            "role":"assistant","content":[{"type":"text","text":text}]},"session_id":self.session_id,
+                            "error":"unknown","uuid":uuid()}),
+                        );
+                        emit(
+                            &json!({"type":"result","subtype":"success","is_error":true,"api_error_status":status,
+                            "api_error_type":kind,"duration_ms":started.elapsed().as_millis() as u64,"num_turns":1,
+                            "result":text,"session_id":self.session_id,"total_cost_usd":0.0,"usage":{},
+                            "modelUsage":{},"permission_denials":[],"terminal_reason":"api_error","uuid":uuid()}),
+                        );
+                        return;
+                    }
+                    None
+                }
+                "error" => {
+                    emit(
+                        &json!({"type":"result","subtype":"error_max_turns","is_error":true,
+                        "duration_ms":started.elapsed().as_millis() as u64,"num_turns":1,"result":rest,
+                        "session_id":self.session_id,"total_cost_usd":0.0,"usage":{},"modelUsage":{},
+                        "permission_denials":[],"terminal_reason":"max_turns","uuid":uuid()}),
+                    );
+                    return;
+                }
+                "malformed" => {
+                    emit_raw("{this is not json");
+                    emit_raw(r#"{"type":"brand_new_type","surprise":true}"#);
+                    None
+                }
+                "flood" => {
+                    for i in 0..number(1000) {
+                        self.text(&format!("flood line {i}"));
+                    }
+                    None
+                }
+                "bigline" => {
+                    self.text(&"x".repeat(number(1 << 20) as usize));
+                    None
+                }
+                "stderr" => {
+                    for i in 0..number(100) {
+                        eprintln!("fake-claude: stderr line {i}");
+                    }
+                    None
+                }
+                "write" => {
+                    let (file, text) = rest
+                        .split_once(' ')
+                        .unwrap_or((rest, "written by fake-claude\n"));
+                    if self.denied("Write") {
+                        None
+                    } else {
+                        let ok = std::fs::write(file, format!("{text}\n")).is_ok();
+                        self.tool(
+                            "Write",
+                            json!({"file_path": file, "content": text}),
+                            "ok",
+                            !ok,
+                        );
+                        None
+                    }
+                }
+                "commit" => {
+                    if !self.denied("Bash") {
+                        let command = format!("git add -A && git commit -q -m {rest:?}");
+                        let output = std::process::Command::new("sh")
+                            .arg("-c")
+                            .arg(&command)
+                            .output();
+                        let (text, failed) = match output {
+                            Ok(o) => (
+                                format!(
+                                    "{}{}",
+                                    String::from_utf8_lossy(&o.stdout),
+                                    String::from_utf8_lossy(&o.stderr)
+                                ),
+                                !o.status.success(),
+                            ),
+                            Err(e) => (e.to_string(), true),
+                        };
+                        self.tool("Bash", json!({"command": command}), &text, failed);
+                    }
+                    None
+                }
+                "tool" => {
+                    self.tool(
+                        if rest.is_empty() { "Read" } else { rest },
+                        json!({"file_path": "README.md"}),
+                        "contents",
+                        false,
+                    );
+                    None
+                }
+                "ask" => {
+                    self.request_seq += 1;
+                    let id = format!("fake-{}", self.request_seq);
+                    emit(
+                        &json!({"type":"control_request","request_id":id,"request":{"subtype":"can_use_tool",
+                        "tool_name":rest,"input":{"command":"true"},"tool_use_id":format!("toolu_{id}"),
+                        "permission_suggestions":[]}}),
+                    );
+                    reply = Some(self.await_permission(&id));
+                    None
+                }
+                unknown => {
+                    reply = Some(format!("fake-claude does not know {unknown:?}"));
+                    None
+                }
+            };
+            if let Some(end) = end {
+                return self.finish(end, started, &prompt, None, cost);
+            }
+        }
+        self.finish(TurnEnd::Done, started, &prompt, reply, cost);
+    }
+
+    /// In plan mode, tools that change things are denied, as the real CLI does.
+    fn denied(&self, tool: &str) -> bool {
+        self.permission_mode == "plan" && matches!(tool, "Write" | "Edit" | "Bash")
+    }
+
+    fn await_permission(&mut self, id: &str) -> String {
+        let until = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < until {
+            match self.inputs.recv_timeout(Duration::from_millis(100)) {
+                Ok(Input::Line(v))
+                    if v["type"] == "control_response" && v["response"]["request_id"] == id =>
+                {
+                    let behavior = v["response"]["response"]["behavior"]
+                        .as_str()
+                        .unwrap_or("none");
+                    return format!("permission: {behavior}");
+                }
+                Ok(Input::Line(v)) if v["type"] == "user" => self.pending.push_back(v),
+                Ok(Input::Line(v)) if v["type"] == "control_request" => {
+                    self.control(&v, true);
+                }
+                Ok(Input::Eof) => self.stdin_closed = true,
+                _ => {}
+            }
+        }
+        "permission: no answer".to_string()
+    }
+
+    fn finish(
+        &mut self,
+        end: TurnEnd,
+        started: Instant,
+        prompt: &str,
+        reply: Option<String>,
+        cost: f64,
+    ) {
+        match end {
+            TurnEnd::Interrupted => self.interrupted(started),
+            TurnEnd::Done => {
+                let text = reply.unwrap_or_else(|| format!("echo: {prompt}"));
+                self.text(&text);
+                self.result(started, &text, cost);
+            }
+        }
+    }
+}
+
+fn emit_raw(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn prompt_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter_map(|b| b["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// `[[...]]` segments of the prompt, joined as one script.
+fn prompt_directives(prompt: &str) -> Option<String> {
+    let mut steps = Vec::new();
+    let mut rest = prompt;
+    while let Some(start) = rest.find("[[") {
+        let Some(len) = rest[start + 2..].find("]]") else {
+            break;
+        };
+        steps.push(rest[start + 2..start + 2 + len].to_string());
+        rest = &rest[start + 2 + len + 2..];
+    }
+    (!steps.is_empty()).then(|| steps.join(";"))
+}
+
+/// Takes the next unread line of `$FAKE_CLAUDE_SCRIPT`; the position lives beside the
+/// script so a respawned fake continues where the last one stopped.
+fn next_script_line() -> Option<String> {
+    let path = PathBuf::from(std::env::var_os("FAKE_CLAUDE_SCRIPT")?);
+    let script = std::fs::read_to_string(&path).ok()?;
+    let pos_path = path.with_extension("pos");
+    let pos: usize = std::fs::read_to_string(&pos_path)
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(0);
+    let line = script.lines().nth(pos)?.to_string();
+    let _ = std::fs::write(&pos_path, (pos + 1).to_string());
+    Some(line)
+}

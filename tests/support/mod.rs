@@ -1,0 +1,337 @@
+//! Test support: an isolated leash environment per test (its own runtime and state
+//! dirs, a real git repository, the fake claude), and helpers to run the real binary
+//! against it.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const LEASH: &str = env!("CARGO_BIN_EXE_leash");
+pub const FAKE_CLAUDE: &str = env!("CARGO_BIN_EXE_fake-claude");
+
+/// Every command a test runs is killed after this long: a hang fails the test instead
+/// of the suite.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub repo: PathBuf,
+    pub runtime: PathBuf,
+    pub state: PathBuf,
+    pub fake_log: PathBuf,
+    pub script: PathBuf,
+    pub vars: Vec<(String, String)>,
+}
+
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or(-1)
+    }
+
+    /// The stdout lines parsed as JSON.
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    pub fn last_json(&self) -> Value {
+        self.json_lines()
+            .pop()
+            .unwrap_or_else(|| panic!("no JSON output: {self:?}"))
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.status.code(),
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("lt")
+            .tempdir()
+            .expect("temp dir");
+        let root = dir.path().to_path_buf();
+        let repo = root.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        git(&repo, &["config", "user.email", "test@example.com"]);
+        git(&repo, &["config", "user.name", "Test"]);
+        std::fs::write(repo.join("README.md"), "test repo\n").unwrap();
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "initial"]);
+        let vars = vec![
+            ("LEASH_RUNTIME_DIR", root.join("run")),
+            ("LEASH_STATE_DIR", root.join("state")),
+            ("LEASH_CLAUDE", PathBuf::from(FAKE_CLAUDE)),
+            ("HOME", root.clone()),
+            ("FAKE_CLAUDE_HOME", root.join("conversations")),
+            ("FAKE_CLAUDE_LOG", root.join("fake.jsonl")),
+            ("FAKE_CLAUDE_SCRIPT", root.join("script.txt")),
+        ];
+        let mut vars: Vec<(String, String)> = vars
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.display().to_string()))
+            .collect();
+        // Short bounds so fault tests finish quickly; a test overrides what it probes.
+        for (key, value) in [
+            ("LEASH_STOP_GRACE", "1s"),
+            ("LEASH_INTERRUPT_GRACE", "3s"),
+            ("LEASH_CRASH_BACKOFF", "50ms"),
+            ("NO_COLOR", "1"),
+        ] {
+            vars.push((key.to_string(), value.to_string()));
+        }
+        Env {
+            runtime: root.join("run"),
+            state: root.join("state"),
+            fake_log: root.join("fake.jsonl"),
+            script: root.join("script.txt"),
+            repo,
+            vars,
+            dir,
+        }
+    }
+
+    pub fn set(&mut self, key: &str, value: &str) {
+        self.vars.retain(|(k, _)| k != key);
+        self.vars.push((key.to_string(), value.to_string()));
+    }
+
+    pub fn unset(&mut self, key: &str) {
+        self.vars.retain(|(k, _)| k != key);
+    }
+
+    /// A `leash` command in the repository with this environment (and no inherited
+    /// LEASH_* or FAKE_* variables).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(LEASH);
+        command.args(args).current_dir(&self.repo);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("LEASH_") || key.starts_with("FAKE_CLAUDE") {
+                command.env_remove(key);
+            }
+        }
+        command.envs(self.vars.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    pub fn leash(&self, args: &[&str]) -> Run {
+        run_with_timeout(self.command(args), None)
+    }
+
+    pub fn leash_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        run_with_timeout(self.command(args), Some(stdin))
+    }
+
+    /// Runs and insists on exit code 0.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let run = self.leash(args);
+        assert_eq!(run.code(), 0, "leash {args:?} failed:\n{run:?}");
+        run
+    }
+
+    /// Starts a leash command in the background.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn leash")
+    }
+
+    pub fn status(&self) -> Value {
+        self.ok(&["session", "status", "--json"]).last_json()
+    }
+
+    /// What the fake claude recorded: one object per spawn and per turn.
+    pub fn fake_events(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.fake_log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    pub fn spawns(&self) -> Vec<Value> {
+        self.fake_events()
+            .into_iter()
+            .filter(|e| e["event"] == "spawn")
+            .collect()
+    }
+
+    pub fn turns(&self) -> Vec<Value> {
+        self.fake_events()
+            .into_iter()
+            .filter(|e| e["event"] == "turn")
+            .collect()
+    }
+
+    /// One script line per turn, for turns whose prompt leash writes.
+    pub fn script(&self, lines: &[&str]) {
+        std::fs::write(&self.script, lines.join("\n") + "\n").unwrap();
+        let _ = std::fs::remove_file(self.script.with_extension("pos"));
+    }
+
+    /// The worker's event log entries.
+    pub fn events(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(&self.state) {
+            for entry in entries.flatten() {
+                for name in ["events.1.jsonl", "events.jsonl"] {
+                    let text = std::fs::read_to_string(entry.path().join(name)).unwrap_or_default();
+                    out.extend(
+                        text.lines()
+                            .filter_map(|l| serde_json::from_str::<Value>(l).ok()),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    pub fn wait_until(&self, what: &str, mut check: impl FnMut() -> bool) {
+        wait_until(what, Duration::from_secs(20), &mut check);
+    }
+
+    /// Waits until the worker reports a running turn.
+    pub fn wait_busy(&self) {
+        self.wait_until("a turn to be running", || {
+            let run = self.leash(&["session", "status", "--json"]);
+            run.code() == 0 && run.last_json()["state"] == "busy"
+        });
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        // Leave no daemon or claude behind, whatever the test did.
+        let _ = run_with_timeout(self.command(&["session", "stop", "--all", "-q"]), None);
+        for spawn in self.spawns() {
+            if let Some(pid) = spawn["pid"].as_i64() {
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub fn run_with_timeout(mut command: Command, stdin: Option<&str>) -> Run {
+    command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn");
+    if let Some(text) = stdin {
+        use std::io::Write;
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(text.as_bytes()).unwrap();
+    }
+    finish(child, COMMAND_TIMEOUT)
+}
+
+/// Collects a child's output, killing it after `timeout`.
+pub fn finish(mut child: Child, timeout: Duration) -> Run {
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let status = child.wait().unwrap();
+            let run = Run {
+                status,
+                stdout: out_thread.join().unwrap(),
+                stderr: err_thread.join().unwrap(),
+            };
+            panic!("command timed out after {timeout:?}:\n{run:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Run {
+        status,
+        stdout: out_thread.join().unwrap(),
+        stderr: err_thread.join().unwrap(),
+    }
+}
+
+pub fn wait_until(what: &str, timeout: Duration, check: &mut dyn FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn alive(pid: i64) -> bool {
+    // A zombie still answers kill(0); look at its state too.
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|s| s.split_whitespace().next());
+    state != Some("Z")
+}
+
+pub fn signal(pid: u32, sig: i32) {
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
