@@ -31,6 +31,12 @@ complete -c leash -n "__fish_leash_needs_command" -s v -l verbose -d 'Print more
 complete -c leash -n "__fish_leash_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c leash -n "__fish_leash_needs_command" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_needs_command" -f -a "session" -d 'The worker\'s session: its daemon, its claude process, its conversation'
+complete -c leash -n "__fish_leash_needs_command" -f -a "plan" -d 'Plan a task: a read-only turn on the planning model; the plan is saved'
+complete -c leash -n "__fish_leash_needs_command" -f -a "implement" -d 'Implement the plan: a turn on the implementation model, done when a new commit lands'
+complete -c leash -n "__fish_leash_needs_command" -f -a "nudge" -d 'Nudge the worker in the same conversation when its work stalls'
+complete -c leash -n "__fish_leash_needs_command" -f -a "loop" -d 'Run the whole worker: plan, implement, nudge until committed, blocked or out of nudges'
+complete -c leash -n "__fish_leash_needs_command" -f -a "status" -d 'Show the worker: phase, task, plan, nudges used, last outcome, HEAD at start'
+complete -c leash -n "__fish_leash_needs_command" -f -a "hooks" -d 'Git hooks that nudge the worker (after commits, on failing checks)'
 complete -c leash -n "__fish_leash_needs_command" -f -a "daemon" -d 'Run a worker\'s session daemon in the foreground (`session start` does this)'
 complete -c leash -n "__fish_leash_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
@@ -116,15 +122,95 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c leash -n "__fish_leash_using_subcommand plan" -l task -d 'The task, verbatim' -r
+complete -c leash -n "__fish_leash_using_subcommand plan" -l task-file -d 'Read the task from this file' -r -F
+complete -c leash -n "__fish_leash_using_subcommand plan" -l model -d 'Model for the planning turn [default: plan_model, `opus`]' -r
+complete -c leash -n "__fish_leash_using_subcommand plan" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand plan" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
+complete -c leash -n "__fish_leash_using_subcommand plan" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand plan" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand plan" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand plan" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand plan" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand implement" -l model -d 'Model for implementing [default: implement_model, `sonnet`]' -r
+complete -c leash -n "__fish_leash_using_subcommand implement" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand implement" -l restart -d 'Start the implement phase over even if it is under way'
+complete -c leash -n "__fish_leash_using_subcommand implement" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
+complete -c leash -n "__fish_leash_using_subcommand implement" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand implement" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand implement" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand implement" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand implement" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l reason -d 'Why the worker is nudged, told to it verbatim' -r
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l event -d 'The git hook that fires this nudge (post-commit, pre-commit, ...)' -r
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l no-wait -d 'Queue the nudge and return at once; does nothing when no session runs'
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand nudge" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand nudge" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand nudge" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand nudge" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand loop" -l task -d 'The task, verbatim' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l task-file -d 'Read the task from this file' -r -F
+complete -c leash -n "__fish_leash_using_subcommand loop" -l max-nudges -d 'Nudges per implement phase before giving up with exit code 10' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l plan-model -d 'Model for planning [default: plan_model, `opus`]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l implement-model -d 'Model for implementing and nudging [default: implement_model, `sonnet`]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l step -d 'Ask before each phase (needs a terminal)'
+complete -c leash -n "__fish_leash_using_subcommand loop" -l fresh -d 'Start the task over even if the worker already finished or gave up on it'
+complete -c leash -n "__fish_leash_using_subcommand loop" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand loop" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand loop" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand loop" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand loop" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand status" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand status" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand status" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand status" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand status" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand status" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and not __fish_seen_subcommand_from install uninstall help" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand hooks; and not __fish_seen_subcommand_from install uninstall help" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and not __fish_seen_subcommand_from install uninstall help" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and not __fish_seen_subcommand_from install uninstall help" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and not __fish_seen_subcommand_from install uninstall help" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and not __fish_seen_subcommand_from install uninstall help" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and not __fish_seen_subcommand_from install uninstall help" -f -a "install" -d 'Install hooks in this repository that run `leash nudge --event <hook> --no-wait`'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and not __fish_seen_subcommand_from install uninstall help" -f -a "uninstall" -d 'Remove the hooks leash installed, restoring any hook that was there before'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and not __fish_seen_subcommand_from install uninstall help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and __fish_seen_subcommand_from install" -l hook -d 'Which hooks [default: post-commit; also post-merge, post-rewrite, post-checkout, pre-commit, pre-push, commit-msg]' -r
+complete -c leash -n "__fish_leash_using_subcommand hooks; and __fish_seen_subcommand_from install" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand hooks; and __fish_seen_subcommand_from install" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and __fish_seen_subcommand_from install" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and __fish_seen_subcommand_from install" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and __fish_seen_subcommand_from install" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and __fish_seen_subcommand_from install" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and __fish_seen_subcommand_from uninstall" -l hook -d 'Which hooks [default: post-commit; also post-merge, post-rewrite, post-checkout, pre-commit, pre-push, commit-msg]' -r
+complete -c leash -n "__fish_leash_using_subcommand hooks; and __fish_seen_subcommand_from uninstall" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand hooks; and __fish_seen_subcommand_from uninstall" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and __fish_seen_subcommand_from uninstall" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and __fish_seen_subcommand_from uninstall" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and __fish_seen_subcommand_from uninstall" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and __fish_seen_subcommand_from uninstall" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and __fish_seen_subcommand_from help" -f -a "install" -d 'Install hooks in this repository that run `leash nudge --event <hook> --no-wait`'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and __fish_seen_subcommand_from help" -f -a "uninstall" -d 'Remove the hooks leash installed, restoring any hook that was there before'
+complete -c leash -n "__fish_leash_using_subcommand hooks; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c leash -n "__fish_leash_using_subcommand daemon" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand daemon" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand daemon" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand daemon" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
 complete -c leash -n "__fish_leash_using_subcommand daemon" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand daemon" -s V -l version -d 'Print version'
-complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session daemon help" -f -a "session" -d 'The worker\'s session: its daemon, its claude process, its conversation'
-complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session daemon help" -f -a "daemon" -d 'Run a worker\'s session daemon in the foreground (`session start` does this)'
-complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session daemon help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session plan implement nudge loop status hooks daemon help" -f -a "session" -d 'The worker\'s session: its daemon, its claude process, its conversation'
+complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session plan implement nudge loop status hooks daemon help" -f -a "plan" -d 'Plan a task: a read-only turn on the planning model; the plan is saved'
+complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session plan implement nudge loop status hooks daemon help" -f -a "implement" -d 'Implement the plan: a turn on the implementation model, done when a new commit lands'
+complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session plan implement nudge loop status hooks daemon help" -f -a "nudge" -d 'Nudge the worker in the same conversation when its work stalls'
+complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session plan implement nudge loop status hooks daemon help" -f -a "loop" -d 'Run the whole worker: plan, implement, nudge until committed, blocked or out of nudges'
+complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session plan implement nudge loop status hooks daemon help" -f -a "status" -d 'Show the worker: phase, task, plan, nudges used, last outcome, HEAD at start'
+complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session plan implement nudge loop status hooks daemon help" -f -a "hooks" -d 'Git hooks that nudge the worker (after commits, on failing checks)'
+complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session plan implement nudge loop status hooks daemon help" -f -a "daemon" -d 'Run a worker\'s session daemon in the foreground (`session start` does this)'
+complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session plan implement nudge loop status hooks daemon help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "start" -d 'Start the worker\'s daemon and claude; resumes the worker\'s conversation if it has one'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "stop" -d 'Stop the worker\'s daemon and claude; the conversation is kept for the next start'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "status" -d 'Show the worker\'s session: pids, session id, model, state, turns, cost, uptime'
@@ -133,3 +219,5 @@ complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcom
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "interrupt" -d 'Interrupt the running turn (a no-op when none is running)'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
+complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from hooks" -f -a "install" -d 'Install hooks in this repository that run `leash nudge --event <hook> --no-wait`'
+complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from hooks" -f -a "uninstall" -d 'Remove the hooks leash installed, restoring any hook that was there before'

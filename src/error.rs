@@ -16,6 +16,7 @@ pub enum ErrorKind {
     TurnFailed,
     NotCommitted,
     Blocked,
+    NotYetCommitted,
     Interrupted,
 }
 
@@ -30,6 +31,7 @@ impl ErrorKind {
             ErrorKind::TurnFailed => 6,
             ErrorKind::NotCommitted => 10,
             ErrorKind::Blocked => 11,
+            ErrorKind::NotYetCommitted => 12,
             ErrorKind::Interrupted => 130,
         }
     }
@@ -72,6 +74,10 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     (
         ErrorKind::Blocked.exit_code(),
         "the agent declared itself blocked",
+    ),
+    (
+        ErrorKind::NotYetCommitted.exit_code(),
+        "not committed yet, nudges remain (`leash nudge` pushes on)",
     ),
     (
         ErrorKind::Interrupted.exit_code(),

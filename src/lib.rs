@@ -7,12 +7,15 @@
 pub mod claude;
 pub mod cli;
 pub mod client;
+pub mod config;
 pub mod daemon;
 pub mod docs;
 pub mod error;
 pub mod eventlog;
 pub mod framing;
+pub mod git;
 pub mod paths;
 pub mod protocol;
 pub mod record;
 pub mod settings;
+pub mod worker;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind};
+use crate::worker::{Judgement, WorkerConfig};
 
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -48,7 +49,36 @@ pub enum Request {
     Follow {
         after_seq: Option<u64>,
     },
+    /// One worker step (plan, implement, nudge). With `wait`, the connection streams
+    /// the step's events and ends with [`Event::Judged`]; without, it ends once queued.
+    Worker(WorkerRequest),
     Stop,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerRequest {
+    pub step: WorkerStep,
+    pub config: WorkerConfig,
+    pub wait: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WorkerStep {
+    Plan {
+        task: String,
+    },
+    /// Start the implement phase, or judge it again if it is under way (`restart`
+    /// starts it over).
+    Implement {
+        restart: bool,
+    },
+    /// Nudges queued while another waits are merged into it, so these are lists.
+    Nudge {
+        reasons: Vec<String>,
+        /// The git hooks that fired the nudge.
+        events: Vec<String>,
+    },
 }
 
 /// One turn as a client wants it run.
@@ -196,6 +226,13 @@ pub enum Event<M = Value> {
         turn: u64,
         outcome: Outcome,
     },
+    /// The end of a worker step: the verdict on the work and the phase after it.
+    Judged {
+        seq: u64,
+        ts: u64,
+        turn: u64,
+        judgement: Judgement,
+    },
 }
 
 impl<M> Event<M> {
@@ -205,7 +242,8 @@ impl<M> Event<M> {
             | Event::Claude { seq, .. }
             | Event::Stderr { seq, .. }
             | Event::Notice { seq, .. }
-            | Event::TurnEnded { seq, .. } => *seq,
+            | Event::TurnEnded { seq, .. }
+            | Event::Judged { seq, .. } => *seq,
         }
     }
 }

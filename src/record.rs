@@ -31,6 +31,9 @@ pub struct SessionRecord {
     pub system_prompt_file: Option<PathBuf>,
     pub append_system_prompt: Option<String>,
     pub extra_args: Vec<String>,
+    /// Passed as `--allowedTools` (the worker sets them for implementing).
+    #[serde(default)]
+    pub allowed_tools: Vec<String>,
     /// Turn ids are never reused within a worker's life.
     pub last_turn: u64,
     pub turns: u64,
@@ -49,8 +52,9 @@ impl SessionRecord {
             model: None,
             permission_mode: None,
             system_prompt_file: None,
-            append_system_prompt: None,
+            append_system_prompt: Some(crate::worker::prompts::system_prompt()),
             extra_args: Vec::new(),
+            allowed_tools: Vec::new(),
             last_turn: 0,
             turns: 0,
             cost_usd: 0.0,

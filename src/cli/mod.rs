@@ -1,8 +1,11 @@
 //! The command line: clap definitions (the single source for `--help`, the man pages
 //! and the shell completions) and the dispatch to each command's implementation.
 
+mod hooks;
 mod render;
 mod session;
+mod stream;
+mod worker;
 
 use std::path::PathBuf;
 
@@ -52,6 +55,19 @@ pub enum Command {
     /// The worker's session: its daemon, its claude process, its conversation
     #[command(subcommand)]
     Session(SessionCommand),
+    /// Plan a task: a read-only turn on the planning model; the plan is saved
+    Plan(PlanArgs),
+    /// Implement the plan: a turn on the implementation model, done when a new commit lands
+    Implement(ImplementArgs),
+    /// Nudge the worker in the same conversation when its work stalls
+    Nudge(NudgeArgs),
+    /// Run the whole worker: plan, implement, nudge until committed, blocked or out of nudges
+    Loop(LoopArgs),
+    /// Show the worker: phase, task, plan, nudges used, last outcome, HEAD at start
+    Status,
+    /// Git hooks that nudge the worker (after commits, on failing checks)
+    #[command(subcommand)]
+    Hooks(HooksCommand),
     /// Run a worker's session daemon in the foreground (`session start` does this)
     #[command(hide = true)]
     Daemon,
@@ -139,6 +155,98 @@ pub struct LogsArgs {
     pub lines: usize,
 }
 
+/// Where a task comes from.
+#[derive(Debug, Clone, Args)]
+pub struct TaskArgs {
+    /// The task, verbatim
+    #[arg(long, value_name = "TEXT", conflicts_with_all = ["task_file", "stdin"])]
+    pub task: Option<String>,
+    /// Read the task from this file
+    #[arg(long, value_name = "FILE", conflicts_with = "stdin")]
+    pub task_file: Option<PathBuf>,
+    /// `-` reads the task from standard input
+    #[arg(value_name = "-", value_parser = ["-"])]
+    pub stdin: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub task: TaskArgs,
+    /// Model for the planning turn [default: plan_model, `opus`]
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Fail with exit code 3 instead of starting a session when none is running
+    #[arg(long)]
+    pub no_start: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImplementArgs {
+    /// Model for implementing [default: implement_model, `sonnet`]
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Start the implement phase over even if it is under way
+    #[arg(long)]
+    pub restart: bool,
+    /// Fail with exit code 3 instead of starting a session when none is running
+    #[arg(long)]
+    pub no_start: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NudgeArgs {
+    /// Why the worker is nudged, told to it verbatim
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// The git hook that fires this nudge (post-commit, pre-commit, ...)
+    #[arg(long, value_name = "NAME")]
+    pub event: Option<String>,
+    /// Queue the nudge and return at once; does nothing when no session runs
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Fail with exit code 3 instead of starting a session when none is running
+    #[arg(long)]
+    pub no_start: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LoopArgs {
+    #[command(flatten)]
+    pub task: TaskArgs,
+    /// Nudges per implement phase before giving up with exit code 10
+    #[arg(long, value_name = "N")]
+    pub max_nudges: Option<u32>,
+    /// Ask before each phase (needs a terminal)
+    #[arg(long)]
+    pub step: bool,
+    /// Model for planning [default: plan_model, `opus`]
+    #[arg(long, value_name = "MODEL")]
+    pub plan_model: Option<String>,
+    /// Model for implementing and nudging [default: implement_model, `sonnet`]
+    #[arg(long, value_name = "MODEL")]
+    pub implement_model: Option<String>,
+    /// Start the task over even if the worker already finished or gave up on it
+    #[arg(long)]
+    pub fresh: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HooksCommand {
+    /// Install hooks in this repository that run `leash nudge --event <hook> --no-wait`
+    Install(HooksArgs),
+    /// Remove the hooks leash installed, restoring any hook that was there before
+    Uninstall(HooksArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HooksArgs {
+    /// Which hooks [default: post-commit; also post-merge, post-rewrite, post-checkout,
+    /// pre-commit, pre-push, commit-msg]
+    #[arg(long = "hook", value_name = "HOOK")]
+    pub hooks: Vec<String>,
+}
+
 fn exit_codes_help() -> String {
     let mut help = String::from("Exit codes:\n");
     for (code, meaning) in EXIT_CODES {
@@ -165,6 +273,15 @@ const PATH_VARS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Commands are short-lived clients: one thread is all they need.
+fn block_on<T>(future: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the async runtime", e))?
+        .block_on(future)
+}
+
 /// The clap command, for the man page and completion generators.
 pub fn command() -> clap::Command {
     Cli::command()
@@ -179,5 +296,11 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             crate::daemon::run(&target.worker, &target.dirs).map(|()| 0)
         }
         Command::Session(command) => session::run(command, &cli.global, &out),
+        Command::Plan(args) => worker::plan(args, &cli.global, &out),
+        Command::Implement(args) => worker::implement(args, &cli.global, &out),
+        Command::Nudge(args) => worker::nudge(args, &cli.global, &out),
+        Command::Loop(args) => worker::run_loop(args, &cli.global, &out),
+        Command::Status => worker::status(&cli.global, &out),
+        Command::Hooks(command) => hooks::run(command, &cli.global, &out),
     }
 }

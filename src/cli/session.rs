@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::render::{Output, TurnPrinter, tool_summary};
-use super::{Global, LogsArgs, ModelArgs, SendArgs, SessionCommand, StartArgs, StopArgs};
+use super::render::{Output, tool_summary};
+use super::stream::{Ending, stream};
+use super::{Global, LogsArgs, ModelArgs, SendArgs, SessionCommand, StartArgs, StopArgs, block_on};
 use crate::claude::messages::{ContentBlock, StreamMessage};
 use crate::client::{Connection, Target, connect, connect_or_start, spawn_daemon};
 use crate::error::{Error, ErrorKind};
@@ -25,11 +26,7 @@ use crate::record::{DEFAULT_MODEL, SessionRecord};
 const STOP_WAIT: Duration = Duration::from_secs(10);
 
 pub fn run(command: SessionCommand, global: &Global, out: &Output) -> Result<u8, Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("cannot start the async runtime", e))?;
-    runtime.block_on(async {
+    block_on(async {
         match command {
             SessionCommand::Start(args) => start(args, global, out).await,
             SessionCommand::Stop(args) => stop(args, global, out).await,
@@ -474,8 +471,10 @@ async fn send(args: SendArgs, global: &Global, out: &Output) -> Result<u8, Error
         },
         ..TurnSpec::user(prompt)
     };
-    let outcome = run_turn(conn, spec, out).await?;
-    Ok(report_outcome(&outcome, out))
+    match stream(conn, &Request::Send(spec), out).await? {
+        Ending::Turn(outcome) => Ok(report_outcome(&outcome, out)),
+        Ending::Step(judgement) => Ok(judgement.exit_code),
+    }
 }
 
 /// Prints why a turn failed (the JSON outcome line is already out) and gives its exit
@@ -510,70 +509,6 @@ fn status_word(status: TurnStatus) -> &'static str {
         TurnStatus::Interrupted => "was interrupted",
         TurnStatus::Crashed => "crashed",
         TurnStatus::Hung => "hung",
-    }
-}
-
-/// Sends one turn and streams it to the terminal until its outcome. Ctrl-C interrupts
-/// the turn (not the daemon); a second Ctrl-C stops waiting.
-pub async fn run_turn(
-    mut conn: Connection,
-    spec: TurnSpec,
-    out: &Output,
-) -> Result<Outcome, Error> {
-    conn.send(&Request::Send(spec)).await?;
-    let mut printer = TurnPrinter::new(out);
-    let mut ctrl_c =
-        signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch for Ctrl-C", e))?;
-    let mut turn = None;
-    let mut interrupted = false;
-    loop {
-        if !conn.has_buffered() {
-            printer.flush();
-        }
-        let next = tokio::select! {
-            line = conn.next() => Some(line?),
-            _ = ctrl_c.recv() => None,
-        };
-        let Some(next) = next else {
-            if interrupted {
-                printer.flush();
-                return Err(Error::new(
-                    ErrorKind::Interrupted,
-                    "stopped waiting for the interrupted turn",
-                ));
-            }
-            interrupted = true;
-            out.note("interrupting the turn (Ctrl-C again to stop waiting)");
-            conn.send(&Request::Interrupt { turn }).await?;
-            continue;
-        };
-        let Some((raw, parsed)) = next else {
-            printer.flush();
-            return Err(Error::turn_failed(
-                "the session daemon went away during the turn; run the command again to continue the conversation",
-            ));
-        };
-        match &parsed {
-            ServerLine::Reply(Reply::Error { kind, message }) => {
-                printer.flush();
-                return Err(Error::new(*kind, message.clone()));
-            }
-            ServerLine::Reply(Reply::Queued {
-                turn: queued,
-                ahead,
-            }) => {
-                turn = Some(*queued);
-                if *ahead > 0 {
-                    out.note(format!("turn {queued} waits behind {ahead} other turn(s)"));
-                }
-            }
-            _ => {}
-        }
-        printer.line(&raw, &parsed);
-        if let ServerLine::Event(Event::TurnEnded { outcome, .. }) = parsed {
-            printer.finish(&outcome);
-            return Ok(outcome);
-        }
     }
 }
 
@@ -710,7 +645,8 @@ fn print_log_line(stdout: &mut impl std::io::Write, line: &str, out: &Output) {
             | Event::Claude { ts, .. }
             | Event::Stderr { ts, .. }
             | Event::Notice { ts, .. }
-            | Event::TurnEnded { ts, .. } => *ts,
+            | Event::TurnEnded { ts, .. }
+            | Event::Judged { ts, .. } => *ts,
         };
         let _ = writeln!(stdout, "{} {text}", clock(ts));
     }
@@ -742,6 +678,10 @@ fn describe(event: &Event, verbose: u8) -> Option<String> {
                 .unwrap_or_default()
         ),
         Event::Notice { message, .. } => format!("leash: {message}"),
+        Event::Judged { judgement, .. } => format!(
+            "{:?} judged: {} (phase {})",
+            judgement.step, judgement.message, judgement.phase
+        ),
         Event::Stderr { line, .. } => format!("stderr: {line}"),
         Event::Claude { msg, .. } => return describe_claude(msg, verbose, &one_line),
     })

@@ -162,6 +162,28 @@ impl Conn {
                 self.reply(&reply).await
             }
             Request::Follow { after_seq } => self.follow(shared, after_seq).await,
+            Request::Worker(request) => {
+                let wait = request.wait;
+                let (feed, rx, too_slow) = feed();
+                let feed = wait.then_some(feed);
+                let submitted = ask(shared, |reply| Command::Worker {
+                    request,
+                    feed,
+                    reply,
+                })
+                .await
+                .and_then(|r| r);
+                match submitted {
+                    Ok((turn, ahead)) => {
+                        self.reply(&Reply::Queued { turn, ahead }).await?;
+                        if wait {
+                            self.stream(shared, rx, Some(turn), &too_slow).await?;
+                        }
+                        Ok(())
+                    }
+                    Err(e) => self.reply(&Reply::error(&e)).await,
+                }
+            }
             Request::Stop => {
                 let reply = match ask(shared, |reply| Command::Stop(Some(reply))).await {
                     Ok(()) => Reply::Ok {
@@ -212,12 +234,12 @@ impl Conn {
             };
             match next {
                 Next::Out(Some(out)) => {
-                    let mut last = out.ends_turn.is_some();
+                    let mut last = out.last;
                     self.write(out.line.as_bytes()).await?;
                     // Batch whatever is already waiting into one flush.
                     while !last {
                         let Ok(more) = rx.try_recv() else { break };
-                        last = more.ends_turn.is_some();
+                        last = more.last;
                         self.write(more.line.as_bytes()).await?;
                     }
                     self.flush().await?;

@@ -22,7 +22,8 @@ use crate::eventlog::EventLog;
 use crate::paths::{Dirs, WorkerName};
 use crate::record::SessionRecord;
 use crate::settings::Settings;
-use actor::{Actor, ClientCount, Command};
+use crate::worker::WorkerState;
+use actor::{Actor, ClientCount, Command, Setup};
 use connection::Shared;
 
 pub const LOCK_FILE: &str = "daemon.lock";
@@ -90,15 +91,16 @@ async fn serve(
         worker: worker.to_string(),
         state_dir: state_dir.clone(),
     });
-    let actor = Actor::new(
+    let worker = WorkerState::load(&state_dir)?;
+    let setup = Setup {
         record,
+        worker,
         state_dir,
-        socket.clone(),
+        socket: socket.clone(),
         settings,
         log,
-        commands_rx,
-        clients,
-    );
+    };
+    let actor = Actor::new(setup, commands_rx, clients);
     let mut actor_task = tokio::spawn(actor.run());
     let mut connections = JoinSet::new();
     let mut terminate =

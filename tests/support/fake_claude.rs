@@ -12,7 +12,7 @@
 //! 3. otherwise it answers `echo: <prompt>`, as it does after a script without `reply`.
 //!
 //! A script is directives separated by `;`:
-//!   echo | reply TEXT | sleep MS | silent MS | stream N MS | crash [CODE] | exit |
+//!   echo | reply TEXT (`\\n` is a newline) | sleep MS | silent MS | stream N MS | crash [CODE] | exit |
 //!   api_error STATUS | retry N STATUS | error TEXT | malformed | flood N | hang |
 //!   bigline BYTES | stderr N | write FILE [TEXT] | commit MESSAGE | tool NAME |
 //!   ask TOOL | cost USD
@@ -41,6 +41,7 @@ struct Args {
     resume: Option<String>,
     model: String,
     permission_mode: String,
+    allowed_tools: Vec<String>,
     argv: Vec<String>,
 }
 
@@ -51,9 +52,10 @@ fn parse_args() -> Args {
         resume: None,
         model: resolve_model("sonnet"),
         permission_mode: "default".to_string(),
+        allowed_tools: Vec::new(),
         argv: argv.clone(),
     };
-    let mut it = argv.iter();
+    let mut it = argv.iter().peekable();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--session-id" => args.session_id = it.next().cloned(),
@@ -63,6 +65,13 @@ fn parse_args() -> Args {
                 args.permission_mode = it.next().cloned().unwrap_or_default();
             }
             "--dangerously-skip-permissions" => args.permission_mode = "bypassPermissions".into(),
+            // Variadic, like the real CLI's: values until the next flag.
+            "--allowedTools" | "--allowed-tools" => {
+                while let Some(tool) = it.next_if(|a| !a.starts_with("--")) {
+                    args.allowed_tools
+                        .extend(tool.split(',').map(|t| t.trim().to_string()));
+                }
+            }
             _ => {}
         }
     }
@@ -86,6 +95,8 @@ struct Fake {
     session_id: String,
     model: String,
     permission_mode: String,
+    allowed_tools: Vec<String>,
+    denials: Vec<Value>,
     history: PathBuf,
     inputs: Receiver<Input>,
     /// User turns that arrived while another ran.
@@ -159,6 +170,8 @@ fn main() {
         session_id,
         model: args.model,
         permission_mode: args.permission_mode,
+        allowed_tools: args.allowed_tools,
+        denials: Vec::new(),
         inputs: rx,
         pending: VecDeque::new(),
         ignore: std::env::var("FAKE_CLAUDE_IGNORE")
@@ -363,6 +376,7 @@ impl Fake {
 
     fn turn(&mut self, value: &Value) {
         let started = Instant::now();
+        self.denials.clear();
         let prompt = prompt_text(&value["message"]["content"]);
         let previous = std::fs::read_to_string(&self.history)
             .map(|h| h.lines().count())
@@ -382,7 +396,7 @@ impl Fake {
         );
         let script = next_script_line().or_else(|| prompt_directives(&prompt));
         self.log_event(json!({"event":"turn","prompt":prompt,"model":self.model,
-            "permission_mode":self.permission_mode,"session_id":self.session_id,
+            "permission_mode":self.permission_mode,"allowed_tools":self.allowed_tools,"session_id":self.session_id,
             "history":previous,"script":script}));
         let script = script.unwrap_or_else(|| "echo".to_string());
         let mut reply = None;
@@ -402,7 +416,7 @@ impl Fake {
                     None
                 }
                 "reply" => {
-                    reply = Some(rest.to_string());
+                    reply = Some(rest.replace("\\n", "\n"));
                     None
                 }
                 "cost" => {
@@ -517,6 +531,12 @@ impl Fake {
                         .split_once(' ')
                         .unwrap_or((rest, "written by fake-claude\n"));
                     if self.denied("Write") {
+                        self.tool(
+                            "Write",
+                            json!({"file_path": file}),
+                            "permission denied",
+                            true,
+                        );
                         None
                     } else {
                         let ok = std::fs::write(file, format!("{text}\n")).is_ok();
@@ -530,7 +550,14 @@ impl Fake {
                     }
                 }
                 "commit" => {
-                    if !self.denied("Bash") {
+                    if self.denied("Bash") {
+                        self.tool(
+                            "Bash",
+                            json!({"command": "git commit"}),
+                            "permission denied",
+                            true,
+                        );
+                    } else {
                         let command = format!("git add -A && git commit -q -m {rest:?}");
                         let output = std::process::Command::new("sh")
                             .arg("-c")
@@ -583,9 +610,24 @@ impl Fake {
         self.finish(TurnEnd::Done, started, &prompt, reply, cost);
     }
 
-    /// In plan mode, tools that change things are denied, as the real CLI does.
-    fn denied(&self, tool: &str) -> bool {
-        self.permission_mode == "plan" && matches!(tool, "Write" | "Edit" | "Bash")
+    /// Whether the permission mode and `--allowedTools` let a tool run, as the real CLI
+    /// decides without a permission prompt tool: plan mode denies changes, acceptEdits
+    /// allows edits, Bash needs an allow rule; a denial is listed in the result.
+    fn denied(&mut self, tool: &str) -> bool {
+        let allowed_by_rule = self
+            .allowed_tools
+            .iter()
+            .any(|rule| rule == tool || rule.starts_with(&format!("{tool}(")));
+        let allowed = match self.permission_mode.as_str() {
+            "plan" => !matches!(tool, "Write" | "Edit" | "Bash"),
+            "bypassPermissions" => true,
+            "acceptEdits" => matches!(tool, "Write" | "Edit") || allowed_by_rule,
+            _ => allowed_by_rule,
+        };
+        if !allowed {
+            self.denials.push(json!({"tool_name": tool}));
+        }
+        !allowed
     }
 
     fn await_permission(&mut self, id: &str) -> String {

@@ -162,6 +162,17 @@ impl Env {
             .expect("spawn leash")
     }
 
+    /// git in the repository with this environment, as a person at this terminal
+    /// would run it (so hooks find leash and this worker).
+    pub fn git(&self, args: &[&str]) -> Run {
+        let mut command = Command::new("git");
+        command.args(args).current_dir(&self.repo);
+        command.envs(self.vars.iter().map(|(k, v)| (k, v)));
+        let run = run_with_timeout(command, None);
+        assert!(run.status.success(), "git {args:?}: {run:?}");
+        run
+    }
+
     pub fn status(&self) -> Value {
         self.ok(&["session", "status", "--json"]).last_json()
     }

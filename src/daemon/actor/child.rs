@@ -73,6 +73,10 @@ impl Actor {
                 file.to_string_lossy().into_owned(),
             ]);
         }
+        if !r.allowed_tools.is_empty() {
+            args.push("--allowedTools".to_string());
+            args.extend(r.allowed_tools.iter().cloned());
+        }
         if let Some(text) = &r.append_system_prompt {
             args.extend(["--append-system-prompt".to_string(), text.clone()]);
         }

@@ -32,18 +32,16 @@ impl Actor {
         event: impl FnOnce(u64, u64) -> Event<M>,
     ) {
         let event = event(self.log.take_seq(), now_ms());
-        let ends_turn = match &event {
-            Event::TurnEnded { turn, .. } => Some(*turn),
-            _ => None,
+        let ends = match &event {
+            Event::TurnEnded { .. } => Until::TurnEnded,
+            Event::Judged { .. } => Until::Judged,
+            _ => Until::Never,
         };
         let line = to_line(&event);
         if let Err(e) = self.log.append(&line) {
             eprintln!("leash daemon: cannot write the event log: {e}");
         }
-        let out = Outgoing {
-            line: Arc::from(line),
-            ends_turn,
-        };
+        let line: Arc<str> = Arc::from(line);
         let mut dropped = 0;
         self.subscribers.retain(|sub| {
             let wants = match sub.turn {
@@ -53,8 +51,14 @@ impl Actor {
             if !wants {
                 return true;
             }
-            match sub.feed.tx.try_send(out.clone()) {
-                Ok(()) => true,
+            let last = sub.until != Until::Never && sub.until == ends;
+            let out = Outgoing {
+                line: line.clone(),
+                last,
+            };
+            match sub.feed.tx.try_send(out) {
+                // A client whose request is complete has its feed closed.
+                Ok(()) => !last,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     sub.feed.too_slow.store(true, Ordering::SeqCst);
                     dropped += 1;

@@ -9,6 +9,9 @@
 mod child;
 mod events;
 mod turn;
+mod worker;
+
+use worker::step_of;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -30,17 +33,19 @@ use crate::claude::messages::{
 use crate::error::{Error, ErrorKind};
 use crate::eventlog::EventLog;
 use crate::protocol::{
-    Event, Level, Outcome, SessionState, SessionStatus, TurnSpec, TurnStatus, now_ms, to_line,
+    Event, Level, Outcome, SessionState, SessionStatus, TurnSpec, TurnStatus, WorkerRequest,
+    now_ms, to_line,
 };
 use crate::record::SessionRecord;
 use crate::settings::Settings;
+use crate::worker::{Verdict, WorkerState};
 
 /// A serialized event on its way to one client.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub line: Arc<str>,
-    /// Set on the `turn_ended` line of this turn: the last one a turn's client needs.
-    pub ends_turn: Option<u64>,
+    /// The last line this client's request needs: its turn ended or its step was judged.
+    pub last: bool,
 }
 
 /// A client's feed of events. When the client cannot keep up, the actor drops it and
@@ -66,6 +71,12 @@ pub enum Command {
         model: String,
         reply: oneshot::Sender<Result<String, Error>>,
     },
+    /// Queue a worker step; `feed` is `None` when the client does not wait for it.
+    Worker {
+        request: WorkerRequest,
+        feed: Option<Feed>,
+        reply: oneshot::Sender<Result<(u64, usize), Error>>,
+    },
     /// Subscribe to every event; answers the seq of the newest event already in the
     /// (flushed) log, so the caller can replay the log up to it without a gap.
     Follow {
@@ -85,14 +96,29 @@ enum Job {
         model: String,
         reply: oneshot::Sender<Result<String, Error>>,
     },
+    Worker {
+        id: u64,
+        request: WorkerRequest,
+    },
 }
 
 struct Subscriber {
-    /// `None` follows everything; `Some(turn)` only that turn.
+    /// `None` follows everything; `Some(turn)` only that turn (or worker step).
     turn: Option<u64>,
+    until: Until,
     feed: Feed,
 }
 
+/// The event after which a subscriber's request is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    TurnEnded,
+    Judged,
+    Never,
+}
+
+/// What woke the actor; lives for one match, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Woke {
     Child(Option<ChildEvent>),
     Command(Option<Command>),
@@ -151,8 +177,19 @@ impl Drop for ClientGuard {
 
 const STDERR_TAIL: usize = 20;
 
+/// What a daemon starts its actor with.
+pub struct Setup {
+    pub record: SessionRecord,
+    pub worker: WorkerState,
+    pub state_dir: PathBuf,
+    pub socket: PathBuf,
+    pub settings: Settings,
+    pub log: EventLog,
+}
+
 pub struct Actor {
     record: SessionRecord,
+    worker: WorkerState,
     state_dir: PathBuf,
     socket: PathBuf,
     settings: Settings,
@@ -177,18 +214,18 @@ pub struct Actor {
 }
 
 impl Actor {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        record: SessionRecord,
-        state_dir: PathBuf,
-        socket: PathBuf,
-        settings: Settings,
-        log: EventLog,
-        commands: mpsc::Receiver<Command>,
-        clients: ClientCount,
-    ) -> Actor {
+    pub fn new(setup: Setup, commands: mpsc::Receiver<Command>, clients: ClientCount) -> Actor {
+        let Setup {
+            record,
+            worker,
+            state_dir,
+            socket,
+            settings,
+            log,
+        } = setup;
         Actor {
             record,
+            worker,
             state_dir,
             socket,
             settings,
@@ -318,32 +355,27 @@ impl Actor {
                 self.jobs.push_back(Job::Warmup(reply));
             }
             Command::Submit { spec, feed, reply } => {
-                if self.stop_requested {
-                    let _ = reply.send(Err(Error::new(
-                        ErrorKind::NoSession,
-                        "the session is stopping; start it again with `leash session start`",
-                    )));
+                if let Err(e) = self.accepting() {
+                    let _ = reply.send(Err(e));
                     return;
                 }
                 let queued_turns = self.queued_turns();
-                if queued_turns >= self.settings.max_queue {
-                    let _ = reply.send(Err(Error::new(
-                        ErrorKind::TurnFailed,
-                        format!(
-                            "the session is busy: {queued_turns} turns are already queued; retry later"
-                        ),
-                    )));
-                    return;
-                }
-                self.record.last_turn += 1;
-                let turn = self.record.last_turn;
+                let turn = self.next_job_id();
                 self.subscribers.push(Subscriber {
                     turn: Some(turn),
+                    until: Until::TurnEnded,
                     feed,
                 });
                 let ahead = queued_turns + usize::from(self.current_turn.is_some());
                 self.jobs.push_back(Job::Turn { turn, spec });
                 let _ = reply.send(Ok((turn, ahead)));
+            }
+            Command::Worker {
+                request,
+                feed,
+                reply,
+            } => {
+                let _ = reply.send(self.submit_worker_step(request, feed));
             }
             Command::Interrupt { turn, reply } => self.interrupt(turn, reply),
             Command::SetModel { model, reply } => {
@@ -353,7 +385,11 @@ impl Actor {
                 if let Err(e) = self.log.flush() {
                     eprintln!("leash daemon: cannot write the event log: {e}");
                 }
-                self.subscribers.push(Subscriber { turn: None, feed });
+                self.subscribers.push(Subscriber {
+                    turn: None,
+                    until: Until::Never,
+                    feed,
+                });
                 let _ = reply.send(self.log.last_seq());
             }
             Command::Stop(reply) => {
@@ -372,18 +408,12 @@ impl Actor {
             return;
         }
         if let Some(wanted) = turn
-            && let Some(index) = self
-                .jobs
-                .iter()
-                .position(|job| matches!(job, Job::Turn { turn, .. } if *turn == wanted))
+            && let Some(index) = self.jobs.iter().position(|job| {
+                matches!(job, Job::Turn { turn, .. } | Job::Worker { id: turn, .. } if *turn == wanted)
+            })
         {
-            if let Some(Job::Turn { turn, .. }) = self.jobs.remove(index) {
-                let outcome = self.outcome(turn, TurnStatus::Interrupted, 0);
-                let outcome = Outcome {
-                    message: Some("interrupted before it started".to_string()),
-                    ..outcome
-                };
-                self.end_turn(turn, outcome);
+            if let Some(job) = self.jobs.remove(index) {
+                self.cancel_job(job, "interrupted before it started");
             }
             let _ = reply.send(format!("dropped queued turn {wanted}"));
             return;
@@ -394,11 +424,36 @@ impl Actor {
         });
     }
 
+    /// Turns and worker steps waiting behind the running job.
     fn queued_turns(&self) -> usize {
         self.jobs
             .iter()
-            .filter(|job| matches!(job, Job::Turn { .. }))
+            .filter(|job| matches!(job, Job::Turn { .. } | Job::Worker { .. }))
             .count()
+    }
+
+    /// Refuses new work while stopping or when the queue is full.
+    fn accepting(&self) -> Result<(), Error> {
+        if self.stop_requested {
+            return Err(Error::new(
+                ErrorKind::NoSession,
+                "the session is stopping; start it again with `leash session start`",
+            ));
+        }
+        let queued = self.queued_turns();
+        if queued >= self.settings.max_queue {
+            return Err(Error::new(
+                ErrorKind::TurnFailed,
+                format!("the session is busy: {queued} turns are already queued; retry later"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Turn and step ids are never reused within a worker's life.
+    fn next_job_id(&mut self) -> u64 {
+        self.record.last_turn += 1;
+        self.record.last_turn
     }
 
     fn status(&self) -> SessionStatus {
@@ -437,7 +492,10 @@ impl Actor {
 
     async fn run_job(&mut self, job: Job) {
         match job {
-            Job::Turn { turn, spec } => self.run_turn(turn, spec).await,
+            Job::Turn { turn, spec } => {
+                self.run_turn(turn, spec).await;
+            }
+            Job::Worker { id, request } => self.run_worker_step(id, request).await,
             Job::Warmup(reply) => {
                 // `session start` is the explicit "try again" after leash gave up.
                 self.failure = None;
@@ -457,21 +515,36 @@ impl Actor {
 
     fn drop_queued_jobs(&mut self) {
         for job in std::mem::take(&mut self.jobs) {
-            let stopped = "the session was stopped before this ran; start it again with `leash session start`";
-            match job {
-                Job::Turn { turn, .. } => {
-                    let outcome = Outcome {
-                        message: Some(stopped.to_string()),
-                        ..self.outcome(turn, TurnStatus::Interrupted, 0)
-                    };
-                    self.end_turn(turn, outcome);
-                }
-                Job::Warmup(reply) => {
-                    let _ = reply.send(Err(Error::new(ErrorKind::NoSession, stopped)));
-                }
-                Job::SetModel { reply, .. } => {
-                    let _ = reply.send(Err(Error::new(ErrorKind::NoSession, stopped)));
-                }
+            self.cancel_job(
+                job,
+                "the session was stopped before this ran; start it again with `leash session start`",
+            );
+        }
+    }
+
+    /// Ends a job that will not run, telling whoever waits for it why.
+    fn cancel_job(&mut self, job: Job, why: &str) {
+        match job {
+            Job::Turn { turn, .. } => {
+                let outcome = Outcome {
+                    message: Some(why.to_string()),
+                    ..self.outcome(turn, TurnStatus::Interrupted, 0)
+                };
+                self.end_turn(turn, outcome);
+            }
+            Job::Worker { id, request } => {
+                let judgement = self.judgement(
+                    step_of(&request.step),
+                    Verdict::Interrupted,
+                    why.to_string(),
+                );
+                self.end_step(id, judgement);
+            }
+            Job::Warmup(reply) => {
+                let _ = reply.send(Err(Error::new(ErrorKind::NoSession, why)));
+            }
+            Job::SetModel { reply, .. } => {
+                let _ = reply.send(Err(Error::new(ErrorKind::NoSession, why)));
             }
         }
     }

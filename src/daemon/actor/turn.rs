@@ -4,7 +4,8 @@
 use super::*;
 
 impl Actor {
-    pub(super) async fn run_turn(&mut self, turn: u64, spec: TurnSpec) {
+    /// Runs one turn to its end and returns its outcome (also sent as `turn_ended`).
+    pub(super) async fn run_turn(&mut self, turn: u64, spec: TurnSpec) -> Outcome {
         let started = Instant::now();
         self.current_turn = Some(turn);
         self.interrupt_requested = false;
@@ -15,6 +16,7 @@ impl Actor {
             kind: spec.kind,
             prompt: spec.prompt.clone(),
         });
+        let head_before = self.observe_head(turn);
         let mut retries = 0;
         let outcome = loop {
             let attempt = self.attempt_turn(turn, &spec).await;
@@ -49,11 +51,13 @@ impl Actor {
             duration_ms: started.elapsed().as_millis() as u64,
             ..outcome
         };
+        self.attribute_commits(head_before);
         self.record.turns += 1;
         self.save_record();
-        self.end_turn(turn, outcome);
+        self.end_turn(turn, outcome.clone());
         self.current_turn = None;
         self.interrupt_requested = false;
+        outcome
     }
 
     pub(super) async fn attempt_turn(&mut self, turn: u64, spec: &TurnSpec) -> Attempt {
@@ -250,8 +254,6 @@ impl Actor {
             turn,
             outcome,
         });
-        // The turn's clients got their last line; their feeds are done.
-        self.subscribers.retain(|s| s.turn != Some(turn));
     }
 
     /// Waits `delay` while serving commands; true if the turn was interrupted meanwhile.

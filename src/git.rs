@@ -1,0 +1,370 @@
+//! What leash reads from git (through git2, never by parsing `git` output): HEAD, the
+//! commits between two points, the work tree's changes; and the hooks leash installs.
+
+use std::path::{Path, PathBuf};
+
+use git2::{Repository, Status, StatusOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitInfo {
+    pub id: String,
+    pub summary: String,
+    pub author: String,
+}
+
+impl CommitInfo {
+    pub fn short(&self) -> String {
+        format!(
+            "{} {} ({})",
+            &self.id[..self.id.len().min(10)],
+            self.summary,
+            self.author
+        )
+    }
+}
+
+/// One changed path in the work tree, with a `git status --short`-like code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChange {
+    pub code: String,
+    pub path: String,
+}
+
+fn open(dir: &Path) -> Result<Repository, Error> {
+    Repository::discover(dir).map_err(|e| {
+        Error::usage(format!(
+            "{} is not in a git repository ({}); leash judges work by its commits",
+            dir.display(),
+            e.message()
+        ))
+    })
+}
+
+fn git_error(what: &str, e: git2::Error) -> Error {
+    Error::internal(format!("git: cannot {what}: {}", e.message()))
+}
+
+pub fn is_repository(dir: &Path) -> bool {
+    Repository::discover(dir).is_ok()
+}
+
+/// The commit HEAD points at; `None` in a repository without commits.
+pub fn head(dir: &Path) -> Result<Option<String>, Error> {
+    let repo = open(dir)?;
+    match repo.head() {
+        Ok(head) => Ok(head.target().map(|oid| oid.to_string())),
+        Err(e)
+            if matches!(
+                e.code(),
+                git2::ErrorCode::UnbornBranch | git2::ErrorCode::NotFound
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(git_error("read HEAD", e)),
+    }
+}
+
+/// Commits reachable from `to` but not from `from`, newest first.
+pub fn commits_between(dir: &Path, from: Option<&str>, to: &str) -> Result<Vec<CommitInfo>, Error> {
+    let repo = open(dir)?;
+    let mut walk = repo.revwalk().map_err(|e| git_error("walk history", e))?;
+    let to = git2::Oid::from_str(to).map_err(|e| git_error("parse a commit id", e))?;
+    walk.push(to).map_err(|e| git_error("walk history", e))?;
+    if let Some(from) = from {
+        let from = git2::Oid::from_str(from).map_err(|e| git_error("parse a commit id", e))?;
+        // A `from` that is gone (history rewritten) hides nothing.
+        let _ = walk.hide(from);
+    }
+    let mut commits = Vec::new();
+    for oid in walk.take(1000) {
+        let oid = oid.map_err(|e| git_error("walk history", e))?;
+        let commit = repo
+            .find_commit(oid)
+            .map_err(|e| git_error("read a commit", e))?;
+        commits.push(CommitInfo {
+            id: oid.to_string(),
+            summary: commit.summary().ok().flatten().unwrap_or("").to_string(),
+            author: commit.author().name().unwrap_or("unknown").to_string(),
+        });
+    }
+    Ok(commits)
+}
+
+/// Changed, staged and untracked paths (ignored files excluded).
+pub fn changes(dir: &Path) -> Result<Vec<FileChange>, Error> {
+    let repo = open(dir)?;
+    let mut options = StatusOptions::new();
+    options
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    let statuses = repo
+        .statuses(Some(&mut options))
+        .map_err(|e| git_error("read the work tree status", e))?;
+    Ok(statuses
+        .iter()
+        .filter_map(|entry| {
+            let status = entry.status();
+            if status.is_empty() || status.contains(Status::IGNORED) {
+                return None;
+            }
+            Some(FileChange {
+                code: short_code(status),
+                path: entry.path().unwrap_or("?").to_string(),
+            })
+        })
+        .collect())
+}
+
+fn short_code(status: Status) -> String {
+    if status.contains(Status::WT_NEW) && !status.intersects(Status::INDEX_NEW) {
+        return "??".to_string();
+    }
+    let index = if status.contains(Status::INDEX_NEW) {
+        'A'
+    } else if status.contains(Status::INDEX_MODIFIED) {
+        'M'
+    } else if status.contains(Status::INDEX_DELETED) {
+        'D'
+    } else if status.contains(Status::INDEX_RENAMED) {
+        'R'
+    } else {
+        ' '
+    };
+    let tree = if status.contains(Status::WT_MODIFIED) {
+        'M'
+    } else if status.contains(Status::WT_DELETED) {
+        'D'
+    } else if status.contains(Status::WT_RENAMED) {
+        'R'
+    } else if status.contains(Status::CONFLICTED) {
+        'U'
+    } else {
+        ' '
+    };
+    format!("{index}{tree}")
+}
+
+// ---- hooks ---------------------------------------------------------------------------
+
+/// The line that marks a hook as leash's.
+const HOOK_MARKER: &str = "# installed by `leash hooks install`";
+/// Where a hook that was there before leash is kept, and run from leash's.
+const CHAINED_SUFFIX: &str = ".leash-chained";
+pub const DEFAULT_HOOKS: &[&str] = &["post-commit"];
+pub const SUPPORTED_HOOKS: &[&str] = &[
+    "post-commit",
+    "post-merge",
+    "post-rewrite",
+    "post-checkout",
+    "pre-commit",
+    "pre-push",
+    "commit-msg",
+];
+
+/// The hooks directory git uses: `core.hooksPath` if set, else the common `.git/hooks`.
+pub fn hooks_dir(dir: &Path) -> Result<PathBuf, Error> {
+    let repo = open(dir)?;
+    let configured = repo
+        .config()
+        .ok()
+        .and_then(|c| c.get_path("core.hooksPath").ok());
+    Ok(match configured {
+        Some(path) if path.is_absolute() => path,
+        Some(path) => repo.workdir().unwrap_or_else(|| repo.path()).join(path),
+        None => repo.commondir().join("hooks"),
+    })
+}
+
+/// The hook script: run the hook that was there before (if any), keep its verdict, and
+/// tell the worker. It never fails on leash's account and returns at once: the nudge is
+/// queued (`--no-wait`), and with no session running it does nothing.
+fn hook_script(hook: &str) -> String {
+    let nudge = if hook.starts_with("pre-") || hook == "commit-msg" {
+        // A failing check is fed back to the worker, with what it printed.
+        format!(
+            r#"if [ "$status" -ne 0 ]; then
+  leash nudge --event {hook} --no-wait --reason "the {hook} hook failed (exit $status): $(printf '%s\n' "$out" | tail -n 20)" >/dev/null 2>&1
+fi"#
+        )
+    } else {
+        format!("leash nudge --event {hook} --no-wait >/dev/null 2>&1")
+    };
+    format!(
+        r#"#!/bin/sh
+{HOOK_MARKER}; `leash hooks uninstall` removes it
+# and puts back any hook that was here before ({hook}{CHAINED_SUFFIX}).
+status=0
+out=
+chained="$(dirname "$0")/{hook}{CHAINED_SUFFIX}"
+if [ -x "$chained" ]; then
+  out=$("$chained" "$@" 2>&1) || status=$?
+  [ -n "$out" ] && printf '%s\n' "$out" >&2
+fi
+if command -v leash >/dev/null 2>&1; then
+  {nudge}
+fi
+exit $status
+"#
+    )
+}
+
+fn is_leash_hook(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| text.contains(HOOK_MARKER))
+}
+
+/// What `hooks install` or `uninstall` did to one hook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HookChange {
+    pub hook: String,
+    pub path: PathBuf,
+    pub action: String,
+}
+
+pub fn install_hooks(dir: &Path, hooks: &[String]) -> Result<Vec<HookChange>, Error> {
+    let hooks_dir = hooks_dir(dir)?;
+    std::fs::create_dir_all(&hooks_dir)
+        .map_err(|e| Error::io(format!("cannot create {}", hooks_dir.display()), e))?;
+    let mut changes = Vec::new();
+    for hook in hooks {
+        let path = hooks_dir.join(hook);
+        let chained = hooks_dir.join(format!("{hook}{CHAINED_SUFFIX}"));
+        let action = if is_leash_hook(&path) {
+            "already installed"
+        } else if path.exists() {
+            std::fs::rename(&path, &chained)
+                .map_err(|e| Error::io(format!("cannot move {} aside", path.display()), e))?;
+            "installed, chaining the existing hook"
+        } else {
+            "installed"
+        };
+        if action != "already installed" {
+            write_executable(&path, &hook_script(hook))?;
+        }
+        changes.push(HookChange {
+            hook: hook.clone(),
+            path,
+            action: action.to_string(),
+        });
+    }
+    Ok(changes)
+}
+
+pub fn uninstall_hooks(dir: &Path, hooks: &[String]) -> Result<Vec<HookChange>, Error> {
+    let hooks_dir = hooks_dir(dir)?;
+    let mut changes = Vec::new();
+    for hook in hooks {
+        let path = hooks_dir.join(hook);
+        let chained = hooks_dir.join(format!("{hook}{CHAINED_SUFFIX}"));
+        if !is_leash_hook(&path) {
+            continue;
+        }
+        std::fs::remove_file(&path)
+            .map_err(|e| Error::io(format!("cannot remove {}", path.display()), e))?;
+        let action = if chained.exists() {
+            std::fs::rename(&chained, &path)
+                .map_err(|e| Error::io(format!("cannot restore {}", path.display()), e))?;
+            "removed, the previous hook is back"
+        } else {
+            "removed"
+        };
+        changes.push(HookChange {
+            hook: hook.clone(),
+            path,
+            action: action.to_string(),
+        });
+    }
+    Ok(changes)
+}
+
+fn write_executable(path: &Path, text: &str) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text)
+        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| Error::io(format!("cannot make {} executable", path.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let ok = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "T")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "T")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    #[test]
+    fn head_commits_and_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        git(d, &["init", "-q"]);
+        assert_eq!(head(d).unwrap(), None);
+        std::fs::write(d.join("a"), "1").unwrap();
+        git(d, &["add", "a"]);
+        git(d, &["commit", "-q", "-m", "first"]);
+        let first = head(d).unwrap().unwrap();
+        std::fs::write(d.join("a"), "2").unwrap();
+        std::fs::write(d.join("b"), "new").unwrap();
+        let mut found = changes(d).unwrap();
+        found.sort_by(|x, y| x.path.cmp(&y.path));
+        assert_eq!(
+            found,
+            vec![
+                FileChange {
+                    code: " M".into(),
+                    path: "a".into()
+                },
+                FileChange {
+                    code: "??".into(),
+                    path: "b".into()
+                },
+            ]
+        );
+        git(d, &["commit", "-q", "-am", "second"]);
+        let second = head(d).unwrap().unwrap();
+        let between = commits_between(d, Some(&first), &second).unwrap();
+        assert_eq!(between.len(), 1);
+        assert_eq!(between[0].summary, "second");
+        assert_eq!(commits_between(d, None, &second).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn hooks_round_trip_and_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        git(d, &["init", "-q"]);
+        let hooks = hooks_dir(d).unwrap();
+        std::fs::create_dir_all(&hooks).unwrap();
+        write_executable(&hooks.join("post-commit"), "#!/bin/sh\necho mine\n").unwrap();
+        let names = vec!["post-commit".to_string(), "pre-push".to_string()];
+        let installed = install_hooks(d, &names).unwrap();
+        assert_eq!(installed[0].action, "installed, chaining the existing hook");
+        assert!(is_leash_hook(&hooks.join("post-commit")));
+        assert_eq!(
+            install_hooks(d, &names).unwrap()[0].action,
+            "already installed"
+        );
+        uninstall_hooks(d, &names).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(hooks.join("post-commit")).unwrap(),
+            "#!/bin/sh\necho mine\n"
+        );
+        assert!(!hooks.join("pre-push").exists());
+    }
+}

@@ -1,0 +1,353 @@
+//! The autonomous worker on top of a session: plan -> implement -> nudge, each step its
+//! own command, the phase persisted in the worker's state dir so any terminal, script
+//! or git hook can take the next step. The daemon runs the steps (it owns the
+//! conversation and this state); `leash loop` strings them together.
+
+pub mod prompts;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind};
+use crate::git::{CommitInfo, FileChange};
+use crate::paths::write_atomic;
+use crate::protocol::RetryPolicy;
+
+pub const WORKER_FILE: &str = "worker.json";
+
+/// Where the worker is in its task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// No task yet.
+    #[default]
+    Idle,
+    Planning,
+    Planned,
+    Implementing,
+    /// The implementation committed.
+    Done,
+    Blocked,
+    OutOfNudges,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Idle => "idle",
+            Phase::Planning => "planning",
+            Phase::Planned => "planned",
+            Phase::Implementing => "implementing",
+            Phase::Done => "done",
+            Phase::Blocked => "blocked",
+            Phase::OutOfNudges => "out of nudges",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Plan,
+    Implement,
+    Nudge,
+}
+
+/// What a step found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Planned,
+    /// New commit(s) by the worker since the phase began.
+    Committed,
+    /// Changes exist but are not committed.
+    Uncommitted,
+    /// Nothing changed at all.
+    NoChanges,
+    /// The agent said it cannot go on (the blocked marker).
+    Blocked,
+    OutOfNudges,
+    /// Nothing to do in this phase (for example a nudge after the work was done).
+    NothingToDo,
+    ProviderError,
+    TurnFailed,
+    Interrupted,
+}
+
+impl Verdict {
+    /// The exit code of a command whose last word is this verdict.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Planned | Verdict::Committed | Verdict::NothingToDo => 0,
+            Verdict::Uncommitted | Verdict::NoChanges => ErrorKind::NotYetCommitted.exit_code(),
+            Verdict::Blocked => ErrorKind::Blocked.exit_code(),
+            Verdict::OutOfNudges => ErrorKind::NotCommitted.exit_code(),
+            Verdict::ProviderError => ErrorKind::Provider.exit_code(),
+            Verdict::TurnFailed => ErrorKind::TurnFailed.exit_code(),
+            Verdict::Interrupted => ErrorKind::Interrupted.exit_code(),
+        }
+    }
+
+    /// Verdicts that come from a failed turn rather than from looking at the work.
+    pub fn is_turn_failure(self) -> bool {
+        matches!(
+            self,
+            Verdict::ProviderError | Verdict::TurnFailed | Verdict::Interrupted
+        )
+    }
+}
+
+/// The end of a worker step: what was found, what it means for the phase, and the
+/// exit code of the command that asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Judgement {
+    pub step: Step,
+    pub verdict: Verdict,
+    pub exit_code: u8,
+    pub phase: Phase,
+    pub message: String,
+    pub nudges_used: u32,
+    pub max_nudges: u32,
+    /// The worker's commits in this phase.
+    pub commits: Vec<CommitInfo>,
+    pub uncommitted: Vec<FileChange>,
+    pub plan: Option<String>,
+    pub blocked_reason: Option<String>,
+}
+
+/// How the steps run; resolved by the client from flags, environment and config, and
+/// sent with every step so the daemon holds no configuration of its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerConfig {
+    pub plan_model: String,
+    pub implement_model: String,
+    pub plan_permission_mode: String,
+    pub implement_permission_mode: String,
+    /// Passed to claude as `--allowedTools` (at spawn; a change restarts claude on the
+    /// same conversation).
+    pub allowed_tools: Vec<String>,
+    pub max_nudges: u32,
+    pub nudge_backoff_ms: u64,
+    pub nudge_backoff_max_ms: u64,
+    pub retry: RetryPolicy,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            plan_model: "opus".to_string(),
+            implement_model: "sonnet".to_string(),
+            plan_permission_mode: "plan".to_string(),
+            implement_permission_mode: "acceptEdits".to_string(),
+            allowed_tools: vec!["Bash(git:*)".to_string()],
+            max_nudges: 5,
+            nudge_backoff_ms: 5_000,
+            nudge_backoff_max_ms: 120_000,
+            retry: RetryPolicy {
+                max_retries: 3,
+                base_delay_ms: 5_000,
+                max_delay_ms: 60_000,
+            },
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// The pause before nudge number `used + 1`: none before the first, then
+    /// exponential with jitter.
+    pub fn nudge_delay_ms(&self, used: u32) -> u64 {
+        if used == 0 {
+            return 0;
+        }
+        RetryPolicy {
+            max_retries: 0,
+            base_delay_ms: self.nudge_backoff_ms,
+            max_delay_ms: self.nudge_backoff_max_ms,
+        }
+        .delay_ms(used - 1)
+    }
+}
+
+/// `worker.json`: the worker's phase and what it knows, written atomically by the daemon.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct WorkerState {
+    pub phase: Phase,
+    pub task: Option<String>,
+    pub plan: Option<String>,
+    /// HEAD when the implement phase began.
+    pub head_at_start: Option<String>,
+    /// HEAD when leash last looked; a move between turns is someone else's doing.
+    pub last_seen_head: Option<String>,
+    /// Commits that appeared during the worker's own turns in this phase.
+    pub own_commits: Vec<String>,
+    /// Commits by others since the worker last heard of them; told in the next nudge.
+    pub foreign_commits: Vec<CommitInfo>,
+    pub nudges: u32,
+    pub max_nudges: u32,
+    /// The implementation prompt got a complete turn in this phase.
+    pub implement_sent: bool,
+    /// Unix ms when the last nudge's turn ended, for the backoff.
+    pub last_nudge_ms: Option<u64>,
+    pub last: Option<Judgement>,
+}
+
+impl WorkerState {
+    pub fn path(state_dir: &Path) -> PathBuf {
+        state_dir.join(WORKER_FILE)
+    }
+
+    /// A missing file is a fresh worker; a damaged one is reported.
+    pub fn load(state_dir: &Path) -> Result<WorkerState, Error> {
+        let path = Self::path(state_dir);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::setup(format!(
+                    "{} is damaged ({e}); move it away to reset the worker",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(WorkerState::default()),
+            Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+        }
+    }
+
+    pub fn save(&self, state_dir: &Path) -> Result<(), Error> {
+        let path = Self::path(state_dir);
+        let bytes = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::internal(format!("cannot encode the worker state: {e}")))?;
+        write_atomic(&path, &bytes)
+            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+    }
+
+    /// Starts a new task: everything about the previous one is forgotten.
+    pub fn begin_plan(&mut self, task: String) {
+        *self = WorkerState {
+            phase: Phase::Planning,
+            task: Some(task),
+            ..WorkerState::default()
+        };
+    }
+
+    /// Starts the implement phase at `head`.
+    pub fn begin_implement(&mut self, head: Option<String>, max_nudges: u32) {
+        self.phase = Phase::Implementing;
+        self.head_at_start = head.clone();
+        self.last_seen_head = head;
+        self.own_commits.clear();
+        self.foreign_commits.clear();
+        self.nudges = 0;
+        self.max_nudges = max_nudges;
+        self.implement_sent = false;
+        self.last_nudge_ms = None;
+    }
+}
+
+/// What the agent writes, alone on a line, when it cannot go on.
+pub const BLOCKED_MARKER: &str = "LEASH-BLOCKED:";
+
+/// The reason after the blocked marker, if the text declares the agent blocked.
+pub fn blocked_reason(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let rest = line.trim_start().trim_start_matches(['*', '`', '>', ' ']);
+        rest.strip_prefix(BLOCKED_MARKER).map(|reason| {
+            let reason = reason.trim().trim_matches(['*', '`']).trim();
+            if reason.is_empty() {
+                "no reason given".to_string()
+            } else {
+                reason.to_string()
+            }
+        })
+    })
+}
+
+/// The implementation's state as git shows it, judged: blocked beats committed (the
+/// agent's own words are the most specific), committed beats loose changes.
+pub fn judge_work(
+    own_commits: &[CommitInfo],
+    changes: &[FileChange],
+    blocked: Option<&str>,
+) -> Verdict {
+    if blocked.is_some() {
+        Verdict::Blocked
+    } else if !own_commits.is_empty() {
+        Verdict::Committed
+    } else if !changes.is_empty() {
+        Verdict::Uncommitted
+    } else {
+        Verdict::NoChanges
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocked_marker_is_found_on_its_own_line() {
+        assert_eq!(
+            blocked_reason("I tried.\nLEASH-BLOCKED: the API key is missing\n"),
+            Some("the API key is missing".to_string())
+        );
+        assert_eq!(
+            blocked_reason("**LEASH-BLOCKED:** need access"),
+            Some("need access".to_string())
+        );
+        assert_eq!(
+            blocked_reason("LEASH-BLOCKED:"),
+            Some("no reason given".to_string())
+        );
+        assert_eq!(blocked_reason("all good, not blocked"), None);
+    }
+
+    #[test]
+    fn judging_prefers_blocked_then_commits_then_changes() {
+        let commit = CommitInfo {
+            id: "a".into(),
+            summary: "s".into(),
+            author: "x".into(),
+        };
+        let change = FileChange {
+            code: "??".into(),
+            path: "f".into(),
+        };
+        assert_eq!(
+            judge_work(
+                std::slice::from_ref(&commit),
+                std::slice::from_ref(&change),
+                Some("r")
+            ),
+            Verdict::Blocked
+        );
+        assert_eq!(
+            judge_work(&[commit], std::slice::from_ref(&change), None),
+            Verdict::Committed
+        );
+        assert_eq!(judge_work(&[], &[change], None), Verdict::Uncommitted);
+        assert_eq!(judge_work(&[], &[], None), Verdict::NoChanges);
+    }
+
+    #[test]
+    fn nudges_back_off_exponentially_from_the_second() {
+        let config = WorkerConfig {
+            nudge_backoff_ms: 100,
+            nudge_backoff_max_ms: 10_000,
+            ..WorkerConfig::default()
+        };
+        assert_eq!(config.nudge_delay_ms(0), 0);
+        for used in 1..6 {
+            let cap = (100u64 << (used - 1)).min(10_000);
+            let d = config.nudge_delay_ms(used);
+            assert!(d >= cap / 2 && d <= cap, "{used}: {d}");
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_the_table() {
+        assert_eq!(Verdict::Committed.exit_code(), 0);
+        assert_eq!(Verdict::OutOfNudges.exit_code(), 10);
+        assert_eq!(Verdict::Blocked.exit_code(), 11);
+        assert_eq!(Verdict::Uncommitted.exit_code(), 12);
+        assert_eq!(Verdict::ProviderError.exit_code(), 5);
+    }
+}
