@@ -24,6 +24,11 @@ const MAX_SERVER_LINE: usize = 256 << 20;
 const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(10);
 /// The daemon log is for post-mortems, not an archive.
 const DAEMON_LOG_MAX: u64 = 1 << 20;
+/// A daemon that accepts but does not greet within this time is stuck.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a one-answer request may take: warming up claude and stopping it are
+/// the slow ones, each bounded by the daemon's own timeouts.
+const CALL_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// The worker a command is about, and where its files are.
 #[derive(Debug, Clone)]
@@ -102,7 +107,15 @@ impl Connection {
             version: PROTOCOL_VERSION,
         })
         .await?;
-        match conn.next().await? {
+        let greeting = tokio::time::timeout(HELLO_TIMEOUT, conn.next())
+            .await
+            .map_err(|_| {
+                Error::setup(format!(
+                    "the daemon at {} accepts connections but does not answer; see its daemon.log, or kill it",
+                    socket.display()
+                ))
+            })??;
+        match greeting {
             Some((_, ServerLine::Reply(Reply::Hello { daemon_pid, .. }))) => {
                 conn.daemon_pid = daemon_pid;
                 Ok(Some(conn))
@@ -159,7 +172,15 @@ impl Connection {
     /// Sends one request and returns its single reply, turning error replies into errors.
     pub async fn call(mut self, request: &Request) -> Result<Reply, Error> {
         self.send(request).await?;
-        match self.next().await? {
+        let answer = tokio::time::timeout(CALL_TIMEOUT, self.next())
+            .await
+            .map_err(|_| {
+                Error::internal(format!(
+                    "the daemon did not answer within {} s",
+                    CALL_TIMEOUT.as_secs()
+                ))
+            })??;
+        match answer {
             Some((_, ServerLine::Reply(Reply::Error { kind, message }))) => {
                 Err(Error::new(kind, message))
             }

@@ -15,6 +15,7 @@ pub mod eventlog;
 pub mod framing;
 pub mod git;
 pub mod paths;
+pub mod process;
 pub mod protocol;
 pub mod record;
 pub mod settings;

@@ -285,6 +285,21 @@ mod tests {
     }
 
     #[test]
+    fn atomic_writes_replace_whole_and_leave_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        write_atomic(&path, b"old").unwrap();
+        write_atomic(&path, b"new and longer").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new and longer");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+    }
+
+    #[test]
     fn overlong_socket_path_is_a_usage_error() {
         let dirs = Dirs {
             runtime: PathBuf::from(format!("/tmp/{}", "d".repeat(90))),

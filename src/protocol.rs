@@ -363,6 +363,11 @@ impl std::fmt::Display for SessionState {
     }
 }
 
+/// Reads one request line, or says in one line what is wrong with it.
+pub fn decode_request(line: &[u8]) -> Result<Request, Error> {
+    serde_json::from_slice(line).map_err(|e| Error::usage(format!("malformed request: {e}")))
+}
+
 /// Serializes one protocol line, newline included.
 pub fn to_line<T: Serialize>(value: &T) -> String {
     // Our own types hold only strings, numbers, maps and already-valid raw JSON, so

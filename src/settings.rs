@@ -27,6 +27,10 @@ pub struct Settings {
     pub log_max_bytes: u64,
     /// Turns waiting behind the running one; more are refused as busy.
     pub max_queue: usize,
+    /// A client must say hello and make its request within this time.
+    pub client_timeout: Duration,
+    /// Bytes of events a client may fall behind before it is dropped.
+    pub client_buffer: usize,
 }
 
 impl Default for Settings {
@@ -42,6 +46,8 @@ impl Default for Settings {
             crash_backoff: Duration::from_secs(1),
             log_max_bytes: DEFAULT_MAX_BYTES,
             max_queue: 256,
+            client_timeout: Duration::from_secs(10),
+            client_buffer: 32 << 20,
         }
     }
 }
@@ -84,6 +90,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "LEASH_LOG_MAX_BYTES",
         "rotate the event log at this size (default 64 MiB)",
     ),
+    (
+        "LEASH_CLIENT_TIMEOUT",
+        "drop a client that sends no request for this long (default 10s)",
+    ),
+    (
+        "LEASH_CLIENT_BUFFER",
+        "bytes of events a client may fall behind before it is dropped (default 32 MiB)",
+    ),
 ];
 
 impl Settings {
@@ -110,9 +124,15 @@ impl Settings {
         duration("LEASH_INTERRUPT_GRACE", &mut s.interrupt_grace)?;
         duration("LEASH_STOP_GRACE", &mut s.stop_grace)?;
         duration("LEASH_CRASH_BACKOFF", &mut s.crash_backoff)?;
+        duration("LEASH_CLIENT_TIMEOUT", &mut s.client_timeout)?;
         if let Some(value) = lookup("LEASH_MAX_CRASHES") {
             s.max_crashes = value.trim().parse().map_err(|_| {
                 Error::usage(format!("LEASH_MAX_CRASHES={value:?} is not a whole number"))
+            })?;
+        }
+        if let Some(value) = lookup("LEASH_CLIENT_BUFFER") {
+            s.client_buffer = value.trim().parse().map_err(|_| {
+                Error::usage(format!("LEASH_CLIENT_BUFFER={value:?} is not a byte count"))
             })?;
         }
         if let Some(value) = lookup("LEASH_LOG_MAX_BYTES") {

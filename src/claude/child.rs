@@ -158,13 +158,7 @@ impl Child {
 
     /// Sends `signal` to claude's whole process group.
     pub fn signal_group(&self, signal: i32) {
-        if self.pid == 0 {
-            return;
-        }
-        // SAFETY: kill has no memory-safety preconditions; a stale group gives ESRCH.
-        unsafe {
-            libc::kill(-(self.pid as i32), signal);
-        }
+        crate::process::signal_group(self.pid, signal);
     }
 }
 

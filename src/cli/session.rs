@@ -75,11 +75,29 @@ pub fn default_record(target: &Target) -> Result<SessionRecord, Error> {
 async fn start(args: StartArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     let target = target(global)?;
     if let Some(conn) = Connection::open(&target.socket).await? {
-        let status = fetch_status(conn).await?;
-        out.note(format!(
-            "worker {} is already running (daemon pid {}, session {})",
-            status.worker, status.daemon_pid, status.session_id
-        ));
+        let mut status = fetch_status(conn).await?;
+        if status.state == SessionState::Failed {
+            // The daemon gave up on claude; starting is the way to try again.
+            let conn = connect(&target).await?;
+            status = match conn.call(&Request::Warmup).await? {
+                Reply::Status(status) => *status,
+                other => {
+                    return Err(Error::internal(format!(
+                        "unexpected answer to warmup: {other:?}"
+                    )));
+                }
+            };
+            out.note(format!(
+                "worker {} is running again (claude pid {})",
+                status.worker,
+                status.claude_pid.unwrap_or(0)
+            ));
+        } else {
+            out.note(format!(
+                "worker {} is already running (daemon pid {}, session {})",
+                status.worker, status.daemon_pid, status.session_id
+            ));
+        }
         if out.json {
             out.json_line(&TypedStatus::from(status));
         }
@@ -433,7 +451,7 @@ async fn stop_one(target: &Target, out: &Output) -> Result<bool, Error> {
     conn.call(&Request::Stop).await?;
     // The daemon answered after claude was gone; wait for the daemon itself.
     let deadline = std::time::Instant::now() + STOP_WAIT;
-    while process_alive(pid) && std::time::Instant::now() < deadline {
+    while crate::process::alive(pid) && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     if out.json {
@@ -442,11 +460,6 @@ async fn stop_one(target: &Target, out: &Output) -> Result<bool, Error> {
         out.note(format!("stopped worker {}", target.worker));
     }
     Ok(true)
-}
-
-pub fn process_alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    pid != 0 && unsafe { libc::kill(pid as i32, 0) } == 0
 }
 
 async fn send(args: SendArgs, global: &Global, out: &Output) -> Result<u8, Error> {

@@ -5,7 +5,6 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
@@ -13,24 +12,25 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::daemon::actor::{ClientCount, Command, Feed, Outgoing};
+use crate::daemon::actor::{ClientCount, Command};
+use crate::daemon::feed::{self, FeedReceiver, Outgoing};
 use crate::error::{Error, ErrorKind};
 use crate::eventlog::read_entries;
 use crate::framing::{LineRead, LineReader};
 use crate::paths::current_uid;
-use crate::protocol::{MAX_REQUEST_BYTES, PROTOCOL_VERSION, Reply, Request};
+use crate::protocol::{MAX_REQUEST_BYTES, PROTOCOL_VERSION, Reply, Request, decode_request};
 
-/// A client must say hello and make its request within this time.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that does not take a line within this time is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Lines a client may fall behind before the actor drops it.
-pub const FEED_CAPACITY: usize = 4096;
 /// Lines a client sends after its request (interrupts) are small.
 const CONTROL_LINE_BYTES: usize = 64 * 1024;
 
 pub struct Shared {
     pub commands: mpsc::Sender<Command>,
+    /// A client must say hello and make its request within this time.
+    pub request_timeout: Duration,
+    /// Bytes of events a client may fall behind before it is dropped.
+    pub feed_budget: usize,
     pub clients: ClientCount,
     pub worker: String,
     pub state_dir: PathBuf,
@@ -77,7 +77,7 @@ enum Next {
 
 impl Conn {
     async fn handle(&mut self, shared: &Shared) -> io::Result<()> {
-        let hello = match self.read_request().await {
+        let hello = match self.read_request(shared.request_timeout).await {
             Ok(Some(request)) => request,
             Ok(None) => return Ok(()),
             Err(e) => return self.reply(&Reply::error(&e)).await,
@@ -102,7 +102,7 @@ impl Conn {
                 return self.reply(&Reply::error(&e)).await;
             }
         }
-        let request = match self.read_request().await {
+        let request = match self.read_request(shared.request_timeout).await {
             Ok(Some(request)) => request,
             Ok(None) => return Ok(()),
             Err(e) => return self.reply(&Reply::error(&e)).await,
@@ -132,14 +132,14 @@ impl Conn {
                         .reply(&Reply::error(&Error::usage("the prompt is empty")))
                         .await;
                 }
-                let (feed, rx, too_slow) = feed();
+                let (feed, rx) = feed::channel(shared.feed_budget);
                 let submitted = ask(shared, |reply| Command::Submit { spec, feed, reply })
                     .await
                     .and_then(|r| r);
                 match submitted {
                     Ok((turn, ahead)) => {
                         self.reply(&Reply::Queued { turn, ahead }).await?;
-                        self.stream(shared, rx, Some(turn), &too_slow).await
+                        self.stream(shared, rx, Some(turn)).await
                     }
                     Err(e) => self.reply(&Reply::error(&e)).await,
                 }
@@ -164,7 +164,7 @@ impl Conn {
             Request::Follow { after_seq } => self.follow(shared, after_seq).await,
             Request::Worker(request) => {
                 let wait = request.wait;
-                let (feed, rx, too_slow) = feed();
+                let (feed, rx) = feed::channel(shared.feed_budget);
                 let feed = wait.then_some(feed);
                 let submitted = ask(shared, |reply| Command::Worker {
                     request,
@@ -177,7 +177,7 @@ impl Conn {
                     Ok((turn, ahead)) => {
                         self.reply(&Reply::Queued { turn, ahead }).await?;
                         if wait {
-                            self.stream(shared, rx, Some(turn), &too_slow).await?;
+                            self.stream(shared, rx, Some(turn)).await?;
                         }
                         Ok(())
                     }
@@ -197,7 +197,7 @@ impl Conn {
     }
 
     async fn follow(&mut self, shared: &Shared, after_seq: Option<u64>) -> io::Result<()> {
-        let (feed, rx, too_slow) = feed();
+        let (feed, rx) = feed::channel(shared.feed_budget);
         let upto = match ask(shared, |reply| Command::Follow { feed, reply }).await {
             Ok(seq) => seq,
             Err(e) => return self.reply(&Reply::error(&e)).await,
@@ -214,7 +214,7 @@ impl Conn {
             }
             self.flush().await?;
         }
-        self.stream(shared, rx, None, &too_slow).await
+        self.stream(shared, rx, None).await
     }
 
     /// Relays a feed to the client until its turn ends (or forever for a follower),
@@ -222,9 +222,8 @@ impl Conn {
     async fn stream(
         &mut self,
         shared: &Shared,
-        mut rx: mpsc::Receiver<Outgoing>,
+        mut rx: FeedReceiver,
         turn: Option<u64>,
-        too_slow: &AtomicBool,
     ) -> io::Result<()> {
         let mut control = LineReader::new(CONTROL_LINE_BYTES);
         loop {
@@ -238,7 +237,7 @@ impl Conn {
                     self.write(out.line.as_bytes()).await?;
                     // Batch whatever is already waiting into one flush.
                     while !last {
-                        let Ok(more) = rx.try_recv() else { break };
+                        let Some(more) = rx.try_recv() else { break };
                         last = more.last;
                         self.write(more.line.as_bytes()).await?;
                     }
@@ -248,7 +247,7 @@ impl Conn {
                     }
                 }
                 Next::Out(None) => {
-                    let e = if too_slow.load(Ordering::SeqCst) {
+                    let e = if rx.dropped_for_slowness() {
                         Error::new(
                             ErrorKind::TurnFailed,
                             "this client read too slowly and was dropped; the session goes on (see `leash session logs`)",
@@ -259,8 +258,7 @@ impl Conn {
                     return self.reply(&Reply::error(&e)).await;
                 }
                 Next::Client(Ok(LineRead::Line)) => {
-                    if let Ok(Request::Interrupt { turn: wanted }) =
-                        serde_json::from_slice::<Request>(control.line())
+                    if let Ok(Request::Interrupt { turn: wanted }) = decode_request(control.line())
                     {
                         let (reply, _) = oneshot::channel();
                         let _ = shared
@@ -280,12 +278,10 @@ impl Conn {
     }
 
     /// The next request line; `None` when the client left without sending one.
-    async fn read_request(&mut self) -> Result<Option<Request>, Error> {
-        let read = tokio::time::timeout(REQUEST_TIMEOUT, self.lines.next(&mut self.reader))
+    async fn read_request(&mut self, wait: Duration) -> Result<Option<Request>, Error> {
+        let read = tokio::time::timeout(wait, self.lines.next(&mut self.reader))
             .await
-            .map_err(|_| {
-                Error::usage(format!("no request within {} s", REQUEST_TIMEOUT.as_secs()))
-            })?
+            .map_err(|_| Error::usage(format!("no request within {} ms", wait.as_millis())))?
             .map_err(|e| Error::io("cannot read the request", e))?;
         match read {
             LineRead::Eof => Ok(None),
@@ -293,9 +289,7 @@ impl Conn {
                 "a request of {len} bytes is over the {} MiB limit",
                 MAX_REQUEST_BYTES >> 20
             ))),
-            LineRead::Line => serde_json::from_slice(self.lines.line())
-                .map(Some)
-                .map_err(|e| Error::usage(format!("malformed request: {e}"))),
+            LineRead::Line => decode_request(self.lines.line()).map(Some),
         }
     }
 
@@ -316,19 +310,6 @@ impl Conn {
             .await?;
         self.flush().await
     }
-}
-
-fn feed() -> (Feed, mpsc::Receiver<Outgoing>, Arc<AtomicBool>) {
-    let (tx, rx) = mpsc::channel(FEED_CAPACITY);
-    let too_slow = Arc::new(AtomicBool::new(false));
-    (
-        Feed {
-            tx,
-            too_slow: too_slow.clone(),
-        },
-        rx,
-        too_slow,
-    )
 }
 
 /// Sends a command built around a reply channel and waits for the answer.

@@ -6,6 +6,7 @@
 
 pub mod actor;
 pub mod connection;
+pub mod feed;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -87,11 +88,14 @@ async fn serve(
     let clients = ClientCount::default();
     let shared = Arc::new(Shared {
         commands: commands_tx.clone(),
+        request_timeout: settings.client_timeout,
+        feed_budget: settings.client_buffer,
         clients: clients.clone(),
         worker: worker.to_string(),
         state_dir: state_dir.clone(),
     });
     let worker = WorkerState::load(&state_dir)?;
+    let stale_claude = crate::process::kill_stale_claude(&state_dir);
     let setup = Setup {
         record,
         worker,
@@ -99,6 +103,7 @@ async fn serve(
         socket: socket.clone(),
         settings,
         log,
+        stale_claude,
     };
     let actor = Actor::new(setup, commands_rx, clients);
     let mut actor_task = tokio::spawn(actor.run());

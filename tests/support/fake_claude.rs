@@ -15,7 +15,7 @@
 //!   echo | reply TEXT (`\\n` is a newline) | sleep MS | silent MS | stream N MS | crash [CODE] | exit |
 //!   api_error STATUS | retry N STATUS | error TEXT | malformed | flood N | hang |
 //!   bigline BYTES | stderr N | write FILE [TEXT] | commit MESSAGE | tool NAME |
-//!   ask TOOL | cost USD
+//!   ask TOOL | cost USD | grandchild (a long `sleep` in claude's process group)
 //!
 //! Process-wide behaviour comes from the environment:
 //!   FAKE_CLAUDE_LOG=file          append a JSON line per spawn and per turn
@@ -24,6 +24,7 @@
 //!   FAKE_CLAUDE_IGNORE=a,b        never answer these control subtypes (e.g. set_model)
 //!   FAKE_CLAUDE_LATE_RESULT_MS=N  delay the result of an interrupted turn
 //!   FAKE_CLAUDE_IGNORE_INTERRUPT=1  keep going after an interrupt
+//!   FAKE_CLAUDE_IGNORE_SIGTERM=1  survive SIGTERM (only SIGKILL stops it)
 
 use std::collections::VecDeque;
 use std::fs::OpenOptions;
@@ -118,6 +119,12 @@ fn main() {
             "--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons"
         );
         std::process::exit(code.parse().unwrap_or(1));
+    }
+    if std::env::var_os("FAKE_CLAUDE_IGNORE_SIGTERM").is_some() {
+        // SAFETY: installing SIG_IGN has no preconditions.
+        unsafe {
+            libc::signal(libc::SIGTERM, libc::SIG_IGN);
+        }
     }
     let args = parse_args();
     let home = std::env::var_os("FAKE_CLAUDE_HOME")
@@ -575,6 +582,13 @@ impl Fake {
                             Err(e) => (e.to_string(), true),
                         };
                         self.tool("Bash", json!({"command": command}), &text, failed);
+                    }
+                    None
+                }
+                "grandchild" => {
+                    // A tool that outlives its turn, as a dev server would.
+                    if let Ok(child) = std::process::Command::new("sleep").arg("300").spawn() {
+                        self.log_event(json!({"event": "grandchild", "grandchild": child.id()}));
                     }
                     None
                 }

@@ -173,6 +173,18 @@ impl Env {
         run
     }
 
+    /// The worker this environment's commands use (the one with a state dir).
+    pub fn worker_name(&self) -> String {
+        let mut names: Vec<String> = std::fs::read_dir(&self.state)
+            .expect("the worker has state")
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 1, "one worker expected: {names:?}");
+        names.remove(0)
+    }
+
     pub fn status(&self) -> Value {
         self.ok(&["session", "status", "--json"]).last_json()
     }

@@ -121,6 +121,7 @@ impl Actor {
                 self.record.model.as_deref().unwrap_or("default")
             ),
         );
+        crate::process::record_claude(&self.state_dir, child.pid());
         self.child = Some(child);
         self.stderr_tail.clear();
         self.confirmed_mode = None;
@@ -291,6 +292,7 @@ impl Actor {
         }
         // Tools claude started may outlive it in its group.
         child.signal_group(libc::SIGKILL);
+        crate::process::forget_claude(&self.state_dir);
         let how = exit.map_or("did not exit".to_string(), |e| e.to_string());
         self.notice(
             self.current_turn,
@@ -324,6 +326,9 @@ impl Actor {
 
     pub(super) fn on_child_exit(&mut self, info: ExitInfo, turn: Option<u64>) {
         let pid = self.child.take().map_or(0, |c| c.pid());
+        // Its group may still hold tools it started.
+        crate::process::signal_group(pid, libc::SIGKILL);
+        crate::process::forget_claude(&self.state_dir);
         self.crashes += 1;
         self.warn(
             turn,

@@ -56,15 +56,14 @@ impl Actor {
                 line: line.clone(),
                 last,
             };
-            match sub.feed.tx.try_send(out) {
+            match sub.feed.offer(out) {
                 // A client whose request is complete has its feed closed.
-                Ok(()) => !last,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    sub.feed.too_slow.store(true, Ordering::SeqCst);
+                Offer::Sent => !last,
+                Offer::TooSlow => {
                     dropped += 1;
                     false
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
+                Offer::Closed => false,
             }
         });
         if dropped > 0 {

@@ -16,7 +16,7 @@ use worker::step_of;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -30,6 +30,7 @@ use crate::claude::messages::{
     ControlRequest, IncomingControlRequest, ResultMessage, StreamMessage, control_request_line,
     control_response_line, user_line,
 };
+use crate::daemon::feed::{Feed, Offer, Outgoing};
 use crate::error::{Error, ErrorKind};
 use crate::eventlog::EventLog;
 use crate::protocol::{
@@ -39,21 +40,6 @@ use crate::protocol::{
 use crate::record::SessionRecord;
 use crate::settings::Settings;
 use crate::worker::{Verdict, WorkerState};
-
-/// A serialized event on its way to one client.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub line: Arc<str>,
-    /// The last line this client's request needs: its turn ended or its step was judged.
-    pub last: bool,
-}
-
-/// A client's feed of events. When the client cannot keep up, the actor drops it and
-/// raises `too_slow` so the connection can say why the feed ended.
-pub struct Feed {
-    pub tx: mpsc::Sender<Outgoing>,
-    pub too_slow: Arc<AtomicBool>,
-}
 
 pub enum Command {
     Status(oneshot::Sender<SessionStatus>),
@@ -185,6 +171,8 @@ pub struct Setup {
     pub socket: PathBuf,
     pub settings: Settings,
     pub log: EventLog,
+    /// The claude a killed daemon left behind, which this one killed.
+    pub stale_claude: Option<u32>,
 }
 
 pub struct Actor {
@@ -211,6 +199,7 @@ pub struct Actor {
     next_request_id: u64,
     started: Instant,
     last_activity: Instant,
+    stale_claude: Option<u32>,
 }
 
 impl Actor {
@@ -222,6 +211,7 @@ impl Actor {
             socket,
             settings,
             log,
+            stale_claude,
         } = setup;
         Actor {
             record,
@@ -247,6 +237,7 @@ impl Actor {
             next_request_id: 1,
             started: Instant::now(),
             last_activity: Instant::now(),
+            stale_claude,
         }
     }
 
@@ -254,6 +245,12 @@ impl Actor {
     /// once the socket is gone.
     pub async fn run(mut self) -> Vec<oneshot::Sender<()>> {
         self.notice(None, format!("daemon started (pid {})", std::process::id()));
+        if let Some(pid) = self.stale_claude.take() {
+            self.warn(
+                None,
+                format!("killed claude (pid {pid}) left running by a daemon that died"),
+            );
+        }
         loop {
             if self.stop_requested {
                 break;
@@ -346,7 +343,10 @@ impl Actor {
     }
 
     fn handle_command(&mut self, command: Command) {
-        self.last_activity = Instant::now();
+        // Asking how the session is does not keep it alive; giving it work does.
+        if !matches!(command, Command::Status(_) | Command::Interrupt { .. }) {
+            self.last_activity = Instant::now();
+        }
         match command {
             Command::Status(reply) => {
                 let _ = reply.send(self.status());

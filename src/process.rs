@@ -1,0 +1,98 @@
+//! Small facts about processes, and the record of the claude process a daemon runs, so
+//! a daemon that was killed does not leave its claude running beside the next one's.
+
+use std::path::{Path, PathBuf};
+
+pub const CLAUDE_PID_FILE: &str = "claude.pid";
+
+/// True while `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    pid != 0 && start_time(pid).is_some()
+}
+
+/// The process's start time (clock ticks since boot), which tells a process from a
+/// later one that reused its pid. `None` when it is gone or a zombie.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces; fields follow the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    // `starttime` is field 22 of stat; fields[0] here is field 3.
+    fields.get(19)?.parse().ok()
+}
+
+/// Sends `signal` to a whole process group; a group that is gone is not an error.
+pub fn signal_group(pgid: u32, signal: i32) {
+    if pgid == 0 {
+        return;
+    }
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        libc::kill(-(pgid as i32), signal);
+    }
+}
+
+fn pid_file(state_dir: &Path) -> PathBuf {
+    state_dir.join(CLAUDE_PID_FILE)
+}
+
+/// Remembers the claude process (and its group) a daemon started.
+pub fn record_claude(state_dir: &Path, pid: u32) {
+    if let Some(started) = start_time(pid) {
+        let _ = crate::paths::write_atomic(
+            &pid_file(state_dir),
+            format!("{pid} {started}\n").as_bytes(),
+        );
+    }
+}
+
+pub fn forget_claude(state_dir: &Path) {
+    let _ = std::fs::remove_file(pid_file(state_dir));
+}
+
+/// Kills the claude group a previous daemon of this worker left behind (it was killed
+/// before it could stop claude). Returns the pid it killed.
+pub fn kill_stale_claude(state_dir: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(pid_file(state_dir)).ok()?;
+    forget_claude(state_dir);
+    let mut parts = text.split_whitespace();
+    let pid: u32 = parts.next()?.parse().ok()?;
+    let started: u64 = parts.next()?.parse().ok()?;
+    // Only the very process we started: a reused pid belongs to someone else.
+    if start_time(pid) != Some(started) {
+        return None;
+    }
+    signal_group(pid, libc::SIGKILL);
+    Some(pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knows_itself_and_not_the_dead() {
+        let me = std::process::id();
+        assert!(alive(me));
+        assert!(start_time(me).is_some());
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!alive(pid));
+    }
+
+    #[test]
+    fn a_stale_record_of_another_process_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = std::process::id();
+        std::fs::write(dir.path().join(CLAUDE_PID_FILE), format!("{me} 1\n")).unwrap();
+        assert_eq!(
+            kill_stale_claude(dir.path()),
+            None,
+            "start time differs: not ours"
+        );
+        assert!(!dir.path().join(CLAUDE_PID_FILE).exists());
+    }
+}
