@@ -16,8 +16,17 @@ _leash() {
             ",$1")
                 cmd="leash"
                 ;;
+            leash,completions)
+                cmd="leash__subcmd__completions"
+                ;;
+            leash,config)
+                cmd="leash__subcmd__config"
+                ;;
             leash,daemon)
                 cmd="leash__subcmd__daemon"
+                ;;
+            leash,doctor)
+                cmd="leash__subcmd__doctor"
                 ;;
             leash,help)
                 cmd="leash__subcmd__help"
@@ -43,8 +52,17 @@ _leash() {
             leash,status)
                 cmd="leash__subcmd__status"
                 ;;
+            leash__subcmd__help,completions)
+                cmd="leash__subcmd__help__subcmd__completions"
+                ;;
+            leash__subcmd__help,config)
+                cmd="leash__subcmd__help__subcmd__config"
+                ;;
             leash__subcmd__help,daemon)
                 cmd="leash__subcmd__help__subcmd__daemon"
+                ;;
+            leash__subcmd__help,doctor)
+                cmd="leash__subcmd__help__subcmd__doctor"
                 ;;
             leash__subcmd__help,help)
                 cmd="leash__subcmd__help__subcmd__help"
@@ -179,8 +197,44 @@ _leash() {
 
     case "${cmd}" in
         leash)
-            opts="-q -v -h -V --worker --json --quiet --verbose --help --version session plan implement nudge loop status hooks daemon help"
+            opts="-q -v -h -V --worker --json --quiet --verbose --help --version session plan implement nudge loop status hooks doctor config completions daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__completions)
+            opts="-q -v -h -V --worker --json --quiet --verbose --help --version bash elvish fish powershell zsh"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__config)
+            opts="-q -v -h -V --worker --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -214,8 +268,26 @@ _leash() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        leash__subcmd__doctor)
+            opts="-q -v -h -V --worker --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         leash__subcmd__help)
-            opts="session plan implement nudge loop status hooks daemon help"
+            opts="session plan implement nudge loop status hooks doctor config completions daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -228,7 +300,49 @@ _leash() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        leash__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__help__subcmd__config)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         leash__subcmd__help__subcmd__daemon)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -989,7 +1103,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__start)
-            opts="-q -v -h -V --cwd --model --system-prompt-file --permission-mode --claude --fresh --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --cwd --model --system-prompt-file --permission-mode --claude --fresh --interactive-permissions --allow-tool --worker --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1012,6 +1126,10 @@ _leash() {
                     return 0
                     ;;
                 --claude)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-tool)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

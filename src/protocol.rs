@@ -49,6 +49,18 @@ pub enum Request {
     Follow {
         after_seq: Option<u64>,
     },
+    /// The person's answer to claude's request to use a tool, sent on the connection
+    /// that streams the turn.
+    Permission {
+        request_id: String,
+        allow: bool,
+        /// Allow this tool for the rest of the session without asking.
+        #[serde(default)]
+        always: bool,
+        /// Why not, told to claude.
+        #[serde(default)]
+        message: Option<String>,
+    },
     /// One worker step (plan, implement, nudge). With `wait`, the connection streams
     /// the step's events and ends with [`Event::Judged`]; without, it ends once queued.
     Worker(WorkerRequest),
@@ -60,6 +72,9 @@ pub struct WorkerRequest {
     pub step: WorkerStep,
     pub config: WorkerConfig,
     pub wait: bool,
+    /// As [`TurnSpec::interactive`].
+    #[serde(default)]
+    pub interactive: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,6 +108,9 @@ pub struct TurnSpec {
     /// Switch to this permission mode before the turn (kept for later turns).
     #[serde(default)]
     pub permission_mode: Option<String>,
+    /// The client has a person at a terminal who answers claude's tool requests.
+    #[serde(default)]
+    pub interactive: bool,
     /// How often leash itself re-sends the turn after claude gave up on a provider
     /// error (429/529/5xx), and the backoff between tries.
     #[serde(default)]
@@ -106,6 +124,7 @@ impl TurnSpec {
             kind: TurnKind::User,
             model: None,
             permission_mode: None,
+            interactive: false,
             retry: RetryPolicy::default(),
         }
     }

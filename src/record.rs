@@ -10,8 +10,6 @@ use crate::error::Error;
 use crate::paths::write_atomic;
 
 pub const RECORD_FILE: &str = "session.json";
-/// A session's model when none is asked for: an alias, so claude picks the current one.
-pub const DEFAULT_MODEL: &str = "sonnet";
 const RECORD_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +32,16 @@ pub struct SessionRecord {
     /// Passed as `--allowedTools` (the worker sets them for implementing).
     #[serde(default)]
     pub allowed_tools: Vec<String>,
+    /// claude asks leash before using tools (`--permission-prompt-tool stdio`), and leash
+    /// asks the person at the turn's terminal.
+    #[serde(default)]
+    pub interactive_permissions: bool,
+    /// Tools approved when no one is attached to approve.
+    #[serde(default)]
+    pub permission_allow: Vec<String>,
+    /// Tools a person allowed "always" in this session.
+    #[serde(default)]
+    pub always_allow: Vec<String>,
     /// Turn ids are never reused within a worker's life.
     pub last_turn: u64,
     pub turns: u64,
@@ -55,6 +63,9 @@ impl SessionRecord {
             append_system_prompt: Some(crate::worker::prompts::system_prompt()),
             extra_args: Vec::new(),
             allowed_tools: Vec::new(),
+            interactive_permissions: false,
+            permission_allow: Vec::new(),
+            always_allow: Vec::new(),
             last_turn: 0,
             turns: 0,
             cost_usd: 0.0,

@@ -31,6 +31,8 @@ pub struct Settings {
     pub client_timeout: Duration,
     /// Bytes of events a client may fall behind before it is dropped.
     pub client_buffer: usize,
+    /// How long a tool request waits for the person at the terminal before it is denied.
+    pub permission_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -48,6 +50,7 @@ impl Default for Settings {
             max_queue: 256,
             client_timeout: Duration::from_secs(10),
             client_buffer: 32 << 20,
+            permission_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -95,6 +98,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "drop a client that sends no request for this long (default 10s)",
     ),
     (
+        "LEASH_PERMISSION_TIMEOUT",
+        "deny a tool request nobody answered for this long (default 10m)",
+    ),
+    (
         "LEASH_CLIENT_BUFFER",
         "bytes of events a client may fall behind before it is dropped (default 32 MiB)",
     ),
@@ -125,6 +132,7 @@ impl Settings {
         duration("LEASH_STOP_GRACE", &mut s.stop_grace)?;
         duration("LEASH_CRASH_BACKOFF", &mut s.crash_backoff)?;
         duration("LEASH_CLIENT_TIMEOUT", &mut s.client_timeout)?;
+        duration("LEASH_PERMISSION_TIMEOUT", &mut s.permission_timeout)?;
         if let Some(value) = lookup("LEASH_MAX_CRASHES") {
             s.max_crashes = value.trim().parse().map_err(|_| {
                 Error::usage(format!("LEASH_MAX_CRASHES={value:?} is not a whole number"))

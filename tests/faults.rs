@@ -732,6 +732,8 @@ fn secrets_in_the_environment_never_reach_logs_or_status() {
         &["session", "list", "--json"],
         &["session", "logs", "--json", "-n", "0"],
         &["status", "--json"],
+        &["doctor"],
+        &["doctor", "--json"],
     ] {
         let run = env.ok(args);
         seen.push_str(&run.stdout);

@@ -51,6 +51,7 @@ fn request() -> impl Strategy<Value = Request> {
                     kind,
                     model,
                     permission_mode: None,
+                    interactive: retries % 2 == 0,
                     retry: RetryPolicy {
                         max_retries: retries,
                         ..RetryPolicy::default()
@@ -72,6 +73,7 @@ fn request() -> impl Strategy<Value = Request> {
                     step,
                     config: WorkerConfig::default(),
                     wait,
+                    interactive: !wait,
                 })
             }
         ),

@@ -161,8 +161,12 @@ fn a_blocked_agent_stops_with_11_and_no_more_nudges() {
     ]);
     let run = env.leash(&["loop", "--task", "t", "--json"]);
     assert_eq!(run.code(), 11, "{run:?}");
-    let judged = run.last_json();
-    assert_eq!(judged["type"], "judged");
+    let lines = run.json_lines();
+    let finished = lines.last().unwrap();
+    assert_eq!(finished["type"], "finished");
+    assert_eq!(finished["exit_code"], 11);
+    assert_eq!(finished["phase"], "blocked");
+    let judged = lines.iter().rev().find(|l| l["type"] == "judged").unwrap();
     assert_eq!(judged["judgement"]["verdict"], "blocked");
     assert_eq!(
         judged["judgement"]["blocked_reason"],

@@ -51,6 +51,15 @@ pub struct MessageBody {
     #[serde(default, deserialize_with = "content_blocks")]
     pub content: Vec<ContentBlock>,
     pub model: Option<String>,
+    pub usage: Option<Usage>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub input_tokens: u64,
+    #[serde(default)]
+    pub output_tokens: u64,
 }
 
 impl MessageBody {

@@ -1,6 +1,8 @@
 //! The command line: clap definitions (the single source for `--help`, the man pages
 //! and the shell completions) and the dispatch to each command's implementation.
 
+mod config;
+mod doctor;
 mod hooks;
 mod render;
 mod session;
@@ -68,6 +70,12 @@ pub enum Command {
     /// Git hooks that nudge the worker (after commits, on failing checks)
     #[command(subcommand)]
     Hooks(HooksCommand),
+    /// Check claude, directories, sockets, workers, the repository and the environment
+    Doctor,
+    /// Show the effective settings and where each comes from
+    Config,
+    /// Print shell completions (bash, zsh, fish)
+    Completions(CompletionsArgs),
     /// Run a worker's session daemon in the foreground (`session start` does this)
     #[command(hide = true)]
     Daemon,
@@ -113,6 +121,12 @@ pub struct StartArgs {
     /// Start a new conversation instead of resuming the worker's
     #[arg(long)]
     pub fresh: bool,
+    /// Ask the person at the terminal before claude uses a tool (Allow once / always / Deny)
+    #[arg(long)]
+    pub interactive_permissions: bool,
+    /// Approve this tool when no one is attached to ask (repeat for more) [default: permission_allow]
+    #[arg(long = "allow-tool", value_name = "TOOL")]
+    pub allow_tools: Vec<String>,
     /// Extra arguments passed to claude as they are
     #[arg(last = true, value_name = "CLAUDE_ARGS")]
     pub claude_args: Vec<String>,
@@ -231,6 +245,13 @@ pub struct LoopArgs {
     pub fresh: bool,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum HooksCommand {
     /// Install hooks in this repository that run `leash nudge --event <hook> --no-wait`
@@ -282,6 +303,13 @@ fn block_on<T>(future: impl std::future::Future<Output = Result<T, Error>>) -> R
         .block_on(future)
 }
 
+/// The settings for a command run here: `.leash.toml`, environment, then `flags`.
+fn settings(flags: &[(&str, String)]) -> Result<crate::config::Resolved, Error> {
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))?;
+    crate::config::Resolved::load(&cwd, flags)
+}
+
 /// The clap command, for the man page and completion generators.
 pub fn command() -> clap::Command {
     Cli::command()
@@ -302,5 +330,12 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Loop(args) => worker::run_loop(args, &cli.global, &out),
         Command::Status => worker::status(&cli.global, &out),
         Command::Hooks(command) => hooks::run(command, &cli.global, &out),
+        Command::Doctor => doctor::run(&cli.global, &out),
+        Command::Config => config::run(&out),
+        Command::Completions(args) => {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&crate::docs::completion(args.shell));
+            Ok(0)
+        }
     }
 }

@@ -2,7 +2,9 @@
 //! the data (notices, tool lines, errors) to stderr. With `--json`, stdout carries the
 //! daemon's lines untouched, one JSON object per line.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
+
+use console::style;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -31,8 +33,18 @@ impl Output {
     /// A line about what happened, for people. Silent with `--quiet`.
     pub fn note(&self, message: impl std::fmt::Display) {
         if !self.quiet {
-            eprintln!("leash: {message}");
+            eprintln!("{} {message}", style("leash:").dim().for_stderr());
         }
+    }
+
+    /// A person is at this terminal to answer questions (tool permissions).
+    pub fn interactive(&self) -> bool {
+        !self.json && io::stdin().is_terminal() && io::stderr().is_terminal()
+    }
+
+    /// A spinner may be drawn: both streams are terminals and plain output was not asked.
+    pub fn progress_enabled(&self) -> bool {
+        !self.json && !self.quiet && io::stdout().is_terminal() && io::stderr().is_terminal()
     }
 
     /// One JSON value as one stdout line.
@@ -48,7 +60,7 @@ impl Output {
     /// How main reports a failed command: one line on stderr, and under `--json` a
     /// final `error` object on stdout as well.
     pub fn error(&self, err: &Error) {
-        eprintln!("leash: error: {err}");
+        eprintln!("{} {err}", style("leash: error:").red().bold().for_stderr());
         if self.json {
             self.json_line(&serde_json::json!({
                 "type": "error",
@@ -60,11 +72,57 @@ impl Output {
     }
 }
 
+/// The spinner under a running turn: worker, phase, model, elapsed time, the tool in
+/// use, tokens and cost so far. Drawn on stderr, only when both streams are terminals
+/// and neither `--json` nor `--quiet` asked for plain output.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    worker: String,
+    phase: String,
+    model: String,
+    tool: Option<String>,
+    tokens: u64,
+    cost: f64,
+}
+
+impl Progress {
+    fn start(worker: &str) -> Progress {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{spinner:.cyan} {msg} · {elapsed}")
+        {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        let progress = Progress {
+            bar,
+            worker: worker.to_string(),
+            phase: "waiting".to_string(),
+            model: "…".to_string(),
+            tool: None,
+            tokens: 0,
+            cost: 0.0,
+        };
+        progress.redraw();
+        progress
+    }
+
+    fn redraw(&self) {
+        let activity = self.tool.as_deref().unwrap_or("thinking");
+        self.bar.set_message(format!(
+            "{} · {} · {} · {activity} · {} tok · ${:.4}",
+            self.worker, self.phase, self.model, self.tokens, self.cost
+        ));
+    }
+}
+
 /// Prints a turn's stream as it arrives: the assistant's text on stdout, one short
-/// line per tool call and per API retry on stderr.
+/// line per tool call and per API retry on stderr, and a spinner while it runs.
 pub struct TurnPrinter<'a> {
     out: &'a Output,
     stdout: io::BufWriter<io::Stdout>,
+    progress: Option<Progress>,
     /// Partial text already printed for the current message (with
     /// `--include-partial-messages`), so the whole message is not printed twice.
     streamed_text: bool,
@@ -74,10 +132,11 @@ pub struct TurnPrinter<'a> {
 }
 
 impl<'a> TurnPrinter<'a> {
-    pub fn new(out: &'a Output) -> TurnPrinter<'a> {
+    pub fn new(out: &'a Output, worker: &str) -> TurnPrinter<'a> {
         TurnPrinter {
             out,
             stdout: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
+            progress: out.progress_enabled().then(|| Progress::start(worker)),
             streamed_text: false,
             mid_line: false,
             printed_text: false,
@@ -98,15 +157,27 @@ impl<'a> TurnPrinter<'a> {
             Event::Notice { level, message, .. }
                 if *level == Level::Warn && !self.out.quiet || self.out.verbose > 0 =>
             {
-                self.aside(&format!("leash: {message}"));
+                let line = format!("{} {message}", style("leash:").yellow().for_stderr());
+                self.aside(&line);
             }
             Event::Stderr { line, .. } if self.out.verbose > 0 => {
-                self.aside(&format!("claude: {line}"));
+                self.aside(&format!("{} {line}", style("claude:").dim().for_stderr()));
             }
-            Event::TurnStarted { turn, kind, .. } if self.out.verbose > 0 => {
-                self.aside(&format!("leash: turn {turn} ({kind:?}) started"));
+            Event::TurnStarted { turn, kind, .. } => {
+                let phase = format!("{kind:?}").to_lowercase();
+                self.update(|p| p.phase = phase.clone());
+                if self.out.verbose > 0 {
+                    self.aside(&format!("leash: turn {turn} ({phase}) started"));
+                }
             }
             _ => {}
+        }
+    }
+
+    fn update(&mut self, change: impl FnOnce(&mut Progress)) {
+        if let Some(progress) = self.progress.as_mut() {
+            change(progress);
+            progress.redraw();
         }
     }
 
@@ -116,18 +187,39 @@ impl<'a> TurnPrinter<'a> {
         };
         match message {
             StreamMessage::Assistant(assistant) if !assistant.message.is_synthetic() => {
+                let tokens = assistant
+                    .message
+                    .usage
+                    .as_ref()
+                    .map_or(0, |u| u.output_tokens);
+                let mut tool = None;
                 for block in assistant.message.content {
                     match block {
                         ContentBlock::Text { text } if !self.streamed_text => {
                             self.text(&text, true)
                         }
                         ContentBlock::ToolUse { name, input } => {
-                            self.aside(&format!("  > {}", tool_summary(&name, &input)));
+                            let summary = tool_summary(&name, &input);
+                            self.aside(&format!("  {} {summary}", style(">").cyan().for_stderr()));
+                            tool = Some(summary);
                         }
                         _ => {}
                     }
                 }
+                self.update(|p| {
+                    p.tokens += tokens;
+                    p.tool = tool;
+                });
                 self.streamed_text = false;
+            }
+            StreamMessage::User(_) => self.update(|p| p.tool = None),
+            StreamMessage::System(system) if system.subtype == "init" => {
+                let model = system.model.unwrap_or_default();
+                self.update(|p| p.model = model);
+            }
+            StreamMessage::Result(result) => {
+                let cost = result.total_cost_usd.unwrap_or(0.0);
+                self.update(|p| p.cost += cost);
             }
             StreamMessage::StreamEvent(event) => {
                 if let Some(delta) = event.text_delta() {
@@ -137,7 +229,8 @@ impl<'a> TurnPrinter<'a> {
             }
             StreamMessage::System(system) if system.subtype == "api_retry" && !self.out.quiet => {
                 self.aside(&format!(
-                    "leash: API error{}; claude retries ({}/{}) in {:.1} s",
+                    "{} API error{}; claude retries ({}/{}) in {:.1} s",
+                    style("leash:").yellow().for_stderr(),
                     system
                         .error_status
                         .map(|s| format!(" {s}"))
@@ -151,27 +244,45 @@ impl<'a> TurnPrinter<'a> {
         }
     }
 
+    /// Runs `f` with the spinner hidden, so nothing else drawn on the terminal mixes
+    /// with it.
+    pub fn suspend<R>(&mut self, f: impl FnOnce(&mut io::BufWriter<io::Stdout>) -> R) -> R {
+        let stdout = &mut self.stdout;
+        match &self.progress {
+            Some(progress) => progress.bar.suspend(|| {
+                let result = f(stdout);
+                let _ = stdout.flush();
+                result
+            }),
+            None => f(stdout),
+        }
+    }
+
     fn text(&mut self, text: &str, whole: bool) {
         if text.is_empty() {
             return;
         }
-        let _ = self.stdout.write_all(text.as_bytes());
-        self.mid_line = !text.ends_with('\n');
-        if whole && self.mid_line {
-            let _ = self.stdout.write_all(b"\n");
-            self.mid_line = false;
-        }
+        let end_line = whole && !text.ends_with('\n');
+        self.suspend(|stdout| {
+            let _ = stdout.write_all(text.as_bytes());
+            if end_line {
+                let _ = stdout.write_all(b"\n");
+            }
+        });
+        self.mid_line = !text.ends_with('\n') && !end_line;
         self.printed_text = true;
     }
 
     fn aside(&mut self, line: &str) {
         // Keep stdout and stderr in order on a shared terminal.
-        if self.mid_line {
-            let _ = self.stdout.write_all(b"\n");
-            self.mid_line = false;
-        }
-        let _ = self.stdout.flush();
-        eprintln!("{line}");
+        let break_line = std::mem::take(&mut self.mid_line);
+        self.suspend(|stdout| {
+            if break_line {
+                let _ = stdout.write_all(b"\n");
+            }
+            let _ = stdout.flush();
+            eprintln!("{line}");
+        });
     }
 
     /// Ends the turn's output: the final text if nothing was streamed, and a newline.
@@ -182,14 +293,22 @@ impl<'a> TurnPrinter<'a> {
         {
             self.text(text, true);
         }
-        if self.mid_line {
+        if std::mem::take(&mut self.mid_line) {
             let _ = self.stdout.write_all(b"\n");
-            self.mid_line = false;
         }
         let _ = self.stdout.flush();
     }
 
     pub fn flush(&mut self) {
+        let _ = self.stdout.flush();
+    }
+}
+
+impl Drop for TurnPrinter<'_> {
+    fn drop(&mut self) {
+        if let Some(progress) = self.progress.take() {
+            progress.bar.finish_and_clear();
+        }
         let _ = self.stdout.flush();
     }
 }

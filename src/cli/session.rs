@@ -10,7 +10,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use super::render::{Output, tool_summary};
 use super::stream::{Ending, stream};
-use super::{Global, LogsArgs, ModelArgs, SendArgs, SessionCommand, StartArgs, StopArgs, block_on};
+use super::{
+    Global, LogsArgs, ModelArgs, SendArgs, SessionCommand, StartArgs, StopArgs, block_on, settings,
+};
 use crate::claude::messages::{ContentBlock, StreamMessage};
 use crate::client::{Connection, Target, connect, connect_or_start, spawn_daemon};
 use crate::error::{Error, ErrorKind};
@@ -20,7 +22,7 @@ use crate::protocol::{
     Event, Outcome, Reply, Request, RetryPolicy, ServerLine, SessionState, SessionStatus, TurnSpec,
     TurnStatus,
 };
-use crate::record::{DEFAULT_MODEL, SessionRecord};
+use crate::record::SessionRecord;
 
 /// How long `stop` waits for the daemon process to be gone after it said so.
 const STOP_WAIT: Duration = Duration::from_secs(10);
@@ -67,8 +69,15 @@ pub fn default_record(target: &Target) -> Result<SessionRecord, Error> {
     let cwd =
         std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))?;
     let claude = resolve_claude(std::env::var_os("LEASH_CLAUDE").as_deref().map(Path::new))?;
-    let mut record = SessionRecord::new(target.worker.as_str(), project_root(&cwd), claude);
-    record.model = Some(DEFAULT_MODEL.to_string());
+    new_record(target, project_root(&cwd), claude)
+}
+
+/// A new conversation for the worker, with the configured model and allow-list.
+fn new_record(target: &Target, cwd: PathBuf, claude: PathBuf) -> Result<SessionRecord, Error> {
+    let resolved = settings(&[])?;
+    let mut record = SessionRecord::new(target.worker.as_str(), cwd, claude);
+    record.model = Some(resolved.session_model()?);
+    record.permission_allow = resolved.permission_allow();
     Ok(record)
 }
 
@@ -135,11 +144,7 @@ async fn start(args: StartArgs, global: &Global, out: &Output) -> Result<u8, Err
             )));
         }
         Some(record) => record,
-        None => {
-            let mut record = SessionRecord::new(target.worker.as_str(), cwd, claude.clone());
-            record.model = Some(DEFAULT_MODEL.to_string());
-            record
-        }
+        None => new_record(&target, cwd, claude.clone())?,
     };
     record.claude = claude;
     if let Some(model) = args.model {
@@ -156,6 +161,12 @@ async fn start(args: StartArgs, global: &Global, out: &Output) -> Result<u8, Err
     }
     if !args.claude_args.is_empty() {
         record.extra_args = args.claude_args;
+    }
+    if args.interactive_permissions {
+        record.interactive_permissions = true;
+    }
+    if !args.allow_tools.is_empty() {
+        record.permission_allow = args.allow_tools;
     }
     record.save(&state_dir)?;
 
@@ -482,9 +493,10 @@ async fn send(args: SendArgs, global: &Global, out: &Output) -> Result<u8, Error
             max_retries: args.retries,
             ..RetryPolicy::default()
         },
+        interactive: out.interactive(),
         ..TurnSpec::user(prompt)
     };
-    match stream(conn, &Request::Send(spec), out).await? {
+    match stream(conn, &Request::Send(spec), out, target.worker.as_str()).await? {
         Ending::Turn(outcome) => Ok(report_outcome(&outcome, out)),
         Ending::Step(judgement) => Ok(judgement.exit_code),
     }

@@ -3,11 +3,76 @@
 
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::render::{Output, TurnPrinter};
+use console::{Term, style};
+use dialoguer::{Input, Select};
+use serde_json::Value;
+
+use super::render::{Output, TurnPrinter, tool_summary};
 use crate::client::Connection;
 use crate::error::{Error, ErrorKind};
 use crate::protocol::{Event, Outcome, Reply, Request, ServerLine};
 use crate::worker::Judgement;
+
+/// claude asking to use a tool, as relayed by the daemon.
+struct Question {
+    request_id: String,
+    tool: String,
+    input: Value,
+}
+
+fn permission_request(line: &ServerLine) -> Option<Question> {
+    let ServerLine::Event(Event::Claude { msg, .. }) = line else {
+        return None;
+    };
+    if msg["type"] != "control_request" || msg["request"]["subtype"] != "can_use_tool" {
+        return None;
+    }
+    Some(Question {
+        request_id: msg["request_id"].as_str()?.to_string(),
+        tool: msg["request"]["tool_name"]
+            .as_str()
+            .unwrap_or("a tool")
+            .to_string(),
+        input: msg["request"]["input"].clone(),
+    })
+}
+
+/// Asks the person at the terminal; anything but a clear answer is a no.
+fn ask(question: &Question) -> Request {
+    let term = Term::stderr();
+    let _ = term.write_line(&format!(
+        "{} claude wants to use {}",
+        style("leash:").yellow().for_stderr(),
+        style(tool_summary(&question.tool, &question.input))
+            .bold()
+            .for_stderr()
+    ));
+    let always = format!("Allow {} always (this session)", question.tool);
+    let choice = Select::new()
+        .with_prompt(format!("Allow {}?", question.tool))
+        .items(["Allow once", always.as_str(), "Deny"])
+        .default(0)
+        .interact_on(&term);
+    let (allow, always, message) = match choice {
+        Ok(0) => (true, false, None),
+        Ok(1) => (true, true, None),
+        Ok(_) => {
+            let reason: String = Input::new()
+                .with_prompt("Reason for claude (optional)")
+                .allow_empty(true)
+                .interact_text_on(&term)
+                .unwrap_or_default();
+            (false, false, (!reason.trim().is_empty()).then_some(reason))
+        }
+        Err(_) => (false, false, Some("no answer from the user".to_string())),
+    };
+    Request::Permission {
+        request_id: question.request_id.clone(),
+        allow,
+        always,
+        message,
+    }
+}
 
 /// How a streamed request ended.
 pub enum Ending {
@@ -19,10 +84,16 @@ pub async fn stream(
     mut conn: Connection,
     request: &Request,
     out: &Output,
+    worker: &str,
 ) -> Result<Ending, Error> {
     let until_judged = matches!(request, Request::Worker(_));
+    let interactive = match request {
+        Request::Send(spec) => spec.interactive,
+        Request::Worker(step) => step.interactive,
+        _ => false,
+    };
     conn.send(request).await?;
-    let mut printer = TurnPrinter::new(out);
+    let mut printer = TurnPrinter::new(out, worker);
     let mut ctrl_c =
         signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch for Ctrl-C", e))?;
     let mut turn = None;
@@ -71,6 +142,10 @@ pub async fn stream(
             _ => {}
         }
         printer.line(&raw, &parsed);
+        if interactive && let Some(question) = permission_request(&parsed) {
+            let answer = printer.suspend(|_| ask(&question));
+            conn.send(&answer).await?;
+        }
         match parsed {
             ServerLine::Event(Event::TurnEnded { outcome, .. }) => {
                 printer.finish(&outcome);

@@ -8,9 +8,8 @@ use serde::Serialize;
 use super::render::Output;
 use super::session::{default_record, target};
 use super::stream::{Ending, stream};
-use super::{Global, ImplementArgs, LoopArgs, NudgeArgs, PlanArgs, TaskArgs, block_on};
+use super::{Global, ImplementArgs, LoopArgs, NudgeArgs, PlanArgs, TaskArgs, block_on, settings};
 use crate::client::{Connection, Target, connect_or_start};
-use crate::config::Resolved;
 use crate::error::{Error, ErrorKind};
 use crate::protocol::{Reply, Request, WorkerRequest, WorkerStep};
 use crate::record::SessionRecord;
@@ -43,7 +42,7 @@ fn config(flags: &[(&str, Option<String>)]) -> Result<WorkerConfig, Error> {
         .iter()
         .filter_map(|(key, value)| value.clone().map(|v| (*key, v)))
         .collect();
-    Resolved::from_process(&flags).worker_config()
+    settings(&flags)?.worker_config()
 }
 
 /// Runs one step and streams it; returns its judgement.
@@ -65,8 +64,9 @@ async fn run_step(
         step,
         config,
         wait: true,
+        interactive: out.interactive(),
     });
-    match stream(conn, &request, out).await? {
+    match stream(conn, &request, out, target.worker.as_str()).await? {
         Ending::Step(judgement) => {
             report(&judgement, out);
             Ok(judgement)
@@ -169,6 +169,7 @@ pub fn nudge(args: NudgeArgs, global: &Global, out: &Output) -> Result<u8, Error
             step,
             config,
             wait: false,
+            interactive: false,
         });
         match conn.call(&request).await? {
             Reply::Queued { turn, ahead } => {
@@ -266,11 +267,20 @@ pub fn run_loop(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Err
     let target = target(global)?;
     let state = WorkerState::load(&target.state_dir)?;
     let mut next = resume(&state, task, args.fresh)?;
+    let mut phase = state.phase;
+    let mut last_message = state.last.map(|j| j.message).unwrap_or_default();
     block_on(async {
         loop {
             let step = match next {
                 Next::Finished(code, message) => {
-                    if let Some(message) = message.filter(|_| !out.json) {
+                    if out.json {
+                        out.json_line(&serde_json::json!({
+                            "type": "finished",
+                            "exit_code": code,
+                            "phase": phase,
+                            "message": message.unwrap_or(last_message),
+                        }));
+                    } else if let Some(message) = message {
                         out.note(message);
                     }
                     return Ok(code);
@@ -287,6 +297,8 @@ pub fn run_loop(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Err
                 return Ok(ErrorKind::Interrupted.exit_code());
             }
             let judgement = run_step(&target, step, config.clone(), false, out).await?;
+            phase = judgement.phase;
+            last_message = judgement.message.clone();
             next = after(&judgement);
         }
     })

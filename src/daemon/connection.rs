@@ -12,7 +12,7 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::daemon::actor::{ClientCount, Command};
+use crate::daemon::actor::{ClientCount, Command, Decision};
 use crate::daemon::feed::{self, FeedReceiver, Outgoing};
 use crate::error::{Error, ErrorKind};
 use crate::eventlog::read_entries;
@@ -162,6 +162,11 @@ impl Conn {
                 self.reply(&reply).await
             }
             Request::Follow { after_seq } => self.follow(shared, after_seq).await,
+            Request::Permission { .. } => {
+                let e =
+                    Error::usage("answer a tool request on the connection that streams its turn");
+                self.reply(&Reply::error(&e)).await
+            }
             Request::Worker(request) => {
                 let wait = request.wait;
                 let (feed, rx) = feed::channel(shared.feed_budget);
@@ -258,21 +263,39 @@ impl Conn {
                     return self.reply(&Reply::error(&e)).await;
                 }
                 Next::Client(Ok(LineRead::Line)) => {
-                    if let Ok(Request::Interrupt { turn: wanted }) = decode_request(control.line())
-                    {
-                        let (reply, _) = oneshot::channel();
-                        let _ = shared
-                            .commands
-                            .send(Command::Interrupt {
+                    let command = match decode_request(control.line()) {
+                        Ok(Request::Interrupt { turn: wanted }) => {
+                            let (reply, _) = oneshot::channel();
+                            Command::Interrupt {
                                 turn: wanted.or(turn),
                                 reply,
-                            })
-                            .await;
-                    }
+                            }
+                        }
+                        Ok(Request::Permission {
+                            request_id,
+                            allow,
+                            always,
+                            message,
+                        }) => Command::Permission {
+                            request_id,
+                            decision: Decision {
+                                allow,
+                                always,
+                                message,
+                            },
+                        },
+                        _ => continue,
+                    };
+                    let _ = shared.commands.send(command).await;
                 }
                 Next::Client(Ok(LineRead::TooLong(_))) => {}
                 // The client left; the turn goes on without it.
-                Next::Client(Ok(LineRead::Eof) | Err(_)) => return Ok(()),
+                Next::Client(Ok(LineRead::Eof) | Err(_)) => {
+                    if let Some(turn) = turn {
+                        let _ = shared.commands.send(Command::Detach { turn }).await;
+                    }
+                    return Ok(());
+                }
             }
         }
     }

@@ -114,6 +114,10 @@ enum TurnEnd {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--version" || a == "-v") {
+        println!("{VERSION} (Claude Code)");
+        return;
+    }
     if let Ok(code) = std::env::var("FAKE_CLAUDE_EXIT_AT_START") {
         eprintln!(
             "--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons"
@@ -651,10 +655,12 @@ impl Fake {
                 Ok(Input::Line(v))
                     if v["type"] == "control_response" && v["response"]["request_id"] == id =>
                 {
-                    let behavior = v["response"]["response"]["behavior"]
-                        .as_str()
-                        .unwrap_or("none");
-                    return format!("permission: {behavior}");
+                    let answer = &v["response"]["response"];
+                    let behavior = answer["behavior"].as_str().unwrap_or("none");
+                    return match answer["message"].as_str() {
+                        Some(message) => format!("permission: {behavior} ({message})"),
+                        None => format!("permission: {behavior}"),
+                    };
                 }
                 Ok(Input::Line(v)) if v["type"] == "user" => self.pending.push_back(v),
                 Ok(Input::Line(v)) if v["type"] == "control_request" => {

@@ -3,6 +3,8 @@
 //! against it.
 #![allow(dead_code)]
 
+pub mod pty;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

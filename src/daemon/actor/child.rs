@@ -77,6 +77,9 @@ impl Actor {
             args.push("--allowedTools".to_string());
             args.extend(r.allowed_tools.iter().cloned());
         }
+        if r.interactive_permissions {
+            args.extend(["--permission-prompt-tool".to_string(), "stdio".to_string()]);
+        }
         if let Some(text) = &r.append_system_prompt {
             args.extend(["--append-system-prompt".to_string(), text.clone()]);
         }
@@ -444,30 +447,12 @@ impl Actor {
         request: &IncomingControlRequest,
         turn: Option<u64>,
     ) {
-        let answer = match request.subtype() {
-            "can_use_tool" => {
-                let tool = request
-                    .request
-                    .get("tool_name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("a tool");
-                self.warn(
-                    turn,
-                    format!(
-                        "denied claude's request to use {tool}: no one is attached to approve it"
-                    ),
-                );
-                Ok(serde_json::json!({
-                    "behavior": "deny",
-                    "message": format!("leash: no one is attached to approve {tool}; start the session with a permission mode or --allowedTools that covers it"),
-                }))
-            }
-            other => Err(format!("leash does not handle {other:?} control requests")),
-        };
-        let line = match answer {
-            Ok(body) => control_response_line(&request.request_id, Ok(body)),
-            Err(error) => control_response_line(&request.request_id, Err(&error)),
-        };
+        let subtype = request.subtype();
+        if subtype == "can_use_tool" {
+            return self.on_permission_request(request, turn);
+        }
+        let error = format!("leash does not handle {subtype:?} control requests");
+        let line = control_response_line(&request.request_id, Err(&error));
         if let Err(e) = self.write_child(line) {
             self.warn(turn, format!("cannot answer claude's control request: {e}"));
         }

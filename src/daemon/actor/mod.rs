@@ -8,8 +8,12 @@
 
 mod child;
 mod events;
+mod permissions;
 mod turn;
 mod worker;
+
+pub use permissions::Decision;
+use permissions::PendingPermission;
 
 use worker::step_of;
 
@@ -68,6 +72,15 @@ pub enum Command {
     Follow {
         feed: Feed,
         reply: oneshot::Sender<u64>,
+    },
+    /// The person's answer to a tool request.
+    Permission {
+        request_id: String,
+        decision: Decision,
+    },
+    /// The client streaming this turn left.
+    Detach {
+        turn: u64,
     },
     Stop(Option<oneshot::Sender<()>>),
 }
@@ -200,6 +213,11 @@ pub struct Actor {
     started: Instant,
     last_activity: Instant,
     stale_claude: Option<u32>,
+    /// The running turn whose client has a person to ask about tools.
+    interactive_turn: Option<u64>,
+    pending_permissions: Vec<PendingPermission>,
+    /// The running worker step's client has a person to ask about tools.
+    step_interactive: bool,
 }
 
 impl Actor {
@@ -238,6 +256,9 @@ impl Actor {
             started: Instant::now(),
             last_activity: Instant::now(),
             stale_claude,
+            interactive_turn: None,
+            pending_permissions: Vec::new(),
+            step_interactive: false,
         }
     }
 
@@ -392,6 +413,11 @@ impl Actor {
                 });
                 let _ = reply.send(self.log.last_seq());
             }
+            Command::Permission {
+                request_id,
+                decision,
+            } => self.decide_permission(&request_id, decision),
+            Command::Detach { turn } => self.detach(turn),
             Command::Stop(reply) => {
                 self.stop_requested = true;
                 self.stop_replies.extend(reply);

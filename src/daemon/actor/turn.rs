@@ -17,6 +17,7 @@ impl Actor {
             prompt: spec.prompt.clone(),
         });
         let head_before = self.observe_head(turn);
+        self.interactive_turn = spec.interactive.then_some(turn);
         let mut retries = 0;
         let outcome = loop {
             let attempt = self.attempt_turn(turn, &spec).await;
@@ -52,6 +53,7 @@ impl Actor {
             ..outcome
         };
         self.attribute_commits(head_before);
+        self.interactive_turn = None;
         self.record.turns += 1;
         self.save_record();
         self.end_turn(turn, outcome.clone());
@@ -103,11 +105,19 @@ impl Actor {
                     return Attempt::Killed { hung };
                 }
             }
-            let deadline = match interrupt_sent {
-                Some(at) => at + self.settings.interrupt_grace,
-                None => last_output + self.settings.silence_timeout,
+            // While a person decides about a tool, claude is silent by design.
+            let deadline = match (interrupt_sent, self.permission_deadline()) {
+                (Some(at), _) => at + self.settings.interrupt_grace,
+                (None, Some(at)) => at,
+                (None, None) => last_output + self.settings.silence_timeout,
             };
-            match self.next_input(Some(deadline)).await {
+            let waiting_for_a_person = self.has_pending_permissions();
+            let input = self.next_input(Some(deadline)).await;
+            if waiting_for_a_person && !self.has_pending_permissions() {
+                // The answer restarts the silence clock.
+                last_output = Instant::now();
+            }
+            match input {
                 Input::Child(ChildEvent::Stdout(line)) => {
                     last_output = Instant::now();
                     if let Some(StreamMessage::Result(result)) =
@@ -125,6 +135,10 @@ impl Actor {
                     self.record_child_event(other, Some(turn));
                 }
                 Input::Attention => {}
+                Input::Deadline if interrupt_sent.is_none() && self.has_pending_permissions() => {
+                    self.expire_permissions();
+                    last_output = Instant::now();
+                }
                 Input::Deadline if interrupt_sent.is_some() => {
                     self.warn(
                         Some(turn),

@@ -18,7 +18,7 @@ pub(super) fn step_of(step: &WorkerStep) -> Step {
 
 /// A step's turn: planning on the planning model, read-only; everything else on the
 /// implementation model and permission mode.
-fn step_turn(config: &WorkerConfig, kind: TurnKind, prompt: String) -> TurnSpec {
+fn step_turn(config: &WorkerConfig, kind: TurnKind, prompt: String, interactive: bool) -> TurnSpec {
     let (model, mode) = match kind {
         TurnKind::Plan => (&config.plan_model, &config.plan_permission_mode),
         _ => (&config.implement_model, &config.implement_permission_mode),
@@ -28,6 +28,7 @@ fn step_turn(config: &WorkerConfig, kind: TurnKind, prompt: String) -> TurnSpec 
         kind,
         model: Some(model.clone()),
         permission_mode: Some(mode.clone()),
+        interactive,
         retry: config.retry,
     }
 }
@@ -105,6 +106,7 @@ impl Actor {
         self.interrupt_requested = false;
         let step = step_of(&request.step);
         let config = request.config;
+        self.step_interactive = request.interactive;
         let result = match request.step {
             WorkerStep::Plan { task } => self.plan(id, task, &config).await,
             WorkerStep::Implement { restart } => self.implement(id, restart, &config).await,
@@ -128,7 +130,15 @@ impl Actor {
         self.worker.begin_plan(task.clone());
         self.save_worker();
         let outcome = self
-            .run_turn(id, step_turn(config, TurnKind::Plan, plan_prompt(&task)))
+            .run_turn(
+                id,
+                step_turn(
+                    config,
+                    TurnKind::Plan,
+                    plan_prompt(&task),
+                    self.step_interactive,
+                ),
+            )
             .await;
         if let Some(verdict) = turn_failure(&outcome) {
             return Ok(self.failed_turn(Step::Plan, verdict, &outcome));
@@ -176,7 +186,10 @@ impl Actor {
         self.ensure_tools(config).await;
         let prompt = implement_prompt(self.worker.task.as_deref(), self.worker.plan.is_some());
         let outcome = self
-            .run_turn(id, step_turn(config, TurnKind::Implement, prompt))
+            .run_turn(
+                id,
+                step_turn(config, TurnKind::Implement, prompt, self.step_interactive),
+            )
             .await;
         if let Some(verdict) = turn_failure(&outcome) {
             return Ok(self.failed_turn(Step::Implement, verdict, &outcome));
@@ -281,7 +294,10 @@ impl Actor {
         });
         self.ensure_tools(config).await;
         let outcome = self
-            .run_turn(id, step_turn(config, TurnKind::Nudge, prompt))
+            .run_turn(
+                id,
+                step_turn(config, TurnKind::Nudge, prompt, self.step_interactive),
+            )
             .await;
         // A provider that fails the turn is not the agent stalling: no nudge is spent.
         if outcome.status != TurnStatus::ProviderError {

@@ -1,0 +1,350 @@
+//! `leash doctor`: what leash needs, checked one by one, each with the fix. Secrets are
+//! never printed: the environment is reported by variable names only.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use console::style;
+use serde::Serialize;
+
+use super::render::Output;
+use super::session::resolve_claude;
+use super::{Global, block_on, settings};
+use crate::client::Connection;
+use crate::config::ConfigFile;
+use crate::error::{Error, ErrorKind};
+use crate::git;
+use crate::paths::{Dirs, check_private_dir, project_root};
+use crate::protocol::{Reply, Request, SessionState};
+use crate::settings::Settings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Serialize)]
+struct Check {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    check: &'static str,
+    status: Status,
+    message: String,
+    fix: Option<String>,
+}
+
+fn check(
+    name: &'static str,
+    status: Status,
+    message: impl Into<String>,
+    fix: Option<String>,
+) -> Check {
+    Check {
+        kind: "check",
+        check: name,
+        status,
+        message: message.into(),
+        fix,
+    }
+}
+
+/// The prefixes of variables that shape what claude does; only their names are shown.
+const RELEVANT_ENV: &[&str] = &[
+    "ANTHROPIC_",
+    "CLAUDE_",
+    "LEASH_",
+    "IS_SANDBOX",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+];
+const CREDENTIAL_VARS: &[&str] = &[
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+];
+const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn run(_global: &Global, out: &Output) -> Result<u8, Error> {
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))?;
+    let mut checks = vec![claude_check()];
+    let dirs = Dirs::from_env();
+    match &dirs {
+        Ok(dirs) => {
+            checks.push(dir_check("runtime dir", &dirs.runtime));
+            checks.push(dir_check("state dir", &dirs.state));
+        }
+        Err(e) => checks.push(check("directories", Status::Fail, e.message.clone(), None)),
+    }
+    checks.push(config_check(&cwd));
+    if let Ok(dirs) = &dirs {
+        checks.extend(block_on(async { Ok(worker_checks(dirs).await) })?);
+    }
+    checks.push(repository_check(&cwd));
+    checks.push(environment_check());
+
+    let failed = checks.iter().any(|c| c.status == Status::Fail);
+    for c in &checks {
+        if out.json {
+            out.json_line(c);
+            continue;
+        }
+        let tag = match c.status {
+            Status::Pass => style("pass").green(),
+            Status::Warn => style("warn").yellow(),
+            Status::Fail => style("fail").red().bold(),
+        };
+        println!("{tag}  {:<13} {}", c.check, c.message);
+        if let Some(fix) = &c.fix {
+            println!("      {:<13} fix: {fix}", "");
+        }
+    }
+    Ok(if failed {
+        ErrorKind::Setup.exit_code()
+    } else {
+        0
+    })
+}
+
+fn claude_check() -> Check {
+    let explicit = std::env::var_os("LEASH_CLAUDE");
+    let path = match resolve_claude(explicit.as_deref().map(Path::new)) {
+        Ok(path) => path,
+        Err(e) => {
+            return check(
+                "claude",
+                Status::Fail,
+                e.message,
+                Some("npm install -g @anthropic-ai/claude-code".to_string()),
+            );
+        }
+    };
+    match version_of(&path) {
+        Some(version) => check(
+            "claude",
+            Status::Pass,
+            format!("{} ({version})", path.display()),
+            None,
+        ),
+        None => check(
+            "claude",
+            Status::Warn,
+            format!(
+                "{} did not tell its version within {} s",
+                path.display(),
+                VERSION_TIMEOUT.as_secs()
+            ),
+            Some(format!(
+                "run `{} --version` to see what is wrong",
+                path.display()
+            )),
+        ),
+    }
+}
+
+/// `claude --version`, bounded in time.
+fn version_of(path: &Path) -> Option<String> {
+    let mut child = Command::new(path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if started.elapsed() < VERSION_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+    let output = child.wait_with_output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+fn dir_check(name: &'static str, dir: &Path) -> Check {
+    if !dir.exists() {
+        return check(
+            name,
+            Status::Pass,
+            format!("{} (created 0700 on first use)", dir.display()),
+            None,
+        );
+    }
+    match check_private_dir(dir) {
+        Ok(()) => check(
+            name,
+            Status::Pass,
+            format!("{} (private)", dir.display()),
+            None,
+        ),
+        Err(e) => check(
+            name,
+            Status::Fail,
+            e.message,
+            Some(
+                "use a directory of your own, mode 0700 (LEASH_RUNTIME_DIR / LEASH_STATE_DIR)"
+                    .to_string(),
+            ),
+        ),
+    }
+}
+
+fn config_check(cwd: &Path) -> Check {
+    let file = match ConfigFile::find(cwd) {
+        Ok(file) => file,
+        Err(e) => {
+            return check(
+                "config",
+                Status::Fail,
+                e.message,
+                Some("fix the file; `leash config` shows the keys".to_string()),
+            );
+        }
+    };
+    let usable = settings(&[])
+        .and_then(|r| r.worker_config().map(|_| ()))
+        .and_then(|()| Settings::from_env().map(|_| ()));
+    match (usable, file) {
+        (Err(e), _) => check(
+            "config",
+            Status::Fail,
+            e.message,
+            Some("`leash config` shows each value and its source".to_string()),
+        ),
+        (Ok(()), Some(file)) => check(
+            "config",
+            Status::Pass,
+            format!("{} is valid", file.path.display()),
+            None,
+        ),
+        (Ok(()), None) => check(
+            "config",
+            Status::Pass,
+            "defaults and environment (no .leash.toml)",
+            None,
+        ),
+    }
+}
+
+/// Sockets in the runtime dir: live workers, failed ones, and stale sockets.
+async fn worker_checks(dirs: &Dirs) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let mut running = Vec::new();
+    let entries = std::fs::read_dir(&dirs.runtime)
+        .into_iter()
+        .flatten()
+        .flatten();
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(worker) = name.strip_suffix(".sock") else {
+            continue;
+        };
+        let path = entry.path();
+        let status = tokio::time::timeout(Duration::from_secs(3), async {
+            let conn = Connection::open(&path).await.ok()??;
+            match conn.call(&Request::Status).await.ok()? {
+                Reply::Status(status) => Some(*status),
+                _ => None,
+            }
+        })
+        .await
+        .ok()
+        .flatten();
+        match status {
+            Some(status) if status.state == SessionState::Failed => checks.push(check(
+                "worker",
+                Status::Warn,
+                format!(
+                    "{worker} gave up on claude: {}",
+                    status.failure.unwrap_or_default()
+                ),
+                Some(format!("leash --worker {worker} session start")),
+            )),
+            Some(status) => running.push(format!(
+                "{worker} ({}, {} turns)",
+                status.state, status.turns
+            )),
+            None => checks.push(check(
+                "socket",
+                Status::Warn,
+                format!("{} is stale: no daemon answers it", path.display()),
+                Some(format!(
+                    "`leash --worker {worker} session start` replaces it, or delete the file"
+                )),
+            )),
+        }
+    }
+    let message = if running.is_empty() {
+        "none running".to_string()
+    } else {
+        format!("{} running: {}", running.len(), running.join(", "))
+    };
+    checks.insert(0, check("workers", Status::Pass, message, None));
+    checks
+}
+
+fn repository_check(cwd: &Path) -> Check {
+    if !git::is_repository(cwd) {
+        return check(
+            "repository",
+            Status::Warn,
+            format!("{} is not in a git repository", cwd.display()),
+            Some("`leash implement` and `leash loop` judge work by commits: run them in a git repository".to_string()),
+        );
+    }
+    let root = project_root(cwd);
+    let head = git::head(cwd).ok().flatten();
+    let changes = git::changes(cwd).map(|c| c.len()).unwrap_or(0);
+    let head = head.map_or("no commits yet".to_string(), |h| {
+        format!("HEAD {}", &h[..h.len().min(10)])
+    });
+    check(
+        "repository",
+        Status::Pass,
+        format!(
+            "{} ({head}, {changes} uncommitted change(s))",
+            root.display()
+        ),
+        None,
+    )
+}
+
+/// What claude will inherit, by name only.
+fn environment_check() -> Check {
+    let mut names: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| RELEVANT_ENV.iter().any(|prefix| name.starts_with(prefix)))
+        .collect();
+    names.sort();
+    let listed = if names.is_empty() {
+        "no ANTHROPIC_*, CLAUDE_* or LEASH_* variables".to_string()
+    } else {
+        format!("claude inherits {}", names.join(", "))
+    };
+    if CREDENTIAL_VARS
+        .iter()
+        .any(|v| std::env::var_os(v).is_some())
+    {
+        return check("environment", Status::Pass, listed, None);
+    }
+    check(
+        "environment",
+        Status::Warn,
+        format!("{listed}; no API key in the environment, so claude relies on its own login"),
+        Some("set ANTHROPIC_API_KEY, or log in once with `claude` (/login)".to_string()),
+    )
+}

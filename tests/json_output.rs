@@ -1,0 +1,94 @@
+//! Every command's `--json` output parses, one object per line with a `type`, the last
+//! line being the outcome; and every `type` is documented in docs/json.md.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use support::Env;
+
+fn types(run: &support::Run) -> Vec<String> {
+    run.json_lines()
+        .iter()
+        .map(|line| {
+            line["type"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no type: {line}"))
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn every_command_speaks_json_lines_and_every_type_is_documented() {
+    let mut env = Env::new();
+    env.set("LEASH_NUDGE_BACKOFF", "10ms");
+    let mut seen = BTreeSet::new();
+    // `last`: the type of the outcome line; `None` for a log, which just ends.
+    let mut record = |run: &support::Run, last: Option<&str>| {
+        let t = types(run);
+        if let Some(last) = last {
+            assert_eq!(t.last().map(String::as_str), Some(last), "{run:?}");
+        }
+        seen.extend(t);
+    };
+
+    record(&env.ok(&["session", "start", "--json"]), Some("status"));
+    record(&env.ok(&["session", "status", "--json"]), Some("status"));
+    record(&env.ok(&["session", "list", "--json"]), Some("worker"));
+    let send = env.ok(&["session", "send", "--json", "hi [[stderr 1]]"]);
+    record(&send, Some("turn_ended"));
+    assert_eq!(types(&send)[0], "queued");
+    record(
+        &expect(&env, &["-v", "session", "send", "--json", "[[crash]]"], 6),
+        Some("turn_ended"),
+    );
+    record(&env.ok(&["session", "interrupt", "--json"]), Some("ok"));
+    record(&env.ok(&["session", "model", "--json", "opus"]), Some("ok"));
+    record(&env.ok(&["session", "logs", "--json", "-n", "0"]), None);
+
+    env.script(&["reply plan", "write f.txt", "commit f"]);
+    record(&env.ok(&["plan", "--json", "--task", "t"]), Some("judged"));
+    record(&expect(&env, &["implement", "--json"], 12), Some("judged"));
+    record(&env.ok(&["nudge", "--json"]), Some("judged"));
+    record(&env.ok(&["nudge", "--json", "--no-wait"]), Some("queued"));
+    record(&env.ok(&["loop", "--json"]), Some("finished"));
+    record(&env.ok(&["status", "--json"]), Some("worker_status"));
+    record(&env.ok(&["hooks", "install", "--json"]), Some("hook"));
+    record(&env.ok(&["hooks", "uninstall", "--json"]), Some("hook"));
+    record(&env.ok(&["config", "--json"]), Some("setting"));
+    record(&expect(&env, &["doctor", "--json"], 0), Some("check"));
+    record(&env.ok(&["session", "stop", "--json"]), Some("stopped"));
+    record(
+        &expect(&env, &["session", "status", "--json"], 3),
+        Some("error"),
+    );
+
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/json.md")).unwrap();
+    for t in &seen {
+        assert!(
+            doc.contains(&format!("| `{t}` |")),
+            "docs/json.md does not document type {t:?}"
+        );
+    }
+    for t in [
+        "queued",
+        "turn_started",
+        "claude",
+        "stderr",
+        "notice",
+        "turn_ended",
+        "judged",
+        "error",
+    ] {
+        assert!(seen.contains(t), "the test never saw {t}");
+    }
+}
+
+/// Runs a command that must end with `code`.
+fn expect(env: &Env, args: &[&str], code: i32) -> support::Run {
+    let run = env.leash(args);
+    assert_eq!(run.code(), code, "{run:?}");
+    run
+}

@@ -1,0 +1,203 @@
+//! What a person at a terminal sees: permission prompts, the spinner, colors; and that
+//! none of it reaches scripts. Driven through a real pseudo-terminal.
+
+mod support;
+
+use std::time::Duration;
+
+use support::Env;
+use support::pty::{Pty, strip_ansi};
+
+const DOWN: &str = "\x1b[B";
+const ENTER: &str = "\r";
+
+fn on_pty(env: &Env, args: &[&str]) -> Pty {
+    Pty::spawn(env.command(args))
+}
+
+#[test]
+fn tool_requests_are_asked_at_the_terminal() {
+    let env = Env::new();
+    env.ok(&["session", "start", "--interactive-permissions"]);
+
+    // Allow once.
+    let mut pty = on_pty(&env, &["session", "send", "[[ask Bash]]"]);
+    pty.wait_for("Allow Bash?", Duration::from_secs(20));
+    assert!(
+        pty.text().contains("claude wants to use Bash"),
+        "{}",
+        pty.text()
+    );
+    pty.type_keys(ENTER);
+    assert!(pty.wait(Duration::from_secs(20)).success());
+    assert!(pty.text().contains("permission: allow"), "{}", pty.text());
+
+    // Deny, with a reason for claude.
+    let mut pty = on_pty(&env, &["session", "send", "[[ask Bash]]"]);
+    pty.wait_for("Allow Bash?", Duration::from_secs(20));
+    pty.type_keys(DOWN);
+    pty.type_keys(DOWN);
+    pty.type_keys(ENTER);
+    pty.wait_for("Reason for claude", Duration::from_secs(20));
+    pty.type_keys("not on main");
+    pty.type_keys(ENTER);
+    assert!(pty.wait(Duration::from_secs(20)).success());
+    assert!(
+        pty.text().contains("permission: deny (not on main)"),
+        "{}",
+        pty.text()
+    );
+
+    // Allow always: later requests for the tool are approved without asking, even
+    // with no one attached.
+    let mut pty = on_pty(&env, &["session", "send", "[[ask Bash]]"]);
+    pty.wait_for("Allow Bash?", Duration::from_secs(20));
+    pty.type_keys(DOWN);
+    pty.type_keys(ENTER);
+    assert!(pty.wait(Duration::from_secs(20)).success());
+    let unattended = env.ok(&["session", "send", "[[ask Bash]]"]);
+    assert_eq!(unattended.stdout, "permission: allow\n");
+}
+
+#[test]
+fn with_no_one_attached_the_policy_answers() {
+    let env = Env::new();
+    env.ok(&[
+        "session",
+        "start",
+        "--interactive-permissions",
+        "--allow-tool",
+        "Read",
+    ]);
+    let denied = env.ok(&["session", "send", "[[ask Bash]]"]);
+    assert!(denied.stdout.starts_with("permission: deny"), "{denied:?}");
+    assert!(
+        denied.stdout.contains("--allow-tool Bash"),
+        "the denial says how to allow: {denied:?}"
+    );
+    assert!(
+        denied.stderr.contains("denied Bash: no one is attached"),
+        "{denied:?}"
+    );
+    let allowed = env.ok(&["session", "send", "[[ask Read]]"]);
+    assert_eq!(allowed.stdout, "permission: allow\n");
+}
+
+#[test]
+fn a_person_who_never_answers_gets_a_no_within_the_bound() {
+    let mut env = Env::new();
+    env.set("LEASH_PERMISSION_TIMEOUT", "1s");
+    env.ok(&["session", "start", "--interactive-permissions"]);
+    let mut pty = on_pty(&env, &["session", "send", "[[ask Bash]]"]);
+    pty.wait_for("Allow Bash?", Duration::from_secs(20));
+    // Nobody types. The daemon answers for them, and the turn ends.
+    support::wait_until("the turn to end", Duration::from_secs(20), &mut || {
+        env.events().iter().any(|e| e["type"] == "turn_ended")
+    });
+    let ended = env
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "turn_ended")
+        .unwrap();
+    assert_eq!(
+        ended["outcome"]["result"],
+        "permission: deny (leash: no answer within 1.0 s)"
+    );
+    pty.type_keys(ENTER);
+    let _ = pty.wait(Duration::from_secs(20));
+}
+
+#[test]
+fn a_long_turn_shows_a_spinner_that_leaves_the_text_intact() {
+    let mut env = Env::new();
+    env.unset("NO_COLOR");
+    env.ok(&["session", "start"]);
+    let mut pty = on_pty(&env, &["session", "send", "[[stream 8 250]]"]);
+    pty.wait_for("chunk 3", Duration::from_secs(20));
+    let worker = env.worker_name();
+    // The spinner names the worker, the phase and the model claude reported.
+    assert!(
+        pty.text()
+            .contains(&format!("{worker} · user · claude-sonnet-5-5")),
+        "{}",
+        pty.raw()
+    );
+    assert!(pty.wait(Duration::from_secs(20)).success());
+    let lines: Vec<String> = pty
+        .text()
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .map(str::to_string)
+        .collect();
+    for i in 0..8 {
+        assert!(
+            lines.contains(&format!("chunk {i}")),
+            "chunk {i} garbled:\n{}",
+            pty.text()
+        );
+    }
+    assert!(
+        pty.raw().contains('\u{1b}'),
+        "drawn with escape sequences on a terminal"
+    );
+}
+
+#[test]
+fn scripts_get_no_spinner_no_colors_and_no_prompts() {
+    let mut env = Env::new();
+    env.unset("NO_COLOR");
+    env.ok(&["session", "start", "--interactive-permissions"]);
+    let piped = env.ok(&["session", "send", "[[stream 3 200]] [[ask Bash]]"]);
+    assert!(
+        !piped.stdout.contains('\u{1b}') && !piped.stderr.contains('\u{1b}'),
+        "{piped:?}"
+    );
+    assert!(
+        piped.stdout.contains("permission: deny"),
+        "no one to ask, so the policy answered"
+    );
+    // --json on a terminal: still plain JSON lines.
+    let mut pty = on_pty(&env, &["session", "send", "--json", "[[stream 3 200]]"]);
+    assert!(pty.wait(Duration::from_secs(20)).success());
+    for line in pty.raw().lines().filter(|l| !l.trim().is_empty()) {
+        serde_json::from_str::<serde_json::Value>(line.trim())
+            .unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    }
+}
+
+#[test]
+fn colors_only_on_terminals_and_never_with_no_color() {
+    let mut env = Env::new();
+    env.unset("NO_COLOR");
+    let mut pty = on_pty(&env, &["session", "status"]);
+    assert_eq!(pty.wait(Duration::from_secs(20)).code(), Some(3));
+    assert!(
+        pty.raw().contains("\u{1b}["),
+        "an error in color on a terminal: {:?}",
+        pty.raw()
+    );
+    assert!(strip_ansi(&pty.raw()).contains("leash: error: worker"));
+
+    env.set("NO_COLOR", "1");
+    let mut pty = on_pty(&env, &["session", "status"]);
+    assert_eq!(pty.wait(Duration::from_secs(20)).code(), Some(3));
+    assert!(!pty.raw().contains("\u{1b}["), "NO_COLOR: {:?}", pty.raw());
+}
+
+#[test]
+fn step_mode_asks_before_each_phase() {
+    let env = Env::new();
+    env.script(&["reply the plan"]);
+    let mut pty = on_pty(&env, &["loop", "--step", "--task", "t"]);
+    pty.wait_for("plan the task on opus. Go on?", Duration::from_secs(20));
+    pty.type_keys("y");
+    pty.wait_for("implement on sonnet. Go on?", Duration::from_secs(30));
+    pty.type_keys("n");
+    assert_eq!(pty.wait(Duration::from_secs(20)).code(), Some(130));
+    assert!(
+        pty.text().contains("`leash loop` resumes here"),
+        "{}",
+        pty.text()
+    );
+    assert_eq!(env.turns().len(), 1, "only the plan ran");
+}
