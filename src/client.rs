@@ -140,6 +140,15 @@ impl Connection {
 
     /// The next line from the daemon, raw and parsed; `None` when it closed.
     pub async fn next(&mut self) -> Result<Option<(String, ServerLine)>, Error> {
+        let Some(raw) = self.next_raw().await? else {
+            return Ok(None);
+        };
+        let parsed = parse_line(&raw)?;
+        Ok(Some((raw, parsed)))
+    }
+
+    /// The next line from the daemon as it came; `None` when it closed.
+    pub async fn next_raw(&mut self) -> Result<Option<String>, Error> {
         loop {
             let read = self
                 .lines
@@ -152,13 +161,9 @@ impl Connection {
                     eprintln!("leash: skipped a {len}-byte line from the daemon");
                 }
                 LineRead::Line => {
-                    let raw = String::from_utf8_lossy(self.lines.line()).into_owned();
-                    let parsed = serde_json::from_str(&raw).map_err(|e| {
-                        Error::internal(format!(
-                            "the daemon sent a line leash cannot read ({e}): {raw}"
-                        ))
-                    })?;
-                    return Ok(Some((raw, parsed)));
+                    return Ok(Some(
+                        String::from_utf8_lossy(self.lines.line()).into_owned(),
+                    ));
                 }
             }
         }
@@ -194,6 +199,14 @@ impl Connection {
             )),
         }
     }
+}
+
+pub fn parse_line(raw: &str) -> Result<ServerLine, Error> {
+    serde_json::from_str(raw).map_err(|e| {
+        Error::internal(format!(
+            "the daemon sent a line leash cannot read ({e}): {raw}"
+        ))
+    })
 }
 
 fn is_not_running(e: &io::Error) -> bool {

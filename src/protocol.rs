@@ -382,6 +382,17 @@ impl std::fmt::Display for SessionState {
     }
 }
 
+/// The `type` of a JSON line, read without building the rest: most lines on a hot path
+/// are only relayed, and parsing them whole would cost more than relaying them.
+pub fn peek_type(line: &str) -> Option<std::borrow::Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct Peek<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_str::<Peek>(line).ok().map(|p| p.kind)
+}
+
 /// Reads one request line, or says in one line what is wrong with it.
 pub fn decode_request(line: &[u8]) -> Result<Request, Error> {
     serde_json::from_slice(line).map_err(|e| Error::usage(format!("malformed request: {e}")))

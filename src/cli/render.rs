@@ -143,10 +143,15 @@ impl<'a> TurnPrinter<'a> {
         }
     }
 
+    /// A line printed as it came (`--json`).
+    pub fn raw(&mut self, raw: &str) {
+        let _ = self.stdout.write_all(raw.as_bytes());
+        let _ = self.stdout.write_all(b"\n");
+    }
+
     pub fn line(&mut self, raw: &str, parsed: &ServerLine) {
         if self.out.json {
-            let _ = self.stdout.write_all(raw.as_bytes());
-            let _ = self.stdout.write_all(b"\n");
+            self.raw(raw);
             return;
         }
         let ServerLine::Event(event) = parsed else {

@@ -8,10 +8,19 @@ use dialoguer::{Input, Select};
 use serde_json::Value;
 
 use super::render::{Output, TurnPrinter, tool_summary};
-use crate::client::Connection;
+use crate::client::{Connection, parse_line};
 use crate::error::{Error, ErrorKind};
-use crate::protocol::{Event, Outcome, Reply, Request, ServerLine};
+use crate::protocol::{Event, Outcome, Reply, Request, ServerLine, peek_type};
 use crate::worker::Judgement;
+
+/// Whether the client acts on this line beyond printing it.
+fn needs_reading(raw: &str, interactive: bool) -> bool {
+    match peek_type(raw).as_deref() {
+        Some("claude") => interactive,
+        Some("turn_started" | "notice" | "stderr") => false,
+        _ => true,
+    }
+}
 
 /// claude asking to use a tool, as relayed by the daemon.
 struct Question {
@@ -103,7 +112,7 @@ pub async fn stream(
             printer.flush();
         }
         let next = tokio::select! {
-            line = conn.next() => Some(line?),
+            line = conn.next_raw() => Some(line?),
             _ = ctrl_c.recv() => None,
         };
         let Some(next) = next else {
@@ -119,12 +128,18 @@ pub async fn stream(
             conn.send(&Request::Interrupt { turn }).await?;
             continue;
         };
-        let Some((raw, parsed)) = next else {
+        let Some(raw) = next else {
             printer.flush();
             return Err(Error::turn_failed(
                 "the session daemon went away during the turn; run the command again to continue the conversation",
             ));
         };
+        // With --json most lines are only passed on: do not build what nobody reads.
+        if out.json && !needs_reading(&raw, interactive) {
+            printer.raw(&raw);
+            continue;
+        }
+        let parsed = parse_line(&raw)?;
         match &parsed {
             ServerLine::Reply(Reply::Error { kind, message }) => {
                 printer.flush();

@@ -341,6 +341,24 @@ impl Fake {
         );
     }
 
+    /// Many assistant lines as fast as a pipe takes them: one buffered write, so a
+    /// benchmark measures leash, not this fake.
+    fn flood(&self, lines: u64) {
+        let template = json!({"type":"assistant","message":{"id":"msg_flood","type":"message",
+            "role":"assistant","model":self.model,"content":[{"type":"text","text":"flood line N"}],
+            "stop_reason":null,"usage":{"input_tokens":10,"output_tokens":5}},"parent_tool_use_id":null,
+            "session_id":self.session_id,"uuid":"00000000-0000-4000-8000-000000000000"})
+        .to_string();
+        let (head, tail) = template
+            .split_once("flood line N")
+            .unwrap_or((&template, ""));
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        for i in 0..lines {
+            let _ = writeln!(out, "{head}flood line {i}{tail}");
+        }
+        let _ = out.flush();
+    }
+
     fn text(&self, text: &str) {
         self.assistant(json!([{"type":"text","text":text}]));
     }
@@ -522,9 +540,7 @@ impl Fake {
                     None
                 }
                 "flood" => {
-                    for i in 0..number(1000) {
-                        self.text(&format!("flood line {i}"));
-                    }
+                    self.flood(number(1000));
                     None
                 }
                 "bigline" => {

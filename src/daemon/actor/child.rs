@@ -387,15 +387,20 @@ impl Actor {
     }
 
     /// Logs and relays one stdout line, acts on what leash must know (init, control
-    /// requests), and hands the parsed message back.
+    /// requests), and hands the parsed message back (`Other` for the assistant and user
+    /// lines leash only relays).
     pub(super) fn record_stdout(
         &mut self,
         line: String,
         turn: Option<u64>,
     ) -> Option<StreamMessage> {
-        let parsed = serde_json::from_str::<StreamMessage>(&line);
         let raw = serde_json::from_str::<&RawValue>(&line);
-        let (Ok(message), Ok(raw)) = (parsed, raw) else {
+        let message = match peek_type(&line).as_deref() {
+            // Relayed, never inspected: reading their type is enough.
+            Some("assistant" | "user" | "stream_event") => Ok(StreamMessage::Other),
+            _ => serde_json::from_str::<StreamMessage>(&line),
+        };
+        let (Ok(message), Ok(raw)) = (message, raw) else {
             let preview: String = line.chars().take(200).collect();
             self.notice(
                 turn,

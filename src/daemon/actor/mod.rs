@@ -39,7 +39,7 @@ use crate::error::{Error, ErrorKind};
 use crate::eventlog::EventLog;
 use crate::protocol::{
     Event, Level, Outcome, SessionState, SessionStatus, TurnSpec, TurnStatus, WorkerRequest,
-    now_ms, to_line,
+    now_ms, peek_type, to_line,
 };
 use crate::record::SessionRecord;
 use crate::settings::Settings;
