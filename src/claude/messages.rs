@@ -124,8 +124,9 @@ pub struct ResultMessage {
 
 impl ResultMessage {
     /// claude reports provider failures as `subtype: "success"` with `is_error: true`
-    /// and an `API Error: ...` text; `api_error_status` is null once its own retries ran
-    /// out, so the text is the reliable sign.
+    /// and an `API Error: ...` text. 2.1.332 keeps `api_error_status` (429, 529, 5xx)
+    /// even after its own retries ran out; older versions left it null then, so the
+    /// text counts as well.
     pub fn is_provider_error(&self) -> bool {
         if !self.is_error {
             return false;

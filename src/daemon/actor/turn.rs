@@ -188,6 +188,15 @@ impl Actor {
                 let message = match status {
                     TurnStatus::Success => None,
                     TurnStatus::Interrupted => Some("the turn was interrupted".to_string()),
+                    // claude reports these with subtype "success": name the HTTP status.
+                    TurnStatus::ProviderError => Some(format!(
+                        "the API failed{}: {}",
+                        result
+                            .api_error_status
+                            .map(|s| format!(" with HTTP {s}"))
+                            .unwrap_or_default(),
+                        result.result.as_deref().unwrap_or("no details")
+                    )),
                     _ => Some(format!(
                         "claude reported an error ({}): {}",
                         result.subtype,
