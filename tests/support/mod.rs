@@ -126,12 +126,17 @@ impl Env {
     }
 
     /// A `leash` command in the repository with this environment (and no inherited
-    /// LEASH_* or FAKE_* variables).
+    /// variables that steer leash or claude: a developer's own `ANTHROPIC_*` or
+    /// `CLAUDE_*` settings must never reach the claude a test starts).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(LEASH);
         command.args(args).current_dir(&self.repo);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("LEASH_") || key.starts_with("FAKE_CLAUDE") {
+        for (key, _) in std::env::vars_os() {
+            let name = key.to_string_lossy();
+            if ["LEASH_", "FAKE_CLAUDE", "ANTHROPIC_", "CLAUDE"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+            {
                 command.env_remove(key);
             }
         }
@@ -297,20 +302,20 @@ pub fn run_with_timeout(mut command: Command, stdin: Option<&str>) -> Run {
     finish(child, COMMAND_TIMEOUT)
 }
 
-/// Collects a child's output, killing it after `timeout`.
+/// Collects a child's output, killing it after `timeout`. A pipe the caller already
+/// took (to watch it live) is the caller's to read; it is empty in the `Run`.
 pub fn finish(mut child: Child, timeout: Duration) -> Run {
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out_thread = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err_thread = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
+    fn read_all(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_string(&mut s);
+            }
+            s
+        })
+    }
+    let out_thread = read_all(child.stdout.take());
+    let err_thread = read_all(child.stderr.take());
     let deadline = Instant::now() + timeout;
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

@@ -1,0 +1,612 @@
+//! End to end: the real `leash` binary and daemon driving the real `claude` CLI (the
+//! version pinned in tests/claude-code/) against a fake Anthropic Messages API on
+//! 127.0.0.1 (tests/support/fake_api.rs). No credentials, no traffic beyond loopback.
+//!
+//! The CLI is installed into `.cache/claude-code/` on first use (`npm ci`, once per
+//! test binary, serialized across processes). Without npm every test here says on
+//! stderr that it was skipped and why, and passes, unless `LEASH_E2E_REQUIRED=1` (set
+//! by `.ci/run`): then an unavailable CLI fails every test.
+
+#[path = "support/claude_cli.rs"]
+mod claude_cli;
+#[path = "support/fake_api.rs"]
+mod fake_api;
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use fake_api::{FakeApi, RecordedRequest, Reply, last_user_text, strip_cli_sections};
+use serde_json::{Value, json};
+use support::{Env, alive, finish, git, signal};
+
+/// How long a test waits for anything the CLI does; it answers in well under a second.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The model ids claude 2.1.332 resolves leash's default aliases to.
+const OPUS: &str = "claude-opus-5-5";
+const SONNET: &str = "claude-sonnet-5-5";
+const HAIKU: &str = "claude-haiku-5-5";
+
+/// The real CLI, installed on first use; `None` after saying why when it cannot be
+/// had and the suite is not required to run.
+fn real_claude() -> Option<PathBuf> {
+    static CLI: OnceLock<Result<PathBuf, claude_cli::Unavailable>> = OnceLock::new();
+    match CLI.get_or_init(claude_cli::install) {
+        Ok(binary) => Some(binary.clone()),
+        Err(why) if std::env::var("LEASH_E2E_REQUIRED").is_ok_and(|v| v == "1") => {
+            panic!("LEASH_E2E_REQUIRED=1 but the real claude CLI is unavailable: {why}")
+        }
+        Err(why) => {
+            let thread = std::thread::current();
+            let test = thread.name().unwrap_or("an e2e test");
+            // Straight to the stderr handle, in one write: libtest hides eprintln!
+            // output of passing tests, and a skip must not go unnoticed.
+            let line = format!(
+                "SKIPPED {test}: the real claude CLI is unavailable: {why} \
+                 (LEASH_E2E_REQUIRED=1 makes this a failure)\n"
+            );
+            let _ = std::io::stderr().write_all(line.as_bytes());
+            None
+        }
+    }
+}
+
+/// A leash environment (temporary HOME, state, runtime and TMPDIR, a git repository)
+/// whose claude is the real CLI talking to its own fake API.
+struct E2e {
+    env: Env,
+    api: FakeApi,
+}
+
+impl Deref for E2e {
+    type Target = Env;
+    fn deref(&self) -> &Env {
+        &self.env
+    }
+}
+
+impl E2e {
+    /// `script` answers the turn requests in order; after it, the API echoes.
+    fn start(script: impl IntoIterator<Item = Reply>) -> Option<E2e> {
+        Self::with(&[], script)
+    }
+
+    /// Like [`E2e::start`], with extra environment variables for leash and claude.
+    fn with(vars: &[(&str, &str)], script: impl IntoIterator<Item = Reply>) -> Option<E2e> {
+        let claude = real_claude()?;
+        let api = FakeApi::start(script);
+        let mut env = Env::new();
+        let tmp = env.dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        for (key, value) in claude_cli::offline_env(&api.url(), &tmp) {
+            env.set(key, &value);
+        }
+        env.set("LEASH_CLAUDE", &claude.display().to_string());
+        // Worker steps back off in milliseconds here, not seconds.
+        env.set("LEASH_NUDGE_BACKOFF", "10ms");
+        env.set("LEASH_PROVIDER_BACKOFF", "10ms");
+        for (key, value) in vars {
+            env.set(key, value);
+        }
+        for fake_only in ["FAKE_CLAUDE_HOME", "FAKE_CLAUDE_LOG", "FAKE_CLAUDE_SCRIPT"] {
+            env.unset(fake_only);
+        }
+        Some(E2e { env, api })
+    }
+
+    /// The `/v1/messages` requests that answered turns (including tool follow-ups).
+    fn turns(&self) -> Vec<RecordedRequest> {
+        self.api.turn_requests()
+    }
+
+    /// Waits until a turn request whose user words are `prompt` reached the API.
+    fn wait_for_request(&self, prompt: &str) {
+        let arrived = self.api.wait_until(PATIENCE, |requests| {
+            requests
+                .iter()
+                .any(|r| last_user_text(r).as_deref() == Some(prompt))
+        });
+        assert!(arrived, "no request for {prompt:?}: {:#?}", self.turns());
+    }
+
+    fn commits(&self) -> usize {
+        git(&self.repo, &["rev-list", "--count", "HEAD"])
+            .parse()
+            .unwrap()
+    }
+
+    /// The daemons' notices that they started claude, oldest first:
+    /// `started claude (pid N, new|resuming session ID, model M)`.
+    fn claude_starts(&self) -> Vec<String> {
+        self.events()
+            .iter()
+            .filter(|e| e["type"] == "notice")
+            .filter_map(|e| e["message"].as_str())
+            .filter(|m| m.starts_with("started claude (pid "))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl E2e {
+    /// What leash logged and what reached the API, to make a failure readable.
+    fn dump(&self) {
+        eprintln!("--- leash events");
+        for event in self.events() {
+            let what = match event["type"].as_str() {
+                Some("claude") => format!("claude {}", event["msg"]),
+                Some("notice") => format!("notice {}", event["message"]),
+                Some("stderr") => format!("stderr {}", event["line"]),
+                _ => event.to_string(),
+            };
+            eprintln!("{what:.600}");
+        }
+        eprintln!("--- API requests");
+        for request in self.api.requests() {
+            eprintln!(
+                "#{} {} {} model={:?} user={:?} -> {}",
+                request.seq,
+                request.method,
+                request.path,
+                request.model,
+                last_user_text(&request),
+                request.reply
+            );
+        }
+    }
+}
+
+impl Drop for E2e {
+    fn drop(&mut self) {
+        if std::thread::panicking() || std::env::var_os("LEASH_E2E_DUMP").is_some() {
+            self.dump();
+        }
+        let _ = self.env.leash(&["session", "stop", "--all", "-q"]);
+        // A daemon killed with SIGKILL could not stop its claude: leave none behind.
+        for start in self.claude_starts() {
+            let pid = start["started claude (pid ".len()..]
+                .split(',')
+                .next()
+                .and_then(|pid| pid.parse::<i64>().ok());
+            if let Some(pid) = pid {
+                self.kill_claude(pid);
+            }
+        }
+    }
+}
+
+impl E2e {
+    /// SIGKILL to a claude this test started, and to the tools in its process group
+    /// (it leads its group). Any other process with that pid (pids get reused) is left
+    /// alone.
+    fn kill_claude(&self, pid: i64) {
+        let Some((_, claude)) = self.env.vars.iter().find(|(k, _)| k == "LEASH_CLAUDE") else {
+            return;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if alive(pid) && String::from_utf8_lossy(&cmdline).starts_with(claude.as_str()) {
+            unsafe {
+                libc::kill(-(pid as i32), libc::SIGKILL);
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// The texts of every message from `role`, without the CLI's own reminder sections.
+fn texts(request: &RecordedRequest, role: &str) -> Vec<String> {
+    let Some(messages) = request.messages.as_array() else {
+        return Vec::new();
+    };
+    messages
+        .iter()
+        .filter(|m| m["role"] == role)
+        .flat_map(|m| match &m["content"] {
+            Value::String(text) => vec![text.clone()],
+            Value::Array(blocks) => blocks
+                .iter()
+                .filter_map(|b| b["text"].as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .map(|text| strip_cli_sections(&text))
+        .filter(|text| !text.is_empty())
+        .collect()
+}
+
+/// Asserts that `request` carries the earlier turn `prompt` and its answer.
+fn assert_carries(request: &RecordedRequest, prompt: &str, answer: &str) {
+    assert!(
+        texts(request, "user").iter().any(|t| t == prompt),
+        "the request does not carry the earlier prompt {prompt:?}: {}",
+        request.messages
+    );
+    assert!(
+        texts(request, "assistant").iter().any(|t| t == answer),
+        "the request does not carry the earlier answer {answer:?}: {}",
+        request.messages
+    );
+}
+
+/// The agent's tool calls for "write `file`, then commit everything": claude's Write
+/// tool, then its Bash tool running git (each answered by a follow-up request).
+fn write_and_commit(file: &Path, content: &str, message: &str) -> [Reply; 2] {
+    [
+        Reply::tool_use("Write", json!({"file_path": file, "content": content})),
+        Reply::bash(format!("git add -A && git commit -m '{message}'")),
+    ]
+}
+
+const SLOW_CHUNK: Duration = Duration::from_millis(250);
+
+/// A reply streamed slowly enough to be interrupted: 30 s in 120 chunks.
+fn slow_reply(tag: &str) -> Reply {
+    Reply::slow((0..120).map(|i| format!("{tag}-{i} ")), SLOW_CHUNK)
+}
+
+/// Lets a slow reply get under way, so an interrupt lands mid-stream rather than
+/// before the first chunk.
+fn let_some_chunks_stream() {
+    std::thread::sleep(SLOW_CHUNK * 4);
+}
+
+#[test]
+fn two_sends_share_one_claude_process_and_the_conversation() {
+    let Some(e2e) = E2e::start([]) else { return };
+    e2e.ok(&["session", "start"]);
+    let before = e2e.status();
+    assert!(before["claude_pid"].is_u64(), "{before}");
+    assert!(
+        e2e.turns().is_empty(),
+        "starting asks claude nothing that reaches the API"
+    );
+
+    let first = e2e.ok(&["session", "send", "first question"]);
+    assert_eq!(first.stdout, "echo: first question\n");
+    let second = e2e.ok(&["session", "send", "second question"]);
+    assert_eq!(second.stdout, "echo: second question\n");
+
+    let after = e2e.status();
+    assert_eq!(
+        after["claude_pid"], before["claude_pid"],
+        "one claude process"
+    );
+    assert_eq!(after["session_id"], before["session_id"]);
+    assert_eq!(after["turns"], 2);
+    assert_eq!(after["model"], SONNET, "confirmed by claude's init line");
+    let turns = e2e.turns();
+    assert_eq!(turns.len(), 2, "{turns:#?}");
+    let session_id = after["session_id"].as_str().unwrap();
+    for turn in &turns {
+        assert_eq!(
+            turn.header("x-claude-code-session-id"),
+            Some(session_id),
+            "claude uses the session id leash chose"
+        );
+        assert_eq!(turn.model.as_deref(), Some(SONNET));
+    }
+    assert_eq!(
+        last_user_text(&turns[1]).as_deref(),
+        Some("second question")
+    );
+    assert_carries(&turns[1], "first question", "echo: first question");
+}
+
+#[test]
+fn model_switches_reach_the_api_and_keep_the_conversation() {
+    let Some(e2e) = E2e::start([]) else { return };
+    e2e.ok(&["session", "send", "one"]);
+    let pid = e2e.status()["claude_pid"].clone();
+
+    let switched = e2e.ok(&["session", "model", "opus"]);
+    assert!(
+        switched.stderr.contains("model set to opus"),
+        "{switched:?}"
+    );
+    e2e.ok(&["session", "send", "two"]);
+    // Two switches in a row, with no turn between them: the second one wins.
+    e2e.ok(&["session", "model", "haiku"]);
+    e2e.ok(&["session", "model", "sonnet"]);
+    e2e.ok(&["session", "send", "three"]);
+
+    let turns = e2e.turns();
+    let models: Vec<_> = turns.iter().map(|t| t.model.as_deref()).collect();
+    assert_eq!(models, [Some(SONNET), Some(OPUS), Some(SONNET)]);
+    assert_carries(&turns[1], "one", "echo: one");
+    assert_carries(&turns[2], "one", "echo: one");
+    assert_carries(&turns[2], "two", "echo: two");
+    let status = e2e.status();
+    assert_eq!(status["claude_pid"], pid, "set_model needed no respawn");
+    assert_eq!(status["model"], SONNET);
+    assert_eq!(e2e.claude_starts().len(), 1);
+
+    // A switch to a model the CLI resolves differently shows in the next request too.
+    e2e.ok(&["session", "model", "haiku"]);
+    e2e.ok(&["session", "send", "four"]);
+    assert_eq!(e2e.turns()[3].model.as_deref(), Some(HAIKU));
+}
+
+#[test]
+fn interrupt_and_ctrl_c_end_a_streaming_turn_and_the_next_turn_gets_its_own_answer() {
+    let Some(e2e) = E2e::start([slow_reply("first"), slow_reply("second")]) else {
+        return;
+    };
+    e2e.ok(&["session", "start"]);
+    let pid = e2e.status()["claude_pid"].clone();
+
+    let send = e2e.spawn(&["session", "send", "--json", "slow one"]);
+    e2e.wait_for_request("slow one");
+    let_some_chunks_stream();
+    let interrupted_at = Instant::now();
+    let interrupt = e2e.ok(&["session", "interrupt"]);
+    assert!(
+        interrupt.stderr.contains("interrupting turn"),
+        "{interrupt:?}"
+    );
+    let send = finish(send, PATIENCE);
+    assert_eq!(send.code(), 130, "{send:?}");
+    let outcome = &send.last_json()["outcome"];
+    assert_eq!(outcome["status"], "interrupted", "{send:?}");
+    assert!(
+        interrupted_at.elapsed() < Duration::from_secs(20),
+        "the 30 s reply was cut short"
+    );
+
+    let send = e2e.spawn(&["session", "send", "slow two"]);
+    e2e.wait_for_request("slow two");
+    let_some_chunks_stream();
+    signal(send.id(), libc::SIGINT);
+    let send = finish(send, PATIENCE);
+    assert_eq!(send.code(), 130, "{send:?}");
+    assert!(!send.stdout.contains("second-119"), "{send:?}");
+
+    let next = e2e.ok(&["session", "send", "after"]);
+    assert_eq!(
+        next.stdout, "echo: after\n",
+        "its own answer, nothing stale"
+    );
+    let status = e2e.status();
+    assert_eq!(
+        status["claude_pid"], pid,
+        "claude ended both interrupted turns itself; none had to be killed"
+    );
+    let turns = e2e.turns();
+    assert_eq!(turns.len(), 3, "{turns:#?}");
+    assert_eq!(last_user_text(&turns[2]).as_deref(), Some("after"));
+    // The CLI keeps what was streamed before each interrupt: both landed mid-stream.
+    let answers = texts(&turns[2], "assistant");
+    for tag in ["first", "second"] {
+        assert!(
+            answers
+                .iter()
+                .any(|a| a.starts_with(&format!("{tag}-0 ")) && !a.contains(&format!("{tag}-119"))),
+            "the {tag} reply was cut mid-stream: {answers:?}"
+        );
+    }
+}
+
+#[test]
+fn provider_errors_exit_5_and_leash_retries_recover() {
+    let Some(e2e) = E2e::start([
+        Reply::error(529),
+        Reply::error(429),
+        Reply::error(529),
+        Reply::text("recovered"),
+    ]) else {
+        return;
+    };
+    for (prompt, status) in [("meets 529", 529), ("meets 429", 429)] {
+        let run = e2e.leash(&["session", "send", "--json", "--retries", "0", prompt]);
+        assert_eq!(run.code(), 5, "{run:?}");
+        let outcome = &run.last_json()["outcome"];
+        assert_eq!(outcome["status"], "provider_error", "{run:?}");
+        assert_eq!(outcome["api_error_status"], status, "{run:?}");
+        assert!(
+            run.stderr.contains(&format!(
+                "hit a provider error: the API failed with HTTP {status}"
+            )),
+            "a person is told too: {run:?}"
+        );
+    }
+
+    let retried = e2e.leash(&["session", "send", "--retries", "1", "meets 529 once"]);
+    assert_eq!(retried.code(), 0, "{retried:?}");
+    assert_eq!(retried.stdout, "recovered\n");
+    assert!(retried.stderr.contains("retrying in"), "{retried:?}");
+
+    let next = e2e.ok(&["session", "send", "all well"]);
+    assert_eq!(next.stdout, "echo: all well\n");
+    assert_eq!(e2e.turns().len(), 5, "one request per attempt");
+}
+
+#[test]
+fn claude_retries_are_shown_while_they_happen() {
+    let Some(e2e) = E2e::with(
+        &[("CLAUDE_CODE_MAX_RETRIES", "2")],
+        [
+            Reply::error(529),
+            Reply::error(529),
+            Reply::text("third time lucky"),
+        ],
+    ) else {
+        return;
+    };
+    let mut send = e2e.spawn(&["session", "send", "retry me"]);
+    // Each stderr line with the moment it reached us.
+    let stderr = BufReader::new(send.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        stderr
+            .lines()
+            .map_while(Result::ok)
+            .map(|line| (Instant::now(), line))
+            .collect::<Vec<_>>()
+    });
+    let run = finish(send, PATIENCE);
+    let lines = reader.join().unwrap();
+    assert_eq!(run.code(), 0, "{run:?} {lines:?}");
+    assert_eq!(run.stdout, "third time lucky\n");
+
+    let turns = e2e.turns();
+    assert_eq!(turns.len(), 3, "the CLI retried twice: {turns:#?}");
+    for (attempt, retry_request) in [(1, &turns[1]), (2, &turns[2])] {
+        let shown = format!("claude retries ({attempt}/2)");
+        let (at, _) = lines
+            .iter()
+            .find(|(_, line)| line.contains(&shown))
+            .unwrap_or_else(|| panic!("no {shown:?} line: {lines:?}"));
+        // The CLI announces a retry, then waits about half a second before it: the
+        // line must reach the user before the retry does, not with the turn's end.
+        assert!(
+            *at < e2e.api.arrival(retry_request),
+            "{shown:?} was shown only after the retry was sent"
+        );
+    }
+}
+
+#[test]
+fn loop_plans_on_opus_implements_on_sonnet_and_commits_with_the_bash_tool() {
+    let plan = "1) write feature.txt 2) commit it";
+    let Some(e2e) = E2e::start([]) else { return };
+    let feature = e2e.repo.canonicalize().unwrap().join("feature.txt");
+    e2e.api.push(Reply::text(plan));
+    e2e.api
+        .extend(write_and_commit(&feature, "a feature\n", "Add feature.txt"));
+    e2e.api.push(Reply::text("Committed."));
+    let before = e2e.commits();
+
+    let run = e2e.leash(&["loop", "--task", "Add feature.txt"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(e2e.commits(), before + 1, "one new commit: {run:?}");
+    assert_eq!(
+        git(&e2e.repo, &["log", "-1", "--format=%s"]),
+        "Add feature.txt"
+    );
+    assert_eq!(std::fs::read_to_string(&feature).unwrap(), "a feature\n");
+    assert!(git(&e2e.repo, &["status", "--porcelain"]).is_empty());
+
+    let turns = e2e.turns();
+    assert_eq!(
+        turns.len(),
+        4,
+        "plan, implement, two tool results: {turns:#?}"
+    );
+    assert_eq!(turns[0].model.as_deref(), Some(OPUS), "planning model");
+    assert!(
+        last_user_text(&turns[0]).is_some_and(|t| t.contains("Add feature.txt")),
+        "the task is in the plan prompt"
+    );
+    for turn in &turns[1..] {
+        assert_eq!(turn.model.as_deref(), Some(SONNET), "implementation model");
+    }
+    // The permission modes reached the CLI: it tells the model so (2.1.332's words).
+    assert!(
+        turns[0].body.contains("Plan mode is active"),
+        "planning was read-only"
+    );
+    assert!(
+        turns[1].body.contains("Exited Plan Mode"),
+        "implementing left plan mode"
+    );
+    assert!(
+        texts(&turns[1], "assistant").iter().any(|t| t == plan),
+        "the implementing turn sees the plan: {}",
+        turns[1].messages
+    );
+    for (turn, tool) in [(&turns[2], "Write"), (&turns[3], "Bash")] {
+        let results = turn.tool_results();
+        assert_eq!(results.len(), 1, "{}", turn.messages);
+        assert_ne!(
+            results[0]["is_error"], true,
+            "claude ran {tool} with leash's default permissions: {}",
+            results[0]
+        );
+    }
+    let worker = e2e.ok(&["status", "--json"]).last_json();
+    assert_eq!(worker["phase"], "done", "{worker}");
+    assert_eq!(worker["nudges"], 0);
+    assert_eq!(
+        e2e.claude_starts().len(),
+        1,
+        "plan -> implement needed no respawn"
+    );
+}
+
+#[test]
+fn loop_nudges_a_turn_that_committed_nothing_and_then_it_commits() {
+    let Some(e2e) = E2e::start([]) else { return };
+    let notes = e2e.repo.canonicalize().unwrap().join("notes.md");
+    e2e.api.extend([
+        Reply::text("1) write notes.md 2) commit it"),
+        Reply::text("I have read the code."),
+    ]);
+    e2e.api
+        .extend(write_and_commit(&notes, "notes\n", "Add notes"));
+    e2e.api.push(Reply::text("Committed now."));
+    let before = e2e.commits();
+
+    let run = e2e.leash(&["loop", "--task", "Write notes"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(e2e.commits(), before + 1, "{run:?}");
+    let worker = e2e.ok(&["status", "--json"]).last_json();
+    assert_eq!(worker["phase"], "done", "{worker}");
+    assert_eq!(worker["nudges"], 1);
+
+    let turns = e2e.turns();
+    assert_eq!(turns.len(), 5, "{turns:#?}");
+    let nudge = last_user_text(&turns[2]).unwrap_or_default();
+    assert!(
+        nudge.contains("Nothing has changed in the repository") && nudge.contains("1 of 5"),
+        "the nudge reached the API: {nudge}"
+    );
+    assert_carries(
+        &turns[2],
+        &last_user_text(&turns[1]).unwrap(),
+        "I have read the code.",
+    );
+}
+
+#[test]
+fn a_daemon_killed_with_sigkill_is_restarted_and_the_conversation_goes_on() {
+    let Some(e2e) = E2e::start([]) else { return };
+    e2e.ok(&["session", "send", "remember the word banana"]);
+    let before = e2e.status();
+    let daemon = before["daemon_pid"].as_i64().unwrap();
+    let claude = before["claude_pid"].as_i64().unwrap();
+
+    signal(daemon as u32, libc::SIGKILL);
+    e2e.wait_until("the daemon to die", || !alive(daemon));
+    let next = e2e.ok(&["session", "send", "what was the word?"]);
+    assert_eq!(next.stdout, "echo: what was the word?\n");
+
+    let after = e2e.status();
+    assert_ne!(after["daemon_pid"], daemon, "a new daemon");
+    assert_ne!(after["claude_pid"], claude, "a new claude");
+    assert_eq!(
+        after["session_id"], before["session_id"],
+        "the same session"
+    );
+    // The orphaned claude: it should have exited when its stdin closed; make sure.
+    e2e.kill_claude(claude);
+    e2e.wait_until("the old claude to be gone", || !alive(claude));
+
+    let turns = e2e.turns();
+    assert_eq!(turns.len(), 2, "{turns:#?}");
+    assert_eq!(
+        turns[1].header("x-claude-code-session-id"),
+        before["session_id"].as_str()
+    );
+    assert_carries(
+        &turns[1],
+        "remember the word banana",
+        "echo: remember the word banana",
+    );
+    let starts = e2e.claude_starts();
+    assert!(
+        starts.len() == 2 && starts[1].contains("resuming session"),
+        "the new daemon resumed the conversation: {starts:?}"
+    );
+}
