@@ -324,8 +324,13 @@ fn model_switches_reach_the_api_and_keep_the_conversation() {
     assert_eq!(status["model"], SONNET);
     assert_eq!(e2e.claude_starts().len(), 1);
 
-    // A switch to a model the CLI resolves differently shows in the next request too.
-    e2e.ok(&["session", "model", "haiku"]);
+    // `/model` typed as a prompt is a local command of the CLI: no API request.
+    let command = e2e.ok(&["session", "send", "/model haiku"]);
+    assert_eq!(
+        command.stdout,
+        "Set model to `Haiku 5.5` for this session only\n"
+    );
+    assert_eq!(e2e.turns().len(), 3, "answered without the API");
     e2e.ok(&["session", "send", "four"]);
     assert_eq!(e2e.turns()[3].model.as_deref(), Some(HAIKU));
 }

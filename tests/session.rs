@@ -158,6 +158,20 @@ fn model_switch_keeps_the_conversation() {
 }
 
 #[test]
+fn a_model_command_sent_as_a_prompt_switches_the_model_as_the_real_cli_does() {
+    let env = Env::new();
+    let command = env.ok(&["session", "send", "/model opus"]);
+    assert_eq!(
+        command.stdout,
+        "Set model to `Opus 5.5` for this session only\n"
+    );
+    env.ok(&["session", "send", "next"]);
+    let turns = env.turns();
+    assert_eq!(turns.len(), 1, "the command is no turn of the model");
+    assert_eq!(turns[0]["model"], "claude-opus-5-5");
+}
+
+#[test]
 fn model_switch_falls_back_to_a_resumed_respawn_when_claude_does_not_answer() {
     let mut env = Env::new();
     env.set("FAKE_CLAUDE_IGNORE", "set_model");

@@ -1,10 +1,10 @@
 //! A scripted stand-in for the `claude` CLI in bidirectional stream-json mode, for
-//! leash's tests and benchmarks. It behaves like Claude Code 2.1.x as recorded in the
-//! shared notes and measured against the real CLI: init is lazy and re-emitted per
-//! turn, `--session-id` refuses a used id and `--resume` an unknown one, control
-//! requests are answered with the real shapes, an interrupt ends the running turn with
-//! an `error_during_execution` result, provider errors are `success` results with
-//! `is_error`.
+//! leash's tests and benchmarks. It behaves like Claude Code 2.1.332 as measured
+//! against the real CLI (tests/e2e.rs runs leash against that CLI): init is lazy and
+//! re-emitted per turn, `--session-id` refuses a used id and `--resume` an unknown one,
+//! control requests are answered with the real shapes, an interrupt ends the running
+//! turn with an `error_during_execution` result, provider errors are `success` results
+//! with `is_error` and the CLI's own texts, `/model NAME` as a prompt switches models.
 //!
 //! What a turn does is scripted, in order of precedence:
 //! 1. the next line of `$FAKE_CLAUDE_SCRIPT` (lines are consumed across respawns),
@@ -51,7 +51,7 @@ fn parse_args() -> Args {
     let mut args = Args {
         session_id: None,
         resume: None,
-        model: resolve_model("sonnet"),
+        model: resolve_model("default"),
         permission_mode: "default".to_string(),
         allowed_tools: Vec::new(),
         argv: argv.clone(),
@@ -61,7 +61,7 @@ fn parse_args() -> Args {
         match arg.as_str() {
             "--session-id" => args.session_id = it.next().cloned(),
             "--resume" | "-r" => args.resume = it.next().cloned(),
-            "--model" => args.model = resolve_model(it.next().map_or("sonnet", |s| s)),
+            "--model" => args.model = resolve_model(it.next().map_or("default", |s| s)),
             "--permission-mode" => {
                 args.permission_mode = it.next().cloned().unwrap_or_default();
             }
@@ -79,12 +79,22 @@ fn parse_args() -> Args {
     args
 }
 
-/// The aliases as Claude Code 2.1.332 resolves them.
+/// The aliases as Claude Code 2.1.332 resolves them: `default` is opus, and legacy
+/// opus names are remapped to the current one.
 fn resolve_model(name: &str) -> String {
     match name {
+        "default" | "claude-opus-4-1" => resolve_model("opus"),
         "opus" | "sonnet" | "haiku" => format!("claude-{name}-5-5"),
         other => other.to_string(),
     }
+}
+
+/// The alias a resolved model id came from, for the CLI's "Set model to" texts.
+fn alias_of(model: &str) -> &str {
+    ["opus", "sonnet", "haiku"]
+        .into_iter()
+        .find(|alias| model == format!("claude-{alias}-5-5"))
+        .unwrap_or(model)
 }
 
 enum Input {
@@ -106,6 +116,7 @@ struct Fake {
     stdin_closed: bool,
     log: Option<PathBuf>,
     request_seq: u64,
+    turns_run: u64,
 }
 
 enum TurnEnd {
@@ -191,6 +202,7 @@ fn main() {
         stdin_closed: false,
         log: std::env::var_os("FAKE_CLAUDE_LOG").map(PathBuf::from),
         request_seq: 0,
+        turns_run: 0,
     };
     fake.log_event(json!({"event": "spawn", "argv": args.argv, "cwd": cwd()}));
     fake.run();
@@ -236,6 +248,28 @@ impl Fake {
         }
     }
 
+    /// `/model NAME` sent as a prompt: a local command, answered without the API.
+    fn model_command(&mut self, name: &str, started: Instant) {
+        self.model = resolve_model(name);
+        let alias = alias_of(&self.model);
+        let mut display = alias.to_string();
+        if alias != self.model {
+            display = format!("{}{} 5.5", alias[..1].to_uppercase(), &alias[1..]);
+        }
+        let text = format!("Set model to `{display}` for this session only");
+        emit(
+            &json!({"type":"assistant","message":{"id":uuid(),"model":"<synthetic>","role":"assistant",
+            "content":[{"type":"text","text":text}]},"local_command_run":{"command":"model","args":name},
+            "session_id":self.session_id,"uuid":uuid()}),
+        );
+        emit(
+            &json!({"type":"result","subtype":"success","is_error":false,"num_turns":0,"result":text,
+            "local_command":"model","duration_ms":started.elapsed().as_millis() as u64,
+            "session_id":self.session_id,"total_cost_usd":0.0,"usage":{},"modelUsage":{},
+            "permission_denials":[],"uuid":uuid()}),
+        );
+    }
+
     fn log_event(&self, mut event: Value) {
         let Some(path) = &self.log else { return };
         event["pid"] = json!(std::process::id());
@@ -262,19 +296,31 @@ impl Fake {
         match subtype.as_str() {
             "initialize" => success(json!({
                 "commands": [], "output_style": "default", "available_output_styles": ["default"],
-                "models": [{"value":"default"},{"value":"opus"},{"value":"sonnet"},{"value":"haiku"}],
-                "account": {}, "pid": std::process::id(),
+                "models": (["default", "opus", "sonnet", "haiku"]
+                    .map(|value| json!({"value": value, "resolvedModel": resolve_model(value)}))),
+                "account": {"apiKeySource": "ANTHROPIC_API_KEY", "apiProvider": "firstParty"},
+                "pid": std::process::id(), "claude_code_version": VERSION,
+                "current_permission_mode": self.permission_mode, "session_state": "idle",
             })),
             "interrupt" => {
-                success(json!({}));
+                // Answered even when idle (then nothing else follows).
+                success(json!({"still_queued": []}));
                 return in_turn;
             }
             "set_model" => {
-                let model = resolve_model(value["request"]["model"].as_str().unwrap_or("sonnet"));
-                if model != self.model {
-                    emit(&json!({"type":"user","message":{"role":"user","content":
-                        format!("<local-command-stdout>Set model to {model}</local-command-stdout>")},
-                        "isReplay": true, "session_id": self.session_id, "uuid": uuid()}));
+                let model = resolve_model(value["request"]["model"].as_str().unwrap_or("default"));
+                // The switch is replayed (before the answer) only when the model changes
+                // after this process ran a turn (not before, even in a resumed one).
+                if model != self.model && self.turns_run > 0 {
+                    let text = format!(
+                        "<local-command-stdout>Set model to `{} ({model})`</local-command-stdout>",
+                        alias_of(&model)
+                    );
+                    emit(
+                        &json!({"type":"user","message":{"role":"user","content":text},
+                        "isReplay": true, "parent_tool_use_id": null,
+                        "session_id": self.session_id, "uuid": uuid()}),
+                    );
                 }
                 self.model = model.clone();
                 success(json!({"model": model}));
@@ -284,11 +330,9 @@ impl Fake {
                     .as_str()
                     .unwrap_or("default")
                     .to_string();
-                success(json!({}));
-                emit(
-                    &json!({"type":"system","subtype":"status","permissionMode":self.permission_mode,
-                    "session_id":self.session_id,"uuid":uuid()}),
-                );
+                success(json!({"mode": self.permission_mode}));
+                emit(&json!({"type":"system","subtype":"status","status":null,
+                    "permissionMode":self.permission_mode,"session_id":self.session_id,"uuid":uuid()}));
             }
             other => emit(
                 &json!({"type":"control_response","response":{"subtype":"error","request_id":id,
@@ -363,10 +407,21 @@ impl Fake {
         self.assistant(json!([{"type":"text","text":text}]));
     }
 
+    /// A tool call and its result.
     fn tool(&mut self, name: &str, input: Value, output: &str, is_error: bool) {
+        let id = self.tool_use(name, input);
+        self.tool_result(&id, output, is_error);
+    }
+
+    /// The assistant's tool call; returns its id for the result.
+    fn tool_use(&mut self, name: &str, input: Value) -> String {
         self.request_seq += 1;
         let id = format!("toolu_{}", self.request_seq);
         self.assistant(json!([{"type":"tool_use","id":id,"name":name,"input":input}]));
+        id
+    }
+
+    fn tool_result(&self, id: &str, output: &str, is_error: bool) {
         emit(
             &json!({"type":"user","message":{"role":"user","content":[{"type":"tool_result",
             "tool_use_id":id,"content":output,"is_error":is_error}]},"parent_tool_use_id":null,
@@ -379,7 +434,8 @@ impl Fake {
             &json!({"type":"result","subtype":"success","is_error":false,
             "duration_ms":started.elapsed().as_millis() as u64,"duration_api_ms":1,"ttft_ms":1,
             "num_turns":1,"result":text,"session_id":self.session_id,"total_cost_usd":cost,
-            "usage":{"input_tokens":10,"output_tokens":5},"modelUsage":{},"permission_denials":[],
+            "usage":{"input_tokens":10,"output_tokens":5},"modelUsage":{},
+            "permission_denials":self.denials,"api_error_status":null,"stop_reason":"end_turn",
             "terminal_reason":"completed","uuid":uuid()}),
         );
     }
@@ -398,13 +454,15 @@ impl Fake {
         emit(
             &json!({"type":"result","subtype":"error_during_execution","is_error":true,
             "duration_ms":started.elapsed().as_millis() as u64,"num_turns":2,"session_id":self.session_id,
-            "total_cost_usd":0.0,"usage":{},"modelUsage":{},"permission_denials":[],
+            "total_cost_usd":0.0,"usage":{},"modelUsage":{},"permission_denials":[],"stop_reason":null,
+            "errors":["[ede_diagnostic] result_type=user last_content_type=n/a stop_reason=null"],
             "terminal_reason":"aborted_streaming","uuid":uuid()}),
         );
     }
 
     fn turn(&mut self, value: &Value) {
         let started = Instant::now();
+        self.turns_run += 1;
         self.denials.clear();
         let prompt = prompt_text(&value["message"]["content"]);
         let previous = std::fs::read_to_string(&self.history)
@@ -423,6 +481,9 @@ impl Fake {
             "permissionMode":self.permission_mode,"slash_commands":[],"apiKeySource":"none",
             "claude_code_version":VERSION,"output_style":"default","agents":[],"uuid":uuid()}),
         );
+        if let Some(model) = prompt.strip_prefix("/model ") {
+            return self.model_command(model.trim(), started);
+        }
         let script = next_script_line().or_else(|| prompt_directives(&prompt));
         self.log_event(json!({"event":"turn","prompt":prompt,"model":self.model,
             "permission_mode":self.permission_mode,"allowed_tools":self.allowed_tools,"session_id":self.session_id,
@@ -490,36 +551,38 @@ impl Fake {
                             parts.next().and_then(|s| s.parse().ok()).unwrap_or(529u16),
                         )
                     };
+                    let failure = ApiFailure::of(status);
                     for attempt in 1..=retries {
                         emit(
                             &json!({"type":"system","subtype":"api_retry","attempt":attempt,
                             "max_retries":retries,"retry_delay_ms":20.5,"error_status":status,
-                            "error":"overloaded","session_id":self.session_id,"uuid":uuid()}),
+                            "error":failure.retry_error,"session_id":self.session_id,"uuid":uuid()}),
                         );
                         if let Some(end) = self.wait(20) {
                             return self.finish(end, started, &prompt, None, cost);
                         }
                     }
                     if verb == "api_error" {
-                        let (kind, message) = match status {
-                            429 => ("rate_limit_error", "Rate limited"),
-                            529 => ("overloaded_error", "Overloaded"),
-                            _ => ("api_error", "Internal server error"),
-                        };
-                        let text = format!(
-                            "API Error: {status} {}",
-                            json!({"type":"error","error":{"type":kind,"message":message}})
-                        );
+                        let ApiFailure {
+                            kind,
+                            text,
+                            assistant_error,
+                            ..
+                        } = failure;
                         emit(
-                            &json!({"type":"assistant","message":{"id":format!("msg_{}", uuid()),"model":"<synthetic>",
-                            "role":"assistant","content":[{"type":"text","text":text}]},"session_id":self.session_id,
-                            "error":"unknown","uuid":uuid()}),
+                            &json!({"type":"assistant","message":{"id":uuid(),"model":"<synthetic>",
+                            "role":"assistant","stop_reason":"stop_sequence",
+                            "content":[{"type":"text","text":text}]},"session_id":self.session_id,
+                            "error":assistant_error,"is_api_error_message":true,"api_error_status":status,
+                            "api_error_type":kind,"uuid":uuid()}),
                         );
+                        // The status stays set even when the CLI's own retries ran out.
                         emit(
                             &json!({"type":"result","subtype":"success","is_error":true,"api_error_status":status,
                             "api_error_type":kind,"duration_ms":started.elapsed().as_millis() as u64,"num_turns":1,
                             "result":text,"session_id":self.session_id,"total_cost_usd":0.0,"usage":{},
-                            "modelUsage":{},"permission_denials":[],"terminal_reason":"api_error","uuid":uuid()}),
+                            "modelUsage":{},"permission_denials":[],"stop_reason":"stop_sequence",
+                            "terminal_reason":"api_error","uuid":uuid()}),
                         );
                         return;
                     }
@@ -581,11 +644,12 @@ impl Fake {
                         self.tool(
                             "Bash",
                             json!({"command": "git commit"}),
-                            "permission denied",
+                            "This command requires approval",
                             true,
                         );
                     } else {
                         let command = format!("git add -A && git commit -q -m {rest:?}");
+                        let id = self.tool_use("Bash", json!({"command": command}));
                         let output = std::process::Command::new("sh")
                             .arg("-c")
                             .arg(&command)
@@ -601,7 +665,14 @@ impl Fake {
                             ),
                             Err(e) => (e.to_string(), true),
                         };
-                        self.tool("Bash", json!({"command": command}), &text, failed);
+                        if !failed {
+                            // The real CLI notices commits its Bash tool makes.
+                            emit(
+                                &json!({"type":"system","subtype":"vcs_state_changed","kind":"commit",
+                                "cwd":cwd(),"session_id":self.session_id,"uuid":uuid()}),
+                            );
+                        }
+                        self.tool_result(&id, &text, failed);
                     }
                     None
                 }
@@ -704,6 +775,47 @@ impl Fake {
                 self.text(&text);
                 self.result(started, &text, cost);
             }
+        }
+    }
+}
+
+/// How the real CLI reports an API failure with an HTTP status (2.1.332's texts).
+struct ApiFailure {
+    /// `api_error_type` on the assistant and result lines.
+    kind: &'static str,
+    /// `error` on the synthetic assistant line.
+    assistant_error: &'static str,
+    /// `error` on the `api_retry` lines.
+    retry_error: &'static str,
+    /// The result text.
+    text: String,
+}
+
+impl ApiFailure {
+    fn of(status: u16) -> ApiFailure {
+        let server_side = ". This is a server-side issue, usually temporary — try again in a \
+moment. If it persists, check your inference gateway (fake-claude).";
+        match status {
+            429 => ApiFailure {
+                kind: "rate_limit_error",
+                assistant_error: "rate_limit",
+                retry_error: "rate_limit",
+                text: "API Error: Request rejected (429) · This request would exceed the rate \
+limit for your organization."
+                    .to_string(),
+            },
+            529 => ApiFailure {
+                kind: "overloaded_error",
+                assistant_error: "server_error",
+                retry_error: "overloaded",
+                text: format!("API Error: 529 Overloaded{server_side}"),
+            },
+            _ => ApiFailure {
+                kind: "api_error",
+                assistant_error: "server_error",
+                retry_error: "server_error",
+                text: format!("API Error: {status} Internal server error{server_side}"),
+            },
         }
     }
 }
