@@ -1,10 +1,22 @@
 //! leash's benchmarks: every figure is a median with min and max over repeated runs,
 //! and every comparison is measured in the same run. `bench/run` runs this.
+//!
+//! Two sections: leash against the fake claude (its own overhead), and, when the
+//! pinned real CLI is installed (`cargo test --test e2e` installs it), a warm turn
+//! through leash against a cold `claude -p --resume` spawn per turn, both talking to
+//! the same fake Messages API on 127.0.0.1.
+
+#[path = "../tests/support/claude_cli.rs"]
+mod claude_cli;
+#[path = "../tests/support/fake_api.rs"]
+mod fake_api;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use fake_api::FakeApi;
 
 const LEASH: &str = env!("CARGO_BIN_EXE_leash");
 const FAKE_CLAUDE: &str = env!("CARGO_BIN_EXE_fake-claude");
@@ -47,36 +59,92 @@ fn measure(name: &str, runs: usize, mut f: impl FnMut()) -> Figures {
     }
 }
 
-/// An isolated leash environment driving the fake claude.
+/// An isolated leash environment (HOME, state and runtime dirs, a work dir).
 struct Bench {
     _dir: tempfile::TempDir,
     root: PathBuf,
+    /// Set for every leash and claude this bench starts.
+    vars: Vec<(String, String)>,
 }
 
 impl Bench {
+    /// Driving the fake claude.
     fn new() -> Bench {
+        let mut bench = Bench::empty();
+        let conversations = bench.root.join("conversations");
+        bench.set("LEASH_CLAUDE", FAKE_CLAUDE);
+        bench.set("FAKE_CLAUDE_HOME", &conversations.display().to_string());
+        bench
+    }
+
+    /// Driving the real CLI `claude`, offline, against the fake API at `api_url`.
+    fn real(claude: &Path, api_url: &str) -> Bench {
+        let mut bench = Bench::empty();
+        let tmp = bench.root.join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        bench.set("LEASH_CLAUDE", &claude.display().to_string());
+        for (key, value) in claude_cli::offline_env(api_url, &tmp) {
+            bench.set(key, &value);
+        }
+        bench
+    }
+
+    fn empty() -> Bench {
         let dir = tempfile::Builder::new().prefix("lb").tempdir().unwrap();
         let root = dir.path().to_path_buf();
         std::fs::create_dir_all(root.join("repo")).unwrap();
-        Bench { _dir: dir, root }
+        let mut bench = Bench {
+            _dir: dir,
+            vars: Vec::new(),
+            root: root.clone(),
+        };
+        bench.set("LEASH_RUNTIME_DIR", &root.join("run").display().to_string());
+        bench.set("LEASH_STATE_DIR", &root.join("state").display().to_string());
+        bench.set("LEASH_WORKER", "bench");
+        bench.set("HOME", &root.display().to_string());
+        bench
+    }
+
+    fn set(&mut self, key: &str, value: &str) {
+        self.vars.push((key.to_string(), value.to_string()));
+    }
+
+    /// `program` in the work dir with this bench's environment and none of the
+    /// caller's claude settings.
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command.current_dir(self.root.join("repo"));
+        for (key, _) in std::env::vars_os() {
+            if claude_cli::steers_claude(&key.to_string_lossy()) {
+                command.env_remove(key);
+            }
+        }
+        command.envs(self.vars.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    /// `leash session send` to the running session, `runs` times.
+    fn warm_sends(&self, name: &str, runs: usize) -> Figures {
+        measure(name, runs, || {
+            self.leash(&["session", "send", "hi"]);
+        })
     }
 
     fn leash(&self, args: &[&str]) -> std::process::Output {
-        let out = Command::new(LEASH)
+        self.run_ok(LEASH, args)
+    }
+
+    /// Runs `program` to its end; a failure ends the benchmark.
+    fn run_ok(&self, program: &str, args: &[&str]) -> std::process::Output {
+        let out = self
+            .command(program)
             .args(args)
-            .current_dir(self.root.join("repo"))
-            .env("LEASH_RUNTIME_DIR", self.root.join("run"))
-            .env("LEASH_STATE_DIR", self.root.join("state"))
-            .env("LEASH_CLAUDE", FAKE_CLAUDE)
-            .env("LEASH_WORKER", "bench")
-            .env("HOME", &self.root)
-            .env("FAKE_CLAUDE_HOME", self.root.join("conversations"))
             .stdin(Stdio::null())
             .output()
             .unwrap();
         assert!(
             out.status.success(),
-            "leash {args:?}: {}",
+            "{program} {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         out
@@ -85,10 +153,9 @@ impl Bench {
 
 impl Drop for Bench {
     fn drop(&mut self) {
-        let _ = Command::new(LEASH)
+        let _ = self
+            .command(LEASH)
             .args(["session", "stop", "--all", "-q"])
-            .env("LEASH_RUNTIME_DIR", self.root.join("run"))
-            .env("LEASH_STATE_DIR", self.root.join("state"))
             .output();
     }
 }
@@ -102,9 +169,13 @@ struct DirectPipe {
 
 impl DirectPipe {
     fn spawn(program: &str, args: &[&str], home: &Path) -> DirectPipe {
-        let mut child = Command::new(program)
-            .args(args)
-            .env("FAKE_CLAUDE_HOME", home)
+        let mut command = Command::new(program);
+        command.args(args).env("FAKE_CLAUDE_HOME", home);
+        DirectPipe::start(command)
+    }
+
+    fn start(mut command: Command) -> DirectPipe {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -158,23 +229,38 @@ fn stream_json_args(session: &str) -> Vec<String> {
     .to_vec()
 }
 
+fn print_table(rows: &[Figures]) {
+    println!(
+        "\n{:<50} {:>10} {:>10} {:>10}",
+        "benchmark (ms)", "median", "min", "max"
+    );
+    for row in rows {
+        println!(
+            "{:<50} {:>10} {:>10} {:>10}",
+            row.name,
+            ms(row.median()),
+            ms(row.min()),
+            ms(row.max())
+        );
+    }
+}
+
 fn main() {
-    let runs: usize = std::env::args()
+    let runs_flag: Option<usize> = std::env::args()
         .skip_while(|a| a != "--runs")
         .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(20);
+        .and_then(|n| n.parse().ok());
+    fake_claude_section(runs_flag.unwrap_or(20));
+    real_claude_section(runs_flag.unwrap_or(10));
+}
+
+/// leash's own cost: a turn through leash, straight into a pipe, and with a fresh
+/// process per turn, all against the fake claude.
+fn fake_claude_section(runs: usize) {
     let bench = Bench::new();
     bench.leash(&["session", "start"]);
 
-    let mut rows = Vec::new();
-    rows.push(measure(
-        "warm `leash session send` (fake claude)",
-        runs,
-        || {
-            bench.leash(&["session", "send", "hi"]);
-        },
-    ));
+    let mut rows = vec![bench.warm_sends("warm `leash session send` (fake claude)", runs)];
 
     let home = bench.root.join("direct");
     let args = stream_json_args("00000000-0000-4000-8000-000000000001");
@@ -195,22 +281,66 @@ fn main() {
         once.turn("hi");
     }));
 
-    println!(
-        "\n{:<44} {:>10} {:>10} {:>10}",
-        "benchmark (ms)", "median", "min", "max"
-    );
-    for row in &rows {
-        println!(
-            "{:<44} {:>10} {:>10} {:>10}",
-            row.name,
-            ms(row.median()),
-            ms(row.min()),
-            ms(row.max())
-        );
-    }
+    print_table(&rows);
     let overhead = rows[0].median().saturating_sub(rows[1].median());
     println!(
         "\nleash overhead over the direct pipe: {} ms (median, {runs} runs)",
         ms(overhead)
+    );
+}
+
+/// What leash is for: a warm turn in a long-lived claude against a cold
+/// `claude -p --resume` spawn per turn, both with the real CLI and the same fake API.
+fn real_claude_section(runs: usize) {
+    let claude = match claude_cli::installed() {
+        Ok(claude) => claude,
+        Err(why) => {
+            println!(
+                "\nreal claude CLI: skipped, it is not installed ({why}); \
+                 `cargo test --test e2e` installs it into {}",
+                claude_cli::install_dir().display()
+            );
+            return;
+        }
+    };
+    let claude = claude.display().to_string();
+    let api = FakeApi::start([]);
+    let bench = Bench::real(Path::new(&claude), &api.url());
+    bench.leash(&["session", "start"]);
+
+    let mut rows = vec![bench.warm_sends("warm `leash session send` (real claude)", runs)];
+
+    let mut direct = bench.command(&claude);
+    direct.args(stream_json_args("00000000-0000-4000-8000-00000000d1ec"));
+    let mut direct = DirectPipe::start(direct);
+    rows.push(measure("direct pipe turn (real claude)", runs, || {
+        direct.turn("hi")
+    }));
+    drop(direct);
+
+    // The conversation each cold spawn resumes; the first run (untimed) creates it.
+    let session = "00000000-0000-4000-8000-00000000c01d";
+    let mut created = false;
+    rows.push(measure(
+        "cold `claude -p --resume` per turn (real claude)",
+        runs,
+        || {
+            let how = if created { "--resume" } else { "--session-id" };
+            created = true;
+            bench.run_ok(
+                &claude,
+                &["-p", "--output-format", "json", how, session, "hi"],
+            );
+        },
+    ));
+
+    print_table(&rows);
+    let (warm, cold) = (rows[0].median(), rows[2].median());
+    println!(
+        "\ncold spawn per turn / warm turn through leash: {} ms / {} ms = {:.1}x (medians of {runs}, {} API requests)",
+        ms(cold),
+        ms(warm),
+        cold.as_secs_f64() / warm.as_secs_f64(),
+        api.turn_requests().len()
     );
 }
