@@ -170,6 +170,56 @@ fn daemon_killed_while_idle_is_noticed_and_restarted() {
     assert_eq!(env.turns().last().unwrap()["history"], 1);
 }
 
+#[test]
+fn a_record_that_disagrees_with_claude_about_the_conversation_is_corrected() {
+    let env = Env::new();
+    env.ok(&["session", "send", "one"]);
+    env.ok(&["session", "stop"]);
+    let record_path = env.state.join(env.worker_name()).join("session.json");
+    let set_started = |started: bool| {
+        let mut record: Value =
+            serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+        record["conversation_started"] = started.into();
+        std::fs::write(&record_path, record.to_string()).unwrap();
+        record["session_id"].as_str().unwrap().to_string()
+    };
+    // As if the daemon died after sending the first turn, before claude answered it:
+    // leash thinks the conversation is new, claude refuses `--session-id`.
+    set_started(false);
+    assert_eq!(env.ok(&["session", "send", "two"]).stdout, "echo: two\n");
+    assert_eq!(
+        env.turns().last().unwrap()["history"],
+        1,
+        "the conversation was resumed"
+    );
+    assert!(
+        notices(&env)
+            .iter()
+            .any(|n| n.contains("already has this conversation"))
+    );
+
+    // The other way round: leash thinks there is a conversation claude never kept.
+    env.ok(&["session", "stop"]);
+    let id = set_started(true);
+    std::fs::remove_file(
+        env.dir
+            .path()
+            .join("conversations")
+            .join(format!("{id}.jsonl")),
+    )
+    .unwrap();
+    assert_eq!(
+        env.ok(&["session", "send", "three"]).stdout,
+        "echo: three\n"
+    );
+    assert!(
+        notices(&env)
+            .iter()
+            .any(|n| n.contains("no record of this conversation"))
+    );
+    assert_eq!(env.status()["session_id"], id.as_str(), "the same id");
+}
+
 // ---- claude fails ----------------------------------------------------------------
 
 #[test]

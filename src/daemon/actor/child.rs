@@ -96,7 +96,40 @@ impl Actor {
         }
     }
 
+    /// Starts claude on the worker's conversation. claude keeps its own list of the
+    /// conversations it has; where leash's record disagrees (a daemon killed after
+    /// sending the first turn but before claude answered it), claude's word wins, once.
     pub(super) async fn spawn_child(&mut self) -> Result<(), Error> {
+        let result = self.spawn_once().await;
+        let Err(e) = result else {
+            return Ok(());
+        };
+        let said = |needle: &str| self.stderr_tail.iter().any(|line| line.contains(needle));
+        let started = self.record.conversation_started;
+        let claude_knows = if !started && said("already in use") {
+            true
+        } else if started && said("No conversation found") {
+            false
+        } else {
+            return Err(e);
+        };
+        self.warn(
+            self.current_turn,
+            if claude_knows {
+                "claude already has this conversation; resuming it".to_string()
+            } else {
+                "claude has no record of this conversation; starting it anew under the same id"
+                    .to_string()
+            },
+        );
+        self.record.conversation_started = claude_knows;
+        self.save_record();
+        // The refused start was leash's mistake, not a crash of claude.
+        self.crashes = self.crashes.saturating_sub(1);
+        self.spawn_once().await
+    }
+
+    async fn spawn_once(&mut self) -> Result<(), Error> {
         let spec = self.spawn_spec();
         let child = match Child::spawn(&spec) {
             Ok(child) => child,
