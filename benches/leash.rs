@@ -1,10 +1,14 @@
 //! leash's benchmarks: every figure is a median with min and max over repeated runs,
 //! and every comparison is measured in the same run. `bench/run` runs this.
 //!
-//! Two sections: leash against the fake claude (its own overhead), and, when the
-//! pinned real CLI is installed (`cargo test --test e2e` installs it), a warm turn
-//! through leash against a cold `claude -p --resume` spawn per turn, both talking to
-//! the same fake Messages API on 127.0.0.1.
+//! Sections:
+//! 1. turn overhead against the fake claude: leash, a direct pipe, a spawn per turn;
+//! 2. client start-up: what a script or a git hook pays per command;
+//! 3. event relay: a flood of events to a `--json` client and to `logs --follow`;
+//! 4. footprint: the daemon's memory idle and after 1,000 turns, the binary's size;
+//! 5. with the pinned real CLI installed (`cargo test --test e2e` installs it): a warm
+//!    turn through leash against a cold `claude -p --resume` spawn per turn, and a
+//!    model switch, all talking to the same fake Messages API on 127.0.0.1.
 
 #[path = "../tests/support/claude_cli.rs"]
 mod claude_cli;
@@ -251,7 +255,206 @@ fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok());
     fake_claude_section(runs_flag.unwrap_or(20));
+    startup_section(runs_flag.unwrap_or(30));
+    relay_section(runs_flag.unwrap_or(5));
+    footprint_section();
     real_claude_section(runs_flag.unwrap_or(10));
+}
+
+/// What a script or a git hook pays per command, next to git itself and to starting
+/// any process at all.
+fn startup_section(runs: usize) {
+    let bench = Bench::new();
+    git_init(&bench.root.join("repo"));
+    let mut rows = vec![
+        measure("`true` (process start baseline)", runs, || {
+            bench.run_ok("true", &[]);
+        }),
+        measure("`git rev-parse HEAD`", runs, || {
+            bench.run_ok("git", &["rev-parse", "HEAD"]);
+        }),
+        measure("`leash session status`, no session", runs, || {
+            let _ = bench.command(LEASH).args(["session", "status"]).output();
+        }),
+        measure("`leash nudge --no-wait`, no session (hook)", runs, || {
+            bench.leash(&["nudge", "--no-wait", "--event", "post-commit"]);
+        }),
+    ];
+    bench.leash(&["session", "start"]);
+    rows.push(measure("`leash session status`, running", runs, || {
+        bench.leash(&["session", "status"]);
+    }));
+    rows.push(measure(
+        "`leash nudge --no-wait`, running (hook)",
+        runs,
+        || {
+            bench.leash(&["nudge", "--no-wait", "--event", "post-commit"]);
+        },
+    ));
+    print_table(&rows);
+}
+
+/// Events per second from claude to a `--json` client, and to a `logs --follow`
+/// client at the same time.
+fn relay_section(runs: usize) {
+    const EVENTS: u64 = 100_000;
+    let bench = Bench::new();
+    bench.leash(&["session", "start"]);
+    let daemon = daemon_pid(&bench);
+    let rss_before = rss_kib(daemon);
+    let mut to_client = Vec::new();
+    let mut to_follower = Vec::new();
+    let mut rss_after = Vec::new();
+    let prompt = format!("[[flood {EVENTS}]]");
+    for _ in 0..runs {
+        let follower = Follower::start(&bench);
+        let started = Instant::now();
+        bench.leash(&["session", "send", "--json", &prompt]);
+        to_client.push(started.elapsed());
+        to_follower.push(follower.until_turn_ended() - started);
+        rss_after.push(rss_kib(daemon).to_string());
+    }
+    let rate = |samples: &[Duration]| {
+        let mut s = samples.to_vec();
+        s.sort();
+        EVENTS as f64 / s[s.len() / 2].as_secs_f64()
+    };
+    println!(
+        "
+event relay: {EVENTS} events from claude, median of {runs}"
+    );
+    println!(
+        "  to a `--json` client:        {:>9.0} events/s ({} ms)",
+        rate(&to_client),
+        ms(median(&to_client))
+    );
+    println!(
+        "  to `logs --follow` at once:  {:>9.0} events/s ({} ms)",
+        rate(&to_follower),
+        ms(median(&to_follower))
+    );
+    println!(
+        "  daemon RSS: {rss_before} KiB before, after each flood: {} KiB",
+        rss_after.join(", ")
+    );
+}
+
+/// The daemon's memory idle and after many turns (it must not grow), and the size of
+/// what is installed.
+fn footprint_section() {
+    let bench = Bench::new();
+    bench.leash(&["session", "start"]);
+    let daemon = daemon_pid(&bench);
+    let idle = rss_kib(daemon);
+    let mut after = Vec::new();
+    for turns in 1..=1000 {
+        bench.leash(&["session", "send", "hi"]);
+        if turns % 250 == 0 {
+            after.push((turns, rss_kib(daemon)));
+        }
+    }
+    println!(
+        "
+footprint"
+    );
+    println!("  daemon RSS idle: {idle} KiB");
+    for (turns, rss) in after {
+        println!("  daemon RSS after {turns:>4} turns: {rss} KiB");
+    }
+    let size = std::fs::metadata(LEASH).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "  leash binary: {:.1} MiB ({LEASH})",
+        size as f64 / (1 << 20) as f64
+    );
+}
+
+fn median(samples: &[Duration]) -> Duration {
+    let mut s = samples.to_vec();
+    s.sort();
+    s[s.len() / 2]
+}
+
+fn daemon_pid(bench: &Bench) -> u32 {
+    let out = bench.leash(&["session", "status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    status["daemon_pid"].as_u64().unwrap() as u32
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn git_init(dir: &Path) {
+    for args in [
+        &["init", "-q"][..],
+        &[
+            "-c",
+            "user.name=b",
+            "-c",
+            "user.email=b@b",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "x",
+        ],
+    ] {
+        let ok = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+}
+
+/// A `leash session logs --follow --json` client, read as fast as it writes.
+struct Follower {
+    child: Child,
+    ended: std::sync::mpsc::Receiver<Instant>,
+}
+
+impl Follower {
+    fn start(bench: &Bench) -> Follower {
+        let mut child = bench
+            .command(LEASH)
+            .args(["session", "logs", "--follow", "--json", "-n", "1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (tx, ended) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { return };
+                if line.starts_with("{\"type\":\"turn_ended\"") {
+                    let _ = tx.send(Instant::now());
+                }
+            }
+        });
+        // Following starts with the log's last line; wait for it.
+        std::thread::sleep(Duration::from_millis(200));
+        Follower { child, ended }
+    }
+
+    fn until_turn_ended(self) -> Instant {
+        let at = self
+            .ended
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the follower saw the turn end");
+        let mut child = self.child;
+        let _ = child.kill();
+        let _ = child.wait();
+        at
+    }
 }
 
 /// leash's own cost: a turn through leash, straight into a pipe, and with a fresh
@@ -331,6 +534,18 @@ fn real_claude_section(runs: usize) {
                 &claude,
                 &["-p", "--output-format", "json", how, session, "hi"],
             );
+        },
+    ));
+
+    // A model switch: `session model` then the first turn answered on the new model.
+    let mut models = ["opus", "sonnet"].iter().cycle();
+    rows.push(measure(
+        "`session model M` + first turn on M (real claude)",
+        runs,
+        || {
+            let model = models.next().unwrap();
+            bench.leash(&["session", "model", model]);
+            bench.leash(&["session", "send", "hi"]);
         },
     ));
 

@@ -14,13 +14,13 @@ use super::{
     Global, LogsArgs, ModelArgs, SendArgs, SessionCommand, StartArgs, StopArgs, block_on, settings,
 };
 use crate::claude::messages::{ContentBlock, StreamMessage};
-use crate::client::{Connection, Target, connect, connect_or_start, spawn_daemon};
+use crate::client::{Connection, Target, connect, connect_or_start, parse_line, spawn_daemon};
 use crate::error::{Error, ErrorKind};
 use crate::eventlog::{read_entries, seq_of};
 use crate::paths::{Dirs, WorkerName, project_root};
 use crate::protocol::{
     Event, Outcome, Reply, Request, RetryPolicy, ServerLine, SessionState, SessionStatus, TurnSpec,
-    TurnStatus,
+    TurnStatus, peek_type,
 };
 use crate::record::SessionRecord;
 
@@ -634,24 +634,26 @@ async fn logs(args: LogsArgs, global: &Global, out: &Output) -> Result<u8, Error
             let _ = stdout.flush();
         }
         let next = tokio::select! {
-            line = conn.next() => line?,
+            line = conn.next_raw() => line?,
             _ = ctrl_c.recv() => return Ok(0),
         };
-        match next {
-            Some((_, ServerLine::Reply(Reply::Error { kind, message }))) => {
-                use std::io::Write;
-                let _ = stdout.flush();
-                if kind == ErrorKind::NoSession {
-                    out.note(message);
-                    return Ok(0);
-                }
-                return Err(Error::new(kind, message));
-            }
-            Some((raw, _)) => print_log_line(&mut stdout, &raw, out),
-            None => {
-                out.note("the daemon stopped; nothing more to follow");
+        let Some(raw) = next else {
+            out.note("the daemon stopped; nothing more to follow");
+            return Ok(0);
+        };
+        // Events are printed as they are; only an error reply needs reading.
+        if peek_type(&raw).as_deref() != Some("error") {
+            print_log_line(&mut stdout, &raw, out);
+            continue;
+        }
+        use std::io::Write;
+        let _ = stdout.flush();
+        if let ServerLine::Reply(Reply::Error { kind, message }) = parse_line(&raw)? {
+            if kind == ErrorKind::NoSession {
+                out.note(message);
                 return Ok(0);
             }
+            return Err(Error::new(kind, message));
         }
     }
 }

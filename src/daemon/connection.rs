@@ -59,15 +59,33 @@ pub async fn serve(stream: UnixStream, shared: Arc<Shared>) {
         reader: BufReader::new(read),
         writer: BufWriter::new(write),
         lines: LineReader::new(MAX_REQUEST_BYTES),
+        written: 0,
     };
     // An error here means the client went away; there is no one left to tell.
     let _ = conn.handle(&shared).await;
+    if conn.written > RELEASE_AFTER {
+        release_memory();
+    }
+}
+
+/// A client that took this much had a backlog queued for it: worth giving back.
+const RELEASE_AFTER: u64 = 1 << 20;
+
+/// Hands the memory a large stream used (events queued for a slow reader) back to the
+/// system, so a daemon that runs for days keeps a small footprint.
+fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 struct Conn {
     reader: BufReader<OwnedReadHalf>,
     writer: BufWriter<OwnedWriteHalf>,
     lines: LineReader,
+    written: u64,
 }
 
 enum Next {
@@ -317,6 +335,7 @@ impl Conn {
     }
 
     async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.written += bytes.len() as u64;
         tokio::time::timeout(WRITE_TIMEOUT, self.writer.write_all(bytes))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client stopped reading"))?

@@ -62,8 +62,10 @@ pub fn channel(budget: usize) -> (Feed, FeedReceiver) {
 impl Feed {
     pub fn offer(&self, out: Outgoing) -> Offer {
         let size = out.line.len();
-        let queued = self.shared.queued_bytes.fetch_add(size, Ordering::AcqRel) + size;
-        if queued > self.shared.budget {
+        // The budget bounds the backlog a line joins, so one line larger than the
+        // budget still reaches a client that has kept up.
+        let backlog = self.shared.queued_bytes.fetch_add(size, Ordering::AcqRel);
+        if backlog > self.shared.budget {
             self.shared.too_slow.store(true, Ordering::Release);
             return Offer::TooSlow;
         }
@@ -120,8 +122,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn one_line_larger_than_the_budget_still_reaches_a_reader_that_kept_up() {
+        let (feed, mut rx) = channel(100);
+        assert_eq!(feed.offer(line(1000)), Offer::Sent);
+        assert!(rx.recv().await.is_some());
+        assert_eq!(feed.offer(line(1000)), Offer::Sent);
+    }
+
+    #[tokio::test]
     async fn falling_behind_the_byte_budget_drops_the_feed() {
         let (feed, mut rx) = channel(100);
+        assert_eq!(feed.offer(line(60)), Offer::Sent);
         assert_eq!(feed.offer(line(60)), Offer::Sent);
         assert_eq!(feed.offer(line(60)), Offer::TooSlow);
         drop(feed);
@@ -129,6 +140,7 @@ mod tests {
             rx.recv().await.is_some(),
             "what was queued is still delivered"
         );
+        assert!(rx.recv().await.is_some());
         assert!(rx.recv().await.is_none());
         assert!(rx.dropped_for_slowness());
     }
