@@ -4,6 +4,7 @@
 mod config;
 mod doctor;
 mod hooks;
+mod logs;
 mod render;
 mod session;
 mod stream;

@@ -4,23 +4,16 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use tokio::signal::unix::{SignalKind, signal};
+use serde::Serialize;
 
-use super::render::{Output, tool_summary};
+use super::render::Output;
 use super::stream::{Ending, stream};
-use super::{
-    Global, LogsArgs, ModelArgs, SendArgs, SessionCommand, StartArgs, StopArgs, block_on, settings,
-};
-use crate::claude::messages::{ContentBlock, StreamMessage};
-use crate::client::{Connection, Target, connect, connect_or_start, parse_line, spawn_daemon};
+use super::{Global, ModelArgs, SendArgs, SessionCommand, StartArgs, StopArgs, block_on, settings};
+use crate::client::{Connection, Target, connect, connect_or_start, spawn_daemon};
 use crate::error::{Error, ErrorKind};
-use crate::eventlog::{read_entries, seq_of};
 use crate::paths::{Dirs, WorkerName, project_root};
 use crate::protocol::{
-    Event, Outcome, Reply, Request, RetryPolicy, ServerLine, SessionState, SessionStatus, TurnSpec,
-    TurnStatus, peek_type,
+    Outcome, Reply, Request, RetryPolicy, SessionState, SessionStatus, TurnSpec, TurnStatus,
 };
 use crate::record::SessionRecord;
 
@@ -37,7 +30,7 @@ pub fn run(command: SessionCommand, global: &Global, out: &Output) -> Result<u8,
             SessionCommand::Send(args) => send(args, global, out).await,
             SessionCommand::Interrupt => interrupt(global, out).await,
             SessionCommand::Model(args) => model(args, global, out).await,
-            SessionCommand::Logs(args) => logs(args, global, out).await,
+            SessionCommand::Logs(args) => super::logs::run(args, global, out).await,
         }
     })
 }
@@ -526,7 +519,7 @@ pub fn report_outcome(outcome: &Outcome, out: &Output) -> u8 {
     outcome.exit_code
 }
 
-fn status_word(status: TurnStatus) -> &'static str {
+pub fn status_word(status: TurnStatus) -> &'static str {
     match status {
         TurnStatus::Success => "succeeded",
         TurnStatus::Error => "failed",
@@ -593,187 +586,4 @@ fn say_ok(out: &Output, message: &str) {
     } else {
         out.note(message);
     }
-}
-
-async fn logs(args: LogsArgs, global: &Global, out: &Output) -> Result<u8, Error> {
-    let target = target(global)?;
-    let dir = target.state_dir.clone();
-    let entries = read_entries(&dir, None, None)
-        .map_err(|e| Error::io(format!("cannot read the event log in {}", dir.display()), e))?;
-    let last_seq = entries.last().and_then(|l| seq_of(l)).unwrap_or(0);
-    let skip = if args.lines == 0 {
-        0
-    } else {
-        entries.len().saturating_sub(args.lines)
-    };
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    for line in &entries[skip..] {
-        print_log_line(&mut stdout, line, out);
-    }
-    drop(stdout);
-    if !args.follow {
-        return Ok(0);
-    }
-    let Some(mut conn) = Connection::open(&target.socket).await? else {
-        out.note(format!(
-            "worker {} is not running; nothing more to follow",
-            target.worker
-        ));
-        return Ok(0);
-    };
-    conn.send(&Request::Follow {
-        after_seq: Some(last_seq),
-    })
-    .await?;
-    let mut ctrl_c =
-        signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch for Ctrl-C", e))?;
-    let mut stdout = std::io::BufWriter::new(std::io::stdout());
-    loop {
-        if !conn.has_buffered() {
-            use std::io::Write;
-            let _ = stdout.flush();
-        }
-        let next = tokio::select! {
-            line = conn.next_raw() => line?,
-            _ = ctrl_c.recv() => return Ok(0),
-        };
-        let Some(raw) = next else {
-            out.note("the daemon stopped; nothing more to follow");
-            return Ok(0);
-        };
-        // Events are printed as they are; only an error reply needs reading.
-        if peek_type(&raw).as_deref() != Some("error") {
-            print_log_line(&mut stdout, &raw, out);
-            continue;
-        }
-        use std::io::Write;
-        let _ = stdout.flush();
-        if let ServerLine::Reply(Reply::Error { kind, message }) = parse_line(&raw)? {
-            if kind == ErrorKind::NoSession {
-                out.note(message);
-                return Ok(0);
-            }
-            return Err(Error::new(kind, message));
-        }
-    }
-}
-
-fn print_log_line(stdout: &mut impl std::io::Write, line: &str, out: &Output) {
-    if out.json {
-        let _ = writeln!(stdout, "{line}");
-        return;
-    }
-    let Ok(event) = serde_json::from_str::<Event>(line) else {
-        return;
-    };
-    if let Some(text) = describe(&event, out.verbose) {
-        let ts = match &event {
-            Event::TurnStarted { ts, .. }
-            | Event::Claude { ts, .. }
-            | Event::Stderr { ts, .. }
-            | Event::Notice { ts, .. }
-            | Event::TurnEnded { ts, .. }
-            | Event::Judged { ts, .. } => *ts,
-        };
-        let _ = writeln!(stdout, "{} {text}", clock(ts));
-    }
-}
-
-/// One line per event for people; `None` for plumbing not worth a line.
-fn describe(event: &Event, verbose: u8) -> Option<String> {
-    let one_line = |text: &str, max: usize| {
-        let flat = text.trim().replace('\n', " ⏎ ");
-        let mut short: String = flat.chars().take(max).collect();
-        if short.len() < flat.len() {
-            short.push('…');
-        }
-        short
-    };
-    Some(match event {
-        Event::TurnStarted {
-            turn, kind, prompt, ..
-        } => {
-            format!("turn {turn} started ({kind:?}): {}", one_line(prompt, 120))
-        }
-        Event::TurnEnded { turn, outcome, .. } => format!(
-            "turn {turn} ended: {}{}",
-            status_word(outcome.status),
-            outcome
-                .message
-                .as_deref()
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default()
-        ),
-        Event::Notice { message, .. } => format!("leash: {message}"),
-        Event::Judged { judgement, .. } => format!(
-            "{:?} judged: {} (phase {})",
-            judgement.step, judgement.message, judgement.phase
-        ),
-        Event::Stderr { line, .. } => format!("stderr: {line}"),
-        Event::Claude { msg, .. } => return describe_claude(msg, verbose, &one_line),
-    })
-}
-
-fn describe_claude(
-    msg: &Value,
-    verbose: u8,
-    one_line: &dyn Fn(&str, usize) -> String,
-) -> Option<String> {
-    let message = StreamMessage::deserialize(msg).ok()?;
-    match message {
-        StreamMessage::Assistant(a) => {
-            let parts: Vec<String> = a
-                .message
-                .content
-                .iter()
-                .filter_map(|block| match block {
-                    ContentBlock::Text { text } => Some(format!("claude: {}", one_line(text, 200))),
-                    ContentBlock::ToolUse { name, input } => {
-                        Some(format!("tool: {}", tool_summary(name, input)))
-                    }
-                    _ => None,
-                })
-                .collect();
-            (!parts.is_empty()).then(|| parts.join(" | "))
-        }
-        StreamMessage::System(s) if s.subtype == "init" => Some(format!(
-            "claude init: model {}, permissions {}",
-            s.model.as_deref().unwrap_or("?"),
-            s.permission_mode.as_deref().unwrap_or("?")
-        )),
-        StreamMessage::System(s) if s.subtype == "api_retry" => Some(format!(
-            "api retry {}/{}{} in {:.1} s",
-            s.attempt.unwrap_or(0),
-            s.max_retries.unwrap_or(0),
-            s.error_status
-                .map(|e| format!(" after {e}"))
-                .unwrap_or_default(),
-            s.retry_delay_ms.unwrap_or(0.0) / 1000.0
-        )),
-        StreamMessage::Result(r) => Some(format!(
-            "result: {}{}{}",
-            if r.is_error { "error" } else { "success" },
-            r.total_cost_usd
-                .map(|c| format!(", ${c:.4}"))
-                .unwrap_or_default(),
-            r.result
-                .as_deref()
-                .map(|t| format!(": {}", one_line(t, 120)))
-                .unwrap_or_default()
-        )),
-        _ if verbose > 0 => Some(format!("claude: {}", one_line(&msg.to_string(), 200))),
-        _ => None,
-    }
-}
-
-/// Local wall-clock time of a log timestamp, `HH:MM:SS`.
-fn clock(ts_ms: u64) -> String {
-    let secs = (ts_ms / 1000) as libc::time_t;
-    // SAFETY: localtime_r only writes the struct we hand it.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
-    if !ok {
-        return "--:--:--".to_string();
-    }
-    format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
 }

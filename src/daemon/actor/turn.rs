@@ -53,7 +53,8 @@ impl Actor {
             ..outcome
         };
         self.attribute_commits(head_before);
-        self.interactive_turn = None;
+        // Nobody is left to answer questions of a turn that ended.
+        self.detach(turn);
         self.record.turns += 1;
         self.save_record();
         self.end_turn(turn, outcome.clone());
