@@ -16,6 +16,21 @@ pub(super) fn step_of(step: &WorkerStep) -> Step {
     }
 }
 
+/// What a merged nudge carries at most: hooks firing all day must not grow it without
+/// bound, and the latest words matter most.
+const MAX_MERGED: usize = 10;
+
+/// Adds what is new to a pending nudge's list, keeping the latest [`MAX_MERGED`].
+fn merge_into(pending: &mut Vec<String>, new: &[String]) {
+    for item in new {
+        if !pending.contains(item) {
+            pending.push(item.clone());
+        }
+    }
+    let excess = pending.len().saturating_sub(MAX_MERGED);
+    pending.drain(..excess);
+}
+
 /// A step's turn: planning on the planning model, read-only; everything else on the
 /// implementation model and permission mode.
 fn step_turn(config: &WorkerConfig, kind: TurnKind, prompt: String, interactive: bool) -> TurnSpec {
@@ -74,12 +89,8 @@ impl Actor {
                     _ => None,
                 });
             if let Some((at, id, pending_reasons, pending_events)) = pending {
-                pending_reasons.extend(reasons.iter().cloned());
-                for event in events {
-                    if !pending_events.contains(event) {
-                        pending_events.push(event.clone());
-                    }
-                }
+                merge_into(pending_reasons, reasons);
+                merge_into(pending_events, events);
                 self.subscribe_step(id, feed);
                 return Ok((id, at + running));
             }
@@ -568,5 +579,21 @@ impl Actor {
         if let Err(e) = self.worker.save(&self.state_dir) {
             eprintln!("leash daemon: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_nudges_stay_bounded_and_keep_the_latest() {
+        let mut pending = vec!["a".to_string()];
+        merge_into(&mut pending, &["a".to_string(), "b".to_string()]);
+        assert_eq!(pending, ["a", "b"]);
+        let many: Vec<String> = (0..25).map(|i| format!("r{i}")).collect();
+        merge_into(&mut pending, &many);
+        assert_eq!(pending.len(), MAX_MERGED);
+        assert_eq!(pending.last().unwrap(), "r24");
     }
 }
