@@ -13,7 +13,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::daemon::actor::{ClientCount, Command, Decision};
-use crate::daemon::feed::{self, FeedReceiver, Outgoing};
+use crate::daemon::feed::{self, Feed, FeedReceiver, Outgoing};
 use crate::error::{Error, ErrorKind};
 use crate::eventlog::read_entries;
 use crate::framing::{LineRead, LineReader};
@@ -150,17 +150,12 @@ impl Conn {
                         .reply(&Reply::error(&Error::usage("the prompt is empty")))
                         .await;
                 }
-                let (feed, rx) = feed::channel(shared.feed_budget);
-                let submitted = ask(shared, |reply| Command::Submit { spec, feed, reply })
-                    .await
-                    .and_then(|r| r);
-                match submitted {
-                    Ok((turn, ahead)) => {
-                        self.reply(&Reply::Queued { turn, ahead }).await?;
-                        self.stream(shared, rx, Some(turn)).await
-                    }
-                    Err(e) => self.reply(&Reply::error(&e)).await,
-                }
+                self.queue(shared, true, |feed, reply| Command::Submit {
+                    spec,
+                    feed,
+                    reply,
+                })
+                .await
             }
             Request::Interrupt { turn } => {
                 let reply = match ask(shared, |reply| Command::Interrupt { turn, reply }).await {
@@ -187,25 +182,12 @@ impl Conn {
             }
             Request::Worker(request) => {
                 let wait = request.wait;
-                let (feed, rx) = feed::channel(shared.feed_budget);
-                let feed = wait.then_some(feed);
-                let submitted = ask(shared, |reply| Command::Worker {
+                self.queue(shared, wait, |feed, reply| Command::Worker {
                     request,
-                    feed,
+                    feed: wait.then_some(feed),
                     reply,
                 })
                 .await
-                .and_then(|r| r);
-                match submitted {
-                    Ok((turn, ahead)) => {
-                        self.reply(&Reply::Queued { turn, ahead }).await?;
-                        if wait {
-                            self.stream(shared, rx, Some(turn)).await?;
-                        }
-                        Ok(())
-                    }
-                    Err(e) => self.reply(&Reply::error(&e)).await,
-                }
             }
             Request::Stop => {
                 let reply = match ask(shared, |reply| Command::Stop(Some(reply))).await {
@@ -216,6 +198,30 @@ impl Conn {
                 };
                 self.reply(&reply).await
             }
+        }
+    }
+
+    /// Queues a turn or worker step, says so, and streams its events when the client
+    /// waits for them.
+    async fn queue(
+        &mut self,
+        shared: &Shared,
+        wait: bool,
+        command: impl FnOnce(Feed, Submitted) -> Command,
+    ) -> io::Result<()> {
+        let (feed, rx) = feed::channel(shared.feed_budget);
+        match ask(shared, |reply| command(feed, reply))
+            .await
+            .and_then(|r| r)
+        {
+            Ok((turn, ahead)) => {
+                self.reply(&Reply::Queued { turn, ahead }).await?;
+                if wait {
+                    self.stream(shared, rx, Some(turn)).await?;
+                }
+                Ok(())
+            }
+            Err(e) => self.reply(&Reply::error(&e)).await,
         }
     }
 
@@ -353,6 +359,9 @@ impl Conn {
         self.flush().await
     }
 }
+
+/// Where the actor answers a queued turn or step: its id and how many are ahead of it.
+type Submitted = oneshot::Sender<Result<(u64, usize), Error>>;
 
 /// Sends a command built around a reply channel and waits for the answer.
 async fn ask<T>(

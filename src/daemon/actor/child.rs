@@ -326,9 +326,7 @@ impl Actor {
             child.signal_group(libc::SIGKILL);
             exit = self.drain_until_exit(&mut child, grace).await;
         }
-        // Tools claude started may outlive it in its group.
-        child.signal_group(libc::SIGKILL);
-        crate::process::forget_claude(&self.state_dir);
+        self.after_claude(pid);
         let how = exit.map_or("did not exit".to_string(), |e| e.to_string());
         self.notice(
             self.current_turn,
@@ -360,11 +358,16 @@ impl Actor {
         }
     }
 
-    pub(super) fn on_child_exit(&mut self, info: ExitInfo, turn: Option<u64>) {
-        let pid = self.child.take().map_or(0, |c| c.pid());
-        // Its group may still hold tools it started.
+    /// claude is gone: tools it started may outlive it in its group, and its pid is no
+    /// longer one a later daemon should kill.
+    fn after_claude(&self, pid: u32) {
         crate::process::signal_group(pid, libc::SIGKILL);
         crate::process::forget_claude(&self.state_dir);
+    }
+
+    pub(super) fn on_child_exit(&mut self, info: ExitInfo, turn: Option<u64>) {
+        let pid = self.child.take().map_or(0, |c| c.pid());
+        self.after_claude(pid);
         self.crashes += 1;
         self.warn(
             turn,

@@ -216,8 +216,6 @@ pub struct Actor {
     /// The running turn whose client has a person to ask about tools.
     interactive_turn: Option<u64>,
     pending_permissions: Vec<PendingPermission>,
-    /// The running worker step's client has a person to ask about tools.
-    step_interactive: bool,
 }
 
 impl Actor {
@@ -258,7 +256,6 @@ impl Actor {
             stale_claude,
             interactive_turn: None,
             pending_permissions: Vec::new(),
-            step_interactive: false,
         }
     }
 

@@ -31,20 +31,30 @@ fn merge_into(pending: &mut Vec<String>, new: &[String]) {
     pending.drain(..excess);
 }
 
-/// A step's turn: planning on the planning model, read-only; everything else on the
-/// implementation model and permission mode.
-fn step_turn(config: &WorkerConfig, kind: TurnKind, prompt: String, interactive: bool) -> TurnSpec {
-    let (model, mode) = match kind {
-        TurnKind::Plan => (&config.plan_model, &config.plan_permission_mode),
-        _ => (&config.implement_model, &config.implement_permission_mode),
-    };
-    TurnSpec {
-        prompt,
-        kind,
-        model: Some(model.clone()),
-        permission_mode: Some(mode.clone()),
-        interactive,
-        retry: config.retry,
+/// How a step runs: the client's settings, and whether a person is there to answer
+/// claude's tool requests.
+struct StepSettings {
+    config: WorkerConfig,
+    interactive: bool,
+}
+
+impl StepSettings {
+    /// A step's turn: planning on the planning model, read-only; everything else on the
+    /// implementation model and permission mode.
+    fn turn(&self, kind: TurnKind, prompt: String) -> TurnSpec {
+        let config = &self.config;
+        let (model, mode) = match kind {
+            TurnKind::Plan => (&config.plan_model, &config.plan_permission_mode),
+            _ => (&config.implement_model, &config.implement_permission_mode),
+        };
+        TurnSpec {
+            prompt,
+            kind,
+            model: Some(model.clone()),
+            permission_mode: Some(mode.clone()),
+            interactive: self.interactive,
+            retry: config.retry,
+        }
     }
 }
 
@@ -116,12 +126,14 @@ impl Actor {
         self.current_turn = Some(id);
         self.interrupt_requested = false;
         let step = step_of(&request.step);
-        let config = request.config;
-        self.step_interactive = request.interactive;
+        let how = StepSettings {
+            config: request.config,
+            interactive: request.interactive,
+        };
         let result = match request.step {
-            WorkerStep::Plan { task } => self.plan(id, task, &config).await,
-            WorkerStep::Implement { restart } => self.implement(id, restart, &config).await,
-            WorkerStep::Nudge { reasons, events } => self.nudge(id, reasons, events, &config).await,
+            WorkerStep::Plan { task } => self.plan(id, task, &how).await,
+            WorkerStep::Implement { restart } => self.implement(id, restart, &how).await,
+            WorkerStep::Nudge { reasons, events } => self.nudge(id, reasons, events, &how).await,
         };
         let judgement = result.unwrap_or_else(|e| Judgement {
             exit_code: e.exit_code(),
@@ -136,20 +148,12 @@ impl Actor {
         &mut self,
         id: u64,
         task: String,
-        config: &WorkerConfig,
+        how: &StepSettings,
     ) -> Result<Judgement, Error> {
         self.worker.begin_plan(task.clone());
         self.save_worker();
         let outcome = self
-            .run_turn(
-                id,
-                step_turn(
-                    config,
-                    TurnKind::Plan,
-                    plan_prompt(&task),
-                    self.step_interactive,
-                ),
-            )
+            .run_turn(id, how.turn(TurnKind::Plan, plan_prompt(&task)))
             .await;
         if let Some(verdict) = turn_failure(&outcome) {
             return Ok(self.failed_turn(Step::Plan, verdict, &outcome));
@@ -175,7 +179,7 @@ impl Actor {
         &mut self,
         id: u64,
         restart: bool,
-        config: &WorkerConfig,
+        how: &StepSettings,
     ) -> Result<Judgement, Error> {
         let cwd = self.repository()?;
         let under_way = matches!(
@@ -191,16 +195,13 @@ impl Actor {
         let resend = self.worker.phase == Phase::Implementing && !self.worker.implement_sent;
         if restart || !resend {
             self.worker
-                .begin_implement(git::head(&cwd)?, config.max_nudges);
+                .begin_implement(git::head(&cwd)?, how.config.max_nudges);
             self.save_worker();
         }
-        self.ensure_tools(config).await;
+        self.ensure_tools(&how.config).await;
         let prompt = implement_prompt(self.worker.task.as_deref(), self.worker.plan.is_some());
         let outcome = self
-            .run_turn(
-                id,
-                step_turn(config, TurnKind::Implement, prompt, self.step_interactive),
-            )
+            .run_turn(id, how.turn(TurnKind::Implement, prompt))
             .await;
         if let Some(verdict) = turn_failure(&outcome) {
             return Ok(self.failed_turn(Step::Implement, verdict, &outcome));
@@ -214,7 +215,7 @@ impl Actor {
         id: u64,
         reasons: Vec<String>,
         events: Vec<String>,
-        config: &WorkerConfig,
+        how: &StepSettings,
     ) -> Result<Judgement, Error> {
         match self.worker.phase {
             Phase::Implementing => {}
@@ -268,7 +269,7 @@ impl Actor {
             .worker
             .last_nudge_ms
             .map_or(u64::MAX, |at| now_ms().saturating_sub(at));
-        let wait = config.nudge_delay_ms(used).saturating_sub(since_last);
+        let wait = how.config.nudge_delay_ms(used).saturating_sub(since_last);
         if wait > 0 {
             self.notice(
                 Some(id),
@@ -303,13 +304,8 @@ impl Actor {
             number: used + 1,
             max: self.worker.max_nudges,
         });
-        self.ensure_tools(config).await;
-        let outcome = self
-            .run_turn(
-                id,
-                step_turn(config, TurnKind::Nudge, prompt, self.step_interactive),
-            )
-            .await;
+        self.ensure_tools(&how.config).await;
+        let outcome = self.run_turn(id, how.turn(TurnKind::Nudge, prompt)).await;
         // A provider that fails the turn is not the agent stalling: no nudge is spent.
         if outcome.status != TurnStatus::ProviderError {
             self.worker.nudges += 1;
