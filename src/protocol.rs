@@ -140,6 +140,17 @@ pub enum TurnKind {
     Nudge,
 }
 
+impl std::fmt::Display for TurnKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TurnKind::User => "user",
+            TurnKind::Plan => "plan",
+            TurnKind::Implement => "implement",
+            TurnKind::Nudge => "nudge",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryPolicy {
     pub max_retries: u32,

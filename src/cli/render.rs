@@ -169,7 +169,7 @@ impl<'a> TurnPrinter<'a> {
                 self.aside(&format!("{} {line}", style("claude:").dim().for_stderr()));
             }
             Event::TurnStarted { turn, kind, .. } => {
-                let phase = format!("{kind:?}").to_lowercase();
+                let phase = kind.to_string();
                 self.update(|p| p.phase = phase.clone());
                 if self.out.verbose > 0 {
                     self.aside(&format!("leash: turn {turn} ({phase}) started"));

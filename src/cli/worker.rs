@@ -13,7 +13,10 @@ use crate::client::{Connection, Target, connect_or_start};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::{Reply, Request, WorkerRequest, WorkerStep};
 use crate::record::SessionRecord;
-use crate::worker::{Judgement, Phase, Verdict, WorkerConfig, WorkerState};
+use crate::worker::{Judgement, Phase, Step, Verdict, WorkerConfig, WorkerState};
+
+const NO_TASK: &str =
+    "no task: give --task TEXT, --task-file FILE, or - to read it from standard input";
 
 /// The task from `--task`, `--task-file` or `-` (standard input), if one was given.
 fn read_task(args: &TaskArgs) -> Result<Option<String>, Error> {
@@ -83,7 +86,7 @@ fn report(judgement: &Judgement, out: &Output) {
         return;
     }
     let nudges = match judgement.step {
-        crate::worker::Step::Plan => String::new(),
+        Step::Plan => String::new(),
         _ => format!(
             ", nudges {}/{}",
             judgement.nudges_used, judgement.max_nudges
@@ -91,26 +94,12 @@ fn report(judgement: &Judgement, out: &Output) {
     };
     eprintln!(
         "leash: {}: {} [phase: {}{nudges}]",
-        step_name(judgement),
-        judgement.message,
-        judgement.phase,
+        judgement.step, judgement.message, judgement.phase,
     );
 }
 
-fn step_name(judgement: &Judgement) -> &'static str {
-    match judgement.step {
-        crate::worker::Step::Plan => "plan",
-        crate::worker::Step::Implement => "implement",
-        crate::worker::Step::Nudge => "nudge",
-    }
-}
-
 pub fn plan(args: PlanArgs, global: &Global, out: &Output) -> Result<u8, Error> {
-    let task = read_task(&args.task)?.ok_or_else(|| {
-        Error::usage(
-            "no task: give --task TEXT, --task-file FILE, or - to read it from standard input",
-        )
-    })?;
+    let task = read_task(&args.task)?.ok_or_else(|| Error::usage(NO_TASK))?;
     let config = config(&[("plan_model", args.model)])?;
     let target = target(global)?;
     block_on(async {
@@ -222,7 +211,7 @@ fn resume(state: &WorkerState, task: Option<String>, fresh: bool) -> Result<Next
         (Phase::Idle | Phase::Planning, Some(task)) => Next::Plan(task),
         (Phase::Idle | Phase::Planning, None) => {
             return Err(Error::usage(
-                "no task: give --task TEXT, --task-file FILE, or - to read it from standard input",
+                NO_TASK,
             ));
         }
         (Phase::Planned, _) => Next::Implement,
@@ -396,10 +385,7 @@ pub fn status(global: &Global, out: &Output) -> Result<u8, Error> {
     if let Some(last) = &state.last {
         println!(
             "{:<12}{}: {} (exit {})",
-            "last",
-            step_name(last),
-            last.message,
-            last.exit_code
+            "last", last.step, last.message, last.exit_code
         );
     }
     Ok(0)

@@ -54,6 +54,16 @@ pub enum Step {
     Nudge,
 }
 
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Step::Plan => "plan",
+            Step::Implement => "implement",
+            Step::Nudge => "nudge",
+        })
+    }
+}
+
 /// What a step found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
