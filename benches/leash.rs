@@ -10,20 +10,15 @@
 //!    turn through leash against a cold `claude -p --resume` spawn per turn, and a
 //!    model switch, all talking to the same fake Messages API on 127.0.0.1.
 
-#[path = "../tests/support/claude_cli.rs"]
-mod claude_cli;
-#[path = "../tests/support/fake_api.rs"]
-mod fake_api;
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fake_api::FakeApi;
+use test_fakes::fake_api::FakeApi;
+use test_fakes::real_cli;
 
 const LEASH: &str = env!("CARGO_BIN_EXE_leash");
-const FAKE_CLAUDE: &str = env!("CARGO_BIN_EXE_fake-claude");
 
 struct Figures {
     name: String,
@@ -76,7 +71,10 @@ impl Bench {
     fn new() -> Bench {
         let mut bench = Bench::empty();
         let conversations = bench.root.join("conversations");
-        bench.set("LEASH_CLAUDE", FAKE_CLAUDE);
+        bench.set(
+            "LEASH_CLAUDE",
+            &test_fakes::fake_claude().display().to_string(),
+        );
         bench.set("FAKE_CLAUDE_HOME", &conversations.display().to_string());
         bench
     }
@@ -87,7 +85,7 @@ impl Bench {
         let tmp = bench.root.join("tmp");
         std::fs::create_dir_all(&tmp).unwrap();
         bench.set("LEASH_CLAUDE", &claude.display().to_string());
-        for (key, value) in claude_cli::offline_env(api_url, &tmp) {
+        for (key, value) in real_cli::offline_env(api_url, &tmp) {
             bench.set(key, &value);
         }
         bench
@@ -119,7 +117,7 @@ impl Bench {
         let mut command = Command::new(program);
         command.current_dir(self.root.join("repo"));
         for (key, _) in std::env::vars_os() {
-            if claude_cli::steers_claude(&key.to_string_lossy()) {
+            if real_cli::steers_claude(&key.to_string_lossy()) {
                 command.env_remove(key);
             }
         }
@@ -172,7 +170,7 @@ struct DirectPipe {
 }
 
 impl DirectPipe {
-    fn spawn(program: &str, args: &[&str], home: &Path) -> DirectPipe {
+    fn spawn(program: &Path, args: &[&str], home: &Path) -> DirectPipe {
         let mut command = Command::new(program);
         command.args(args).env("FAKE_CLAUDE_HOME", home);
         DirectPipe::start(command)
@@ -468,7 +466,7 @@ fn fake_claude_section(runs: usize) {
     let home = bench.root.join("direct");
     let args = stream_json_args("00000000-0000-4000-8000-000000000001");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut direct = DirectPipe::spawn(FAKE_CLAUDE, &args, &home);
+    let mut direct = DirectPipe::spawn(&test_fakes::fake_claude(), &args, &home);
     rows.push(measure("direct pipe turn (fake claude)", runs, || {
         direct.turn("hi")
     }));
@@ -480,7 +478,7 @@ fn fake_claude_section(runs: usize) {
         let id = format!("00000000-0000-4000-8000-{n:012}");
         let args = stream_json_args(&id);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut once = DirectPipe::spawn(FAKE_CLAUDE, &args, &home);
+        let mut once = DirectPipe::spawn(&test_fakes::fake_claude(), &args, &home);
         once.turn("hi");
     }));
 
@@ -495,13 +493,13 @@ fn fake_claude_section(runs: usize) {
 /// What leash is for: a warm turn in a long-lived claude against a cold
 /// `claude -p --resume` spawn per turn, both with the real CLI and the same fake API.
 fn real_claude_section(runs: usize) {
-    let claude = match claude_cli::installed() {
+    let claude = match real_cli::installed() {
         Ok(claude) => claude,
         Err(why) => {
             println!(
                 "\nreal claude CLI: skipped, it is not installed ({why}); \
                  `cargo test --test e2e` installs it into {}",
-                claude_cli::install_dir().display()
+                real_cli::install_dir().display()
             );
             return;
         }

@@ -1,5 +1,5 @@
 //! Shell completions and man pages, generated from the clap definitions so they can
-//! never disagree with `--help`. `cargo run --bin leash-gen` writes them to
+//! never disagree with `--help`. `cargo run -p leash-gen` writes them to
 //! `completions/` and `man/`; a test fails when the checked-in copies are stale.
 
 use std::path::PathBuf;

@@ -1,16 +1,12 @@
 //! End to end: the real `leash` binary and daemon driving the real `claude` CLI (the
 //! version pinned in tests/claude-code/) against a fake Anthropic Messages API on
-//! 127.0.0.1 (tests/support/fake_api.rs). No credentials, no traffic beyond loopback.
+//! 127.0.0.1 (crates/test-fakes/src/fake_api.rs). No credentials, no traffic beyond loopback.
 //!
 //! The CLI is installed into `.cache/claude-code/` on first use (`npm ci`, once per
 //! test binary, serialized across processes). Without npm every test here says on
 //! stderr that it was skipped and why, and passes, unless `LEASH_E2E_REQUIRED=1` (set
 //! by `.ci/run`): then an unavailable CLI fails every test.
 
-#[path = "support/claude_cli.rs"]
-mod claude_cli;
-#[path = "support/fake_api.rs"]
-mod fake_api;
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
@@ -19,9 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use fake_api::{FakeApi, RecordedRequest, Reply, last_user_text, strip_cli_sections};
 use serde_json::{Value, json};
 use support::{Env, alive, finish, git, signal};
+use test_fakes::fake_api::{FakeApi, RecordedRequest, Reply, last_user_text, strip_cli_sections};
+use test_fakes::real_cli;
 
 /// How long a test waits for anything the CLI does; it answers in well under a second.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -34,8 +31,8 @@ const HAIKU: &str = "claude-haiku-5-5";
 /// The real CLI, installed on first use; `None` after saying why when it cannot be
 /// had and the suite is not required to run.
 fn real_claude() -> Option<PathBuf> {
-    static CLI: OnceLock<Result<PathBuf, claude_cli::Unavailable>> = OnceLock::new();
-    match CLI.get_or_init(claude_cli::install) {
+    static CLI: OnceLock<Result<PathBuf, real_cli::Unavailable>> = OnceLock::new();
+    match CLI.get_or_init(real_cli::install) {
         Ok(binary) => Some(binary.clone()),
         Err(why) if std::env::var("LEASH_E2E_REQUIRED").is_ok_and(|v| v == "1") => {
             panic!("LEASH_E2E_REQUIRED=1 but the real claude CLI is unavailable: {why}")
@@ -82,7 +79,7 @@ impl E2e {
         let mut env = Env::new();
         let tmp = env.dir.path().join("tmp");
         std::fs::create_dir_all(&tmp).unwrap();
-        for (key, value) in claude_cli::offline_env(&api.url(), &tmp) {
+        for (key, value) in real_cli::offline_env(&api.url(), &tmp) {
             env.set(key, &value);
         }
         env.set("LEASH_CLAUDE", &claude.display().to_string());

@@ -28,7 +28,7 @@ fn completions_and_man_pages_are_up_to_date() {
     }
     assert!(
         stale.is_empty(),
-        "completions/ or man/ are stale; run `cargo run --bin leash-gen` and commit:\n  {}",
+        "completions/ or man/ are stale; run `cargo run -p leash-gen` and commit:\n  {}",
         stale.join("\n  ")
     );
 }

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub const LEASH: &str = env!("CARGO_BIN_EXE_leash");
-pub const FAKE_CLAUDE: &str = env!("CARGO_BIN_EXE_fake-claude");
 
 /// Every command a test runs is killed after this long: a hang fails the test instead
 /// of the suite.
@@ -86,7 +85,7 @@ impl Env {
         let vars = vec![
             ("LEASH_RUNTIME_DIR", root.join("run")),
             ("LEASH_STATE_DIR", root.join("state")),
-            ("LEASH_CLAUDE", PathBuf::from(FAKE_CLAUDE)),
+            ("LEASH_CLAUDE", test_fakes::fake_claude()),
             ("HOME", root.clone()),
             ("FAKE_CLAUDE_HOME", root.join("conversations")),
             ("FAKE_CLAUDE_LOG", root.join("fake.jsonl")),

@@ -1,10 +1,6 @@
 //! The real Claude Code CLI for the end-to-end tests and the benchmark: the version
 //! pinned in `tests/claude-code/` (package.json + package-lock.json), installed with
 //! `npm ci` into `.cache/claude-code/` so reruns find it at once.
-//!
-//! Self-contained (std, `libc` and `serde_json` only) so `benches/leash.rs` can include
-//! it with `#[path]` as well.
-#![allow(dead_code)]
 
 use std::fmt;
 use std::fs::File;
@@ -14,12 +10,12 @@ use std::process::{Command, Stdio};
 
 /// Where the pinned package.json and package-lock.json live (committed).
 pub fn pin_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/claude-code")
+    crate::workspace_root().join("tests/claude-code")
 }
 
 /// Where the CLI is installed (ignored by git).
 pub fn install_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/claude-code")
+    crate::workspace_root().join(".cache/claude-code")
 }
 
 /// npm links the package's bin here; the postinstall puts the native binary behind it.

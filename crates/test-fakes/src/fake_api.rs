@@ -46,10 +46,6 @@
 //! [`RequestKind::Other`] and are answered 200 (the CLI sends `HEAD /api/hello`
 //! when non-essential traffic is allowed).
 
-// Included (with `#[path]`) by tests/e2e.rs and benches/leash.rs, which each use a
-// different part of it.
-#![allow(dead_code)]
-
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;

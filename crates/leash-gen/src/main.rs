@@ -1,11 +1,12 @@
-//! Writes `completions/` and `man/` from the clap definitions. Run from the repository
-//! root after changing any command or flag: `cargo run --bin leash-gen`.
+//! Writes leash's generated files (`completions/`, `man/`, `docs/json.md`) from its
+//! code. Run after changing any command, flag or JSON type: `cargo run -p leash-gen`.
+//! A test fails when the checked-in copies are stale.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     for dir in ["completions", "man"] {
         let _ = std::fs::remove_dir_all(root.join(dir));
     }
