@@ -58,10 +58,10 @@ complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen
 complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
 complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l cwd -d 'Directory claude works in [default: the repository root, else the current directory]' -r -F
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l model -d 'Model for the session, an alias such as `sonnet` or `opus` or a full name [default: sonnet]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l model -d 'Model for the session, an alias such as `sonnet` or `opus` or a full name [default: model]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l system-prompt-file -d 'Replace claude\'s system prompt with this file\'s contents' -r -F
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l permission-mode -d 'claude\'s permission mode (default, acceptEdits, plan, bypassPermissions)' -r
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l claude -d 'The claude executable [default: `claude` on PATH]' -r -F
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l claude -d 'The claude executable, a path or a name on PATH [default: claude]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l allow-tool -d 'Approve this tool when no one is attached to ask (repeat for more) [default: permission_allow]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l fresh -d 'Start a new conversation instead of resuming the worker\'s'
@@ -90,7 +90,7 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l retries -d 'Re-send the turn this many times after provider errors (429/529/5xx)' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l retries -d 'Re-send the turn this many times after provider errors (429/529/5xx) [default: provider_retries]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
@@ -129,7 +129,7 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c leash -n "__fish_leash_using_subcommand plan" -l task -d 'The task, verbatim' -r
 complete -c leash -n "__fish_leash_using_subcommand plan" -l task-file -d 'Read the task from this file' -r -F
-complete -c leash -n "__fish_leash_using_subcommand plan" -l model -d 'Model for the planning turn [default: plan_model, `opus`]' -r
+complete -c leash -n "__fish_leash_using_subcommand plan" -l model -d 'Model for the planning turn [default: plan_model]' -r
 complete -c leash -n "__fish_leash_using_subcommand plan" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand plan" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
 complete -c leash -n "__fish_leash_using_subcommand plan" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
@@ -137,7 +137,7 @@ complete -c leash -n "__fish_leash_using_subcommand plan" -s q -l quiet -d 'Prin
 complete -c leash -n "__fish_leash_using_subcommand plan" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
 complete -c leash -n "__fish_leash_using_subcommand plan" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand plan" -s V -l version -d 'Print version'
-complete -c leash -n "__fish_leash_using_subcommand implement" -l model -d 'Model for implementing [default: implement_model, `sonnet`]' -r
+complete -c leash -n "__fish_leash_using_subcommand implement" -l model -d 'Model for implementing [default: implement_model]' -r
 complete -c leash -n "__fish_leash_using_subcommand implement" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand implement" -l restart -d 'Start the implement phase over even if it is under way'
 complete -c leash -n "__fish_leash_using_subcommand implement" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
@@ -158,9 +158,9 @@ complete -c leash -n "__fish_leash_using_subcommand nudge" -s h -l help -d 'Prin
 complete -c leash -n "__fish_leash_using_subcommand nudge" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l task -d 'The task, verbatim' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l task-file -d 'Read the task from this file' -r -F
-complete -c leash -n "__fish_leash_using_subcommand loop" -l max-nudges -d 'Nudges per implement phase before giving up with exit code 10' -r
-complete -c leash -n "__fish_leash_using_subcommand loop" -l plan-model -d 'Model for planning [default: plan_model, `opus`]' -r
-complete -c leash -n "__fish_leash_using_subcommand loop" -l implement-model -d 'Model for implementing and nudging [default: implement_model, `sonnet`]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l max-nudges -d 'Nudges per implement phase before giving up with exit code 10 [default: max_nudges]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l plan-model -d 'Model for planning [default: plan_model]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l implement-model -d 'Model for implementing and nudging [default: implement_model]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l step -d 'Ask before each phase (needs a terminal)'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l fresh -d 'Start the task over even if the worker already finished or gave up on it'

@@ -11,12 +11,10 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
-use crate::daemon::DAEMON_LOG;
 use crate::error::{Error, ErrorKind};
 use crate::framing::{LineRead, LineReader};
-use crate::paths::{Dirs, WorkerName};
+use crate::paths::{DAEMON_LOG, Dirs, WorkerName};
 use crate::protocol::{PROTOCOL_VERSION, Reply, Request, ServerLine, to_line};
-use crate::record::SessionRecord;
 
 /// Event lines can carry whole files from claude.
 const MAX_SERVER_LINE: usize = 256 << 20;
@@ -67,16 +65,15 @@ impl Target {
     pub fn no_session(&self) -> Error {
         Error::new(
             ErrorKind::NoSession,
-            format!(
-                "worker {} is not running; start it with `leash session start`",
-                self.worker
-            ),
+            format!("worker {} is not running", self.worker),
         )
+        .hint("start it with `leash session start`, or drop --no-start")
     }
 }
 
 /// One open, greeted connection to a daemon.
 pub struct Connection {
+    socket: PathBuf,
     reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
     lines: LineReader,
@@ -98,6 +95,7 @@ impl Connection {
         };
         let (read, writer) = stream.into_split();
         let mut conn = Connection {
+            socket: socket.to_path_buf(),
             reader: BufReader::with_capacity(64 * 1024, read),
             writer,
             lines: LineReader::new(MAX_SERVER_LINE),
@@ -111,17 +109,18 @@ impl Connection {
             .await
             .map_err(|_| {
                 Error::setup(format!(
-                    "the daemon at {} accepts connections but does not answer; see its daemon.log, or kill it",
+                    "the daemon at {} accepts connections but does not answer",
                     socket.display()
                 ))
+                .hint("see its daemon.log, or kill it")
             })??;
         match greeting {
             Some((_, ServerLine::Reply(Reply::Hello { daemon_pid, .. }))) => {
                 conn.daemon_pid = daemon_pid;
                 Ok(Some(conn))
             }
-            Some((_, ServerLine::Reply(Reply::Error { kind, message }))) => {
-                Err(Error::new(kind, message))
+            Some((_, ServerLine::Reply(error @ Reply::Error { .. }))) => {
+                error.into_error().map(|_| None)
             }
             Some((line, _)) => Err(Error::internal(format!(
                 "the daemon answered hello with {line}"
@@ -129,6 +128,11 @@ impl Connection {
             // A daemon that closes during hello is on its way out.
             None => Ok(None),
         }
+    }
+
+    /// The socket this connection reached.
+    pub fn socket(&self) -> &Path {
+        &self.socket
     }
 
     pub async fn send(&mut self, request: &Request) -> Result<(), Error> {
@@ -149,23 +153,21 @@ impl Connection {
 
     /// The next line from the daemon as it came; `None` when it closed.
     pub async fn next_raw(&mut self) -> Result<Option<String>, Error> {
-        loop {
-            let read = self
-                .lines
-                .next(&mut self.reader)
-                .await
-                .map_err(|e| Error::io("cannot read from the daemon", e))?;
-            match read {
-                LineRead::Eof => return Ok(None),
-                LineRead::TooLong(len) => {
-                    eprintln!("leash: skipped a {len}-byte line from the daemon");
-                }
-                LineRead::Line => {
-                    return Ok(Some(
-                        String::from_utf8_lossy(self.lines.line()).into_owned(),
-                    ));
-                }
-            }
+        let read = self
+            .lines
+            .next(&mut self.reader)
+            .await
+            .map_err(|e| Error::io("cannot read from the daemon", e))?;
+        match read {
+            LineRead::Eof => Ok(None),
+            // The daemon skips claude's lines over 64 MiB; a longer one is a bug.
+            LineRead::TooLong(len) => Err(Error::internal(format!(
+                "the daemon sent a {len}-byte line, over the {} MiB a client reads",
+                MAX_SERVER_LINE >> 20
+            ))),
+            LineRead::Line => Ok(Some(
+                String::from_utf8_lossy(self.lines.line()).into_owned(),
+            )),
         }
     }
 
@@ -186,10 +188,7 @@ impl Connection {
                 ))
             })??;
         match answer {
-            Some((_, ServerLine::Reply(Reply::Error { kind, message }))) => {
-                Err(Error::new(kind, message))
-            }
-            Some((_, ServerLine::Reply(reply))) => Ok(reply),
+            Some((_, ServerLine::Reply(reply))) => reply.into_error(),
             Some((line, ServerLine::Event(_))) => {
                 Err(Error::internal(format!("expected a reply, got {line}")))
             }
@@ -223,29 +222,13 @@ pub async fn connect(target: &Target) -> Result<Connection, Error> {
         .ok_or_else(|| target.no_session())
 }
 
-/// Connects to the running daemon, starting one first when there is none and
-/// `autostart` allows it. The session record must exist or be creatable.
-pub async fn connect_or_start(
-    target: &Target,
-    autostart: bool,
-    make_record: impl FnOnce() -> Result<SessionRecord, Error>,
-) -> Result<Connection, Error> {
-    if let Some(conn) = Connection::open(&target.socket).await? {
-        return Ok(conn);
-    }
-    if !autostart {
-        return Err(target.no_session());
-    }
-    let state_dir = target.dirs.ensure_worker_state(&target.worker)?;
-    if SessionRecord::load(&state_dir)?.is_none() {
-        make_record()?.save(&state_dir)?;
-    }
-    spawn_daemon(target).await
-}
-
 /// Starts `leash daemon` for the target detached from this terminal (its own session,
 /// no stdio but its log) and waits until its socket answers.
-pub async fn spawn_daemon(target: &Target) -> Result<Connection, Error> {
+/// `env` carries the daemon's settings as the starting command resolved them.
+pub async fn spawn_daemon(
+    target: &Target,
+    env: &[(&'static str, String)],
+) -> Result<Connection, Error> {
     target.dirs.ensure_runtime()?;
     let state_dir = target.dirs.ensure_worker_state(&target.worker)?;
     let log_path = target.daemon_log();
@@ -259,6 +242,7 @@ pub async fn spawn_daemon(target: &Target) -> Result<Connection, Error> {
         .arg(target.worker.as_str())
         .env("LEASH_RUNTIME_DIR", &target.dirs.runtime)
         .env("LEASH_STATE_DIR", &target.dirs.state)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(&state_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -290,16 +274,17 @@ pub async fn spawn_daemon(target: &Target) -> Result<Connection, Error> {
         {
             return Err(Error::setup(format!(
                 "the leash daemon exited ({status}) before it was ready: {}",
-                last_line(&log_path).unwrap_or_else(|| format!("see {}", log_path.display()))
-            )));
+                last_line(&log_path).unwrap_or_else(|| "it said nothing".to_string())
+            ))
+            .hint(format!("see {}", log_path.display())));
         }
         if started.elapsed() > DAEMON_START_TIMEOUT {
             return Err(Error::setup(format!(
-                "the leash daemon did not open {} within {} s; see {}",
+                "the leash daemon did not open {} within {} s",
                 target.socket.display(),
                 DAEMON_START_TIMEOUT.as_secs(),
-                log_path.display()
-            )));
+            ))
+            .hint(format!("see {}", log_path.display())));
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_millis(50));

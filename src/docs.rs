@@ -8,14 +8,6 @@ use clap_complete::Shell;
 
 pub const SHELLS: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
 
-/// The completion script for one shell.
-pub fn completion(shell: Shell) -> Vec<u8> {
-    let mut command = crate::cli::command();
-    let mut out = Vec::new();
-    clap_complete::generate(shell, &mut command, "leash", &mut out);
-    out
-}
-
 /// Every generated file, as (path relative to the repository root, contents).
 pub fn generated_files() -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
@@ -26,7 +18,10 @@ pub fn generated_files() -> Vec<(PathBuf, Vec<u8>)> {
             Shell::Fish => "leash.fish",
             _ => continue,
         };
-        files.push((PathBuf::from("completions").join(name), completion(shell)));
+        files.push((
+            PathBuf::from("completions").join(name),
+            crate::cli::completion_script(shell),
+        ));
     }
     let command = crate::cli::command();
     collect_man_pages(&command, "leash", &mut files);

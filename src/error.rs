@@ -85,13 +85,14 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     ),
 ];
 
-/// One line that says what happened and what to do, plus the kind that picks the exit
-/// code.
+/// One line that says what happened, a hint saying what to do about it, and the kind
+/// that picks the exit code. Printed cargo-style: `error: ...` then `hint: ...`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
+    pub hint: Option<String>,
 }
 
 impl Error {
@@ -99,7 +100,15 @@ impl Error {
         Error {
             kind,
             message: message.into(),
+            hint: None,
         }
+    }
+
+    /// What the user can do about it.
+    #[must_use]
+    pub fn hint(mut self, hint: impl Into<String>) -> Error {
+        self.hint = Some(hint.into());
+        self
     }
 
     pub fn internal(message: impl Into<String>) -> Error {
@@ -108,10 +117,6 @@ impl Error {
 
     pub fn usage(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Usage, message)
-    }
-
-    pub fn no_session(message: impl Into<String>) -> Error {
-        Error::new(ErrorKind::NoSession, message)
     }
 
     pub fn setup(message: impl Into<String>) -> Error {

@@ -13,7 +13,6 @@ use serde::Deserialize;
 
 pub const LOG_FILE: &str = "events.jsonl";
 pub const ROTATED_FILE: &str = "events.1.jsonl";
-pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
 
 pub struct EventLog {
     dir: PathBuf,

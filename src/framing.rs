@@ -6,6 +6,7 @@
 
 use std::io;
 
+use serde::Deserialize;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +87,17 @@ impl LineReader {
             }
         }
     }
+}
+
+/// The `type` of a JSON line, read without building the rest: most lines on a hot path
+/// are only relayed, and parsing them whole would cost more than relaying them.
+pub fn peek_type(line: &str) -> Option<std::borrow::Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct Peek<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_str::<Peek>(line).ok().map(|p| p.kind)
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 pub mod claude;
 pub mod cli;
 pub mod client;
-pub mod config;
 pub mod daemon;
 pub mod docs;
 pub mod error;
@@ -18,5 +17,8 @@ pub mod paths;
 pub mod process;
 pub mod protocol;
 pub mod record;
+pub mod retry;
 pub mod settings;
+pub mod time;
+pub mod turn;
 pub mod worker;

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 
+/// The daemon's own log (its stderr), in the worker's state dir.
+pub const DAEMON_LOG: &str = "daemon.log";
+
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
 const MAX_WORKER_NAME: usize = 64;

@@ -34,29 +34,28 @@ pub fn signal_group(pgid: u32, signal: i32) {
     }
 }
 
-fn pid_file(state_dir: &Path) -> PathBuf {
+/// Where a worker's daemon keeps the pid of the claude it runs.
+pub fn claude_pid_file(state_dir: &Path) -> PathBuf {
     state_dir.join(CLAUDE_PID_FILE)
 }
 
 /// Remembers the claude process (and its group) a daemon started.
-pub fn record_claude(state_dir: &Path, pid: u32) {
+pub fn record_claude(pid_file: &Path, pid: u32) {
     if let Some(started) = start_time(pid) {
-        let _ = crate::paths::write_atomic(
-            &pid_file(state_dir),
-            format!("{pid} {started}\n").as_bytes(),
-        );
+        let _ = crate::paths::write_atomic(pid_file, format!("{pid} {started}\n").as_bytes());
     }
 }
 
-pub fn forget_claude(state_dir: &Path) {
-    let _ = std::fs::remove_file(pid_file(state_dir));
+pub fn forget_claude(pid_file: &Path) {
+    let _ = std::fs::remove_file(pid_file);
 }
 
 /// Kills the claude group a previous daemon of this worker left behind (it was killed
 /// before it could stop claude). Returns the pid it killed.
 pub fn kill_stale_claude(state_dir: &Path) -> Option<u32> {
-    let text = std::fs::read_to_string(pid_file(state_dir)).ok()?;
-    forget_claude(state_dir);
+    let pid_file = claude_pid_file(state_dir);
+    let text = std::fs::read_to_string(&pid_file).ok()?;
+    forget_claude(&pid_file);
     let mut parts = text.split_whitespace();
     let pid: u32 = parts.next()?.parse().ok()?;
     let started: u64 = parts.next()?.parse().ok()?;

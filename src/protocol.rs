@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind};
-use crate::worker::{Judgement, WorkerConfig};
+use crate::turn::{Outcome, TurnKind, TurnSpec};
+use crate::worker::{Judgement, WorkerConfig, WorkerStep};
 
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Requests carry whole prompts (task files), so the bound is generous; anything larger
 /// is refused without being buffered.
@@ -32,8 +33,9 @@ pub enum Request {
         version: u32,
     },
     Status,
-    /// Spawn claude if needed and answer once it has answered `initialize`.
-    Warmup,
+    /// Set the session up (a new conversation, or changes to the worker's) and, with
+    /// `warm`, answer once claude has answered `initialize`.
+    Start(StartSpec),
     /// Queue one turn; the connection then streams its events and ends with
     /// [`Event::TurnEnded`].
     Send(TurnSpec),
@@ -67,6 +69,48 @@ pub enum Request {
     Stop,
 }
 
+/// What the daemon needs to set a session up: the client resolves it where the user
+/// runs the command (its directory, its environment, its config file), the daemon
+/// alone writes it into the worker's session record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartSpec {
+    /// Begin a new conversation even if the worker has one.
+    pub fresh: bool,
+    /// Answer only once claude runs and has answered `initialize`.
+    pub warm: bool,
+    /// What a new conversation is made of.
+    pub new: NewSession,
+    /// Changes `session start` asks for (all optional); an autostart asks none.
+    pub change: SessionChange,
+}
+
+/// A new conversation's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewSession {
+    /// Where claude works: the repository root, else the current directory.
+    pub cwd: PathBuf,
+    pub claude: PathBuf,
+    pub model: String,
+    pub permission_allow: Vec<String>,
+    /// `--allowedTools` from the first spawn (a worker's implementing tools).
+    pub allowed_tools: Vec<String>,
+}
+
+/// What `session start` changes in the worker's conversation, kept for later spawns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionChange {
+    /// `--cwd`: must be where the conversation lives.
+    pub cwd: Option<PathBuf>,
+    pub claude: Option<PathBuf>,
+    pub model: Option<String>,
+    pub system_prompt_file: Option<PathBuf>,
+    pub permission_mode: Option<String>,
+    /// Extra arguments for claude (replacing earlier ones when not empty).
+    pub claude_args: Vec<String>,
+    pub interactive_permissions: bool,
+    pub permission_allow: Option<Vec<String>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerRequest {
     pub step: WorkerStep,
@@ -75,109 +119,6 @@ pub struct WorkerRequest {
     /// As [`TurnSpec::interactive`].
     #[serde(default)]
     pub interactive: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum WorkerStep {
-    Plan {
-        task: String,
-    },
-    /// Start the implement phase, or judge it again if it is under way (`restart`
-    /// starts it over).
-    Implement {
-        restart: bool,
-    },
-    /// Nudges queued while another waits are merged into it, so these are lists.
-    Nudge {
-        reasons: Vec<String>,
-        /// The git hooks that fired the nudge.
-        events: Vec<String>,
-    },
-}
-
-/// One turn as a client wants it run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TurnSpec {
-    pub prompt: String,
-    #[serde(default)]
-    pub kind: TurnKind,
-    /// Switch to this model before the turn (kept for later turns).
-    #[serde(default)]
-    pub model: Option<String>,
-    /// Switch to this permission mode before the turn (kept for later turns).
-    #[serde(default)]
-    pub permission_mode: Option<String>,
-    /// The client has a person at a terminal who answers claude's tool requests.
-    #[serde(default)]
-    pub interactive: bool,
-    /// How often leash itself re-sends the turn after claude gave up on a provider
-    /// error (429/529/5xx), and the backoff between tries.
-    #[serde(default)]
-    pub retry: RetryPolicy,
-}
-
-impl TurnSpec {
-    pub fn user(prompt: impl Into<String>) -> TurnSpec {
-        TurnSpec {
-            prompt: prompt.into(),
-            kind: TurnKind::User,
-            model: None,
-            permission_mode: None,
-            interactive: false,
-            retry: RetryPolicy::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TurnKind {
-    #[default]
-    User,
-    Plan,
-    Implement,
-    Nudge,
-}
-
-impl std::fmt::Display for TurnKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            TurnKind::User => "user",
-            TurnKind::Plan => "plan",
-            TurnKind::Implement => "implement",
-            TurnKind::Nudge => "nudge",
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RetryPolicy {
-    pub max_retries: u32,
-    pub base_delay_ms: u64,
-    pub max_delay_ms: u64,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_retries: 0,
-            base_delay_ms: 2_000,
-            max_delay_ms: 60_000,
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Exponential backoff with full jitter over the upper half, so workers that hit
-    /// the same rate limit do not retry in lockstep.
-    pub fn delay_ms(&self, attempt: u32) -> u64 {
-        let exp = self
-            .base_delay_ms
-            .saturating_mul(1u64 << attempt.min(20))
-            .min(self.max_delay_ms);
-        exp / 2 + fastrand::u64(0..=exp / 2)
-    }
 }
 
 /// Non-event answers from the daemon.
@@ -201,6 +142,8 @@ pub enum Reply {
     Error {
         kind: ErrorKind,
         message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hint: Option<String>,
     },
 }
 
@@ -209,6 +152,23 @@ impl Reply {
         Reply::Error {
             kind: err.kind,
             message: err.message.clone(),
+            hint: err.hint.clone(),
+        }
+    }
+
+    /// The error an error reply carries.
+    pub fn into_error(self) -> Result<Reply, Error> {
+        match self {
+            Reply::Error {
+                kind,
+                message,
+                hint,
+            } => Err(Error {
+                kind,
+                message,
+                hint,
+            }),
+            reply => Ok(reply),
         }
     }
 }
@@ -242,6 +202,16 @@ pub enum Event<M = Value> {
         turn: Option<u64>,
         line: String,
     },
+    /// claude asks to use a tool and the person at the turn's terminal decides:
+    /// answer with [`Request::Permission`] on the connection that streams the turn.
+    PermissionAsked {
+        seq: u64,
+        ts: u64,
+        turn: Option<u64>,
+        request_id: String,
+        tool: String,
+        input: Value,
+    },
     /// Something the daemon did or saw: a respawn, a retry, a dropped client.
     Notice {
         seq: u64,
@@ -271,9 +241,23 @@ impl<M> Event<M> {
             Event::TurnStarted { seq, .. }
             | Event::Claude { seq, .. }
             | Event::Stderr { seq, .. }
+            | Event::PermissionAsked { seq, .. }
             | Event::Notice { seq, .. }
             | Event::TurnEnded { seq, .. }
             | Event::Judged { seq, .. } => *seq,
+        }
+    }
+
+    /// Unix milliseconds when it happened.
+    pub fn ts(&self) -> u64 {
+        match self {
+            Event::TurnStarted { ts, .. }
+            | Event::Claude { ts, .. }
+            | Event::Stderr { ts, .. }
+            | Event::PermissionAsked { ts, .. }
+            | Event::Notice { ts, .. }
+            | Event::TurnEnded { ts, .. }
+            | Event::Judged { ts, .. } => *ts,
         }
     }
 }
@@ -293,57 +277,6 @@ pub enum Level {
 pub enum ServerLine {
     Event(Event),
     Reply(Reply),
-}
-
-/// How a turn ended; the last line of `leash session send --json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Outcome {
-    pub status: TurnStatus,
-    pub exit_code: u8,
-    pub turn: u64,
-    /// claude's final text, when it gave one.
-    pub result: Option<String>,
-    /// Why the turn did not succeed, in one line.
-    pub message: Option<String>,
-    pub session_id: String,
-    pub model: Option<String>,
-    pub cost_usd: Option<f64>,
-    pub duration_ms: u64,
-    pub api_error_status: Option<u16>,
-    /// Provider-error retries leash spent on this turn.
-    pub retries: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TurnStatus {
-    Success,
-    /// claude answered with an error result.
-    Error,
-    /// The API kept failing (429/529/5xx) after claude's and leash's retries.
-    ProviderError,
-    Interrupted,
-    /// claude exited or could not be started during the turn.
-    Crashed,
-    /// claude went silent for longer than the silence timeout.
-    Hung,
-}
-
-impl TurnStatus {
-    pub fn error_kind(self) -> Option<ErrorKind> {
-        match self {
-            TurnStatus::Success => None,
-            TurnStatus::ProviderError => Some(ErrorKind::Provider),
-            TurnStatus::Interrupted => Some(ErrorKind::Interrupted),
-            TurnStatus::Error | TurnStatus::Crashed | TurnStatus::Hung => {
-                Some(ErrorKind::TurnFailed)
-            }
-        }
-    }
-
-    pub fn exit_code(self) -> u8 {
-        self.error_kind().map_or(0, ErrorKind::exit_code)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -393,17 +326,6 @@ impl std::fmt::Display for SessionState {
     }
 }
 
-/// The `type` of a JSON line, read without building the rest: most lines on a hot path
-/// are only relayed, and parsing them whole would cost more than relaying them.
-pub fn peek_type(line: &str) -> Option<std::borrow::Cow<'_, str>> {
-    #[derive(Deserialize)]
-    struct Peek<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: std::borrow::Cow<'a, str>,
-    }
-    serde_json::from_str::<Peek>(line).ok().map(|p| p.kind)
-}
-
 /// Reads one request line, or says in one line what is wrong with it.
 pub fn decode_request(line: &[u8]) -> Result<Request, Error> {
     serde_json::from_slice(line).map_err(|e| Error::usage(format!("malformed request: {e}")))
@@ -421,13 +343,6 @@ pub fn to_line<T: Serialize>(value: &T) -> String {
     });
     line.push('\n');
     line
-}
-
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -460,19 +375,5 @@ mod tests {
             serde_json::from_str::<ServerLine>(&line).unwrap(),
             ServerLine::Reply(Reply::Queued { turn: 4, ahead: 1 })
         );
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let policy = RetryPolicy {
-            max_retries: 5,
-            base_delay_ms: 100,
-            max_delay_ms: 1_000,
-        };
-        for attempt in 0..30 {
-            let d = policy.delay_ms(attempt);
-            let cap = (100u64 << attempt.min(20)).min(1_000);
-            assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d}");
-        }
     }
 }

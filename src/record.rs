@@ -1,11 +1,12 @@
-//! `session.json`: what a worker's session is and how to bring it back. The client
-//! writes it before the daemon starts (so the session id exists before claude is
-//! spawned); the daemon updates it at each turn end. Always replaced atomically.
+//! `session.json`: what a worker's session is and how to bring it back. Written only by
+//! the worker's daemon (atomically, whenever the conversation or the counters change);
+//! commands read it to describe a worker that is not running.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::claude::session::Conversation;
 use crate::error::Error;
 use crate::paths::write_atomic;
 
@@ -15,27 +16,8 @@ const RECORD_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
     pub version: u32,
-    pub worker: String,
-    /// Chosen by leash, passed as `--session-id` and later `--resume`.
-    pub session_id: String,
-    /// Whether claude has stored a conversation under `session_id` yet: only then can
-    /// a spawn `--resume` it.
-    pub conversation_started: bool,
-    /// claude keeps conversations per directory, so a worker's cwd never changes.
-    pub cwd: PathBuf,
-    pub claude: PathBuf,
-    pub model: Option<String>,
-    pub permission_mode: Option<String>,
-    pub system_prompt_file: Option<PathBuf>,
-    pub append_system_prompt: Option<String>,
-    pub extra_args: Vec<String>,
-    /// Passed as `--allowedTools` (the worker sets them for implementing).
-    #[serde(default)]
-    pub allowed_tools: Vec<String>,
-    /// claude asks leash before using tools (`--permission-prompt-tool stdio`), and leash
-    /// asks the person at the turn's terminal.
-    #[serde(default)]
-    pub interactive_permissions: bool,
+    #[serde(flatten)]
+    pub conversation: Conversation,
     /// Tools approved when no one is attached to approve.
     #[serde(default)]
     pub permission_allow: Vec<String>,
@@ -49,21 +31,10 @@ pub struct SessionRecord {
 }
 
 impl SessionRecord {
-    pub fn new(worker: &str, cwd: PathBuf, claude: PathBuf) -> SessionRecord {
+    pub fn new(conversation: Conversation) -> SessionRecord {
         SessionRecord {
             version: RECORD_VERSION,
-            worker: worker.to_string(),
-            session_id: uuid::Uuid::new_v4().to_string(),
-            conversation_started: false,
-            cwd,
-            claude,
-            model: None,
-            permission_mode: None,
-            system_prompt_file: None,
-            append_system_prompt: Some(crate::worker::prompts::system_prompt()),
-            extra_args: Vec::new(),
-            allowed_tools: Vec::new(),
-            interactive_permissions: false,
+            conversation,
             permission_allow: Vec::new(),
             always_allow: Vec::new(),
             last_turn: 0,
@@ -109,7 +80,12 @@ mod tests {
     fn round_trips_and_reports_damage() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(SessionRecord::load(dir.path()).unwrap(), None);
-        let record = SessionRecord::new("w", "/tmp".into(), "/bin/claude".into());
+        let record = SessionRecord::new(Conversation::new(
+            "w",
+            "/tmp".into(),
+            "/bin/claude".into(),
+            String::new(),
+        ));
         record.save(dir.path()).unwrap();
         assert_eq!(SessionRecord::load(dir.path()).unwrap(), Some(record));
         std::fs::write(SessionRecord::path(dir.path()), b"{torn").unwrap();

@@ -1,154 +1,364 @@
-//! The daemon's timing and size bounds. Every wait in the daemon has one of these as
-//! its bound; all can be tuned with environment variables (tests shorten them).
+//! Every setting leash has, declared once: its key, environment variable, default,
+//! parser and one line of doc. `.leash.toml`, the environment list in `--help`,
+//! `leash config` and the README's table all come from [`KEYS`].
+//!
+//! Later layers win: built-in default < `.leash.toml` at the repository root <
+//! environment variable < command-line flag. Commands resolve every setting where they
+//! run; a daemon they start gets the [`Scope::Daemon`] ones in its environment.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::error::Error;
-use crate::eventlog::DEFAULT_MAX_BYTES;
+use crate::retry::RetryPolicy;
+use crate::worker::WorkerConfig;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
-    /// Stop the daemon after this long with no client and no turn (0 = never).
-    pub idle_timeout: Duration,
-    /// Interrupt a turn whose claude wrote nothing for this long.
-    pub silence_timeout: Duration,
-    /// Wait this long for claude to answer `initialize` after a spawn.
-    pub init_timeout: Duration,
-    /// Wait this long for other control answers (`set_model`, ...) before respawning.
-    pub control_timeout: Duration,
-    /// After an interrupt, wait this long for the turn's result, then kill claude.
-    pub interrupt_grace: Duration,
-    /// Each step of stopping claude (stdin closed, SIGTERM, SIGKILL) waits this long.
-    pub stop_grace: Duration,
-    /// Give up on claude after this many crashes in a row.
-    pub max_crashes: u32,
-    /// First delay before respawning a crashed claude; doubles per crash.
-    pub crash_backoff: Duration,
-    pub log_max_bytes: u64,
-    /// Turns waiting behind the running one; more are refused as busy.
-    pub max_queue: usize,
-    /// A client must say hello and make its request within this time.
-    pub client_timeout: Duration,
-    /// Bytes of events a client may fall behind before it is dropped.
-    pub client_buffer: usize,
-    /// How long a tool request waits for the person at the terminal before it is denied.
-    pub permission_timeout: Duration,
+/// The per-repository config file, at the repository root.
+pub const CONFIG_FILE: &str = ".leash.toml";
+
+/// Who reads a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// The command: sent with each request (models, nudges, retries).
+    Command,
+    /// The worker's daemon, at its start: its bounds and timeouts.
+    Daemon,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            idle_timeout: Duration::from_secs(30 * 60),
-            silence_timeout: Duration::from_secs(30 * 60),
-            init_timeout: Duration::from_secs(60),
-            control_timeout: Duration::from_secs(10),
-            interrupt_grace: Duration::from_secs(10),
-            stop_grace: Duration::from_secs(3),
-            max_crashes: 5,
-            crash_backoff: Duration::from_secs(1),
-            log_max_bytes: DEFAULT_MAX_BYTES,
-            max_queue: 256,
-            client_timeout: Duration::from_secs(10),
-            client_buffer: 32 << 20,
-            permission_timeout: Duration::from_secs(600),
+/// One setting's declaration.
+#[derive(Debug)]
+pub struct Key {
+    pub name: &'static str,
+    pub env: &'static str,
+    pub default: &'static str,
+    pub doc: &'static str,
+    pub scope: Scope,
+    /// What a value must look like, for error messages.
+    pub expects: &'static str,
+}
+
+/// Declares the settings: the [`Settings`] struct and the [`KEYS`] table, from one list.
+macro_rules! settings {
+    ($( $name:ident : $ty:ty = $parser:ident($default:literal), $env:literal, $scope:ident, $doc:literal; )*) => {
+        /// Every setting, typed.
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct Settings {
+            $( #[doc = $doc] pub $name: $ty, )*
         }
-    }
+
+        pub const KEYS: &[Key] = &[
+            $( Key {
+                name: stringify!($name),
+                env: $env,
+                default: $default,
+                doc: $doc,
+                scope: Scope::$scope,
+                expects: parse::$parser::EXPECTS,
+            }, )*
+        ];
+
+        impl Resolved {
+            /// Every value parsed, or the first one that is not usable, named with
+            /// where it came from.
+            pub fn settings(&self) -> Result<Settings, Error> {
+                Ok(Settings {
+                    $( $name: self.parse(stringify!($name), parse::$parser::parse)?, )*
+                })
+            }
+        }
+    };
 }
 
-/// `(variable, what it sets)`, for `--help` and the README.
-pub const ENV_VARS: &[(&str, &str)] = &[
-    (
-        "LEASH_IDLE_TIMEOUT",
-        "stop an unused daemon after this long (default 30m; 0 = never)",
-    ),
-    (
-        "LEASH_SILENCE_TIMEOUT",
-        "interrupt a turn silent for this long (default 30m)",
-    ),
-    (
-        "LEASH_INIT_TIMEOUT",
-        "wait for claude to answer initialize (default 60s)",
-    ),
-    (
-        "LEASH_CONTROL_TIMEOUT",
-        "wait for set_model and similar answers before respawning (default 10s)",
-    ),
-    (
-        "LEASH_INTERRUPT_GRACE",
-        "wait for an interrupted turn to end before killing claude (default 10s)",
-    ),
-    (
-        "LEASH_STOP_GRACE",
-        "each step of stopping claude (default 3s)",
-    ),
-    (
-        "LEASH_MAX_CRASHES",
-        "crashes in a row before leash gives up on claude (default 5)",
-    ),
-    (
-        "LEASH_CRASH_BACKOFF",
-        "first respawn delay after a crash, doubling (default 1s)",
-    ),
-    (
-        "LEASH_LOG_MAX_BYTES",
-        "rotate the event log at this size (default 64 MiB)",
-    ),
-    (
-        "LEASH_CLIENT_TIMEOUT",
-        "drop a client that sends no request for this long (default 10s)",
-    ),
-    (
-        "LEASH_PERMISSION_TIMEOUT",
-        "deny a tool request nobody answered for this long (default 10m)",
-    ),
-    (
-        "LEASH_CLIENT_BUFFER",
-        "bytes of events a client may fall behind before it is dropped (default 32 MiB)",
-    ),
-];
+settings! {
+    model: String = word("sonnet"), "LEASH_MODEL", Command,
+        "model of a session started without --model (`leash session`)";
+    claude: String = text("claude"), "LEASH_CLAUDE", Command,
+        "the claude executable: a path, or a name looked up on PATH";
+    permission_allow: Vec<String> = list(""), "LEASH_PERMISSION_ALLOW", Command,
+        "tools approved when no one is attached to approve, comma-separated; others are denied";
+    plan_model: String = word("opus"), "LEASH_PLAN_MODEL", Command,
+        "model for planning turns";
+    implement_model: String = word("sonnet"), "LEASH_IMPLEMENT_MODEL", Command,
+        "model for implementing and nudge turns";
+    plan_permission_mode: String = word("plan"), "LEASH_PLAN_PERMISSION_MODE", Command,
+        "claude's permission mode while planning (read-only)";
+    implement_permission_mode: String = word("acceptEdits"), "LEASH_IMPLEMENT_PERMISSION_MODE", Command,
+        "claude's permission mode while implementing";
+    allowed_tools: Vec<String> = list("Bash(git:*)"), "LEASH_ALLOWED_TOOLS", Command,
+        "tools allowed while implementing, comma-separated (claude's --allowedTools)";
+    max_nudges: u32 = count("5"), "LEASH_MAX_NUDGES", Command,
+        "nudges per implement phase before giving up";
+    nudge_backoff: Duration = duration("5s"), "LEASH_NUDGE_BACKOFF", Command,
+        "pause before the second nudge, doubling after";
+    nudge_backoff_max: Duration = duration("2m"), "LEASH_NUDGE_BACKOFF_MAX", Command,
+        "longest pause between nudges";
+    provider_retries: u32 = count("3"), "LEASH_PROVIDER_RETRIES", Command,
+        "re-sends of a turn after provider errors (429/529/5xx)";
+    provider_backoff: Duration = duration("5s"), "LEASH_PROVIDER_BACKOFF", Command,
+        "pause before the first provider retry, doubling after";
+    provider_backoff_max: Duration = duration("60s"), "LEASH_PROVIDER_BACKOFF_MAX", Command,
+        "longest pause between provider retries";
+    idle_timeout: Duration = duration("30m"), "LEASH_IDLE_TIMEOUT", Daemon,
+        "stop an unused daemon after this long (0 = never)";
+    silence_timeout: Duration = duration("30m"), "LEASH_SILENCE_TIMEOUT", Daemon,
+        "interrupt a turn whose claude wrote nothing for this long";
+    init_timeout: Duration = duration("60s"), "LEASH_INIT_TIMEOUT", Daemon,
+        "wait this long for claude to answer initialize after a spawn";
+    control_timeout: Duration = duration("10s"), "LEASH_CONTROL_TIMEOUT", Daemon,
+        "wait this long for set_model and similar answers before respawning claude";
+    interrupt_grace: Duration = duration("10s"), "LEASH_INTERRUPT_GRACE", Daemon,
+        "wait this long for an interrupted turn to end before killing claude";
+    stop_grace: Duration = duration("3s"), "LEASH_STOP_GRACE", Daemon,
+        "each step of stopping claude (stdin closed, SIGTERM, SIGKILL) waits this long";
+    max_crashes: u32 = count("5"), "LEASH_MAX_CRASHES", Daemon,
+        "crashes in a row before leash gives up on claude";
+    crash_backoff: Duration = duration("1s"), "LEASH_CRASH_BACKOFF", Daemon,
+        "first respawn delay after a crash, doubling";
+    log_max_bytes: u64 = bytes("67108864"), "LEASH_LOG_MAX_BYTES", Daemon,
+        "rotate the event log at this many bytes";
+    max_queue: u32 = count("256"), "LEASH_MAX_QUEUE", Daemon,
+        "turns that may wait behind the running one; more are refused as busy";
+    client_timeout: Duration = duration("10s"), "LEASH_CLIENT_TIMEOUT", Daemon,
+        "drop a client that sends no request for this long";
+    client_buffer: u64 = bytes("33554432"), "LEASH_CLIENT_BUFFER", Daemon,
+        "bytes of events a client may fall behind before it is dropped";
+    permission_timeout: Duration = duration("10m"), "LEASH_PERMISSION_TIMEOUT", Daemon,
+        "deny a tool request nobody answered for this long";
+}
 
 impl Settings {
-    pub fn from_env() -> Result<Settings, Error> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// Every setting at its built-in default.
+    pub fn defaults() -> Settings {
+        Resolved::resolve(None, |_| None, &[])
+            .settings()
+            .expect("the built-in defaults parse (tested)")
     }
 
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, Error> {
-        let mut s = Settings::default();
-        let duration = |name: &str, slot: &mut Duration| -> Result<(), Error> {
-            if let Some(value) = lookup(name) {
-                *slot = parse_duration(&value).ok_or_else(|| {
-                    Error::usage(format!(
-                        "{name}={value:?} is not a duration; use e.g. 30s, 500ms, 10m, 2h"
-                    ))
-                })?;
-            }
-            Ok(())
+    /// How the worker's steps run, as the daemon is told with every step.
+    pub fn worker_config(&self) -> WorkerConfig {
+        WorkerConfig {
+            plan_model: self.plan_model.clone(),
+            implement_model: self.implement_model.clone(),
+            plan_permission_mode: self.plan_permission_mode.clone(),
+            implement_permission_mode: self.implement_permission_mode.clone(),
+            allowed_tools: self.allowed_tools.clone(),
+            max_nudges: self.max_nudges,
+            nudge_backoff_ms: millis(self.nudge_backoff),
+            nudge_backoff_max_ms: millis(self.nudge_backoff_max),
+            retry: self.provider_retry(),
+        }
+    }
+
+    /// leash's own re-sends of a turn after provider errors.
+    pub fn provider_retry(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_retries: self.provider_retries,
+            base_delay_ms: millis(self.provider_backoff),
+            max_delay_ms: millis(self.provider_backoff_max),
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A value as written: text, or a list from `.leash.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Raw {
+    Text(String),
+    List(Vec<String>),
+}
+
+impl std::fmt::Display for Raw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Raw::Text(text) => f.write_str(text),
+            Raw::List(items) => f.write_str(&items.join(",")),
+        }
+    }
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(String),
+    Flag,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File(path) => write!(f, "{}", path.display()),
+            Source::Env(var) => write!(f, "env {var}"),
+            Source::Flag => f.write_str("flag"),
+        }
+    }
+}
+
+/// Every setting's value as written and where it came from, before parsing.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    values: BTreeMap<&'static str, (Raw, Source)>,
+}
+
+impl Resolved {
+    /// Resolves every key from the config file, the environment (`env`) and the flags
+    /// given for this command (`flags`: key name and value).
+    pub fn resolve(
+        file: Option<&ConfigFile>,
+        env: impl Fn(&str) -> Option<String>,
+        flags: &[(&str, String)],
+    ) -> Resolved {
+        let values = KEYS
+            .iter()
+            .map(|key| {
+                let flag = flags.iter().find(|(name, _)| *name == key.name);
+                let from_env = env(key.env).filter(|v| !v.trim().is_empty());
+                let from_file = file.and_then(|f| f.values.get(key.name).map(|v| (v, &f.path)));
+                let value = match (flag, from_env, from_file) {
+                    (Some((_, value)), _, _) => (Raw::Text(value.clone()), Source::Flag),
+                    (None, Some(value), _) => (Raw::Text(value), Source::Env(key.env.to_string())),
+                    (None, None, Some((value, path))) => {
+                        (value.clone(), Source::File(path.clone()))
+                    }
+                    (None, None, None) => (Raw::Text(key.default.to_string()), Source::Default),
+                };
+                (key.name, value)
+            })
+            .collect();
+        Resolved { values }
+    }
+
+    /// The settings for a command run in `dir`: its repository's `.leash.toml`, this
+    /// process's environment, and `flags`.
+    pub fn load(dir: &Path, flags: &[(&str, String)]) -> Result<Resolved, Error> {
+        let file = ConfigFile::find(dir)?;
+        Ok(Self::resolve(
+            file.as_ref(),
+            |name| std::env::var(name).ok(),
+            flags,
+        ))
+    }
+
+    /// The settings of a daemon: its environment over the defaults (the command that
+    /// started it exported what it resolved).
+    pub fn from_env() -> Resolved {
+        Self::resolve(None, |name| std::env::var(name).ok(), &[])
+    }
+
+    /// `(key, value, source)` for every setting, in key order.
+    pub fn entries(&self) -> impl Iterator<Item = (&'static Key, &Raw, &Source)> {
+        KEYS.iter().filter_map(|key| {
+            let (raw, source) = self.values.get(key.name)?;
+            Some((key, raw, source))
+        })
+    }
+
+    /// The daemon's settings as environment variables, for the daemon a command starts.
+    pub fn daemon_env(&self) -> Vec<(&'static str, String)> {
+        self.entries()
+            .filter(|(key, _, _)| key.scope == Scope::Daemon)
+            .map(|(key, raw, _)| (key.env, raw.to_string()))
+            .collect()
+    }
+
+    fn parse<T>(&self, name: &'static str, parse: fn(&Raw) -> Option<T>) -> Result<T, Error> {
+        let Some((key, raw, source)) = self.entries().find(|(key, _, _)| key.name == name) else {
+            unreachable!("every key is resolved");
         };
-        duration("LEASH_IDLE_TIMEOUT", &mut s.idle_timeout)?;
-        duration("LEASH_SILENCE_TIMEOUT", &mut s.silence_timeout)?;
-        duration("LEASH_INIT_TIMEOUT", &mut s.init_timeout)?;
-        duration("LEASH_CONTROL_TIMEOUT", &mut s.control_timeout)?;
-        duration("LEASH_INTERRUPT_GRACE", &mut s.interrupt_grace)?;
-        duration("LEASH_STOP_GRACE", &mut s.stop_grace)?;
-        duration("LEASH_CRASH_BACKOFF", &mut s.crash_backoff)?;
-        duration("LEASH_CLIENT_TIMEOUT", &mut s.client_timeout)?;
-        duration("LEASH_PERMISSION_TIMEOUT", &mut s.permission_timeout)?;
-        if let Some(value) = lookup("LEASH_MAX_CRASHES") {
-            s.max_crashes = value.trim().parse().map_err(|_| {
-                Error::usage(format!("LEASH_MAX_CRASHES={value:?} is not a whole number"))
-            })?;
+        parse(raw).ok_or_else(|| {
+            Error::usage(format!(
+                "{name} = {:?} (from {source}) is not {}",
+                raw.to_string(),
+                key.expects
+            ))
+            .hint(format!(
+                "fix it where it comes from ({}); `leash config` shows every setting",
+                match source {
+                    Source::Env(var) => format!("the environment variable {var}"),
+                    Source::File(path) => path.display().to_string(),
+                    Source::Flag => "the command line".to_string(),
+                    Source::Default => "a bug in leash".to_string(),
+                }
+            ))
+        })
+    }
+}
+
+/// How each kind of value is read.
+mod parse {
+    use super::Raw;
+    use std::time::Duration;
+
+    fn text_of(raw: &Raw) -> Option<&str> {
+        match raw {
+            Raw::Text(text) => Some(text.trim()),
+            Raw::List(_) => None,
         }
-        if let Some(value) = lookup("LEASH_CLIENT_BUFFER") {
-            s.client_buffer = value.trim().parse().map_err(|_| {
-                Error::usage(format!("LEASH_CLIENT_BUFFER={value:?} is not a byte count"))
-            })?;
+    }
+
+    pub mod duration {
+        pub const EXPECTS: &str = "a duration such as 5s, 500ms, 10m or 2h";
+        pub fn parse(raw: &super::Raw) -> Option<super::Duration> {
+            super::super::parse_duration(super::text_of(raw)?)
         }
-        if let Some(value) = lookup("LEASH_LOG_MAX_BYTES") {
-            s.log_max_bytes = value.trim().parse().map_err(|_| {
-                Error::usage(format!("LEASH_LOG_MAX_BYTES={value:?} is not a byte count"))
-            })?;
+    }
+
+    pub mod count {
+        pub const EXPECTS: &str = "a whole number";
+        pub fn parse(raw: &super::Raw) -> Option<u32> {
+            super::text_of(raw)?.parse().ok()
         }
-        Ok(s)
+    }
+
+    pub mod bytes {
+        pub const EXPECTS: &str = "a number of bytes";
+        pub fn parse(raw: &super::Raw) -> Option<u64> {
+            super::text_of(raw)?.parse().ok()
+        }
+    }
+
+    pub mod word {
+        pub const EXPECTS: &str = "a single word";
+        pub fn parse(raw: &super::Raw) -> Option<String> {
+            let word = super::text_of(raw)?;
+            (!word.is_empty() && !word.contains(char::is_whitespace)).then(|| word.to_string())
+        }
+    }
+
+    pub mod text {
+        pub const EXPECTS: &str = "a non-empty text";
+        pub fn parse(raw: &super::Raw) -> Option<String> {
+            let text = super::text_of(raw)?;
+            (!text.is_empty()).then(|| text.to_string())
+        }
+    }
+
+    pub mod list {
+        pub const EXPECTS: &str = "a comma-separated list";
+        pub fn parse(raw: &super::Raw) -> Option<Vec<String>> {
+            let items = match raw {
+                super::Raw::List(items) => items.clone(),
+                super::Raw::Text(text) => text.split(',').map(str::to_string).collect(),
+            };
+            Some(
+                items
+                    .iter()
+                    .map(|item| item.trim())
+                    .filter(|item| !item.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            )
+        }
     }
 }
 
@@ -167,12 +377,163 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "h" => number * 3600.0,
         _ => return None,
     };
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+    (seconds.is_finite() && seconds >= 0.0)
+        .then(|| Duration::try_from_secs_f64(seconds).ok())
+        .flatten()
+}
+
+/// `.leash.toml`, its values as written.
+#[derive(Debug, Clone)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    values: BTreeMap<String, Raw>,
+}
+
+impl ConfigFile {
+    /// The config file of the repository around `dir`, if it has one.
+    pub fn find(dir: &Path) -> Result<Option<ConfigFile>, Error> {
+        let path = crate::paths::project_root(dir).join(CONFIG_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::parse(&path, &text).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+        }
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, Error> {
+        let bad = |what: String| {
+            Error::usage(format!("{}: {what}", path.display()))
+                .hint("`leash config -v` lists every key with what it takes")
+        };
+        let table: toml::Table = toml::from_str(text).map_err(|e| bad(e.message().to_string()))?;
+        let mut values = BTreeMap::new();
+        for (key, value) in table {
+            if !KEYS.iter().any(|k| k.name == key) {
+                let known: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+                return Err(bad(format!(
+                    "unknown key {key:?} (known: {})",
+                    known.join(", ")
+                )));
+            }
+            let raw = match value {
+                toml::Value::String(s) => Raw::Text(s),
+                toml::Value::Integer(i) => Raw::Text(i.to_string()),
+                toml::Value::Float(x) => Raw::Text(x.to_string()),
+                toml::Value::Boolean(b) => Raw::Text(b.to_string()),
+                toml::Value::Array(items) => Raw::List(
+                    items
+                        .iter()
+                        .map(|item| item.as_str().map(str::to_string))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| bad(format!("{key} must be a list of strings")))?,
+                ),
+                other => {
+                    return Err(bad(format!(
+                        "{key} is a {}; use a string, a number or a list of strings",
+                        other.type_str()
+                    )));
+                }
+            };
+            values.insert(key, raw);
+        }
+        Ok(ConfigFile {
+            path: path.to_path_buf(),
+            values,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_default_parses_and_names_are_unique() {
+        let defaults = Settings::defaults();
+        assert_eq!(defaults.provider_backoff, Duration::from_secs(5));
+        let mut names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        let mut envs: Vec<&str> = KEYS.iter().map(|k| k.env).collect();
+        names.sort_unstable();
+        names.dedup();
+        envs.sort_unstable();
+        envs.dedup();
+        assert_eq!(names.len(), KEYS.len());
+        assert_eq!(envs.len(), KEYS.len());
+        assert!(KEYS.iter().all(|k| k.env.starts_with("LEASH_")));
+    }
+
+    #[test]
+    fn flags_beat_environment_beat_defaults() {
+        let env = |name: &str| match name {
+            "LEASH_PLAN_MODEL" => Some("haiku".to_string()),
+            "LEASH_MAX_NUDGES" => Some("9".to_string()),
+            _ => None,
+        };
+        let resolved = Resolved::resolve(None, env, &[("max_nudges", "2".to_string())]);
+        let settings = resolved.settings().unwrap();
+        assert_eq!(settings.plan_model, "haiku");
+        assert_eq!(settings.max_nudges, 2);
+        assert_eq!(settings.implement_model, "sonnet");
+        let sources: BTreeMap<_, _> = resolved
+            .entries()
+            .map(|(k, _, s)| (k.name, s.clone()))
+            .collect();
+        assert_eq!(
+            sources["plan_model"],
+            Source::Env("LEASH_PLAN_MODEL".into())
+        );
+        assert_eq!(sources["max_nudges"], Source::Flag);
+        assert_eq!(sources["implement_model"], Source::Default);
+    }
+
+    #[test]
+    fn bad_values_name_their_source_and_how_to_fix_them() {
+        let env = |name: &str| (name == "LEASH_NUDGE_BACKOFF").then(|| "soon".to_string());
+        let err = Resolved::resolve(None, env, &[]).settings().unwrap_err();
+        assert!(
+            err.message.contains("nudge_backoff") && err.message.contains("LEASH_NUDGE_BACKOFF"),
+            "{err}"
+        );
+        assert!(err.hint.unwrap().contains("leash config"));
+        let env = |name: &str| (name == "LEASH_STOP_GRACE").then(|| "soon".to_string());
+        let err = Resolved::resolve(None, env, &[]).settings().unwrap_err();
+        assert!(err.message.contains("stop_grace"), "{err}");
+    }
+
+    #[test]
+    fn the_file_sits_between_defaults_and_the_environment() {
+        let file = ConfigFile::parse(
+            Path::new(".leash.toml"),
+            "implement_model = \"haiku\"\nmax_nudges = 2\nallowed_tools = [\"Bash\", \"Read\"]\nplan_model = \"sonnet\"\nsilence_timeout = \"1h\"\n",
+        )
+        .unwrap();
+        let env = |name: &str| (name == "LEASH_PLAN_MODEL").then(|| "opus".to_string());
+        let resolved = Resolved::resolve(Some(&file), env, &[]);
+        let settings = resolved.settings().unwrap();
+        assert_eq!(settings.implement_model, "haiku");
+        assert_eq!(settings.max_nudges, 2);
+        assert_eq!(settings.allowed_tools, vec!["Bash", "Read"]);
+        assert_eq!(
+            settings.plan_model, "opus",
+            "the environment beats the file"
+        );
+        assert!(
+            resolved
+                .daemon_env()
+                .contains(&("LEASH_SILENCE_TIMEOUT", "1h".to_string())),
+            "the daemon a command starts gets the file's bounds"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_types_are_refused() {
+        let err = ConfigFile::parse(Path::new("c"), "max_nudgez = 2").unwrap_err();
+        assert!(err.message.contains("unknown key \"max_nudgez\""), "{err}");
+        let err = ConfigFile::parse(Path::new("c"), "max_nudges = {a = 1}").unwrap_err();
+        assert!(err.message.contains("max_nudges"), "{err}");
+        let err = ConfigFile::parse(Path::new("c"), "max_nudges = [").unwrap_err();
+        assert_eq!(err.kind, crate::error::ErrorKind::Usage);
+    }
 
     #[test]
     fn durations_parse_with_units() {
@@ -184,12 +545,5 @@ mod tests {
         for bad in ["", "x", "-1", "5 years", "1e400"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn bad_environment_values_are_usage_errors() {
-        let err = Settings::from_lookup(|n| (n == "LEASH_STOP_GRACE").then(|| "soon".into()))
-            .unwrap_err();
-        assert!(err.message.contains("LEASH_STOP_GRACE"), "{err}");
     }
 }

@@ -10,6 +10,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use leash::protocol::PROTOCOL_VERSION;
 use serde_json::Value;
 use support::{Env, alive, finish, signal};
 
@@ -32,7 +33,10 @@ fn raw_exchange(socket: &PathBuf, bytes: &[u8]) -> String {
     answer
 }
 
-const HELLO: &str = "{\"type\":\"hello\",\"version\":1}\n";
+/// The first line a client sends.
+fn hello() -> String {
+    format!("{{\"type\":\"hello\",\"version\":{PROTOCOL_VERSION}}}\n")
+}
 
 fn daemon_pid(env: &Env) -> u32 {
     env.status()["daemon_pid"].as_u64().unwrap() as u32
@@ -462,13 +466,14 @@ fn bad_requests_get_one_clear_error_and_the_daemon_stays_up() {
 
     let answer = raw_exchange(
         &sock,
-        format!("{HELLO}{{\"type\":\"launch_missiles\"}}\n").as_bytes(),
+        format!("{}{{\"type\":\"launch_missiles\"}}\n", hello()).as_bytes(),
     );
     assert!(answer.contains("unknown variant"), "{answer}");
 
     let answer = raw_exchange(&sock, b"{\"type\":\"hello\",\"version\":999}\n");
     assert!(
-        answer.contains("protocol version 1") && answer.contains("\"kind\":\"setup\""),
+        answer.contains(&format!("protocol version {PROTOCOL_VERSION}"))
+            && answer.contains("\"kind\":\"setup\""),
         "{answer}"
     );
 
@@ -481,7 +486,7 @@ fn bad_requests_get_one_clear_error_and_the_daemon_stays_up() {
     drop(stream);
 
     // 100 MiB on one line is refused without being held in memory.
-    let mut huge = HELLO.as_bytes().to_vec();
+    let mut huge = hello().into_bytes();
     huge.extend(std::iter::repeat_n(b'x', 100 << 20));
     huge.push(b'\n');
     let answer = raw_exchange(&sock, &huge);
@@ -526,7 +531,7 @@ fn a_client_that_reads_too_slowly_is_dropped_and_nobody_waits_for_it() {
     // A follower that never reads.
     let mut sleeper = UnixStream::connect(&sock).unwrap();
     sleeper
-        .write_all(format!("{HELLO}{{\"type\":\"follow\",\"after_seq\":null}}\n").as_bytes())
+        .write_all(format!("{}{{\"type\":\"follow\",\"after_seq\":null}}\n", hello()).as_bytes())
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let flood = env.leash(&["session", "send", "--json", "[[flood 30000]]"]);
@@ -717,7 +722,7 @@ fn another_user_is_rejected_and_logged() {
     std::fs::set_permissions(&env.runtime, std::fs::Permissions::from_mode(0o711)).unwrap();
     let dir = std::ffi::CString::new(env.runtime.to_str().unwrap()).unwrap();
     let name = std::ffi::CString::new(sock.file_name().unwrap().to_str().unwrap()).unwrap();
-    let hello = HELLO.as_bytes();
+    let hello = hello().into_bytes();
     // SAFETY: the child only makes raw syscalls on memory prepared before the fork.
     let child = unsafe { libc::fork() };
     if child == 0 {

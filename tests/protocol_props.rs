@@ -8,10 +8,13 @@ use std::io::Cursor;
 use leash::claude::messages::StreamMessage;
 use leash::framing::{LineRead, LineReader};
 use leash::protocol::{
-    Request, RetryPolicy, ServerLine, TurnKind, TurnSpec, WorkerRequest, WorkerStep,
-    decode_request, to_line,
+    NewSession, Request, ServerLine, SessionChange, StartSpec, WorkerRequest, decode_request,
+    to_line,
 };
-use leash::worker::WorkerConfig;
+use leash::retry::RetryPolicy;
+use leash::settings::Settings;
+use leash::turn::{TurnKind, TurnSpec};
+use leash::worker::WorkerStep;
 use proptest::prelude::*;
 
 /// Cases per property; six properties run this many each.
@@ -39,7 +42,24 @@ fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         any::<u32>().prop_map(|version| Request::Hello { version }),
         Just(Request::Status),
-        Just(Request::Warmup),
+        (text, any::<bool>(), any::<bool>()).prop_map(|(path, fresh, warm)| {
+            Request::Start(StartSpec {
+                fresh,
+                warm,
+                new: NewSession {
+                    cwd: path.clone().into(),
+                    claude: "claude".into(),
+                    model: path.clone(),
+                    permission_allow: vec![path.clone()],
+                    allowed_tools: Vec::new(),
+                },
+                change: SessionChange {
+                    model: fresh.then(|| path.clone()),
+                    claude_args: vec![path],
+                    ..SessionChange::default()
+                },
+            })
+        }),
         Just(Request::Stop),
         proptest::option::of(any::<u64>()).prop_map(|turn| Request::Interrupt { turn }),
         proptest::option::of(any::<u64>()).prop_map(|after_seq| Request::Follow { after_seq }),
@@ -54,7 +74,7 @@ fn request() -> impl Strategy<Value = Request> {
                     interactive: retries % 2 == 0,
                     retry: RetryPolicy {
                         max_retries: retries,
-                        ..RetryPolicy::default()
+                        ..RetryPolicy::NONE
                     },
                 })
             }
@@ -71,7 +91,7 @@ fn request() -> impl Strategy<Value = Request> {
                 };
                 Request::Worker(WorkerRequest {
                     step,
-                    config: WorkerConfig::default(),
+                    config: Settings::defaults().worker_config(),
                     wait,
                     interactive: !wait,
                 })

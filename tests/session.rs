@@ -397,7 +397,9 @@ fn a_missing_claude_binary_is_one_clear_error() {
             .contains("npm install -g @anthropic-ai/claude-code"),
         "{run:?}"
     );
-    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "one error line and its hint: {run:?}");
+    assert!(lines[0].starts_with("leash: error: ") && lines[1].starts_with("hint: "));
 
     env.unset("LEASH_CLAUDE");
     env.set("PATH", "/usr/bin:/bin");

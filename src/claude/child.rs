@@ -45,6 +45,13 @@ pub struct ExitInfo {
     pub signal: Option<i32>,
 }
 
+impl ExitInfo {
+    pub const UNKNOWN: ExitInfo = ExitInfo {
+        code: None,
+        signal: None,
+    };
+}
+
 impl std::fmt::Display for ExitInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (self.code, self.signal) {
@@ -62,8 +69,30 @@ const EVENT_QUEUE: usize = 1024;
 
 pub struct Child {
     pid: u32,
+    /// The one strong handle: dropping it closes claude's stdin.
     stdin: Option<mpsc::Sender<String>>,
     events: mpsc::Receiver<ChildEvent>,
+}
+
+/// A handle to claude's stdin for answers given later (a tool permission). Every line
+/// still goes through the child's one writer task; a handle never keeps the pipe open
+/// after the child closed it.
+#[derive(Debug, Clone)]
+pub struct Stdin(Option<mpsc::WeakSender<String>>);
+
+impl Stdin {
+    /// Queues one line (newline included).
+    pub fn write(&self, line: String) -> Result<(), WriteError> {
+        let sender = self
+            .0
+            .as_ref()
+            .and_then(mpsc::WeakSender::upgrade)
+            .ok_or(WriteError::Closed)?;
+        sender.try_send(line).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => WriteError::Stalled,
+            mpsc::error::TrySendError::Closed(_) => WriteError::Closed,
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,10 +144,7 @@ impl Child {
                         signal: status.signal(),
                     }
                 }
-                Err(_) => ExitInfo {
-                    code: None,
-                    signal: None,
-                },
+                Err(_) => ExitInfo::UNKNOWN,
             };
             let _ = events_tx.send(ChildEvent::Exited(info)).await;
         });
@@ -134,13 +160,9 @@ impl Child {
         self.pid
     }
 
-    /// Queues one line (newline included) for claude's stdin.
-    pub fn write(&self, line: String) -> Result<(), WriteError> {
-        let stdin = self.stdin.as_ref().ok_or(WriteError::Closed)?;
-        stdin.try_send(line).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => WriteError::Stalled,
-            mpsc::error::TrySendError::Closed(_) => WriteError::Closed,
-        })
+    /// A handle that writes to claude's stdin.
+    pub fn stdin(&self) -> Stdin {
+        Stdin(self.stdin.as_ref().map(mpsc::Sender::downgrade))
     }
 
     /// claude finishes its current turn and exits when its stdin closes.

@@ -2,40 +2,40 @@
 
 use serde::Serialize;
 
-use super::render::Output;
-use super::settings;
-use crate::config::{CONFIG_FILE, ConfigFile, KEYS};
+use super::Output;
+use super::common::current_dir;
 use crate::error::Error;
+use crate::settings::{CONFIG_FILE, ConfigFile, Resolved, Scope};
 
 #[derive(Serialize)]
 struct Setting<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     key: &'a str,
-    value: &'a str,
+    value: String,
     source: String,
     env: &'static str,
+    default: &'static str,
+    scope: Scope,
     help: &'static str,
 }
 
 pub fn run(out: &Output) -> Result<u8, Error> {
-    let cwd =
-        std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))?;
+    let cwd = current_dir()?;
     let file = ConfigFile::find(&cwd)?;
-    let resolved = settings(&[])?;
+    let resolved = Resolved::load(&cwd, &[])?;
     // Show the values, then insist they are usable.
     let rows: Vec<Setting> = resolved
         .entries()
-        .filter_map(|(key, value, source)| {
-            let meta = KEYS.iter().find(|k| k.name == key)?;
-            Some(Setting {
-                kind: "setting",
-                key,
-                value,
-                source: source.to_string(),
-                env: meta.env,
-                help: meta.help,
-            })
+        .map(|(key, value, source)| Setting {
+            kind: "setting",
+            key: key.name,
+            value: value.to_string(),
+            source: source.to_string(),
+            env: key.env,
+            default: key.default,
+            scope: key.scope,
+            help: key.doc,
         })
         .collect();
     if out.json {
@@ -43,23 +43,26 @@ pub fn run(out: &Output) -> Result<u8, Error> {
             out.json_line(row);
         }
     } else {
-        match &file {
-            Some(file) => println!("config file: {}", file.path.display()),
-            None => println!("config file: none ({CONFIG_FILE} at the repository root)"),
-        }
-        println!("{:<26} {:<20} SOURCE", "SETTING", "VALUE");
+        out.data(match &file {
+            Some(file) => format!("config file: {}", file.path.display()),
+            None => format!("config file: none ({CONFIG_FILE} at the repository root)"),
+        });
+        out.data(format!("{:<26} {:<20} SOURCE", "SETTING", "VALUE"));
         for row in &rows {
-            let value = if row.value.is_empty() { "-" } else { row.value };
-            println!("{:<26} {:<20} {}", row.key, value, row.source);
+            let value = if row.value.is_empty() {
+                "-"
+            } else {
+                &row.value
+            };
+            out.data(format!("{:<26} {:<20} {}", row.key, value, row.source));
         }
         if out.verbose > 0 {
-            println!();
+            out.data("");
             for row in &rows {
-                println!("{:<26} {} (env {})", row.key, row.help, row.env);
+                out.data(format!("{:<26} {} (env {})", row.key, row.help, row.env));
             }
         }
     }
-    resolved.worker_config()?;
-    resolved.session_model()?;
+    resolved.settings()?;
     Ok(0)
 }

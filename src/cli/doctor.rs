@@ -8,16 +8,14 @@ use std::time::{Duration, Instant};
 use console::style;
 use serde::Serialize;
 
-use super::render::Output;
-use super::session::resolve_claude;
-use super::{Global, block_on, settings};
+use super::Output;
+use super::common::{block_on, current_dir, resolve_claude, settings};
 use crate::client::Connection;
-use crate::config::ConfigFile;
 use crate::error::{Error, ErrorKind};
 use crate::git;
 use crate::paths::{Dirs, check_private_dir, project_root};
 use crate::protocol::{Reply, Request, SessionState};
-use crate::settings::Settings;
+use crate::settings::{ConfigFile, Resolved};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,10 +67,9 @@ const CREDENTIAL_VARS: &[&str] = &[
 ];
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn run(_global: &Global, out: &Output) -> Result<u8, Error> {
-    let cwd =
-        std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))?;
-    let mut checks = vec![claude_check()];
+pub fn run(out: &Output) -> Result<u8, Error> {
+    let cwd = current_dir()?;
+    let mut checks = vec![claude_check(&cwd)];
     let dirs = Dirs::from_env();
     match &dirs {
         Ok(dirs) => {
@@ -99,9 +96,9 @@ pub fn run(_global: &Global, out: &Output) -> Result<u8, Error> {
             Status::Warn => style("warn").yellow(),
             Status::Fail => style("fail").red().bold(),
         };
-        println!("{tag}  {:<13} {}", c.check, c.message);
+        out.data(format!("{tag}  {:<13} {}", c.check, c.message));
         if let Some(fix) = &c.fix {
-            println!("      {:<13} fix: {fix}", "");
+            out.data(format!("      {:<13} fix: {fix}", ""));
         }
     }
     Ok(if failed {
@@ -111,9 +108,11 @@ pub fn run(_global: &Global, out: &Output) -> Result<u8, Error> {
     })
 }
 
-fn claude_check() -> Check {
-    let explicit = std::env::var_os("LEASH_CLAUDE");
-    let path = match resolve_claude(explicit.as_deref().map(Path::new)) {
+fn claude_check(cwd: &Path) -> Check {
+    let wanted = Resolved::load(cwd, &[])
+        .and_then(|r| r.settings())
+        .map_or_else(|_| "claude".to_string(), |s| s.claude);
+    let path = match resolve_claude(&wanted) {
         Ok(path) => path,
         Err(e) => {
             return check(
@@ -215,9 +214,7 @@ fn config_check(cwd: &Path) -> Check {
             );
         }
     };
-    let usable = settings(&[])
-        .and_then(|r| r.worker_config().map(|_| ()))
-        .and_then(|()| Settings::from_env().map(|_| ()));
+    let usable = settings(&[]).map(|_| ());
     match (usable, file) {
         (Err(e), _) => check(
             "config",

@@ -1,13 +1,45 @@
 //! `leash hooks install|uninstall`: git hooks that nudge the worker.
 
-use super::render::Output;
-use super::{Global, HooksArgs, HooksCommand};
-use crate::error::Error;
-use crate::git::{DEFAULT_HOOKS, SUPPORTED_HOOKS, install_hooks, uninstall_hooks};
+use clap::{Args, Subcommand};
 
-pub fn run(command: HooksCommand, _global: &Global, out: &Output) -> Result<u8, Error> {
-    let cwd =
-        std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))?;
+use super::Output;
+use super::common::current_dir;
+use crate::error::Error;
+use crate::git::{DEFAULT_HOOKS, HookChange, SUPPORTED_HOOKS, install_hooks, uninstall_hooks};
+
+/// One line per hook changed, under `--json`.
+#[derive(serde::Serialize)]
+struct HookLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(flatten)]
+    change: &'a HookChange,
+}
+
+const EXAMPLES: &str = "Examples:
+  leash hooks install                                  # post-commit
+  leash hooks install --hook post-merge --hook pre-commit
+  leash hooks uninstall                                # removes only leash's, restores what was there";
+
+#[derive(Debug, Subcommand)]
+pub enum HooksCommand {
+    /// Install hooks in this repository that run `leash nudge --event <hook> --no-wait`
+    #[command(after_help = EXAMPLES)]
+    Install(HooksArgs),
+    /// Remove the hooks leash installed, restoring any hook that was there before
+    Uninstall(HooksArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HooksArgs {
+    /// Which hooks [default: post-commit; also post-merge, post-rewrite, post-checkout,
+    /// pre-commit, pre-push, commit-msg]
+    #[arg(long = "hook", value_name = "HOOK")]
+    pub hooks: Vec<String>,
+}
+
+pub fn run(command: HooksCommand, out: &Output) -> Result<u8, Error> {
+    let cwd = current_dir()?;
     let (args, install) = match command {
         HooksCommand::Install(args) => (args, true),
         HooksCommand::Uninstall(args) => (args, false),
@@ -20,16 +52,17 @@ pub fn run(command: HooksCommand, _global: &Global, out: &Output) -> Result<u8, 
     };
     for change in &changes {
         if out.json {
-            let mut line = serde_json::to_value(change).unwrap_or_default();
-            line["type"] = "hook".into();
-            out.json_line(&line);
+            out.json_line(&HookLine {
+                kind: "hook",
+                change,
+            });
         } else {
-            println!(
+            out.data(format!(
                 "{}: {} ({})",
                 change.hook,
                 change.action,
                 change.path.display()
-            );
+            ));
         }
     }
     if changes.is_empty() && !out.json {
@@ -51,10 +84,8 @@ fn chosen_hooks(args: &HooksArgs, install: bool) -> Result<Vec<String>, Error> {
     }
     for hook in &args.hooks {
         if !SUPPORTED_HOOKS.contains(&hook.as_str()) {
-            return Err(Error::usage(format!(
-                "unknown hook {hook:?}; leash supports {}",
-                SUPPORTED_HOOKS.join(", ")
-            )));
+            return Err(Error::usage(format!("unknown hook {hook:?}"))
+                .hint(format!("leash supports {}", SUPPORTED_HOOKS.join(", "))));
         }
     }
     Ok(args.hooks.clone())

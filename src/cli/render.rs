@@ -12,7 +12,8 @@ use serde_json::Value;
 use crate::claude::messages::{ContentBlock, StreamMessage};
 use crate::cli::Global;
 use crate::error::Error;
-use crate::protocol::{Event, Level, Outcome, ServerLine};
+use crate::protocol::{Event, Level, ServerLine};
+use crate::turn::Outcome;
 
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -30,11 +31,34 @@ impl Output {
         }
     }
 
+    /// A line of the data asked for, on stdout.
+    pub fn data(&self, line: impl std::fmt::Display) {
+        let mut stdout = io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
+    }
+
+    /// A buffered stdout for many data lines (a log); flushed by the caller.
+    pub fn data_writer(&self) -> io::BufWriter<io::Stdout> {
+        io::BufWriter::with_capacity(64 * 1024, io::stdout())
+    }
+
+    /// `key  value` rows, aligned, on stdout.
+    pub fn rows<'r>(&self, rows: impl IntoIterator<Item = (&'r str, String)>) {
+        for (key, value) in rows {
+            self.data(format!("{key:<12}{value}"));
+        }
+    }
+
     /// A line about what happened, for people. Silent with `--quiet`.
     pub fn note(&self, message: impl std::fmt::Display) {
         if !self.quiet {
             eprintln!("{} {message}", style("leash:").dim().for_stderr());
         }
+    }
+
+    /// A line about the outcome on stderr, shown even with `--quiet` and `--json`.
+    pub fn say(&self, message: impl std::fmt::Display) {
+        eprintln!("leash: {message}");
     }
 
     /// A person is at this terminal to answer questions (tool permissions).
@@ -57,17 +81,38 @@ impl Output {
         );
     }
 
-    /// How main reports a failed command: one line on stderr, and under `--json` a
-    /// final `error` object on stdout as well.
+    /// How main reports a failed command: the error and its hint on stderr,
+    /// cargo-style, and under `--json` a final `error` object on stdout as well.
     pub fn error(&self, err: &Error) {
         eprintln!("{} {err}", style("leash: error:").red().bold().for_stderr());
+        if let Some(hint) = &err.hint {
+            eprintln!("{} {hint}", style("hint:").cyan().bold().for_stderr());
+        }
         if self.json {
-            self.json_line(&serde_json::json!({
-                "type": "error",
-                "kind": err.kind,
-                "exit_code": err.exit_code(),
-                "message": err.message,
-            }));
+            self.json_line(&ErrorLine::from(err));
+        }
+    }
+}
+
+/// The last line of a failed command under `--json`.
+#[derive(serde::Serialize)]
+pub struct ErrorLine<'a> {
+    #[serde(rename = "type")]
+    kind_tag: &'static str,
+    kind: crate::error::ErrorKind,
+    exit_code: u8,
+    message: &'a str,
+    hint: Option<&'a str>,
+}
+
+impl<'a> From<&'a Error> for ErrorLine<'a> {
+    fn from(err: &'a Error) -> Self {
+        ErrorLine {
+            kind_tag: "error",
+            kind: err.kind,
+            exit_code: err.exit_code(),
+            message: &err.message,
+            hint: err.hint.as_deref(),
         }
     }
 }

@@ -10,19 +10,20 @@ use serde_json::Value;
 use super::render::{Output, TurnPrinter, tool_summary};
 use crate::client::{Connection, parse_line};
 use crate::error::{Error, ErrorKind};
-use crate::protocol::{Event, Outcome, Reply, Request, ServerLine, peek_type};
+use crate::framing::peek_type;
+use crate::protocol::{Event, Reply, Request, ServerLine};
+use crate::turn::Outcome;
 use crate::worker::Judgement;
 
 /// Whether the client acts on this line beyond printing it.
-fn needs_reading(raw: &str, interactive: bool) -> bool {
-    match peek_type(raw).as_deref() {
-        Some("claude") => interactive,
-        Some("turn_started" | "notice" | "stderr") => false,
-        _ => true,
-    }
+fn needs_reading(raw: &str) -> bool {
+    !matches!(
+        peek_type(raw).as_deref(),
+        Some("claude" | "turn_started" | "notice" | "stderr")
+    )
 }
 
-/// claude asking to use a tool, as relayed by the daemon.
+/// claude asking to use a tool, as the daemon relays it to the person deciding.
 struct Question {
     request_id: String,
     tool: String,
@@ -30,19 +31,19 @@ struct Question {
 }
 
 fn permission_request(line: &ServerLine) -> Option<Question> {
-    let ServerLine::Event(Event::Claude { msg, .. }) = line else {
+    let ServerLine::Event(Event::PermissionAsked {
+        request_id,
+        tool,
+        input,
+        ..
+    }) = line
+    else {
         return None;
     };
-    if msg["type"] != "control_request" || msg["request"]["subtype"] != "can_use_tool" {
-        return None;
-    }
     Some(Question {
-        request_id: msg["request_id"].as_str()?.to_string(),
-        tool: msg["request"]["tool_name"]
-            .as_str()
-            .unwrap_or("a tool")
-            .to_string(),
-        input: msg["request"]["input"].clone(),
+        request_id: request_id.clone(),
+        tool: tool.clone(),
+        input: input.clone(),
     })
 }
 
@@ -130,31 +131,32 @@ pub async fn stream(
         };
         let Some(raw) = next else {
             printer.flush();
-            return Err(Error::turn_failed(
-                "the session daemon went away during the turn; run the command again to continue the conversation",
-            ));
+            return Err(
+                Error::turn_failed("the session daemon went away during the turn")
+                    .hint("run the command again to continue the conversation"),
+            );
         };
         // With --json most lines are only passed on: do not build what nobody reads.
-        if out.json && !needs_reading(&raw, interactive) {
+        if out.json && !needs_reading(&raw) {
             printer.raw(&raw);
             continue;
         }
         let parsed = parse_line(&raw)?;
-        match &parsed {
-            ServerLine::Reply(Reply::Error { kind, message }) => {
-                printer.flush();
-                return Err(Error::new(*kind, message.clone()));
+        if let ServerLine::Reply(reply @ Reply::Error { .. }) = &parsed
+            && let Err(e) = reply.clone().into_error()
+        {
+            printer.flush();
+            return Err(e);
+        }
+        if let ServerLine::Reply(Reply::Queued {
+            turn: queued,
+            ahead,
+        }) = &parsed
+        {
+            turn = Some(*queued);
+            if *ahead > 0 {
+                out.note(format!("turn {queued} waits behind {ahead} other turn(s)"));
             }
-            ServerLine::Reply(Reply::Queued {
-                turn: queued,
-                ahead,
-            }) => {
-                turn = Some(*queued);
-                if *ahead > 0 {
-                    out.note(format!("turn {queued} waits behind {ahead} other turn(s)"));
-                }
-            }
-            _ => {}
         }
         printer.line(&raw, &parsed);
         if interactive && let Some(question) = permission_request(&parsed) {

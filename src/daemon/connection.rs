@@ -12,13 +12,17 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::daemon::actor::{ClientCount, Command, Decision};
-use crate::daemon::feed::{self, Feed, FeedReceiver, Outgoing};
+use super::feed::{self, Feed, FeedReceiver, Outgoing};
+use super::hub::{ClientCount, Command, Submitted};
+use super::permissions::Decision;
 use crate::error::{Error, ErrorKind};
 use crate::eventlog::read_entries;
 use crate::framing::{LineRead, LineReader};
 use crate::paths::current_uid;
-use crate::protocol::{MAX_REQUEST_BYTES, PROTOCOL_VERSION, Reply, Request, decode_request};
+use crate::protocol::{
+    MAX_REQUEST_BYTES, PROTOCOL_VERSION, Reply, Request, StartSpec, WorkerRequest, decode_request,
+};
+use crate::turn::TurnSpec;
 
 /// A client that does not take a line within this time is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -111,12 +115,14 @@ impl Conn {
             }
             Request::Hello { version } => {
                 let e = Error::setup(format!(
-                    "the daemon speaks protocol version {PROTOCOL_VERSION} and this leash speaks {version}: stop the worker with the leash that started it, then start it again"
-                ));
+                    "the daemon speaks protocol version {PROTOCOL_VERSION} and this leash speaks {version}"
+                ))
+                .hint("stop the worker with the leash that started it, then start it again");
                 return self.reply(&Reply::error(&e)).await;
             }
             _ => {
-                let e = Error::usage("a connection must start with a hello");
+                let e = Error::usage("a connection must start with a hello")
+                    .hint("send {\"type\":\"hello\",\"version\":N} first");
                 return self.reply(&Reply::error(&e)).await;
             }
         }
@@ -126,79 +132,99 @@ impl Conn {
             Err(e) => return self.reply(&Reply::error(&e)).await,
         };
         match request {
-            Request::Hello { .. } => {
-                self.reply(&Reply::error(&Error::usage("hello was already said")))
-                    .await
-            }
-            Request::Status => {
-                let reply = match ask(shared, Command::Status).await {
-                    Ok(status) => Reply::Status(Box::new(status)),
-                    Err(e) => Reply::error(&e),
-                };
-                self.reply(&reply).await
-            }
-            Request::Warmup => {
-                let reply = match ask(shared, Command::Warmup).await.and_then(|r| r) {
-                    Ok(status) => Reply::Status(Box::new(status)),
-                    Err(e) => Reply::error(&e),
-                };
-                self.reply(&reply).await
-            }
-            Request::Send(spec) => {
-                if spec.prompt.trim().is_empty() {
-                    return self
-                        .reply(&Reply::error(&Error::usage("the prompt is empty")))
-                        .await;
-                }
-                self.queue(shared, true, |feed, reply| Command::Submit {
-                    spec,
-                    feed,
-                    reply,
-                })
-                .await
-            }
-            Request::Interrupt { turn } => {
-                let reply = match ask(shared, |reply| Command::Interrupt { turn, reply }).await {
-                    Ok(message) => Reply::Ok { message },
-                    Err(e) => Reply::error(&e),
-                };
-                self.reply(&reply).await
-            }
-            Request::SetModel { model } => {
-                let reply = match ask(shared, |reply| Command::SetModel { model, reply })
-                    .await
-                    .and_then(|r| r)
-                {
-                    Ok(message) => Reply::Ok { message },
-                    Err(e) => Reply::error(&e),
-                };
-                self.reply(&reply).await
-            }
+            Request::Hello { .. } => self.refuse(Error::usage("hello was already said")).await,
+            Request::Status => self.status(shared).await,
+            Request::Start(spec) => self.start(shared, spec).await,
+            Request::Send(spec) => self.send(shared, spec).await,
+            Request::Interrupt { turn } => self.interrupt(shared, turn).await,
+            Request::SetModel { model } => self.set_model(shared, model).await,
             Request::Follow { after_seq } => self.follow(shared, after_seq).await,
             Request::Permission { .. } => {
-                let e =
-                    Error::usage("answer a tool request on the connection that streams its turn");
-                self.reply(&Reply::error(&e)).await
-            }
-            Request::Worker(request) => {
-                let wait = request.wait;
-                self.queue(shared, wait, |feed, reply| Command::Worker {
-                    request,
-                    feed: wait.then_some(feed),
-                    reply,
-                })
+                self.refuse(
+                    Error::usage(
+                        "a tool request is answered on the connection that streams its turn",
+                    )
+                    .hint("answer it where `leash session send` or the worker step runs"),
+                )
                 .await
             }
-            Request::Stop => {
-                let reply = match ask(shared, |reply| Command::Stop(Some(reply))).await {
-                    Ok(()) => Reply::Ok {
-                        message: format!("stopped worker {}", shared.worker),
-                    },
-                    Err(e) => Reply::error(&e),
-                };
-                self.reply(&reply).await
-            }
+            Request::Worker(request) => self.step(shared, request).await,
+            Request::Stop => self.stop(shared).await,
         }
+    }
+
+    async fn status(&mut self, shared: &Shared) -> io::Result<()> {
+        let reply = match ask(shared, Command::Status).await {
+            Ok(status) => Reply::Status(Box::new(status)),
+            Err(e) => Reply::error(&e),
+        };
+        self.reply(&reply).await
+    }
+
+    async fn start(&mut self, shared: &Shared, spec: StartSpec) -> io::Result<()> {
+        let reply = match ask(shared, |reply| Command::Start { spec, reply })
+            .await
+            .and_then(|r| r)
+        {
+            Ok(status) => Reply::Status(Box::new(status)),
+            Err(e) => Reply::error(&e),
+        };
+        self.reply(&reply).await
+    }
+
+    async fn send(&mut self, shared: &Shared, spec: TurnSpec) -> io::Result<()> {
+        if spec.prompt.trim().is_empty() {
+            return self.refuse(Error::usage("the prompt is empty")).await;
+        }
+        self.queue(shared, true, |feed, reply| Command::Send {
+            spec,
+            feed,
+            reply,
+        })
+        .await
+    }
+
+    async fn interrupt(&mut self, shared: &Shared, turn: Option<u64>) -> io::Result<()> {
+        let reply = match ask(shared, |reply| Command::Interrupt { turn, reply }).await {
+            Ok(message) => Reply::Ok { message },
+            Err(e) => Reply::error(&e),
+        };
+        self.reply(&reply).await
+    }
+
+    async fn set_model(&mut self, shared: &Shared, model: String) -> io::Result<()> {
+        let reply = match ask(shared, |reply| Command::SetModel { model, reply })
+            .await
+            .and_then(|r| r)
+        {
+            Ok(message) => Reply::Ok { message },
+            Err(e) => Reply::error(&e),
+        };
+        self.reply(&reply).await
+    }
+
+    async fn step(&mut self, shared: &Shared, request: WorkerRequest) -> io::Result<()> {
+        let wait = request.wait;
+        self.queue(shared, wait, |feed, reply| Command::Step {
+            request,
+            feed: wait.then_some(feed),
+            reply,
+        })
+        .await
+    }
+
+    async fn stop(&mut self, shared: &Shared) -> io::Result<()> {
+        let reply = match ask(shared, |reply| Command::Stop(Some(reply))).await {
+            Ok(()) => Reply::Ok {
+                message: format!("stopped worker {}", shared.worker),
+            },
+            Err(e) => Reply::error(&e),
+        };
+        self.reply(&reply).await
+    }
+
+    async fn refuse(&mut self, e: Error) -> io::Result<()> {
+        self.reply(&Reply::error(&e)).await
     }
 
     /// Queues a turn or worker step, says so, and streams its events when the client
@@ -279,8 +305,9 @@ impl Conn {
                     let e = if rx.dropped_for_slowness() {
                         Error::new(
                             ErrorKind::TurnFailed,
-                            "this client read too slowly and was dropped; the session goes on (see `leash session logs`)",
+                            "this client read too slowly and was dropped; the session goes on",
                         )
+                        .hint("see `leash session logs` for what it missed")
                     } else {
                         Error::new(ErrorKind::NoSession, "the session daemon stopped")
                     };
@@ -359,9 +386,6 @@ impl Conn {
         self.flush().await
     }
 }
-
-/// Where the actor answers a queued turn or step: its id and how many are ahead of it.
-type Submitted = oneshot::Sender<Result<(u64, usize), Error>>;
 
 /// Sends a command built around a reply channel and waits for the answer.
 async fn ask<T>(

@@ -4,12 +4,18 @@
 //! left by a dead one can be removed safely), binds the socket 0600 in the private
 //! runtime dir, and runs the session [`actor`] until asked to stop, signalled, or idle.
 
-pub mod actor;
-pub mod connection;
-pub mod feed;
+mod actor;
+mod connection;
+mod feed;
+mod hub;
+mod permissions;
+mod queue;
+mod step;
+mod subscribers;
+mod turn;
 
 use std::fs::{File, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,17 +24,18 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::claude::session::{Bounds, Session};
 use crate::error::Error;
 use crate::eventlog::EventLog;
 use crate::paths::{Dirs, WorkerName};
 use crate::record::SessionRecord;
-use crate::settings::Settings;
+use crate::settings::{Resolved, Settings};
 use crate::worker::WorkerState;
-use actor::{Actor, ClientCount, Command, Setup};
+use actor::Actor;
 use connection::Shared;
+use hub::{ClientCount, Command, Hub, HubSetup, Place};
 
 pub const LOCK_FILE: &str = "daemon.lock";
-pub const DAEMON_LOG: &str = "daemon.log";
 /// How long the daemon waits for connections to finish their last words on exit.
 const FAREWELL: Duration = Duration::from_secs(2);
 
@@ -41,19 +48,19 @@ pub fn run(worker: &WorkerName, dirs: &Dirs) -> Result<(), Error> {
         eprintln!("leash daemon: another daemon already serves worker {worker}; exiting");
         return Ok(());
     };
-    let record = SessionRecord::load(&state_dir)?.ok_or_else(|| {
-        Error::setup(format!(
-            "worker {worker} has no session record in {}; start it with `leash session start`",
-            state_dir.display()
-        ))
-    })?;
-    let settings = Settings::from_env()?;
+    let record = SessionRecord::load(&state_dir)?;
+    let settings = Resolved::from_env().settings()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Error::io("cannot start the async runtime", e))?;
-    runtime.block_on(serve(worker, record, state_dir, socket, settings))
+    let place = Place {
+        worker: worker.to_string(),
+        state_dir,
+        socket,
+    };
+    runtime.block_on(serve(place, record, settings))
 }
 
 /// Holding this lock is what makes a daemon the owner of its worker.
@@ -75,38 +82,52 @@ fn lock_worker(state_dir: &Path) -> Result<Option<File>, Error> {
 }
 
 async fn serve(
-    worker: &WorkerName,
-    record: SessionRecord,
-    state_dir: PathBuf,
-    socket: PathBuf,
+    place: Place,
+    record: Option<SessionRecord>,
     settings: Settings,
 ) -> Result<(), Error> {
+    let socket = place.socket.clone();
     let listener = bind_private(&socket)?;
-    let log = EventLog::open(&state_dir, settings.log_max_bytes)
+    let log = EventLog::open(&place.state_dir, settings.log_max_bytes)
         .map_err(|e| Error::io("cannot open the event log", e))?;
     let (commands_tx, commands_rx) = mpsc::channel(256);
     let clients = ClientCount::default();
     let shared = Arc::new(Shared {
         commands: commands_tx.clone(),
         request_timeout: settings.client_timeout,
-        feed_budget: settings.client_buffer,
+        feed_budget: usize::try_from(settings.client_buffer).unwrap_or(usize::MAX),
         clients: clients.clone(),
-        worker: worker.to_string(),
-        state_dir: state_dir.clone(),
+        worker: place.worker.clone(),
+        state_dir: place.state_dir.clone(),
     });
-    let worker = WorkerState::load(&state_dir)?;
-    let stale_claude = crate::process::kill_stale_claude(&state_dir);
-    let setup = Setup {
+    let worker = WorkerState::load(&place.state_dir)?;
+    let stale_claude = crate::process::kill_stale_claude(&place.state_dir);
+    let claude = Session::new(
+        record.as_ref().map(|r| r.conversation.clone()),
+        Bounds {
+            init_timeout: settings.init_timeout,
+            control_timeout: settings.control_timeout,
+            silence_timeout: settings.silence_timeout,
+            interrupt_grace: settings.interrupt_grace,
+            stop_grace: settings.stop_grace,
+            max_crashes: settings.max_crashes,
+            crash_backoff: settings.crash_backoff,
+        },
+        crate::process::claude_pid_file(&place.state_dir),
+    );
+    let hub = Hub::new(HubSetup {
+        commands: commands_rx,
+        clients,
+        out: subscribers::Subscribers::new(log),
         record,
         worker,
-        state_dir,
-        socket: socket.clone(),
-        settings,
-        log,
-        stale_claude,
-    };
-    let actor = Actor::new(setup, commands_rx, clients);
-    let mut actor_task = tokio::spawn(actor.run());
+        idle_timeout: settings.idle_timeout,
+        permission_timeout: settings.permission_timeout,
+        max_queue: usize::try_from(settings.max_queue).unwrap_or(usize::MAX),
+        place,
+    });
+    let actor = Actor::new(claude, hub, settings.silence_timeout);
+    let mut actor_task = tokio::spawn(actor.run(stale_claude));
     let mut connections = JoinSet::new();
     let mut terminate =
         signal(SignalKind::terminate()).map_err(|e| Error::io("cannot watch signals", e))?;

@@ -1,8 +1,10 @@
 //! The autonomous worker on top of a session: plan -> implement -> nudge, each step its
 //! own command, the phase persisted in the worker's state dir so any terminal, script
 //! or git hook can take the next step. The daemon runs the steps (it owns the
-//! conversation and this state); `leash loop` strings them together.
+//! conversation and this state) as the pure [`machine`] decides; `leash loop` strings
+//! them together by the same machine's rules.
 
+pub mod machine;
 pub mod prompts;
 
 use std::path::{Path, PathBuf};
@@ -12,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind};
 use crate::git::{CommitInfo, FileChange};
 use crate::paths::write_atomic;
-use crate::protocol::RetryPolicy;
+use crate::retry::RetryPolicy;
 
 pub const WORKER_FILE: &str = "worker.json";
 
@@ -98,14 +100,6 @@ impl Verdict {
             Verdict::Interrupted => ErrorKind::Interrupted.exit_code(),
         }
     }
-
-    /// Verdicts that come from a failed turn rather than from looking at the work.
-    pub fn is_turn_failure(self) -> bool {
-        matches!(
-            self,
-            Verdict::ProviderError | Verdict::TurnFailed | Verdict::Interrupted
-        )
-    }
 }
 
 /// The end of a worker step: what was found, what it means for the phase, and the
@@ -126,6 +120,36 @@ pub struct Judgement {
     pub blocked_reason: Option<String>,
 }
 
+/// One worker step as a client asks for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WorkerStep {
+    Plan {
+        task: String,
+    },
+    /// Start the implement phase, or judge it again if it is under way (`restart`
+    /// starts it over).
+    Implement {
+        restart: bool,
+    },
+    /// Nudges queued while another waits are merged into it, so these are lists.
+    Nudge {
+        reasons: Vec<String>,
+        /// The git hooks that fired the nudge.
+        events: Vec<String>,
+    },
+}
+
+impl WorkerStep {
+    pub fn step(&self) -> Step {
+        match self {
+            WorkerStep::Plan { .. } => Step::Plan,
+            WorkerStep::Implement { .. } => Step::Implement,
+            WorkerStep::Nudge { .. } => Step::Nudge,
+        }
+    }
+}
+
 /// How the steps run; resolved by the client from flags, environment and config, and
 /// sent with every step so the daemon holds no configuration of its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,26 +165,6 @@ pub struct WorkerConfig {
     pub nudge_backoff_ms: u64,
     pub nudge_backoff_max_ms: u64,
     pub retry: RetryPolicy,
-}
-
-impl Default for WorkerConfig {
-    fn default() -> Self {
-        WorkerConfig {
-            plan_model: "opus".to_string(),
-            implement_model: "sonnet".to_string(),
-            plan_permission_mode: "plan".to_string(),
-            implement_permission_mode: "acceptEdits".to_string(),
-            allowed_tools: vec!["Bash(git:*)".to_string()],
-            max_nudges: 5,
-            nudge_backoff_ms: 5_000,
-            nudge_backoff_max_ms: 120_000,
-            retry: RetryPolicy {
-                max_retries: 3,
-                base_delay_ms: 5_000,
-                max_delay_ms: 60_000,
-            },
-        }
-    }
 }
 
 impl WorkerConfig {
@@ -342,7 +346,13 @@ mod tests {
         let config = WorkerConfig {
             nudge_backoff_ms: 100,
             nudge_backoff_max_ms: 10_000,
-            ..WorkerConfig::default()
+            plan_model: "opus".into(),
+            implement_model: "sonnet".into(),
+            plan_permission_mode: "plan".into(),
+            implement_permission_mode: "acceptEdits".into(),
+            allowed_tools: Vec::new(),
+            max_nudges: 5,
+            retry: RetryPolicy::NONE,
         };
         assert_eq!(config.nudge_delay_ms(0), 0);
         for used in 1..6 {

@@ -100,6 +100,7 @@ impl Env {
             ("LEASH_STOP_GRACE", "1s"),
             ("LEASH_INTERRUPT_GRACE", "3s"),
             ("LEASH_CRASH_BACKOFF", "50ms"),
+            ("LEASH_PROVIDER_BACKOFF", "10ms"),
             ("NO_COLOR", "1"),
         ] {
             vars.push((key.to_string(), value.to_string()));

@@ -1,18 +1,32 @@
 //! `leash session logs`: the event log as lines for people (or JSON lines), then,
 //! with `--follow`, new events as they happen.
 
+use std::io::Write;
+
+use clap::Args;
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::render::{Output, tool_summary};
-use super::session::{status_word, target};
-use super::{Global, LogsArgs};
 use crate::claude::messages::{ContentBlock, StreamMessage};
+use crate::cli::common::target;
+use crate::cli::render::tool_summary;
+use crate::cli::{Global, Output};
 use crate::client::{Connection, parse_line};
 use crate::error::{Error, ErrorKind};
 use crate::eventlog::{read_entries, seq_of};
-use crate::protocol::{Event, Reply, Request, ServerLine, peek_type};
+use crate::framing::peek_type;
+use crate::protocol::{Event, Reply, Request, ServerLine};
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// Keep printing new events as they happen, like `tail -f`
+    #[arg(short, long)]
+    pub follow: bool,
+    /// How many of the latest events to show first (0 = all)
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 40)]
+    pub lines: usize,
+}
 
 pub async fn run(args: LogsArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     let target = target(global)?;
@@ -25,7 +39,7 @@ pub async fn run(args: LogsArgs, global: &Global, out: &Output) -> Result<u8, Er
     } else {
         entries.len().saturating_sub(args.lines)
     };
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut stdout = out.data_writer();
     for line in &entries[skip..] {
         print_log_line(&mut stdout, line, out);
     }
@@ -46,10 +60,9 @@ pub async fn run(args: LogsArgs, global: &Global, out: &Output) -> Result<u8, Er
     .await?;
     let mut ctrl_c =
         signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch for Ctrl-C", e))?;
-    let mut stdout = std::io::BufWriter::new(std::io::stdout());
+    let mut stdout = out.data_writer();
     loop {
         if !conn.has_buffered() {
-            use std::io::Write;
             let _ = stdout.flush();
         }
         let next = tokio::select! {
@@ -65,19 +78,20 @@ pub async fn run(args: LogsArgs, global: &Global, out: &Output) -> Result<u8, Er
             print_log_line(&mut stdout, &raw, out);
             continue;
         }
-        use std::io::Write;
         let _ = stdout.flush();
-        if let ServerLine::Reply(Reply::Error { kind, message }) = parse_line(&raw)? {
-            if kind == ErrorKind::NoSession {
-                out.note(message);
+        if let ServerLine::Reply(reply @ Reply::Error { .. }) = parse_line(&raw)?
+            && let Err(e) = reply.into_error()
+        {
+            if e.kind == ErrorKind::NoSession {
+                out.note(e.message);
                 return Ok(0);
             }
-            return Err(Error::new(kind, message));
+            return Err(e);
         }
     }
 }
 
-fn print_log_line(stdout: &mut impl std::io::Write, line: &str, out: &Output) {
+fn print_log_line(stdout: &mut impl Write, line: &str, out: &Output) {
     if out.json {
         let _ = writeln!(stdout, "{line}");
         return;
@@ -86,15 +100,7 @@ fn print_log_line(stdout: &mut impl std::io::Write, line: &str, out: &Output) {
         return;
     };
     if let Some(text) = describe(&event, out.verbose) {
-        let ts = match &event {
-            Event::TurnStarted { ts, .. }
-            | Event::Claude { ts, .. }
-            | Event::Stderr { ts, .. }
-            | Event::Notice { ts, .. }
-            | Event::TurnEnded { ts, .. }
-            | Event::Judged { ts, .. } => *ts,
-        };
-        let _ = writeln!(stdout, "{} {text}", clock(ts));
+        let _ = writeln!(stdout, "{} {text}", clock(event.ts()));
     }
 }
 
@@ -116,7 +122,7 @@ fn describe(event: &Event, verbose: u8) -> Option<String> {
         }
         Event::TurnEnded { turn, outcome, .. } => format!(
             "turn {turn} ended: {}{}",
-            status_word(outcome.status),
+            outcome.status.describe(),
             outcome
                 .message
                 .as_deref()
@@ -124,6 +130,9 @@ fn describe(event: &Event, verbose: u8) -> Option<String> {
                 .unwrap_or_default()
         ),
         Event::Notice { message, .. } => format!("leash: {message}"),
+        Event::PermissionAsked { tool, input, .. } => {
+            format!("claude asks to use {}", tool_summary(tool, input))
+        }
         Event::Judged { judgement, .. } => format!(
             "{:?} judged: {} (phase {})",
             judgement.step, judgement.message, judgement.phase

@@ -1,0 +1,1032 @@
+//! The claude session: one conversation and the process that holds it. It spawns
+//! claude with the right arguments, waits for the `initialize` answer, sends control
+//! requests with bounded waits, runs a turn to its result (watching for silence, not
+//! length), backs off after crashes, respawns with `--resume`, and stops claude the
+//! polite way first. Its state is one private enum; only its own methods change it.
+//!
+//! The session does not know the daemon. Whoever owns it is its [`Host`]: the session
+//! reports what claude said and did, asks whether the turn was cancelled, and lets the
+//! host serve its own inputs whenever it waits, so nothing waits on claude but the work
+//! behind it.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use tokio::time::Instant;
+
+use super::child::{Child, ChildEvent, ExitInfo, SpawnSpec, Stdin};
+use super::messages::{
+    ControlRequest, ResultMessage, StreamMessage, control_request_line, control_response_line,
+    user_line,
+};
+use crate::error::{Error, ErrorKind};
+use crate::framing::peek_type;
+use crate::time::human;
+
+/// What identifies the conversation and how claude is started on it; saved by the
+/// daemon in `session.json` whenever the session reports a change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub worker: String,
+    /// Chosen by leash, passed as `--session-id` and later `--resume`.
+    pub session_id: String,
+    /// Whether claude has stored a conversation under `session_id` yet: only then can
+    /// a spawn `--resume` it.
+    #[serde(rename = "conversation_started")]
+    pub started: bool,
+    /// claude keeps conversations per directory, so a worker's cwd never changes.
+    pub cwd: PathBuf,
+    pub claude: PathBuf,
+    pub model: Option<String>,
+    pub permission_mode: Option<String>,
+    pub system_prompt_file: Option<PathBuf>,
+    pub append_system_prompt: Option<String>,
+    pub extra_args: Vec<String>,
+    /// Passed as `--allowedTools` (the worker sets them for implementing).
+    #[serde(default)]
+    pub allowed_tools: Vec<String>,
+    /// claude asks leash before using tools (`--permission-prompt-tool stdio`), and
+    /// leash asks the person at the turn's terminal.
+    #[serde(default)]
+    pub interactive_permissions: bool,
+}
+
+impl Conversation {
+    /// A new conversation under a new id; `append_system_prompt` is added to claude's
+    /// system prompt at every spawn, so it survives compaction.
+    pub fn new(
+        worker: &str,
+        cwd: PathBuf,
+        claude: PathBuf,
+        append_system_prompt: String,
+    ) -> Conversation {
+        Conversation {
+            worker: worker.to_string(),
+            session_id: uuid::Uuid::new_v4().to_string(),
+            started: false,
+            cwd,
+            claude,
+            model: None,
+            permission_mode: None,
+            system_prompt_file: None,
+            append_system_prompt: Some(append_system_prompt),
+            extra_args: Vec::new(),
+            allowed_tools: Vec::new(),
+            interactive_permissions: false,
+        }
+    }
+
+    /// How claude is started on this conversation.
+    fn spawn_spec(&self) -> SpawnSpec {
+        let mut args: Vec<String> = [
+            "--input-format",
+            "stream-json",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut add = |flag: &str, value: String| {
+            args.push(flag.to_string());
+            args.push(value);
+        };
+        if self.started {
+            add("--resume", self.session_id.clone());
+        } else {
+            add("--session-id", self.session_id.clone());
+        }
+        if let Some(model) = &self.model {
+            add("--model", model.clone());
+        }
+        if let Some(mode) = &self.permission_mode {
+            add("--permission-mode", mode.clone());
+        }
+        if let Some(file) = &self.system_prompt_file {
+            add("--system-prompt-file", file.to_string_lossy().into_owned());
+        }
+        if !self.allowed_tools.is_empty() {
+            args.push("--allowedTools".to_string());
+            args.extend(self.allowed_tools.iter().cloned());
+        }
+        if self.interactive_permissions {
+            args.extend(["--permission-prompt-tool".to_string(), "stdio".to_string()]);
+        }
+        if let Some(text) = &self.append_system_prompt {
+            args.extend(["--append-system-prompt".to_string(), text.clone()]);
+        }
+        args.extend(self.extra_args.iter().cloned());
+        SpawnSpec {
+            program: self.claude.clone(),
+            args,
+            cwd: self.cwd.clone(),
+            env: vec![
+                ("LEASH_WORKER".to_string(), self.worker.clone()),
+                // Lets a git hook tell the worker's own commits from anyone else's.
+                ("LEASH_AGENT_WORKER".to_string(), self.worker.clone()),
+            ],
+        }
+    }
+}
+
+/// The session's bounds: every wait it makes has one.
+#[derive(Debug, Clone)]
+pub struct Bounds {
+    pub init_timeout: Duration,
+    pub control_timeout: Duration,
+    pub silence_timeout: Duration,
+    pub interrupt_grace: Duration,
+    pub stop_grace: Duration,
+    pub max_crashes: u32,
+    pub crash_backoff: Duration,
+}
+
+/// The process's lifecycle.
+enum State {
+    /// No claude yet; one is spawned for the next turn.
+    Cold,
+    Running {
+        child: Child,
+        crashes: u32,
+    },
+    /// claude died or could not start `crashes` times in a row; the next spawn waits.
+    BackingOff {
+        crashes: u32,
+    },
+    /// leash gave up on claude; `retry` (from `session start`) tries again.
+    Failed(String),
+}
+
+/// The session as its owner shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct View {
+    pub pid: Option<u32>,
+    /// Why leash gave up on claude, when it did.
+    pub failure: Option<String>,
+    /// The model claude reported in its latest init line.
+    pub model: Option<String>,
+    /// The permission mode claude reported last.
+    pub permission_mode: Option<String>,
+}
+
+/// What the session tells its host.
+pub enum Report<'a> {
+    /// A stdout line from claude, to relay untouched, with what leash read of it.
+    Line {
+        raw: &'a RawValue,
+        message: &'a StreamMessage,
+    },
+    Stderr(String),
+    /// Something the session did or saw: routine.
+    Info(String),
+    /// Something went wrong and the session handled it.
+    Warn(String),
+    /// The conversation's saved facts changed.
+    Conversation(&'a Conversation),
+    /// The process or what claude confirmed changed.
+    View(View),
+    /// claude asks to use a tool; the answer goes to `stdin`. Every request must be
+    /// answered: claude waits forever otherwise.
+    ToolRequest {
+        request_id: String,
+        tool: String,
+        input: Value,
+        stdin: Stdin,
+    },
+}
+
+/// What the session needs from its owner while it works.
+pub trait Host {
+    fn report(&mut self, report: Report<'_>);
+    /// The running turn was interrupted or the daemon is stopping.
+    fn cancelled(&self) -> bool;
+    /// While a person decides about a tool claude is silent by design: when the oldest
+    /// question runs out of time.
+    fn person_deadline(&self) -> Option<Instant>;
+    /// The person did not answer in time.
+    fn person_timed_out(&mut self);
+    /// Serves one of the host's own inputs if one is ready; true if it did.
+    fn try_serve(&mut self) -> bool;
+    /// Waits for one of the host's own inputs and serves it, or for `deadline`.
+    fn serve(&mut self, deadline: Option<Instant>) -> impl Future<Output = Served>;
+}
+
+/// What [`Host::serve`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// An input was served; it may have changed what the session must do.
+    Input,
+    Deadline,
+}
+
+/// How one attempt at a turn ended.
+#[derive(Debug)]
+pub enum TurnEnd {
+    Result(ResultMessage),
+    /// claude exited during the turn.
+    Exited(String),
+    /// claude did not end an interrupted (or silent) turn in time and was killed.
+    Killed {
+        hung: bool,
+    },
+    /// claude could not be started or prepared for the turn.
+    NotStarted(Error),
+    /// Cancelled before claude received the prompt.
+    Cancelled,
+}
+
+/// What claude should run a turn with.
+#[derive(Debug, Clone, Default)]
+pub struct TurnAsk<'a> {
+    pub prompt: &'a str,
+    pub model: Option<&'a str>,
+    pub permission_mode: Option<&'a str>,
+}
+
+enum ControlError {
+    Exited,
+    Timeout,
+    Refused(String),
+    Unwritable(String),
+}
+
+/// What woke a wait.
+enum Woke {
+    Child(ChildEvent),
+    Served,
+    Deadline,
+}
+
+const STDERR_TAIL: usize = 20;
+const MAX_CRASH_DELAY: Duration = Duration::from_secs(60);
+
+pub struct Session {
+    /// `None` until the daemon is told what conversation to hold.
+    conversation: Option<Conversation>,
+    bounds: Bounds,
+    state: State,
+    /// Where the running claude's pid is kept, so a daemon killed without stopping it
+    /// lets the next one kill it.
+    pid_file: PathBuf,
+    stderr_tail: VecDeque<String>,
+    next_request: u64,
+    confirmed_model: Option<String>,
+    confirmed_mode: Option<String>,
+}
+
+impl Session {
+    pub fn new(conversation: Option<Conversation>, bounds: Bounds, pid_file: PathBuf) -> Session {
+        Session {
+            conversation,
+            bounds,
+            state: State::Cold,
+            pid_file,
+            stderr_tail: VecDeque::new(),
+            next_request: 1,
+            confirmed_model: None,
+            confirmed_mode: None,
+        }
+    }
+
+    pub fn conversation(&self) -> Option<&Conversation> {
+        self.conversation.as_ref()
+    }
+
+    fn conversation_mut(&mut self) -> Result<&mut Conversation, Error> {
+        self.conversation.as_mut().ok_or_else(|| {
+            Error::new(ErrorKind::NoSession, "this worker has no session yet")
+                .hint("start one with `leash session start`")
+        })
+    }
+
+    /// Reports the conversation's saved facts after a change.
+    fn conversation_changed(&self, host: &mut impl Host) {
+        if let Some(conversation) = &self.conversation {
+            host.report(Report::Conversation(conversation));
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(self.state, State::Running { .. })
+    }
+
+    pub fn view(&self) -> View {
+        View {
+            pid: self.child().map(Child::pid),
+            failure: match &self.state {
+                State::Failed(why) => Some(why.clone()),
+                _ => None,
+            },
+            model: self.confirmed_model.clone(),
+            permission_mode: self.confirmed_mode.clone(),
+        }
+    }
+
+    fn child(&self) -> Option<&Child> {
+        match &self.state {
+            State::Running { child, .. } => Some(child),
+            _ => None,
+        }
+    }
+
+    fn crashes(&self) -> u32 {
+        match self.state {
+            State::Running { crashes, .. } | State::BackingOff { crashes } => crashes,
+            State::Cold | State::Failed(_) => 0,
+        }
+    }
+
+    /// Replaces the conversation's settings while claude is not running (a start
+    /// with new flags, or a new conversation). False when claude runs: it keeps the
+    /// conversation it has.
+    pub fn replace_conversation(
+        &mut self,
+        conversation: Conversation,
+        host: &mut impl Host,
+    ) -> bool {
+        if self.is_running() {
+            return false;
+        }
+        self.conversation = Some(conversation);
+        self.conversation_changed(host);
+        true
+    }
+
+    /// After leash gave up (or is backing off), `session start` tries again at once.
+    pub fn retry(&mut self, host: &mut impl Host) {
+        if matches!(self.state, State::Failed(_) | State::BackingOff { .. }) {
+            self.state = State::Cold;
+            host.report(Report::View(self.view()));
+        }
+    }
+
+    /// Starts claude unless it runs, backing off after crashes and giving up after too
+    /// many in a row.
+    pub async fn ensure_running(&mut self, host: &mut impl Host) -> Result<(), Error> {
+        let crashes = match &self.state {
+            State::Running { .. } => return Ok(()),
+            State::Failed(failure) => return Err(Error::turn_failed(failure.clone())),
+            State::Cold => 0,
+            State::BackingOff { crashes } => *crashes,
+        };
+        if crashes >= self.bounds.max_crashes {
+            let failure = format!(
+                "claude failed {crashes} times in a row; leash gave up{}",
+                self.stderr_hint()
+            );
+            host.report(Report::Warn(format!(
+                "{failure} (see `leash session logs`; `leash session start` tries again)"
+            )));
+            self.state = State::Failed(failure.clone());
+            host.report(Report::View(self.view()));
+            return Err(Error::turn_failed(failure)
+                .hint("see `leash session logs`; `leash session start` tries again"));
+        }
+        if crashes > 0 {
+            let delay = self
+                .bounds
+                .crash_backoff
+                .saturating_mul(1 << (crashes - 1).min(10))
+                .min(MAX_CRASH_DELAY);
+            host.report(Report::Warn(format!(
+                "claude failed {crashes} time(s) in a row; restarting it in {}",
+                human(delay)
+            )));
+            if self.pause(delay, host).await {
+                return Err(Error::new(
+                    ErrorKind::Interrupted,
+                    "interrupted while waiting to restart claude",
+                ));
+            }
+        }
+        self.spawn(crashes, host).await
+    }
+
+    /// Starts claude on the conversation. claude keeps its own list of the
+    /// conversations it has; where leash's record disagrees (a daemon killed after
+    /// sending the first turn but before claude answered it), claude's word wins, once.
+    async fn spawn(&mut self, crashes: u32, host: &mut impl Host) -> Result<(), Error> {
+        let Err(e) = self.spawn_once(crashes, host).await else {
+            return Ok(());
+        };
+        let started = self.conversation_mut()?.started;
+        let said = |needle: &str| self.stderr_tail.iter().any(|line| line.contains(needle));
+        let claude_knows = if !started && said("already in use") {
+            true
+        } else if started && said("No conversation found") {
+            false
+        } else {
+            return Err(e);
+        };
+        host.report(Report::Warn(if claude_knows {
+            "claude already has this conversation; resuming it".to_string()
+        } else {
+            "claude has no record of this conversation; starting it anew under the same id"
+                .to_string()
+        }));
+        self.conversation_mut()?.started = claude_knows;
+        self.conversation_changed(host);
+        // The refused start was leash's mistake, not a crash of claude.
+        self.spawn_once(crashes, host).await
+    }
+
+    async fn spawn_once(&mut self, crashes: u32, host: &mut impl Host) -> Result<(), Error> {
+        let conversation = self.conversation_mut()?;
+        let spec = conversation.spawn_spec();
+        let how = if conversation.started {
+            "resuming"
+        } else {
+            "new"
+        };
+        let what = format!(
+            "{how} session {}, model {}",
+            conversation.session_id,
+            conversation.model.as_deref().unwrap_or("default")
+        );
+        let child = match Child::spawn(&spec) {
+            Ok(child) => child,
+            Err(e) => {
+                self.state = State::BackingOff {
+                    crashes: crashes + 1,
+                };
+                let message = format!("cannot start {}: {e}", spec.program.display());
+                host.report(Report::Warn(format!(
+                    "{message}; check --claude / LEASH_CLAUDE"
+                )));
+                return Err(Error::setup(message).hint("check --claude / LEASH_CLAUDE"));
+            }
+        };
+        host.report(Report::Info(format!(
+            "started claude (pid {}, {what})",
+            child.pid()
+        )));
+        crate::process::record_claude(&self.pid_file, child.pid());
+        self.stderr_tail.clear();
+        self.confirmed_mode = None;
+        self.state = State::Running { child, crashes };
+        host.report(Report::View(self.view()));
+        let timeout = self.bounds.init_timeout;
+        match self
+            .control(ControlRequest::Initialize, timeout, host)
+            .await
+        {
+            Ok(_) | Err(ControlError::Refused(_)) => Ok(()),
+            Err(ControlError::Exited) => Err(Error::setup(format!(
+                "claude exited before answering initialize{}",
+                self.stderr_hint()
+            ))),
+            Err(ControlError::Timeout) => {
+                self.stop(host).await;
+                self.state = State::BackingOff {
+                    crashes: crashes + 1,
+                };
+                Err(Error::setup(format!(
+                    "claude did not answer initialize within {}{}",
+                    human(timeout),
+                    self.stderr_hint()
+                )))
+            }
+            Err(ControlError::Unwritable(e)) => {
+                self.stop(host).await;
+                self.state = State::BackingOff {
+                    crashes: crashes + 1,
+                };
+                Err(Error::setup(format!("cannot talk to claude: {e}")))
+            }
+        }
+    }
+
+    /// Switches the model, keeping the conversation: `set_model` if claude runs (a
+    /// respawn with `--resume --model` if it does not confirm in time), else from the
+    /// next spawn.
+    pub async fn set_model(&mut self, model: &str, host: &mut impl Host) -> Result<(), Error> {
+        let previous = self.conversation_mut()?.model.replace(model.to_string());
+        self.conversation_changed(host);
+        if previous.as_deref() != Some(model) {
+            self.confirmed_model = None;
+        }
+        if !self.is_running() {
+            return Ok(());
+        }
+        let timeout = self.bounds.control_timeout;
+        let result = self
+            .control(ControlRequest::SetModel { model }, timeout, host)
+            .await;
+        self.after_switch(result, &format!("model {model}"), host)
+            .await
+    }
+
+    pub async fn set_permission_mode(
+        &mut self,
+        mode: &str,
+        host: &mut impl Host,
+    ) -> Result<(), Error> {
+        self.conversation_mut()?.permission_mode = Some(mode.to_string());
+        self.conversation_changed(host);
+        if !self.is_running() {
+            return Ok(());
+        }
+        let timeout = self.bounds.control_timeout;
+        let result = self
+            .control(ControlRequest::SetPermissionMode { mode }, timeout, host)
+            .await;
+        self.after_switch(result, &format!("permission mode {mode}"), host)
+            .await
+    }
+
+    /// claude takes its allowed tools only at spawn: when they change, a running
+    /// claude is restarted on the same conversation.
+    pub async fn set_allowed_tools(&mut self, tools: &[String], host: &mut impl Host) {
+        let Ok(conversation) = self.conversation_mut() else {
+            return;
+        };
+        if conversation.allowed_tools == tools {
+            return;
+        }
+        conversation.allowed_tools = tools.to_vec();
+        self.conversation_changed(host);
+        if self.is_running() {
+            host.report(Report::Info(format!(
+                "restarting claude to allow tools {tools:?} (same conversation)"
+            )));
+            self.stop(host).await;
+        }
+    }
+
+    /// A switch claude did not confirm is done the sure way: restart claude with the
+    /// new settings on the same conversation.
+    async fn after_switch(
+        &mut self,
+        result: Result<Value, ControlError>,
+        what: &str,
+        host: &mut impl Host,
+    ) -> Result<(), Error> {
+        let why = match result {
+            Ok(_) => {
+                host.report(Report::Info(format!("switched to {what}")));
+                return Ok(());
+            }
+            Err(ControlError::Exited) => return self.ensure_running(host).await,
+            Err(ControlError::Timeout) => format!(
+                "claude did not confirm {what} within {}",
+                human(self.bounds.control_timeout)
+            ),
+            Err(ControlError::Refused(e)) => format!("claude refused {what}: {e}"),
+            Err(ControlError::Unwritable(e)) => format!("cannot ask claude for {what}: {e}"),
+        };
+        host.report(Report::Warn(format!(
+            "{why}; restarting it on the same conversation"
+        )));
+        let crashes = self.crashes();
+        self.stop(host).await;
+        self.spawn(crashes, host).await
+    }
+
+    /// One attempt at a turn: claude started and switched to the turn's model and
+    /// mode, the prompt sent, its output read until the turn's result.
+    pub async fn turn(&mut self, ask: &TurnAsk<'_>, host: &mut impl Host) -> TurnEnd {
+        if let Err(e) = self.ensure_running(host).await {
+            return TurnEnd::NotStarted(e);
+        }
+        let current = |pick: fn(&Conversation) -> Option<&str>| {
+            self.conversation
+                .as_ref()
+                .and_then(pick)
+                .map(str::to_string)
+        };
+        let (model_now, mode_now) = (
+            current(|c| c.model.as_deref()),
+            current(|c| c.permission_mode.as_deref()),
+        );
+        if let Some(model) = ask.model
+            && model_now.as_deref() != Some(model)
+            && let Err(e) = self.set_model(model, host).await
+        {
+            return TurnEnd::NotStarted(e);
+        }
+        if let Some(mode) = ask.permission_mode
+            && mode_now.as_deref() != Some(mode)
+            && let Err(e) = self.set_permission_mode(mode, host).await
+        {
+            return TurnEnd::NotStarted(e);
+        }
+        if host.cancelled() {
+            return TurnEnd::Cancelled;
+        }
+        if let Err(e) = self.write(user_line(ask.prompt)) {
+            return TurnEnd::NotStarted(e);
+        }
+        self.stream(host).await
+    }
+
+    /// Reads claude's output until the turn's result. Watches for silence, not for
+    /// length: a turn that keeps streaming is never cut short.
+    async fn stream(&mut self, host: &mut impl Host) -> TurnEnd {
+        let mut last_output = Instant::now();
+        let mut interrupt_sent: Option<Instant> = None;
+        let mut hung = false;
+        loop {
+            if host.cancelled() && interrupt_sent.is_none() {
+                interrupt_sent = Some(Instant::now());
+                if let Err(e) = self.send_interrupt() {
+                    host.report(Report::Warn(format!(
+                        "cannot interrupt claude ({e}); killing it"
+                    )));
+                    self.stop(host).await;
+                    return TurnEnd::Killed { hung };
+                }
+            }
+            let person = host.person_deadline();
+            let deadline = match (interrupt_sent, person) {
+                (Some(at), _) => at + self.bounds.interrupt_grace,
+                (None, Some(at)) => at,
+                (None, None) => last_output + self.bounds.silence_timeout,
+            };
+            match self.next(host, Some(deadline)).await {
+                Woke::Child(ChildEvent::Stdout(line)) => {
+                    last_output = Instant::now();
+                    if let Some(StreamMessage::Result(result)) = self.read_line(line, host) {
+                        if !result.is_error
+                            && let State::Running { crashes, .. } = &mut self.state
+                        {
+                            *crashes = 0;
+                        }
+                        return TurnEnd::Result(result);
+                    }
+                }
+                Woke::Child(ChildEvent::Exited(info)) => {
+                    let said = self.stderr_hint();
+                    self.on_exit(info, host);
+                    return TurnEnd::Exited(format!("{info}{said}"));
+                }
+                Woke::Child(other) => {
+                    last_output = Instant::now();
+                    self.on_child_event(other, host);
+                }
+                // The person's answer restarts the silence clock.
+                Woke::Served if person.is_some() && host.person_deadline().is_none() => {
+                    last_output = Instant::now();
+                }
+                Woke::Served => {}
+                Woke::Deadline if interrupt_sent.is_none() && person.is_some() => {
+                    host.person_timed_out();
+                    last_output = Instant::now();
+                }
+                Woke::Deadline if interrupt_sent.is_some() => {
+                    host.report(Report::Warn(format!(
+                        "claude did not end the interrupted turn within {}; killing it so no late result reaches the next turn",
+                        human(self.bounds.interrupt_grace)
+                    )));
+                    self.stop(host).await;
+                    return TurnEnd::Killed { hung };
+                }
+                Woke::Deadline => {
+                    hung = true;
+                    host.report(Report::Warn(format!(
+                        "claude wrote nothing for {}; interrupting the turn",
+                        human(self.bounds.silence_timeout)
+                    )));
+                    interrupt_sent = Some(Instant::now());
+                    if let Err(e) = self.send_interrupt() {
+                        host.report(Report::Warn(format!(
+                            "cannot interrupt claude ({e}); killing it"
+                        )));
+                        self.stop(host).await;
+                        return TurnEnd::Killed { hung };
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits `delay` while the host serves its inputs; true if the work was cancelled
+    /// meanwhile.
+    pub async fn pause(&mut self, delay: Duration, host: &mut impl Host) -> bool {
+        let until = Instant::now() + delay;
+        loop {
+            if host.cancelled() {
+                return true;
+            }
+            match self.next(host, Some(until)).await {
+                Woke::Child(event) => self.on_stray(event, host),
+                Woke::Served => {}
+                Woke::Deadline => return false,
+            }
+        }
+    }
+
+    /// Waits while idle: claude's stray output is recorded, the host's inputs served.
+    /// Returns once an input was served or at `deadline`.
+    pub async fn idle(&mut self, deadline: Option<Instant>, host: &mut impl Host) -> Served {
+        loop {
+            match self.next(host, deadline).await {
+                Woke::Child(event) => self.on_stray(event, host),
+                Woke::Served => return Served::Input,
+                Woke::Deadline => return Served::Deadline,
+            }
+        }
+    }
+
+    /// Stops claude the polite way first: stdin closed, then SIGTERM, then SIGKILL to
+    /// its whole group, each after a bounded wait. The child is always reaped. A crash
+    /// count survives the stop: a restart to switch settings is not a fresh start.
+    pub async fn stop(&mut self, host: &mut impl Host) {
+        let (mut child, crashes) = match std::mem::replace(&mut self.state, State::Cold) {
+            State::Running { child, crashes } => (child, crashes),
+            other => {
+                self.state = other;
+                return;
+            }
+        };
+        if crashes > 0 {
+            self.state = State::BackingOff { crashes };
+        }
+        let pid = child.pid();
+        let grace = self.bounds.stop_grace;
+        child.close_stdin();
+        let mut exit = self.drain_until_exit(&mut child, grace, host).await;
+        if exit.is_none() {
+            child.signal_group(libc::SIGTERM);
+            exit = self.drain_until_exit(&mut child, grace, host).await;
+        }
+        if exit.is_none() {
+            child.signal_group(libc::SIGKILL);
+            exit = self.drain_until_exit(&mut child, grace, host).await;
+        }
+        self.after_exit(pid);
+        let how = exit.map_or("did not exit".to_string(), |e| e.to_string());
+        host.report(Report::Info(format!("claude (pid {pid}) stopped: {how}")));
+        host.report(Report::View(self.view()));
+    }
+
+    async fn drain_until_exit(
+        &mut self,
+        child: &mut Child,
+        wait: Duration,
+        host: &mut impl Host,
+    ) -> Option<ExitInfo> {
+        let until = Instant::now() + wait;
+        loop {
+            let event = tokio::select! {
+                event = child.next_event() => event,
+                _ = tokio::time::sleep_until(until) => return None,
+            };
+            match event {
+                Some(ChildEvent::Exited(info)) => return Some(info),
+                Some(other) => self.on_child_event(other, host),
+                None => return Some(ExitInfo::UNKNOWN),
+            }
+        }
+    }
+
+    /// The next thing to react to: claude's output first, then the host's inputs.
+    async fn next(&mut self, host: &mut impl Host, deadline: Option<Instant>) -> Woke {
+        let mut child = match &mut self.state {
+            State::Running { child, .. } => Some(child),
+            _ => None,
+        };
+        if let Some(event) = child.as_mut().and_then(|c| c.try_next_event()) {
+            return Woke::Child(event);
+        }
+        if host.try_serve() {
+            return Woke::Served;
+        }
+        tokio::select! {
+            event = async {
+                match child {
+                    Some(child) => child.next_event().await,
+                    None => std::future::pending().await,
+                }
+            } => Woke::Child(event.unwrap_or(ChildEvent::Exited(ExitInfo::UNKNOWN))),
+            served = host.serve(deadline) => match served {
+                Served::Input => Woke::Served,
+                Served::Deadline => Woke::Deadline,
+            },
+        }
+    }
+
+    /// Sends a control request and waits (bounded) for its answer, recording whatever
+    /// else claude says meanwhile.
+    async fn control(
+        &mut self,
+        request: ControlRequest<'_>,
+        timeout: Duration,
+        host: &mut impl Host,
+    ) -> Result<Value, ControlError> {
+        let id = self.request_id();
+        self.write(control_request_line(&id, &request))
+            .map_err(|e| ControlError::Unwritable(e.message))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.next(host, Some(deadline)).await {
+                Woke::Child(ChildEvent::Stdout(line)) => {
+                    if let Some(StreamMessage::ControlResponse(answer)) = self.read_line(line, host)
+                        && answer.response.request_id == id
+                    {
+                        return if answer.response.subtype == "success" {
+                            Ok(answer.response.response.unwrap_or(Value::Null))
+                        } else {
+                            Err(ControlError::Refused(
+                                answer.response.error.unwrap_or_default(),
+                            ))
+                        };
+                    }
+                }
+                Woke::Child(ChildEvent::Exited(info)) => {
+                    self.on_exit(info, host);
+                    return Err(ControlError::Exited);
+                }
+                Woke::Child(other) => self.on_child_event(other, host),
+                Woke::Served => {}
+                Woke::Deadline => return Err(ControlError::Timeout),
+            }
+        }
+    }
+
+    fn write(&self, line: String) -> Result<(), Error> {
+        match self.child() {
+            Some(child) => child
+                .stdin()
+                .write(line)
+                .map_err(|e| Error::turn_failed(e.to_string())),
+            None => Err(Error::turn_failed("claude is not running")),
+        }
+    }
+
+    fn send_interrupt(&mut self) -> Result<(), Error> {
+        let id = self.request_id();
+        self.write(control_request_line(&id, &ControlRequest::Interrupt))
+    }
+
+    fn request_id(&mut self) -> String {
+        let id = format!("leash-{}-{}", std::process::id(), self.next_request);
+        self.next_request += 1;
+        id
+    }
+
+    /// Output that arrives while no turn reads it.
+    fn on_stray(&mut self, event: ChildEvent, host: &mut impl Host) {
+        if let ChildEvent::Stdout(line) = event {
+            if let Some(StreamMessage::Result(_)) = self.read_line(line, host) {
+                host.report(Report::Warn(
+                    "dropped a result that arrived outside any turn".to_string(),
+                ));
+            }
+            return;
+        }
+        self.on_child_event(event, host);
+    }
+
+    fn on_child_event(&mut self, event: ChildEvent, host: &mut impl Host) {
+        match event {
+            ChildEvent::Stdout(line) => {
+                self.read_line(line, host);
+            }
+            ChildEvent::Stderr(line) => {
+                if self.stderr_tail.len() == STDERR_TAIL {
+                    self.stderr_tail.pop_front();
+                }
+                self.stderr_tail.push_back(line.clone());
+                host.report(Report::Stderr(line));
+            }
+            ChildEvent::Oversized(len) => {
+                host.report(Report::Warn(format!(
+                    "skipped a {len}-byte line from claude (too long)"
+                )));
+            }
+            ChildEvent::Exited(info) => self.on_exit(info, host),
+        }
+    }
+
+    /// claude exited on its own: a crash.
+    fn on_exit(&mut self, info: ExitInfo, host: &mut impl Host) {
+        let State::Running { child, crashes } = std::mem::replace(&mut self.state, State::Cold)
+        else {
+            return;
+        };
+        let pid = child.pid();
+        self.after_exit(pid);
+        self.state = State::BackingOff {
+            crashes: crashes + 1,
+        };
+        host.report(Report::Warn(format!(
+            "claude (pid {pid}) exited unexpectedly ({info}){}",
+            self.stderr_hint()
+        )));
+        host.report(Report::View(self.view()));
+    }
+
+    /// claude is gone: tools it started may outlive it in its group, and its pid is no
+    /// longer one a later daemon should kill.
+    fn after_exit(&self, pid: u32) {
+        crate::process::signal_group(pid, libc::SIGKILL);
+        crate::process::forget_claude(&self.pid_file);
+    }
+
+    /// Reports one stdout line, acts on what the session must know (init, claude's
+    /// control requests), and hands the parsed message back (`Other` for the
+    /// assistant and user lines leash only relays).
+    fn read_line(&mut self, line: String, host: &mut impl Host) -> Option<StreamMessage> {
+        let raw = serde_json::from_str::<&RawValue>(&line);
+        let message = match peek_type(&line).as_deref() {
+            // Relayed, never inspected: reading their type is enough.
+            Some("assistant" | "user" | "stream_event") => Ok(StreamMessage::Other),
+            _ => serde_json::from_str::<StreamMessage>(&line),
+        };
+        let (Ok(message), Ok(raw)) = (message, raw) else {
+            let preview: String = line.chars().take(200).collect();
+            host.report(Report::Info(format!(
+                "claude wrote a malformed line ({} bytes), skipped: {preview}",
+                line.len()
+            )));
+            return None;
+        };
+        host.report(Report::Line {
+            raw,
+            message: &message,
+        });
+        match &message {
+            StreamMessage::System(system) if system.subtype == "init" => self.on_init(system, host),
+            StreamMessage::ControlRequest(request) => self.on_control_request(request, host),
+            _ => {}
+        }
+        Some(message)
+    }
+
+    fn on_init(&mut self, init: &super::messages::SystemMessage, host: &mut impl Host) {
+        if let Some(model) = &init.model {
+            self.confirmed_model = Some(model.clone());
+        }
+        if let Some(mode) = &init.permission_mode {
+            self.confirmed_mode = Some(mode.clone());
+        }
+        let Some(conversation) = self.conversation.as_mut() else {
+            return;
+        };
+        let mut changed = false;
+        if let Some(id) = &init.session_id
+            && *id != conversation.session_id
+        {
+            let old = std::mem::replace(&mut conversation.session_id, id.clone());
+            host.report(Report::Warn(format!(
+                "claude changed the session id from {old} to {id}"
+            )));
+            changed = true;
+        }
+        if !conversation.started {
+            conversation.started = true;
+            changed = true;
+        }
+        if changed {
+            self.conversation_changed(host);
+        }
+        host.report(Report::View(self.view()));
+    }
+
+    /// claude waits forever for an answer to its own control requests, so every one
+    /// gets an answer, even if it is "no".
+    fn on_control_request(
+        &mut self,
+        request: &super::messages::IncomingControlRequest,
+        host: &mut impl Host,
+    ) {
+        let Some(child) = self.child() else { return };
+        let stdin = child.stdin();
+        if request.subtype() == "can_use_tool" {
+            let field = |name: &str| request.request.get(name);
+            host.report(Report::ToolRequest {
+                request_id: request.request_id.clone(),
+                tool: field("tool_name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("a tool")
+                    .to_string(),
+                input: field("input").cloned().unwrap_or(Value::Null),
+                stdin,
+            });
+            return;
+        }
+        let error = format!(
+            "leash does not handle {:?} control requests",
+            request.subtype()
+        );
+        let line = control_response_line(&request.request_id, Err(&error));
+        if let Err(e) = stdin.write(line) {
+            host.report(Report::Warn(format!(
+                "cannot answer claude's control request: {e}"
+            )));
+        }
+    }
+
+    /// claude's last word on stderr, for error messages.
+    pub fn stderr_hint(&self) -> String {
+        match self.stderr_tail.back() {
+            Some(line) => format!("; claude said: {}", line.trim()),
+            None => String::new(),
+        }
+    }
+}

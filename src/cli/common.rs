@@ -1,0 +1,167 @@
+//! What the commands share: where they run, which worker they mean, the settings
+//! that apply there, reading input, and starting a session on demand.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::Global;
+use crate::client::{Connection, Target};
+use crate::error::{Error, ErrorKind};
+use crate::paths::project_root;
+use crate::protocol::{NewSession, Reply, Request, SessionChange, SessionStatus, StartSpec};
+use crate::settings::{Resolved, Settings};
+
+/// Commands are short-lived clients: one thread is all they need.
+pub fn block_on<T>(
+    future: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the async runtime", e))?
+        .block_on(future)
+}
+
+pub fn current_dir() -> Result<PathBuf, Error> {
+    std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))
+}
+
+/// The worker a command means: `--worker`/`LEASH_WORKER`, else the repository's.
+pub fn target(global: &Global) -> Result<Target, Error> {
+    Target::resolve(global.worker.as_deref(), &current_dir()?)
+}
+
+/// The settings where the command runs (`.leash.toml`, environment), with the flags
+/// that were given (`None` ones were not).
+pub fn settings(flags: &[(&str, Option<String>)]) -> Result<(Resolved, Settings), Error> {
+    let flags: Vec<(&str, String)> = flags
+        .iter()
+        .filter_map(|(key, value)| value.clone().map(|v| (*key, v)))
+        .collect();
+    let resolved = Resolved::load(&current_dir()?, &flags)?;
+    let settings = resolved.settings()?;
+    Ok((resolved, settings))
+}
+
+/// All of standard input, as `what` (for the message when it cannot be read).
+pub fn read_stdin(what: &str) -> Result<String, Error> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| Error::usage(format!("cannot read {what} from standard input: {e}")))?;
+    Ok(text)
+}
+
+/// The claude executable: a path, or a name looked up on PATH.
+pub fn resolve_claude(wanted: &str) -> Result<PathBuf, Error> {
+    let found = which::which(wanted).map_err(|_| {
+        let what = if wanted == "claude" {
+            "claude was not found on PATH".to_string()
+        } else {
+            format!("{wanted} is not an executable")
+        };
+        Error::setup(what).hint(
+            "install Claude Code with `npm install -g @anthropic-ai/claude-code`, or point --claude / LEASH_CLAUDE at it",
+        )
+    })?;
+    std::path::absolute(&found).map_err(|e| Error::io("cannot resolve the claude path", e))
+}
+
+/// What a new conversation started from here is made of: this repository, this
+/// claude, the configured model and allow-list, and `allowed_tools` from the first
+/// spawn.
+pub fn new_session(settings: &Settings, allowed_tools: Vec<String>) -> Result<NewSession, Error> {
+    Ok(NewSession {
+        cwd: project_root(&current_dir()?),
+        claude: resolve_claude(&settings.claude)?,
+        model: settings.model.clone(),
+        permission_allow: settings.permission_allow.clone(),
+        allowed_tools,
+    })
+}
+
+/// How a command that needs a session gets one when none runs.
+pub struct Autostart<'a> {
+    pub resolved: &'a Resolved,
+    pub settings: &'a Settings,
+    /// Tools claude allows from its first spawn (a worker's implementing tools).
+    pub allowed_tools: Vec<String>,
+}
+
+/// Connects to the worker's daemon; with `autostart`, starts one first when none runs
+/// (`None` fails with "no session").
+pub async fn connect_or_start(
+    target: &Target,
+    autostart: Option<Autostart<'_>>,
+) -> Result<Connection, Error> {
+    if let Some(conn) = Connection::open(&target.socket).await? {
+        return Ok(conn);
+    }
+    let Some(autostart) = autostart else {
+        return Err(target.no_session());
+    };
+    let spec = StartSpec {
+        fresh: false,
+        warm: false,
+        new: new_session(autostart.settings, autostart.allowed_tools)?,
+        change: SessionChange::default(),
+    };
+    launch(target, autostart.resolved, spec).await?;
+    crate::client::connect(target).await
+}
+
+/// Starts the worker's daemon (with the daemon's settings resolved here) and sets its
+/// session up; answers its status.
+pub async fn launch(
+    target: &Target,
+    resolved: &Resolved,
+    spec: StartSpec,
+) -> Result<SessionStatus, Error> {
+    let conn = crate::client::spawn_daemon(target, &resolved.daemon_env()).await?;
+    start_session(conn, spec).await
+}
+
+/// Sends a start and reads the status it answers.
+pub async fn start_session(conn: Connection, spec: StartSpec) -> Result<SessionStatus, Error> {
+    match conn.call(&Request::Start(spec)).await? {
+        Reply::Status(status) => Ok(*status),
+        other => Err(unexpected("start", &other)),
+    }
+}
+
+pub async fn fetch_status(conn: Connection) -> Result<SessionStatus, Error> {
+    match conn.call(&Request::Status).await? {
+        Reply::Status(status) => Ok(*status),
+        other => Err(unexpected("status", &other)),
+    }
+}
+
+/// The message of an `ok` reply.
+pub fn ok_message(reply: Reply) -> Result<String, Error> {
+    match reply {
+        Reply::Ok { message } => Ok(message),
+        other => Err(unexpected("the request", &other)),
+    }
+}
+
+pub fn unexpected(what: &str, reply: &Reply) -> Error {
+    Error::new(
+        ErrorKind::Internal,
+        format!("unexpected answer to {what}: {reply:?}"),
+    )
+    .hint("the daemon and this leash may be different versions: `leash session stop`, then retry")
+}
+
+/// A directory given on the command line, made absolute; it must exist.
+pub fn existing_dir(flag: &str, dir: &Path) -> Result<PathBuf, Error> {
+    let path = dir
+        .canonicalize()
+        .map_err(|e| Error::usage(format!("{flag} {}: {e}", dir.display())))?;
+    if !path.is_dir() {
+        return Err(Error::usage(format!(
+            "{flag} {} is not a directory",
+            path.display()
+        )));
+    }
+    Ok(path)
+}

@@ -1,0 +1,24 @@
+//! `leash session interrupt`: stop the running turn (a no-op when none runs).
+
+use crate::cli::common::{ok_message, target};
+use crate::cli::{Global, Output};
+use crate::client::connect;
+use crate::error::Error;
+use crate::protocol::{Reply, Request};
+
+pub async fn run(global: &Global, out: &Output) -> Result<u8, Error> {
+    let target = target(global)?;
+    let conn = connect(&target).await?;
+    let message = ok_message(conn.call(&Request::Interrupt { turn: None }).await?)?;
+    say_ok(out, message);
+    Ok(0)
+}
+
+/// The daemon's `ok` answer, for people or as a JSON line.
+pub fn say_ok(out: &Output, message: String) {
+    if out.json {
+        out.json_line(&Reply::Ok { message });
+    } else {
+        out.note(message);
+    }
+}

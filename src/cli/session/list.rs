@@ -1,0 +1,116 @@
+//! `leash session list`: every worker of this user, one row each.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cli::Output;
+use crate::cli::common::fetch_status;
+use crate::client::{Connection, Target};
+use crate::error::Error;
+use crate::paths::Dirs;
+use crate::protocol::{SessionState, SessionStatus};
+use crate::record::SessionRecord;
+
+use super::known_workers;
+use super::status::or_dash;
+
+/// One row of `session list`.
+#[derive(Serialize)]
+struct WorkerRow {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    worker: String,
+    state: SessionState,
+    daemon_pid: Option<u32>,
+    session_id: Option<String>,
+    model: Option<String>,
+    turns: u64,
+    cost_usd: f64,
+    cwd: Option<PathBuf>,
+}
+
+impl WorkerRow {
+    fn running(s: SessionStatus) -> WorkerRow {
+        WorkerRow {
+            kind: "worker",
+            worker: s.worker,
+            state: s.state,
+            daemon_pid: Some(s.daemon_pid),
+            session_id: Some(s.session_id),
+            model: s.model.or(s.requested_model),
+            turns: s.turns,
+            cost_usd: s.cost_usd,
+            cwd: Some(s.cwd),
+        }
+    }
+
+    fn stopped(worker: String, record: Option<SessionRecord>) -> WorkerRow {
+        WorkerRow {
+            kind: "worker",
+            worker,
+            state: SessionState::Stopped,
+            daemon_pid: None,
+            session_id: record.as_ref().map(|r| r.conversation.session_id.clone()),
+            model: record.as_ref().and_then(|r| r.conversation.model.clone()),
+            turns: record.as_ref().map_or(0, |r| r.turns),
+            cost_usd: record.as_ref().map_or(0.0, |r| r.cost_usd),
+            cwd: record.map(|r| r.conversation.cwd),
+        }
+    }
+}
+
+/// A running worker's status, if it answers within a bound.
+async fn running_status(target: &Target) -> Option<SessionStatus> {
+    let ask = async {
+        let conn = Connection::open(&target.socket).await.ok()??;
+        fetch_status(conn).await.ok()
+    };
+    tokio::time::timeout(Duration::from_secs(3), ask)
+        .await
+        .ok()
+        .flatten()
+}
+
+pub async fn run(out: &Output) -> Result<u8, Error> {
+    let dirs = Dirs::from_env()?;
+    let mut rows = Vec::new();
+    for worker in known_workers(&dirs) {
+        let target = Target::for_worker(dirs.clone(), worker.clone())?;
+        rows.push(match running_status(&target).await {
+            Some(status) => WorkerRow::running(status),
+            None => WorkerRow::stopped(
+                worker.to_string(),
+                SessionRecord::load(&target.state_dir).ok().flatten(),
+            ),
+        });
+    }
+    if out.json {
+        for row in &rows {
+            out.json_line(row);
+        }
+        return Ok(0);
+    }
+    if rows.is_empty() {
+        out.note("no workers yet; start one with `leash session start`");
+        return Ok(0);
+    }
+    out.data(format!(
+        "{:<32} {:<8} {:>8} {:<18} {:>6} {:>9}  CWD",
+        "WORKER", "STATE", "PID", "MODEL", "TURNS", "COST"
+    ));
+    for row in rows {
+        out.data(format!(
+            "{:<32} {:<8} {:>8} {:<18} {:>6} {:>9}  {}",
+            row.worker,
+            row.state.to_string(),
+            or_dash(row.daemon_pid),
+            or_dash(row.model),
+            row.turns,
+            format!("${:.4}", row.cost_usd),
+            or_dash(row.cwd.map(|c| c.display().to_string()))
+        ));
+    }
+    Ok(0)
+}

@@ -1,0 +1,102 @@
+//! `leash session ...`: start, stop, inspect and talk to a worker's session.
+
+mod interrupt;
+mod list;
+pub mod logs;
+mod model;
+pub mod send;
+mod start;
+mod status;
+mod stop;
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::common::block_on;
+use super::{Global, Output};
+use crate::error::Error;
+use crate::paths::{Dirs, WorkerName};
+use crate::protocol::SessionStatus;
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Start the worker's daemon and claude; resumes the worker's conversation if it has one
+    Start(start::StartArgs),
+    /// Stop the worker's daemon and claude; the conversation is kept for the next start
+    Stop(stop::StopArgs),
+    /// Show the worker's session: pids, session id, model, state, turns, cost, uptime
+    Status,
+    /// List every worker of this user, one row each
+    List,
+    /// Send one turn in the worker's conversation and stream the reply
+    #[command(after_help = send::EXAMPLES)]
+    Send(send::SendArgs),
+    /// Interrupt the running turn (a no-op when none is running)
+    Interrupt,
+    /// Switch model for the next turns, keeping the conversation
+    Model(model::ModelArgs),
+    /// Show the session's event log: what claude said and did
+    Logs(logs::LogsArgs),
+}
+
+pub fn run(command: SessionCommand, global: &Global, out: &Output) -> Result<u8, Error> {
+    block_on(async {
+        match command {
+            SessionCommand::Start(args) => start::run(args, global, out).await,
+            SessionCommand::Stop(args) => stop::run(args, global, out).await,
+            SessionCommand::Status => status::run(global, out).await,
+            SessionCommand::List => list::run(out).await,
+            SessionCommand::Send(args) => send::run(args, global, out).await,
+            SessionCommand::Interrupt => interrupt::run(global, out).await,
+            SessionCommand::Model(args) => model::run(args, global, out).await,
+            SessionCommand::Logs(args) => logs::run(args, global, out).await,
+        }
+    })
+}
+
+/// A status line for `--json`, with its `type`.
+#[derive(Serialize)]
+struct StatusLine {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(flatten)]
+    status: SessionStatus,
+}
+
+impl From<SessionStatus> for StatusLine {
+    fn from(status: SessionStatus) -> Self {
+        StatusLine {
+            kind: "status",
+            status,
+        }
+    }
+}
+
+/// Every worker with a state dir or a socket.
+fn known_workers(dirs: &Dirs) -> Vec<WorkerName> {
+    let mut names: Vec<WorkerName> = Vec::new();
+    let mut add = |name: &str| {
+        if let Ok(worker) = WorkerName::parse(name)
+            && !names.contains(&worker)
+        {
+            names.push(worker);
+        }
+    };
+    if let Ok(entries) = std::fs::read_dir(&dirs.state) {
+        for entry in entries.flatten() {
+            if entry.path().join(crate::record::RECORD_FILE).is_file() {
+                add(&entry.file_name().to_string_lossy());
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(&dirs.runtime) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(worker) = name.strip_suffix(".sock") {
+                add(worker);
+            }
+        }
+    }
+    names.sort();
+    names
+}

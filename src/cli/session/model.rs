@@ -1,0 +1,50 @@
+//! `leash session model`: switch model for the next turns, keeping the conversation.
+
+use clap::Args;
+
+use crate::cli::common::{ok_message, settings, target};
+use crate::cli::{Global, Output};
+use crate::client::{Connection, spawn_daemon};
+use crate::error::{Error, ErrorKind};
+use crate::protocol::Request;
+use crate::record::SessionRecord;
+
+use super::interrupt::say_ok;
+
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// The model: an alias such as `opus`, `sonnet`, `haiku`, or a full model name
+    #[arg(value_name = "MODEL")]
+    pub model: String,
+}
+
+pub async fn run(args: ModelArgs, global: &Global, out: &Output) -> Result<u8, Error> {
+    let model = args.model.trim().to_string();
+    if model.is_empty() || model.chars().any(char::is_whitespace) {
+        return Err(
+            Error::usage(format!("{:?} is not a model name", args.model))
+                .hint("use an alias such as `opus`, `sonnet`, `haiku`, or a full model name"),
+        );
+    }
+    let target = target(global)?;
+    let conn = match Connection::open(&target.socket).await? {
+        Some(conn) => conn,
+        None => {
+            // The daemon keeps the record; a stopped worker's daemon starts cold for it.
+            if SessionRecord::load(&target.state_dir)?.is_none() {
+                return Err(Error::new(
+                    ErrorKind::NoSession,
+                    format!("worker {} has no session", target.worker),
+                )
+                .hint(format!(
+                    "start one with `leash session start --model {model}`"
+                )));
+            }
+            let (resolved, _) = settings(&[])?;
+            spawn_daemon(&target, &resolved.daemon_env()).await?
+        }
+    };
+    let message = ok_message(conn.call(&Request::SetModel { model }).await?)?;
+    say_ok(out, message);
+    Ok(0)
+}

@@ -1,0 +1,151 @@
+//! `leash session start`: the worker's daemon and claude, on the worker's conversation
+//! (or a new one).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::cli::common::{
+    existing_dir, fetch_status, launch, new_session, resolve_claude, settings, start_session,
+    target,
+};
+use crate::cli::{Global, Output};
+use crate::client::Connection;
+use crate::error::{Error, ErrorKind};
+use crate::protocol::{SessionChange, SessionState, StartSpec};
+
+use super::StatusLine;
+
+#[derive(Debug, Clone, Args)]
+pub struct StartArgs {
+    /// Directory claude works in [default: the repository root, else the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Model for the session, an alias such as `sonnet` or `opus` or a full name [default: model]
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Replace claude's system prompt with this file's contents
+    #[arg(long, value_name = "FILE")]
+    pub system_prompt_file: Option<PathBuf>,
+    /// claude's permission mode (default, acceptEdits, plan, bypassPermissions)
+    #[arg(long, value_name = "MODE")]
+    pub permission_mode: Option<String>,
+    /// The claude executable, a path or a name on PATH [default: claude]
+    #[arg(long, value_name = "PATH")]
+    pub claude: Option<String>,
+    /// Start a new conversation instead of resuming the worker's
+    #[arg(long)]
+    pub fresh: bool,
+    /// Ask the person at the terminal before claude uses a tool (Allow once / always / Deny)
+    #[arg(long)]
+    pub interactive_permissions: bool,
+    /// Approve this tool when no one is attached to ask (repeat for more) [default: permission_allow]
+    #[arg(long = "allow-tool", value_name = "TOOL")]
+    pub allow_tools: Vec<String>,
+    /// Extra arguments passed to claude as they are
+    #[arg(last = true, value_name = "CLAUDE_ARGS")]
+    pub claude_args: Vec<String>,
+}
+
+pub async fn run(args: StartArgs, global: &Global, out: &Output) -> Result<u8, Error> {
+    let target = target(global)?;
+    if let Some(conn) = Connection::open(&target.socket).await? {
+        return already_running(conn, out).await;
+    }
+    let (resolved, settings) = settings(&[("claude", args.claude.clone())])?;
+    let claude = resolve_claude(&settings.claude)?;
+    let cwd = args
+        .cwd
+        .as_deref()
+        .map(|dir| existing_dir("--cwd", dir))
+        .transpose()?;
+    let system_prompt_file = args
+        .system_prompt_file
+        .as_deref()
+        .map(|file| {
+            file.canonicalize()
+                .map_err(|e| Error::usage(format!("--system-prompt-file {}: {e}", file.display())))
+        })
+        .transpose()?;
+    let spec = StartSpec {
+        fresh: args.fresh,
+        warm: true,
+        new: new_session(&settings, Vec::new())?,
+        change: SessionChange {
+            cwd,
+            claude: Some(claude),
+            model: args.model,
+            system_prompt_file,
+            permission_mode: args.permission_mode,
+            claude_args: args.claude_args,
+            interactive_permissions: args.interactive_permissions,
+            permission_allow: (!args.allow_tools.is_empty()).then_some(args.allow_tools),
+        },
+    };
+    let status = match launch(&target, &resolved, spec).await {
+        Ok(status) => status,
+        Err(e) => {
+            // A start that failed leaves nothing running.
+            if let Ok(Some(conn)) = Connection::open(&target.socket).await {
+                let _ = conn.call(&crate::protocol::Request::Stop).await;
+            }
+            let kind = match e.kind {
+                ErrorKind::Internal => ErrorKind::Setup,
+                kind => kind,
+            };
+            return Err(Error {
+                kind,
+                message: format!("claude did not start: {}", e.message),
+                hint: e.hint,
+            });
+        }
+    };
+    if out.json {
+        out.json_line(&StatusLine::from(status));
+    } else if !out.quiet {
+        out.data(format!(
+            "started worker {} (daemon pid {}, claude pid {}, session {})",
+            status.worker,
+            status.daemon_pid,
+            status.claude_pid.map_or("-".to_string(), |p| p.to_string()),
+            status.session_id
+        ));
+        out.data(format!("  socket  {}", status.socket.display()));
+        out.data(format!("  events  {}", status.log.display()));
+        out.data(format!("  daemon  {}", target.daemon_log().display()));
+    }
+    Ok(0)
+}
+
+/// A running worker is left as it is, except after leash gave up on its claude:
+/// starting is the way to try again.
+async fn already_running(conn: Connection, out: &Output) -> Result<u8, Error> {
+    let socket = conn.socket().to_path_buf();
+    let mut status = fetch_status(conn).await?;
+    if status.state == SessionState::Failed {
+        let conn = Connection::open(&socket)
+            .await?
+            .ok_or_else(|| Error::new(ErrorKind::NoSession, "the daemon went away"))?;
+        let spec = StartSpec {
+            fresh: false,
+            warm: true,
+            new: new_session(&settings(&[])?.1, Vec::new())?,
+            change: SessionChange::default(),
+        };
+        status = start_session(conn, spec).await?;
+        out.note(format!(
+            "worker {} is running again (claude pid {})",
+            status.worker,
+            status.claude_pid.unwrap_or(0)
+        ));
+    } else {
+        out.note(format!(
+            "worker {} is already running (daemon pid {}, session {})",
+            status.worker, status.daemon_pid, status.session_id
+        ));
+    }
+    if out.json {
+        out.json_line(&StatusLine::from(status));
+    }
+    Ok(0)
+}

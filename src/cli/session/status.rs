@@ -1,0 +1,87 @@
+//! `leash session status`: the worker's session as its daemon sees it.
+
+use crate::cli::common::{fetch_status, target};
+use crate::cli::{Global, Output};
+use crate::client::Connection;
+use crate::error::{Error, ErrorKind};
+use crate::record::SessionRecord;
+
+use super::StatusLine;
+
+pub async fn run(global: &Global, out: &Output) -> Result<u8, Error> {
+    let target = target(global)?;
+    let Some(conn) = Connection::open(&target.socket).await? else {
+        let (detail, hint) = match SessionRecord::load(&target.state_dir)? {
+            Some(r) => (
+                format!(
+                    " (session {}, {} turns so far)",
+                    r.conversation.session_id, r.turns
+                ),
+                "`leash session start` resumes it",
+            ),
+            None => (String::new(), "start it with `leash session start`"),
+        };
+        return Err(Error::new(
+            ErrorKind::NoSession,
+            format!("worker {} is not running{detail}", target.worker),
+        )
+        .hint(hint));
+    };
+    let status = fetch_status(conn).await?;
+    if out.json {
+        out.json_line(&StatusLine::from(status));
+        return Ok(0);
+    }
+    let model = match (&status.model, &status.requested_model) {
+        (Some(confirmed), Some(requested)) if confirmed != requested => {
+            format!("{confirmed} (asked for {requested})")
+        }
+        (Some(confirmed), _) => confirmed.clone(),
+        (None, Some(requested)) => format!("{requested} (not yet confirmed by claude)"),
+        (None, None) => "claude's default".to_string(),
+    };
+    let turns = match status.current_turn {
+        Some(turn) => format!(
+            "{} done, {turn} running, {} queued",
+            status.turns, status.queued
+        ),
+        None => status.turns.to_string(),
+    };
+    out.rows([
+        ("worker", status.worker.clone()),
+        ("state", status.state.to_string()),
+        ("daemon pid", status.daemon_pid.to_string()),
+        ("claude pid", or_dash(status.claude_pid)),
+        ("session id", status.session_id.clone()),
+        ("model", model),
+        (
+            "permissions",
+            status
+                .permission_mode
+                .clone()
+                .unwrap_or_else(|| "default".to_string()),
+        ),
+        ("cwd", status.cwd.display().to_string()),
+        ("turns", turns),
+        ("cost", format!("${:.4}", status.cost_usd)),
+        ("uptime", human_secs(status.uptime_secs)),
+        ("socket", status.socket.display().to_string()),
+        ("events", status.log.display().to_string()),
+    ]);
+    if let Some(failure) = &status.failure {
+        out.rows([("failure", failure.clone())]);
+    }
+    Ok(0)
+}
+
+pub fn or_dash(value: Option<impl ToString>) -> String {
+    value.map_or("-".to_string(), |v| v.to_string())
+}
+
+fn human_secs(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m {}s", secs / 60, secs % 60),
+        _ => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
+    }
+}

@@ -1,0 +1,34 @@
+//! `leash implement`: a turn on the implementation model, done when a new commit lands.
+
+use clap::Args;
+
+use super::run_step;
+use crate::cli::common::{block_on, settings, target};
+use crate::cli::{Global, Output};
+use crate::error::Error;
+use crate::worker::WorkerStep;
+
+#[derive(Debug, Clone, Args)]
+pub struct ImplementArgs {
+    /// Model for implementing [default: implement_model]
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Start the implement phase over even if it is under way
+    #[arg(long)]
+    pub restart: bool,
+    /// Fail with exit code 3 instead of starting a session when none is running
+    #[arg(long)]
+    pub no_start: bool,
+}
+
+pub fn run(args: ImplementArgs, global: &Global, out: &Output) -> Result<u8, Error> {
+    let settings = settings(&[("implement_model", args.model)])?;
+    let target = target(global)?;
+    block_on(async {
+        let step = WorkerStep::Implement {
+            restart: args.restart,
+        };
+        let judgement = run_step(&target, step, &settings, args.no_start, out).await?;
+        Ok(judgement.exit_code)
+    })
+}

@@ -1,0 +1,116 @@
+//! `leash plan|implement|nudge|loop|status`: the worker's steps, run by the daemon in
+//! the worker's conversation. What they share: where the task comes from, running one
+//! step and reporting its judgement.
+
+pub mod implement;
+pub mod nudge;
+pub mod plan;
+pub mod run_loop;
+pub mod status;
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::Output;
+use super::common::{Autostart, connect_or_start, read_stdin};
+use super::stream::{Ending, stream};
+use crate::client::Target;
+use crate::error::Error;
+use crate::protocol::{Request, WorkerRequest};
+use crate::settings::{Resolved, Settings};
+use crate::worker::{Judgement, Step, WorkerStep};
+
+const NO_TASK: &str = "no task was given";
+const NO_TASK_HINT: &str =
+    "give --task TEXT, --task-file FILE, or - to read it from standard input";
+
+/// Where a task comes from.
+#[derive(Debug, Clone, Args)]
+pub struct TaskArgs {
+    /// The task, verbatim
+    #[arg(long, value_name = "TEXT", conflicts_with_all = ["task_file", "stdin"])]
+    pub task: Option<String>,
+    /// Read the task from this file
+    #[arg(long, value_name = "FILE", conflicts_with = "stdin")]
+    pub task_file: Option<PathBuf>,
+    /// `-` reads the task from standard input
+    #[arg(value_name = "-", value_parser = ["-"])]
+    pub stdin: Option<String>,
+}
+
+impl TaskArgs {
+    /// The task, if one was given.
+    fn read(&self) -> Result<Option<String>, Error> {
+        let task = if let Some(task) = &self.task {
+            task.clone()
+        } else if let Some(file) = &self.task_file {
+            std::fs::read_to_string(file).map_err(|e| {
+                Error::usage(format!("cannot read --task-file {}: {e}", file.display()))
+            })?
+        } else if self.stdin.is_some() {
+            read_stdin("the task")?
+        } else {
+            return Ok(None);
+        };
+        if task.trim().is_empty() {
+            return Err(Error::usage("the task is empty").hint(NO_TASK_HINT));
+        }
+        Ok(Some(task.trim_end().to_string()))
+    }
+}
+
+fn no_task() -> Error {
+    Error::usage(NO_TASK).hint(NO_TASK_HINT)
+}
+
+/// Runs one step and streams it; returns its judgement.
+async fn run_step(
+    target: &Target,
+    step: WorkerStep,
+    (resolved, settings): &(Resolved, Settings),
+    no_start: bool,
+    out: &Output,
+) -> Result<Judgement, Error> {
+    let config = settings.worker_config();
+    // A session the worker starts allows its implementing tools from the first spawn.
+    let autostart = (!no_start).then(|| Autostart {
+        resolved,
+        settings,
+        allowed_tools: config.allowed_tools.clone(),
+    });
+    let conn = connect_or_start(target, autostart).await?;
+    let request = Request::Worker(WorkerRequest {
+        step,
+        config,
+        wait: true,
+        interactive: out.interactive(),
+    });
+    match stream(conn, &request, out, target.worker.as_str()).await? {
+        Ending::Step(judgement) => {
+            report(&judgement, out);
+            Ok(judgement)
+        }
+        Ending::Turn(_) => Err(Error::internal(
+            "the daemon ended a worker step without judging it",
+        )),
+    }
+}
+
+/// One line on stderr about the step (the JSON `judged` line is already out).
+fn report(judgement: &Judgement, out: &Output) {
+    if out.json || (out.quiet && judgement.exit_code == 0) {
+        return;
+    }
+    let nudges = match judgement.step {
+        Step::Plan => String::new(),
+        _ => format!(
+            ", nudges {}/{}",
+            judgement.nudges_used, judgement.max_nudges
+        ),
+    };
+    out.say(format!(
+        "{}: {} [phase: {}{nudges}]",
+        judgement.step, judgement.message, judgement.phase,
+    ));
+}

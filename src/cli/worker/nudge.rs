@@ -1,0 +1,77 @@
+//! `leash nudge`: a specific follow-up in the worker's conversation.
+
+use clap::Args;
+
+use super::run_step;
+use crate::cli::common::{block_on, settings, target};
+use crate::cli::{Global, Output};
+use crate::client::Connection;
+use crate::error::Error;
+use crate::protocol::{Reply, Request, WorkerRequest};
+use crate::worker::WorkerStep;
+
+pub const EXAMPLES: &str = "Examples:
+  leash nudge --reason \"tests/api.rs still fails: run cargo test api\"
+  until leash implement; do leash nudge || exit $?; done    # nudge until committed
+  leash nudge --event post-commit --no-wait                  # what a git hook runs";
+
+#[derive(Debug, Clone, Args)]
+pub struct NudgeArgs {
+    /// Why the worker is nudged, told to it verbatim
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// The git hook that fires this nudge (post-commit, pre-commit, ...)
+    #[arg(long, value_name = "NAME")]
+    pub event: Option<String>,
+    /// Queue the nudge and return at once; does nothing when no session runs
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Fail with exit code 3 instead of starting a session when none is running
+    #[arg(long)]
+    pub no_start: bool,
+}
+
+pub fn run(args: NudgeArgs, global: &Global, out: &Output) -> Result<u8, Error> {
+    let target = target(global)?;
+    // A hook inside the worker's own turn sees the worker's commit: not news to it.
+    if let Some(event) = &args.event
+        && event.starts_with("post-")
+        && std::env::var("LEASH_AGENT_WORKER").is_ok_and(|w| w == target.worker.as_str())
+    {
+        out.note("the worker's own commit; no nudge");
+        return Ok(0);
+    }
+    let settings = settings(&[])?;
+    let step = WorkerStep::Nudge {
+        reasons: args.reason.into_iter().collect(),
+        events: args.event.into_iter().collect(),
+    };
+    block_on(async {
+        if !args.no_wait {
+            let judgement = run_step(&target, step, &settings, args.no_start, out).await?;
+            return Ok(judgement.exit_code);
+        }
+        // From a hook: never start a session, never wait, never fail the git command.
+        let Some(conn) = Connection::open(&target.socket).await? else {
+            out.note(format!("worker {} is not running; no nudge", target.worker));
+            return Ok(0);
+        };
+        let request = Request::Worker(WorkerRequest {
+            step,
+            config: settings.1.worker_config(),
+            wait: false,
+            interactive: false,
+        });
+        match conn.call(&request).await? {
+            Reply::Queued { turn, ahead } => {
+                if out.json {
+                    out.json_line(&Reply::Queued { turn, ahead });
+                } else {
+                    out.note(format!("nudge queued (step {turn}, {ahead} ahead)"));
+                }
+                Ok(0)
+            }
+            other => Err(crate::cli::common::unexpected("a nudge", &other)),
+        }
+    })
+}

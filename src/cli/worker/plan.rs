@@ -1,0 +1,32 @@
+//! `leash plan`: a read-only planning turn on the planning model; the plan is saved.
+
+use clap::Args;
+
+use super::{TaskArgs, no_task, run_step};
+use crate::cli::common::{block_on, settings, target};
+use crate::cli::{Global, Output};
+use crate::error::Error;
+use crate::worker::WorkerStep;
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub task: TaskArgs,
+    /// Model for the planning turn [default: plan_model]
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Fail with exit code 3 instead of starting a session when none is running
+    #[arg(long)]
+    pub no_start: bool,
+}
+
+pub fn run(args: PlanArgs, global: &Global, out: &Output) -> Result<u8, Error> {
+    let task = args.task.read()?.ok_or_else(no_task)?;
+    let settings = settings(&[("plan_model", args.model)])?;
+    let target = target(global)?;
+    block_on(async {
+        let step = WorkerStep::Plan { task };
+        let judgement = run_step(&target, step, &settings, args.no_start, out).await?;
+        Ok(judgement.exit_code)
+    })
+}

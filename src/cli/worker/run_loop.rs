@@ -1,0 +1,110 @@
+//! `leash loop`: the whole worker, step after step, by the worker machine's rules.
+
+use std::io::IsTerminal;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::{TaskArgs, no_task, run_step};
+use crate::cli::common::{block_on, settings, target};
+use crate::cli::{Global, Output};
+use crate::error::{Error, ErrorKind};
+use crate::worker::machine::{loop_next, loop_start};
+use crate::worker::{Phase, WorkerState};
+
+pub const EXAMPLES: &str = "Examples:
+  leash loop --task \"Add a --version flag\"
+  leash loop --task-file TASK.md --max-nudges 3
+  leash loop --step                      # ask before each phase
+  leash loop --json --task \"...\" | jq -c 'select(.type == \"judged\") | .judgement.verdict'
+  # the same by hand, in bash:
+  leash plan --task \"Fix the flaky test\" && until leash implement; do leash nudge || exit $?; done";
+
+#[derive(Debug, Clone, Args)]
+pub struct LoopArgs {
+    #[command(flatten)]
+    pub task: TaskArgs,
+    /// Nudges per implement phase before giving up with exit code 10 [default: max_nudges]
+    #[arg(long, value_name = "N")]
+    pub max_nudges: Option<u32>,
+    /// Ask before each phase (needs a terminal)
+    #[arg(long)]
+    pub step: bool,
+    /// Model for planning [default: plan_model]
+    #[arg(long, value_name = "MODEL")]
+    pub plan_model: Option<String>,
+    /// Model for implementing and nudging [default: implement_model]
+    #[arg(long, value_name = "MODEL")]
+    pub implement_model: Option<String>,
+    /// Start the task over even if the worker already finished or gave up on it
+    #[arg(long)]
+    pub fresh: bool,
+}
+
+/// The last line of `loop --json`.
+#[derive(Serialize)]
+struct Finished {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    exit_code: u8,
+    phase: Phase,
+    message: String,
+}
+
+pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
+    if args.step && !std::io::stdin().is_terminal() {
+        return Err(Error::usage(
+            "--step asks before each phase and needs a terminal on standard input",
+        )
+        .hint("run it in a terminal, or drop --step"));
+    }
+    let task = args.task.read()?;
+    let settings = settings(&[
+        ("plan_model", args.plan_model.clone()),
+        ("implement_model", args.implement_model.clone()),
+        ("max_nudges", args.max_nudges.map(|n| n.to_string())),
+    ])?;
+    let config = settings.1.worker_config();
+    let target = target(global)?;
+    let state = WorkerState::load(&target.state_dir)?;
+    let mut next = loop_start(&state, task, args.fresh).ok_or_else(no_task)?;
+    let mut phase = state.phase;
+    let mut last_message = state.last.map(|j| j.message).unwrap_or_default();
+    block_on(async {
+        loop {
+            let description = next.describe(&config);
+            let step = match next.into_step() {
+                Ok(step) => step,
+                Err((code, message)) => {
+                    if out.json {
+                        out.json_line(&Finished {
+                            kind: "finished",
+                            exit_code: code,
+                            phase,
+                            message: message.unwrap_or(last_message),
+                        });
+                    } else if let Some(message) = message {
+                        out.note(message);
+                    }
+                    return Ok(code);
+                }
+            };
+            if args.step && !confirm(&format!("next: {description}. Go on?"))? {
+                out.note("stopped before the next phase; `leash loop` resumes here");
+                return Ok(ErrorKind::Interrupted.exit_code());
+            }
+            let judgement = run_step(&target, step, &settings, false, out).await?;
+            phase = judgement.phase;
+            last_message = judgement.message.clone();
+            next = loop_next(&judgement);
+        }
+    })
+}
+
+fn confirm(prompt: &str) -> Result<bool, Error> {
+    dialoguer::Confirm::new()
+        .with_prompt(prompt)
+        .default(true)
+        .interact()
+        .map_err(|e| Error::new(ErrorKind::Interrupted, format!("no answer: {e}")))
+}

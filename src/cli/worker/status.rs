@@ -1,0 +1,91 @@
+//! `leash status`: the worker's phase, task, plan, nudges and last judgement.
+
+use serde::Serialize;
+
+use crate::cli::common::{block_on, target};
+use crate::cli::{Global, Output};
+use crate::client::Connection;
+use crate::error::Error;
+use crate::record::SessionRecord;
+use crate::worker::WorkerState;
+
+/// `leash status --json`.
+#[derive(Serialize)]
+struct WorkerStatus<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    worker: &'a str,
+    running: bool,
+    daemon_pid: Option<u32>,
+    session_id: Option<&'a str>,
+    #[serde(flatten)]
+    state: &'a WorkerState,
+}
+
+/// The first `n` non-empty lines of `text`, indented under a status row.
+fn first_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut shown = lines
+        .iter()
+        .take(n)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n            ");
+    if lines.len() > n {
+        shown.push_str(&format!(
+            "\n            ... ({} more lines)",
+            lines.len() - n
+        ));
+    }
+    shown
+}
+
+pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
+    let target = target(global)?;
+    let state = WorkerState::load(&target.state_dir)?;
+    let record = SessionRecord::load(&target.state_dir)?;
+    let session_id = record.as_ref().map(|r| r.conversation.session_id.as_str());
+    let daemon_pid = block_on(async {
+        Ok(Connection::open(&target.socket)
+            .await?
+            .map(|c| c.daemon_pid))
+    })?;
+    if out.json {
+        out.json_line(&WorkerStatus {
+            kind: "worker_status",
+            worker: target.worker.as_str(),
+            running: daemon_pid.is_some(),
+            daemon_pid,
+            session_id,
+            state: &state,
+        });
+        return Ok(0);
+    }
+    let session = match (daemon_pid, session_id) {
+        (Some(pid), Some(id)) => format!("running (daemon pid {pid}, session {id})"),
+        (None, Some(id)) => format!("stopped (session {id} is kept)"),
+        (_, None) => "none yet".to_string(),
+    };
+    let or_dash = |text: Option<&str>, n| text.map_or("-".into(), |t| first_lines(t, n));
+    out.rows([
+        ("worker", target.worker.to_string()),
+        ("session", session),
+        ("phase", state.phase.to_string()),
+        ("task", or_dash(state.task.as_deref(), 3)),
+        ("plan", or_dash(state.plan.as_deref(), 5)),
+        (
+            "nudges",
+            format!("{} of {}", state.nudges, state.max_nudges),
+        ),
+    ]);
+    if let Some(head) = &state.head_at_start {
+        out.rows([("head start", head[..head.len().min(12)].to_string())]);
+    }
+    if let Some(last) = &state.last {
+        out.rows([(
+            "last",
+            format!("{}: {} (exit {})", last.step, last.message, last.exit_code),
+        )]);
+    }
+    Ok(0)
+}

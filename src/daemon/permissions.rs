@@ -1,0 +1,213 @@
+//! claude's requests to use a tool (`can_use_tool`, with `--permission-prompt-tool
+//! stdio`). A person at the turn's terminal decides; tools they allowed "always", and
+//! the session's allow-list, are approved without asking; with no one there to ask the
+//! answer is no. Every request is answered, within a bound: claude waits forever for
+//! an answer it does not get.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::subscribers::Subscribers;
+use crate::claude::child::Stdin;
+use crate::claude::messages::control_response_line;
+use crate::protocol::Event;
+use crate::time::human;
+
+/// A request waiting for the person at the turn's terminal.
+struct Pending {
+    request_id: String,
+    tool: String,
+    input: Value,
+    turn: Option<u64>,
+    asked_at: Instant,
+    stdin: Stdin,
+}
+
+/// What the person decided.
+pub struct Decision {
+    pub allow: bool,
+    pub always: bool,
+    pub message: Option<String>,
+}
+
+pub struct Permissions {
+    pending: Vec<Pending>,
+    /// Tools approved when no one is attached to approve.
+    allow: Vec<String>,
+    /// Tools a person allowed "always" in this session.
+    always: Vec<String>,
+    /// The running turn whose client has a person to ask.
+    interactive_turn: Option<u64>,
+    timeout: Duration,
+}
+
+impl Permissions {
+    pub fn new(allow: Vec<String>, always: Vec<String>, timeout: Duration) -> Permissions {
+        Permissions {
+            pending: Vec::new(),
+            allow,
+            always,
+            interactive_turn: None,
+            timeout,
+        }
+    }
+
+    pub fn allow_list(&self) -> &[String] {
+        &self.allow
+    }
+
+    pub fn always_list(&self) -> &[String] {
+        &self.always
+    }
+
+    pub fn set_allow_list(&mut self, allow: Vec<String>) {
+        self.allow = allow;
+    }
+
+    /// The turn now running, and whether its client has a person to ask.
+    pub fn turn_started(&mut self, turn: u64, interactive: bool) {
+        self.interactive_turn = interactive.then_some(turn);
+    }
+
+    /// claude asks to use `tool`.
+    pub fn ask(
+        &mut self,
+        request_id: String,
+        tool: String,
+        input: Value,
+        stdin: Stdin,
+        turn: Option<u64>,
+        out: &mut Subscribers,
+    ) {
+        if self.always.contains(&tool) || self.allow.contains(&tool) {
+            out.info(turn, format!("allowed {tool} (allow-list)"));
+            answer(&stdin, &request_id, &tool, input, Ok(()), turn, out);
+        } else if turn.is_some() && turn == self.interactive_turn {
+            out.emit(turn, |seq, ts| Event::<Value>::PermissionAsked {
+                seq,
+                ts,
+                turn,
+                request_id: request_id.clone(),
+                tool: tool.clone(),
+                input: input.clone(),
+            });
+            self.pending.push(Pending {
+                request_id,
+                tool,
+                input,
+                turn,
+                asked_at: Instant::now(),
+                stdin,
+            });
+        } else {
+            out.warn(
+                turn,
+                format!("denied {tool}: no one is attached to approve it"),
+            );
+            let why = format!(
+                "leash: no one is attached to approve {tool}; allow it with `leash session start --allow-tool {tool}` or a permission mode that covers it"
+            );
+            answer(&stdin, &request_id, &tool, input, Err(why), turn, out);
+        }
+    }
+
+    /// The person's answer, relayed by their connection. True when the "always" list
+    /// changed (the session record keeps it).
+    pub fn decide(&mut self, request_id: &str, decision: Decision, out: &mut Subscribers) -> bool {
+        let Some(at) = self.pending.iter().position(|p| p.request_id == request_id) else {
+            return false;
+        };
+        let pending = self.pending.remove(at);
+        let remember = decision.allow && decision.always && !self.always.contains(&pending.tool);
+        if remember {
+            self.always.push(pending.tool.clone());
+        }
+        let verdict = if decision.allow {
+            Ok(())
+        } else {
+            Err(decision
+                .message
+                .unwrap_or_else(|| "the user denied this".to_string()))
+        };
+        let how = match (&verdict, decision.always) {
+            (Ok(()), true) => "allowed always",
+            (Ok(()), false) => "allowed once",
+            (Err(_), _) => "denied",
+        };
+        out.info(pending.turn, format!("{how}: {}", pending.tool));
+        let Pending {
+            request_id,
+            tool,
+            input,
+            turn,
+            stdin,
+            ..
+        } = pending;
+        answer(&stdin, &request_id, &tool, input, verdict, turn, out);
+        remember
+    }
+
+    /// The person left (or the turn ended): nobody will answer what they were asked.
+    pub fn detach(&mut self, turn: u64, out: &mut Subscribers) {
+        if self.interactive_turn == Some(turn) {
+            self.interactive_turn = None;
+        }
+        self.deny(
+            |p| p.turn == Some(turn),
+            "the user at the terminal left",
+            out,
+        );
+    }
+
+    /// When the oldest question runs out of time.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.pending.iter().map(|p| p.asked_at + self.timeout).min()
+    }
+
+    pub fn expire(&mut self, out: &mut Subscribers) {
+        let now = Instant::now();
+        let timeout = self.timeout;
+        let why = format!("no answer within {}", human(timeout));
+        self.deny(|p| p.asked_at + timeout <= now, &why, out);
+    }
+
+    fn deny(&mut self, which: impl Fn(&Pending) -> bool, why: &str, out: &mut Subscribers) {
+        let (denied, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| which(p));
+        self.pending = kept;
+        for p in denied {
+            out.warn(p.turn, format!("denied {}: {why}", p.tool));
+            let message = format!("leash: {why}");
+            answer(
+                &p.stdin,
+                &p.request_id,
+                &p.tool,
+                p.input,
+                Err(message),
+                p.turn,
+                out,
+            );
+        }
+    }
+}
+
+fn answer(
+    stdin: &Stdin,
+    request_id: &str,
+    tool: &str,
+    input: Value,
+    verdict: Result<(), String>,
+    turn: Option<u64>,
+    out: &mut Subscribers,
+) {
+    let body = match verdict {
+        Ok(()) => serde_json::json!({"behavior": "allow", "updatedInput": input}),
+        Err(message) => serde_json::json!({"behavior": "deny", "message": message}),
+    };
+    if let Err(e) = stdin.write(control_response_line(request_id, Ok(body))) {
+        out.warn(turn, format!("cannot answer claude about {tool}: {e}"));
+    }
+}

@@ -1,0 +1,150 @@
+//! Running a worker step: the pure machine in `worker::machine` decides, this carries
+//! its actions out (looking at git, pausing, running turns in the conversation) and
+//! feeds back what it saw, until the step's judgement.
+
+use std::path::Path;
+
+use super::actor::Actor;
+use crate::error::Error;
+use crate::git;
+use crate::protocol::WorkerRequest;
+use crate::time::now_ms;
+use crate::turn::{TurnKind, TurnSpec};
+use crate::worker::machine::{Action, GitView, Seen, StepMachine};
+use crate::worker::{Judgement, WorkerConfig, WorkerState};
+
+impl Actor {
+    pub(super) async fn run_step(&mut self, id: u64, request: WorkerRequest) {
+        self.hub.begin(id);
+        let WorkerRequest {
+            step,
+            config,
+            interactive,
+            ..
+        } = request;
+        let mut machine = StepMachine::new(step, config.clone());
+        let mut seen = Seen::Start;
+        let judgement = loop {
+            let action = machine.advance(self.hub.worker(), seen, now_ms());
+            self.hub.save_worker();
+            for note in machine.take_notes() {
+                self.hub.info(note);
+            }
+            seen = match action {
+                Action::Finish(judgement) => break judgement,
+                Action::Look => self.look(),
+                Action::Pause { ms, why } => {
+                    self.hub.info(why);
+                    let delay = std::time::Duration::from_millis(ms);
+                    if self.claude.pause(delay, &mut self.hub).await {
+                        Seen::Interrupted
+                    } else {
+                        Seen::Waited
+                    }
+                }
+                Action::Send { kind, prompt } => {
+                    self.step_turn(id, kind, prompt, &config, interactive).await
+                }
+            };
+        };
+        self.end_step(id, judgement);
+    }
+
+    fn end_step(&mut self, id: u64, judgement: Judgement) {
+        self.hub.end_step(id, judgement);
+    }
+
+    /// A step's turn: planning on the planning model, read-only; everything else on
+    /// the implementation model and permission mode, with its tools.
+    async fn step_turn(
+        &mut self,
+        id: u64,
+        kind: TurnKind,
+        prompt: String,
+        config: &WorkerConfig,
+        interactive: bool,
+    ) -> Seen {
+        let (model, mode) = match kind {
+            TurnKind::Plan => (&config.plan_model, &config.plan_permission_mode),
+            _ => (&config.implement_model, &config.implement_permission_mode),
+        };
+        if kind != TurnKind::Plan {
+            self.claude
+                .set_allowed_tools(&config.allowed_tools, &mut self.hub)
+                .await;
+        }
+        let spec = TurnSpec {
+            prompt,
+            kind,
+            model: Some(model.clone()),
+            permission_mode: Some(mode.clone()),
+            interactive,
+            retry: config.retry,
+        };
+        let cwd = self.cwd();
+        let before = cwd.as_deref().and_then(|cwd| git::head(cwd).ok());
+        let outcome = self.run_turn(id, &spec, false).await;
+        let after = cwd.as_deref().and_then(|cwd| git::head(cwd).ok().flatten());
+        // Commits that appeared during the turn (the machine decides whose they are).
+        let made = match (&before, &after) {
+            (Some(before), Some(after)) if before.as_deref() != Some(after.as_str()) => {
+                let cwd = cwd.as_deref().unwrap_or(Path::new("."));
+                git::commits_between(cwd, before.as_deref(), after)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| c.id)
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        Seen::Turn {
+            outcome,
+            made,
+            head: after,
+        }
+    }
+
+    /// The worker's repository as it is now, for the machine.
+    fn look(&mut self) -> Seen {
+        let Some(cwd) = self.cwd() else {
+            return Seen::GitFailed(Error::usage("this worker has no session yet"));
+        };
+        match git_view(&cwd, self.hub.worker()) {
+            Ok(view) => Seen::Git(view),
+            Err(e) => Seen::GitFailed(e),
+        }
+    }
+
+    fn cwd(&self) -> Option<std::path::PathBuf> {
+        self.claude.conversation().map(|c| c.cwd.clone())
+    }
+}
+
+/// HEAD, the phase's commits, those since leash last looked, and the loose changes.
+fn git_view(cwd: &Path, state: &WorkerState) -> Result<GitView, Error> {
+    if !git::is_repository(cwd) {
+        return Err(Error::usage(format!(
+            "{} is not a git repository; the worker judges its work by commits",
+            cwd.display()
+        ))
+        .hint("run the worker in a git repository (`git init` makes one)"));
+    }
+    let head = git::head(cwd)?;
+    let (commits, new_commits) = match &head {
+        Some(head) => (
+            git::commits_between(cwd, state.head_at_start.as_deref(), head)?,
+            if state.last_seen_head.as_deref() == Some(head.as_str()) {
+                Vec::new()
+            } else {
+                git::commits_between(cwd, state.last_seen_head.as_deref(), head).unwrap_or_default()
+            },
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    Ok(GitView {
+        head,
+        commits,
+        new_commits,
+        changes: git::changes(cwd)?,
+    })
+}

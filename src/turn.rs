@@ -1,0 +1,130 @@
+//! A turn: one prompt in the worker's conversation and everything until its result.
+//! What a client asks for ([`TurnSpec`]) and how it ended ([`Outcome`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorKind;
+use crate::retry::RetryPolicy;
+
+/// Why a turn was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnKind {
+    #[default]
+    User,
+    Plan,
+    Implement,
+    Nudge,
+}
+
+impl std::fmt::Display for TurnKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TurnKind::User => "user",
+            TurnKind::Plan => "plan",
+            TurnKind::Implement => "implement",
+            TurnKind::Nudge => "nudge",
+        })
+    }
+}
+
+/// One turn as a client wants it run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnSpec {
+    pub prompt: String,
+    #[serde(default)]
+    pub kind: TurnKind,
+    /// Switch to this model before the turn (kept for later turns).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Switch to this permission mode before the turn (kept for later turns).
+    #[serde(default)]
+    pub permission_mode: Option<String>,
+    /// The client has a person at a terminal who answers claude's tool requests.
+    #[serde(default)]
+    pub interactive: bool,
+    /// How often leash itself re-sends the turn after claude gave up on a provider
+    /// error (429/529/5xx), and the backoff between tries.
+    #[serde(default = "no_retries")]
+    pub retry: RetryPolicy,
+}
+
+fn no_retries() -> RetryPolicy {
+    RetryPolicy::NONE
+}
+
+impl TurnSpec {
+    pub fn user(prompt: impl Into<String>) -> TurnSpec {
+        TurnSpec {
+            prompt: prompt.into(),
+            kind: TurnKind::User,
+            model: None,
+            permission_mode: None,
+            interactive: false,
+            retry: RetryPolicy::NONE,
+        }
+    }
+}
+
+/// How a turn ended; the last line of `leash session send --json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub status: TurnStatus,
+    pub exit_code: u8,
+    pub turn: u64,
+    /// claude's final text, when it gave one.
+    pub result: Option<String>,
+    /// Why the turn did not succeed, in one line.
+    pub message: Option<String>,
+    pub session_id: String,
+    pub model: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub duration_ms: u64,
+    pub api_error_status: Option<u16>,
+    /// Provider-error retries leash spent on this turn.
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnStatus {
+    Success,
+    /// claude answered with an error result.
+    Error,
+    /// The API kept failing (429/529/5xx) after claude's and leash's retries.
+    ProviderError,
+    Interrupted,
+    /// claude exited or could not be started during the turn.
+    Crashed,
+    /// claude went silent for longer than the silence timeout.
+    Hung,
+}
+
+impl TurnStatus {
+    pub fn error_kind(self) -> Option<ErrorKind> {
+        match self {
+            TurnStatus::Success => None,
+            TurnStatus::ProviderError => Some(ErrorKind::Provider),
+            TurnStatus::Interrupted => Some(ErrorKind::Interrupted),
+            TurnStatus::Error | TurnStatus::Crashed | TurnStatus::Hung => {
+                Some(ErrorKind::TurnFailed)
+            }
+        }
+    }
+
+    pub fn exit_code(self) -> u8 {
+        self.error_kind().map_or(0, ErrorKind::exit_code)
+    }
+
+    /// How a person reads it: "turn 3 crashed".
+    pub fn describe(self) -> &'static str {
+        match self {
+            TurnStatus::Success => "succeeded",
+            TurnStatus::Error => "failed",
+            TurnStatus::ProviderError => "hit a provider error",
+            TurnStatus::Interrupted => "was interrupted",
+            TurnStatus::Crashed => "crashed",
+            TurnStatus::Hung => "hung",
+        }
+    }
+}

@@ -1,0 +1,637 @@
+//! The worker's phase machine, pure: no process, no git, no clock of its own. A step
+//! ([`StepMachine`]) is fed what the daemon saw ([`Seen`]: the step began, git as it is
+//! now, how a turn ended, a pause) and answers what to do next ([`Action`]: look at
+//! git, pause, send this turn, or finish with this judgement). The daemon carries out
+//! the actions; the rules live here, tested here.
+//!
+//! [`loop_start`] and [`loop_next`] are the rules `leash loop` strings steps with.
+
+use crate::error::Error;
+use crate::git::{CommitInfo, FileChange};
+use crate::turn::{Outcome, TurnKind, TurnStatus};
+
+use super::prompts::{NudgeContext, implement_prompt, nudge_prompt, plan_prompt};
+use super::{
+    Judgement, Phase, Step, Verdict, WorkerConfig, WorkerState, WorkerStep, blocked_reason,
+    judge_work,
+};
+
+/// The repository as git shows it now.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GitView {
+    pub head: Option<String>,
+    /// Commits since the implement phase began (`head_at_start`), newest first.
+    pub commits: Vec<CommitInfo>,
+    /// Commits since leash last looked (`last_seen_head`), newest first.
+    pub new_commits: Vec<CommitInfo>,
+    /// Changed, staged and untracked files.
+    pub changes: Vec<FileChange>,
+}
+
+/// What the daemon saw, fed to the machine.
+#[derive(Debug, Clone)]
+pub enum Seen {
+    /// The step begins.
+    Start,
+    /// The answer to [`Action::Look`].
+    Git(GitView),
+    /// [`Action::Look`] failed: no repository, or git could not read it.
+    GitFailed(Error),
+    /// The answer to [`Action::Send`]: how the turn ended, the commits that appeared
+    /// while it ran (ids, newest first) and HEAD after it.
+    Turn {
+        outcome: Outcome,
+        made: Vec<String>,
+        head: Option<String>,
+    },
+    /// The answer to [`Action::Pause`]: the pause ran its course.
+    Waited,
+    /// The pause was interrupted.
+    Interrupted,
+}
+
+/// What the machine wants done next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Look at git and answer with [`Seen::Git`].
+    Look,
+    /// Wait this long (serving clients), then answer [`Seen::Waited`].
+    Pause { ms: u64, why: String },
+    /// Run this turn in the worker's conversation.
+    Send { kind: TurnKind, prompt: String },
+    /// The step is over.
+    Finish(Judgement),
+}
+
+/// Where a step is between actions.
+#[derive(Debug, Clone, PartialEq)]
+enum Stage {
+    Begin,
+    /// Implement: looked at git to decide between judging again and sending.
+    ImplementLook,
+    ImplementTurn,
+    ImplementJudge {
+        result: String,
+    },
+    /// Nudge: the first look (is a nudge needed?), the pause, the look before sending.
+    NudgeCheck,
+    NudgeWait,
+    NudgeLook,
+    NudgeTurn {
+        number: u32,
+    },
+    NudgeJudge {
+        number: u32,
+        result: String,
+    },
+    PlanTurn,
+    Over,
+}
+
+/// One step of the worker, from its request to its judgement.
+pub struct StepMachine {
+    step: WorkerStep,
+    config: WorkerConfig,
+    stage: Stage,
+    /// Notices for the event log, taken by the daemon after each action.
+    notes: Vec<String>,
+}
+
+impl StepMachine {
+    pub fn new(step: WorkerStep, config: WorkerConfig) -> StepMachine {
+        StepMachine {
+            step,
+            config,
+            stage: Stage::Begin,
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn step(&self) -> Step {
+        self.step.step()
+    }
+
+    /// What happened that people should read in the log.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// Takes the step on from what was seen; `now_ms` is Unix milliseconds.
+    pub fn advance(&mut self, state: &mut WorkerState, seen: Seen, now_ms: u64) -> Action {
+        let action = match seen {
+            Seen::GitFailed(e) => self.errored(state, e),
+            Seen::Turn {
+                outcome,
+                made,
+                head,
+            } => self.turn_ended(state, &outcome, made, head, now_ms),
+            seen => self.next(state, seen, now_ms),
+        };
+        if matches!(action, Action::Finish(_)) {
+            self.stage = Stage::Over;
+        }
+        action
+    }
+
+    fn next(&mut self, state: &mut WorkerState, seen: Seen, now_ms: u64) -> Action {
+        let step = self.step.clone();
+        match (std::mem::replace(&mut self.stage, Stage::Over), step, seen) {
+            (Stage::Begin, WorkerStep::Plan { task }, Seen::Start) => {
+                state.begin_plan(task.clone());
+                self.stage = Stage::PlanTurn;
+                send(TurnKind::Plan, plan_prompt(&task))
+            }
+            (Stage::Begin, WorkerStep::Implement { .. }, Seen::Start) => {
+                self.stage = Stage::ImplementLook;
+                Action::Look
+            }
+            (Stage::ImplementLook, WorkerStep::Implement { restart }, Seen::Git(view)) => {
+                self.implement(state, restart, &view)
+            }
+            (Stage::ImplementJudge { result }, _, Seen::Git(view)) => {
+                Action::Finish(judge(state, Step::Implement, &view, Some(&result)))
+            }
+            (Stage::Begin, WorkerStep::Nudge { reasons, .. }, Seen::Start) => {
+                self.nudge_wanted(state, !reasons.is_empty())
+            }
+            (Stage::NudgeCheck, _, Seen::Git(view)) => self.nudge_check(state, &view, now_ms),
+            (Stage::NudgeWait, _, Seen::Waited) => {
+                self.stage = Stage::NudgeLook;
+                Action::Look
+            }
+            (Stage::NudgeWait, _, Seen::Interrupted) => Action::Finish(judgement(
+                state,
+                Step::Nudge,
+                Verdict::Interrupted,
+                "interrupted while waiting to nudge".to_string(),
+            )),
+            (Stage::NudgeLook, WorkerStep::Nudge { reasons, events }, Seen::Git(view)) => {
+                self.nudge_send(state, &view, &reasons, &events)
+            }
+            (Stage::NudgeJudge { number, result }, _, Seen::Git(view)) => {
+                let judged = judge(state, Step::Nudge, &view, Some(&result));
+                // The nudge went out: that is what this command reports with its exit code.
+                Action::Finish(Judgement {
+                    exit_code: 0,
+                    message: format!(
+                        "nudge {number} of {} sent; {}",
+                        state.max_nudges, judged.message
+                    ),
+                    ..judged
+                })
+            }
+            (stage, _, seen) => self.lost(state, stage, &seen),
+        }
+    }
+
+    /// An answer the step did not ask for: a bug in leash, reported, never a hang.
+    fn lost(&self, state: &WorkerState, stage: Stage, seen: &Seen) -> Action {
+        Action::Finish(Judgement {
+            exit_code: crate::error::ErrorKind::Internal.exit_code(),
+            ..judgement(
+                state,
+                self.step(),
+                Verdict::TurnFailed,
+                format!("leash lost its place in the step ({stage:?} saw {seen:?})"),
+            )
+        })
+    }
+
+    /// Starts the implement phase, or judges it again when it is under way (the
+    /// prompt is never sent twice). An implementation turn that failed (provider,
+    /// crash) is sent again in the same phase.
+    fn implement(&mut self, state: &mut WorkerState, restart: bool, view: &GitView) -> Action {
+        let under_way = matches!(
+            state.phase,
+            Phase::Implementing | Phase::Done | Phase::Blocked | Phase::OutOfNudges
+        );
+        if under_way && state.implement_sent && !restart {
+            return Action::Finish(judge(state, Step::Implement, view, None));
+        }
+        let resend = state.phase == Phase::Implementing && !state.implement_sent;
+        if restart || !resend {
+            state.begin_implement(view.head.clone(), self.config.max_nudges);
+        } else {
+            self.observe(state, view);
+        }
+        self.stage = Stage::ImplementTurn;
+        send(
+            TurnKind::Implement,
+            implement_prompt(state.task.as_deref(), state.plan.is_some()),
+        )
+    }
+
+    /// Whether the phase takes a nudge at all.
+    fn nudge_wanted(&mut self, state: &mut WorkerState, has_reason: bool) -> Action {
+        let refused = match state.phase {
+            Phase::Implementing => None,
+            // A person answering the blocker: the nudge carries the answer.
+            Phase::Blocked if has_reason => None,
+            Phase::Blocked => {
+                let reason = last_blocked_reason(state);
+                Some(Judgement {
+                    blocked_reason: Some(reason.clone()),
+                    ..judgement(
+                        state,
+                        Step::Nudge,
+                        Verdict::Blocked,
+                        format!(
+                            "the agent is blocked ({reason}); answer it with `leash nudge --reason ...`"
+                        ),
+                    )
+                })
+            }
+            Phase::OutOfNudges => Some(judgement(
+                state,
+                Step::Nudge,
+                Verdict::OutOfNudges,
+                format!(
+                    "no nudges left ({} used); `leash implement --restart` starts the phase over",
+                    state.max_nudges
+                ),
+            )),
+            phase => Some(judgement(
+                state,
+                Step::Nudge,
+                Verdict::NothingToDo,
+                format!("nothing to nudge: the worker is {phase}"),
+            )),
+        };
+        match refused {
+            Some(judgement) => Action::Finish(judgement),
+            None => {
+                self.stage = Stage::NudgeCheck;
+                Action::Look
+            }
+        }
+    }
+
+    /// Before a nudge: no nudge for committed work or an exhausted budget; then the
+    /// backoff since the last nudge.
+    fn nudge_check(&mut self, state: &mut WorkerState, view: &GitView, now_ms: u64) -> Action {
+        self.observe(state, view);
+        let blocked = state.phase == Phase::Blocked;
+        let before = judge(state, Step::Nudge, view, None);
+        if before.verdict == Verdict::Committed {
+            return Action::Finish(Judgement {
+                message: format!("no nudge needed: {}", before.message),
+                ..before
+            });
+        }
+        if before.verdict == Verdict::OutOfNudges {
+            return Action::Finish(before);
+        }
+        if blocked {
+            state.phase = Phase::Implementing;
+        }
+        let used = state.nudges;
+        let since_last = state
+            .last_nudge_ms
+            .map_or(u64::MAX, |at| now_ms.saturating_sub(at));
+        let wait = self.config.nudge_delay_ms(used).saturating_sub(since_last);
+        if wait == 0 {
+            self.stage = Stage::NudgeLook;
+            return Action::Look;
+        }
+        self.stage = Stage::NudgeWait;
+        Action::Pause {
+            ms: wait,
+            why: format!(
+                "waiting {} before nudge {} (backoff)",
+                crate::time::human(std::time::Duration::from_millis(wait)),
+                used + 1
+            ),
+        }
+    }
+
+    /// The nudge itself, from a fresh look: the wait may have changed things.
+    fn nudge_send(
+        &mut self,
+        state: &mut WorkerState,
+        view: &GitView,
+        reasons: &[String],
+        events: &[String],
+    ) -> Action {
+        self.observe(state, view);
+        let foreign: Vec<CommitInfo> = std::mem::take(&mut state.foreign_commits);
+        let number = state.nudges + 1;
+        let reason = (!reasons.is_empty()).then(|| reasons.join("\n"));
+        let prompt = nudge_prompt(&NudgeContext {
+            verdict: if view.changes.is_empty() {
+                Verdict::NoChanges
+            } else {
+                Verdict::Uncommitted
+            },
+            changes: &view.changes,
+            reason: reason.as_deref(),
+            events,
+            foreign_commits: &foreign,
+            number,
+            max: state.max_nudges,
+        });
+        self.stage = Stage::NudgeTurn { number };
+        send(TurnKind::Nudge, prompt)
+    }
+
+    fn turn_ended(
+        &mut self,
+        state: &mut WorkerState,
+        outcome: &Outcome,
+        made: Vec<String>,
+        head: Option<String>,
+        now_ms: u64,
+    ) -> Action {
+        // Commits that appeared during the worker's own turn are its own.
+        if state.phase == Phase::Implementing && !made.is_empty() {
+            state.own_commits.extend(made);
+            state.last_seen_head = head;
+        }
+        let result = outcome.result.clone().unwrap_or_default();
+        match std::mem::replace(&mut self.stage, Stage::Over) {
+            Stage::PlanTurn => {
+                if let Some(failed) = failed_turn(state, Step::Plan, outcome) {
+                    return Action::Finish(failed);
+                }
+                Action::Finish(planned(state, result))
+            }
+            Stage::ImplementTurn => {
+                if let Some(failed) = failed_turn(state, Step::Implement, outcome) {
+                    return Action::Finish(failed);
+                }
+                state.implement_sent = true;
+                self.stage = Stage::ImplementJudge { result };
+                Action::Look
+            }
+            Stage::NudgeTurn { number } => {
+                // A provider that fails the turn is not the agent stalling: no nudge is spent.
+                if outcome.status != TurnStatus::ProviderError {
+                    state.nudges += 1;
+                }
+                state.last_nudge_ms = Some(now_ms);
+                if let Some(failed) = failed_turn(state, Step::Nudge, outcome) {
+                    return Action::Finish(failed);
+                }
+                self.stage = Stage::NudgeJudge { number, result };
+                Action::Look
+            }
+            stage => {
+                let seen = Seen::Turn {
+                    outcome: outcome.clone(),
+                    made: Vec::new(),
+                    head: None,
+                };
+                self.lost(state, stage, &seen)
+            }
+        }
+    }
+
+    /// git failed us (no repository, an unreadable one): the step ends with its error.
+    fn errored(&mut self, state: &WorkerState, e: Error) -> Action {
+        Action::Finish(Judgement {
+            exit_code: e.exit_code(),
+            ..judgement(state, self.step(), Verdict::TurnFailed, e.message)
+        })
+    }
+
+    /// A move of HEAD since the last look that the worker did not make is someone
+    /// else's commit: remembered, and told to the agent in the next nudge.
+    fn observe(&mut self, state: &mut WorkerState, view: &GitView) {
+        if state.phase != Phase::Implementing || view.head == state.last_seen_head {
+            return;
+        }
+        if view.head.is_some() {
+            let foreign: Vec<CommitInfo> = view
+                .new_commits
+                .iter()
+                .filter(|c| !state.own_commits.contains(&c.id))
+                .cloned()
+                .collect();
+            if !foreign.is_empty() {
+                self.notes.push(format!(
+                    "{} commit(s) by someone else since the last turn",
+                    foreign.len()
+                ));
+                state.foreign_commits.extend(foreign);
+            }
+            state.last_seen_head = view.head.clone();
+        }
+    }
+}
+
+fn send(kind: TurnKind, prompt: String) -> Action {
+    Action::Send { kind, prompt }
+}
+
+/// The plan is in; unless the agent says it is blocked.
+fn planned(state: &mut WorkerState, plan: String) -> Judgement {
+    if let Some(reason) = blocked_reason(&plan) {
+        state.phase = Phase::Blocked;
+        return Judgement {
+            blocked_reason: Some(reason.clone()),
+            ..judgement(
+                state,
+                Step::Plan,
+                Verdict::Blocked,
+                format!("the agent is blocked: {reason}"),
+            )
+        };
+    }
+    state.plan = Some(plan);
+    state.phase = Phase::Planned;
+    judgement(state, Step::Plan, Verdict::Planned, "planned".to_string())
+}
+
+/// The judgement for a turn that did not complete, if it did not.
+fn failed_turn(state: &WorkerState, step: Step, outcome: &Outcome) -> Option<Judgement> {
+    let verdict = match outcome.status {
+        TurnStatus::Success => return None,
+        TurnStatus::ProviderError => Verdict::ProviderError,
+        TurnStatus::Interrupted => Verdict::Interrupted,
+        TurnStatus::Error | TurnStatus::Crashed | TurnStatus::Hung => Verdict::TurnFailed,
+    };
+    let message = outcome
+        .message
+        .clone()
+        .unwrap_or_else(|| format!("the turn ended {:?}", outcome.status));
+    Some(Judgement {
+        exit_code: outcome.exit_code,
+        ..judgement(state, step, verdict, message)
+    })
+}
+
+/// A judgement of the worker as it stands.
+pub fn judgement(state: &WorkerState, step: Step, verdict: Verdict, message: String) -> Judgement {
+    Judgement {
+        step,
+        verdict,
+        exit_code: verdict.exit_code(),
+        phase: state.phase,
+        message,
+        nudges_used: state.nudges,
+        max_nudges: state.max_nudges,
+        commits: Vec::new(),
+        uncommitted: Vec::new(),
+        plan: state.plan.clone(),
+        blocked_reason: None,
+    }
+}
+
+fn last_blocked_reason(state: &WorkerState) -> String {
+    state
+        .last
+        .as_ref()
+        .and_then(|j| j.blocked_reason.clone())
+        .unwrap_or_else(|| "no reason given".to_string())
+}
+
+/// Judges the implement phase from git and the agent's last words, and moves the
+/// phase accordingly. `result` is `None` when no turn ran (a re-judge).
+fn judge(state: &mut WorkerState, step: Step, view: &GitView, result: Option<&str>) -> Judgement {
+    let own: Vec<CommitInfo> = view
+        .commits
+        .iter()
+        .filter(|c| state.own_commits.contains(&c.id))
+        .cloned()
+        .collect();
+    let changes = &view.changes;
+    let mut blocked = result.and_then(blocked_reason);
+    if result.is_none() && state.phase == Phase::Blocked {
+        blocked = Some(last_blocked_reason(state));
+    }
+    let mut verdict = judge_work(&own, changes, blocked.as_deref());
+    if own.is_empty() && blocked.is_none() && state.nudges >= state.max_nudges {
+        verdict = Verdict::OutOfNudges;
+    }
+    state.phase = match verdict {
+        Verdict::Committed => Phase::Done,
+        Verdict::Blocked => Phase::Blocked,
+        Verdict::OutOfNudges => Phase::OutOfNudges,
+        _ => Phase::Implementing,
+    };
+    let files = || {
+        let names: Vec<&str> = changes.iter().take(5).map(|c| c.path.as_str()).collect();
+        let more = changes.len().saturating_sub(5);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        format!("{}{more}", names.join(", "))
+    };
+    let message = match verdict {
+        Verdict::Committed => format!(
+            "committed: {} new commit(s), latest {}",
+            own.len(),
+            own.first().map(CommitInfo::short).unwrap_or_default()
+        ),
+        Verdict::Uncommitted => format!(
+            "not committed yet: {} changed file(s): {}",
+            changes.len(),
+            files()
+        ),
+        Verdict::NoChanges => "no changes at all since the implement phase began".to_string(),
+        Verdict::Blocked => format!(
+            "the agent is blocked: {}",
+            blocked.clone().unwrap_or_default()
+        ),
+        _ => format!(
+            "still not committed after {} nudge(s){}",
+            state.nudges,
+            if changes.is_empty() {
+                String::new()
+            } else {
+                format!("; changed: {}", files())
+            }
+        ),
+    };
+    Judgement {
+        commits: own,
+        uncommitted: changes.clone(),
+        blocked_reason: blocked,
+        ..judgement(state, step, verdict, message)
+    }
+}
+
+/// What `leash loop` does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoopNext {
+    Plan(String),
+    Implement,
+    Nudge,
+    /// Stop with this exit code; the message says why when no step just said it.
+    Finish(u8, Option<String>),
+}
+
+impl LoopNext {
+    /// The request for the next step, or the exit code and message the loop ends with.
+    pub fn into_step(self) -> Result<WorkerStep, (u8, Option<String>)> {
+        match self {
+            LoopNext::Plan(task) => Ok(WorkerStep::Plan { task }),
+            LoopNext::Implement => Ok(WorkerStep::Implement { restart: false }),
+            LoopNext::Nudge => Ok(WorkerStep::Nudge {
+                reasons: Vec::new(),
+                events: Vec::new(),
+            }),
+            LoopNext::Finish(code, message) => Err((code, message)),
+        }
+    }
+
+    /// For `loop --step`: what is about to happen.
+    pub fn describe(&self, config: &WorkerConfig) -> String {
+        match self {
+            LoopNext::Plan(_) => format!("plan the task on {}", config.plan_model),
+            LoopNext::Implement => format!("implement on {}", config.implement_model),
+            LoopNext::Nudge => "nudge the worker".to_string(),
+            LoopNext::Finish(..) => "finish".to_string(),
+        }
+    }
+}
+
+/// Where a (re)started loop begins, from the persisted phase; `None` when there is no
+/// task to work on.
+pub fn loop_start(state: &WorkerState, task: Option<String>, fresh: bool) -> Option<LoopNext> {
+    let same_task = task.is_none() || task == state.task;
+    if let Some(task) = task.clone()
+        && (!same_task || fresh)
+    {
+        return Some(LoopNext::Plan(task));
+    }
+    let task = task.or_else(|| state.task.clone());
+    Some(match (state.phase, task) {
+        (_, Some(task)) if fresh => LoopNext::Plan(task),
+        (Phase::Idle | Phase::Planning, Some(task)) => LoopNext::Plan(task),
+        (Phase::Idle | Phase::Planning, None) => return None,
+        (Phase::Planned | Phase::Implementing, _) => LoopNext::Implement,
+        (Phase::Done, _) => LoopNext::Finish(
+            0,
+            Some("the task is already done (`--fresh` starts it over)".into()),
+        ),
+        (Phase::Blocked, _) => LoopNext::Finish(
+            Verdict::Blocked.exit_code(),
+            Some(
+                "the worker is blocked; answer it with `leash nudge --reason ...`, or `--fresh`"
+                    .into(),
+            ),
+        ),
+        (Phase::OutOfNudges, _) => LoopNext::Finish(
+            Verdict::OutOfNudges.exit_code(),
+            Some(
+                "the worker ran out of nudges; `leash implement --restart` or `--fresh` starts over"
+                    .into(),
+            ),
+        ),
+    })
+}
+
+/// The loop's step after a judgement.
+pub fn loop_next(judgement: &Judgement) -> LoopNext {
+    match judgement.verdict {
+        Verdict::Planned => LoopNext::Implement,
+        Verdict::Uncommitted | Verdict::NoChanges => LoopNext::Nudge,
+        Verdict::NothingToDo if judgement.phase != Phase::Done => LoopNext::Implement,
+        verdict => LoopNext::Finish(verdict.exit_code(), None),
+    }
+}
+
+#[cfg(test)]
+mod tests;

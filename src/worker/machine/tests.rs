@@ -1,0 +1,715 @@
+//! The worker machine, step by step, without a daemon: every phase a step can start
+//! in, crossed with every way its turn and the repository can turn out.
+
+use super::*;
+use crate::git::{CommitInfo, FileChange};
+use crate::retry::RetryPolicy;
+use crate::turn::{Outcome, TurnKind, TurnStatus};
+use crate::worker::{Phase, Step, Verdict, WorkerConfig, WorkerState, WorkerStep};
+
+const NOW: u64 = 1_000_000;
+
+/// A case: what the turn said, the commits made during it, the phase's commits and the
+/// loose changes after it, and the verdict, phase and exit code expected.
+type ImplementCase<'a> = (
+    &'a str,
+    &'a [&'a str],
+    &'a [&'a str],
+    &'a [&'a str],
+    Verdict,
+    Phase,
+    u8,
+);
+/// A case: the changes before a nudge, the commits it made, the phase's commits and the
+/// changes after it, and the verdict and phase expected.
+type NudgeCase<'a> = (
+    &'a [&'a str],
+    &'a [&'a str],
+    &'a [&'a str],
+    &'a [&'a str],
+    Verdict,
+    Phase,
+);
+
+fn config() -> WorkerConfig {
+    WorkerConfig {
+        plan_model: "opus".into(),
+        implement_model: "sonnet".into(),
+        plan_permission_mode: "plan".into(),
+        implement_permission_mode: "acceptEdits".into(),
+        allowed_tools: vec!["Bash(git:*)".into()],
+        max_nudges: 3,
+        nudge_backoff_ms: 1_000,
+        nudge_backoff_max_ms: 8_000,
+        retry: RetryPolicy::NONE,
+    }
+}
+
+fn commit(id: &str) -> CommitInfo {
+    CommitInfo {
+        id: id.to_string(),
+        summary: format!("commit {id}"),
+        author: "someone".to_string(),
+    }
+}
+
+fn change(path: &str) -> FileChange {
+    FileChange {
+        code: "??".to_string(),
+        path: path.to_string(),
+    }
+}
+
+fn outcome(status: TurnStatus, result: &str) -> Outcome {
+    Outcome {
+        status,
+        exit_code: status.exit_code(),
+        turn: 1,
+        result: (status == TurnStatus::Success).then(|| result.to_string()),
+        message: (status != TurnStatus::Success).then(|| format!("the turn {status:?}")),
+        session_id: "s".into(),
+        model: None,
+        cost_usd: None,
+        duration_ms: 0,
+        api_error_status: None,
+        retries: 0,
+    }
+}
+
+fn ok(result: &str) -> Seen {
+    turn(outcome(TurnStatus::Success, result), &[])
+}
+
+fn turn(outcome: Outcome, made: &[&str]) -> Seen {
+    Seen::Turn {
+        outcome,
+        made: made.iter().map(|s| s.to_string()).collect(),
+        head: made.first().map(|s| s.to_string()),
+    }
+}
+
+/// git as it looks: HEAD, the phase's commits (newest first), loose changes.
+fn git(head: &str, commits: &[&str], changes: &[&str]) -> Seen {
+    Seen::Git(GitView {
+        head: Some(head.to_string()),
+        commits: commits.iter().map(|c| commit(c)).collect(),
+        new_commits: commits.iter().map(|c| commit(c)).collect(),
+        changes: changes.iter().map(|c| change(c)).collect(),
+    })
+}
+
+fn state(phase: Phase) -> WorkerState {
+    WorkerState {
+        phase,
+        task: Some("add a --version flag".into()),
+        plan: matches!(phase, Phase::Planned | Phase::Implementing | Phase::Done)
+            .then(|| "1. add it".to_string()),
+        head_at_start: (phase != Phase::Idle).then(|| "h0".to_string()),
+        last_seen_head: (phase != Phase::Idle).then(|| "h0".to_string()),
+        max_nudges: 3,
+        implement_sent: matches!(
+            phase,
+            Phase::Implementing | Phase::Done | Phase::Blocked | Phase::OutOfNudges
+        ),
+        ..WorkerState::default()
+    }
+}
+
+/// Feeds `seen` in order; returns every action, the last being the judgement.
+fn drive(step: WorkerStep, state: &mut WorkerState, seen: Vec<Seen>) -> Vec<Action> {
+    let mut machine = StepMachine::new(step, config());
+    let mut actions = vec![machine.advance(state, Seen::Start, NOW)];
+    for seen in seen {
+        assert!(
+            !matches!(actions.last(), Some(Action::Finish(_))),
+            "fed {seen:?} after the step finished: {actions:?}"
+        );
+        actions.push(machine.advance(state, seen, NOW));
+    }
+    actions
+}
+
+fn judged(actions: &[Action]) -> &Judgement {
+    match actions.last() {
+        Some(Action::Finish(judgement)) => judgement,
+        other => panic!("the step did not finish: {other:?} in {actions:?}"),
+    }
+}
+
+fn sent(actions: &[Action]) -> Vec<(TurnKind, String)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { kind, prompt } => Some((*kind, prompt.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+const PLAN: fn() -> WorkerStep = || WorkerStep::Plan {
+    task: "add a --version flag".into(),
+};
+const IMPLEMENT: WorkerStep = WorkerStep::Implement { restart: false };
+
+fn nudge(reason: Option<&str>) -> WorkerStep {
+    WorkerStep::Nudge {
+        reasons: reason.map(str::to_string).into_iter().collect(),
+        events: Vec::new(),
+    }
+}
+
+const ALL_PHASES: [Phase; 7] = [
+    Phase::Idle,
+    Phase::Planning,
+    Phase::Planned,
+    Phase::Implementing,
+    Phase::Done,
+    Phase::Blocked,
+    Phase::OutOfNudges,
+];
+
+// ---- plan ----------------------------------------------------------------------------
+
+#[test]
+fn planning_begins_the_task_anew_from_any_phase() {
+    for phase in ALL_PHASES {
+        let mut s = state(phase);
+        s.nudges = 2;
+        s.own_commits = vec!["old".into()];
+        let actions = drive(PLAN(), &mut s, vec![ok("1. write it\n2. commit it")]);
+        let j = judged(&actions);
+        assert_eq!(
+            (j.verdict, j.phase, j.exit_code),
+            (Verdict::Planned, Phase::Planned, 0)
+        );
+        assert_eq!(
+            s.plan.as_deref(),
+            Some("1. write it\n2. commit it"),
+            "{phase}"
+        );
+        assert_eq!(
+            (s.nudges, s.own_commits.len()),
+            (0, 0),
+            "{phase}: forgotten"
+        );
+        let turns = sent(&actions);
+        assert_eq!(turns.len(), 1);
+        assert_eq!(turns[0].0, TurnKind::Plan);
+        assert!(turns[0].1.contains("add a --version flag"));
+    }
+}
+
+#[test]
+fn a_plan_that_says_blocked_blocks_the_worker() {
+    let mut s = state(Phase::Idle);
+    let actions = drive(PLAN(), &mut s, vec![ok("LEASH-BLOCKED: need the API key")]);
+    let j = judged(&actions);
+    assert_eq!(
+        (j.verdict, j.phase, j.exit_code),
+        (Verdict::Blocked, Phase::Blocked, 11)
+    );
+    assert_eq!(j.blocked_reason.as_deref(), Some("need the API key"));
+    assert_eq!(s.plan, None);
+}
+
+#[test]
+fn a_planning_turn_that_fails_keeps_the_phase_and_the_turn_exit_code() {
+    for (status, verdict, code) in [
+        (TurnStatus::ProviderError, Verdict::ProviderError, 5),
+        (TurnStatus::Crashed, Verdict::TurnFailed, 6),
+        (TurnStatus::Hung, Verdict::TurnFailed, 6),
+        (TurnStatus::Error, Verdict::TurnFailed, 6),
+        (TurnStatus::Interrupted, Verdict::Interrupted, 130),
+    ] {
+        let mut s = state(Phase::Idle);
+        let actions = drive(PLAN(), &mut s, vec![turn(outcome(status, ""), &[])]);
+        let j = judged(&actions);
+        assert_eq!(
+            (j.verdict, j.phase, j.exit_code),
+            (verdict, Phase::Planning, code)
+        );
+    }
+}
+
+// ---- implement -----------------------------------------------------------------------
+
+#[test]
+fn implementing_from_a_fresh_phase_begins_at_head_and_judges_from_git() {
+    // (what the turn said, commits made during it, git after it) -> verdict, phase, exit.
+    let cases: [ImplementCase; 5] = [
+        (
+            "done",
+            &["c1"],
+            &["c1"],
+            &[],
+            Verdict::Committed,
+            Phase::Done,
+            0,
+        ),
+        (
+            "wrote it",
+            &[],
+            &[],
+            &["a.rs"],
+            Verdict::Uncommitted,
+            Phase::Implementing,
+            12,
+        ),
+        (
+            "thinking",
+            &[],
+            &[],
+            &[],
+            Verdict::NoChanges,
+            Phase::Implementing,
+            12,
+        ),
+        (
+            "LEASH-BLOCKED: no key",
+            &[],
+            &[],
+            &[],
+            Verdict::Blocked,
+            Phase::Blocked,
+            11,
+        ),
+        // Someone else committed meanwhile: not the worker's work.
+        (
+            "thinking",
+            &[],
+            &["f1"],
+            &[],
+            Verdict::NoChanges,
+            Phase::Implementing,
+            12,
+        ),
+    ];
+    for from in [Phase::Idle, Phase::Planning, Phase::Planned] {
+        for (said, made, commits, changes, verdict, phase, code) in cases {
+            let mut s = state(from);
+            s.implement_sent = false;
+            let head = commits.first().copied().unwrap_or("h0");
+            let actions = drive(
+                IMPLEMENT,
+                &mut s,
+                vec![
+                    git("h0", &[], &[]),
+                    ok_made(said, made),
+                    git(head, commits, changes),
+                ],
+            );
+            let j = judged(&actions);
+            assert_eq!(
+                (j.verdict, j.phase, j.exit_code),
+                (verdict, phase, code),
+                "from {from}, said {said:?}, made {made:?}"
+            );
+            assert_eq!(
+                s.head_at_start.as_deref(),
+                Some("h0"),
+                "the phase began at HEAD"
+            );
+            assert!(s.implement_sent);
+            assert_eq!(
+                j.commits.len(),
+                made.len(),
+                "only the worker's own commits count"
+            );
+            assert_eq!(sent(&actions)[0].0, TurnKind::Implement);
+        }
+    }
+}
+
+fn ok_made(result: &str, made: &[&str]) -> Seen {
+    turn(outcome(TurnStatus::Success, result), made)
+}
+
+#[test]
+fn implementing_a_phase_under_way_judges_again_without_a_turn() {
+    for phase in [
+        Phase::Implementing,
+        Phase::Done,
+        Phase::Blocked,
+        Phase::OutOfNudges,
+    ] {
+        let mut s = state(phase);
+        s.own_commits = vec!["c1".into()];
+        s.nudges = 3;
+        let actions = drive(IMPLEMENT, &mut s, vec![git("c1", &["c1"], &[])]);
+        assert!(
+            sent(&actions).is_empty(),
+            "{phase}: the prompt is never sent twice"
+        );
+        // The agent's own word that it is blocked beats what git shows.
+        let expected = match phase {
+            Phase::Blocked => Verdict::Blocked,
+            _ => Verdict::Committed,
+        };
+        assert_eq!(judged(&actions).verdict, expected, "{phase}");
+    }
+}
+
+#[test]
+fn restart_begins_the_phase_over_with_a_fresh_nudge_budget() {
+    let mut s = state(Phase::OutOfNudges);
+    s.nudges = 3;
+    let actions = drive(
+        WorkerStep::Implement { restart: true },
+        &mut s,
+        vec![git("h5", &[], &[]), ok("hm"), git("h5", &[], &[])],
+    );
+    assert_eq!(sent(&actions).len(), 1);
+    assert_eq!((s.nudges, s.head_at_start.as_deref()), (0, Some("h5")));
+    assert_eq!(judged(&actions).verdict, Verdict::NoChanges);
+}
+
+#[test]
+fn a_failed_implementation_turn_is_sent_again_in_the_same_phase() {
+    for (status, verdict, code) in [
+        (TurnStatus::ProviderError, Verdict::ProviderError, 5),
+        (TurnStatus::Crashed, Verdict::TurnFailed, 6),
+        (TurnStatus::Interrupted, Verdict::Interrupted, 130),
+    ] {
+        let mut s = state(Phase::Planned);
+        s.implement_sent = false;
+        let actions = drive(
+            IMPLEMENT,
+            &mut s,
+            vec![git("h0", &[], &[]), turn(outcome(status, ""), &[])],
+        );
+        let j = judged(&actions);
+        assert_eq!((j.verdict, j.exit_code), (verdict, code));
+        assert_eq!(s.phase, Phase::Implementing);
+        assert!(!s.implement_sent, "the prompt did not get a complete turn");
+        // The next implement sends it again, without beginning the phase anew.
+        s.foreign_commits.clear();
+        let again = drive(IMPLEMENT, &mut s, vec![git("f1", &["f1"], &[])]);
+        assert_eq!(sent(&again).len(), 1, "sent again");
+        assert_eq!(s.head_at_start.as_deref(), Some("h0"), "same phase");
+        assert_eq!(
+            s.foreign_commits.len(),
+            1,
+            "someone else's commit is remembered"
+        );
+    }
+}
+
+#[test]
+fn implement_outside_a_repository_ends_with_the_error_before_any_turn() {
+    let mut s = state(Phase::Planned);
+    let actions = drive(
+        IMPLEMENT,
+        &mut s,
+        vec![Seen::GitFailed(Error::usage("not a git repository"))],
+    );
+    assert!(sent(&actions).is_empty());
+    let j = judged(&actions);
+    assert_eq!((j.exit_code, j.verdict), (2, Verdict::TurnFailed));
+    assert!(j.message.contains("not a git repository"));
+}
+
+// ---- nudge ---------------------------------------------------------------------------
+
+#[test]
+fn a_nudge_is_refused_in_phases_that_take_none() {
+    for (phase, verdict, code) in [
+        (Phase::Idle, Verdict::NothingToDo, 0),
+        (Phase::Planning, Verdict::NothingToDo, 0),
+        (Phase::Planned, Verdict::NothingToDo, 0),
+        (Phase::Done, Verdict::NothingToDo, 0),
+        (Phase::OutOfNudges, Verdict::OutOfNudges, 10),
+        (Phase::Blocked, Verdict::Blocked, 11),
+    ] {
+        let mut s = state(phase);
+        let actions = drive(nudge(None), &mut s, vec![]);
+        assert!(sent(&actions).is_empty(), "{phase}");
+        let j = judged(&actions);
+        assert_eq!((j.verdict, j.exit_code), (verdict, code), "{phase}");
+        assert_eq!(s.phase, phase, "{phase}: unchanged");
+    }
+}
+
+#[test]
+fn a_nudge_names_what_git_shows_and_judges_the_result() {
+    // (git before, made during the nudge, git after) -> verdict, phase.
+    let cases: [NudgeCase; 4] = [
+        (
+            &["a.rs"],
+            &["c1"],
+            &["c1"],
+            &[],
+            Verdict::Committed,
+            Phase::Done,
+        ),
+        (
+            &["a.rs"],
+            &[],
+            &[],
+            &["a.rs"],
+            Verdict::Uncommitted,
+            Phase::Implementing,
+        ),
+        (&[], &[], &[], &[], Verdict::NoChanges, Phase::Implementing),
+        (
+            &[],
+            &[],
+            &[],
+            &["b.rs"],
+            Verdict::Uncommitted,
+            Phase::Implementing,
+        ),
+    ];
+    for (before, made, commits, after, verdict, phase) in cases {
+        let mut s = state(Phase::Implementing);
+        let head = commits.first().copied().unwrap_or("h0");
+        let actions = drive(
+            nudge(None),
+            &mut s,
+            vec![
+                git("h0", &[], before),
+                git("h0", &[], before),
+                ok_made("ok", made),
+                git(head, commits, after),
+            ],
+        );
+        let prompt = &sent(&actions)[0].1;
+        if before.is_empty() {
+            assert!(prompt.contains("Nothing has changed"), "{prompt}");
+        } else {
+            assert!(prompt.contains("?? a.rs"), "{prompt}");
+        }
+        assert!(prompt.contains("nudge 1 of 3"), "{prompt}");
+        let j = judged(&actions);
+        assert_eq!((j.verdict, j.phase), (verdict, phase));
+        assert_eq!(j.exit_code, 0, "the nudge went out");
+        assert!(
+            j.message.starts_with("nudge 1 of 3 sent; "),
+            "{}",
+            j.message
+        );
+        assert_eq!(s.nudges, 1);
+        assert_eq!(s.last_nudge_ms, Some(NOW));
+    }
+}
+
+#[test]
+fn no_nudge_is_sent_for_committed_work() {
+    let mut s = state(Phase::Implementing);
+    s.own_commits = vec!["c1".into()];
+    let actions = drive(nudge(None), &mut s, vec![git("c1", &["c1"], &[])]);
+    assert!(sent(&actions).is_empty());
+    let j = judged(&actions);
+    assert_eq!((j.verdict, j.phase), (Verdict::Committed, Phase::Done));
+    assert!(j.message.starts_with("no nudge needed"));
+}
+
+#[test]
+fn the_nudge_cap_ends_the_phase_with_10() {
+    let mut s = state(Phase::Implementing);
+    s.nudges = 2;
+    s.last_nudge_ms = Some(0);
+    let actions = drive(
+        nudge(None),
+        &mut s,
+        vec![
+            git("h0", &[], &[]),
+            git("h0", &[], &[]),
+            ok("no"),
+            git("h0", &[], &[]),
+        ],
+    );
+    let j = judged(&actions);
+    assert_eq!(
+        (j.verdict, j.phase),
+        (Verdict::OutOfNudges, Phase::OutOfNudges)
+    );
+    assert_eq!(j.exit_code, 0, "the last nudge itself went out");
+    let again = drive(nudge(None), &mut s, vec![]);
+    assert_eq!(judged(&again).exit_code, 10, "and no nudge is left");
+}
+
+#[test]
+fn nudges_are_spaced_by_backoff_and_an_interrupted_wait_ends_the_step() {
+    let mut s = state(Phase::Implementing);
+    s.nudges = 1;
+    s.last_nudge_ms = Some(NOW);
+    let actions = drive(nudge(None), &mut s, vec![git("h0", &[], &[])]);
+    let Some(Action::Pause { ms, why }) = actions.last() else {
+        panic!("{actions:?}");
+    };
+    assert!((500..=1_000).contains(ms), "{ms}");
+    assert!(why.contains("before nudge 2"), "{why}");
+    let mut machine = StepMachine::new(nudge(None), config());
+    machine.advance(&mut s, Seen::Start, NOW);
+    machine.advance(&mut s, git("h0", &[], &[]), NOW);
+    let action = machine.advance(&mut s, Seen::Interrupted, NOW);
+    let Action::Finish(j) = action else {
+        panic!("{action:?}")
+    };
+    assert_eq!((j.verdict, j.exit_code), (Verdict::Interrupted, 130));
+    assert_eq!(s.nudges, 1, "no nudge spent");
+}
+
+#[test]
+fn a_provider_error_costs_no_nudge_and_other_failures_do() {
+    for (status, spent) in [
+        (TurnStatus::ProviderError, 0),
+        (TurnStatus::Crashed, 1),
+        (TurnStatus::Interrupted, 1),
+    ] {
+        let mut s = state(Phase::Implementing);
+        let actions = drive(
+            nudge(None),
+            &mut s,
+            vec![
+                git("h0", &[], &[]),
+                git("h0", &[], &[]),
+                turn(outcome(status, ""), &[]),
+            ],
+        );
+        assert_eq!(judged(&actions).exit_code, status.exit_code());
+        assert_eq!(s.nudges, spent, "{status:?}");
+    }
+}
+
+#[test]
+fn someone_elses_commits_are_told_in_the_next_nudge_once() {
+    let mut s = state(Phase::Implementing);
+    let actions = drive(
+        nudge(None),
+        &mut s,
+        vec![
+            git("f1", &["f1"], &[]),
+            git("f1", &["f1"], &[]),
+            ok("ok"),
+            git("f1", &["f1"], &[]),
+        ],
+    );
+    let prompt = &sent(&actions)[0].1;
+    assert!(prompt.contains("Someone else committed"), "{prompt}");
+    assert!(prompt.contains("commit f1"), "{prompt}");
+    assert_eq!(
+        judged(&actions).verdict,
+        Verdict::NoChanges,
+        "not the worker's commit"
+    );
+    assert!(s.foreign_commits.is_empty(), "told once");
+    assert_eq!(s.last_seen_head.as_deref(), Some("f1"));
+}
+
+#[test]
+fn an_answer_to_a_blocker_nudges_and_unblocks() {
+    let mut s = state(Phase::Blocked);
+    let actions = drive(
+        nudge(Some("the key is in .env")),
+        &mut s,
+        vec![
+            git("h0", &[], &[]),
+            git("h0", &[], &[]),
+            ok("on it"),
+            git("h0", &[], &["a"]),
+        ],
+    );
+    let prompt = &sent(&actions)[0].1;
+    assert!(prompt.contains("the key is in .env"), "{prompt}");
+    assert_eq!(judged(&actions).phase, Phase::Implementing);
+}
+
+#[test]
+fn an_unexpected_answer_ends_the_step_with_an_internal_error_not_a_hang() {
+    let mut s = state(Phase::Implementing);
+    let actions = drive(IMPLEMENT, &mut s, vec![Seen::Waited]);
+    let j = judged(&actions);
+    assert_eq!(j.exit_code, 1);
+    assert!(j.message.contains("lost its place"));
+}
+
+// ---- the loop ------------------------------------------------------------------------
+
+fn with_task(phase: Phase, task: Option<&str>) -> WorkerState {
+    WorkerState {
+        phase,
+        task: task.map(str::to_string),
+        ..WorkerState::default()
+    }
+}
+
+#[test]
+fn a_restarted_loop_resumes_from_the_persisted_phase() {
+    let t = || Some("t".to_string());
+    let start =
+        |phase, task: Option<String>, fresh| loop_start(&with_task(phase, Some("t")), task, fresh);
+    assert_eq!(
+        start(Phase::Planned, None, false),
+        Some(LoopNext::Implement)
+    );
+    assert_eq!(
+        start(Phase::Implementing, t(), false),
+        Some(LoopNext::Implement)
+    );
+    assert!(matches!(
+        start(Phase::Done, t(), false),
+        Some(LoopNext::Finish(0, _))
+    ));
+    assert!(matches!(
+        start(Phase::Done, t(), true),
+        Some(LoopNext::Plan(_))
+    ));
+    assert!(matches!(
+        start(Phase::OutOfNudges, None, false),
+        Some(LoopNext::Finish(10, _))
+    ));
+    assert!(matches!(
+        start(Phase::Blocked, None, false),
+        Some(LoopNext::Finish(11, _))
+    ));
+    assert!(matches!(
+        start(Phase::Implementing, Some("other".into()), false),
+        Some(LoopNext::Plan(_))
+    ));
+    assert_eq!(loop_start(&with_task(Phase::Idle, None), None, false), None);
+}
+
+#[test]
+fn the_loop_follows_each_verdict() {
+    let j = |verdict, phase| Judgement {
+        phase,
+        ..judgement(
+            &WorkerState::default(),
+            Step::Implement,
+            verdict,
+            String::new(),
+        )
+    };
+    assert_eq!(
+        loop_next(&j(Verdict::Planned, Phase::Planned)),
+        LoopNext::Implement
+    );
+    assert_eq!(
+        loop_next(&j(Verdict::Uncommitted, Phase::Implementing)),
+        LoopNext::Nudge
+    );
+    assert_eq!(
+        loop_next(&j(Verdict::NoChanges, Phase::Implementing)),
+        LoopNext::Nudge
+    );
+    assert_eq!(
+        loop_next(&j(Verdict::NothingToDo, Phase::Planned)),
+        LoopNext::Implement
+    );
+    for (verdict, code) in [
+        (Verdict::Committed, 0),
+        (Verdict::NothingToDo, 0),
+        (Verdict::Blocked, 11),
+        (Verdict::OutOfNudges, 10),
+        (Verdict::ProviderError, 5),
+        (Verdict::TurnFailed, 6),
+        (Verdict::Interrupted, 130),
+    ] {
+        assert_eq!(
+            loop_next(&j(verdict, Phase::Done)),
+            LoopNext::Finish(code, None),
+            "{verdict:?}"
+        );
+    }
+}
