@@ -257,9 +257,10 @@ pub async fn spawn_daemon(
             Ok(())
         });
     }
-    let mut daemon = command
-        .spawn()
-        .map_err(|e| Error::setup(format!("cannot start the leash daemon: {e}")))?;
+    let mut daemon = command.spawn().map_err(|e| {
+        Error::setup(format!("cannot start the leash daemon: {e}"))
+            .hint("check that the leash binary is still where it was installed")
+    })?;
 
     let started = Instant::now();
     let mut wait = Duration::from_millis(1);

@@ -36,10 +36,11 @@ pub struct FileChange {
 fn open(dir: &Path) -> Result<Repository, Error> {
     Repository::discover(dir).map_err(|e| {
         Error::usage(format!(
-            "{} is not in a git repository ({}); leash judges work by its commits",
+            "{} is not in a git repository ({})",
             dir.display(),
             e.message()
         ))
+        .hint("leash judges work by its commits: run it in a git repository (`git init` makes one)")
     })
 }
 

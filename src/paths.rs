@@ -27,8 +27,8 @@ pub struct WorkerName(String);
 impl WorkerName {
     pub fn parse(name: &str) -> Result<WorkerName, Error> {
         let bad = |why: &str| {
-            Error::usage(format!(
-                "invalid worker name {name:?}: {why}; use letters, digits, '.', '_' and '-' (at most {MAX_WORKER_NAME})"
+            Error::usage(format!("invalid worker name {name:?}: {why}")).hint(format!(
+                "use letters, digits, '.', '_' and '-' (at most {MAX_WORKER_NAME}), starting with a letter or digit"
             ))
         };
         if name.is_empty() {
@@ -127,9 +127,8 @@ impl Dirs {
             .or_else(|| var("XDG_STATE_HOME").map(|d| d.join("leash")))
             .or_else(|| var("HOME").map(|h| h.join(".local/state/leash")))
             .ok_or_else(|| {
-                Error::setup(
-                    "no state directory: set LEASH_STATE_DIR, XDG_STATE_HOME or HOME".to_string(),
-                )
+                Error::setup("no state directory")
+                    .hint("set LEASH_STATE_DIR, XDG_STATE_HOME or HOME")
             })?;
         Ok(Dirs {
             runtime: absolute(runtime)?,
@@ -150,9 +149,10 @@ impl Dirs {
         let path = self.socket(worker);
         if path.as_os_str().len() > MAX_SOCKET_PATH {
             return Err(Error::usage(format!(
-                "socket path {} is longer than {MAX_SOCKET_PATH} bytes; use a shorter --worker name or a shorter LEASH_RUNTIME_DIR",
+                "socket path {} is longer than {MAX_SOCKET_PATH} bytes",
                 path.display()
-            )));
+            ))
+            .hint("use a shorter --worker name or a shorter LEASH_RUNTIME_DIR"));
         }
         Ok(path)
     }
@@ -170,8 +170,10 @@ impl Dirs {
 }
 
 fn absolute(path: PathBuf) -> Result<PathBuf, Error> {
-    std::path::absolute(&path)
-        .map_err(|e| Error::setup(format!("cannot resolve {}: {e}", path.display())))
+    std::path::absolute(&path).map_err(|e| {
+        Error::setup(format!("cannot resolve {}: {e}", path.display()))
+            .hint("point LEASH_RUNTIME_DIR and LEASH_STATE_DIR at directories of yours")
+    })
 }
 
 pub fn current_uid() -> u32 {
@@ -189,29 +191,31 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), Error> {
     {
         Ok(()) => {}
         Err(e) => {
-            return Err(Error::setup(format!(
-                "cannot create {}: {e}; check the permissions of its parent",
-                dir.display()
-            )));
+            return Err(
+                Error::setup(format!("cannot create {}: {e}", dir.display()))
+                    .hint("check the permissions of its parent, or point LEASH_RUNTIME_DIR / LEASH_STATE_DIR elsewhere"),
+            );
         }
     }
     check_private_dir(dir)
 }
 
 pub fn check_private_dir(dir: &Path) -> Result<(), Error> {
-    let meta = fs::symlink_metadata(dir)
-        .map_err(|e| Error::setup(format!("cannot inspect {}: {e}", dir.display())))?;
+    let meta = fs::symlink_metadata(dir).map_err(|e| {
+        Error::setup(format!("cannot inspect {}: {e}", dir.display()))
+            .hint("check the permissions of its parent")
+    })?;
     if meta.file_type().is_symlink() {
-        return Err(Error::setup(format!(
-            "{} is a symlink; leash refuses it (remove it or point LEASH_RUNTIME_DIR/LEASH_STATE_DIR elsewhere)",
-            dir.display()
-        )));
+        return Err(
+            Error::setup(format!("{} is a symlink; leash refuses it", dir.display()))
+                .hint("remove it, or point LEASH_RUNTIME_DIR / LEASH_STATE_DIR elsewhere"),
+        );
     }
     if !meta.is_dir() {
-        return Err(Error::setup(format!(
-            "{} is not a directory",
-            dir.display()
-        )));
+        return Err(
+            Error::setup(format!("{} is not a directory", dir.display()))
+                .hint("move the file away, or point LEASH_RUNTIME_DIR / LEASH_STATE_DIR elsewhere"),
+        );
     }
     if meta.uid() != current_uid() {
         return Err(Error::setup(format!(
@@ -219,15 +223,16 @@ pub fn check_private_dir(dir: &Path) -> Result<(), Error> {
             dir.display(),
             meta.uid(),
             current_uid()
-        )));
+        ))
+        .hint("point LEASH_RUNTIME_DIR / LEASH_STATE_DIR at directories of yours"));
     }
     if meta.mode() & 0o077 != 0 {
         return Err(Error::setup(format!(
-            "{} is open to other users (mode {:o}); run `chmod 700 {}`",
+            "{} is open to other users (mode {:o})",
             dir.display(),
             meta.mode() & 0o777,
-            dir.display()
-        )));
+        ))
+        .hint(format!("run `chmod 700 {}`", dir.display())));
     }
     Ok(())
 }

@@ -328,7 +328,10 @@ impl std::fmt::Display for SessionState {
 
 /// Reads one request line, or says in one line what is wrong with it.
 pub fn decode_request(line: &[u8]) -> Result<Request, Error> {
-    serde_json::from_slice(line).map_err(|e| Error::usage(format!("malformed request: {e}")))
+    serde_json::from_slice(line).map_err(|e| {
+        Error::usage(format!("malformed request: {e}"))
+            .hint("send one JSON object per line, as docs/json.md and protocol.rs describe")
+    })
 }
 
 /// Serializes one protocol line, newline included.

@@ -56,10 +56,8 @@ impl SessionRecord {
             Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
         };
         serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            Error::setup(format!(
-                "{} is damaged ({e}); move it away to start a fresh conversation",
-                path.display()
-            ))
+            Error::setup(format!("{} is damaged ({e})", path.display()))
+                .hint("move it away to start a fresh conversation")
         })
     }
 

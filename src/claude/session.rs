@@ -479,7 +479,8 @@ impl Session {
             Err(ControlError::Exited) => Err(Error::setup(format!(
                 "claude exited before answering initialize{}",
                 self.stderr_hint()
-            ))),
+            ))
+            .hint("`leash session logs` shows what it said; `leash doctor` checks the setup")),
             Err(ControlError::Timeout) => {
                 self.stop(host).await;
                 self.state = State::BackingOff {
@@ -489,14 +490,16 @@ impl Session {
                     "claude did not answer initialize within {}{}",
                     human(timeout),
                     self.stderr_hint()
-                )))
+                ))
+                .hint("check `claude --version` by hand; LEASH_INIT_TIMEOUT sets the bound"))
             }
             Err(ControlError::Unwritable(e)) => {
                 self.stop(host).await;
                 self.state = State::BackingOff {
                     crashes: crashes + 1,
                 };
-                Err(Error::setup(format!("cannot talk to claude: {e}")))
+                Err(Error::setup(format!("cannot talk to claude: {e}"))
+                    .hint("`leash session logs` shows what it said"))
             }
         }
     }

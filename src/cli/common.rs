@@ -46,9 +46,10 @@ pub fn settings(flags: &[(&str, Option<String>)]) -> Result<(Resolved, Settings)
 /// All of standard input, as `what` (for the message when it cannot be read).
 pub fn read_stdin(what: &str) -> Result<String, Error> {
     let mut text = String::new();
-    std::io::stdin()
-        .read_to_string(&mut text)
-        .map_err(|e| Error::usage(format!("cannot read {what} from standard input: {e}")))?;
+    std::io::stdin().read_to_string(&mut text).map_err(|e| {
+        Error::usage(format!("cannot read {what} from standard input: {e}"))
+            .hint("pipe UTF-8 text into it")
+    })?;
     Ok(text)
 }
 
@@ -154,14 +155,14 @@ pub fn unexpected(what: &str, reply: &Reply) -> Error {
 
 /// A directory given on the command line, made absolute; it must exist.
 pub fn existing_dir(flag: &str, dir: &Path) -> Result<PathBuf, Error> {
-    let path = dir
-        .canonicalize()
-        .map_err(|e| Error::usage(format!("{flag} {}: {e}", dir.display())))?;
+    let path = dir.canonicalize().map_err(|e| {
+        Error::usage(format!("{flag} {}: {e}", dir.display())).hint("give an existing directory")
+    })?;
     if !path.is_dir() {
-        return Err(Error::usage(format!(
-            "{flag} {} is not a directory",
-            path.display()
-        )));
+        return Err(
+            Error::usage(format!("{flag} {} is not a directory", path.display()))
+                .hint("give an existing directory"),
+        );
     }
     Ok(path)
 }

@@ -121,8 +121,9 @@ impl Conn {
                 return self.reply(&Reply::error(&e)).await;
             }
             _ => {
-                let e = Error::usage("a connection must start with a hello")
-                    .hint("send {\"type\":\"hello\",\"version\":N} first");
+                let e = Error::usage("a connection must start with a hello").hint(format!(
+                    "send {{\"type\":\"hello\",\"version\":{PROTOCOL_VERSION}}} first"
+                ));
                 return self.reply(&Reply::error(&e)).await;
             }
         }
@@ -132,7 +133,12 @@ impl Conn {
             Err(e) => return self.reply(&Reply::error(&e)).await,
         };
         match request {
-            Request::Hello { .. } => self.refuse(Error::usage("hello was already said")).await,
+            Request::Hello { .. } => {
+                self.refuse(
+                    Error::usage("hello was already said").hint("send one request after it"),
+                )
+                .await
+            }
             Request::Status => self.status(shared).await,
             Request::Start(spec) => self.start(shared, spec).await,
             Request::Send(spec) => self.send(shared, spec).await,
@@ -174,7 +180,9 @@ impl Conn {
 
     async fn send(&mut self, shared: &Shared, spec: TurnSpec) -> io::Result<()> {
         if spec.prompt.trim().is_empty() {
-            return self.refuse(Error::usage("the prompt is empty")).await;
+            return self
+                .refuse(Error::usage("the prompt is empty").hint("send a prompt with some text"))
+                .await;
         }
         self.queue(shared, true, |feed, reply| Command::Send {
             spec,
@@ -310,6 +318,7 @@ impl Conn {
                         .hint("see `leash session logs` for what it missed")
                     } else {
                         Error::new(ErrorKind::NoSession, "the session daemon stopped")
+                            .hint("`leash session start` starts it again")
                     };
                     return self.reply(&Reply::error(&e)).await;
                 }
@@ -355,14 +364,18 @@ impl Conn {
     async fn read_request(&mut self, wait: Duration) -> Result<Option<Request>, Error> {
         let read = tokio::time::timeout(wait, self.lines.next(&mut self.reader))
             .await
-            .map_err(|_| Error::usage(format!("no request within {} ms", wait.as_millis())))?
+            .map_err(|_| {
+                Error::usage(format!("no request within {} ms", wait.as_millis()))
+                    .hint("send the hello and the request at once (LEASH_CLIENT_TIMEOUT)")
+            })?
             .map_err(|e| Error::io("cannot read the request", e))?;
         match read {
             LineRead::Eof => Ok(None),
             LineRead::TooLong(len) => Err(Error::usage(format!(
                 "a request of {len} bytes is over the {} MiB limit",
                 MAX_REQUEST_BYTES >> 20
-            ))),
+            ))
+            .hint("send a shorter prompt or task (a file's path rather than its contents)")),
             LineRead::Line => decode_request(self.lines.line()).map(Some),
         }
     }
@@ -392,7 +405,10 @@ async fn ask<T>(
     shared: &Shared,
     command: impl FnOnce(oneshot::Sender<T>) -> Command,
 ) -> Result<T, Error> {
-    let gone = || Error::new(ErrorKind::NoSession, "the session daemon is shutting down");
+    let gone = || {
+        Error::new(ErrorKind::NoSession, "the session daemon is shutting down")
+            .hint("`leash session start` starts it again")
+    };
     let (tx, rx) = oneshot::channel();
     shared
         .commands

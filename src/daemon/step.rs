@@ -107,7 +107,10 @@ impl Actor {
     /// The worker's repository as it is now, for the machine.
     fn look(&mut self) -> Seen {
         let Some(cwd) = self.cwd() else {
-            return Seen::GitFailed(Error::usage("this worker has no session yet"));
+            return Seen::GitFailed(
+                Error::usage("this worker has no session yet")
+                    .hint("start one with `leash session start`"),
+            );
         };
         match git_view(&cwd, self.hub.worker()) {
             Ok(view) => Seen::Git(view),

@@ -216,10 +216,8 @@ impl WorkerState {
         let path = Self::path(state_dir);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::setup(format!(
-                    "{} is damaged ({e}); move it away to reset the worker",
-                    path.display()
-                ))
+                Error::setup(format!("{} is damaged ({e})", path.display()))
+                    .hint("move it away to reset the worker")
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(WorkerState::default()),
             Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),

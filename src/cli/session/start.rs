@@ -63,8 +63,10 @@ pub async fn run(args: StartArgs, global: &Global, out: &Output) -> Result<u8, E
         .system_prompt_file
         .as_deref()
         .map(|file| {
-            file.canonicalize()
-                .map_err(|e| Error::usage(format!("--system-prompt-file {}: {e}", file.display())))
+            file.canonicalize().map_err(|e| {
+                Error::usage(format!("--system-prompt-file {}: {e}", file.display()))
+                    .hint("give a readable file")
+            })
         })
         .transpose()?;
     let spec = StartSpec {
@@ -123,9 +125,10 @@ async fn already_running(conn: Connection, out: &Output) -> Result<u8, Error> {
     let socket = conn.socket().to_path_buf();
     let mut status = fetch_status(conn).await?;
     if status.state == SessionState::Failed {
-        let conn = Connection::open(&socket)
-            .await?
-            .ok_or_else(|| Error::new(ErrorKind::NoSession, "the daemon went away"))?;
+        let conn = Connection::open(&socket).await?.ok_or_else(|| {
+            Error::new(ErrorKind::NoSession, "the daemon went away")
+                .hint("run `leash session start` again")
+        })?;
         let spec = StartSpec {
             fresh: false,
             warm: true,

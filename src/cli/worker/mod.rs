@@ -47,6 +47,7 @@ impl TaskArgs {
         } else if let Some(file) = &self.task_file {
             std::fs::read_to_string(file).map_err(|e| {
                 Error::usage(format!("cannot read --task-file {}: {e}", file.display()))
+                    .hint("give a readable file, or the task itself with --task")
             })?
         } else if self.stdin.is_some() {
             read_stdin("the task")?
