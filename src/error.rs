@@ -4,8 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Why a command failed, as scripts see it. The numbers never change meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Why a command failed, as scripts see it; each kind has its exit code (see the
+/// table in `leash --help`). The numbers never change meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     Internal,

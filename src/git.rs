@@ -8,10 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A commit, as leash reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CommitInfo {
+    /// The full commit id.
     pub id: String,
+    /// The first line of its message.
     pub summary: String,
+    /// Its author's name.
     pub author: String,
 }
 
@@ -27,9 +31,11 @@ impl CommitInfo {
 }
 
 /// One changed path in the work tree, with a `git status --short`-like code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileChange {
+    /// Like `git status --short`: `??` untracked, ` M` modified, `A ` added, ...
     pub code: String,
+    /// Relative to the repository root.
     pub path: String,
 }
 
@@ -220,10 +226,13 @@ fn is_leash_hook(path: &Path) -> bool {
 }
 
 /// What `hooks install` or `uninstall` did to one hook.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct HookChange {
+    /// The hook's name (`post-commit`, ...).
     pub hook: String,
+    /// The hook file.
     pub path: PathBuf,
+    /// What was done to it, in words.
     pub action: String,
 }
 

@@ -122,7 +122,7 @@ pub struct WorkerRequest {
 }
 
 /// Non-event answers from the daemon.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Reply {
     Hello {
@@ -131,11 +131,14 @@ pub enum Reply {
         worker: String,
     },
     Status(Box<SessionStatus>),
-    /// The turn was accepted; `ahead` turns run before it.
+    /// The request was accepted; the first line of `send` and of each worker step.
     Queued {
+        /// The turn's (or step's) id.
         turn: u64,
+        /// Turns running or waiting before it.
         ahead: usize,
     },
+    /// A request was done; what the daemon did, in a sentence.
     Ok {
         message: String,
     },
@@ -178,58 +181,88 @@ impl Reply {
 ///
 /// `M` is the type of claude's own message: the daemon writes borrowed raw JSON so a
 /// line from claude passes through byte for byte; readers get a [`Value`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event<M = Value> {
+    /// A turn begins (a prompt goes to claude).
     TurnStarted {
+        /// The event's place in the worker's log.
         seq: u64,
+        /// When it happened, Unix milliseconds.
         ts: u64,
+        /// The turn (or worker step) id.
         turn: u64,
         kind: TurnKind,
+        /// The prompt as sent.
         prompt: String,
     },
     /// A line claude wrote on stdout, untouched.
     Claude {
+        /// The event's place in the worker's log.
         seq: u64,
+        /// When it happened, Unix milliseconds.
         ts: u64,
+        /// The turn it belongs to; `null` outside a turn.
         turn: Option<u64>,
+        /// claude's own stream-json object (`system`/`init`, `system`/`api_retry`,
+        /// `assistant`, `user`, `result`, `control_request`, and any type claude adds).
         msg: M,
     },
     /// A line claude wrote on stderr.
     Stderr {
+        /// The event's place in the worker's log.
         seq: u64,
+        /// When it happened, Unix milliseconds.
         ts: u64,
+        /// The turn it belongs to; `null` outside a turn.
         turn: Option<u64>,
         line: String,
     },
-    /// claude asks to use a tool and the person at the turn's terminal decides:
-    /// answer with [`Request::Permission`] on the connection that streams the turn.
+    /// claude asks to use a tool and the person at the turn's terminal decides: the
+    /// answer (a `permission` request) goes on the connection that streams the turn.
     PermissionAsked {
+        /// The event's place in the worker's log.
         seq: u64,
+        /// When it happened, Unix milliseconds.
         ts: u64,
+        /// The turn it belongs to.
         turn: Option<u64>,
+        /// What the answer names.
         request_id: String,
+        /// The tool claude wants to use.
         tool: String,
+        /// What claude wants to run it with.
         input: Value,
     },
     /// Something the daemon did or saw: a respawn, a retry, a dropped client.
     Notice {
+        /// The event's place in the worker's log.
         seq: u64,
+        /// When it happened, Unix milliseconds.
         ts: u64,
+        /// The turn it belongs to; `null` outside a turn.
         turn: Option<u64>,
         level: Level,
         message: String,
     },
+    /// A turn's end; the last line of `session send`.
     TurnEnded {
+        /// The event's place in the worker's log.
         seq: u64,
+        /// When it happened, Unix milliseconds.
         ts: u64,
+        /// The turn (or worker step) id.
         turn: u64,
         outcome: Outcome,
     },
-    /// The end of a worker step: the verdict on the work and the phase after it.
+    /// A worker step's end: the verdict on the work and the phase after it; the last
+    /// line of `plan`, `implement`, `nudge` (and of each step of `loop`).
     Judged {
+        /// The event's place in the worker's log.
         seq: u64,
+        /// When it happened, Unix milliseconds.
         ts: u64,
+        /// The step id.
         turn: u64,
         judgement: Judgement,
     },
@@ -262,7 +295,8 @@ impl<M> Event<M> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How much a notice matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// Routine: a spawn, a switch. Shown with `-v`.
@@ -279,38 +313,54 @@ pub enum ServerLine {
     Reply(Reply),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The worker's session as its daemon sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionStatus {
     pub worker: String,
     pub state: SessionState,
     pub daemon_pid: u32,
+    /// `null` while no claude runs.
     pub claude_pid: Option<u32>,
+    /// The conversation: passed to claude as `--session-id`, later `--resume`.
     pub session_id: String,
     /// The model claude reported in its latest init line.
     pub model: Option<String>,
     /// The model leash asked for (an alias such as `sonnet`).
     pub requested_model: Option<String>,
+    /// claude's permission mode (as it reported it, else as asked for).
     pub permission_mode: Option<String>,
+    /// Where claude works.
     pub cwd: PathBuf,
+    /// The turn or step running now.
     pub current_turn: Option<u64>,
+    /// Turns and steps waiting behind it.
     pub queued: usize,
+    /// Turns run in this conversation.
     pub turns: u64,
+    /// What the conversation's turns cost, as claude reported it.
     pub cost_usd: f64,
+    /// Seconds since the daemon started.
     pub uptime_secs: u64,
+    /// The daemon's socket.
     pub socket: PathBuf,
+    /// The event log (`leash session logs`).
     pub log: PathBuf,
     /// Set when leash gave up on claude (repeated crashes); `session start` retries.
     pub failure: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
     /// No claude child yet; one is spawned for the next turn.
     Cold,
+    /// claude runs and waits for a turn.
     Idle,
+    /// A turn or step runs.
     Busy,
+    /// leash gave up on claude after repeated crashes; `session start` tries again.
     Failed,
+    /// No daemon runs (`session list` only).
     Stopped,
 }
 

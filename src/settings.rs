@@ -20,7 +20,7 @@ use crate::worker::WorkerConfig;
 pub const CONFIG_FILE: &str = ".leash.toml";
 
 /// Who reads a setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// The command: sent with each request (models, nudges, retries).

@@ -7,13 +7,19 @@ use crate::error::ErrorKind;
 use crate::retry::RetryPolicy;
 
 /// Why a turn was sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TurnKind {
+    /// `session send`.
     #[default]
     User,
+    /// A worker's planning turn.
     Plan,
+    /// A worker's implementing turn.
     Implement,
+    /// A worker's nudge.
     Nudge,
 }
 
@@ -67,32 +73,42 @@ impl TurnSpec {
 }
 
 /// How a turn ended; the last line of `leash session send --json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Outcome {
     pub status: TurnStatus,
+    /// The exit code of `session send` for this turn.
     pub exit_code: u8,
+    /// The turn's id.
     pub turn: u64,
     /// claude's final text, when it gave one.
     pub result: Option<String>,
     /// Why the turn did not succeed, in one line.
     pub message: Option<String>,
+    /// The conversation it ran in.
     pub session_id: String,
+    /// The model claude reported (else the one asked for).
     pub model: Option<String>,
+    /// What the turn cost, as claude reported it.
     pub cost_usd: Option<f64>,
+    /// From the turn's start to its end, retries included.
     pub duration_ms: u64,
+    /// The HTTP status of a provider error (429, 529, 5xx).
     pub api_error_status: Option<u16>,
     /// Provider-error retries leash spent on this turn.
     pub retries: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How a turn came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TurnStatus {
+    /// claude answered.
     Success,
     /// claude answered with an error result.
     Error,
     /// The API kept failing (429/529/5xx) after claude's and leash's retries.
     ProviderError,
+    /// Ctrl-C, `session interrupt`, or a stop.
     Interrupted,
     /// claude exited or could not be started during the turn.
     Crashed,

@@ -1,24 +1,10 @@
 //! `leash config`: every setting's effective value and where it came from.
 
-use serde::Serialize;
-
 use super::Output;
 use super::common::current_dir;
+use super::json::Setting;
 use crate::error::Error;
-use crate::settings::{CONFIG_FILE, ConfigFile, Resolved, Scope};
-
-#[derive(Serialize)]
-struct Setting<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    key: &'a str,
-    value: String,
-    source: String,
-    env: &'static str,
-    default: &'static str,
-    scope: Scope,
-    help: &'static str,
-}
+use crate::settings::{CONFIG_FILE, ConfigFile, Resolved};
 
 pub fn run(out: &Output) -> Result<u8, Error> {
     let cwd = current_dir()?;
@@ -28,7 +14,6 @@ pub fn run(out: &Output) -> Result<u8, Error> {
     let rows: Vec<Setting> = resolved
         .entries()
         .map(|(key, value, source)| Setting {
-            kind: "setting",
             key: key.name,
             value: value.to_string(),
             source: source.to_string(),
@@ -40,7 +25,7 @@ pub fn run(out: &Output) -> Result<u8, Error> {
         .collect();
     if out.json {
         for row in &rows {
-            out.json_line(row);
+            out.json(row);
         }
     } else {
         out.data(match &file {

@@ -6,34 +6,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use console::style;
-use serde::Serialize;
 
 use super::Output;
 use super::common::{block_on, current_dir, resolve_claude, settings};
+use super::json::{Check, CheckStatus as Status};
 use crate::client::Connection;
 use crate::error::{Error, ErrorKind};
 use crate::git;
 use crate::paths::{Dirs, check_private_dir, project_root};
 use crate::protocol::{Reply, Request, SessionState};
 use crate::settings::{ConfigFile, Resolved};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-enum Status {
-    Pass,
-    Warn,
-    Fail,
-}
-
-#[derive(Debug, Serialize)]
-struct Check {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    check: &'static str,
-    status: Status,
-    message: String,
-    fix: Option<String>,
-}
 
 fn check(
     name: &'static str,
@@ -42,7 +24,6 @@ fn check(
     fix: Option<String>,
 ) -> Check {
     Check {
-        kind: "check",
         check: name,
         status,
         message: message.into(),
@@ -88,7 +69,7 @@ pub fn run(out: &Output) -> Result<u8, Error> {
     let failed = checks.iter().any(|c| c.status == Status::Fail);
     for c in &checks {
         if out.json {
-            out.json_line(c);
+            out.json(c);
             continue;
         }
         let tag = match c.status {

@@ -5,16 +5,7 @@ use clap::{Args, Subcommand};
 use super::Output;
 use super::common::current_dir;
 use crate::error::Error;
-use crate::git::{DEFAULT_HOOKS, HookChange, SUPPORTED_HOOKS, install_hooks, uninstall_hooks};
-
-/// One line per hook changed, under `--json`.
-#[derive(serde::Serialize)]
-struct HookLine<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(flatten)]
-    change: &'a HookChange,
-}
+use crate::git::{DEFAULT_HOOKS, SUPPORTED_HOOKS, install_hooks, uninstall_hooks};
 
 const EXAMPLES: &str = "Examples:
   leash hooks install                                  # post-commit
@@ -52,10 +43,7 @@ pub fn run(command: HooksCommand, out: &Output) -> Result<u8, Error> {
     };
     for change in &changes {
         if out.json {
-            out.json_line(&HookLine {
-                kind: "hook",
-                change,
-            });
+            out.json(change);
         } else {
             out.data(format!(
                 "{}: {} ({})",

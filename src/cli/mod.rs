@@ -8,6 +8,7 @@ mod completions;
 mod config;
 mod doctor;
 mod hooks;
+pub(crate) mod json;
 mod render;
 mod session;
 mod stream;

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::claude::messages::{ContentBlock, StreamMessage};
 use crate::cli::Global;
+use crate::cli::json::{ErrorLine, JsonLine, Typed};
 use crate::error::Error;
 use crate::protocol::{Event, Level, ServerLine};
 use crate::turn::Outcome;
@@ -71,7 +72,15 @@ impl Output {
         !self.json && !self.quiet && io::stdout().is_terminal() && io::stderr().is_terminal()
     }
 
-    /// One JSON value as one stdout line.
+    /// One of the commands' own JSON lines, with its `type`.
+    pub fn json<T: JsonLine>(&self, body: &T) {
+        self.json_line(&Typed {
+            kind: T::TYPE,
+            body,
+        });
+    }
+
+    /// One JSON value that carries its own `type` (a daemon reply) as one stdout line.
     pub fn json_line<T: serde::Serialize>(&self, value: &T) {
         let mut stdout = io::stdout().lock();
         let _ = writeln!(
@@ -89,30 +98,7 @@ impl Output {
             eprintln!("{} {hint}", style("hint:").cyan().bold().for_stderr());
         }
         if self.json {
-            self.json_line(&ErrorLine::from(err));
-        }
-    }
-}
-
-/// The last line of a failed command under `--json`.
-#[derive(serde::Serialize)]
-pub struct ErrorLine<'a> {
-    #[serde(rename = "type")]
-    kind_tag: &'static str,
-    kind: crate::error::ErrorKind,
-    exit_code: u8,
-    message: &'a str,
-    hint: Option<&'a str>,
-}
-
-impl<'a> From<&'a Error> for ErrorLine<'a> {
-    fn from(err: &'a Error) -> Self {
-        ErrorLine {
-            kind_tag: "error",
-            kind: err.kind,
-            exit_code: err.exit_code(),
-            message: &err.message,
-            hint: err.hint.as_deref(),
+            self.json(&ErrorLine::from(err));
         }
     }
 }

@@ -19,18 +19,25 @@ use crate::retry::RetryPolicy;
 pub const WORKER_FILE: &str = "worker.json";
 
 /// Where the worker is in its task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// No task yet.
     #[default]
     Idle,
+    /// A planning turn was sent (or failed).
     Planning,
+    /// The plan is saved; implementing comes next.
     Planned,
+    /// The implement phase runs: turns and nudges until a commit.
     Implementing,
     /// The implementation committed.
     Done,
+    /// The agent declared itself blocked; a nudge with `--reason` answers it.
     Blocked,
+    /// The nudge cap was reached without a commit.
     OutOfNudges,
 }
 
@@ -48,7 +55,8 @@ impl std::fmt::Display for Phase {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Which worker step it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     Plan,
@@ -67,9 +75,10 @@ impl std::fmt::Display for Step {
 }
 
 /// What a step found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// The plan is saved.
     Planned,
     /// New commit(s) by the worker since the phase began.
     Committed,
@@ -79,10 +88,13 @@ pub enum Verdict {
     NoChanges,
     /// The agent said it cannot go on (the blocked marker).
     Blocked,
+    /// Not committed after the nudge cap.
     OutOfNudges,
     /// Nothing to do in this phase (for example a nudge after the work was done).
     NothingToDo,
+    /// The API kept failing (429/529/5xx).
     ProviderError,
+    /// claude reported an error, crashed or hung.
     TurnFailed,
     Interrupted,
 }
@@ -104,19 +116,25 @@ impl Verdict {
 
 /// The end of a worker step: what was found, what it means for the phase, and the
 /// exit code of the command that asked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Judgement {
     pub step: Step,
     pub verdict: Verdict,
+    /// The exit code of the command that ran the step.
     pub exit_code: u8,
+    /// The phase after the step.
     pub phase: Phase,
+    /// The verdict in a sentence.
     pub message: String,
     pub nudges_used: u32,
     pub max_nudges: u32,
     /// The worker's commits in this phase.
     pub commits: Vec<CommitInfo>,
+    /// What the work tree holds that is not committed.
     pub uncommitted: Vec<FileChange>,
+    /// The plan the worker follows.
     pub plan: Option<String>,
+    /// Why the agent says it cannot go on, when it said so.
     pub blocked_reason: Option<String>,
 }
 
@@ -184,10 +202,12 @@ impl WorkerConfig {
 }
 
 /// `worker.json`: the worker's phase and what it knows, written atomically by the daemon.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WorkerState {
     pub phase: Phase,
+    /// The task, verbatim.
     pub task: Option<String>,
+    /// The plan the planning turn answered.
     pub plan: Option<String>,
     /// HEAD when the implement phase began.
     pub head_at_start: Option<String>,
@@ -197,12 +217,15 @@ pub struct WorkerState {
     pub own_commits: Vec<String>,
     /// Commits by others since the worker last heard of them; told in the next nudge.
     pub foreign_commits: Vec<CommitInfo>,
+    /// Nudges sent in this phase.
     pub nudges: u32,
+    /// The nudge cap of this phase.
     pub max_nudges: u32,
     /// The implementation prompt got a complete turn in this phase.
     pub implement_sent: bool,
     /// Unix ms when the last nudge's turn ended, for the backoff.
     pub last_nudge_ms: Option<u64>,
+    /// The judgement of the last step.
     pub last: Option<Judgement>,
 }
 

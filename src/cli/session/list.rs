@@ -1,12 +1,10 @@
 //! `leash session list`: every worker of this user, one row each.
 
-use std::path::PathBuf;
 use std::time::Duration;
-
-use serde::Serialize;
 
 use crate::cli::Output;
 use crate::cli::common::fetch_status;
+use crate::cli::json::WorkerRow;
 use crate::client::{Connection, Target};
 use crate::error::Error;
 use crate::paths::Dirs;
@@ -16,48 +14,29 @@ use crate::record::SessionRecord;
 use super::known_workers;
 use super::status::or_dash;
 
-/// One row of `session list`.
-#[derive(Serialize)]
-struct WorkerRow {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    worker: String,
-    state: SessionState,
-    daemon_pid: Option<u32>,
-    session_id: Option<String>,
-    model: Option<String>,
-    turns: u64,
-    cost_usd: f64,
-    cwd: Option<PathBuf>,
+fn running(s: SessionStatus) -> WorkerRow {
+    WorkerRow {
+        worker: s.worker,
+        state: s.state,
+        daemon_pid: Some(s.daemon_pid),
+        session_id: Some(s.session_id),
+        model: s.model.or(s.requested_model),
+        turns: s.turns,
+        cost_usd: s.cost_usd,
+        cwd: Some(s.cwd),
+    }
 }
 
-impl WorkerRow {
-    fn running(s: SessionStatus) -> WorkerRow {
-        WorkerRow {
-            kind: "worker",
-            worker: s.worker,
-            state: s.state,
-            daemon_pid: Some(s.daemon_pid),
-            session_id: Some(s.session_id),
-            model: s.model.or(s.requested_model),
-            turns: s.turns,
-            cost_usd: s.cost_usd,
-            cwd: Some(s.cwd),
-        }
-    }
-
-    fn stopped(worker: String, record: Option<SessionRecord>) -> WorkerRow {
-        WorkerRow {
-            kind: "worker",
-            worker,
-            state: SessionState::Stopped,
-            daemon_pid: None,
-            session_id: record.as_ref().map(|r| r.conversation.session_id.clone()),
-            model: record.as_ref().and_then(|r| r.conversation.model.clone()),
-            turns: record.as_ref().map_or(0, |r| r.turns),
-            cost_usd: record.as_ref().map_or(0.0, |r| r.cost_usd),
-            cwd: record.map(|r| r.conversation.cwd),
-        }
+fn stopped(worker: String, record: Option<SessionRecord>) -> WorkerRow {
+    WorkerRow {
+        worker,
+        state: SessionState::Stopped,
+        daemon_pid: None,
+        session_id: record.as_ref().map(|r| r.conversation.session_id.clone()),
+        model: record.as_ref().and_then(|r| r.conversation.model.clone()),
+        turns: record.as_ref().map_or(0, |r| r.turns),
+        cost_usd: record.as_ref().map_or(0.0, |r| r.cost_usd),
+        cwd: record.map(|r| r.conversation.cwd),
     }
 }
 
@@ -79,8 +58,8 @@ pub async fn run(out: &Output) -> Result<u8, Error> {
     for worker in known_workers(&dirs) {
         let target = Target::for_worker(dirs.clone(), worker.clone())?;
         rows.push(match running_status(&target).await {
-            Some(status) => WorkerRow::running(status),
-            None => WorkerRow::stopped(
+            Some(status) => running(status),
+            None => stopped(
                 worker.to_string(),
                 SessionRecord::load(&target.state_dir).ok().flatten(),
             ),
@@ -88,7 +67,7 @@ pub async fn run(out: &Output) -> Result<u8, Error> {
     }
     if out.json {
         for row in &rows {
-            out.json_line(row);
+            out.json(row);
         }
         return Ok(0);
     }

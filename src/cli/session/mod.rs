@@ -10,13 +10,11 @@ mod status;
 mod stop;
 
 use clap::Subcommand;
-use serde::Serialize;
 
 use super::common::block_on;
 use super::{Global, Output};
 use crate::error::Error;
 use crate::paths::{Dirs, WorkerName};
-use crate::protocol::SessionStatus;
 
 #[derive(Debug, Subcommand)]
 pub enum SessionCommand {
@@ -52,24 +50,6 @@ pub fn run(command: SessionCommand, global: &Global, out: &Output) -> Result<u8,
             SessionCommand::Logs(args) => logs::run(args, global, out).await,
         }
     })
-}
-
-/// A status line for `--json`, with its `type`.
-#[derive(Serialize)]
-struct StatusLine {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(flatten)]
-    status: SessionStatus,
-}
-
-impl From<SessionStatus> for StatusLine {
-    fn from(status: SessionStatus) -> Self {
-        StatusLine {
-            kind: "status",
-            status,
-        }
-    }
 }
 
 /// Every worker with a state dir or a socket.

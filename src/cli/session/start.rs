@@ -14,8 +14,6 @@ use crate::client::Connection;
 use crate::error::{Error, ErrorKind};
 use crate::protocol::{SessionChange, SessionState, StartSpec};
 
-use super::StatusLine;
-
 #[derive(Debug, Clone, Args)]
 pub struct StartArgs {
     /// Directory claude works in [default: the repository root, else the current directory]
@@ -103,7 +101,7 @@ pub async fn run(args: StartArgs, global: &Global, out: &Output) -> Result<u8, E
         }
     };
     if out.json {
-        out.json_line(&StatusLine::from(status));
+        out.json(&status);
     } else if !out.quiet {
         out.data(format!(
             "started worker {} (daemon pid {}, claude pid {}, session {})",
@@ -148,7 +146,7 @@ async fn already_running(conn: Connection, out: &Output) -> Result<u8, Error> {
         ));
     }
     if out.json {
-        out.json_line(&StatusLine::from(status));
+        out.json(&status);
     }
     Ok(0)
 }

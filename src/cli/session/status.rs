@@ -6,8 +6,6 @@ use crate::client::Connection;
 use crate::error::{Error, ErrorKind};
 use crate::record::SessionRecord;
 
-use super::StatusLine;
-
 pub async fn run(global: &Global, out: &Output) -> Result<u8, Error> {
     let target = target(global)?;
     let Some(conn) = Connection::open(&target.socket).await? else {
@@ -29,7 +27,7 @@ pub async fn run(global: &Global, out: &Output) -> Result<u8, Error> {
     };
     let status = fetch_status(conn).await?;
     if out.json {
-        out.json_line(&StatusLine::from(status));
+        out.json(&status);
         return Ok(0);
     }
     let model = match (&status.model, &status.requested_model) {

@@ -3,9 +3,9 @@
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use serde::Serialize;
 
 use crate::cli::common::target;
+use crate::cli::json::Stopped;
 use crate::cli::{Global, Output};
 use crate::client::{Connection, Target};
 use crate::error::Error;
@@ -22,15 +22,6 @@ pub struct StopArgs {
     /// Stop every running worker of this user
     #[arg(long)]
     pub all: bool,
-}
-
-/// One line per worker stopped, under `--json`.
-#[derive(Serialize)]
-struct Stopped<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    worker: &'a str,
-    daemon_pid: u32,
 }
 
 pub async fn run(args: StopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
@@ -68,9 +59,8 @@ async fn stop_one(target: &Target, out: &Output) -> Result<bool, Error> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     if out.json {
-        out.json_line(&Stopped {
-            kind: "stopped",
-            worker: target.worker.as_str(),
+        out.json(&Stopped {
+            worker: target.worker.to_string(),
             daemon_pid: pid,
         });
     } else {

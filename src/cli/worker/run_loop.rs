@@ -3,14 +3,14 @@
 use std::io::IsTerminal;
 
 use clap::Args;
-use serde::Serialize;
 
 use super::{TaskArgs, no_task, run_step};
 use crate::cli::common::{block_on, settings, target};
+use crate::cli::json::Finished;
 use crate::cli::{Global, Output};
 use crate::error::{Error, ErrorKind};
+use crate::worker::WorkerState;
 use crate::worker::machine::{loop_next, loop_start};
-use crate::worker::{Phase, WorkerState};
 
 pub const EXAMPLES: &str = "Examples:
   leash loop --task \"Add a --version flag\"
@@ -41,16 +41,6 @@ pub struct LoopArgs {
     pub fresh: bool,
 }
 
-/// The last line of `loop --json`.
-#[derive(Serialize)]
-struct Finished {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    exit_code: u8,
-    phase: Phase,
-    message: String,
-}
-
 pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     if args.step && !std::io::stdin().is_terminal() {
         return Err(Error::usage(
@@ -77,8 +67,7 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
                 Ok(step) => step,
                 Err((code, message)) => {
                     if out.json {
-                        out.json_line(&Finished {
-                            kind: "finished",
+                        out.json(&Finished {
                             exit_code: code,
                             phase,
                             message: message.unwrap_or(last_message),

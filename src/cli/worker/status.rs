@@ -1,26 +1,12 @@
 //! `leash status`: the worker's phase, task, plan, nudges and last judgement.
 
-use serde::Serialize;
-
 use crate::cli::common::{block_on, target};
+use crate::cli::json::WorkerStatus;
 use crate::cli::{Global, Output};
 use crate::client::Connection;
 use crate::error::Error;
 use crate::record::SessionRecord;
 use crate::worker::WorkerState;
-
-/// `leash status --json`.
-#[derive(Serialize)]
-struct WorkerStatus<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    worker: &'a str,
-    running: bool,
-    daemon_pid: Option<u32>,
-    session_id: Option<&'a str>,
-    #[serde(flatten)]
-    state: &'a WorkerState,
-}
 
 /// The first `n` non-empty lines of `text`, indented under a status row.
 fn first_lines(text: &str, n: usize) -> String {
@@ -51,13 +37,12 @@ pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
             .map(|c| c.daemon_pid))
     })?;
     if out.json {
-        out.json_line(&WorkerStatus {
-            kind: "worker_status",
-            worker: target.worker.as_str(),
+        out.json(&WorkerStatus {
+            worker: target.worker.to_string(),
             running: daemon_pid.is_some(),
             daemon_pid,
-            session_id,
-            state: &state,
+            session_id: session_id.map(str::to_string),
+            state,
         });
         return Ok(0);
     }

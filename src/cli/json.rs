@@ -1,0 +1,171 @@
+//! Every JSON line a command prints of its own (the daemon's events and replies are in
+//! `protocol`), declared once: its fields, its `type`, and who prints it. docs/json.md
+//! is generated from these and from the protocol types.
+
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind};
+use crate::git::HookChange;
+use crate::protocol::{SessionState, SessionStatus};
+use crate::settings::Scope;
+use crate::worker::{Phase, WorkerState};
+
+/// A line `--json` prints: its fields are the type's, its `type` is [`JsonLine::TYPE`].
+pub trait JsonLine: Serialize + JsonSchema {
+    const TYPE: &'static str;
+    /// Which commands print it, and when.
+    const PRINTED_BY: &'static str;
+}
+
+/// A line with its `type` first.
+#[derive(Serialize)]
+pub struct Typed<'a, T> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(flatten)]
+    pub body: &'a T,
+}
+
+impl JsonLine for SessionStatus {
+    const TYPE: &'static str = "status";
+    const PRINTED_BY: &'static str = "`session start`, `session status`";
+}
+
+/// One worker of `session list`.
+#[derive(Serialize, JsonSchema)]
+pub struct WorkerRow {
+    pub worker: String,
+    /// `cold`, `idle`, `busy`, `failed`, or `stopped` when no daemon runs.
+    pub state: SessionState,
+    pub daemon_pid: Option<u32>,
+    pub session_id: Option<String>,
+    /// The model claude confirmed, else the one asked for.
+    pub model: Option<String>,
+    pub turns: u64,
+    pub cost_usd: f64,
+    pub cwd: Option<PathBuf>,
+}
+
+impl JsonLine for WorkerRow {
+    const TYPE: &'static str = "worker";
+    const PRINTED_BY: &'static str = "`session list` (one per worker)";
+}
+
+/// A worker `session stop` stopped.
+#[derive(Serialize, JsonSchema)]
+pub struct Stopped {
+    pub worker: String,
+    pub daemon_pid: u32,
+}
+
+impl JsonLine for Stopped {
+    const TYPE: &'static str = "stopped";
+    const PRINTED_BY: &'static str = "`session stop` (one per worker stopped)";
+}
+
+/// The worker: its session and its phase state (`worker.json`).
+#[derive(Serialize, JsonSchema)]
+pub struct WorkerStatus {
+    pub worker: String,
+    /// A daemon serves the worker.
+    pub running: bool,
+    pub daemon_pid: Option<u32>,
+    pub session_id: Option<String>,
+    #[serde(flatten)]
+    pub state: WorkerState,
+}
+
+impl JsonLine for WorkerStatus {
+    const TYPE: &'static str = "worker_status";
+    const PRINTED_BY: &'static str = "`status`";
+}
+
+impl JsonLine for HookChange {
+    const TYPE: &'static str = "hook";
+    const PRINTED_BY: &'static str = "`hooks install`, `hooks uninstall` (one per hook)";
+}
+
+/// How a check of `leash doctor` came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Pass,
+    Warn,
+    Fail,
+}
+
+/// One thing `leash doctor` checked.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Check {
+    pub check: &'static str,
+    pub status: CheckStatus,
+    pub message: String,
+    /// What to do about a warning or a failure.
+    pub fix: Option<String>,
+}
+
+impl JsonLine for Check {
+    const TYPE: &'static str = "check";
+    const PRINTED_BY: &'static str = "`doctor` (one per check)";
+}
+
+/// One setting, its value and where it came from.
+#[derive(Serialize, JsonSchema)]
+pub struct Setting {
+    pub key: &'static str,
+    pub value: String,
+    /// `default`, the config file's path, `env VAR`, or `flag`.
+    pub source: String,
+    pub env: &'static str,
+    pub default: &'static str,
+    pub scope: Scope,
+    pub help: &'static str,
+}
+
+impl JsonLine for Setting {
+    const TYPE: &'static str = "setting";
+    const PRINTED_BY: &'static str = "`config` (one per setting)";
+}
+
+/// Why `leash loop` stopped.
+#[derive(Serialize, JsonSchema)]
+pub struct Finished {
+    pub exit_code: u8,
+    pub phase: Phase,
+    /// Why the loop stopped.
+    pub message: String,
+}
+
+impl JsonLine for Finished {
+    const TYPE: &'static str = "finished";
+    const PRINTED_BY: &'static str = "the last line of `loop`";
+}
+
+/// What went wrong, as the last line of a failed command.
+#[derive(Serialize, JsonSchema)]
+pub struct ErrorLine {
+    pub kind: ErrorKind,
+    pub exit_code: u8,
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl From<&Error> for ErrorLine {
+    fn from(err: &Error) -> Self {
+        ErrorLine {
+            kind: err.kind,
+            exit_code: err.exit_code(),
+            message: err.message.clone(),
+            hint: err.hint.clone(),
+        }
+    }
+}
+
+impl JsonLine for ErrorLine {
+    const TYPE: &'static str = "error";
+    const PRINTED_BY: &'static str = "any command that fails, as its last line";
+}
