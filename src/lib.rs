@@ -6,19 +6,19 @@
 
 pub mod claude;
 pub mod cli;
-pub mod client;
-pub mod daemon;
+pub(crate) mod client;
+pub(crate) mod daemon;
 pub mod docs;
 pub mod error;
-pub mod eventlog;
+pub(crate) mod eventlog;
 pub mod framing;
-pub mod git;
-pub mod paths;
-pub mod process;
+pub(crate) mod git;
+pub(crate) mod paths;
+pub(crate) mod process;
 pub mod protocol;
-pub mod record;
+pub(crate) mod record;
 pub mod retry;
 pub mod settings;
-pub mod time;
+pub(crate) mod time;
 pub mod turn;
 pub mod worker;

@@ -269,18 +269,6 @@ pub enum Event<M = Value> {
 }
 
 impl<M> Event<M> {
-    pub fn seq(&self) -> u64 {
-        match self {
-            Event::TurnStarted { seq, .. }
-            | Event::Claude { seq, .. }
-            | Event::Stderr { seq, .. }
-            | Event::PermissionAsked { seq, .. }
-            | Event::Notice { seq, .. }
-            | Event::TurnEnded { seq, .. }
-            | Event::Judged { seq, .. } => *seq,
-        }
-    }
-
     /// Unix milliseconds when it happened.
     pub fn ts(&self) -> u64 {
         match self {

@@ -42,8 +42,6 @@ pub struct AssistantMessage {
 #[derive(Debug, Clone, Deserialize)]
 pub struct UserMessage {
     pub message: Option<MessageBody>,
-    #[serde(rename = "isReplay", default)]
-    pub is_replay: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,9 +112,6 @@ pub struct ResultMessage {
     #[serde(default)]
     pub is_error: bool,
     pub result: Option<String>,
-    pub session_id: Option<String>,
-    pub num_turns: Option<u64>,
-    pub duration_ms: Option<u64>,
     pub total_cost_usd: Option<f64>,
     pub api_error_status: Option<u16>,
     pub terminal_reason: Option<String>,

@@ -1,6 +1,6 @@
 //! Everything about the `claude` child: its stream-json messages, its process, and the
 //! session that owns both.
 
-pub mod child;
+pub(crate) mod child;
 pub mod messages;
-pub mod session;
+pub(crate) mod session;

@@ -176,11 +176,8 @@ pub struct View {
 
 /// What the session tells its host.
 pub enum Report<'a> {
-    /// A stdout line from claude, to relay untouched, with what leash read of it.
-    Line {
-        raw: &'a RawValue,
-        message: &'a StreamMessage,
-    },
+    /// A stdout line from claude, to relay untouched.
+    Line(&'a RawValue),
     Stderr(String),
     /// Something the session did or saw: routine.
     Info(String),
@@ -949,10 +946,7 @@ impl Session {
             )));
             return None;
         };
-        host.report(Report::Line {
-            raw,
-            message: &message,
-        });
+        host.report(Report::Line(raw));
         match &message {
             StreamMessage::System(system) if system.subtype == "init" => self.on_init(system, host),
             StreamMessage::ControlRequest(request) => self.on_control_request(request, host),

@@ -619,7 +619,7 @@ impl Host for Hub {
     fn report(&mut self, report: Report<'_>) {
         let turn = self.running.id;
         match report {
-            Report::Line { raw, .. } => self.out.emit(turn, |seq, ts| Event::Claude {
+            Report::Line(raw) => self.out.emit(turn, |seq, ts| Event::Claude {
                 seq,
                 ts,
                 turn,

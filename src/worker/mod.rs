@@ -5,7 +5,7 @@
 //! them together by the same machine's rules.
 
 pub mod machine;
-pub mod prompts;
+pub(crate) mod prompts;
 
 use std::path::{Path, PathBuf};
 
