@@ -510,15 +510,12 @@ impl Session {
         if previous.as_deref() != Some(model) {
             self.confirmed_model = None;
         }
-        if !self.is_running() {
-            return Ok(());
-        }
-        let timeout = self.bounds.control_timeout;
-        let result = self
-            .control(ControlRequest::SetModel { model }, timeout, host)
-            .await;
-        self.after_switch(result, &format!("model {model}"), host)
-            .await
+        self.switch(
+            ControlRequest::SetModel { model },
+            &format!("model {model}"),
+            host,
+        )
+        .await
     }
 
     pub async fn set_permission_mode(
@@ -528,15 +525,25 @@ impl Session {
     ) -> Result<(), Error> {
         self.conversation_mut()?.permission_mode = Some(mode.to_string());
         self.conversation_changed(host);
+        let what = format!("permission mode {mode}");
+        self.switch(ControlRequest::SetPermissionMode { mode }, &what, host)
+            .await
+    }
+
+    /// Asks a running claude to switch (a not running one takes the new setting at its
+    /// next spawn).
+    async fn switch(
+        &mut self,
+        request: ControlRequest<'_>,
+        what: &str,
+        host: &mut impl Host,
+    ) -> Result<(), Error> {
         if !self.is_running() {
             return Ok(());
         }
         let timeout = self.bounds.control_timeout;
-        let result = self
-            .control(ControlRequest::SetPermissionMode { mode }, timeout, host)
-            .await;
-        self.after_switch(result, &format!("permission mode {mode}"), host)
-            .await
+        let result = self.control(request, timeout, host).await;
+        self.after_switch(result, what, host).await
     }
 
     /// claude takes its allowed tools only at spawn: when they change, a running
