@@ -2,5 +2,6 @@
 //! session that owns both.
 
 pub(crate) mod child;
+pub(crate) mod conversation;
 pub mod messages;
 pub(crate) mod session;

@@ -1,0 +1,114 @@
+//! The conversation a worker holds: its id, where it lives, and how claude is started
+//! on it. Saved by the daemon in `session.json`; the session spawns claude from it.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::child::SpawnSpec;
+
+/// What identifies the conversation and how claude is started on it; saved by the
+/// daemon in `session.json` whenever the session reports a change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub worker: String,
+    /// Chosen by leash, passed as `--session-id` and later `--resume`.
+    pub session_id: String,
+    /// Whether claude has stored a conversation under `session_id` yet: only then can
+    /// a spawn `--resume` it.
+    #[serde(rename = "conversation_started")]
+    pub started: bool,
+    /// claude keeps conversations per directory, so a worker's cwd never changes.
+    pub cwd: PathBuf,
+    pub claude: PathBuf,
+    pub model: Option<String>,
+    pub permission_mode: Option<String>,
+    pub system_prompt_file: Option<PathBuf>,
+    pub append_system_prompt: Option<String>,
+    pub extra_args: Vec<String>,
+    /// Passed as `--allowedTools` (the worker sets them for implementing).
+    #[serde(default)]
+    pub allowed_tools: Vec<String>,
+    /// claude asks leash before using tools (`--permission-prompt-tool stdio`), and
+    /// leash asks the person at the turn's terminal.
+    #[serde(default)]
+    pub interactive_permissions: bool,
+}
+
+impl Conversation {
+    /// A new conversation under a new id; `append_system_prompt` is added to claude's
+    /// system prompt at every spawn, so it survives compaction.
+    pub fn new(
+        worker: &str,
+        cwd: PathBuf,
+        claude: PathBuf,
+        append_system_prompt: String,
+    ) -> Conversation {
+        Conversation {
+            worker: worker.to_string(),
+            session_id: uuid::Uuid::new_v4().to_string(),
+            started: false,
+            cwd,
+            claude,
+            model: None,
+            permission_mode: None,
+            system_prompt_file: None,
+            append_system_prompt: Some(append_system_prompt),
+            extra_args: Vec::new(),
+            allowed_tools: Vec::new(),
+            interactive_permissions: false,
+        }
+    }
+
+    /// How claude is started on this conversation.
+    pub(super) fn spawn_spec(&self) -> SpawnSpec {
+        let mut args: Vec<String> = [
+            "--input-format",
+            "stream-json",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut add = |flag: &str, value: String| {
+            args.push(flag.to_string());
+            args.push(value);
+        };
+        if self.started {
+            add("--resume", self.session_id.clone());
+        } else {
+            add("--session-id", self.session_id.clone());
+        }
+        if let Some(model) = &self.model {
+            add("--model", model.clone());
+        }
+        if let Some(mode) = &self.permission_mode {
+            add("--permission-mode", mode.clone());
+        }
+        if let Some(file) = &self.system_prompt_file {
+            add("--system-prompt-file", file.to_string_lossy().into_owned());
+        }
+        if !self.allowed_tools.is_empty() {
+            args.push("--allowedTools".to_string());
+            args.extend(self.allowed_tools.iter().cloned());
+        }
+        if self.interactive_permissions {
+            args.extend(["--permission-prompt-tool".to_string(), "stdio".to_string()]);
+        }
+        if let Some(text) = &self.append_system_prompt {
+            args.extend(["--append-system-prompt".to_string(), text.clone()]);
+        }
+        args.extend(self.extra_args.iter().cloned());
+        SpawnSpec {
+            program: self.claude.clone(),
+            args,
+            cwd: self.cwd.clone(),
+            env: vec![
+                ("LEASH_WORKER".to_string(), self.worker.clone()),
+                // Lets a git hook tell the worker's own commits from anyone else's.
+                ("LEASH_AGENT_WORKER".to_string(), self.worker.clone()),
+            ],
+        }
+    }
+}
