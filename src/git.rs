@@ -42,7 +42,7 @@ pub struct FileChange {
 fn open(dir: &Path) -> Result<Repository, Error> {
     Repository::discover(dir).map_err(|e| {
         Error::usage(format!(
-            "{} is not in a git repository ({})",
+            "{} is not a git repository ({})",
             dir.display(),
             e.message()
         ))
@@ -56,6 +56,16 @@ fn git_error(what: &str, e: git2::Error) -> Error {
 
 pub fn is_repository(dir: &Path) -> bool {
     Repository::discover(dir).is_ok()
+}
+
+/// The work tree of the repository around `dir`. A worker judges its work by commits
+/// in a work tree: no repository, or a bare one, is a usage error.
+pub fn work_tree(dir: &Path) -> Result<PathBuf, Error> {
+    let repo = open(dir)?;
+    repo.workdir().map(Path::to_path_buf).ok_or_else(|| {
+        Error::usage(format!("{} is a bare repository", dir.display()))
+            .hint("run the worker in a clone with a work tree (`git clone`, `git worktree add`)")
+    })
 }
 
 /// The commit HEAD points at; `None` in a repository without commits.

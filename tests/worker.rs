@@ -3,45 +3,25 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Env, git};
+use support::Env;
 
-/// A worker env with fast backoffs and PATH reaching the leash binary (for hooks).
 fn worker_env() -> Env {
-    let mut env = Env::new();
-    env.set("LEASH_NUDGE_BACKOFF", "10ms");
-    env.set("LEASH_PROVIDER_BACKOFF", "10ms");
-    let bin = Path::new(support::LEASH)
-        .parent()
-        .unwrap()
-        .display()
-        .to_string();
-    env.set(
-        "PATH",
-        &format!("{bin}:{}", std::env::var("PATH").unwrap_or_default()),
-    );
-    env
+    Env::worker()
 }
 
-/// Runs a shell script in the repository, with `leash` on PATH, as a user would.
 fn bash(env: &Env, script: &str) -> support::Run {
-    let mut bash = std::process::Command::new("bash");
-    bash.arg("-c").arg(script).current_dir(&env.repo);
-    bash.envs(env.vars.iter().map(|(k, v)| (k, v)));
-    support::run_with_timeout(bash, None)
+    env.bash(script)
 }
 
 fn commits(env: &Env) -> usize {
-    git(&env.repo, &["rev-list", "--count", "HEAD"])
-        .parse()
-        .unwrap()
+    env.commits()
 }
 
 fn worker_status(env: &Env) -> Value {
-    env.ok(&["status", "--json"]).last_json()
+    env.worker_status()
 }
 
 #[test]
@@ -399,13 +379,12 @@ fn a_failing_pre_commit_check_becomes_a_specific_nudge() {
         .status()
         .unwrap();
     env.ok(&["hooks", "install", "--hook", "pre-commit"]);
-    env.script(&["reply plan", "write x.txt; commit try", "reply fixing"]);
+    env.script(&["reply plan", "write x.txt", "reply fixing"]);
     env.ok(&["plan", "--task", "t"]);
-    assert_eq!(
-        env.leash(&["implement"]).code(),
-        12,
-        "the commit was refused"
-    );
+    assert_eq!(env.leash(&["implement"]).code(), 12, "not committed yet");
+    // A person tries to commit the worker's changes; the check refuses them.
+    let refused = bash(&env, "git add x.txt && git commit -q -m 'by a person'");
+    assert_ne!(refused.code(), 0, "{refused:?}");
     env.wait_until("the hook's nudge to run", || env.turns().len() == 3);
     let nudge = env.turns()[2]["prompt"].as_str().unwrap().to_string();
     assert!(nudge.contains("lint: trailing space in x.txt"), "{nudge}");

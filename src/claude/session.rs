@@ -328,6 +328,17 @@ impl Session {
 
     async fn spawn_once(&mut self, crashes: u32, host: &mut impl Host) -> Result<(), Error> {
         let conversation = self.conversation_mut()?;
+        if !conversation.cwd.is_dir() {
+            let gone = format!(
+                "the worker's directory {} is gone",
+                conversation.cwd.display()
+            );
+            host.report(Report::Warn(gone.clone()));
+            self.state = State::Failed(gone.clone());
+            host.report(Report::View(self.view()));
+            return Err(Error::setup(gone)
+                .hint("move it back, or start the worker over with `leash session start --fresh --cwd DIR`"));
+        }
         let spec = conversation.spawn_spec();
         let how = if conversation.started {
             "resuming"

@@ -95,6 +95,7 @@ pub async fn connect_or_start(
     target: &Target,
     autostart: Option<Autostart<'_>>,
 ) -> Result<Connection, Error> {
+    check_worker_dir(target)?;
     if let Some(conn) = Connection::open(&target.socket).await? {
         return Ok(conn);
     }
@@ -109,6 +110,27 @@ pub async fn connect_or_start(
     };
     launch(target, autostart.resolved, spec).await?;
     crate::client::connect(target).await
+}
+
+/// A worker lives in its directory; one that was removed or moved is said to be gone
+/// (rather than claude failing to start there).
+fn check_worker_dir(target: &Target) -> Result<(), Error> {
+    let Some(record) = crate::record::SessionRecord::load(&target.state_dir)? else {
+        return Ok(());
+    };
+    let cwd = &record.conversation.cwd;
+    if cwd.is_dir() {
+        return Ok(());
+    }
+    Err(Error::setup(format!(
+        "worker {}'s directory {} is gone",
+        target.worker,
+        cwd.display()
+    ))
+    .hint(format!(
+        "move it back, or start the worker over where you are with `leash --worker {} session start --fresh --cwd .`",
+        target.worker
+    )))
 }
 
 /// Starts the worker's daemon (with the daemon's settings resolved here) and sets its

@@ -36,6 +36,9 @@ pub fn run(command: HooksCommand, out: &Output) -> Result<u8, Error> {
         HooksCommand::Uninstall(args) => (args, false),
     };
     let hooks = chosen_hooks(&args, install)?;
+    if install {
+        crate::git::work_tree(&cwd)?;
+    }
     let changes = if install {
         install_hooks(&cwd, &hooks)?
     } else {

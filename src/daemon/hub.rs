@@ -93,14 +93,19 @@ impl Drop for ClientGuard {
     }
 }
 
-/// The worker's phase state, saved in `worker.json` whenever a step changes it.
+/// The worker's phase state, saved in `worker.json` whenever a step changes it. A
+/// damaged file is kept (and reported to every step) until a new task replaces it.
 struct WorkerFile {
     state: WorkerState,
+    damaged: Option<Error>,
     dir: PathBuf,
 }
 
 impl WorkerFile {
     fn save(&self) {
+        if self.damaged.is_some() {
+            return;
+        }
         if let Err(e) = self.state.save(&self.dir) {
             eprintln!("leash daemon: {e}");
         }
@@ -154,7 +159,8 @@ pub struct HubSetup {
     pub place: Place,
     pub out: Subscribers,
     pub record: Option<SessionRecord>,
-    pub worker: WorkerState,
+    /// `worker.json` as loaded: its state, or why it could not be read.
+    pub worker: Result<WorkerState, Error>,
     pub idle_timeout: Duration,
     pub permission_timeout: Duration,
     pub max_queue: usize,
@@ -195,9 +201,16 @@ impl Hub {
             queue: Queue::new(last_id, max_queue),
             out,
             permissions,
-            worker: WorkerFile {
-                state: worker,
-                dir: place.state_dir.clone(),
+            worker: {
+                let (state, damaged) = match worker {
+                    Ok(state) => (state, None),
+                    Err(e) => (WorkerState::default(), Some(e)),
+                };
+                WorkerFile {
+                    state,
+                    damaged,
+                    dir: place.state_dir.clone(),
+                }
             },
             mirror,
             running: Running::default(),
@@ -581,6 +594,30 @@ impl Hub {
         &mut self.worker.state
     }
 
+    /// Why `worker.json` could not be read, if it could not.
+    pub fn worker_damage(&self) -> Option<&Error> {
+        self.worker.damaged.as_ref()
+    }
+
+    /// A new task replaces a damaged `worker.json`: the file is kept aside.
+    pub fn replace_damaged_worker(&mut self) {
+        if self.worker.damaged.take().is_none() {
+            return;
+        }
+        let path = WorkerState::path(&self.worker.dir);
+        let aside = path.with_extension(format!("json.damaged-{}", crate::time::now_ms()));
+        let note = match std::fs::rename(&path, &aside) {
+            Ok(()) => format!(
+                "the damaged {} was replaced by a new task; it is kept as {}",
+                path.display(),
+                aside.display()
+            ),
+            Err(e) => format!("cannot move the damaged {} aside: {e}", path.display()),
+        };
+        self.warn(note);
+        self.worker.state = WorkerState::default();
+    }
+
     pub fn save_worker(&self) {
         self.worker.save();
     }
@@ -589,8 +626,12 @@ impl Hub {
     /// nudges still waiting are dropped.
     pub fn end_step(&mut self, id: u64, verdict: Judgement) {
         let done = verdict.phase == Phase::Done;
-        self.worker.state.last = Some(verdict.clone());
-        self.worker.save();
+        // A step with nothing to do (a nudge after the work was done) does not hide
+        // the verdict before it.
+        if verdict.verdict != Verdict::NothingToDo {
+            self.worker.state.last = Some(verdict.clone());
+            self.worker.save();
+        }
         self.out.emit(Some(id), |seq, ts| Event::<Value>::Judged {
             seq,
             ts,

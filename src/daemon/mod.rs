@@ -100,7 +100,7 @@ async fn serve(
         worker: place.worker.clone(),
         state_dir: place.state_dir.clone(),
     });
-    let worker = WorkerState::load(&place.state_dir)?;
+    let worker = WorkerState::load(&place.state_dir);
     let stale_claude = crate::process::kill_stale_claude(&place.state_dir);
     let claude = Session::new(
         record.as_ref().map(|r| r.conversation.clone()),

@@ -10,8 +10,8 @@ use crate::git;
 use crate::protocol::WorkerRequest;
 use crate::time::now_ms;
 use crate::turn::{TurnKind, TurnSpec};
-use crate::worker::machine::{Action, GitView, Seen, StepMachine};
-use crate::worker::{Judgement, WorkerConfig, WorkerState};
+use crate::worker::machine::{Action, GitView, Seen, StepMachine, judgement};
+use crate::worker::{Judgement, Verdict, WorkerConfig, WorkerState, WorkerStep};
 
 impl Actor {
     pub(super) async fn run_step(&mut self, id: u64, request: WorkerRequest) {
@@ -22,6 +22,18 @@ impl Actor {
             interactive,
             ..
         } = request;
+        if let Err(e) = self.ready_for(&step) {
+            let judgement = Judgement {
+                exit_code: e.exit_code(),
+                ..judgement(
+                    self.hub.worker(),
+                    step.step(),
+                    Verdict::TurnFailed,
+                    e.message,
+                )
+            };
+            return self.end_step(id, judgement);
+        }
         let mut machine = StepMachine::new(step, config.clone());
         let mut seen = Seen::Start;
         let judgement = loop {
@@ -52,6 +64,25 @@ impl Actor {
 
     fn end_step(&mut self, id: u64, judgement: Judgement) {
         self.hub.end_step(id, judgement);
+    }
+
+    /// A step needs a work tree to judge commits in, and the worker's state: a new
+    /// task replaces a damaged one, anything else reports it.
+    fn ready_for(&mut self, step: &WorkerStep) -> Result<(), Error> {
+        let cwd = self.cwd().ok_or_else(|| {
+            Error::usage("this worker has no session yet")
+                .hint("start one with `leash session start`")
+        })?;
+        git::work_tree(&cwd)?;
+        if matches!(step, WorkerStep::Plan { .. }) {
+            self.hub.replace_damaged_worker();
+        }
+        match self.hub.worker_damage() {
+            Some(e) => Err(Error::setup(e.message.clone()).hint(
+                "`leash loop --fresh --task ...` starts over (the damaged file is kept aside)",
+            )),
+            None => Ok(()),
+        }
     }
 
     /// A step's turn: planning on the planning model, read-only; everything else on
@@ -107,10 +138,7 @@ impl Actor {
     /// The worker's repository as it is now, for the machine.
     fn look(&mut self) -> Seen {
         let Some(cwd) = self.cwd() else {
-            return Seen::GitFailed(
-                Error::usage("this worker has no session yet")
-                    .hint("start one with `leash session start`"),
-            );
+            return Seen::GitFailed(Error::internal("the worker lost its session"));
         };
         match git_view(&cwd, self.hub.worker()) {
             Ok(view) => Seen::Git(view),
@@ -125,13 +153,6 @@ impl Actor {
 
 /// HEAD, the phase's commits, those since leash last looked, and the loose changes.
 fn git_view(cwd: &Path, state: &WorkerState) -> Result<GitView, Error> {
-    if !git::is_repository(cwd) {
-        return Err(Error::usage(format!(
-            "{} is not a git repository; the worker judges its work by commits",
-            cwd.display()
-        ))
-        .hint("run the worker in a git repository (`git init` makes one)"));
-    }
     let head = git::head(cwd)?;
     let (commits, new_commits) = match &head {
         Some(head) => (

@@ -240,7 +240,7 @@ impl WorkerState {
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 Error::setup(format!("{} is damaged ({e})", path.display()))
-                    .hint("move it away to reset the worker")
+                    .hint("`leash loop --fresh --task ...` starts over and keeps it aside")
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(WorkerState::default()),
             Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),

@@ -116,6 +116,39 @@ impl Env {
         }
     }
 
+    /// An environment for worker tests: fast backoffs, and `leash` on PATH so git
+    /// hooks find it.
+    pub fn worker() -> Env {
+        let mut env = Env::new();
+        env.set("LEASH_NUDGE_BACKOFF", "10ms");
+        let bin = Path::new(LEASH).parent().unwrap().display().to_string();
+        env.set(
+            "PATH",
+            &format!("{bin}:{}", std::env::var("PATH").unwrap_or_default()),
+        );
+        env
+    }
+
+    /// Runs a shell script in the repository, with this environment, as a user would.
+    pub fn bash(&self, script: &str) -> Run {
+        let mut bash = Command::new("bash");
+        bash.arg("-c").arg(script).current_dir(&self.repo);
+        bash.envs(self.vars.iter().map(|(k, v)| (k, v)));
+        run_with_timeout(bash, None)
+    }
+
+    /// Commits on the repository's HEAD.
+    pub fn commits(&self) -> usize {
+        git(&self.repo, &["rev-list", "--count", "HEAD"])
+            .parse()
+            .unwrap()
+    }
+
+    /// `leash status --json`.
+    pub fn worker_status(&self) -> Value {
+        self.ok(&["status", "--json"]).last_json()
+    }
+
     pub fn set(&mut self, key: &str, value: &str) {
         self.vars.retain(|(k, _)| k != key);
         self.vars.push((key.to_string(), value.to_string()));

@@ -73,6 +73,7 @@ async fn run_step(
     no_start: bool,
     out: &Output,
 ) -> Result<Judgement, Error> {
+    crate::git::work_tree(&worker_dir(target)?)?;
     let config = settings.worker_config();
     // A session the worker starts allows its implementing tools from the first spawn.
     let autostart = (!no_start).then(|| Autostart {
@@ -95,6 +96,15 @@ async fn run_step(
         Ending::Turn(_) => Err(Error::internal(
             "the daemon ended a worker step without judging it",
         )),
+    }
+}
+
+/// Where the worker works: its conversation's directory, or for a new worker the
+/// repository it would be started in.
+fn worker_dir(target: &Target) -> Result<PathBuf, Error> {
+    match crate::record::SessionRecord::load(&target.state_dir)? {
+        Some(record) => Ok(record.conversation.cwd),
+        None => Ok(crate::paths::project_root(&super::common::current_dir()?)),
     }
 }
 

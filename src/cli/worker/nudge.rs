@@ -1,11 +1,13 @@
 //! `leash nudge`: a specific follow-up in the worker's conversation.
 
+use std::time::Duration;
+
 use clap::Args;
 
 use super::run_step;
 use crate::cli::common::{block_on, settings, target};
 use crate::cli::{Global, Output};
-use crate::client::Connection;
+use crate::client::{Connection, Target};
 use crate::error::Error;
 use crate::protocol::{Reply, Request, WorkerRequest};
 use crate::worker::WorkerStep;
@@ -31,14 +33,17 @@ pub struct NudgeArgs {
     pub no_start: bool,
 }
 
+/// How long a nudge from a git hook may take, all told: a hook never slows git.
+const HOOK_BOUND: Duration = Duration::from_millis(500);
+
 pub fn run(args: NudgeArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     let target = target(global)?;
-    // A hook inside the worker's own turn sees the worker's commit: not news to it.
-    if let Some(event) = &args.event
-        && event.starts_with("post-")
+    // A hook fired by the worker's own git command (a commit it made, a check that
+    // refused its commit) is no news to it: it saw the result in its own turn.
+    if args.event.is_some()
         && std::env::var("LEASH_AGENT_WORKER").is_ok_and(|w| w == target.worker.as_str())
     {
-        out.note("the worker's own commit; no nudge");
+        out.note("the worker's own git command; no nudge");
         return Ok(0);
     }
     let settings = settings(&[])?;
@@ -51,19 +56,15 @@ pub fn run(args: NudgeArgs, global: &Global, out: &Output) -> Result<u8, Error> 
             let judgement = run_step(&target, step, &settings, args.no_start, out).await?;
             return Ok(judgement.exit_code);
         }
-        // From a hook: never start a session, never wait, never fail the git command.
-        let Some(conn) = Connection::open(&target.socket).await? else {
-            out.note(format!("worker {} is not running; no nudge", target.worker));
-            return Ok(0);
-        };
         let request = Request::Worker(WorkerRequest {
             step,
             config: settings.1.worker_config(),
             wait: false,
             interactive: false,
         });
-        match conn.call(&request).await? {
-            Reply::Queued { turn, ahead } => {
+        // From a hook: never start a session, never wait long, never fail git.
+        match tokio::time::timeout(HOOK_BOUND, queue(&target, &request)).await {
+            Ok(Ok(Some(Reply::Queued { turn, ahead }))) => {
                 if out.json {
                     out.json_line(&Reply::Queued { turn, ahead });
                 } else {
@@ -71,7 +72,28 @@ pub fn run(args: NudgeArgs, global: &Global, out: &Output) -> Result<u8, Error> 
                 }
                 Ok(0)
             }
-            other => Err(crate::cli::common::unexpected("a nudge", &other)),
+            Ok(Ok(None)) => {
+                out.note(format!("worker {} is not running; no nudge", target.worker));
+                Ok(0)
+            }
+            Ok(Ok(Some(other))) => Err(crate::cli::common::unexpected("a nudge", &other)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                out.note(format!(
+                    "worker {} did not answer within {} ms; no nudge",
+                    target.worker,
+                    HOOK_BOUND.as_millis()
+                ));
+                Ok(0)
+            }
         }
     })
+}
+
+/// Queues a step without waiting for it; `None` when no daemon runs.
+async fn queue(target: &Target, request: &Request) -> Result<Option<Reply>, Error> {
+    let Some(conn) = Connection::open(&target.socket).await? else {
+        return Ok(None);
+    };
+    conn.call(request).await.map(Some)
 }

@@ -56,7 +56,11 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     ])?;
     let config = settings.1.worker_config();
     let target = target(global)?;
-    let state = WorkerState::load(&target.state_dir)?;
+    // A new task replaces a damaged state (the daemon keeps the file aside).
+    let state = match WorkerState::load(&target.state_dir) {
+        Err(_) if args.fresh => WorkerState::default(),
+        loaded => loaded?,
+    };
     let mut next = loop_start(&state, task, args.fresh).ok_or_else(no_task)?;
     let mut phase = state.phase;
     let mut last_message = state.last.map(|j| j.message).unwrap_or_default();

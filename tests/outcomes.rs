@@ -1,0 +1,334 @@
+//! Outcomes a script can trust: each case here once gave a wrong outcome, hung, or
+//! misled (issue 16), and each test failed before its fix.
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use support::{Env, alive, finish, run_with_timeout, signal, wait_until};
+
+fn json_status(env: &Env) -> serde_json::Value {
+    env.status()
+}
+
+fn turn_prompts(env: &Env) -> Vec<String> {
+    env.turns()
+        .iter()
+        .map(|t| t["prompt"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Case 1: Only the worker's own commits count: a person's commit during its turn does not.
+#[test]
+fn a_persons_commit_during_the_workers_turn_is_not_the_workers() {
+    let env = Env::worker();
+    env.ok(&["hooks", "install"]);
+    env.script(&["reply plan", "sleep 1500; reply still thinking"]);
+    env.ok(&["plan", "--task", "add a --version flag"]);
+    let implement = env.spawn(&["implement"]);
+    env.wait_busy();
+    std::fs::write(env.repo.join("notes.txt"), "x\n").unwrap();
+    env.git(&["add", "notes.txt"]);
+    env.git(&["commit", "-q", "-m", "human: unrelated notes"]);
+    let implement = finish(implement, Duration::from_secs(30));
+    assert_eq!(
+        implement.code(),
+        12,
+        "not the worker's commit: {implement:?}"
+    );
+    assert!(!implement.stderr.contains("committed:"), "{implement:?}");
+    let status = env.worker_status();
+    assert_eq!(status["phase"], "implementing", "{status}");
+    assert_eq!(
+        status["own_commits"].as_array().unwrap().len(),
+        0,
+        "{status}"
+    );
+
+    // The person's commit is told to the worker in its next nudge, and the worker's
+    // own commit (made by claude's tools) is its own.
+    env.script(&["commit add the flag"]);
+    let nudge = env.ok(&["nudge"]);
+    assert!(
+        nudge.stderr.contains("committed: 1 new commit(s)"),
+        "{nudge:?}"
+    );
+    let prompts = turn_prompts(&env);
+    assert!(
+        prompts.iter().any(|p| p.contains("human: unrelated notes")),
+        "{prompts:#?}"
+    );
+    let status = env.worker_status();
+    assert_eq!(status["phase"], "done");
+    assert_eq!(status["own_commits"].as_array().unwrap().len(), 1);
+}
+
+/// Case 2: One task at a time: a second loop with another task is refused, and a loop
+/// whose task was replaced never reports the other task's result as its own.
+#[test]
+fn a_second_task_is_refused_and_a_replaced_task_is_never_reported_as_done() {
+    let env = Env::worker();
+    env.script(&[
+        "reply plan A",
+        "sleep 1500; reply working on A",
+        "reply plan B",
+        "write b.txt; commit B",
+    ]);
+    let a = env.spawn(&["loop", "--task", "task A"]);
+    env.wait_until("A to implement", || {
+        env.turns().len() == 2 && env.leash(&["session", "status", "--json"]).code() == 0
+    });
+    let b = env.leash(&["loop", "--task", "task B"]);
+    assert_eq!(b.code(), 14, "refused while A is under way: {b:?}");
+    assert!(
+        b.stderr.contains("task A"),
+        "it names the task under way: {b:?}"
+    );
+
+    // With --fresh, B takes the worker over on purpose; A learns its task is gone.
+    let b = env.spawn(&["loop", "--task", "task B", "--fresh"]);
+    let a = finish(a, Duration::from_secs(30));
+    let b = finish(b, Duration::from_secs(30));
+    assert_eq!(a.code(), 14, "A's task was replaced: {a:?}");
+    assert!(!a.stderr.contains("committed"), "{a:?}");
+    assert_eq!(b.code(), 0, "{b:?}");
+    let prompts = turn_prompts(&env);
+    assert_eq!(prompts.len(), 4, "{prompts:#?}");
+    assert_eq!(env.worker_status()["task"], "task B");
+}
+
+/// Case 3: Answering a blocker raised while planning plans again, with the budget intact.
+#[test]
+fn answering_a_blocker_raised_while_planning_goes_back_to_planning() {
+    let env = Env::worker();
+    env.script(&[
+        "reply LEASH-BLOCKED: need the API key",
+        "reply 1. read the key from .env 2. commit",
+        "write key.txt; commit use the key",
+    ]);
+    let first = env.leash(&["loop", "--task", "use the API"]);
+    assert_eq!(first.code(), 11, "{first:?}");
+    let answer = env.leash(&["nudge", "--reason", "the key is in .env"]);
+    assert_eq!(answer.code(), 0, "{answer:?}");
+    assert!(!answer.stderr.contains("of 0"), "{answer:?}");
+    let turns = env.turns();
+    assert_eq!(turns[1]["permission_mode"], "plan", "a planning turn");
+    assert!(
+        turns[1]["prompt"]
+            .as_str()
+            .unwrap()
+            .contains("the key is in .env")
+    );
+    let status = env.worker_status();
+    assert_eq!(status["phase"], "planned", "{status}");
+    let rest = env.leash(&["loop"]);
+    assert_eq!(rest.code(), 0, "{rest:?}");
+    assert_eq!(env.worker_status()["nudges"], 0);
+    assert_eq!(env.commits(), 2);
+}
+
+/// Case 4: The claude binary is resolved at every spawn (flag > environment > config >
+/// PATH), and errors name the binary that ran.
+#[test]
+fn the_claude_binary_is_resolved_at_every_spawn_and_named_in_errors() {
+    let mut env = Env::new();
+    env.set("LEASH_MAX_CRASHES", "1");
+    let fake = test_fakes::fake_claude().display().to_string();
+    env.set("LEASH_CLAUDE", "/bin/false");
+    let broken = env.leash(&["session", "send", "hi"]);
+    assert_ne!(broken.code(), 0, "{broken:?}");
+    assert!(broken.stderr.contains("/bin/false"), "named: {broken:?}");
+    env.set("LEASH_CLAUDE", &fake);
+    let fixed = env.leash(&["session", "start"]);
+    assert_eq!(fixed.code(), 0, "{fixed:?}");
+    assert_eq!(env.ok(&["session", "send", "hi"]).stdout, "echo: hi\n");
+    env.ok(&["session", "stop"]);
+    env.set("LEASH_CLAUDE", "/bin/false");
+    let broken = env.leash(&["session", "send", "again"]);
+    assert_ne!(
+        broken.code(),
+        0,
+        "the environment wins over the record: {broken:?}"
+    );
+    env.set("LEASH_CLAUDE", "/nowhere");
+    let flag = env.leash(&["session", "start", "--claude", &fake]);
+    assert_eq!(
+        flag.code(),
+        0,
+        "the flag wins over the environment: {flag:?}"
+    );
+}
+
+/// Case 5: A daemon whose socket was deleted is still reached, and stopped.
+#[test]
+fn a_deleted_socket_does_not_lose_the_daemon() {
+    let env = Env::new();
+    env.ok(&["session", "start"]);
+    let daemon = json_status(&env)["daemon_pid"].as_i64().unwrap();
+    let socket = env.runtime.join(format!("{}.sock", env.worker_name()));
+    std::fs::remove_file(&socket).unwrap();
+    let send = env.leash(&["session", "send", "hi"]);
+    assert_eq!(send.code(), 0, "{send:?}");
+    assert_eq!(json_status(&env)["daemon_pid"], daemon, "the same daemon");
+    std::fs::remove_file(&socket).unwrap();
+    let list = env.ok(&["session", "list", "--json"]);
+    assert_eq!(list.last_json()["daemon_pid"], daemon, "{list:?}");
+    std::fs::remove_file(&socket).unwrap();
+    env.ok(&["session", "stop"]);
+    wait_until("the daemon to exit", Duration::from_secs(10), &mut || {
+        !alive(daemon)
+    });
+}
+
+/// Case 6: claude dies with its daemon.
+#[test]
+fn claude_dies_with_a_daemon_killed_mid_turn() {
+    let env = Env::new();
+    env.ok(&["session", "start"]);
+    let status = json_status(&env);
+    let (daemon, claude) = (
+        status["daemon_pid"].as_i64().unwrap(),
+        status["claude_pid"].as_i64().unwrap(),
+    );
+    let turn = env.spawn(&["session", "send", "[[sleep 30000]]"]);
+    env.wait_busy();
+    signal(daemon as u32, libc::SIGKILL);
+    wait_until(
+        "claude to die with its daemon",
+        Duration::from_secs(5),
+        &mut || !alive(claude),
+    );
+    let _ = finish(turn, Duration::from_secs(30));
+}
+
+/// Case 7: A bare repository (or no repository) is refused before any turn.
+#[test]
+fn a_bare_repository_is_refused_before_any_turn() {
+    let env = Env::worker();
+    let bare = env.dir.path().join("bare.git");
+    support::git(env.dir.path(), &["init", "-q", "--bare", "bare.git"]);
+    let plain = env.dir.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let run_in = |dir: &Path, args: &[&str]| {
+        let mut command = env.command(args);
+        command.current_dir(dir);
+        run_with_timeout(command, None)
+    };
+    for dir in [&bare, &plain] {
+        for args in [
+            &["plan", "--task", "t"][..],
+            &["implement"],
+            &["loop", "--task", "t"],
+            &["hooks", "install"],
+        ] {
+            if dir == &plain && args[0] == "hooks" {
+                continue;
+            }
+            let run = run_in(dir, args);
+            assert_eq!(run.code(), 2, "{args:?} in {}: {run:?}", dir.display());
+        }
+    }
+    assert!(env.turns().is_empty(), "no turn was sent");
+}
+
+/// Case 8: A worker whose directory is gone says so.
+#[test]
+fn a_missing_working_directory_is_named_as_such() {
+    let env = Env::new();
+    let work = env.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    env.ok(&["session", "start", "--cwd", work.to_str().unwrap()]);
+    env.ok(&["session", "stop"]);
+    std::fs::remove_dir_all(&work).unwrap();
+    let run = env.leash(&["session", "send", "hi"]);
+    assert_eq!(run.code(), 4, "{run:?}");
+    assert!(run.stderr.contains("is gone"), "{run:?}");
+    assert!(run.stderr.contains(work.to_str().unwrap()), "{run:?}");
+    assert!(!run.stderr.contains("cannot start"), "{run:?}");
+}
+
+/// Case 9: The agent's own commit refused by a hook is no news to it: no extra nudge.
+#[test]
+fn the_agents_own_failed_commit_costs_no_extra_nudge() {
+    let mut env = Env::worker();
+    env.set("LEASH_MAX_NUDGES", "2");
+    let hooks = env.repo.join(".git/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::write(
+        hooks.join("pre-commit"),
+        "#!/bin/sh\n[ -f .allow ] && exit 0\necho 'lint: not yet'\nexit 1\n",
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(hooks.join("pre-commit"))
+        .status()
+        .unwrap();
+    env.ok(&["hooks", "install", "--hook", "pre-commit"]);
+    env.script(&[
+        "reply plan",
+        "write x.txt; commit try",
+        "reply looking at it",
+        "write .allow; commit fixed",
+    ]);
+    let run = env.leash(&["loop", "--task", "t"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let prompts = turn_prompts(&env);
+    assert!(
+        prompts.iter().all(|p| !p.contains("`pre-commit` hook")),
+        "no nudge about the agent's own attempt: {prompts:#?}"
+    );
+    assert!(run.stderr.contains("nudge 1 of 2 sent"), "{run:?}");
+    assert!(run.stderr.contains("nudge 2 of 2 sent"), "{run:?}");
+}
+
+/// Case 10: A hook gives up well under a second when the daemon does not answer.
+#[test]
+fn a_hook_never_slows_git_when_the_daemon_does_not_answer() {
+    let env = Env::worker();
+    env.ok(&["hooks", "install"]);
+    env.ok(&["session", "start"]);
+    let daemon = json_status(&env)["daemon_pid"].as_i64().unwrap() as u32;
+    signal(daemon, libc::SIGSTOP);
+    std::fs::write(env.repo.join("f.txt"), "x\n").unwrap();
+    env.git(&["add", "f.txt"]);
+    let started = Instant::now();
+    env.git(&["commit", "-q", "-m", "a person's commit"]);
+    let took = started.elapsed();
+    signal(daemon, libc::SIGCONT);
+    assert!(took < Duration::from_secs(3), "the commit took {took:?}");
+}
+
+/// Case 11: A damaged worker.json blocks nothing that does not need it, `--fresh` replaces
+/// it (kept aside), and `status` shows the verdict, not a dropped nudge.
+#[test]
+fn a_damaged_worker_state_blocks_nothing_and_status_shows_the_verdict() {
+    let env = Env::worker();
+    env.ok(&["session", "start"]);
+    env.ok(&["session", "stop"]);
+    let state_dir = env.state.join(env.worker_name());
+    std::fs::write(state_dir.join("worker.json"), "{torn").unwrap();
+    assert_eq!(env.ok(&["session", "send", "hi"]).stdout, "echo: hi\n");
+    env.script(&["reply plan", "write w.txt; commit w"]);
+    let run = env.leash(&["loop", "--fresh", "--task", "t"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let aside: Vec<String> = std::fs::read_dir(&state_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("worker.json.damaged"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the damaged file is kept aside");
+    // A hook's nudge after the work is done is dropped; the verdict stays in view.
+    env.ok(&["nudge", "--no-wait", "--event", "post-merge"]);
+    env.wait_until("the dropped nudge", || {
+        env.events()
+            .iter()
+            .filter(|e| e["type"] == "judged")
+            .count()
+            == 3
+    });
+    let status = env.worker_status();
+    assert_eq!(status["last"]["verdict"], "committed", "{status}");
+}
