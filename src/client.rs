@@ -13,7 +13,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::error::{Error, ErrorKind};
 use crate::framing::{LineRead, LineReader};
-use crate::paths::{DAEMON_LOG, Dirs, WorkerName};
+use crate::paths::{DAEMON_LOG, Dirs, LOCK_FILE, WorkerName};
 use crate::protocol::{PROTOCOL_VERSION, Reply, Request, ServerLine, to_line};
 
 /// Event lines can carry whole files from claude.
@@ -22,6 +22,8 @@ const MAX_SERVER_LINE: usize = 256 << 20;
 const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(10);
 /// The daemon log is for post-mortems, not an archive.
 const DAEMON_LOG_MAX: u64 = 1 << 20;
+/// How long a daemon asked to listen again may take.
+const REBIND_WAIT: Duration = Duration::from_secs(2);
 /// A daemon that accepts but does not greet within this time is stuck.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a one-answer request may take: warming up claude and stopping it are
@@ -60,6 +62,42 @@ impl Target {
 
     pub fn daemon_log(&self) -> PathBuf {
         self.state_dir.join(DAEMON_LOG)
+    }
+
+    /// Connects to the worker's daemon, `None` when none runs. A daemon whose socket
+    /// was deleted (temp-dir cleaners do that) still holds the worker's lock: it is
+    /// asked to listen again, and found.
+    pub async fn open(&self) -> Result<Option<Connection>, Error> {
+        if let Some(conn) = Connection::open(&self.socket).await? {
+            return Ok(Some(conn));
+        }
+        let Some(pid) = self.lock_holder() else {
+            return Ok(None);
+        };
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGUSR1);
+        }
+        let deadline = Instant::now() + REBIND_WAIT;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if let Some(conn) = Connection::open(&self.socket).await? {
+                return Ok(Some(conn));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The daemon that holds the worker's lock: the pid its lock file names, when
+    /// that process runs `leash daemon` for this worker.
+    pub fn lock_holder(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.state_dir.join(LOCK_FILE)).ok()?;
+        let pid: u32 = text.trim().parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let serves =
+            args.contains(&&b"daemon"[..]) && args.contains(&self.worker.as_str().as_bytes());
+        (serves && crate::process::alive(pid)).then_some(pid)
     }
 
     pub fn no_session(&self) -> Error {
@@ -217,9 +255,7 @@ fn is_not_running(e: &io::Error) -> bool {
 
 /// Connects to the running daemon, or fails with "no session".
 pub async fn connect(target: &Target) -> Result<Connection, Error> {
-    Connection::open(&target.socket)
-        .await?
-        .ok_or_else(|| target.no_session())
+    target.open().await?.ok_or_else(|| target.no_session())
 }
 
 /// Starts `leash daemon` for the target detached from this terminal (its own session,

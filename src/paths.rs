@@ -15,6 +15,8 @@ use crate::error::Error;
 
 /// The daemon's own log (its stderr), in the worker's state dir.
 pub const DAEMON_LOG: &str = "daemon.log";
+/// Held (flock) by the daemon that serves the worker, and holding its pid.
+pub const LOCK_FILE: &str = "daemon.lock";
 
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
@@ -155,6 +157,35 @@ impl Dirs {
             .hint("use a shorter --worker name or a shorter LEASH_RUNTIME_DIR"));
         }
         Ok(path)
+    }
+
+    /// Every worker with a session record or a socket, by name.
+    pub fn known_workers(&self) -> Vec<WorkerName> {
+        let mut names: Vec<WorkerName> = Vec::new();
+        let mut add = |name: &str| {
+            if let Ok(worker) = WorkerName::parse(name)
+                && !names.contains(&worker)
+            {
+                names.push(worker);
+            }
+        };
+        if let Ok(entries) = fs::read_dir(&self.state) {
+            for entry in entries.flatten() {
+                if entry.path().join(crate::record::RECORD_FILE).is_file() {
+                    add(&entry.file_name().to_string_lossy());
+                }
+            }
+        }
+        if let Ok(entries) = fs::read_dir(&self.runtime) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Some(worker) = name.strip_suffix(".sock") {
+                    add(worker);
+                }
+            }
+        }
+        names.sort();
+        names
     }
 
     pub fn ensure_runtime(&self) -> Result<(), Error> {

@@ -51,8 +51,8 @@ pub fn forget_claude(pid_file: &Path) {
 }
 
 /// Kills the claude group a previous daemon of this worker left behind (it was killed
-/// before it could stop claude). Returns the pid it killed.
-pub fn kill_stale_claude(state_dir: &Path) -> Option<u32> {
+/// before it could stop claude). Says what it killed.
+pub fn kill_stale_claude(state_dir: &Path) -> Option<String> {
     let pid_file = claude_pid_file(state_dir);
     let text = std::fs::read_to_string(&pid_file).ok()?;
     forget_claude(&pid_file);
@@ -60,11 +60,44 @@ pub fn kill_stale_claude(state_dir: &Path) -> Option<u32> {
     let pid: u32 = parts.next()?.parse().ok()?;
     let started: u64 = parts.next()?.parse().ok()?;
     // Only the very process we started: a reused pid belongs to someone else.
-    if start_time(pid) != Some(started) {
-        return None;
+    if start_time(pid) == Some(started) {
+        signal_group(pid, libc::SIGKILL);
+        return Some(format!("claude (pid {pid})"));
     }
-    signal_group(pid, libc::SIGKILL);
-    Some(pid)
+    // claude itself is gone (it dies with its daemon), but tools it started may live
+    // on in its group: those that started after it are its own.
+    let left = group_members(pid)
+        .into_iter()
+        .filter(|&member| start_time(member).is_some_and(|t| t >= started))
+        .collect::<Vec<_>>();
+    for member in &left {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(*member as i32, libc::SIGKILL);
+        }
+    }
+    (!left.is_empty()).then(|| format!("{} tool process(es) of claude (pid {pid})", left.len()))
+}
+
+/// Live processes whose process group is `pgid`.
+fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+                    // fields[0] is the state (field 3); the group is field 5.
+                    (fields.first() != Some(&"Z")).then(|| fields.get(2)?.parse::<u32>().ok())?
+                })
+                == Some(pgid)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -119,6 +119,9 @@ pub struct WorkerRequest {
     /// As [`TurnSpec::interactive`].
     #[serde(default)]
     pub interactive: bool,
+    /// As [`TurnSpec::claude`]; `None` keeps the binary the session has.
+    #[serde(default)]
+    pub claude: Option<PathBuf>,
 }
 
 /// Non-event answers from the daemon.
@@ -309,6 +312,8 @@ pub struct SessionStatus {
     pub daemon_pid: u32,
     /// `null` while no claude runs.
     pub claude_pid: Option<u32>,
+    /// The claude binary that runs, or runs next (the latest command's choice).
+    pub claude: Option<PathBuf>,
     /// The conversation: passed to claude as `--session-id`, later `--resume`.
     pub session_id: String,
     /// The model claude reported in its latest init line.

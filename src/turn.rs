@@ -1,6 +1,8 @@
 //! A turn: one prompt in the worker's conversation and everything until its result.
 //! What a client asks for ([`TurnSpec`]) and how it ended ([`Outcome`]).
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorKind;
@@ -53,6 +55,10 @@ pub struct TurnSpec {
     /// error (429/529/5xx), and the backoff between tries.
     #[serde(default = "no_retries")]
     pub retry: RetryPolicy,
+    /// The claude binary the client resolved (flag, environment, config, PATH): a
+    /// spawn for this turn uses it.
+    #[serde(default)]
+    pub claude: Option<PathBuf>,
 }
 
 fn no_retries() -> RetryPolicy {
@@ -68,6 +74,7 @@ impl TurnSpec {
             permission_mode: None,
             interactive: false,
             retry: RetryPolicy::NONE,
+            claude: None,
         }
     }
 }

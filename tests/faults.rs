@@ -113,8 +113,10 @@ fn daemon_killed_mid_turn_restarts_and_continues_the_same_conversation() {
     );
     let session_id = status["session_id"].clone();
     let sock = socket(&env);
-    let waiting = env.spawn(&["session", "send", "[[sleep 30000]]"]);
+    // claude dies with its daemon; a tool it started is left for the next daemon.
+    let waiting = env.spawn(&["session", "send", "[[grandchild]] [[sleep 30000]]"]);
     env.wait_busy();
+    let tool = grandchild(&env);
     signal(daemon, libc::SIGKILL);
 
     let waiting = finish(waiting, Duration::from_secs(20));
@@ -142,17 +144,17 @@ fn daemon_killed_mid_turn_restarts_and_continues_the_same_conversation() {
         !alive(claude),
         "the orphaned claude was killed, not left beside the new one"
     );
+    env.wait_until("the orphaned tool to be reaped", || !alive(tool as i64));
     assert!(
         notices(&env)
             .iter()
-            .any(|n| n.contains("left running by a daemon that died"))
+            .any(|n| n.contains("left running by a daemon that died")),
+        "{:?}",
+        notices(&env)
     );
     // The log kept what happened before the kill.
-    assert!(
-        env.events()
-            .iter()
-            .any(|e| e["type"] == "turn_started" && e["prompt"] == "[[sleep 30000]]")
-    );
+    assert!(env.events().iter().any(|e| e["type"] == "turn_started"
+        && e["prompt"] == "[[grandchild]] [[sleep 30000]]"));
 }
 
 #[test]

@@ -175,6 +175,17 @@ fn a_deleted_socket_does_not_lose_the_daemon() {
     let list = env.ok(&["session", "list", "--json"]);
     assert_eq!(list.last_json()["daemon_pid"], daemon, "{list:?}");
     std::fs::remove_file(&socket).unwrap();
+    let doctor = env.leash(&["doctor", "--json"]);
+    let workers = doctor
+        .json_lines()
+        .into_iter()
+        .find(|c| c["check"] == "workers")
+        .unwrap();
+    assert!(
+        workers["message"].as_str().unwrap().contains("1 running"),
+        "{doctor:?}"
+    );
+    std::fs::remove_file(&socket).unwrap();
     env.ok(&["session", "stop"]);
     wait_until("the daemon to exit", Duration::from_secs(10), &mut || {
         !alive(daemon)

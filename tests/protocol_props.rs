@@ -76,6 +76,7 @@ fn request() -> impl Strategy<Value = Request> {
                         max_retries: retries,
                         ..RetryPolicy::NONE
                     },
+                    claude: (retries % 3 == 0).then(|| "/usr/bin/claude".into()),
                 })
             }
         ),
@@ -94,6 +95,7 @@ fn request() -> impl Strategy<Value = Request> {
                     config: Settings::defaults().worker_config(),
                     wait,
                     interactive: !wait,
+                    claude: None,
                 })
             }
         ),

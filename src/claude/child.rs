@@ -69,6 +69,7 @@ const EVENT_QUEUE: usize = 1024;
 
 pub struct Child {
     pid: u32,
+    program: PathBuf,
     /// The one strong handle: dropping it closes claude's stdin.
     stdin: Option<mpsc::Sender<String>>,
     events: mpsc::Receiver<ChildEvent>,
@@ -116,6 +117,23 @@ impl Child {
             // Its own group, so stopping it also stops the tools it started.
             .process_group(0)
             .kill_on_drop(true);
+        let daemon = std::process::id();
+        // SAFETY: prctl and getppid are async-signal-safe; nothing else runs here.
+        unsafe {
+            command.pre_exec(move || {
+                // claude dies with the daemon that owns it, even a daemon killed with
+                // SIGKILL: nobody would read what it does. (Set in this thread, which
+                // lives as long as the daemon's runtime.)
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The daemon may have died before the line above.
+                if libc::getppid() as u32 != daemon {
+                    return Err(std::io::Error::other("the leash daemon is gone"));
+                }
+                Ok(())
+            });
+        }
         let mut child = command.spawn()?;
         let pid = child.id().unwrap_or(0);
         let (stdin, stdout, stderr) =
@@ -151,6 +169,7 @@ impl Child {
 
         Ok(Child {
             pid,
+            program: spec.program.clone(),
             stdin: Some(stdin_tx),
             events,
         })
@@ -158,6 +177,11 @@ impl Child {
 
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The binary that runs.
+    pub fn program(&self) -> &std::path::Path {
+        &self.program
     }
 
     /// A handle that writes to claude's stdin.

@@ -248,6 +248,25 @@ impl Session {
         true
     }
 
+    /// The claude binary for the next spawns, as the latest command resolved it. A
+    /// running claude goes on; one leash gave up on is tried again with another binary.
+    pub fn use_binary(&mut self, claude: PathBuf, host: &mut impl Host) {
+        let Some(conversation) = self.conversation.as_mut() else {
+            return;
+        };
+        if conversation.claude == claude {
+            return;
+        }
+        host.report(Report::Info(format!(
+            "claude is now {} (was {})",
+            claude.display(),
+            conversation.claude.display()
+        )));
+        conversation.claude = claude;
+        self.conversation_changed(host);
+        self.retry(host);
+    }
+
     /// After leash gave up (or is backing off), `session start` tries again at once.
     pub fn retry(&mut self, host: &mut impl Host) {
         if matches!(self.state, State::Failed(_) | State::BackingOff { .. }) {
@@ -364,8 +383,9 @@ impl Session {
             }
         };
         host.report(Report::Info(format!(
-            "started claude (pid {}, {what})",
-            child.pid()
+            "started claude (pid {}, {}, {what})",
+            child.pid(),
+            spec.program.display()
         )));
         crate::process::record_claude(&self.pid_file, child.pid());
         self.stderr_tail.clear();
@@ -379,7 +399,8 @@ impl Session {
         {
             Ok(_) | Err(ControlError::Refused(_)) => Ok(()),
             Err(ControlError::Exited) => Err(Error::setup(format!(
-                "claude exited before answering initialize{}",
+                "claude ({}) exited before answering initialize{}",
+                spec.program.display(),
                 self.stderr_hint()
             ))
             .hint("`leash session logs` shows what it said; `leash doctor` checks the setup")),
@@ -827,7 +848,8 @@ impl Session {
             crashes: crashes + 1,
         };
         host.report(Report::Warn(format!(
-            "claude (pid {pid}) exited unexpectedly ({info}){}",
+            "claude (pid {pid}, {}) exited unexpectedly ({info}){}",
+            child.program().display(),
             self.stderr_hint()
         )));
         host.report(Report::View(self.view()));

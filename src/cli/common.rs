@@ -96,7 +96,7 @@ pub async fn connect_or_start(
     autostart: Option<Autostart<'_>>,
 ) -> Result<Connection, Error> {
     check_worker_dir(target)?;
-    if let Some(conn) = Connection::open(&target.socket).await? {
+    if let Some(conn) = target.open().await? {
         return Ok(conn);
     }
     let Some(autostart) = autostart else {

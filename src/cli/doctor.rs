@@ -10,7 +10,7 @@ use console::style;
 use super::Output;
 use super::common::{block_on, current_dir, resolve_claude, settings};
 use super::json::{Check, CheckStatus as Status};
-use crate::client::Connection;
+use crate::client::Target;
 use crate::error::{Error, ErrorKind};
 use crate::git;
 use crate::paths::{Dirs, check_private_dir, project_root};
@@ -218,22 +218,16 @@ fn config_check(cwd: &Path) -> Check {
     }
 }
 
-/// Sockets in the runtime dir: live workers, failed ones, and stale sockets.
+/// Every known worker: running, failed, and sockets nobody serves.
 async fn worker_checks(dirs: &Dirs) -> Vec<Check> {
     let mut checks = Vec::new();
     let mut running = Vec::new();
-    let entries = std::fs::read_dir(&dirs.runtime)
-        .into_iter()
-        .flatten()
-        .flatten();
-    for entry in entries {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(worker) = name.strip_suffix(".sock") else {
+    for worker in dirs.known_workers() {
+        let Ok(target) = Target::for_worker(dirs.clone(), worker.clone()) else {
             continue;
         };
-        let path = entry.path();
         let status = tokio::time::timeout(Duration::from_secs(3), async {
-            let conn = Connection::open(&path).await.ok()??;
+            let conn = target.open().await.ok()??;
             match conn.call(&Request::Status).await.ok()? {
                 Reply::Status(status) => Some(*status),
                 _ => None,
@@ -256,14 +250,15 @@ async fn worker_checks(dirs: &Dirs) -> Vec<Check> {
                 "{worker} ({}, {} turns)",
                 status.state, status.turns
             )),
-            None => checks.push(check(
+            None if target.socket.exists() => checks.push(check(
                 "socket",
                 Status::Warn,
-                format!("{} is stale: no daemon answers it", path.display()),
+                format!("{} is stale: no daemon answers it", target.socket.display()),
                 Some(format!(
                     "`leash --worker {worker} session start` replaces it, or delete the file"
                 )),
             )),
+            None => {}
         }
     }
     let message = if running.is_empty() {

@@ -31,13 +31,12 @@ impl Actor {
 
     /// Runs until stopped or idle for too long; returns the stop requests to answer
     /// once the socket is gone.
-    pub async fn run(mut self, stale_claude: Option<u32>) -> Vec<oneshot::Sender<()>> {
+    pub async fn run(mut self, stale_claude: Option<String>) -> Vec<oneshot::Sender<()>> {
         self.hub
             .info(format!("daemon started (pid {})", std::process::id()));
-        if let Some(pid) = stale_claude {
-            self.hub.warn(format!(
-                "killed claude (pid {pid}) left running by a daemon that died"
-            ));
+        if let Some(what) = stale_claude {
+            self.hub
+                .warn(format!("killed {what} left running by a daemon that died"));
         }
         while !self.hub.stopping() {
             if let Some(job) = self.hub.next_job() {
@@ -93,6 +92,11 @@ impl Actor {
     /// worker's while claude is not running), and with `warm` starts claude. `session
     /// start` is also the explicit "try again" after leash gave up on claude.
     async fn start(&mut self, spec: StartSpec) -> Result<SessionStatus, Error> {
+        if let Some(claude) = &spec.change.claude
+            && self.claude.conversation().is_some()
+        {
+            self.claude.use_binary(claude.clone(), &mut self.hub);
+        }
         if !self.claude.is_running() || spec.fresh {
             let (conversation, new) =
                 conversation_for(&spec, self.hub.conversation(), self.hub.worker_name())?;

@@ -476,6 +476,7 @@ impl Hub {
             state,
             daemon_pid: std::process::id(),
             claude_pid: view.pid,
+            claude: conversation.map(|c| c.claude.clone()),
             session_id: conversation
                 .map(|c| c.session_id.clone())
                 .unwrap_or_default(),

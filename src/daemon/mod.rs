@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use crate::claude::session::{Bounds, Session};
 use crate::error::Error;
 use crate::eventlog::EventLog;
-use crate::paths::{Dirs, WorkerName};
+use crate::paths::{Dirs, LOCK_FILE, WorkerName};
 use crate::record::SessionRecord;
 use crate::settings::{Resolved, Settings};
 use crate::worker::WorkerState;
@@ -35,7 +35,6 @@ use actor::Actor;
 use connection::Shared;
 use hub::{ClientCount, Command, Hub, HubSetup, Place};
 
-pub const LOCK_FILE: &str = "daemon.lock";
 /// How long the daemon waits for connections to finish their last words on exit.
 const FAREWELL: Duration = Duration::from_secs(2);
 
@@ -63,7 +62,8 @@ pub fn run(worker: &WorkerName, dirs: &Dirs) -> Result<(), Error> {
     runtime.block_on(serve(place, record, settings))
 }
 
-/// Holding this lock is what makes a daemon the owner of its worker.
+/// Holding this lock is what makes a daemon the owner of its worker; the file says
+/// which process holds it, so a client can reach a daemon whose socket was deleted.
 fn lock_worker(state_dir: &Path) -> Result<Option<File>, Error> {
     let path = state_dir.join(LOCK_FILE);
     let file = OpenOptions::new()
@@ -73,7 +73,17 @@ fn lock_worker(state_dir: &Path) -> Result<Option<File>, Error> {
         .open(&path)
         .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
     match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
+        Ok(()) => {
+            use std::io::Write;
+            let mut file = file;
+            let written = file
+                .set_len(0)
+                .and_then(|()| writeln!(file, "{}", std::process::id()));
+            if let Err(e) = written {
+                eprintln!("leash daemon: cannot write {}: {e}", path.display());
+            }
+            Ok(Some(file))
+        }
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
         Err(std::fs::TryLockError::Error(e)) => {
             Err(Error::io(format!("cannot lock {}", path.display()), e))
@@ -87,7 +97,8 @@ async fn serve(
     settings: Settings,
 ) -> Result<(), Error> {
     let socket = place.socket.clone();
-    let listener = bind_private(&socket)?;
+    let mut listener = bind_private(&socket)?;
+    let mut bound = socket_inode(&socket);
     let log = EventLog::open(&place.state_dir, settings.log_max_bytes)
         .map_err(|e| Error::io("cannot open the event log", e))?;
     let (commands_tx, commands_rx) = mpsc::channel(256);
@@ -135,6 +146,11 @@ async fn serve(
         signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch signals", e))?;
     let mut hangup =
         signal(SignalKind::hangup()).map_err(|e| Error::io("cannot watch signals", e))?;
+    // A socket deleted under the daemon (temp-dir cleaners do that) is re-created:
+    // checked every second, and at once when a client asks with SIGUSR1.
+    let mut rebind =
+        signal(SignalKind::user_defined1()).map_err(|e| Error::io("cannot watch signals", e))?;
+    let mut socket_check = tokio::time::interval(SOCKET_CHECK);
 
     let stop_replies = loop {
         tokio::select! {
@@ -150,6 +166,8 @@ async fn serve(
             _ = terminate.recv() => { let _ = commands_tx.try_send(Command::Stop(None)); }
             _ = interrupt.recv() => { let _ = commands_tx.try_send(Command::Stop(None)); }
             _ = hangup.recv() => { let _ = commands_tx.try_send(Command::Stop(None)); }
+            _ = rebind.recv() => keep_socket(&socket, &mut listener, &mut bound),
+            _ = socket_check.tick() => keep_socket(&socket, &mut listener, &mut bound),
             done = &mut actor_task => break done.unwrap_or_default(),
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
@@ -169,19 +187,60 @@ async fn serve(
     Ok(())
 }
 
+/// How often the daemon makes sure its socket is still there.
+const SOCKET_CHECK: Duration = Duration::from_secs(1);
+
+fn socket_inode(socket: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(socket).ok().map(|m| m.ino())
+}
+
+/// Re-creates the socket when it is no longer the one this daemon listens on.
+fn keep_socket(socket: &Path, listener: &mut UnixListener, bound: &mut Option<u64>) {
+    if socket_inode(socket) == *bound {
+        return;
+    }
+    match rebind_private(socket) {
+        Ok(fresh) => {
+            *listener = fresh;
+            *bound = socket_inode(socket);
+            eprintln!(
+                "leash daemon: {} was deleted or replaced; listening on it again",
+                socket.display()
+            );
+        }
+        Err(e) => eprintln!("leash daemon: {e}"),
+    }
+}
+
+/// Binds the socket again while the daemon runs. No umask games now (other threads
+/// create files): the socket is bound, then made 0600, in a runtime dir only its owner
+/// can enter.
+fn rebind_private(socket: &Path) -> Result<UnixListener, Error> {
+    remove_stale(socket)?;
+    let listener = UnixListener::bind(socket)
+        .map_err(|e| Error::io(format!("cannot listen on {}", socket.display()), e))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::io(format!("cannot protect {}", socket.display()), e))?;
+    Ok(listener)
+}
+
+fn remove_stale(socket: &Path) -> Result<(), Error> {
+    match std::fs::remove_file(socket) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(
+            format!("cannot remove the stale socket {}", socket.display()),
+            e,
+        )),
+    }
+}
+
 /// Binds the socket readable and writable by its owner only. We hold the worker's
 /// lock, so a socket file already there belongs to a dead daemon.
 fn bind_private(socket: &Path) -> Result<UnixListener, Error> {
-    match std::fs::remove_file(socket) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(Error::io(
-                format!("cannot remove the stale socket {}", socket.display()),
-                e,
-            ));
-        }
-    }
+    remove_stale(socket)?;
     // SAFETY: umask only swaps the process mask; no thread creates files meanwhile
     // except this one (the actor has not started yet).
     let old = unsafe { libc::umask(0o177) };

@@ -20,8 +20,12 @@ impl Actor {
             step,
             config,
             interactive,
+            claude,
             ..
         } = request;
+        if let Some(claude) = claude {
+            self.claude.use_binary(claude, &mut self.hub);
+        }
         if let Err(e) = self.ready_for(&step) {
             let judgement = Judgement {
                 exit_code: e.exit_code(),
@@ -111,6 +115,7 @@ impl Actor {
             permission_mode: Some(mode.clone()),
             interactive,
             retry: config.retry,
+            claude: None,
         };
         let cwd = self.cwd();
         let before = cwd.as_deref().and_then(|cwd| git::head(cwd).ok());

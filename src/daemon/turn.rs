@@ -18,6 +18,9 @@ impl Actor {
         let started = Instant::now();
         self.hub
             .begin_turn(id, spec.kind, &spec.prompt, spec.interactive);
+        if let Some(claude) = &spec.claude {
+            self.claude.use_binary(claude.clone(), &mut self.hub);
+        }
         let ask = TurnAsk {
             prompt: &spec.prompt,
             model: spec.model.as_deref(),

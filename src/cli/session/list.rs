@@ -5,13 +5,12 @@ use std::time::Duration;
 use crate::cli::Output;
 use crate::cli::common::fetch_status;
 use crate::cli::json::WorkerRow;
-use crate::client::{Connection, Target};
+use crate::client::Target;
 use crate::error::Error;
 use crate::paths::Dirs;
 use crate::protocol::{SessionState, SessionStatus};
 use crate::record::SessionRecord;
 
-use super::known_workers;
 use super::status::or_dash;
 
 fn running(s: SessionStatus) -> WorkerRow {
@@ -43,7 +42,7 @@ fn stopped(worker: String, record: Option<SessionRecord>) -> WorkerRow {
 /// A running worker's status, if it answers within a bound.
 async fn running_status(target: &Target) -> Option<SessionStatus> {
     let ask = async {
-        let conn = Connection::open(&target.socket).await.ok()??;
+        let conn = target.open().await.ok()??;
         fetch_status(conn).await.ok()
     };
     tokio::time::timeout(Duration::from_secs(3), ask)
@@ -55,7 +54,7 @@ async fn running_status(target: &Target) -> Option<SessionStatus> {
 pub async fn run(out: &Output) -> Result<u8, Error> {
     let dirs = Dirs::from_env()?;
     let mut rows = Vec::new();
-    for worker in known_workers(&dirs) {
+    for worker in dirs.known_workers() {
         let target = Target::for_worker(dirs.clone(), worker.clone())?;
         rows.push(match running_status(&target).await {
             Some(status) => running(status),

@@ -12,7 +12,7 @@ use crate::claude::messages::{ContentBlock, StreamMessage};
 use crate::cli::common::target;
 use crate::cli::render::tool_summary;
 use crate::cli::{Global, Output};
-use crate::client::{Connection, parse_line};
+use crate::client::parse_line;
 use crate::error::{Error, ErrorKind};
 use crate::eventlog::{read_entries, seq_of};
 use crate::framing::peek_type;
@@ -47,7 +47,7 @@ pub async fn run(args: LogsArgs, global: &Global, out: &Output) -> Result<u8, Er
     if !args.follow {
         return Ok(0);
     }
-    let Some(mut conn) = Connection::open(&target.socket).await? else {
+    let Some(mut conn) = target.open().await? else {
         out.note(format!(
             "worker {} is not running; nothing more to follow",
             target.worker

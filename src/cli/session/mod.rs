@@ -14,7 +14,6 @@ use clap::Subcommand;
 use super::common::block_on;
 use super::{Global, Output};
 use crate::error::Error;
-use crate::paths::{Dirs, WorkerName};
 
 #[derive(Debug, Subcommand)]
 pub enum SessionCommand {
@@ -50,33 +49,4 @@ pub fn run(command: SessionCommand, global: &Global, out: &Output) -> Result<u8,
             SessionCommand::Logs(args) => logs::run(args, global, out).await,
         }
     })
-}
-
-/// Every worker with a state dir or a socket.
-fn known_workers(dirs: &Dirs) -> Vec<WorkerName> {
-    let mut names: Vec<WorkerName> = Vec::new();
-    let mut add = |name: &str| {
-        if let Ok(worker) = WorkerName::parse(name)
-            && !names.contains(&worker)
-        {
-            names.push(worker);
-        }
-    };
-    if let Ok(entries) = std::fs::read_dir(&dirs.state) {
-        for entry in entries.flatten() {
-            if entry.path().join(crate::record::RECORD_FILE).is_file() {
-                add(&entry.file_name().to_string_lossy());
-            }
-        }
-    }
-    if let Ok(entries) = std::fs::read_dir(&dirs.runtime) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(worker) = name.strip_suffix(".sock") {
-                add(worker);
-            }
-        }
-    }
-    names.sort();
-    names
 }

@@ -4,7 +4,7 @@ use clap::Args;
 
 use crate::cli::common::{ok_message, settings, target};
 use crate::cli::{Global, Output};
-use crate::client::{Connection, spawn_daemon};
+use crate::client::spawn_daemon;
 use crate::error::{Error, ErrorKind};
 use crate::protocol::Request;
 use crate::record::SessionRecord;
@@ -27,7 +27,7 @@ pub async fn run(args: ModelArgs, global: &Global, out: &Output) -> Result<u8, E
         );
     }
     let target = target(global)?;
-    let conn = match Connection::open(&target.socket).await? {
+    let conn = match target.open().await? {
         Some(conn) => conn,
         None => {
             // The daemon keeps the record; a stopped worker's daemon starts cold for it.

@@ -2,7 +2,9 @@
 
 use clap::Args;
 
-use crate::cli::common::{Autostart, connect_or_start, read_stdin, settings, target};
+use crate::cli::common::{
+    Autostart, connect_or_start, read_stdin, resolve_claude, settings, target,
+};
 use crate::cli::stream::{Ending, stream};
 use crate::cli::{Global, Output};
 use crate::error::Error;
@@ -50,6 +52,7 @@ pub async fn run(args: SendArgs, global: &Global, out: &Output) -> Result<u8, Er
     let spec = TurnSpec {
         retry: settings.provider_retry(),
         interactive: out.interactive(),
+        claude: Some(resolve_claude(&settings.claude)?),
         ..TurnSpec::user(prompt)
     };
     match stream(conn, &Request::Send(spec), out, target.worker.as_str()).await? {

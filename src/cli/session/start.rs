@@ -13,6 +13,7 @@ use crate::cli::{Global, Output};
 use crate::client::Connection;
 use crate::error::{Error, ErrorKind};
 use crate::protocol::{SessionChange, SessionState, StartSpec};
+use crate::settings::Settings;
 
 #[derive(Debug, Clone, Args)]
 pub struct StartArgs {
@@ -47,11 +48,11 @@ pub struct StartArgs {
 
 pub async fn run(args: StartArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     let target = target(global)?;
-    if let Some(conn) = Connection::open(&target.socket).await? {
-        return already_running(conn, out).await;
-    }
     let (resolved, settings) = settings(&[("claude", args.claude.clone())])?;
     let claude = resolve_claude(&settings.claude)?;
+    if let Some(conn) = target.open().await? {
+        return already_running(conn, &settings, claude, out).await;
+    }
     let cwd = args
         .cwd
         .as_deref()
@@ -86,7 +87,7 @@ pub async fn run(args: StartArgs, global: &Global, out: &Output) -> Result<u8, E
         Ok(status) => status,
         Err(e) => {
             // A start that failed leaves nothing running.
-            if let Ok(Some(conn)) = Connection::open(&target.socket).await {
+            if let Ok(Some(conn)) = target.open().await {
                 let _ = conn.call(&crate::protocol::Request::Stop).await;
             }
             let kind = match e.kind {
@@ -117,23 +118,31 @@ pub async fn run(args: StartArgs, global: &Global, out: &Output) -> Result<u8, E
     Ok(0)
 }
 
-/// A running worker is left as it is, except after leash gave up on its claude:
-/// starting is the way to try again.
-async fn already_running(conn: Connection, out: &Output) -> Result<u8, Error> {
+/// A running worker keeps its conversation; it takes this claude for its next spawns,
+/// and after leash gave up on its claude, starting is the way to try again.
+async fn already_running(
+    conn: Connection,
+    settings: &Settings,
+    claude: PathBuf,
+    out: &Output,
+) -> Result<u8, Error> {
     let socket = conn.socket().to_path_buf();
-    let mut status = fetch_status(conn).await?;
-    if status.state == SessionState::Failed {
-        let conn = Connection::open(&socket).await?.ok_or_else(|| {
-            Error::new(ErrorKind::NoSession, "the daemon went away")
-                .hint("run `leash session start` again")
-        })?;
-        let spec = StartSpec {
-            fresh: false,
-            warm: true,
-            new: new_session(&settings(&[])?.1, Vec::new())?,
-            change: SessionChange::default(),
-        };
-        status = start_session(conn, spec).await?;
+    let failed = fetch_status(conn).await?.state == SessionState::Failed;
+    let conn = Connection::open(&socket).await?.ok_or_else(|| {
+        Error::new(ErrorKind::NoSession, "the daemon went away")
+            .hint("run `leash session start` again")
+    })?;
+    let spec = StartSpec {
+        fresh: false,
+        warm: failed,
+        new: new_session(settings, Vec::new())?,
+        change: SessionChange {
+            claude: Some(claude),
+            ..SessionChange::default()
+        },
+    };
+    let status = start_session(conn, spec).await?;
+    if failed {
         out.note(format!(
             "worker {} is running again (claude pid {})",
             status.worker,

@@ -2,13 +2,12 @@
 
 use crate::cli::common::{fetch_status, target};
 use crate::cli::{Global, Output};
-use crate::client::Connection;
 use crate::error::{Error, ErrorKind};
 use crate::record::SessionRecord;
 
 pub async fn run(global: &Global, out: &Output) -> Result<u8, Error> {
     let target = target(global)?;
-    let Some(conn) = Connection::open(&target.socket).await? else {
+    let Some(conn) = target.open().await? else {
         let (detail, hint) = match SessionRecord::load(&target.state_dir)? {
             Some(r) => (
                 format!(
@@ -50,6 +49,10 @@ pub async fn run(global: &Global, out: &Output) -> Result<u8, Error> {
         ("state", status.state.to_string()),
         ("daemon pid", status.daemon_pid.to_string()),
         ("claude pid", or_dash(status.claude_pid)),
+        (
+            "claude",
+            or_dash(status.claude.as_ref().map(|c| c.display().to_string())),
+        ),
         ("session id", status.session_id.clone()),
         ("model", model),
         (

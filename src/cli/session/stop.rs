@@ -7,12 +7,10 @@ use clap::Args;
 use crate::cli::common::target;
 use crate::cli::json::Stopped;
 use crate::cli::{Global, Output};
-use crate::client::{Connection, Target};
+use crate::client::Target;
 use crate::error::Error;
 use crate::paths::Dirs;
 use crate::protocol::Request;
-
-use super::known_workers;
 
 /// How long `stop` waits for the daemon process to be gone after it said so.
 const STOP_WAIT: Duration = Duration::from_secs(10);
@@ -34,7 +32,7 @@ pub async fn run(args: StopArgs, global: &Global, out: &Output) -> Result<u8, Er
     }
     let dirs = Dirs::from_env()?;
     let mut stopped = 0;
-    for worker in known_workers(&dirs) {
+    for worker in dirs.known_workers() {
         let target = Target::for_worker(dirs.clone(), worker)?;
         if stop_one(&target, out).await? {
             stopped += 1;
@@ -48,7 +46,7 @@ pub async fn run(args: StopArgs, global: &Global, out: &Output) -> Result<u8, Er
 
 /// Stops one worker; false when it was not running.
 async fn stop_one(target: &Target, out: &Output) -> Result<bool, Error> {
-    let Some(conn) = Connection::open(&target.socket).await? else {
+    let Some(conn) = target.open().await? else {
         return Ok(false);
     };
     let pid = conn.daemon_pid;

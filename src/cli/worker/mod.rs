@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::Output;
-use super::common::{Autostart, connect_or_start, read_stdin};
+use super::common::{Autostart, connect_or_start, read_stdin, resolve_claude};
 use super::stream::{Ending, stream};
 use crate::client::Target;
 use crate::error::Error;
@@ -87,6 +87,7 @@ async fn run_step(
         config,
         wait: true,
         interactive: out.interactive(),
+        claude: Some(resolve_claude(&settings.claude)?),
     });
     match stream(conn, &request, out, target.worker.as_str()).await? {
         Ending::Step(judgement) => {

@@ -7,7 +7,7 @@ use clap::Args;
 use super::run_step;
 use crate::cli::common::{block_on, settings, target};
 use crate::cli::{Global, Output};
-use crate::client::{Connection, Target};
+use crate::client::Target;
 use crate::error::Error;
 use crate::protocol::{Reply, Request, WorkerRequest};
 use crate::worker::WorkerStep;
@@ -61,6 +61,7 @@ pub fn run(args: NudgeArgs, global: &Global, out: &Output) -> Result<u8, Error> 
             config: settings.1.worker_config(),
             wait: false,
             interactive: false,
+            claude: None,
         });
         // From a hook: never start a session, never wait long, never fail git.
         match tokio::time::timeout(HOOK_BOUND, queue(&target, &request)).await {
@@ -92,7 +93,7 @@ pub fn run(args: NudgeArgs, global: &Global, out: &Output) -> Result<u8, Error> 
 
 /// Queues a step without waiting for it; `None` when no daemon runs.
 async fn queue(target: &Target, request: &Request) -> Result<Option<Reply>, Error> {
-    let Some(conn) = Connection::open(&target.socket).await? else {
+    let Some(conn) = target.open().await? else {
         return Ok(None);
     };
     conn.call(request).await.map(Some)

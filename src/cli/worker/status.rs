@@ -3,7 +3,6 @@
 use crate::cli::common::{block_on, target};
 use crate::cli::json::WorkerStatus;
 use crate::cli::{Global, Output};
-use crate::client::Connection;
 use crate::error::Error;
 use crate::record::SessionRecord;
 use crate::worker::WorkerState;
@@ -31,11 +30,7 @@ pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
     let state = WorkerState::load(&target.state_dir)?;
     let record = SessionRecord::load(&target.state_dir)?;
     let session_id = record.as_ref().map(|r| r.conversation.session_id.as_str());
-    let daemon_pid = block_on(async {
-        Ok(Connection::open(&target.socket)
-            .await?
-            .map(|c| c.daemon_pid))
-    })?;
+    let daemon_pid = block_on(async { Ok(target.open().await?.map(|c| c.daemon_pid)) })?;
     if out.json {
         out.json(&WorkerStatus {
             worker: target.worker.to_string(),
