@@ -111,6 +111,39 @@ pub fn commits_between(dir: &Path, from: Option<&str>, to: &str) -> Result<Vec<C
     Ok(commits)
 }
 
+/// What claude's environment sets as `GIT_REFLOG_ACTION`, so that git records every
+/// commit the worker's tools make, in HEAD's reflog, under the worker's mark.
+pub fn reflog_action(worker: &str) -> String {
+    format!("leash {worker}")
+}
+
+/// Who made each of `commits`, as HEAD's reflog tells: `Some(true)` the worker (its
+/// mark), `Some(false)` someone else, `None` the reflog does not say (it is off).
+pub fn made_by_worker(
+    dir: &Path,
+    worker: &str,
+    commits: &[CommitInfo],
+) -> Result<Vec<Option<bool>>, Error> {
+    let repo = open(dir)?;
+    let reflog = repo
+        .reflog("HEAD")
+        .map_err(|e| git_error("read HEAD's reflog", e))?;
+    let mark = reflog_action(worker);
+    let mut seen: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    // Newest first; a turn's commits are among the latest entries.
+    for entry in reflog.iter().take(REFLOG_SCAN) {
+        let message = entry.message().ok().flatten().unwrap_or("");
+        let marked = message
+            .strip_prefix(&mark)
+            .is_some_and(|rest| rest.starts_with(':') || rest.starts_with(" ("));
+        seen.entry(entry.id_new().to_string()).or_insert(marked);
+    }
+    Ok(commits.iter().map(|c| seen.get(&c.id).copied()).collect())
+}
+
+/// Reflog entries read to attribute a turn's commits.
+const REFLOG_SCAN: usize = 2_000;
+
 /// Changed, staged and untracked paths (ignored files excluded).
 pub fn changes(dir: &Path) -> Result<Vec<FileChange>, Error> {
     let repo = open(dir)?;

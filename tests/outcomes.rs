@@ -48,7 +48,7 @@ fn a_persons_commit_during_the_workers_turn_is_not_the_workers() {
 
     // The person's commit is told to the worker in its next nudge, and the worker's
     // own commit (made by claude's tools) is its own.
-    env.script(&["commit add the flag"]);
+    env.script(&["write flag.txt; commit add the flag"]);
     let nudge = env.ok(&["nudge"]);
     assert!(
         nudge.stderr.contains("committed: 1 new commit(s)"),

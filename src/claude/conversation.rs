@@ -106,8 +106,13 @@ impl Conversation {
             cwd: self.cwd.clone(),
             env: vec![
                 ("LEASH_WORKER".to_string(), self.worker.clone()),
-                // Lets a git hook tell the worker's own commits from anyone else's.
+                // Lets a git hook tell the worker's own git commands from anyone else's.
                 ("LEASH_AGENT_WORKER".to_string(), self.worker.clone()),
+                // Marks the worker's own commits in HEAD's reflog.
+                (
+                    "GIT_REFLOG_ACTION".to_string(),
+                    crate::git::reflog_action(&self.worker),
+                ),
             ],
         }
     }

@@ -121,23 +121,42 @@ impl Actor {
         let before = cwd.as_deref().and_then(|cwd| git::head(cwd).ok());
         let outcome = self.run_turn(id, &spec, false).await;
         let after = cwd.as_deref().and_then(|cwd| git::head(cwd).ok().flatten());
-        // Commits that appeared during the turn (the machine decides whose they are).
-        let made = match (&before, &after) {
-            (Some(before), Some(after)) if before.as_deref() != Some(after.as_str()) => {
-                let cwd = cwd.as_deref().unwrap_or(Path::new("."));
-                git::commits_between(cwd, before.as_deref(), after)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|c| c.id)
-                    .collect()
+        let (made, foreign) = match (&cwd, &before, &after) {
+            (Some(cwd), Some(before), Some(after)) if before.as_deref() != Some(after.as_str()) => {
+                self.attribute(cwd, before.as_deref(), after)
             }
-            _ => Vec::new(),
+            _ => (Vec::new(), Vec::new()),
         };
         Seen::Turn {
             outcome,
             made,
+            foreign,
             head: after,
         }
+    }
+
+    /// The commits that appeared during a turn: the worker's (its tools' commits
+    /// carry its mark in HEAD's reflog) and anyone else's. Where the reflog is off,
+    /// a commit made during the turn counts as the worker's, as before there was one.
+    fn attribute(
+        &self,
+        cwd: &Path,
+        before: Option<&str>,
+        after: &str,
+    ) -> (Vec<String>, Vec<crate::git::CommitInfo>) {
+        let appeared = git::commits_between(cwd, before, after).unwrap_or_default();
+        let worker = self.hub.worker_name();
+        let made_by = git::made_by_worker(cwd, worker, &appeared)
+            .unwrap_or_else(|_| vec![None; appeared.len()]);
+        let mut made = Vec::new();
+        let mut foreign = Vec::new();
+        for (commit, by_worker) in appeared.into_iter().zip(made_by) {
+            match by_worker {
+                Some(false) => foreign.push(commit),
+                Some(true) | None => made.push(commit.id),
+            }
+        }
+        (made, foreign)
     }
 
     /// The worker's repository as it is now, for the machine.

@@ -38,10 +38,11 @@ pub enum Seen {
     /// [`Action::Look`] failed: no repository, or git could not read it.
     GitFailed(Error),
     /// The answer to [`Action::Send`]: how the turn ended, the commits that appeared
-    /// while it ran (ids, newest first) and HEAD after it.
+    /// while it ran, the worker's (ids) and anyone else's, and HEAD after it.
     Turn {
         outcome: Outcome,
         made: Vec<String>,
+        foreign: Vec<CommitInfo>,
         head: Option<String>,
     },
     /// The answer to [`Action::Pause`]: the pause ran its course.
@@ -123,8 +124,9 @@ impl StepMachine {
             Seen::Turn {
                 outcome,
                 made,
+                foreign,
                 head,
-            } => self.turn_ended(state, &outcome, made, head, now_ms),
+            } => self.turn_ended(state, &outcome, (made, foreign), head, now_ms),
             seen => self.next(state, seen, now_ms),
         };
         if matches!(action, Action::Finish(_)) {
@@ -337,13 +339,21 @@ impl StepMachine {
         &mut self,
         state: &mut WorkerState,
         outcome: &Outcome,
-        made: Vec<String>,
+        (made, foreign): (Vec<String>, Vec<CommitInfo>),
         head: Option<String>,
         now_ms: u64,
     ) -> Action {
-        // Commits that appeared during the worker's own turn are its own.
-        if state.phase == Phase::Implementing && !made.is_empty() {
+        // The worker's own commits count for its work; anyone else's that landed
+        // meanwhile are told to it in the next nudge.
+        if state.phase == Phase::Implementing && !(made.is_empty() && foreign.is_empty()) {
+            if !foreign.is_empty() {
+                self.notes.push(format!(
+                    "{} commit(s) by someone else during the turn",
+                    foreign.len()
+                ));
+            }
             state.own_commits.extend(made);
+            state.foreign_commits.extend(foreign);
             state.last_seen_head = head;
         }
         let result = outcome.result.clone().unwrap_or_default();
@@ -378,6 +388,7 @@ impl StepMachine {
                 let seen = Seen::Turn {
                     outcome: outcome.clone(),
                     made: Vec::new(),
+                    foreign: Vec::new(),
                     head: None,
                 };
                 self.lost(state, stage, &seen)

@@ -84,6 +84,7 @@ fn turn(outcome: Outcome, made: &[&str]) -> Seen {
     Seen::Turn {
         outcome,
         made: made.iter().map(|s| s.to_string()).collect(),
+        foreign: Vec::new(),
         head: made.first().map(|s| s.to_string()),
     }
 }
@@ -595,6 +596,56 @@ fn someone_elses_commits_are_told_in_the_next_nudge_once() {
     );
     assert!(s.foreign_commits.is_empty(), "told once");
     assert_eq!(s.last_seen_head.as_deref(), Some("f1"));
+}
+
+#[test]
+fn only_the_workers_own_commits_during_a_turn_count_and_the_rest_are_told() {
+    let mut s = state(Phase::Implementing);
+    let mut machine = StepMachine::new(nudge(None), config());
+    machine.advance(&mut s, Seen::Start, NOW);
+    machine.advance(&mut s, git("h0", &[], &["a.rs"]), NOW);
+    machine.advance(&mut s, git("h0", &[], &["a.rs"]), NOW);
+    let during = Seen::Turn {
+        outcome: outcome(TurnStatus::Success, "done"),
+        made: vec!["c1".into()],
+        foreign: vec![commit("f1")],
+        head: Some("c1".into()),
+    };
+    assert_eq!(machine.advance(&mut s, during, NOW), Action::Look);
+    assert_eq!(
+        machine.take_notes().len(),
+        1,
+        "someone else's commit is noted"
+    );
+    let Action::Finish(j) = machine.advance(&mut s, git("c1", &["c1", "f1"], &[]), NOW) else {
+        panic!("not finished");
+    };
+    assert_eq!(j.verdict, Verdict::Committed);
+    assert_eq!(j.commits.len(), 1, "f1 is not the worker's");
+    assert_eq!(
+        s.foreign_commits,
+        vec![commit("f1")],
+        "told in the next nudge"
+    );
+    assert_eq!(s.last_seen_head.as_deref(), Some("c1"));
+
+    // Someone else's commit alone, during the worker's turn, is no work of its own.
+    let mut s = state(Phase::Implementing);
+    let mut machine = StepMachine::new(IMPLEMENT, config());
+    s.implement_sent = false;
+    machine.advance(&mut s, Seen::Start, NOW);
+    machine.advance(&mut s, git("h0", &[], &[]), NOW);
+    let during = Seen::Turn {
+        outcome: outcome(TurnStatus::Success, "thinking"),
+        made: Vec::new(),
+        foreign: vec![commit("f1")],
+        head: Some("f1".into()),
+    };
+    machine.advance(&mut s, during, NOW);
+    let Action::Finish(j) = machine.advance(&mut s, git("f1", &["f1"], &[]), NOW) else {
+        panic!("not finished");
+    };
+    assert_eq!((j.verdict, j.exit_code), (Verdict::NoChanges, 12));
 }
 
 #[test]
