@@ -813,7 +813,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__plan)
-            opts="-q -v -h -V --task --task-file --model --no-start --worker --json --quiet --verbose --help --version -"
+            opts="-q -v -h -V --task --task-file --model --fresh --no-start --worker --json --quiet --verbose --help --version -"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

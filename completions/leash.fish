@@ -131,6 +131,7 @@ complete -c leash -n "__fish_leash_using_subcommand plan" -l task -d 'The task, 
 complete -c leash -n "__fish_leash_using_subcommand plan" -l task-file -d 'Read the task from this file' -r -F
 complete -c leash -n "__fish_leash_using_subcommand plan" -l model -d 'Model for the planning turn [default: plan_model]' -r
 complete -c leash -n "__fish_leash_using_subcommand plan" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand plan" -l fresh -d 'Replace the task under way with this one (otherwise a plan waits its turn: refused with exit code 14 while another task is under way)'
 complete -c leash -n "__fish_leash_using_subcommand plan" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
 complete -c leash -n "__fish_leash_using_subcommand plan" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand plan" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'

@@ -18,6 +18,7 @@ pub enum ErrorKind {
     NotCommitted,
     Blocked,
     NotYetCommitted,
+    Busy,
     Interrupted,
 }
 
@@ -33,6 +34,7 @@ impl ErrorKind {
             ErrorKind::NotCommitted => 10,
             ErrorKind::Blocked => 11,
             ErrorKind::NotYetCommitted => 12,
+            ErrorKind::Busy => 14,
             ErrorKind::Interrupted => 130,
         }
     }
@@ -79,6 +81,10 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     (
         ErrorKind::NotYetCommitted.exit_code(),
         "not committed yet, nudges remain (`leash nudge` pushes on)",
+    ),
+    (
+        ErrorKind::Busy.exit_code(),
+        "busy: the worker is on another task (wait, use another --worker, or --fresh), or this command's task was replaced",
     ),
     (
         ErrorKind::Interrupted.exit_code(),

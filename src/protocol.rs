@@ -122,6 +122,10 @@ pub struct WorkerRequest {
     /// As [`TurnSpec::claude`]; `None` keeps the binary the session has.
     #[serde(default)]
     pub claude: Option<PathBuf>,
+    /// The task the command works on (`leash loop` after its plan); a step for a task
+    /// that was replaced meanwhile is refused. `None`: the worker's task, whatever it is.
+    #[serde(default)]
+    pub task_id: Option<String>,
 }
 
 /// Non-event answers from the daemon.

@@ -71,30 +71,37 @@ fn a_second_task_is_refused_and_a_replaced_task_is_never_reported_as_done() {
     let env = Env::worker();
     env.script(&[
         "reply plan A",
-        "sleep 1500; reply working on A",
+        "sleep 3000; reply working on A",
         "reply plan B",
         "write b.txt; commit B",
     ]);
     let a = env.spawn(&["loop", "--task", "task A"]);
-    env.wait_until("A to implement", || {
-        env.turns().len() == 2 && env.leash(&["session", "status", "--json"]).code() == 0
-    });
-    let b = env.leash(&["loop", "--task", "task B"]);
+    env.wait_until("A to implement", || env.turns().len() == 2);
+    let queued = |n: u64| {
+        let env = &env;
+        move || {
+            let run = env.leash(&["session", "status", "--json"]);
+            run.code() == 0 && run.last_json()["queued"] == n
+        }
+    };
+    // While A implements, B asks for the worker, then B again with --fresh.
+    let b = env.spawn(&["loop", "--task", "task B"]);
+    env.wait_until("B to wait", queued(1));
+    let fresh = env.spawn(&["loop", "--task", "task B", "--fresh"]);
+    env.wait_until("the fresh B to wait", queued(2));
+    let b = finish(b, Duration::from_secs(30));
     assert_eq!(b.code(), 14, "refused while A is under way: {b:?}");
     assert!(
         b.stderr.contains("task A"),
         "it names the task under way: {b:?}"
     );
-
-    // With --fresh, B takes the worker over on purpose; A learns its task is gone.
-    let b = env.spawn(&["loop", "--task", "task B", "--fresh"]);
+    let fresh = finish(fresh, Duration::from_secs(30));
+    assert_eq!(fresh.code(), 0, "{fresh:?}");
     let a = finish(a, Duration::from_secs(30));
-    let b = finish(b, Duration::from_secs(30));
     assert_eq!(a.code(), 14, "A's task was replaced: {a:?}");
     assert!(!a.stderr.contains("committed"), "{a:?}");
-    assert_eq!(b.code(), 0, "{b:?}");
     let prompts = turn_prompts(&env);
-    assert_eq!(prompts.len(), 4, "{prompts:#?}");
+    assert_eq!(prompts.len(), 4, "A's nudge never ran: {prompts:#?}");
     assert_eq!(env.worker_status()["task"], "task B");
 }
 

@@ -83,7 +83,10 @@ fn request() -> impl Strategy<Value = Request> {
         (text, proptest::collection::vec(text, 0..3), any::<bool>()).prop_map(
             |(task, reasons, wait)| {
                 let step = if wait {
-                    WorkerStep::Plan { task }
+                    WorkerStep::Plan {
+                        task,
+                        replace: reasons.is_empty(),
+                    }
                 } else {
                     WorkerStep::Nudge {
                         reasons,
@@ -96,6 +99,7 @@ fn request() -> impl Strategy<Value = Request> {
                     wait,
                     interactive: !wait,
                     claude: None,
+                    task_id: None,
                 })
             }
         ),

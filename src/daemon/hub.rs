@@ -626,10 +626,10 @@ impl Hub {
     /// Records the step's judgement and tells its clients. Once the work is committed,
     /// nudges still waiting are dropped.
     pub fn end_step(&mut self, id: u64, verdict: Judgement) {
-        let done = verdict.phase == Phase::Done;
-        // A step with nothing to do (a nudge after the work was done) does not hide
-        // the verdict before it.
-        if verdict.verdict != Verdict::NothingToDo {
+        let done = verdict.phase == Phase::Done && verdict.verdict.concerns_the_work();
+        // A step with nothing to do (a nudge after the work was done), or refused,
+        // does not hide the verdict before it.
+        if verdict.verdict.concerns_the_work() {
             self.worker.state.last = Some(verdict.clone());
             self.worker.save();
         }

@@ -21,6 +21,7 @@ impl Actor {
             config,
             interactive,
             claude,
+            task_id,
             ..
         } = request;
         if let Some(claude) = claude {
@@ -38,7 +39,7 @@ impl Actor {
             };
             return self.end_step(id, judgement);
         }
-        let mut machine = StepMachine::new(step, config.clone());
+        let mut machine = StepMachine::new(step, config.clone(), task_id);
         let mut seen = Seen::Start;
         let judgement = loop {
             let action = machine.advance(self.hub.worker(), seen, now_ms());

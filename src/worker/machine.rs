@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::git::{CommitInfo, FileChange};
 use crate::turn::{Outcome, TurnKind, TurnStatus};
 
-use super::prompts::{NudgeContext, implement_prompt, nudge_prompt, plan_prompt};
+use super::prompts::{NudgeContext, implement_prompt, nudge_prompt, plan_prompt, replan_prompt};
 use super::{
     Judgement, Phase, Step, Verdict, WorkerConfig, WorkerState, WorkerStep, blocked_reason,
     judge_work,
@@ -78,14 +78,17 @@ enum Stage {
     NudgeCheck,
     NudgeWait,
     NudgeLook,
+    /// `number`: which nudge; `None` for a person's answer to a blocker.
     NudgeTurn {
-        number: u32,
+        number: Option<u32>,
     },
     NudgeJudge {
-        number: u32,
+        number: Option<u32>,
         result: String,
     },
     PlanTurn,
+    /// A person answered a blocker raised while planning: planning again.
+    ReplanTurn,
     Over,
 }
 
@@ -93,16 +96,22 @@ enum Stage {
 pub struct StepMachine {
     step: WorkerStep,
     config: WorkerConfig,
+    /// The task the command works on (`None`: whatever the worker's task is).
+    task_id: Option<String>,
+    /// This nudge is a person's answer to a blocker: not one of the worker's nudges.
+    answering: bool,
     stage: Stage,
     /// Notices for the event log, taken by the daemon after each action.
     notes: Vec<String>,
 }
 
 impl StepMachine {
-    pub fn new(step: WorkerStep, config: WorkerConfig) -> StepMachine {
+    pub fn new(step: WorkerStep, config: WorkerConfig, task_id: Option<String>) -> StepMachine {
         StepMachine {
             step,
             config,
+            task_id,
+            answering: false,
             stage: Stage::Begin,
             notes: Vec::new(),
         }
@@ -119,6 +128,12 @@ impl StepMachine {
 
     /// Takes the step on from what was seen; `now_ms` is Unix milliseconds.
     pub fn advance(&mut self, state: &mut WorkerState, seen: Seen, now_ms: u64) -> Action {
+        if let Seen::Start = seen
+            && let Some(refused) = self.refusal(state)
+        {
+            self.stage = Stage::Over;
+            return Action::Finish(refused);
+        }
         let action = match seen {
             Seen::GitFailed(e) => self.errored(state, e),
             Seen::Turn {
@@ -138,7 +153,7 @@ impl StepMachine {
     fn next(&mut self, state: &mut WorkerState, seen: Seen, now_ms: u64) -> Action {
         let step = self.step.clone();
         match (std::mem::replace(&mut self.stage, Stage::Over), step, seen) {
-            (Stage::Begin, WorkerStep::Plan { task }, Seen::Start) => {
+            (Stage::Begin, WorkerStep::Plan { task, .. }, Seen::Start) => {
                 state.begin_plan(task.clone());
                 self.stage = Stage::PlanTurn;
                 send(TurnKind::Plan, plan_prompt(&task))
@@ -172,13 +187,14 @@ impl StepMachine {
             }
             (Stage::NudgeJudge { number, result }, _, Seen::Git(view)) => {
                 let judged = judge(state, Step::Nudge, &view, Some(&result));
+                let sent = match number {
+                    Some(number) => format!("nudge {number} of {} sent", state.max_nudges),
+                    None => "the answer was sent".to_string(),
+                };
                 // The nudge went out: that is what this command reports with its exit code.
                 Action::Finish(Judgement {
                     exit_code: 0,
-                    message: format!(
-                        "nudge {number} of {} sent; {}",
-                        state.max_nudges, judged.message
-                    ),
+                    message: format!("{sent}; {}", judged.message),
                     ..judged
                 })
             }
@@ -223,8 +239,57 @@ impl StepMachine {
         )
     }
 
-    /// Whether the phase takes a nudge at all.
+    /// One task at a time: a step for a task that was replaced, or a new task while
+    /// another is under way (without `replace`), is refused.
+    fn refusal(&self, state: &WorkerState) -> Option<Judgement> {
+        let current = || {
+            let task = state.task.as_deref().unwrap_or("no task");
+            let first = task.lines().next().unwrap_or(task);
+            let short: String = first.chars().take(80).collect();
+            format!("{short:?} ({})", state.phase)
+        };
+        if let Some(mine) = &self.task_id
+            && state.task_id.as_deref() != Some(mine.as_str())
+        {
+            return Some(judgement(
+                state,
+                self.step(),
+                Verdict::Replaced,
+                format!(
+                    "this command's task was replaced: the worker now works on {}; what it does is not this command's outcome",
+                    current()
+                ),
+            ));
+        }
+        if let WorkerStep::Plan {
+            task,
+            replace: false,
+        } = &self.step
+            && state.task_under_way()
+            && state.task.as_deref() != Some(task.as_str())
+        {
+            return Some(judgement(
+                state,
+                Step::Plan,
+                Verdict::Busy,
+                format!(
+                    "the worker is busy with another task: {}; wait for it, use another --worker, or --fresh to replace it",
+                    current()
+                ),
+            ));
+        }
+        None
+    }
+
+    /// Whether the phase takes a nudge at all. A person's answer to a blocker goes
+    /// back to the phase that was blocked, and is no nudge of the worker's budget.
     fn nudge_wanted(&mut self, state: &mut WorkerState, has_reason: bool) -> Action {
+        if state.phase == Phase::Blocked && has_reason {
+            self.answering = true;
+            if state.blocked_in == Some(Phase::Planning) {
+                return self.replan(state);
+            }
+        }
         let refused = match state.phase {
             Phase::Implementing => None,
             // A person answering the blocker: the nudge carries the answer.
@@ -268,6 +333,18 @@ impl StepMachine {
         }
     }
 
+    fn replan(&mut self, state: &mut WorkerState) -> Action {
+        let WorkerStep::Nudge { reasons, .. } = &self.step else {
+            return self.lost(state, Stage::Begin, &Seen::Start);
+        };
+        let answer = reasons.join("\n");
+        let task = state.task.clone().unwrap_or_default();
+        state.phase = Phase::Planning;
+        state.blocked_in = None;
+        self.stage = Stage::ReplanTurn;
+        send(TurnKind::Plan, replan_prompt(&task, &answer))
+    }
+
     /// Before a nudge: no nudge for committed work or an exhausted budget; then the
     /// backoff since the last nudge.
     fn nudge_check(&mut self, state: &mut WorkerState, view: &GitView, now_ms: u64) -> Action {
@@ -290,7 +367,11 @@ impl StepMachine {
         let since_last = state
             .last_nudge_ms
             .map_or(u64::MAX, |at| now_ms.saturating_sub(at));
-        let wait = self.config.nudge_delay_ms(used).saturating_sub(since_last);
+        let wait = if self.answering {
+            0
+        } else {
+            self.config.nudge_delay_ms(used).saturating_sub(since_last)
+        };
         if wait == 0 {
             self.stage = Stage::NudgeLook;
             return Action::Look;
@@ -316,7 +397,7 @@ impl StepMachine {
     ) -> Action {
         self.observe(state, view);
         let foreign: Vec<CommitInfo> = std::mem::take(&mut state.foreign_commits);
-        let number = state.nudges + 1;
+        let number = (!self.answering).then_some(state.nudges + 1);
         let reason = (!reasons.is_empty()).then(|| reasons.join("\n"));
         let prompt = nudge_prompt(&NudgeContext {
             verdict: if view.changes.is_empty() {
@@ -328,8 +409,7 @@ impl StepMachine {
             reason: reason.as_deref(),
             events,
             foreign_commits: &foreign,
-            number,
-            max: state.max_nudges,
+            count: number.map(|n| (n, state.max_nudges)),
         });
         self.stage = Stage::NudgeTurn { number };
         send(TurnKind::Nudge, prompt)
@@ -372,9 +452,22 @@ impl StepMachine {
                 self.stage = Stage::ImplementJudge { result };
                 Action::Look
             }
+            Stage::ReplanTurn => {
+                if let Some(failed) = failed_turn(state, Step::Nudge, outcome) {
+                    return Action::Finish(failed);
+                }
+                let planned = planned(state, result);
+                let message = format!("the answer went back to planning: {}", planned.message);
+                Action::Finish(Judgement {
+                    step: Step::Nudge,
+                    message,
+                    ..planned
+                })
+            }
             Stage::NudgeTurn { number } => {
-                // A provider that fails the turn is not the agent stalling: no nudge is spent.
-                if outcome.status != TurnStatus::ProviderError {
+                // A provider that fails the turn is not the agent stalling, and a
+                // person's answer is no nudge: neither spends one.
+                if outcome.status != TurnStatus::ProviderError && number.is_some() {
                     state.nudges += 1;
                 }
                 state.last_nudge_ms = Some(now_ms);
@@ -437,6 +530,7 @@ fn send(kind: TurnKind, prompt: String) -> Action {
 fn planned(state: &mut WorkerState, plan: String) -> Judgement {
     if let Some(reason) = blocked_reason(&plan) {
         state.phase = Phase::Blocked;
+        state.blocked_in = Some(Phase::Planning);
         return Judgement {
             blocked_reason: Some(reason.clone()),
             ..judgement(
@@ -484,6 +578,7 @@ pub fn judgement(state: &WorkerState, step: Step, verdict: Verdict, message: Str
         uncommitted: Vec::new(),
         plan: state.plan.clone(),
         blocked_reason: None,
+        task_id: state.task_id.clone(),
     }
 }
 
@@ -512,6 +607,9 @@ fn judge(state: &mut WorkerState, step: Step, view: &GitView, result: Option<&st
     let mut verdict = judge_work(&own, changes, blocked.as_deref());
     if own.is_empty() && blocked.is_none() && state.nudges >= state.max_nudges {
         verdict = Verdict::OutOfNudges;
+    }
+    if verdict == Verdict::Blocked && result.is_some() {
+        state.blocked_in = Some(Phase::Implementing);
     }
     state.phase = match verdict {
         Verdict::Committed => Phase::Done,
@@ -574,10 +672,14 @@ pub enum LoopNext {
 }
 
 impl LoopNext {
-    /// The request for the next step, or the exit code and message the loop ends with.
-    pub fn into_step(self) -> Result<WorkerStep, (u8, Option<String>)> {
+    /// The request for the next step (a plan replacing the task under way when
+    /// `fresh`), or the exit code and message the loop ends with.
+    pub fn into_step(self, fresh: bool) -> Result<WorkerStep, (u8, Option<String>)> {
         match self {
-            LoopNext::Plan(task) => Ok(WorkerStep::Plan { task }),
+            LoopNext::Plan(task) => Ok(WorkerStep::Plan {
+                task,
+                replace: fresh,
+            }),
             LoopNext::Implement => Ok(WorkerStep::Implement { restart: false }),
             LoopNext::Nudge => Ok(WorkerStep::Nudge {
                 reasons: Vec::new(),

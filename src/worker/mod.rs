@@ -92,6 +92,10 @@ pub enum Verdict {
     OutOfNudges,
     /// Nothing to do in this phase (for example a nudge after the work was done).
     NothingToDo,
+    /// Another task is under way on this worker: the step was refused.
+    Busy,
+    /// The task this command worked on was replaced by another one.
+    Replaced,
     /// The API kept failing (429/529/5xx).
     ProviderError,
     /// claude reported an error, crashed or hung.
@@ -100,6 +104,16 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Whether the verdict is about the worker's task (and so becomes its last word
+    /// in `leash status`): a step with nothing to do, refused, or about another task
+    /// is not.
+    pub fn concerns_the_work(self) -> bool {
+        !matches!(
+            self,
+            Verdict::NothingToDo | Verdict::Busy | Verdict::Replaced
+        )
+    }
+
     /// The exit code of a command whose last word is this verdict.
     pub fn exit_code(self) -> u8 {
         match self {
@@ -107,6 +121,7 @@ impl Verdict {
             Verdict::Uncommitted | Verdict::NoChanges => ErrorKind::NotYetCommitted.exit_code(),
             Verdict::Blocked => ErrorKind::Blocked.exit_code(),
             Verdict::OutOfNudges => ErrorKind::NotCommitted.exit_code(),
+            Verdict::Busy | Verdict::Replaced => ErrorKind::Busy.exit_code(),
             Verdict::ProviderError => ErrorKind::Provider.exit_code(),
             Verdict::TurnFailed => ErrorKind::TurnFailed.exit_code(),
             Verdict::Interrupted => ErrorKind::Interrupted.exit_code(),
@@ -136,20 +151,24 @@ pub struct Judgement {
     pub plan: Option<String>,
     /// Why the agent says it cannot go on, when it said so.
     pub blocked_reason: Option<String>,
+    /// The task the step belongs to (`leash loop` sends it with its next steps).
+    #[serde(default)]
+    pub task_id: Option<String>,
 }
 
 /// One worker step as a client asks for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WorkerStep {
+    /// Begin a task. Refused while another task is under way, unless `replace`.
     Plan {
         task: String,
+        #[serde(default)]
+        replace: bool,
     },
     /// Start the implement phase, or judge it again if it is under way (`restart`
     /// starts it over).
-    Implement {
-        restart: bool,
-    },
+    Implement { restart: bool },
     /// Nudges queued while another waits are merged into it, so these are lists.
     Nudge {
         reasons: Vec<String>,
@@ -207,6 +226,12 @@ pub struct WorkerState {
     pub phase: Phase,
     /// The task, verbatim.
     pub task: Option<String>,
+    /// Which task this is: a new one gets a new id.
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// The phase the agent declared itself blocked in: an answer goes back there.
+    #[serde(default)]
+    pub blocked_in: Option<Phase>,
     /// The plan the planning turn answered.
     pub plan: Option<String>,
     /// HEAD when the implement phase began.
@@ -260,8 +285,17 @@ impl WorkerState {
         *self = WorkerState {
             phase: Phase::Planning,
             task: Some(task),
+            task_id: Some(uuid::Uuid::new_v4().to_string()),
             ..WorkerState::default()
         };
+    }
+
+    /// A task is under way: planning or implementing it has begun and has not ended.
+    pub fn task_under_way(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Planning | Phase::Planned | Phase::Implementing
+        )
     }
 
     /// Starts the implement phase at `head`.

@@ -26,6 +26,15 @@ you will know it works. If the task cannot be done, say so with `{BLOCKED_MARKER
     )
 }
 
+/// A planning blocker answered: plan again with the answer.
+pub fn replan_prompt(task: &str, answer: &str) -> String {
+    format!(
+        "You could not plan the task because you needed something from a person. Their \
+answer:\n\n{answer}\n\n{}",
+        plan_prompt(task)
+    )
+}
+
 pub fn implement_prompt(task: Option<&str>, has_plan: bool) -> String {
     let what = match (has_plan, task) {
         (true, _) => "Implement the plan you made above.".to_string(),
@@ -46,8 +55,9 @@ pub struct NudgeContext<'a> {
     pub reason: Option<&'a str>,
     pub events: &'a [String],
     pub foreign_commits: &'a [CommitInfo],
-    pub number: u32,
-    pub max: u32,
+    /// Which nudge of how many; `None` for a person's answer to a blocker, which is
+    /// no nudge.
+    pub count: Option<(u32, u32)>,
 }
 
 const MAX_LISTED_FILES: usize = 30;
@@ -101,10 +111,12 @@ commit. Make the changes the plan calls for, then commit them with git."
         ),
         _ => parts.push("Continue the work, and commit it with git when it is done.".to_string()),
     }
-    parts.push(format!(
-        "(leash nudge {} of {}. If something stops you, answer with `{BLOCKED_MARKER} <reason>`.)",
-        ctx.number, ctx.max
-    ));
+    parts.push(match ctx.count {
+        Some((number, max)) => format!(
+            "(leash nudge {number} of {max}. If something stops you, answer with `{BLOCKED_MARKER} <reason>`.)"
+        ),
+        None => format!("(If something stops you, answer with `{BLOCKED_MARKER} <reason>`.)"),
+    });
     parts.join("\n\n")
 }
 
@@ -119,8 +131,7 @@ mod tests {
             reason: None,
             events: &[],
             foreign_commits: &[],
-            number: 1,
-            max: 5,
+            count: Some((1, 5)),
         }
     }
 

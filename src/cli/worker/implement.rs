@@ -28,7 +28,7 @@ pub fn run(args: ImplementArgs, global: &Global, out: &Output) -> Result<u8, Err
         let step = WorkerStep::Implement {
             restart: args.restart,
         };
-        let judgement = run_step(&target, step, &settings, args.no_start, out).await?;
+        let judgement = run_step(&target, step, None, &settings, args.no_start, out).await?;
         Ok(judgement.exit_code)
     })
 }

@@ -65,10 +65,12 @@ fn no_task() -> Error {
     Error::usage(NO_TASK).hint(NO_TASK_HINT)
 }
 
-/// Runs one step and streams it; returns its judgement.
+/// Runs one step of the task `task_id` (any task when `None`) and streams it; returns
+/// its judgement.
 async fn run_step(
     target: &Target,
     step: WorkerStep,
+    task_id: Option<String>,
     (resolved, settings): &(Resolved, Settings),
     no_start: bool,
     out: &Output,
@@ -88,6 +90,7 @@ async fn run_step(
         wait: true,
         interactive: out.interactive(),
         claude: Some(resolve_claude(&settings.claude)?),
+        task_id,
     });
     match stream(conn, &request, out, target.worker.as_str()).await? {
         Ending::Step(judgement) => {

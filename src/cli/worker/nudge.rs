@@ -53,7 +53,7 @@ pub fn run(args: NudgeArgs, global: &Global, out: &Output) -> Result<u8, Error> 
     };
     block_on(async {
         if !args.no_wait {
-            let judgement = run_step(&target, step, &settings, args.no_start, out).await?;
+            let judgement = run_step(&target, step, None, &settings, args.no_start, out).await?;
             return Ok(judgement.exit_code);
         }
         let request = Request::Worker(WorkerRequest {
@@ -62,6 +62,7 @@ pub fn run(args: NudgeArgs, global: &Global, out: &Output) -> Result<u8, Error> 
             wait: false,
             interactive: false,
             claude: None,
+            task_id: None,
         });
         // From a hook: never start a session, never wait long, never fail git.
         match tokio::time::timeout(HOOK_BOUND, queue(&target, &request)).await {

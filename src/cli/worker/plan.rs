@@ -15,6 +15,10 @@ pub struct PlanArgs {
     /// Model for the planning turn [default: plan_model]
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
+    /// Replace the task under way with this one (otherwise a plan waits its turn:
+    /// refused with exit code 14 while another task is under way)
+    #[arg(long)]
+    pub fresh: bool,
     /// Fail with exit code 3 instead of starting a session when none is running
     #[arg(long)]
     pub no_start: bool,
@@ -25,8 +29,11 @@ pub fn run(args: PlanArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     let settings = settings(&[("plan_model", args.model)])?;
     let target = target(global)?;
     block_on(async {
-        let step = WorkerStep::Plan { task };
-        let judgement = run_step(&target, step, &settings, args.no_start, out).await?;
+        let step = WorkerStep::Plan {
+            task,
+            replace: args.fresh,
+        };
+        let judgement = run_step(&target, step, None, &settings, args.no_start, out).await?;
         Ok(judgement.exit_code)
     })
 }

@@ -9,8 +9,8 @@ use crate::cli::common::{block_on, settings, target};
 use crate::cli::json::Finished;
 use crate::cli::{Global, Output};
 use crate::error::{Error, ErrorKind};
-use crate::worker::WorkerState;
 use crate::worker::machine::{loop_next, loop_start};
+use crate::worker::{WorkerState, WorkerStep};
 
 pub const EXAMPLES: &str = "Examples:
   leash loop --task \"Add a --version flag\"
@@ -62,12 +62,14 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
         loaded => loaded?,
     };
     let mut next = loop_start(&state, task, args.fresh).ok_or_else(no_task)?;
+    // The task this loop works on: the one under way, until it plans its own.
+    let mut task_id = state.task_id.clone();
     let mut phase = state.phase;
     let mut last_message = state.last.map(|j| j.message).unwrap_or_default();
     block_on(async {
         loop {
             let description = next.describe(&config);
-            let step = match next.into_step() {
+            let step = match next.into_step(args.fresh) {
                 Ok(step) => step,
                 Err((code, message)) => {
                     if out.json {
@@ -86,7 +88,11 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
                 out.note("stopped before the next phase; `leash loop` resumes here");
                 return Ok(ErrorKind::Interrupted.exit_code());
             }
-            let judgement = run_step(&target, step, &settings, false, out).await?;
+            let planning = matches!(step, WorkerStep::Plan { .. });
+            let judgement = run_step(&target, step, task_id.clone(), &settings, false, out).await?;
+            if planning && judgement.verdict.concerns_the_work() {
+                task_id.clone_from(&judgement.task_id);
+            }
             phase = judgement.phase;
             last_message = judgement.message.clone();
             next = loop_next(&judgement);

@@ -118,7 +118,7 @@ fn state(phase: Phase) -> WorkerState {
 
 /// Feeds `seen` in order; returns every action, the last being the judgement.
 fn drive(step: WorkerStep, state: &mut WorkerState, seen: Vec<Seen>) -> Vec<Action> {
-    let mut machine = StepMachine::new(step, config());
+    let mut machine = StepMachine::new(step, config(), None);
     let mut actions = vec![machine.advance(state, Seen::Start, NOW)];
     for seen in seen {
         assert!(
@@ -149,7 +149,15 @@ fn sent(actions: &[Action]) -> Vec<(TurnKind, String)> {
 
 const PLAN: fn() -> WorkerStep = || WorkerStep::Plan {
     task: "add a --version flag".into(),
+    replace: false,
 };
+
+fn plan_of(task: &str, replace: bool) -> WorkerStep {
+    WorkerStep::Plan {
+        task: task.into(),
+        replace,
+    }
+}
 const IMPLEMENT: WorkerStep = WorkerStep::Implement { restart: false };
 
 fn nudge(reason: Option<&str>) -> WorkerStep {
@@ -228,6 +236,56 @@ fn a_planning_turn_that_fails_keeps_the_phase_and_the_turn_exit_code() {
         assert_eq!(
             (j.verdict, j.phase, j.exit_code),
             (verdict, Phase::Planning, code)
+        );
+    }
+}
+
+#[test]
+fn a_new_task_is_refused_while_another_is_under_way_unless_it_replaces_it() {
+    for phase in ALL_PHASES {
+        let mut s = state(phase);
+        s.task_id = Some("t1".into());
+        let under_way = s.task_under_way();
+        let answers = if under_way { vec![] } else { vec![ok("plan")] };
+        let actions = drive(plan_of("another task", false), &mut s, answers);
+        let j = judged(&actions);
+        if under_way {
+            assert_eq!((j.verdict, j.exit_code), (Verdict::Busy, 14), "{phase}");
+            assert!(j.message.contains("add a --version flag"), "{}", j.message);
+            assert!(sent(&actions).is_empty(), "{phase}");
+            assert_eq!(s.task_id.as_deref(), Some("t1"), "{phase}: untouched");
+        } else {
+            assert_eq!(j.verdict, Verdict::Planned, "{phase}");
+            assert_ne!(s.task_id.as_deref(), Some("t1"), "{phase}: a new task");
+        }
+        let mut s = state(phase);
+        s.task_id = Some("t1".into());
+        let actions = drive(plan_of("another task", true), &mut s, vec![ok("plan")]);
+        assert_eq!(judged(&actions).verdict, Verdict::Planned, "{phase}");
+        assert_eq!(s.task.as_deref(), Some("another task"));
+        assert_ne!(s.task_id.as_deref(), Some("t1"));
+    }
+}
+
+#[test]
+fn a_step_for_a_task_that_was_replaced_is_refused() {
+    for step in [PLAN(), IMPLEMENT, nudge(None), nudge(Some("x"))] {
+        let mut s = state(Phase::Implementing);
+        s.task_id = Some("now".into());
+        let mut machine = StepMachine::new(step.clone(), config(), Some("before".into()));
+        let Action::Finish(j) = machine.advance(&mut s, Seen::Start, NOW) else {
+            panic!("{step:?} was not refused");
+        };
+        assert_eq!(
+            (j.verdict, j.exit_code),
+            (Verdict::Replaced, 14),
+            "{step:?}"
+        );
+        assert!(!j.verdict.concerns_the_work());
+        assert_eq!(s.phase, Phase::Implementing, "untouched");
+        let mut machine = StepMachine::new(step, config(), Some("now".into()));
+        assert!(
+            !matches!(machine.advance(&mut s, Seen::Start, NOW), Action::Finish(j) if j.verdict == Verdict::Replaced)
         );
     }
 }
@@ -540,7 +598,7 @@ fn nudges_are_spaced_by_backoff_and_an_interrupted_wait_ends_the_step() {
     };
     assert!((500..=1_000).contains(ms), "{ms}");
     assert!(why.contains("before nudge 2"), "{why}");
-    let mut machine = StepMachine::new(nudge(None), config());
+    let mut machine = StepMachine::new(nudge(None), config(), None);
     machine.advance(&mut s, Seen::Start, NOW);
     machine.advance(&mut s, git("h0", &[], &[]), NOW);
     let action = machine.advance(&mut s, Seen::Interrupted, NOW);
@@ -601,7 +659,7 @@ fn someone_elses_commits_are_told_in_the_next_nudge_once() {
 #[test]
 fn only_the_workers_own_commits_during_a_turn_count_and_the_rest_are_told() {
     let mut s = state(Phase::Implementing);
-    let mut machine = StepMachine::new(nudge(None), config());
+    let mut machine = StepMachine::new(nudge(None), config(), None);
     machine.advance(&mut s, Seen::Start, NOW);
     machine.advance(&mut s, git("h0", &[], &["a.rs"]), NOW);
     machine.advance(&mut s, git("h0", &[], &["a.rs"]), NOW);
@@ -631,7 +689,7 @@ fn only_the_workers_own_commits_during_a_turn_count_and_the_rest_are_told() {
 
     // Someone else's commit alone, during the worker's turn, is no work of its own.
     let mut s = state(Phase::Implementing);
-    let mut machine = StepMachine::new(IMPLEMENT, config());
+    let mut machine = StepMachine::new(IMPLEMENT, config(), None);
     s.implement_sent = false;
     machine.advance(&mut s, Seen::Start, NOW);
     machine.advance(&mut s, git("h0", &[], &[]), NOW);
@@ -646,6 +704,98 @@ fn only_the_workers_own_commits_during_a_turn_count_and_the_rest_are_told() {
         panic!("not finished");
     };
     assert_eq!((j.verdict, j.exit_code), (Verdict::NoChanges, 12));
+}
+
+#[test]
+fn an_answer_to_a_blocker_raised_while_planning_plans_again() {
+    let mut s = state(Phase::Idle);
+    drive(PLAN(), &mut s, vec![ok("LEASH-BLOCKED: need the key")]);
+    assert_eq!(
+        (s.phase, s.blocked_in),
+        (Phase::Blocked, Some(Phase::Planning))
+    );
+    let actions = drive(
+        nudge(Some("the key is in .env")),
+        &mut s,
+        vec![ok("1. read .env\n2. commit")],
+    );
+    let turns = sent(&actions);
+    assert_eq!(turns.len(), 1);
+    assert_eq!(turns[0].0, TurnKind::Plan, "a planning turn");
+    assert!(turns[0].1.contains("the key is in .env"), "{}", turns[0].1);
+    assert!(
+        turns[0].1.contains("add a --version flag"),
+        "the task again"
+    );
+    let j = judged(&actions);
+    assert_eq!(
+        (j.step, j.verdict, j.exit_code),
+        (Step::Nudge, Verdict::Planned, 0)
+    );
+    assert_eq!(s.phase, Phase::Planned);
+    assert_eq!((s.nudges, s.blocked_in), (0, None), "the budget is intact");
+    // Blocked again: the answer did not help.
+    let mut s = state(Phase::Idle);
+    drive(PLAN(), &mut s, vec![ok("LEASH-BLOCKED: need the key")]);
+    let actions = drive(nudge(Some("no")), &mut s, vec![ok("LEASH-BLOCKED: still")]);
+    let j = judged(&actions);
+    assert_eq!(
+        (j.verdict, j.exit_code, s.phase),
+        (Verdict::Blocked, 11, Phase::Blocked)
+    );
+}
+
+#[test]
+fn an_answer_to_a_blocker_raised_while_implementing_is_no_nudge() {
+    let mut s = state(Phase::Implementing);
+    s.nudges = 1;
+    s.last_nudge_ms = Some(NOW);
+    drive(
+        nudge(None),
+        &mut s,
+        vec![
+            git("h0", &[], &[]),
+            Seen::Waited,
+            git("h0", &[], &[]),
+            ok("LEASH-BLOCKED: which database?"),
+            git("h0", &[], &[]),
+        ],
+    );
+    assert_eq!(
+        (s.phase, s.blocked_in),
+        (Phase::Blocked, Some(Phase::Implementing))
+    );
+    assert_eq!(s.nudges, 2);
+    let actions = drive(
+        nudge(Some("use postgres")),
+        &mut s,
+        vec![
+            git("h0", &[], &[]),
+            git("h0", &[], &[]),
+            ok("ok"),
+            git("h0", &[], &["a"]),
+        ],
+    );
+    assert!(
+        !matches!(actions[1], Action::Pause { .. }),
+        "a person's answer does not wait out the nudge backoff"
+    );
+    let prompt = &sent(&actions)[0].1;
+    assert!(
+        prompt.contains("use postgres") && !prompt.contains("nudge 3"),
+        "{prompt}"
+    );
+    let j = judged(&actions);
+    assert!(
+        j.message.starts_with("the answer was sent"),
+        "{}",
+        j.message
+    );
+    assert_eq!(
+        (s.nudges, s.phase),
+        (2, Phase::Implementing),
+        "no nudge spent"
+    );
 }
 
 #[test]
