@@ -94,6 +94,9 @@ _leash() {
             leash__subcmd__help__subcmd__hooks,uninstall)
                 cmd="leash__subcmd__help__subcmd__hooks__subcmd__uninstall"
                 ;;
+            leash__subcmd__help__subcmd__session,compact)
+                cmd="leash__subcmd__help__subcmd__session__subcmd__compact"
+                ;;
             leash__subcmd__help__subcmd__session,interrupt)
                 cmd="leash__subcmd__help__subcmd__session__subcmd__interrupt"
                 ;;
@@ -136,6 +139,9 @@ _leash() {
             leash__subcmd__hooks__subcmd__help,uninstall)
                 cmd="leash__subcmd__hooks__subcmd__help__subcmd__uninstall"
                 ;;
+            leash__subcmd__session,compact)
+                cmd="leash__subcmd__session__subcmd__compact"
+                ;;
             leash__subcmd__session,help)
                 cmd="leash__subcmd__session__subcmd__help"
                 ;;
@@ -162,6 +168,9 @@ _leash() {
                 ;;
             leash__subcmd__session,stop)
                 cmd="leash__subcmd__session__subcmd__stop"
+                ;;
+            leash__subcmd__session__subcmd__help,compact)
+                cmd="leash__subcmd__session__subcmd__help__subcmd__compact"
                 ;;
             leash__subcmd__session__subcmd__help,help)
                 cmd="leash__subcmd__session__subcmd__help__subcmd__help"
@@ -469,8 +478,22 @@ _leash() {
             return 0
             ;;
         leash__subcmd__help__subcmd__session)
-            opts="start stop status list send interrupt model logs"
+            opts="start stop status list send interrupt compact model logs"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__help__subcmd__session__subcmd__compact)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -843,7 +866,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session)
-            opts="-q -v -h -V --worker --json --quiet --verbose --help --version start stop status list send interrupt model logs help"
+            opts="-q -v -h -V --worker --json --quiet --verbose --help --version start stop status list send interrupt compact model logs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -860,9 +883,45 @@ _leash() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        leash__subcmd__session__subcmd__help)
-            opts="start stop status list send interrupt model logs help"
+        leash__subcmd__session__subcmd__compact)
+            opts="-q -v -h -V --instructions --worker --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --instructions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__session__subcmd__help)
+            opts="start stop status list send interrupt compact model logs help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__session__subcmd__help__subcmd__compact)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1081,7 +1140,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__send)
-            opts="-q -v -h -V --no-start --retries --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --no-start --retries --continue-on-crash --worker --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

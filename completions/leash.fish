@@ -42,21 +42,22 @@ complete -c leash -n "__fish_leash_needs_command" -f -a "config" -d 'Show the ef
 complete -c leash -n "__fish_leash_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish)'
 complete -c leash -n "__fish_leash_needs_command" -f -a "daemon" -d 'Run a worker\'s session daemon in the foreground (`session start` does this)'
 complete -c leash -n "__fish_leash_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -s h -l help -d 'Print help'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -s V -l version -d 'Print version'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "start" -d 'Start the worker\'s daemon and claude; resumes the worker\'s conversation if it has one'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "stop" -d 'Stop the worker\'s daemon and claude; the conversation is kept for the next start'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "status" -d 'Show the worker\'s session: pids, session id, model, state, turns, cost, uptime'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "list" -d 'List every worker of this user, one row each'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "send" -d 'Send one turn in the worker\'s conversation and stream the reply'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "interrupt" -d 'Interrupt the running turn (a no-op when none is running)'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt model logs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "start" -d 'Start the worker\'s daemon and claude; resumes the worker\'s conversation if it has one'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "stop" -d 'Stop the worker\'s daemon and claude; the conversation is kept for the next start'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "status" -d 'Show the worker\'s session: pids, session id, model, state, turns, cost, uptime'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "list" -d 'List every worker of this user, one row each'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "send" -d 'Send one turn in the worker\'s conversation and stream the reply'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "interrupt" -d 'Interrupt the running turn (a no-op when none is running)'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "compact" -d 'Compact the conversation now: claude summarises it, keeping what you name'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l cwd -d 'Directory claude works in [default: the repository root, else the current directory]' -r -F
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l model -d 'Model for the session, an alias such as `sonnet` or `opus` or a full name [default: model]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l system-prompt-file -d 'Replace claude\'s system prompt with this file\'s contents' -r -F
@@ -93,6 +94,7 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l retries -d 'Re-send the turn this many times after provider errors (429/529/5xx) [default: provider_retries]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l continue-on-crash -d 'When claude dies during the turn, restart it and tell it to continue (the prompt is not sent twice)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
@@ -104,6 +106,13 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from interrupt" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from interrupt" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from interrupt" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from compact" -l instructions -d 'What the summary must keep (claude\'s `/compact` instructions)' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from compact" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from compact" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from compact" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from compact" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from compact" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from compact" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from model" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from model" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from model" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
@@ -124,6 +133,7 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "list" -d 'List every worker of this user, one row each'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "send" -d 'Send one turn in the worker\'s conversation and stream the reply'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "interrupt" -d 'Interrupt the running turn (a no-op when none is running)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "compact" -d 'Compact the conversation now: claude summarises it, keeping what you name'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -244,6 +254,7 @@ complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcom
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "list" -d 'List every worker of this user, one row each'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "send" -d 'Send one turn in the worker\'s conversation and stream the reply'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "interrupt" -d 'Interrupt the running turn (a no-op when none is running)'
+complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "compact" -d 'Compact the conversation now: claude summarises it, keeping what you name'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from hooks" -f -a "install" -d 'Install hooks in this repository that run `leash nudge --event <hook> --no-wait`'

@@ -13,6 +13,7 @@ pub mod error;
 pub(crate) mod eventlog;
 pub mod framing;
 pub(crate) mod git;
+pub(crate) mod human;
 pub(crate) mod paths;
 pub(crate) mod process;
 pub mod protocol;

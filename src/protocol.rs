@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::claude::conversation::Compaction;
 use crate::error::{Error, ErrorKind};
 use crate::turn::{Outcome, TurnKind, TurnSpec};
 use crate::worker::{Judgement, WorkerConfig, WorkerStep};
@@ -42,6 +43,12 @@ pub enum Request {
     /// Interrupt the running turn, or the named one (a queued turn is dropped).
     Interrupt {
         turn: Option<u64>,
+    },
+    /// Compact the conversation now (`/compact`), keeping what `instructions` name;
+    /// streamed like a turn.
+    Compact {
+        #[serde(default)]
+        instructions: Option<String>,
     },
     /// Switch model between turns, keeping the conversation.
     SetModel {
@@ -241,6 +248,36 @@ pub enum Event<M = Value> {
         /// What claude wants to run it with.
         input: Value,
     },
+    /// claude began compacting the conversation (it may be silent for minutes).
+    Compacting {
+        /// The event's place in the worker's log.
+        seq: u64,
+        /// When it happened, Unix milliseconds.
+        ts: u64,
+        /// The turn it belongs to; `null` outside a turn.
+        turn: Option<u64>,
+    },
+    /// claude compacted the conversation.
+    Compacted {
+        /// The event's place in the worker's log.
+        seq: u64,
+        /// When it happened, Unix milliseconds.
+        ts: u64,
+        /// The turn it belongs to; `null` outside a turn.
+        turn: Option<u64>,
+        compaction: Compaction,
+    },
+    /// claude could not compact the conversation.
+    CompactFailed {
+        /// The event's place in the worker's log.
+        seq: u64,
+        /// When it happened, Unix milliseconds.
+        ts: u64,
+        /// The turn it belongs to; `null` outside a turn.
+        turn: Option<u64>,
+        /// claude's reason (`compact_error`).
+        reason: String,
+    },
     /// Something the daemon did or saw: a respawn, a retry, a dropped client.
     Notice {
         /// The event's place in the worker's log.
@@ -283,6 +320,9 @@ impl<M> Event<M> {
             | Event::Claude { ts, .. }
             | Event::Stderr { ts, .. }
             | Event::PermissionAsked { ts, .. }
+            | Event::Compacting { ts, .. }
+            | Event::Compacted { ts, .. }
+            | Event::CompactFailed { ts, .. }
             | Event::Notice { ts, .. }
             | Event::TurnEnded { ts, .. }
             | Event::Judged { ts, .. } => *ts,
@@ -336,6 +376,15 @@ pub struct SessionStatus {
     pub turns: u64,
     /// What the conversation's turns cost, as claude reported it.
     pub cost_usd: f64,
+    /// How full the conversation is, in tokens, after claude's last message.
+    pub context_tokens: Option<u64>,
+    /// The model's context window, when claude told it.
+    pub context_window: Option<u64>,
+    /// Compactions of this conversation.
+    pub compactions: u32,
+    pub last_compaction: Option<Compaction>,
+    /// Conversations this worker retired because they were full, oldest first.
+    pub previous_session_ids: Vec<String>,
     /// Seconds since the daemon started.
     pub uptime_secs: u64,
     /// The daemon's socket.

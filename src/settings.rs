@@ -102,6 +102,8 @@ settings! {
         "pause before the first provider retry, doubling after";
     provider_backoff_max: Duration = duration("60s"), "LEASH_PROVIDER_BACKOFF_MAX", Command,
         "longest pause between provider retries";
+    compact_at: u32 = percent("80"), "LEASH_COMPACT_AT", Command,
+        "compact before a plan or implement turn once the context is this full (percent of the window; 0 never)";
     idle_timeout: Duration = duration("30m"), "LEASH_IDLE_TIMEOUT", Daemon,
         "stop an unused daemon after this long (0 = never)";
     silence_timeout: Duration = duration("30m"), "LEASH_SILENCE_TIMEOUT", Daemon,
@@ -128,6 +130,8 @@ settings! {
         "bytes of events a client may fall behind before it is dropped";
     permission_timeout: Duration = duration("10m"), "LEASH_PERMISSION_TIMEOUT", Daemon,
         "deny a tool request nobody answered for this long";
+    compact_timeout: Duration = duration("30m"), "LEASH_COMPACT_TIMEOUT", Daemon,
+        "how long claude may compact in silence before the turn counts as hung";
 }
 
 impl Settings {
@@ -150,6 +154,7 @@ impl Settings {
             nudge_backoff_ms: millis(self.nudge_backoff),
             nudge_backoff_max_ms: millis(self.nudge_backoff_max),
             retry: self.provider_retry(),
+            compact_at: self.compact_at,
         }
     }
 
@@ -317,6 +322,15 @@ mod parse {
         pub const EXPECTS: &str = "a whole number";
         pub fn parse(raw: &super::Raw) -> Option<u32> {
             super::text_of(raw)?.parse().ok()
+        }
+    }
+
+    pub mod percent {
+        pub const EXPECTS: &str = "a percentage from 0 to 100";
+        pub fn parse(raw: &super::Raw) -> Option<u32> {
+            let text = super::text_of(raw)?;
+            let n: u32 = text.trim_end_matches('%').trim().parse().ok()?;
+            (n <= 100).then_some(n)
         }
     }
 

@@ -23,6 +23,8 @@ pub enum TurnKind {
     Implement,
     /// A worker's nudge.
     Nudge,
+    /// `session compact`, or leash compacting before a phase.
+    Compact,
 }
 
 impl std::fmt::Display for TurnKind {
@@ -32,6 +34,7 @@ impl std::fmt::Display for TurnKind {
             TurnKind::Plan => "plan",
             TurnKind::Implement => "implement",
             TurnKind::Nudge => "nudge",
+            TurnKind::Compact => "compact",
         })
     }
 }
@@ -59,6 +62,10 @@ pub struct TurnSpec {
     /// spawn for this turn uses it.
     #[serde(default)]
     pub claude: Option<PathBuf>,
+    /// When claude dies during the turn, restart it with `--resume` and tell it to
+    /// continue (within the crash limit), instead of ending the turn as crashed.
+    #[serde(default)]
+    pub continue_on_crash: bool,
 }
 
 fn no_retries() -> RetryPolicy {
@@ -75,6 +82,7 @@ impl TurnSpec {
             interactive: false,
             retry: RetryPolicy::NONE,
             claude: None,
+            continue_on_crash: false,
         }
     }
 }

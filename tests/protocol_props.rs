@@ -64,6 +64,7 @@ fn request() -> impl Strategy<Value = Request> {
         proptest::option::of(any::<u64>()).prop_map(|turn| Request::Interrupt { turn }),
         proptest::option::of(any::<u64>()).prop_map(|after_seq| Request::Follow { after_seq }),
         text.prop_map(|model| Request::SetModel { model }),
+        proptest::option::of(text).prop_map(|instructions| Request::Compact { instructions }),
         (text, turn_kind(), proptest::option::of(text), any::<u32>()).prop_map(
             |(prompt, kind, model, retries)| {
                 Request::Send(TurnSpec {
@@ -77,6 +78,7 @@ fn request() -> impl Strategy<Value = Request> {
                         ..RetryPolicy::NONE
                     },
                     claude: (retries % 3 == 0).then(|| "/usr/bin/claude".into()),
+                    continue_on_crash: retries % 5 == 0,
                 })
             }
         ),

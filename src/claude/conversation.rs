@@ -33,6 +33,42 @@ pub struct Conversation {
     /// leash asks the person at the turn's terminal.
     #[serde(default)]
     pub interactive_permissions: bool,
+    /// How full the conversation is, as of claude's last main-thread message.
+    #[serde(default)]
+    pub context_tokens: Option<u64>,
+    /// Compactions of this conversation, by claude (auto) or asked for (manual).
+    #[serde(default)]
+    pub compactions: u32,
+    #[serde(default)]
+    pub last_compaction: Option<Compaction>,
+    /// Conversations this worker retired because they were full, oldest first.
+    #[serde(default)]
+    pub previous_session_ids: Vec<String>,
+}
+
+/// One compaction of the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Compaction {
+    /// `auto` (claude compacted by itself) or `manual` (asked for).
+    pub trigger: String,
+    /// The context before and after, in tokens.
+    pub pre_tokens: Option<u64>,
+    pub post_tokens: Option<u64>,
+    /// When it ended, Unix milliseconds.
+    pub ts: u64,
+}
+
+impl Compaction {
+    /// `compacted 995k -> 3k tokens (auto)`.
+    pub fn describe(&self) -> String {
+        let size = |t: Option<u64>| t.map_or("?".to_string(), crate::human::tokens);
+        format!(
+            "compacted {} -> {} tokens ({})",
+            size(self.pre_tokens),
+            size(self.post_tokens),
+            self.trigger
+        )
+    }
 }
 
 impl Conversation {
@@ -57,7 +93,23 @@ impl Conversation {
             extra_args: Vec::new(),
             allowed_tools: Vec::new(),
             interactive_permissions: false,
+            context_tokens: None,
+            compactions: 0,
+            last_compaction: None,
+            previous_session_ids: Vec::new(),
         }
+    }
+
+    /// Retires this conversation (it is full): the worker goes on under a new id,
+    /// remembering the old one.
+    pub fn retire(&mut self) -> String {
+        let old = std::mem::replace(&mut self.session_id, uuid::Uuid::new_v4().to_string());
+        self.previous_session_ids.push(old.clone());
+        self.started = false;
+        self.context_tokens = None;
+        self.compactions = 0;
+        self.last_compaction = None;
+        old
     }
 
     /// How claude is started on this conversation.

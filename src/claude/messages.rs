@@ -32,6 +32,34 @@ pub struct SystemMessage {
     pub max_retries: Option<u32>,
     pub retry_delay_ms: Option<f64>,
     pub error_status: Option<u16>,
+    /// `status` lines: `"compacting"` while claude compacts, `null` when it ends.
+    pub status: Option<String>,
+    /// `status` lines that end a compaction: `"success"` or `"failed"`.
+    pub compact_result: Option<String>,
+    pub compact_error: Option<String>,
+    /// `compact_boundary` lines.
+    pub compact_metadata: Option<CompactMetadata>,
+}
+
+/// What a `compact_boundary` line says of the compaction.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CompactMetadata {
+    /// `auto` or `manual`.
+    #[serde(default)]
+    pub trigger: String,
+    pub pre_tokens: Option<u64>,
+    pub post_tokens: Option<u64>,
+}
+
+/// An assistant line read only for its usage, skipping its content.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AssistantUsage {
+    pub message: UsageOnly,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct UsageOnly {
+    pub usage: Option<Usage>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +86,17 @@ pub struct Usage {
     pub input_tokens: u64,
     #[serde(default)]
     pub output_tokens: u64,
+    #[serde(default)]
+    pub cache_read_input_tokens: u64,
+    #[serde(default)]
+    pub cache_creation_input_tokens: u64,
+}
+
+impl Usage {
+    /// The conversation's size as the API saw it for this message.
+    pub fn context_tokens(&self) -> u64 {
+        self.input_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
+    }
 }
 
 impl MessageBody {
@@ -136,6 +175,47 @@ impl ResultMessage {
         status_says || text_says
     }
 
+    /// The conversation no longer fits: the API refused it as too long and claude's own
+    /// compaction could not help (`prompt_too_long`), or compaction failed before the
+    /// turn (`blocking_limit`). Resuming replays the same transcript: only a new
+    /// conversation recovers. Older CLIs leave `terminal_reason` out; their 400 says so.
+    pub fn is_overflow(&self) -> bool {
+        if !self.is_error {
+            return false;
+        }
+        let reason_says = matches!(
+            self.terminal_reason.as_deref(),
+            Some("prompt_too_long" | "blocking_limit")
+        );
+        let text_says = self.api_error_status == Some(400)
+            && self
+                .result
+                .as_deref()
+                .is_some_and(|t| t.to_lowercase().contains("prompt is too long"));
+        reason_says || text_says
+    }
+
+    /// Why the turn ended badly, in claude's own terms (never its `subtype`, which
+    /// says `success` for most errors).
+    pub fn error_reason(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(status) = self.api_error_status {
+            parts.push(format!("HTTP {status}"));
+        }
+        if let Some(reason) = self
+            .terminal_reason
+            .as_deref()
+            .filter(|r| *r != "completed")
+        {
+            parts.push(reason.to_string());
+        }
+        if parts.is_empty() {
+            "no reason given".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+
     /// An interrupt ends a turn with `aborted_streaming`, or `aborted_tools` when it
     /// lands while a tool runs.
     pub fn is_interrupted(&self) -> bool {
@@ -199,8 +279,16 @@ impl StreamEventMessage {
 pub enum ControlRequest<'a> {
     Initialize,
     Interrupt,
-    SetModel { model: &'a str },
-    SetPermissionMode { mode: &'a str },
+    SetModel {
+        model: &'a str,
+    },
+    SetPermissionMode {
+        mode: &'a str,
+    },
+    /// The context window and how full it is (`summary` asks the API nothing).
+    GetContextUsage {
+        detail: &'a str,
+    },
 }
 
 /// The stdin line for one user turn.

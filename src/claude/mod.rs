@@ -2,6 +2,7 @@
 //! session that owns both.
 
 pub(crate) mod child;
+pub(crate) mod context;
 pub(crate) mod conversation;
 pub mod messages;
 pub(crate) mod session;

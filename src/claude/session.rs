@@ -19,6 +19,7 @@ use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use super::child::{Child, ChildEvent, ExitInfo, Stdin};
+use super::context::{CompactionNews, Context};
 pub use super::conversation::Conversation;
 use super::messages::{
     ControlRequest, ResultMessage, StreamMessage, control_request_line, control_response_line,
@@ -26,7 +27,7 @@ use super::messages::{
 };
 use crate::error::{Error, ErrorKind};
 use crate::framing::peek_type;
-use crate::time::human;
+use crate::human::duration as human;
 
 /// The session's bounds: every wait it makes has one.
 #[derive(Debug, Clone)]
@@ -38,6 +39,9 @@ pub struct Bounds {
     pub stop_grace: Duration,
     pub max_crashes: u32,
     pub crash_backoff: Duration,
+    /// While claude compacts it may be silent this long (instead of the silence
+    /// timeout): on the real service a compaction can take minutes.
+    pub compact_timeout: Duration,
 }
 
 /// The process's lifecycle.
@@ -66,6 +70,8 @@ pub struct View {
     pub model: Option<String>,
     /// The permission mode claude reported last.
     pub permission_mode: Option<String>,
+    /// The model's context window, as claude told it.
+    pub context_window: Option<u64>,
 }
 
 /// What the session tells its host.
@@ -81,6 +87,8 @@ pub enum Report<'a> {
     Conversation(&'a Conversation),
     /// The process or what claude confirmed changed.
     View(View),
+    /// claude compacts the conversation, or finished, or failed to.
+    Compaction(CompactionNews),
     /// claude asks to use a tool; the answer goes to `stdin`. Every request must be
     /// answered: claude waits forever otherwise.
     ToolRequest {
@@ -168,6 +176,7 @@ pub struct Session {
     next_request: u64,
     confirmed_model: Option<String>,
     confirmed_mode: Option<String>,
+    context: Context,
 }
 
 impl Session {
@@ -181,6 +190,7 @@ impl Session {
             next_request: 1,
             confirmed_model: None,
             confirmed_mode: None,
+            context: Context::default(),
         }
     }
 
@@ -215,6 +225,7 @@ impl Session {
             },
             model: self.confirmed_model.clone(),
             permission_mode: self.confirmed_mode.clone(),
+            context_window: self.context.window(),
         }
     }
 
@@ -551,6 +562,7 @@ impl Session {
         if host.cancelled() {
             return TurnEnd::Cancelled;
         }
+        self.context.turn_started();
         if let Err(e) = self.write(user_line(ask.prompt)) {
             return TurnEnd::NotStarted(e);
         }
@@ -575,10 +587,12 @@ impl Session {
                 }
             }
             let person = host.person_deadline();
-            let deadline = match (interrupt_sent, person) {
-                (Some(at), _) => at + self.bounds.interrupt_grace,
-                (None, Some(at)) => at,
-                (None, None) => last_output + self.bounds.silence_timeout,
+            // A compaction is silent by nature; it has a bound of its own.
+            let deadline = match (interrupt_sent, person, self.context.compacting_since()) {
+                (Some(at), _, _) => at + self.bounds.interrupt_grace,
+                (None, Some(at), _) => at,
+                (None, None, Some(since)) => since.max(last_output) + self.bounds.compact_timeout,
+                (None, None, None) => last_output + self.bounds.silence_timeout,
             };
             match self.next(host, Some(deadline)).await {
                 Woke::Child(ChildEvent::Stdout(line)) => {
@@ -620,10 +634,17 @@ impl Session {
                 }
                 Woke::Deadline => {
                     hung = true;
-                    host.report(Report::Warn(format!(
-                        "claude wrote nothing for {}; interrupting the turn",
-                        human(self.bounds.silence_timeout)
-                    )));
+                    let silent = match self.context.compacting_since() {
+                        Some(_) => format!(
+                            "claude compacted for over {}",
+                            human(self.bounds.compact_timeout)
+                        ),
+                        None => format!(
+                            "claude wrote nothing for {}",
+                            human(self.bounds.silence_timeout)
+                        ),
+                    };
+                    host.report(Report::Warn(format!("{silent}; interrupting the turn")));
                     interrupt_sent = Some(Instant::now());
                     if let Err(e) = self.send_interrupt() {
                         host.report(Report::Warn(format!(
@@ -681,6 +702,7 @@ impl Session {
         }
         let pid = child.pid();
         let grace = self.bounds.stop_grace;
+        self.context.process_ended();
         child.close_stdin();
         let mut exit = self.drain_until_exit(&mut child, grace, host).await;
         if exit.is_none() {
@@ -844,6 +866,7 @@ impl Session {
         };
         let pid = child.pid();
         self.after_exit(pid);
+        self.context.process_ended();
         self.state = State::BackingOff {
             crashes: crashes + 1,
         };
@@ -867,7 +890,9 @@ impl Session {
     /// assistant and user lines leash only relays).
     fn read_line(&mut self, line: String, host: &mut impl Host) -> Option<StreamMessage> {
         let raw = serde_json::from_str::<&RawValue>(&line);
-        let message = match peek_type(&line).as_deref() {
+        let kind = peek_type(&line);
+        let reply = kind.as_deref() == Some("assistant");
+        let message = match kind.as_deref() {
             // Relayed, never inspected: reading their type is enough.
             Some("assistant" | "user" | "stream_event") => Ok(StreamMessage::Other),
             _ => serde_json::from_str::<StreamMessage>(&line),
@@ -881,12 +906,85 @@ impl Session {
             return None;
         };
         host.report(Report::Line(raw));
+        if reply {
+            // Kept (not parsed) until the turn's result needs its usage.
+            self.context.saw_reply(line);
+            return Some(message);
+        }
         match &message {
             StreamMessage::System(system) if system.subtype == "init" => self.on_init(system, host),
+            StreamMessage::System(system) => self.on_system(system, host),
             StreamMessage::ControlRequest(request) => self.on_control_request(request, host),
+            StreamMessage::ControlResponse(answer) => {
+                let body = &answer.response;
+                if self
+                    .context
+                    .answered(&body.request_id, body.response.as_ref())
+                {
+                    host.report(Report::View(self.view()));
+                }
+            }
+            StreamMessage::Result(_) => self.on_result(host),
             _ => {}
         }
         Some(message)
+    }
+
+    /// A compaction starts, ends or fails.
+    fn on_system(&mut self, system: &super::messages::SystemMessage, host: &mut impl Host) {
+        let Some(news) = self.context.saw_system(system, crate::time::now_ms()) else {
+            return;
+        };
+        if let (CompactionNews::Done(compaction), Some(conversation)) =
+            (&news, self.conversation.as_mut())
+        {
+            conversation.compactions += 1;
+            conversation.context_tokens = compaction.post_tokens.or(conversation.context_tokens);
+            conversation.last_compaction = Some(compaction.clone());
+            self.conversation_changed(host);
+        }
+        host.report(Report::Compaction(news));
+    }
+
+    /// A turn ended: how full the conversation is now, and (once per model) how big
+    /// its window is, asked of claude without waiting for the answer.
+    fn on_result(&mut self, host: &mut impl Host) {
+        if let Some(tokens) = self.context.tokens_at_result()
+            && let Some(conversation) = self.conversation.as_mut()
+        {
+            conversation.context_tokens = Some(tokens);
+            self.conversation_changed(host);
+        }
+        let model = self.confirmed_model.clone();
+        if !self.context.wants_window(model.as_deref()) {
+            return;
+        }
+        let id = self.request_id();
+        let line =
+            control_request_line(&id, &ControlRequest::GetContextUsage { detail: "summary" });
+        if self.write(line).is_ok() {
+            self.context.asked_window(id, model.as_deref());
+        }
+    }
+
+    /// How a compaction during the turn that just ended came out, if there was one.
+    pub fn take_turn_compaction(&mut self) -> Option<CompactionNews> {
+        self.context.take_turn_compaction()
+    }
+
+    /// The conversation is full: the worker goes on in a new one (a new session id,
+    /// claude started anew for it). Returns the new id.
+    pub async fn retire_conversation(&mut self, host: &mut impl Host) -> Option<String> {
+        self.stop(host).await;
+        let conversation = self.conversation.as_mut()?;
+        let old = conversation.retire();
+        let new = conversation.session_id.clone();
+        self.context.forget();
+        self.conversation_changed(host);
+        host.report(Report::Warn(format!(
+            "the conversation {old} is full; the worker goes on in a new one: {new}"
+        )));
+        Some(new)
     }
 
     fn on_init(&mut self, init: &super::messages::SystemMessage, host: &mut impl Host) {

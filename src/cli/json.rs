@@ -46,6 +46,8 @@ pub struct WorkerRow {
     pub model: Option<String>,
     pub turns: u64,
     pub cost_usd: f64,
+    /// How full the conversation is, in percent of the model's window, when known.
+    pub context_percent: Option<u64>,
     pub cwd: Option<PathBuf>,
 }
 

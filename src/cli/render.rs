@@ -206,6 +206,29 @@ impl<'a> TurnPrinter<'a> {
                     self.aside(&format!("leash: turn {turn} ({phase}) started"));
                 }
             }
+            Event::Compacting { .. } => {
+                self.update(|p| p.tool = Some("compacting the conversation".to_string()));
+                if !self.out.quiet {
+                    self.aside(&format!(
+                        "{} claude is compacting the conversation",
+                        style("leash:").dim().for_stderr()
+                    ));
+                }
+            }
+            Event::Compacted { compaction, .. } => {
+                self.update(|p| p.tool = None);
+                if !self.out.quiet {
+                    let line = compaction.describe();
+                    self.aside(&format!("{} {line}", style("leash:").dim().for_stderr()));
+                }
+            }
+            Event::CompactFailed { reason, .. } => {
+                self.update(|p| p.tool = None);
+                self.aside(&format!(
+                    "{} claude could not compact the conversation: {reason}",
+                    style("leash:").yellow().for_stderr()
+                ));
+            }
             _ => {}
         }
     }

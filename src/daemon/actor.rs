@@ -10,8 +10,8 @@ use super::hub::Hub;
 use super::queue::Job;
 use crate::claude::session::{Conversation, Served, Session};
 use crate::error::Error;
+use crate::human::duration as human;
 use crate::protocol::{SessionStatus, StartSpec};
-use crate::time::human;
 
 pub struct Actor {
     pub(super) claude: Session,

@@ -22,7 +22,7 @@ use crate::paths::current_uid;
 use crate::protocol::{
     MAX_REQUEST_BYTES, PROTOCOL_VERSION, Reply, Request, StartSpec, WorkerRequest, decode_request,
 };
-use crate::turn::TurnSpec;
+use crate::turn::{TurnKind, TurnSpec};
 
 /// A client that does not take a line within this time is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -142,6 +142,7 @@ impl Conn {
             Request::Status => self.status(shared).await,
             Request::Start(spec) => self.start(shared, spec).await,
             Request::Send(spec) => self.send(shared, spec).await,
+            Request::Compact { instructions } => self.compact(shared, instructions).await,
             Request::Interrupt { turn } => self.interrupt(shared, turn).await,
             Request::SetModel { model } => self.set_model(shared, model).await,
             Request::Follow { after_seq } => self.follow(shared, after_seq).await,
@@ -184,6 +185,23 @@ impl Conn {
                 .refuse(Error::usage("the prompt is empty").hint("send a prompt with some text"))
                 .await;
         }
+        self.queue(shared, true, |feed, reply| Command::Send {
+            spec,
+            feed,
+            reply,
+        })
+        .await
+    }
+
+    async fn compact(&mut self, shared: &Shared, instructions: Option<String>) -> io::Result<()> {
+        let prompt = match instructions.as_deref().map(str::trim) {
+            Some(text) if !text.is_empty() => format!("/compact {text}"),
+            _ => "/compact".to_string(),
+        };
+        let spec = TurnSpec {
+            kind: TurnKind::Compact,
+            ..TurnSpec::user(prompt)
+        };
         self.queue(shared, true, |feed, reply| Command::Send {
             spec,
             feed,

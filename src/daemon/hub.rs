@@ -5,6 +5,7 @@
 //! serves commands whenever the session waits, so a running turn never blocks a
 //! status, an interrupt or a queued request.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +19,7 @@ use super::feed::Feed;
 use super::permissions::{Decision, Permissions};
 use super::queue::{Job, Queue};
 use super::subscribers::{Subscribers, Until};
+use crate::claude::context::CompactionNews;
 use crate::claude::session::{Conversation, Host, Report, Served, View};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::{Event, SessionState, SessionStatus, StartSpec, WorkerRequest};
@@ -66,6 +68,10 @@ pub enum Command {
     },
     Stop(Option<oneshot::Sender<()>>),
 }
+
+/// Prompts a hand-off repeats, at most, and how much of each.
+const RECENT_PROMPTS: usize = 4;
+const PROMPT_KEPT: usize = 4_000;
 
 /// Where the daemon answers a queued turn or step: its id and how many are ahead.
 pub type Submitted = oneshot::Sender<Result<(u64, usize), Error>>;
@@ -150,6 +156,8 @@ pub struct Hub {
     idle_timeout: Duration,
     started: Instant,
     last_activity: Instant,
+    /// The latest prompts, for the hand-off when a conversation is full.
+    recent_prompts: VecDeque<String>,
 }
 
 /// How a hub starts.
@@ -221,6 +229,7 @@ impl Hub {
             idle_timeout,
             started: Instant::now(),
             last_activity: Instant::now(),
+            recent_prompts: VecDeque::new(),
         }
     }
 
@@ -491,6 +500,13 @@ impl Hub {
             queued: self.queue.waiting(),
             turns: self.mirror.turns,
             cost_usd: self.mirror.cost_usd,
+            context_tokens: conversation.and_then(|c| c.context_tokens),
+            context_window: view.context_window,
+            compactions: conversation.map_or(0, |c| c.compactions),
+            last_compaction: conversation.and_then(|c| c.last_compaction.clone()),
+            previous_session_ids: conversation
+                .map(|c| c.previous_session_ids.clone())
+                .unwrap_or_default(),
             uptime_secs: self.started.elapsed().as_secs(),
             socket: self.place.socket.clone(),
             log: self.out.log_path(),
@@ -530,6 +546,13 @@ impl Hub {
 
     pub fn begin_turn(&mut self, id: u64, kind: TurnKind, prompt: &str, interactive: bool) {
         self.begin(id);
+        if kind != TurnKind::Compact {
+            if self.recent_prompts.len() == RECENT_PROMPTS {
+                self.recent_prompts.pop_front();
+            }
+            self.recent_prompts
+                .push_back(prompt.chars().take(PROMPT_KEPT).collect());
+        }
         self.permissions.turn_started(id, interactive);
         self.out
             .emit(Some(id), |seq, ts| Event::<Value>::TurnStarted {
@@ -589,6 +612,19 @@ impl Hub {
             api_error_status: None,
             retries,
         }
+    }
+
+    /// How full the conversation is, in percent of the window, when both are known.
+    pub fn context_percent(&self) -> Option<u32> {
+        let tokens = self.mirror.conversation.as_ref()?.context_tokens?;
+        let window = self.mirror.view.context_window.filter(|w| *w > 0)?;
+        u32::try_from(tokens * 100 / window).ok()
+    }
+
+    /// The prompts before the latest one, oldest first.
+    pub fn earlier_prompts(&self) -> Vec<String> {
+        let n = self.recent_prompts.len().saturating_sub(1);
+        self.recent_prompts.iter().take(n).cloned().collect()
     }
 
     pub fn worker(&mut self) -> &mut WorkerState {
@@ -680,6 +716,21 @@ impl Host for Hub {
                 self.save_record();
             }
             Report::View(view) => self.mirror.view = view,
+            Report::Compaction(news) => self.out.emit(turn, |seq, ts| match news {
+                CompactionNews::Started => Event::<Value>::Compacting { seq, ts, turn },
+                CompactionNews::Done(compaction) => Event::Compacted {
+                    seq,
+                    ts,
+                    turn,
+                    compaction,
+                },
+                CompactionNews::Failed(reason) => Event::CompactFailed {
+                    seq,
+                    ts,
+                    turn,
+                    reason,
+                },
+            }),
             Report::ToolRequest {
                 request_id,
                 tool,

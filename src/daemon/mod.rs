@@ -123,6 +123,7 @@ async fn serve(
             stop_grace: settings.stop_grace,
             max_crashes: settings.max_crashes,
             crash_backoff: settings.crash_backoff,
+            compact_timeout: settings.compact_timeout,
         },
         crate::process::claude_pid_file(&place.state_dir),
     );

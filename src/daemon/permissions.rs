@@ -12,8 +12,8 @@ use tokio::time::Instant;
 use super::subscribers::Subscribers;
 use crate::claude::child::Stdin;
 use crate::claude::messages::control_response_line;
+use crate::human::duration as human;
 use crate::protocol::Event;
-use crate::time::human;
 
 /// A request waiting for the person at the turn's terminal.
 struct Pending {

@@ -39,7 +39,8 @@ impl Actor {
             };
             return self.end_step(id, judgement);
         }
-        let mut machine = StepMachine::new(step, config.clone(), task_id);
+        let mut machine = StepMachine::new(step, config.clone(), task_id)
+            .with_context(self.hub.context_percent());
         let mut seen = Seen::Start;
         let judgement = loop {
             let action = machine.advance(self.hub.worker(), seen, now_ms());
@@ -58,6 +59,14 @@ impl Actor {
                     } else {
                         Seen::Waited
                     }
+                }
+                Action::Compact { instructions } => {
+                    let spec = TurnSpec {
+                        kind: TurnKind::Compact,
+                        ..TurnSpec::user(format!("/compact {instructions}"))
+                    };
+                    let outcome = self.run_turn(id, &spec, false).await;
+                    Seen::Compacted(outcome.status == crate::turn::TurnStatus::Success)
                 }
                 Action::Send { kind, prompt } => {
                     self.step_turn(id, kind, prompt, &config, interactive).await
@@ -117,6 +126,7 @@ impl Actor {
             interactive,
             retry: config.retry,
             claude: None,
+            continue_on_crash: true,
         };
         let cwd = self.cwd();
         let before = cwd.as_deref().and_then(|cwd| git::head(cwd).ok());

@@ -1,15 +1,28 @@
-//! Running one turn: the session runs it, leash re-sends it after provider errors
-//! (with backoff), and how it ended becomes its [`Outcome`].
+//! Running one turn: the session runs it; leash re-sends it after provider errors
+//! (with backoff), hands a full conversation off to a new one, restarts a claude that
+//! died mid-step and tells it to continue; how it ended becomes its [`Outcome`].
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::actor::Actor;
+use crate::claude::context::CompactionNews;
+use crate::claude::messages::ResultMessage;
 use crate::claude::session::{TurnAsk, TurnEnd};
 use crate::error::ErrorKind;
-use crate::time::human;
-use crate::turn::{Outcome, TurnSpec, TurnStatus};
+use crate::git;
+use crate::human::duration as human;
+use crate::turn::{Outcome, TurnKind, TurnSpec, TurnStatus};
+use crate::worker::prompts::{CONTINUE_AFTER_RESTART, Handoff, handoff_prompt};
+
+/// What happened to a turn on its way, for judging how it ended.
+#[derive(Default)]
+struct Course {
+    retries: u32,
+    /// The conversation was full and the turn went on in a new one.
+    handed_off: bool,
+}
 
 impl Actor {
     /// Runs one turn to its end and returns its outcome (also sent as `turn_ended`).
@@ -21,36 +34,61 @@ impl Actor {
         if let Some(claude) = &spec.claude {
             self.claude.use_binary(claude.clone(), &mut self.hub);
         }
-        let ask = TurnAsk {
-            prompt: &spec.prompt,
-            model: spec.model.as_deref(),
-            permission_mode: spec.permission_mode.as_deref(),
-        };
-        let mut retries = 0;
+        let mut prompt = spec.prompt.clone();
+        let mut course = Course::default();
         let outcome = loop {
+            let ask = TurnAsk {
+                prompt: &prompt,
+                model: spec.model.as_deref(),
+                permission_mode: spec.permission_mode.as_deref(),
+            };
             let end = self.claude.turn(&ask, &mut self.hub).await;
-            if let TurnEnd::Result(result) = &end
-                && result.is_provider_error()
-                && retries < spec.retry.max_retries
-                && !self.hub.interrupted()
-            {
-                let delay = Duration::from_millis(spec.retry.delay_ms(retries));
-                retries += 1;
-                self.hub.warn(format!(
-                    "provider error ({}); retrying in {} (retry {retries} of {})",
-                    result.result.as_deref().unwrap_or("no details"),
-                    human(delay),
-                    spec.retry.max_retries
-                ));
-                if self.claude.pause(delay, &mut self.hub).await {
-                    break Outcome {
-                        message: Some("interrupted while waiting to retry".to_string()),
-                        ..self.hub.outcome(id, TurnStatus::Interrupted, retries)
-                    };
+            let cancelled = self.hub.interrupted();
+            match &end {
+                TurnEnd::Result(result)
+                    if result.is_provider_error()
+                        && course.retries < spec.retry.max_retries
+                        && !cancelled =>
+                {
+                    let delay = Duration::from_millis(spec.retry.delay_ms(course.retries));
+                    course.retries += 1;
+                    self.hub.warn(format!(
+                        "provider error ({}); retrying in {} (retry {} of {})",
+                        result.result.as_deref().unwrap_or("no details"),
+                        human(delay),
+                        course.retries,
+                        spec.retry.max_retries
+                    ));
+                    if self.claude.pause(delay, &mut self.hub).await {
+                        break Outcome {
+                            message: Some("interrupted while waiting to retry".to_string()),
+                            ..self
+                                .hub
+                                .outcome(id, TurnStatus::Interrupted, course.retries)
+                        };
+                    }
                 }
-                continue;
+                TurnEnd::Result(result)
+                    if result.is_overflow() && !course.handed_off && !cancelled =>
+                {
+                    let handoff = self.handoff(spec.kind);
+                    let Some(new) = self.claude.retire_conversation(&mut self.hub).await else {
+                        break self.judge(id, end, &course, spec.kind);
+                    };
+                    course.handed_off = true;
+                    self.hub.warn(format!(
+                        "the conversation was full; continued in a new one: {new}"
+                    ));
+                    prompt = format!("{handoff}\n\n{}", spec.prompt);
+                }
+                TurnEnd::Exited(how) if spec.continue_on_crash && !cancelled => {
+                    self.hub.warn(format!(
+                        "claude exited during the turn ({how}); restarting it with --resume and telling it to continue"
+                    ));
+                    prompt = CONTINUE_AFTER_RESTART.to_string();
+                }
+                _ => break self.judge(id, end, &course, spec.kind),
             }
-            break self.judge(id, end, retries);
         };
         let outcome = Outcome {
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -60,10 +98,53 @@ impl Actor {
         outcome
     }
 
+    /// The first message of the conversation that takes over from a full one: the
+    /// worker's task and state for a worker's turn, and the latest prompts.
+    fn handoff(&mut self, kind: TurnKind) -> String {
+        let recent = self.hub.earlier_prompts();
+        let cwd = self.claude.conversation().map(|c| c.cwd.clone());
+        let state = self.hub.worker().clone();
+        let worker_turn = !matches!(kind, TurnKind::User | TurnKind::Compact);
+        if !worker_turn || state.task.is_none() {
+            return handoff_prompt(&Handoff {
+                recent_prompts: &recent,
+                ..Handoff::default()
+            });
+        }
+        let (commits, uncommitted) = match &cwd {
+            Some(cwd) => (
+                git::head(cwd)
+                    .ok()
+                    .flatten()
+                    .and_then(|head| {
+                        git::commits_between(cwd, state.head_at_start.as_deref(), &head).ok()
+                    })
+                    .unwrap_or_default(),
+                git::changes(cwd).unwrap_or_default(),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        handoff_prompt(&Handoff {
+            task: state.task.as_deref(),
+            plan: state.plan.as_deref(),
+            phase: Some(state.phase.to_string()),
+            last_verdict: state.last.as_ref().map(|j| j.message.as_str()),
+            nudges: Some((state.nudges, state.max_nudges)),
+            head_at_start: state.head_at_start.as_deref(),
+            commits: &commits,
+            uncommitted: &uncommitted,
+            recent_prompts: &recent,
+        })
+    }
+
     /// Turns how an attempt ended into the turn's outcome.
-    fn judge(&self, id: u64, end: TurnEnd, retries: u32) -> Outcome {
-        let base = |status| self.hub.outcome(id, status, retries);
+    fn judge(&mut self, id: u64, end: TurnEnd, course: &Course, kind: TurnKind) -> Outcome {
+        let compaction = self.claude.take_turn_compaction();
+        let base = |status| self.hub.outcome(id, status, course.retries);
         match end {
+            TurnEnd::Result(result) if kind == TurnKind::Compact => {
+                self.compacted(result, compaction, base(TurnStatus::Success))
+            }
             TurnEnd::Result(result) => {
                 let status = if !result.is_error {
                     TurnStatus::Success
@@ -74,22 +155,29 @@ impl Actor {
                 } else {
                     TurnStatus::Error
                 };
+                let text = result.result.as_deref().unwrap_or("no details");
                 let message = match status {
                     TurnStatus::Success => None,
                     TurnStatus::Interrupted => Some("the turn was interrupted".to_string()),
                     // claude reports these with subtype "success": name the HTTP status.
                     TurnStatus::ProviderError => Some(format!(
-                        "the API failed{}: {}",
+                        "the API failed{}: {text}",
                         result
                             .api_error_status
                             .map(|s| format!(" with HTTP {s}"))
                             .unwrap_or_default(),
-                        result.result.as_deref().unwrap_or("no details")
+                    )),
+                    _ if result.is_overflow() && course.handed_off => Some(format!(
+                        "the conversation was full, and so is a new one: the prompt alone does not fit ({}): {text}",
+                        result.error_reason()
+                    )),
+                    _ if result.is_overflow() => Some(format!(
+                        "the conversation is full ({}): {text}",
+                        result.error_reason()
                     )),
                     _ => Some(format!(
-                        "claude reported an error ({}): {}",
-                        result.subtype,
-                        result.result.as_deref().unwrap_or("no details")
+                        "claude ended the turn with an error ({}): {text}",
+                        result.error_reason()
                     )),
                 };
                 Outcome {
@@ -129,6 +217,41 @@ impl Actor {
                 message: Some("interrupted before claude received the turn".to_string()),
                 ..base(TurnStatus::Interrupted)
             },
+        }
+    }
+
+    /// A compaction turn succeeded when claude drew the compact boundary; its result
+    /// says nothing (and says `success` even when compaction failed).
+    fn compacted(
+        &self,
+        result: ResultMessage,
+        compaction: Option<CompactionNews>,
+        base: Outcome,
+    ) -> Outcome {
+        let failed = |message: String| Outcome {
+            status: TurnStatus::Error,
+            exit_code: TurnStatus::Error.exit_code(),
+            message: Some(message),
+            result: result.result.clone(),
+            cost_usd: result.total_cost_usd,
+            ..base.clone()
+        };
+        match compaction {
+            Some(CompactionNews::Done(c)) => Outcome {
+                result: Some(c.describe()),
+                cost_usd: result.total_cost_usd,
+                ..base.clone()
+            },
+            Some(CompactionNews::Failed(reason)) => failed(format!("compaction failed: {reason}")),
+            _ if result.is_error => failed(format!(
+                "compaction failed ({}): {}",
+                result.error_reason(),
+                result.result.as_deref().unwrap_or("no details")
+            )),
+            _ => failed(format!(
+                "claude did not compact the conversation: {}",
+                result.result.as_deref().unwrap_or("it said nothing")
+            )),
         }
     }
 }

@@ -10,7 +10,9 @@ use crate::error::Error;
 use crate::git::{CommitInfo, FileChange};
 use crate::turn::{Outcome, TurnKind, TurnStatus};
 
-use super::prompts::{NudgeContext, implement_prompt, nudge_prompt, plan_prompt, replan_prompt};
+use super::prompts::{
+    NudgeContext, compact_instructions, implement_prompt, nudge_prompt, plan_prompt, replan_prompt,
+};
 use super::{
     Judgement, Phase, Step, Verdict, WorkerConfig, WorkerState, WorkerStep, blocked_reason,
     judge_work,
@@ -49,6 +51,8 @@ pub enum Seen {
     Waited,
     /// The pause was interrupted.
     Interrupted,
+    /// The answer to [`Action::Compact`]: whether claude compacted.
+    Compacted(bool),
 }
 
 /// What the machine wants done next.
@@ -60,6 +64,9 @@ pub enum Action {
     Pause { ms: u64, why: String },
     /// Run this turn in the worker's conversation.
     Send { kind: TurnKind, prompt: String },
+    /// Compact the conversation first, keeping what `instructions` name; answer
+    /// [`Seen::Compacted`].
+    Compact { instructions: String },
     /// The step is over.
     Finish(Judgement),
 }
@@ -89,6 +96,12 @@ enum Stage {
     PlanTurn,
     /// A person answered a blocker raised while planning: planning again.
     ReplanTurn,
+    /// Compacting before a turn; `then` is the turn's stage and the turn itself.
+    Compacting {
+        then: Box<Stage>,
+        kind: TurnKind,
+        prompt: String,
+    },
     Over,
 }
 
@@ -100,6 +113,8 @@ pub struct StepMachine {
     task_id: Option<String>,
     /// This nudge is a person's answer to a blocker: not one of the worker's nudges.
     answering: bool,
+    /// How full the conversation is, in percent of the window, when known.
+    context_percent: Option<u32>,
     stage: Stage,
     /// Notices for the event log, taken by the daemon after each action.
     notes: Vec<String>,
@@ -112,13 +127,54 @@ impl StepMachine {
             config,
             task_id,
             answering: false,
+            context_percent: None,
             stage: Stage::Begin,
             notes: Vec::new(),
         }
     }
 
+    /// How full the conversation is as the step begins (percent of the window).
+    #[must_use]
+    pub fn with_context(mut self, percent: Option<u32>) -> StepMachine {
+        self.context_percent = percent;
+        self
+    }
+
     pub fn step(&self) -> Step {
         self.step.step()
+    }
+
+    /// A phase's first turn (plan, implement) goes after a compaction when the context
+    /// is at `compact_at`, so the worker never runs into the window mid-work.
+    fn phase_turn(
+        &mut self,
+        state: &WorkerState,
+        then: Stage,
+        kind: TurnKind,
+        prompt: String,
+    ) -> Action {
+        let full = self.config.compact_at > 0
+            && self
+                .context_percent
+                .is_some_and(|p| p >= self.config.compact_at);
+        if !full {
+            self.stage = then;
+            return send(kind, prompt);
+        }
+        // Once per step: after it, the context is what it is.
+        self.context_percent = None;
+        let instructions = compact_instructions(
+            state.task.as_deref(),
+            state.plan.as_deref(),
+            state.last.as_ref().map(|j| j.message.as_str()),
+            (state.nudges, state.max_nudges),
+        );
+        self.stage = Stage::Compacting {
+            then: Box::new(then),
+            kind,
+            prompt,
+        };
+        Action::Compact { instructions }
     }
 
     /// What happened that people should read in the log.
@@ -155,8 +211,15 @@ impl StepMachine {
         match (std::mem::replace(&mut self.stage, Stage::Over), step, seen) {
             (Stage::Begin, WorkerStep::Plan { task, .. }, Seen::Start) => {
                 state.begin_plan(task.clone());
-                self.stage = Stage::PlanTurn;
-                send(TurnKind::Plan, plan_prompt(&task))
+                self.phase_turn(state, Stage::PlanTurn, TurnKind::Plan, plan_prompt(&task))
+            }
+            (Stage::Compacting { then, kind, prompt }, _, Seen::Compacted(compacted)) => {
+                if !compacted {
+                    self.notes
+                        .push("the compaction failed; the turn goes on without it".to_string());
+                }
+                self.stage = *then;
+                send(kind, prompt)
             }
             (Stage::Begin, WorkerStep::Implement { .. }, Seen::Start) => {
                 self.stage = Stage::ImplementLook;
@@ -232,11 +295,8 @@ impl StepMachine {
         } else {
             self.observe(state, view);
         }
-        self.stage = Stage::ImplementTurn;
-        send(
-            TurnKind::Implement,
-            implement_prompt(state.task.as_deref(), state.plan.is_some()),
-        )
+        let prompt = implement_prompt(state.task.as_deref(), state.plan.is_some());
+        self.phase_turn(state, Stage::ImplementTurn, TurnKind::Implement, prompt)
     }
 
     /// One task at a time: a step for a task that was replaced, or a new task while
@@ -381,7 +441,7 @@ impl StepMachine {
             ms: wait,
             why: format!(
                 "waiting {} before nudge {} (backoff)",
-                crate::time::human(std::time::Duration::from_millis(wait)),
+                crate::human::duration(std::time::Duration::from_millis(wait)),
                 used + 1
             ),
         }

@@ -202,6 +202,10 @@ pub struct WorkerConfig {
     pub nudge_backoff_ms: u64,
     pub nudge_backoff_max_ms: u64,
     pub retry: RetryPolicy,
+    /// Compact before a plan or implement turn once the context is this full
+    /// (percent of the window; 0 never).
+    #[serde(default)]
+    pub compact_at: u32,
 }
 
 impl WorkerConfig {
@@ -408,6 +412,7 @@ mod tests {
             allowed_tools: Vec::new(),
             max_nudges: 5,
             retry: RetryPolicy::NONE,
+            compact_at: 0,
         };
         assert_eq!(config.nudge_delay_ms(0), 0);
         for used in 1..6 {

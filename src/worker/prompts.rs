@@ -48,6 +48,115 @@ If you cannot go on, answer with `{BLOCKED_MARKER} <reason>`."
     )
 }
 
+/// Sent after claude was restarted in the middle of a step (it crashed or was killed).
+pub const CONTINUE_AFTER_RESTART: &str = "The process running this conversation was \
+restarted in the middle of your last step. Check the state of your work before you go on \
+(the files you were changing, `git status`, `git log`), then continue where you left off.";
+
+/// What a new conversation is told when the last one was full.
+#[derive(Default)]
+pub struct Handoff<'a> {
+    pub task: Option<&'a str>,
+    pub plan: Option<&'a str>,
+    pub phase: Option<String>,
+    /// The last verdict, in a sentence.
+    pub last_verdict: Option<&'a str>,
+    pub nudges: Option<(u32, u32)>,
+    pub head_at_start: Option<&'a str>,
+    pub commits: &'a [CommitInfo],
+    pub uncommitted: &'a [FileChange],
+    /// The latest prompts before the one that did not fit, oldest first.
+    pub recent_prompts: &'a [String],
+}
+
+/// The first message of a conversation that takes over from a full one: what leash
+/// knows of the work, never what filled the old conversation (tool output).
+pub fn handoff_prompt(h: &Handoff<'_>) -> String {
+    let mut parts = vec![
+        "The conversation you were working in became too long to continue, so this is a new \
+one. Here is what you need to know to go on; check the repository for anything else."
+            .to_string(),
+    ];
+    if let Some(task) = h.task {
+        parts.push(format!("<task>\n{task}\n</task>"));
+    }
+    if let Some(plan) = h.plan {
+        parts.push(format!("<plan>\n{plan}\n</plan>"));
+    }
+    let mut state = Vec::new();
+    if let Some(phase) = &h.phase {
+        state.push(format!("phase: {phase}"));
+    }
+    if let Some(verdict) = h.last_verdict {
+        state.push(format!("last verdict: {verdict}"));
+    }
+    if let Some((used, max)) = h.nudges {
+        state.push(format!("nudges sent in this phase: {used} of {max}"));
+    }
+    if let Some(head) = h.head_at_start {
+        state.push(format!("HEAD when the phase began: {head}"));
+    }
+    if !state.is_empty() {
+        parts.push(state.join("\n"));
+    }
+    if !h.commits.is_empty() {
+        let list: Vec<String> = h
+            .commits
+            .iter()
+            .map(|c| format!("  {}", c.short()))
+            .collect();
+        parts.push(format!("Commits since then:\n{}", list.join("\n")));
+    }
+    if !h.uncommitted.is_empty() {
+        let list: Vec<String> = h
+            .uncommitted
+            .iter()
+            .take(MAX_LISTED_FILES)
+            .map(|c| format!("  {} {}", c.code, c.path))
+            .collect();
+        parts.push(format!("Uncommitted files:\n{}", list.join("\n")));
+    }
+    if !h.recent_prompts.is_empty() {
+        let list: Vec<String> = h
+            .recent_prompts
+            .iter()
+            .map(|p| format!("<prompt>\n{p}\n</prompt>"))
+            .collect();
+        parts.push(format!(
+            "The last prompts of the old conversation, oldest first:\n{}",
+            list.join("\n")
+        ));
+    }
+    parts
+        .push("What follows is what you were asked when the old conversation ran out:".to_string());
+    parts.join("\n\n")
+}
+
+/// Instructions for compacting at a phase boundary: what must survive.
+pub fn compact_instructions(
+    task: Option<&str>,
+    plan: Option<&str>,
+    last_verdict: Option<&str>,
+    nudges: (u32, u32),
+) -> String {
+    let mut keep = vec!["Keep, verbatim where you can:".to_string()];
+    if let Some(task) = task {
+        keep.push(format!("the task: {task}"));
+    }
+    if let Some(plan) = plan {
+        keep.push(format!("the plan: {plan}"));
+    }
+    if let Some(verdict) = last_verdict {
+        keep.push(format!("the verdicts so far, the last: {verdict}"));
+    }
+    keep.push(format!(
+        "the nudges sent in this phase: {} of {}",
+        nudges.0, nudges.1
+    ));
+    keep.push("and the state of the work (files changed, commits made).".to_string());
+    keep.join("\n")
+}
+
 /// Everything a nudge can be about.
 pub struct NudgeContext<'a> {
     pub verdict: Verdict,

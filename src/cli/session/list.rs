@@ -11,10 +11,11 @@ use crate::paths::Dirs;
 use crate::protocol::{SessionState, SessionStatus};
 use crate::record::SessionRecord;
 
-use super::status::or_dash;
+use super::status::{context_percent, or_dash};
 
 fn running(s: SessionStatus) -> WorkerRow {
     WorkerRow {
+        context_percent: context_percent(&s),
         worker: s.worker,
         state: s.state,
         daemon_pid: Some(s.daemon_pid),
@@ -35,6 +36,7 @@ fn stopped(worker: String, record: Option<SessionRecord>) -> WorkerRow {
         model: record.as_ref().and_then(|r| r.conversation.model.clone()),
         turns: record.as_ref().map_or(0, |r| r.turns),
         cost_usd: record.as_ref().map_or(0.0, |r| r.cost_usd),
+        context_percent: None,
         cwd: record.map(|r| r.conversation.cwd),
     }
 }
@@ -75,18 +77,19 @@ pub async fn run(out: &Output) -> Result<u8, Error> {
         return Ok(0);
     }
     out.data(format!(
-        "{:<32} {:<8} {:>8} {:<18} {:>6} {:>9}  CWD",
-        "WORKER", "STATE", "PID", "MODEL", "TURNS", "COST"
+        "{:<32} {:<8} {:>8} {:<18} {:>6} {:>9} {:>4}  CWD",
+        "WORKER", "STATE", "PID", "MODEL", "TURNS", "COST", "CTX"
     ));
     for row in rows {
         out.data(format!(
-            "{:<32} {:<8} {:>8} {:<18} {:>6} {:>9}  {}",
+            "{:<32} {:<8} {:>8} {:<18} {:>6} {:>9} {:>4}  {}",
             row.worker,
             row.state.to_string(),
             or_dash(row.daemon_pid),
             or_dash(row.model),
             row.turns,
             format!("${:.4}", row.cost_usd),
+            or_dash(row.context_percent.map(|p| format!("{p}%"))),
             or_dash(row.cwd.map(|c| c.display().to_string()))
         ));
     }

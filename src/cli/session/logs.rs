@@ -130,6 +130,9 @@ fn describe(event: &Event, verbose: u8) -> Option<String> {
                 .unwrap_or_default()
         ),
         Event::Notice { message, .. } => format!("leash: {message}"),
+        Event::Compacting { .. } => "compacting...".to_string(),
+        Event::Compacted { compaction, .. } => compaction.describe(),
+        Event::CompactFailed { reason, .. } => format!("compaction failed: {reason}"),
         Event::PermissionAsked { tool, input, .. } => {
             format!("claude asks to use {}", tool_summary(tool, input))
         }

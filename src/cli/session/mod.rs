@@ -1,5 +1,6 @@
 //! `leash session ...`: start, stop, inspect and talk to a worker's session.
 
+mod compact;
 mod interrupt;
 mod list;
 pub mod logs;
@@ -30,6 +31,8 @@ pub enum SessionCommand {
     Send(send::SendArgs),
     /// Interrupt the running turn (a no-op when none is running)
     Interrupt,
+    /// Compact the conversation now: claude summarises it, keeping what you name
+    Compact(compact::CompactArgs),
     /// Switch model for the next turns, keeping the conversation
     Model(model::ModelArgs),
     /// Show the session's event log: what claude said and did
@@ -45,6 +48,7 @@ pub fn run(command: SessionCommand, global: &Global, out: &Output) -> Result<u8,
             SessionCommand::List => list::run(out).await,
             SessionCommand::Send(args) => send::run(args, global, out).await,
             SessionCommand::Interrupt => interrupt::run(global, out).await,
+            SessionCommand::Compact(args) => compact::run(args, global, out).await,
             SessionCommand::Model(args) => model::run(args, global, out).await,
             SessionCommand::Logs(args) => logs::run(args, global, out).await,
         }

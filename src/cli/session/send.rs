@@ -28,6 +28,10 @@ pub struct SendArgs {
     /// Re-send the turn this many times after provider errors (429/529/5xx) [default: provider_retries]
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
+    /// When claude dies during the turn, restart it and tell it to continue (the prompt
+    /// is not sent twice)
+    #[arg(long)]
+    pub continue_on_crash: bool,
 }
 
 pub async fn run(args: SendArgs, global: &Global, out: &Output) -> Result<u8, Error> {
@@ -53,6 +57,7 @@ pub async fn run(args: SendArgs, global: &Global, out: &Output) -> Result<u8, Er
         retry: settings.provider_retry(),
         interactive: out.interactive(),
         claude: Some(resolve_claude(&settings.claude)?),
+        continue_on_crash: args.continue_on_crash,
         ..TurnSpec::user(prompt)
     };
     match stream(conn, &Request::Send(spec), out, target.worker.as_str()).await? {

@@ -3,6 +3,8 @@
 use crate::cli::common::{fetch_status, target};
 use crate::cli::{Global, Output};
 use crate::error::{Error, ErrorKind};
+use crate::human::tokens;
+use crate::protocol::SessionStatus;
 use crate::record::SessionRecord;
 
 pub async fn run(global: &Global, out: &Output) -> Result<u8, Error> {
@@ -65,6 +67,7 @@ pub async fn run(global: &Global, out: &Output) -> Result<u8, Error> {
         ("cwd", status.cwd.display().to_string()),
         ("turns", turns),
         ("cost", format!("${:.4}", status.cost_usd)),
+        ("context", context(&status)),
         ("uptime", human_secs(status.uptime_secs)),
         ("socket", status.socket.display().to_string()),
         ("events", status.log.display().to_string()),
@@ -73,6 +76,36 @@ pub async fn run(global: &Global, out: &Output) -> Result<u8, Error> {
         out.rows([("failure", failure.clone())]);
     }
     Ok(0)
+}
+
+/// `812k of 1M tokens (81%), compacted 2 times`.
+pub fn context(status: &SessionStatus) -> String {
+    let size = match (status.context_tokens, status.context_window) {
+        (Some(used), Some(window)) if window > 0 => format!(
+            "{} of {} tokens ({}%)",
+            tokens(used),
+            tokens(window),
+            used * 100 / window
+        ),
+        (Some(used), _) => format!("{} tokens", tokens(used)),
+        (None, _) => "not measured yet".to_string(),
+    };
+    let compacted = match status.compactions {
+        0 => String::new(),
+        1 => ", compacted once".to_string(),
+        n => format!(", compacted {n} times"),
+    };
+    let retired = match status.previous_session_ids.len() {
+        0 => String::new(),
+        n => format!(", {n} full conversation(s) handed off"),
+    };
+    format!("{size}{compacted}{retired}")
+}
+
+/// The context's share of the window, for `session list`.
+pub fn context_percent(status: &SessionStatus) -> Option<u64> {
+    let window = status.context_window.filter(|w| *w > 0)?;
+    Some(status.context_tokens? * 100 / window)
 }
 
 pub fn or_dash(value: Option<impl ToString>) -> String {

@@ -15,7 +15,17 @@
 //!   echo | reply TEXT (`\\n` is a newline) | sleep MS | silent MS | stream N MS | crash [CODE] | exit |
 //!   api_error STATUS | retry N STATUS | error TEXT | malformed | flood N | hang |
 //!   bigline BYTES | stderr N | write FILE [TEXT] | commit MESSAGE | tool NAME |
-//!   ask TOOL | cost USD | grandchild (a long `sleep` in claude's process group)
+//!   ask TOOL | cost USD | grandchild (a long `sleep` in claude's process group) |
+//!   usage INPUT [CACHE_READ [CACHE_CREATION]] (the reply's usage: the context's size) |
+//!   overflow (the conversation no longer fits: this and every later turn end with
+//!   `prompt_too_long`, even resumed) | compact_slow MS, compact_fail REASON (for an
+//!   auto-compaction this turn begins with)
+//!
+//! Context, as 2.1.332 measures it: the window is 1M tokens (200k for `-4-` models);
+//! a turn that begins with the last context at or over the window less 33k compacts
+//! first (`status compacting`, `compact_boundary`, a continuation line); `/compact TEXT`
+//! as a prompt compacts on request (a script line `compact_fail REASON` makes it
+//! fail); `get_context_usage` is answered with the window and the threshold.
 //!
 //! Process-wide behaviour comes from the environment:
 //!   FAKE_CLAUDE_LOG=file          append a JSON line per spawn and per turn
@@ -117,6 +127,12 @@ struct Fake {
     log: Option<PathBuf>,
     request_seq: u64,
     turns_run: u64,
+    /// The conversation's size after its last turn (its last reply's usage).
+    context: u64,
+    /// The conversation no longer fits: every turn ends with `prompt_too_long`.
+    full: bool,
+    /// This turn's reply usage.
+    usage: Value,
 }
 
 enum TurnEnd {
@@ -203,7 +219,11 @@ fn main() {
         log: std::env::var_os("FAKE_CLAUDE_LOG").map(PathBuf::from),
         request_seq: 0,
         turns_run: 0,
+        context: 0,
+        full: false,
+        usage: default_usage(),
     };
+    fake.load_history();
     fake.log_event(json!({"event": "spawn", "argv": args.argv, "cwd": cwd()}));
     fake.run();
 }
@@ -325,6 +345,16 @@ impl Fake {
                 self.model = model.clone();
                 success(json!({"model": model}));
             }
+            "get_context_usage" => {
+                let window = self.window();
+                success(
+                    json!({"categories": [], "totalTokens": self.context.max(13_000),
+                    "maxTokens": window, "rawMaxTokens": window,
+                    "percentage": self.context * 100 / window, "model": self.model,
+                    "autoCompactThreshold": self.compact_threshold(), "isAutoCompactEnabled": true,
+                    "apiUsage": null}),
+                );
+            }
             "set_permission_mode" => {
                 self.permission_mode = value["request"]["mode"]
                     .as_str()
@@ -380,8 +410,153 @@ impl Fake {
         emit(
             &json!({"type":"assistant","message":{"id":format!("msg_{}", uuid()),"type":"message",
             "role":"assistant","model":self.model,"content":content,"stop_reason":null,
-            "usage":{"input_tokens":10,"output_tokens":5}},"parent_tool_use_id":null,
+            "usage":self.usage},"parent_tool_use_id":null,
             "session_id":self.session_id,"uuid":uuid()}),
+        );
+    }
+
+    /// What the conversation's file says of it: its prompts, its size, whether full.
+    fn load_history(&mut self) {
+        let text = std::fs::read_to_string(&self.history).unwrap_or_default();
+        for line in text.lines() {
+            let Ok(entry) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            if let Some(context) = entry["context"].as_u64() {
+                self.context = context;
+            }
+            if entry["full"] == true {
+                self.full = true;
+            }
+        }
+    }
+
+    fn remember(&self, entry: Value) {
+        if let Ok(mut file) = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.history)
+        {
+            let _ = writeln!(file, "{entry}");
+        }
+    }
+
+    /// The earlier prompts of this conversation.
+    fn previous_prompts(&self) -> usize {
+        std::fs::read_to_string(&self.history)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("{\"prompt\""))
+            .count()
+    }
+
+    fn window(&self) -> u64 {
+        if self.model.contains("-4-") {
+            200_000
+        } else {
+            1_000_000
+        }
+    }
+
+    fn compact_threshold(&self) -> u64 {
+        self.window() - 33_000
+    }
+
+    fn system(&self, mut fields: Value) {
+        fields["type"] = json!("system");
+        fields["session_id"] = json!(self.session_id);
+        fields["uuid"] = json!(uuid());
+        emit(&fields);
+    }
+
+    /// The lines of a compaction that worked, after `silent_ms` of silence (an
+    /// interrupt meanwhile ends the turn instead).
+    fn compaction(&mut self, trigger: &str, silent_ms: u64) -> Option<TurnEnd> {
+        self.system(json!({"subtype":"status","status":"compacting","compact_output_chars":0}));
+        if silent_ms > 0
+            && let Some(end) = self.wait(silent_ms)
+        {
+            return Some(end);
+        }
+        self.system(json!({"subtype":"status","status":null,"compact_result":"success"}));
+        let post = 2_608;
+        self.system(
+            json!({"subtype":"compact_boundary","compact_metadata":{"trigger":trigger,
+            "pre_tokens":self.context,"post_tokens":post,"duration_ms":silent_ms.max(40),
+            "cumulative_dropped_tokens":self.context.saturating_sub(post)}}),
+        );
+        emit(
+            &json!({"type":"user","message":{"role":"user","content":"This session is being continued \
+from a previous conversation that ran out of context. Summary:\nFake summary."},"parent_tool_use_id":null,
+            "session_id":self.session_id,"uuid":uuid(),"isReplay":false,"isSynthetic":true}),
+        );
+        self.context = post;
+        self.remember(json!({"context": post}));
+        None
+    }
+
+    fn compaction_failed(&self, error: &str) {
+        self.system(json!({"subtype":"status","status":"compacting","compact_output_chars":0}));
+        self.system(
+            json!({"subtype":"status","status":null,"compact_result":"failed","compact_error":error}),
+        );
+    }
+
+    /// `/compact TEXT`: a compaction asked for, answered without a turn of the model.
+    fn manual_compact(&mut self, instructions: &str, started: Instant) {
+        self.log_event(
+            json!({"event":"compact","instructions":instructions,"session_id":self.session_id}),
+        );
+        let failure = peek_script_line()
+            .filter(|line| line.starts_with("compact_fail"))
+            .map(|line| {
+                let _ = next_script_line();
+                line.trim_start_matches("compact_fail").trim().to_string()
+            });
+        let text = match failure {
+            Some(reason) => {
+                let text = format!("Error during compaction: {reason}");
+                self.compaction_failed(&text);
+                text
+            }
+            None => {
+                let _ = self.compaction("manual", 0);
+                emit(
+                    &json!({"type":"user","message":{"role":"user","content":"<local-command-stdout>Compacted </local-command-stdout>"},
+                    "parent_tool_use_id":null,"session_id":self.session_id,"uuid":uuid(),"isReplay":true}),
+                );
+                String::new()
+            }
+        };
+        emit(
+            &json!({"type":"result","subtype":"success","is_error":false,"num_turns":0,"result":text,
+            "local_command":"compact","duration_ms":started.elapsed().as_millis() as u64,
+            "session_id":self.session_id,"total_cost_usd":0.0,"usage":{},"modelUsage":{},
+            "permission_denials":[],"uuid":uuid()}),
+        );
+    }
+
+    /// A conversation that no longer fits: the API refused it and compaction could
+    /// not help. `reason` is `prompt_too_long`, or `blocking_limit` when compaction
+    /// failed before the turn.
+    fn overflow(&mut self, started: Instant, reason: &str, text: &str) {
+        if !self.full {
+            self.full = true;
+            self.remember(json!({"full": true}));
+        }
+        let status = (reason == "prompt_too_long").then_some(400);
+        emit(
+            &json!({"type":"assistant","message":{"id":uuid(),"model":"<synthetic>","role":"assistant",
+            "stop_reason":"stop_sequence","content":[{"type":"text","text":text}]},
+            "session_id":self.session_id,"error":"invalid_request","is_api_error_message":true,
+            "api_error_status":status,"parent_tool_use_id":null,"uuid":uuid()}),
+        );
+        emit(
+            &json!({"type":"result","subtype":"success","is_error":true,"api_error_status":status,
+            "api_error_type":"invalid_request_error","duration_ms":started.elapsed().as_millis() as u64,
+            "num_turns":1,"result":text,"session_id":self.session_id,"total_cost_usd":0.0,"usage":{},
+            "modelUsage":{},"permission_denials":[],"stop_reason":"stop_sequence",
+            "terminal_reason":reason,"uuid":uuid()}),
         );
     }
 
@@ -464,17 +639,10 @@ impl Fake {
         let started = Instant::now();
         self.turns_run += 1;
         self.denials.clear();
+        self.usage = default_usage();
         let prompt = prompt_text(&value["message"]["content"]);
-        let previous = std::fs::read_to_string(&self.history)
-            .map(|h| h.lines().count())
-            .unwrap_or(0);
-        if let Ok(mut file) = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.history)
-        {
-            let _ = writeln!(file, "{}", json!({"prompt": prompt}));
-        }
+        let previous = self.previous_prompts();
+        self.remember(json!({"prompt": prompt}));
         emit(
             &json!({"type":"system","subtype":"init","cwd":cwd(),"session_id":self.session_id,
             "tools":["Bash","Edit","Read","Write"],"mcp_servers":[],"model":self.model,
@@ -484,10 +652,43 @@ impl Fake {
         if let Some(model) = prompt.strip_prefix("/model ") {
             return self.model_command(model.trim(), started);
         }
+        if let Some(instructions) = prompt.strip_prefix("/compact") {
+            return self.manual_compact(instructions.trim(), started);
+        }
+        if self.full {
+            self.log_event(json!({"event":"turn","prompt":prompt,"model":self.model,
+                "session_id":self.session_id,"history":previous,"full":true}));
+            return self.overflow(started, "prompt_too_long", "Prompt is too long");
+        }
         let script = next_script_line().or_else(|| prompt_directives(&prompt));
         self.log_event(json!({"event":"turn","prompt":prompt,"model":self.model,
             "permission_mode":self.permission_mode,"allowed_tools":self.allowed_tools,"session_id":self.session_id,
             "history":previous,"script":script}));
+        // claude compacts lazily: at the start of the turn after the context filled up.
+        if self.context >= self.compact_threshold() {
+            let directive = |name: &str| {
+                script.as_deref().and_then(|s| {
+                    s.split(';')
+                        .map(str::trim)
+                        .find_map(|d| d.strip_prefix(name))
+                        .map(str::trim)
+                })
+            };
+            if let Some(reason) = directive("compact_fail") {
+                self.compaction_failed(reason);
+                return self.overflow(
+                    started,
+                    "blocking_limit",
+                    &format!("Prompt is too long · automatic compaction failed: {reason}"),
+                );
+            }
+            let silent = directive("compact_slow")
+                .and_then(|ms| ms.parse().ok())
+                .unwrap_or(0);
+            if let Some(end) = self.compaction("auto", silent) {
+                return self.finish(end, started, &prompt, None, 0.0);
+            }
+        }
         let script = script.unwrap_or_else(|| "echo".to_string());
         let mut reply = None;
         let mut cost = 0.001;
@@ -513,6 +714,19 @@ impl Fake {
                     cost = rest.parse().unwrap_or(cost);
                     None
                 }
+                "usage" => {
+                    let mut n = rest
+                        .split_whitespace()
+                        .map(|n| n.parse::<u64>().unwrap_or(0));
+                    self.usage = json!({"input_tokens": n.next().unwrap_or(0),
+                        "cache_read_input_tokens": n.next().unwrap_or(0),
+                        "cache_creation_input_tokens": n.next().unwrap_or(0), "output_tokens": 5});
+                    None
+                }
+                "overflow" => {
+                    return self.overflow(started, "prompt_too_long", "Prompt is too long");
+                }
+                "compact_slow" | "compact_fail" => None,
                 "sleep" => self.wait(number(1000)),
                 "silent" => self.wait(number(1000)),
                 "stream" => {
@@ -773,6 +987,15 @@ impl Fake {
             TurnEnd::Done => {
                 let text = reply.unwrap_or_else(|| format!("echo: {prompt}"));
                 self.text(&text);
+                self.context = [
+                    "input_tokens",
+                    "cache_read_input_tokens",
+                    "cache_creation_input_tokens",
+                ]
+                .iter()
+                .filter_map(|k| self.usage[*k].as_u64())
+                .sum();
+                self.remember(json!({"context": self.context}));
                 self.result(started, &text, cost);
             }
         }
@@ -850,6 +1073,21 @@ fn prompt_directives(prompt: &str) -> Option<String> {
         rest = &rest[start + 2 + len + 2..];
     }
     (!steps.is_empty()).then(|| steps.join(";"))
+}
+
+fn default_usage() -> Value {
+    json!({"input_tokens": 10, "output_tokens": 5})
+}
+
+/// The next unread line of the script, left unread.
+fn peek_script_line() -> Option<String> {
+    let path = PathBuf::from(std::env::var_os("FAKE_CLAUDE_SCRIPT")?);
+    let script = std::fs::read_to_string(&path).ok()?;
+    let pos: usize = std::fs::read_to_string(path.with_extension("pos"))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(0);
+    script.lines().nth(pos).map(str::to_string)
 }
 
 /// Takes the next unread line of `$FAKE_CLAUDE_SCRIPT`; the position lives beside the

@@ -1,0 +1,218 @@
+//! How full the conversation is, and what claude does about it: the size of the
+//! context after each turn (the usage of claude's last main-thread message), the
+//! model's window (claude's `get_context_usage`, asked without waiting for it), and
+//! compactions as claude reports them.
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::conversation::Compaction;
+use super::messages::{AssistantUsage, SystemMessage};
+
+/// A compaction, as it happens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompactionNews {
+    Started,
+    Done(Compaction),
+    Failed(String),
+}
+
+#[derive(Default)]
+pub(super) struct Context {
+    /// claude's last main-thread assistant line this turn, read for its usage when
+    /// the turn ends (its content is never parsed).
+    last_main_reply: Option<String>,
+    window: Option<u64>,
+    /// The model `window` was asked for (`None`: not asked yet).
+    window_model: Option<String>,
+    /// The id of a `get_context_usage` request not answered yet.
+    query: Option<String>,
+    compacting_since: Option<Instant>,
+    /// How a compaction in the running turn ended.
+    turn_compaction: Option<CompactionNews>,
+}
+
+/// Sub-agents' messages carry the id of the tool call that started them.
+const MAIN_THREAD: &str = r#""parent_tool_use_id":null"#;
+
+impl Context {
+    /// A turn begins.
+    pub fn turn_started(&mut self) {
+        self.last_main_reply = None;
+        self.turn_compaction = None;
+    }
+
+    /// An assistant line; kept when it is the main thread's.
+    pub fn saw_reply(&mut self, line: String) {
+        if line.contains(MAIN_THREAD) {
+            self.last_main_reply = Some(line);
+        }
+    }
+
+    /// The context's size at the end of a turn, when claude reported it.
+    pub fn tokens_at_result(&mut self) -> Option<u64> {
+        let line = self.last_main_reply.take()?;
+        let reply: AssistantUsage = serde_json::from_str(&line).ok()?;
+        reply.message.usage.map(|u| u.context_tokens())
+    }
+
+    /// What a `system` line says of a compaction, if anything.
+    pub fn saw_system(&mut self, system: &SystemMessage, now_ms: u64) -> Option<CompactionNews> {
+        let news = match system.subtype.as_str() {
+            "status" if system.status.as_deref() == Some("compacting") => {
+                // claude repeats it while it waits for the summary.
+                if self.compacting_since.is_some() {
+                    return None;
+                }
+                self.compacting_since = Some(Instant::now());
+                CompactionNews::Started
+            }
+            "status" if system.compact_result.as_deref() == Some("failed") => {
+                self.compacting_since = None;
+                CompactionNews::Failed(
+                    system
+                        .compact_error
+                        .clone()
+                        .unwrap_or_else(|| "no reason given".to_string()),
+                )
+            }
+            "compact_boundary" => {
+                self.compacting_since = None;
+                let meta = system.compact_metadata.as_ref();
+                CompactionNews::Done(Compaction {
+                    trigger: meta.map_or_else(|| "auto".to_string(), |m| m.trigger.clone()),
+                    pre_tokens: meta.and_then(|m| m.pre_tokens),
+                    post_tokens: meta.and_then(|m| m.post_tokens),
+                    ts: now_ms,
+                })
+            }
+            _ => return None,
+        };
+        if !matches!(news, CompactionNews::Started) {
+            self.turn_compaction = Some(news.clone());
+        }
+        Some(news)
+    }
+
+    /// Since when claude compacts, if it does.
+    pub fn compacting_since(&self) -> Option<Instant> {
+        self.compacting_since
+    }
+
+    /// How a compaction in the turn that just ended came out.
+    pub fn take_turn_compaction(&mut self) -> Option<CompactionNews> {
+        self.turn_compaction.take()
+    }
+
+    /// The model's window, when claude told it.
+    pub fn window(&self) -> Option<u64> {
+        self.window
+    }
+
+    /// Whether to ask claude for the window of `model` (not known for it yet, and not
+    /// already asked).
+    pub fn wants_window(&self, model: Option<&str>) -> bool {
+        self.query.is_none() && model.is_some() && self.window_model.as_deref() != model
+    }
+
+    pub fn asked_window(&mut self, id: String, model: Option<&str>) {
+        self.query = Some(id);
+        self.window_model = model.map(str::to_string);
+    }
+
+    /// The answer to the window question, if `id` is it: true when it was.
+    pub fn answered(&mut self, id: &str, response: Option<&Value>) -> bool {
+        if self.query.as_deref() != Some(id) {
+            return false;
+        }
+        self.query = None;
+        // An older claude does not know the request: the window stays unknown.
+        self.window = response
+            .and_then(|r| r.get("maxTokens"))
+            .and_then(Value::as_u64);
+        true
+    }
+
+    /// A new process knows nothing of questions asked of the old one.
+    pub fn process_ended(&mut self) {
+        self.query = None;
+        self.compacting_since = None;
+    }
+
+    /// A new conversation: nothing known of its context yet.
+    pub fn forget(&mut self) {
+        *self = Context::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn system(line: &str) -> SystemMessage {
+        serde_json::from_str(line).unwrap()
+    }
+
+    #[test]
+    fn the_context_is_the_last_main_thread_usage() {
+        let mut context = Context::default();
+        context.turn_started();
+        context.saw_reply(
+            r#"{"type":"assistant","message":{"usage":{"input_tokens":10,"cache_read_input_tokens":500,"cache_creation_input_tokens":200,"output_tokens":5}},"parent_tool_use_id":null}"#.into(),
+        );
+        // A sub-agent's message is not the conversation's size.
+        context.saw_reply(
+            r#"{"type":"assistant","message":{"usage":{"input_tokens":99999}},"parent_tool_use_id":"toolu_1"}"#.into(),
+        );
+        assert_eq!(context.tokens_at_result(), Some(710));
+        assert_eq!(context.tokens_at_result(), None, "read once");
+    }
+
+    #[test]
+    fn compactions_start_end_and_fail() {
+        let mut context = Context::default();
+        let compacting = system(r#"{"subtype":"status","status":"compacting"}"#);
+        assert_eq!(
+            context.saw_system(&compacting, 1),
+            Some(CompactionNews::Started)
+        );
+        assert!(context.compacting_since().is_some());
+        assert_eq!(context.saw_system(&compacting, 2), None, "a heartbeat");
+        let done = system(
+            r#"{"subtype":"compact_boundary","compact_metadata":{"trigger":"auto","pre_tokens":995000,"post_tokens":3000}}"#,
+        );
+        let Some(CompactionNews::Done(c)) = context.saw_system(&done, 3) else {
+            panic!()
+        };
+        assert_eq!(
+            (c.trigger.as_str(), c.pre_tokens, c.post_tokens),
+            ("auto", Some(995_000), Some(3_000))
+        );
+        assert!(context.compacting_since().is_none());
+        assert!(matches!(
+            context.take_turn_compaction(),
+            Some(CompactionNews::Done(_))
+        ));
+        let failed = system(
+            r#"{"subtype":"status","status":null,"compact_result":"failed","compact_error":"exhausted"}"#,
+        );
+        assert_eq!(
+            context.saw_system(&failed, 4),
+            Some(CompactionNews::Failed("exhausted".into()))
+        );
+    }
+
+    #[test]
+    fn the_window_is_asked_once_per_model() {
+        let mut context = Context::default();
+        assert!(context.wants_window(Some("m1")));
+        context.asked_window("q1".into(), Some("m1"));
+        assert!(!context.wants_window(Some("m1")));
+        assert!(!context.answered("other", None));
+        let answer = serde_json::json!({"maxTokens": 1_000_000, "totalTokens": 12});
+        assert!(context.answered("q1", Some(&answer)));
+        assert_eq!(context.window(), Some(1_000_000));
+        assert!(!context.wants_window(Some("m1")));
+        assert!(context.wants_window(Some("m2")), "another model");
+    }
+}
