@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{Env, alive, finish, git, signal};
-use test_fakes::fake_api::{FakeApi, RecordedRequest, Reply, last_user_text, strip_cli_sections};
+use test_fakes::fake_api::{
+    FakeApi, RecordedRequest, Reply, RequestKind, default_side_reply, last_user_text,
+    strip_cli_sections,
+};
 use test_fakes::real_cli;
 
 /// How long a test waits for anything the CLI does; it answers in well under a second.
@@ -610,5 +613,123 @@ fn a_daemon_killed_with_sigkill_is_restarted_and_the_conversation_goes_on() {
     assert!(
         starts.len() == 2 && starts[1].contains("resuming session"),
         "the new daemon resumed the conversation: {starts:?}"
+    );
+}
+
+// ---- a conversation that never dies (issue 12) ----------------------------------------
+
+/// `session status --json` once claude told its context window.
+fn status_with_window(e2e: &E2e) -> Value {
+    let mut status = Value::Null;
+    e2e.wait_until("claude to tell the window", || {
+        status = e2e.status();
+        !status["context_window"].is_null()
+    });
+    status
+}
+
+#[test]
+fn a_reply_of_995k_tokens_makes_claude_compact_and_status_shows_it() {
+    let Some(e2e) = E2e::start([Reply::with_usage(995_000, Reply::text("a long answer"))]) else {
+        return;
+    };
+    e2e.ok(&["session", "send", "fill the context"]);
+    let status = status_with_window(&e2e);
+    assert!(
+        status["context_tokens"].as_u64().unwrap() >= 995_000,
+        "{status}"
+    );
+    assert_eq!(status["context_window"], 1_000_000, "{status}");
+    let run = e2e.ok(&["session", "send", "--json", "go on"]);
+    let types: Vec<String> = run
+        .json_lines()
+        .iter()
+        .map(|l| l["type"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        types.contains(&"compacting".to_string()) && types.contains(&"compacted".to_string()),
+        "{types:?}"
+    );
+    assert_eq!(run.last_json()["outcome"]["result"], "echo: go on");
+    let status = e2e.status();
+    assert_eq!(status["compactions"], 1, "{status}");
+    assert_eq!(status["last_compaction"]["trigger"], "auto");
+    assert!(status["last_compaction"]["pre_tokens"].as_u64().unwrap() >= 995_000);
+    assert_eq!(e2e.api.of_kind(RequestKind::Compact).len(), 1);
+}
+
+#[test]
+fn session_compact_instructions_reach_the_summary_request() {
+    let Some(e2e) = E2e::start([]) else { return };
+    e2e.ok(&["session", "send", "remember the word banana"]);
+    let session = e2e.status()["session_id"].clone();
+    let run = e2e.ok(&[
+        "session",
+        "compact",
+        "--instructions",
+        "keep the word banana",
+    ]);
+    assert!(run.stderr.contains("compacted"), "{run:?}");
+    let summaries = e2e.api.of_kind(RequestKind::Compact);
+    assert_eq!(summaries.len(), 1);
+    assert!(
+        summaries[0].body.contains("keep the word banana"),
+        "the instructions reach the API"
+    );
+    let status = e2e.status();
+    assert_eq!(status["compactions"], 1);
+    assert_eq!(status["last_compaction"]["trigger"], "manual");
+    assert_eq!(status["session_id"], session, "the same conversation");
+    assert_eq!(
+        e2e.ok(&["session", "send", "still there?"]).stdout,
+        "echo: still there?\n"
+    );
+}
+
+#[test]
+fn a_conversation_the_api_refuses_as_too_long_is_handed_off_and_goes_on() {
+    // Something huge in the conversation (as a tool's output would be): from then on
+    // the API refuses every request that carries it, summaries included.
+    const HUGE: &str = "HUGE-OUTPUT-THAT-FILLS-THE-WINDOW";
+    let Some(e2e) = E2e::start([Reply::text(format!("{HUGE} and more"))]) else {
+        return;
+    };
+    let refuse = |req: &RecordedRequest| req.body.contains(HUGE);
+    e2e.api.set_default(move |req| {
+        if refuse(req) {
+            Reply::prompt_too_long()
+        } else {
+            Reply::echo(req)
+        }
+    });
+    e2e.api.set_side_reply(move |req| {
+        if refuse(req) {
+            Reply::prompt_too_long()
+        } else {
+            default_side_reply(req)
+        }
+    });
+    e2e.ok(&["session", "send", "read the big file"]);
+    let old = e2e.status()["session_id"].as_str().unwrap().to_string();
+    let run = e2e.leash(&["session", "send", "what did it say?"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stderr.contains("continued in a new one"), "{run:?}");
+    let status = e2e.status();
+    assert_ne!(status["session_id"], old.as_str());
+    assert_eq!(status["previous_session_ids"], json!([old]));
+    let last = e2e.turns().into_iter().last().unwrap();
+    assert_eq!(
+        last.header("x-claude-code-session-id"),
+        status["session_id"].as_str(),
+        "the new conversation"
+    );
+    assert!(!last.body.contains(HUGE), "what overflowed stays behind");
+    let asked = last_user_text(&last).unwrap_or_default();
+    assert!(asked.contains("read the big file"), "the hand-off: {asked}");
+    assert!(asked.ends_with("what did it say?"), "{asked}");
+    assert_eq!(
+        e2e.ok(&["session", "send", "and now?"]).stdout,
+        "echo: and now?\n",
+        "the worker goes on"
     );
 }

@@ -107,6 +107,9 @@ pub enum Reply {
     },
     /// Wait before answering with the inner reply (before any response header).
     Delay(Duration, Box<Reply>),
+    /// The inner reply, reporting this many input tokens in its usage (the size of
+    /// the conversation as the API saw it).
+    Usage(u64, Box<Reply>),
     /// Compute the reply from the request.
     Dynamic(ReplyFn),
 }
@@ -159,6 +162,19 @@ impl Reply {
     pub fn delayed(delay: Duration, reply: Reply) -> Reply {
         Reply::Delay(delay, Box::new(reply))
     }
+    /// `reply`, reporting `input_tokens` as the conversation's size.
+    pub fn with_usage(input_tokens: u64, reply: Reply) -> Reply {
+        Reply::Usage(input_tokens, Box::new(reply))
+    }
+    /// What the API answers a conversation that no longer fits.
+    pub fn prompt_too_long() -> Reply {
+        Reply::Error {
+            status: 400,
+            error_type: "invalid_request_error".into(),
+            message: "prompt is too long: 1000123 tokens > 1000000 maximum".into(),
+            retry_after: None,
+        }
+    }
     pub fn dynamic(f: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static) -> Reply {
         Reply::Dynamic(Arc::new(f))
     }
@@ -182,6 +198,7 @@ impl Reply {
             } => format!("error {status} {error_type}"),
             Reply::StreamError { error_type, .. } => format!("stream error {error_type}"),
             Reply::Delay(d, r) => format!("after {d:?}: {}", r.describe()),
+            Reply::Usage(n, r) => format!("{} (usage {n})", r.describe()),
             Reply::Dynamic(_) => "dynamic".into(),
         }
     }
@@ -731,11 +748,16 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     rec.kind = kind;
     let mut reply = scripted.unwrap_or_else(|| Reply::Dynamic(fallback));
     let mut delay = Duration::ZERO;
+    let mut usage = None;
     loop {
         match reply {
             Reply::Dynamic(f) => reply = f(&rec),
             Reply::Delay(d, r) => {
                 delay += d;
+                reply = *r;
+            }
+            Reply::Usage(n, r) => {
+                usage = Some(n);
                 reply = *r;
             }
             _ => break,
@@ -747,7 +769,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         format!("after {delay:?}: {}", reply.describe())
     };
     let model = rec.model.clone().unwrap_or_else(|| "claude-fake".into());
-    let input_tokens = (rec.body.len() / 4) as u64;
+    let input_tokens = usage.unwrap_or((rec.body.len() / 4) as u64);
     let stream = rec.stream;
     record(&shared, rec);
 
@@ -1016,6 +1038,7 @@ fn respond(reply: Reply, model: &str, input: u64, stream: bool, id: u64) -> Resp
             }
         }
         Reply::Delay(_, r) => respond(*r, model, input, stream, id),
+        Reply::Usage(n, r) => respond(*r, model, n, stream, id),
         Reply::Dynamic(_) => json_response(
             500,
             id,
