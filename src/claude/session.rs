@@ -129,10 +129,11 @@ pub enum TurnEnd {
     Result(ResultMessage),
     /// claude exited during the turn.
     Exited(String),
-    /// claude did not end an interrupted (or silent) turn in time and was killed.
-    Killed {
-        hung: bool,
-    },
+    /// claude went silent past its bound and the turn was stopped (interrupted, or
+    /// claude killed when it would not stop): a hang, not a person's interrupt.
+    Silent,
+    /// claude did not end an interrupted turn in time and was killed.
+    Killed,
     /// claude could not be started or prepared for the turn.
     NotStarted(Error),
     /// Cancelled before claude received the prompt.
@@ -583,7 +584,11 @@ impl Session {
                         "cannot interrupt claude ({e}); killing it"
                     )));
                     self.stop(host).await;
-                    return TurnEnd::Killed { hung };
+                    return if hung {
+                        TurnEnd::Silent
+                    } else {
+                        TurnEnd::Killed
+                    };
                 }
             }
             let person = host.person_deadline();
@@ -598,6 +603,9 @@ impl Session {
                 Woke::Child(ChildEvent::Stdout(line)) => {
                     last_output = Instant::now();
                     if let Some(StreamMessage::Result(result)) = self.read_line(line, host) {
+                        if hung {
+                            return TurnEnd::Silent;
+                        }
                         if !result.is_error
                             && let State::Running { crashes, .. } = &mut self.state
                         {
@@ -630,7 +638,11 @@ impl Session {
                         human(self.bounds.interrupt_grace)
                     )));
                     self.stop(host).await;
-                    return TurnEnd::Killed { hung };
+                    return if hung {
+                        TurnEnd::Silent
+                    } else {
+                        TurnEnd::Killed
+                    };
                 }
                 Woke::Deadline => {
                     hung = true;
@@ -651,7 +663,11 @@ impl Session {
                             "cannot interrupt claude ({e}); killing it"
                         )));
                         self.stop(host).await;
-                        return TurnEnd::Killed { hung };
+                        return if hung {
+                            TurnEnd::Silent
+                        } else {
+                            TurnEnd::Killed
+                        };
                     }
                 }
             }

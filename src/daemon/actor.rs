@@ -18,14 +18,17 @@ pub struct Actor {
     pub(super) hub: Hub,
     /// For the message of a turn that went silent.
     pub(super) silence_timeout: Duration,
+    /// How often one turn may restart a claude that died or hung to continue it.
+    pub(super) restart_limit: u32,
 }
 
 impl Actor {
-    pub fn new(claude: Session, hub: Hub, silence_timeout: Duration) -> Actor {
+    pub fn new(claude: Session, hub: Hub, silence_timeout: Duration, restart_limit: u32) -> Actor {
         Actor {
             claude,
             hub,
             silence_timeout,
+            restart_limit,
         }
     }
 

@@ -138,7 +138,7 @@ async fn serve(
         max_queue: usize::try_from(settings.max_queue).unwrap_or(usize::MAX),
         place,
     });
-    let actor = Actor::new(claude, hub, settings.silence_timeout);
+    let actor = Actor::new(claude, hub, settings.silence_timeout, settings.max_crashes);
     let mut actor_task = tokio::spawn(actor.run(stale_claude));
     let mut connections = JoinSet::new();
     let mut terminate =

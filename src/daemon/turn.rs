@@ -22,6 +22,8 @@ struct Course {
     retries: u32,
     /// The conversation was full and the turn went on in a new one.
     handed_off: bool,
+    /// claude died or hung during the turn and was restarted to continue it.
+    restarts: u32,
 }
 
 impl Actor {
@@ -81,10 +83,25 @@ impl Actor {
                     ));
                     prompt = format!("{handoff}\n\n{}", spec.prompt);
                 }
-                TurnEnd::Exited(how) if spec.continue_on_crash && !cancelled => {
+                TurnEnd::Exited(how)
+                    if spec.continue_on_crash
+                        && !cancelled
+                        && course.restarts < self.restart_limit =>
+                {
+                    course.restarts += 1;
                     self.hub.warn(format!(
                         "claude exited during the turn ({how}); restarting it with --resume and telling it to continue"
                     ));
+                    prompt = CONTINUE_AFTER_RESTART.to_string();
+                }
+                TurnEnd::Silent
+                    if spec.continue_on_crash
+                        && !cancelled
+                        && course.restarts < self.restart_limit =>
+                {
+                    course.restarts += 1;
+                    self.hub
+                        .warn("claude hung and was restarted; telling it to continue".to_string());
                     prompt = CONTINUE_AFTER_RESTART.to_string();
                 }
                 _ => break self.judge(id, end, &course, spec.kind),
@@ -194,14 +211,14 @@ impl Actor {
                 )),
                 ..base(TurnStatus::Crashed)
             },
-            TurnEnd::Killed { hung: true } => Outcome {
+            TurnEnd::Silent => Outcome {
                 message: Some(format!(
-                    "claude went silent for {} and was restarted; the next turn resumes the conversation",
+                    "claude went silent for {} and the turn was stopped; the next turn goes on in the same conversation",
                     human(self.silence_timeout)
                 )),
                 ..base(TurnStatus::Hung)
             },
-            TurnEnd::Killed { hung: false } => Outcome {
+            TurnEnd::Killed => Outcome {
                 message: Some("the turn was interrupted (claude had to be restarted)".to_string()),
                 ..base(TurnStatus::Interrupted)
             },

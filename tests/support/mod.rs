@@ -229,6 +229,12 @@ impl Env {
         self.ok(&["session", "status", "--json"]).last_json()
     }
 
+    /// `session status --json`, or `None` when the worker is not running.
+    pub fn status_or_none(&self) -> Option<Value> {
+        let run = self.leash(&["session", "status", "--json"]);
+        (run.code() == 0).then(|| run.last_json())
+    }
+
     /// What the fake claude recorded: one object per spawn and per turn.
     pub fn fake_events(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.fake_log)
