@@ -256,7 +256,9 @@ fn main() {
     startup_section(runs_flag.unwrap_or(30));
     relay_section(runs_flag.unwrap_or(5));
     footprint_section();
-    real_claude_section(runs_flag.unwrap_or(10));
+    for pin in [real_cli::NEWEST, real_cli::FLOOR] {
+        real_claude_section(runs_flag.unwrap_or(10), pin);
+    }
 }
 
 /// What a script or a git hook pays per command, next to git itself and to starting
@@ -491,30 +493,34 @@ fn fake_claude_section(runs: usize) {
 }
 
 /// What leash is for: a warm turn in a long-lived claude against a cold
-/// `claude -p --resume` spawn per turn, both with the real CLI and the same fake API.
-fn real_claude_section(runs: usize) {
-    let claude = match real_cli::installed() {
+/// `claude -p --resume` spawn per turn, both with the real CLI and the same fake API,
+/// on each pinned version.
+fn real_claude_section(runs: usize, pin: real_cli::Pin) {
+    let version = pin.pinned_version();
+    let claude = match pin.installed() {
         Ok(claude) => claude,
         Err(why) => {
             println!(
-                "\nreal claude CLI: skipped, it is not installed ({why}); \
+                "\nreal claude CLI {version}: skipped, it is not installed ({why}); \
                  `cargo test --test e2e` installs it into {}",
-                real_cli::install_dir().display()
+                pin.install_dir().display()
             );
             return;
         }
     };
+    println!("\nthe real claude CLI {version}:");
     let claude = claude.display().to_string();
     let api = FakeApi::start([]);
     let bench = Bench::real(Path::new(&claude), &api.url());
     bench.leash(&["session", "start"]);
 
-    let mut rows = vec![bench.warm_sends("warm `leash session send` (real claude)", runs)];
+    let label = |what: &str| format!("{what} (claude {version})");
+    let mut rows = vec![bench.warm_sends(&label("warm `leash session send`"), runs)];
 
     let mut direct = bench.command(&claude);
     direct.args(stream_json_args("00000000-0000-4000-8000-00000000d1ec"));
     let mut direct = DirectPipe::start(direct);
-    rows.push(measure("direct pipe turn (real claude)", runs, || {
+    rows.push(measure(&label("direct pipe turn"), runs, || {
         direct.turn("hi")
     }));
     drop(direct);
@@ -523,7 +529,7 @@ fn real_claude_section(runs: usize) {
     let session = "00000000-0000-4000-8000-00000000c01d";
     let mut created = false;
     rows.push(measure(
-        "cold `claude -p --resume` per turn (real claude)",
+        &label("cold `claude -p --resume` per turn"),
         runs,
         || {
             let how = if created { "--resume" } else { "--session-id" };
@@ -538,7 +544,7 @@ fn real_claude_section(runs: usize) {
     // A model switch: `session model` then the first turn answered on the new model.
     let mut models = ["opus", "sonnet"].iter().cycle();
     rows.push(measure(
-        "`session model M` + first turn on M (real claude)",
+        &label("`session model M` + first turn on M"),
         runs,
         || {
             let model = models.next().unwrap();

@@ -109,6 +109,9 @@ _leash() {
             leash__subcmd__help__subcmd__session,model)
                 cmd="leash__subcmd__help__subcmd__session__subcmd__model"
                 ;;
+            leash__subcmd__help__subcmd__session,restart)
+                cmd="leash__subcmd__help__subcmd__session__subcmd__restart"
+                ;;
             leash__subcmd__help__subcmd__session,send)
                 cmd="leash__subcmd__help__subcmd__session__subcmd__send"
                 ;;
@@ -157,6 +160,9 @@ _leash() {
             leash__subcmd__session,model)
                 cmd="leash__subcmd__session__subcmd__model"
                 ;;
+            leash__subcmd__session,restart)
+                cmd="leash__subcmd__session__subcmd__restart"
+                ;;
             leash__subcmd__session,send)
                 cmd="leash__subcmd__session__subcmd__send"
                 ;;
@@ -186,6 +192,9 @@ _leash() {
                 ;;
             leash__subcmd__session__subcmd__help,model)
                 cmd="leash__subcmd__session__subcmd__help__subcmd__model"
+                ;;
+            leash__subcmd__session__subcmd__help,restart)
+                cmd="leash__subcmd__session__subcmd__help__subcmd__restart"
                 ;;
             leash__subcmd__session__subcmd__help,send)
                 cmd="leash__subcmd__session__subcmd__help__subcmd__send"
@@ -478,7 +487,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__help__subcmd__session)
-            opts="start stop status list send interrupt compact model logs"
+            opts="start stop status list send interrupt compact model restart logs"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -548,6 +557,20 @@ _leash() {
             return 0
             ;;
         leash__subcmd__help__subcmd__session__subcmd__model)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__help__subcmd__session__subcmd__restart)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -750,13 +773,17 @@ _leash() {
             return 0
             ;;
         leash__subcmd__implement)
-            opts="-q -v -h -V --model --restart --no-start --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --model --restart --no-start --budget --worker --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -772,7 +799,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__loop)
-            opts="-q -v -h -V --task --task-file --max-nudges --step --plan-model --implement-model --fresh --worker --json --quiet --verbose --help --version -"
+            opts="-q -v -h -V --task --task-file --max-nudges --step --plan-model --implement-model --fresh --budget --worker --json --quiet --verbose --help --version -"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -798,6 +825,10 @@ _leash() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --worker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -810,7 +841,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__nudge)
-            opts="-q -v -h -V --reason --event --no-wait --no-start --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --reason --event --no-wait --no-start --budget --worker --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -821,6 +852,10 @@ _leash() {
                     return 0
                     ;;
                 --event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -836,7 +871,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__plan)
-            opts="-q -v -h -V --task --task-file --model --fresh --no-start --worker --json --quiet --verbose --help --version -"
+            opts="-q -v -h -V --task --task-file --model --fresh --no-start --budget --worker --json --quiet --verbose --help --version -"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -854,6 +889,10 @@ _leash() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --worker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -866,7 +905,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session)
-            opts="-q -v -h -V --worker --json --quiet --verbose --help --version start stop status list send interrupt compact model logs help"
+            opts="-q -v -h -V --worker --json --quiet --verbose --help --version start stop status list send interrupt compact model restart logs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -906,7 +945,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__help)
-            opts="start stop status list send interrupt compact model logs help"
+            opts="start stop status list send interrupt compact model restart logs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -990,6 +1029,20 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__help__subcmd__model)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__session__subcmd__help__subcmd__restart)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1128,6 +1181,28 @@ _leash() {
                 return 0
             fi
             case "${prev}" in
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__session__subcmd__restart)
+            opts="-q -v -h -V --wait --worker --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --worker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

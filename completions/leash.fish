@@ -42,22 +42,23 @@ complete -c leash -n "__fish_leash_needs_command" -f -a "config" -d 'Show the ef
 complete -c leash -n "__fish_leash_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish)'
 complete -c leash -n "__fish_leash_needs_command" -f -a "daemon" -d 'Run a worker\'s session daemon in the foreground (`session start` does this)'
 complete -c leash -n "__fish_leash_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -s h -l help -d 'Print help'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -s V -l version -d 'Print version'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "start" -d 'Start the worker\'s daemon and claude; resumes the worker\'s conversation if it has one'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "stop" -d 'Stop the worker\'s daemon and claude; the conversation is kept for the next start'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "status" -d 'Show the worker\'s session: pids, session id, model, state, turns, cost, uptime'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "list" -d 'List every worker of this user, one row each'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "send" -d 'Send one turn in the worker\'s conversation and stream the reply'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "interrupt" -d 'Interrupt the running turn (a no-op when none is running)'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "compact" -d 'Compact the conversation now: claude summarises it, keeping what you name'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model logs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "start" -d 'Start the worker\'s daemon and claude; resumes the worker\'s conversation if it has one'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "stop" -d 'Stop the worker\'s daemon and claude; the conversation is kept for the next start'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "status" -d 'Show the worker\'s session: pids, session id, model, state, turns, cost, uptime'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "list" -d 'List every worker of this user, one row each'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "send" -d 'Send one turn in the worker\'s conversation and stream the reply'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "interrupt" -d 'Interrupt the running turn (a no-op when none is running)'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "compact" -d 'Compact the conversation now: claude summarises it, keeping what you name'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "restart" -d 'Start a new claude process on the same conversation, after the running turn'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l cwd -d 'Directory claude works in [default: the repository root, else the current directory]' -r -F
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l model -d 'Model for the session, an alias such as `sonnet` or `opus` or a full name [default: model]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l system-prompt-file -d 'Replace claude\'s system prompt with this file\'s contents' -r -F
@@ -119,6 +120,13 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from model" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from model" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from model" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -l wait -d 'How long to wait for a running turn to end first (the restart stays queued after that)' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s n -l lines -d 'How many of the latest events to show first (0 = all)' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s f -l follow -d 'Keep printing new events as they happen, like `tail -f`'
@@ -135,11 +143,13 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "interrupt" -d 'Interrupt the running turn (a no-op when none is running)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "compact" -d 'Compact the conversation now: claude summarises it, keeping what you name'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "restart" -d 'Start a new claude process on the same conversation, after the running turn'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c leash -n "__fish_leash_using_subcommand plan" -l task -d 'The task, verbatim' -r
 complete -c leash -n "__fish_leash_using_subcommand plan" -l task-file -d 'Read the task from this file' -r -F
 complete -c leash -n "__fish_leash_using_subcommand plan" -l model -d 'Model for the planning turn [default: plan_model]' -r
+complete -c leash -n "__fish_leash_using_subcommand plan" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: task_budget_usd]' -r
 complete -c leash -n "__fish_leash_using_subcommand plan" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand plan" -l fresh -d 'Replace the task under way with this one (otherwise a plan waits its turn: refused with exit code 14 while another task is under way)'
 complete -c leash -n "__fish_leash_using_subcommand plan" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
@@ -149,6 +159,7 @@ complete -c leash -n "__fish_leash_using_subcommand plan" -s v -l verbose -d 'Pr
 complete -c leash -n "__fish_leash_using_subcommand plan" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand plan" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand implement" -l model -d 'Model for implementing [default: implement_model]' -r
+complete -c leash -n "__fish_leash_using_subcommand implement" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: task_budget_usd]' -r
 complete -c leash -n "__fish_leash_using_subcommand implement" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand implement" -l restart -d 'Start the implement phase over even if it is under way'
 complete -c leash -n "__fish_leash_using_subcommand implement" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
@@ -159,6 +170,7 @@ complete -c leash -n "__fish_leash_using_subcommand implement" -s h -l help -d '
 complete -c leash -n "__fish_leash_using_subcommand implement" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l reason -d 'Why the worker is nudged, told to it verbatim' -r
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l event -d 'The git hook that fires this nudge (post-commit, pre-commit, ...)' -r
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: task_budget_usd]' -r
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l no-wait -d 'Queue the nudge and return at once; does nothing when no session runs'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
@@ -172,6 +184,7 @@ complete -c leash -n "__fish_leash_using_subcommand loop" -l task-file -d 'Read 
 complete -c leash -n "__fish_leash_using_subcommand loop" -l max-nudges -d 'Nudges per implement phase before giving up with exit code 10 [default: max_nudges]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l plan-model -d 'Model for planning [default: plan_model]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l implement-model -d 'Model for implementing and nudging [default: implement_model]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: task_budget_usd]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l step -d 'Ask before each phase (needs a terminal)'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l fresh -d 'Start the task over even if the worker already finished or gave up on it'
@@ -256,6 +269,7 @@ complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcom
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "interrupt" -d 'Interrupt the running turn (a no-op when none is running)'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "compact" -d 'Compact the conversation now: claude summarises it, keeping what you name'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
+complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "restart" -d 'Start a new claude process on the same conversation, after the running turn'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from hooks" -f -a "install" -d 'Install hooks in this repository that run `leash nudge --event <hook> --no-wait`'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from hooks" -f -a "uninstall" -d 'Remove the hooks leash installed, restoring any hook that was there before'

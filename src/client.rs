@@ -215,14 +215,19 @@ impl Connection {
     }
 
     /// Sends one request and returns its single reply, turning error replies into errors.
-    pub async fn call(mut self, request: &Request) -> Result<Reply, Error> {
+    pub async fn call(self, request: &Request) -> Result<Reply, Error> {
+        self.call_within(request, CALL_TIMEOUT).await
+    }
+
+    /// [`Connection::call`] for a request that waits its turn behind running work.
+    pub async fn call_within(mut self, request: &Request, bound: Duration) -> Result<Reply, Error> {
         self.send(request).await?;
-        let answer = tokio::time::timeout(CALL_TIMEOUT, self.next())
+        let answer = tokio::time::timeout(bound, self.next())
             .await
             .map_err(|_| {
                 Error::internal(format!(
-                    "the daemon did not answer within {} s",
-                    CALL_TIMEOUT.as_secs()
+                    "the daemon did not answer within {}",
+                    crate::human::duration(bound)
                 ))
             })??;
         match answer {

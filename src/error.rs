@@ -18,6 +18,7 @@ pub enum ErrorKind {
     NotCommitted,
     Blocked,
     NotYetCommitted,
+    BudgetExhausted,
     Busy,
     Interrupted,
 }
@@ -34,6 +35,7 @@ impl ErrorKind {
             ErrorKind::NotCommitted => 10,
             ErrorKind::Blocked => 11,
             ErrorKind::NotYetCommitted => 12,
+            ErrorKind::BudgetExhausted => 13,
             ErrorKind::Busy => 14,
             ErrorKind::Interrupted => 130,
         }
@@ -81,6 +83,10 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     (
         ErrorKind::NotYetCommitted.exit_code(),
         "not committed yet, nudges remain (`leash nudge` pushes on)",
+    ),
+    (
+        ErrorKind::BudgetExhausted.exit_code(),
+        "budget exhausted: the task's turns cost its --budget (task_budget_usd); no further turn was sent",
     ),
     (
         ErrorKind::Busy.exit_code(),

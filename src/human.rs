@@ -9,8 +9,10 @@ pub fn duration(d: Duration) -> String {
         format!("{ms} ms")
     } else if ms < 120_000 {
         format!("{:.1} s", d.as_secs_f64())
-    } else {
+    } else if ms < 2 * 3_600_000 {
         format!("{} min", d.as_secs() / 60)
+    } else {
+        format!("{} h {} min", d.as_secs() / 3600, d.as_secs() % 3600 / 60)
     }
 }
 
@@ -21,6 +23,43 @@ pub fn tokens(n: u64) -> String {
         1_000..1_000_000 => format!("{}k", n / 1_000),
         _ if n.is_multiple_of(1_000_000) => format!("{}M", n / 1_000_000),
         _ => format!("{:.1}M", n as f64 / 1_000_000.0),
+    }
+}
+
+/// A size: `512 KiB`, `312 MiB`, `4.0 GiB`.
+pub fn bytes(n: u64) -> String {
+    const KIB: u64 = 1 << 10;
+    const MIB: u64 = 1 << 20;
+    const GIB: u64 = 1 << 30;
+    match n {
+        0..KIB => format!("{n} B"),
+        KIB..MIB => format!("{} KiB", n / KIB),
+        MIB..GIB => format!("{} MiB", n / MIB),
+        _ => format!("{:.1} GiB", n as f64 / GIB as f64),
+    }
+}
+
+/// A moment as a local wall clock: `14:00` within the next day, else `Mon 14:00`.
+pub fn clock(unix_ms: u64) -> String {
+    let Some(at) = local_time(unix_ms) else {
+        return format!("{} (Unix s)", unix_ms / 1000);
+    };
+    let within_a_day = unix_ms.saturating_sub(crate::time::now_ms()) < 20 * 3600 * 1000;
+    let hm = format!("{:02}:{:02}", at.tm_hour, at.tm_min);
+    if within_a_day {
+        return hm;
+    }
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    let day = usize::try_from(at.tm_wday).ok().and_then(|d| DAYS.get(d));
+    format!("{} {hm}", day.unwrap_or(&"?"))
+}
+
+fn local_time(unix_ms: u64) -> Option<libc::tm> {
+    let secs = libc::time_t::try_from(unix_ms / 1000).ok()?;
+    // SAFETY: localtime_r only writes the `tm` it is given; both pointers are valid.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        (!libc::localtime_r(&secs, &mut tm).is_null()).then_some(tm)
     }
 }
 
@@ -35,5 +74,21 @@ mod tests {
         assert_eq!(tokens(995_000), "995k");
         assert_eq!(tokens(1_000_000), "1M");
         assert_eq!(tokens(1_250_000), "1.2M");
+    }
+
+    #[test]
+    fn sizes_read_short() {
+        assert_eq!(bytes(900), "900 B");
+        assert_eq!(bytes(300 << 20), "300 MiB");
+        assert_eq!(bytes(4 << 30), "4.0 GiB");
+    }
+
+    #[test]
+    fn clocks_read_as_hours_and_minutes() {
+        let soon = clock(crate::time::now_ms() + 60_000);
+        assert_eq!(soon.len(), 5, "{soon}");
+        assert_eq!(&soon[2..3], ":");
+        let later = clock(crate::time::now_ms() + 3 * 24 * 3600 * 1000);
+        assert_eq!(later.len(), 9, "{later}");
     }
 }

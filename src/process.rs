@@ -23,6 +23,15 @@ pub fn start_time(pid: u32) -> Option<u64> {
     fields.get(19)?.parse().ok()
 }
 
+/// What a process holds in memory (its resident set), from `/proc/PID/statm`.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages.saturating_mul(u64::try_from(page).ok()?))
+}
+
 /// Sends `signal` to a whole process group; a group that is gone is not an error.
 pub fn signal_group(pgid: u32, signal: i32) {
     if pgid == 0 {
@@ -50,9 +59,11 @@ pub fn forget_claude(pid_file: &Path) {
     let _ = std::fs::remove_file(pid_file);
 }
 
-/// Kills the claude group a previous daemon of this worker left behind (it was killed
-/// before it could stop claude). Says what it killed.
-pub fn kill_stale_claude(state_dir: &Path) -> Option<String> {
+/// Stops the claude group a previous daemon of this worker left behind (it was killed
+/// before it could stop claude): SIGTERM first, so claude saves its conversation
+/// (2.1.110 writes its transcript late and loses the last turn to a SIGKILL), then
+/// SIGKILL after `grace`. Says what it stopped.
+pub fn kill_stale_claude(state_dir: &Path, grace: std::time::Duration) -> Option<String> {
     let pid_file = claude_pid_file(state_dir);
     let text = std::fs::read_to_string(&pid_file).ok()?;
     forget_claude(&pid_file);
@@ -61,6 +72,11 @@ pub fn kill_stale_claude(state_dir: &Path) -> Option<String> {
     let started: u64 = parts.next()?.parse().ok()?;
     // Only the very process we started: a reused pid belongs to someone else.
     if start_time(pid) == Some(started) {
+        signal_group(pid, libc::SIGTERM);
+        let until = std::time::Instant::now() + grace;
+        while start_time(pid) == Some(started) && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         signal_group(pid, libc::SIGKILL);
         return Some(format!("claude (pid {pid})"));
     }
@@ -121,7 +137,7 @@ mod tests {
         let me = std::process::id();
         std::fs::write(dir.path().join(CLAUDE_PID_FILE), format!("{me} 1\n")).unwrap();
         assert_eq!(
-            kill_stale_claude(dir.path()),
+            kill_stale_claude(dir.path(), std::time::Duration::ZERO),
             None,
             "start time differs: not ours"
         );

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::claude::conversation::Compaction;
+use crate::claude::limits::RateLimit;
 use crate::error::{Error, ErrorKind};
 use crate::turn::{Outcome, TurnKind, TurnSpec};
 use crate::worker::{Judgement, WorkerConfig, WorkerStep};
@@ -53,6 +54,13 @@ pub enum Request {
     /// Switch model between turns, keeping the conversation.
     SetModel {
         model: String,
+    },
+    /// A new claude process on the same conversation, after the running turn; answered
+    /// with the status once the new one runs.
+    Restart {
+        /// The claude binary to start, as the client resolved it.
+        #[serde(default)]
+        claude: Option<PathBuf>,
     },
     /// Stream every event after `after_seq` (from the log, then live).
     Follow {
@@ -278,6 +286,17 @@ pub enum Event<M = Value> {
         /// claude's reason (`compact_error`).
         reason: String,
     },
+    /// claude reported the provider's rate limit (its `rate_limit_event`, relayed as
+    /// a `claude` event too): how much of which window is used, and when it resets.
+    RateLimit {
+        /// The event's place in the worker's log.
+        seq: u64,
+        /// When it happened, Unix milliseconds.
+        ts: u64,
+        /// The turn it belongs to; `null` outside a turn.
+        turn: Option<u64>,
+        limit: RateLimit,
+    },
     /// Something the daemon did or saw: a respawn, a retry, a dropped client.
     Notice {
         /// The event's place in the worker's log.
@@ -323,6 +342,7 @@ impl<M> Event<M> {
             | Event::Compacting { ts, .. }
             | Event::Compacted { ts, .. }
             | Event::CompactFailed { ts, .. }
+            | Event::RateLimit { ts, .. }
             | Event::Notice { ts, .. }
             | Event::TurnEnded { ts, .. }
             | Event::Judged { ts, .. } => *ts,
@@ -393,6 +413,14 @@ pub struct SessionStatus {
     pub log: PathBuf,
     /// Set when leash gave up on claude (repeated crashes); `session start` retries.
     pub failure: Option<String>,
+    /// The provider's rate limit, as claude reported it last (only with subscription
+    /// or gateway auth: an API key gets no such reports).
+    pub rate_limit: Option<RateLimit>,
+    /// Until when (Unix milliseconds) leash waits for a rate limit to reset before it
+    /// sends the refused turn again; `null` when it does not wait.
+    pub rate_limited_until: Option<u64>,
+    /// What claude's process uses in memory (resident set, from /proc), while it runs.
+    pub claude_rss_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

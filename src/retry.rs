@@ -8,6 +8,9 @@ pub struct RetryPolicy {
     pub max_retries: u32,
     pub base_delay_ms: u64,
     pub max_delay_ms: u64,
+    /// The longest wait for a rate limit to reset, when claude said when it does.
+    #[serde(default)]
+    pub max_wait_ms: u64,
 }
 
 impl RetryPolicy {
@@ -16,6 +19,7 @@ impl RetryPolicy {
         max_retries: 0,
         base_delay_ms: 0,
         max_delay_ms: 0,
+        max_wait_ms: 0,
     };
 
     /// Exponential backoff with full jitter over the upper half, so workers that hit
@@ -39,6 +43,7 @@ mod tests {
             max_retries: 5,
             base_delay_ms: 100,
             max_delay_ms: 1_000,
+            max_wait_ms: 0,
         };
         for attempt in 0..30 {
             let d = policy.delay_ms(attempt);

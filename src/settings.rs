@@ -104,6 +104,10 @@ settings! {
         "longest pause between provider retries";
     compact_at: u32 = percent("80"), "LEASH_COMPACT_AT", Command,
         "compact before a plan or implement turn once the context is this full (percent of the window; 0 never)";
+    task_budget_usd: Option<f64> = money(""), "LEASH_TASK_BUDGET_USD", Command,
+        "stop a task once its turns cost this many US dollars (exit code 13); empty for no budget";
+    provider_max_wait: Duration = duration("1h"), "LEASH_PROVIDER_MAX_WAIT", Command,
+        "longest wait for a rate limit to reset before re-sending a turn refused with 429";
     idle_timeout: Duration = duration("30m"), "LEASH_IDLE_TIMEOUT", Daemon,
         "stop an unused daemon after this long (0 = never)";
     silence_timeout: Duration = duration("30m"), "LEASH_SILENCE_TIMEOUT", Daemon,
@@ -120,13 +124,15 @@ settings! {
         "crashes in a row before leash gives up on claude";
     crash_backoff: Duration = duration("1s"), "LEASH_CRASH_BACKOFF", Daemon,
         "first respawn delay after a crash, doubling";
-    log_max_bytes: u64 = bytes("67108864"), "LEASH_LOG_MAX_BYTES", Daemon,
+    claude_max_rss: u64 = bytes("4GiB"), "LEASH_CLAUDE_MAX_RSS", Daemon,
+        "restart claude on the same conversation before a turn once it uses this much memory (0 = never)";
+    log_max_bytes: u64 = bytes("64MiB"), "LEASH_LOG_MAX_BYTES", Daemon,
         "rotate the event log at this many bytes";
     max_queue: u32 = count("256"), "LEASH_MAX_QUEUE", Daemon,
         "turns that may wait behind the running one; more are refused as busy";
     client_timeout: Duration = duration("10s"), "LEASH_CLIENT_TIMEOUT", Daemon,
         "drop a client that sends no request for this long";
-    client_buffer: u64 = bytes("33554432"), "LEASH_CLIENT_BUFFER", Daemon,
+    client_buffer: u64 = bytes("32MiB"), "LEASH_CLIENT_BUFFER", Daemon,
         "bytes of events a client may fall behind before it is dropped";
     permission_timeout: Duration = duration("10m"), "LEASH_PERMISSION_TIMEOUT", Daemon,
         "deny a tool request nobody answered for this long";
@@ -155,6 +161,7 @@ impl Settings {
             nudge_backoff_max_ms: millis(self.nudge_backoff_max),
             retry: self.provider_retry(),
             compact_at: self.compact_at,
+            task_budget_usd: self.task_budget_usd,
         }
     }
 
@@ -164,6 +171,7 @@ impl Settings {
             max_retries: self.provider_retries,
             base_delay_ms: millis(self.provider_backoff),
             max_delay_ms: millis(self.provider_backoff_max),
+            max_wait_ms: millis(self.provider_max_wait),
         }
     }
 }
@@ -335,9 +343,21 @@ mod parse {
     }
 
     pub mod bytes {
-        pub const EXPECTS: &str = "a number of bytes";
+        pub const EXPECTS: &str = "a size such as 4GiB, 512MiB or 1048576 (bytes)";
         pub fn parse(raw: &super::Raw) -> Option<u64> {
-            super::text_of(raw)?.parse().ok()
+            super::super::parse_bytes(super::text_of(raw)?)
+        }
+    }
+
+    pub mod money {
+        pub const EXPECTS: &str = "an amount of US dollars such as 2.50, or empty for none";
+        pub fn parse(raw: &super::Raw) -> Option<Option<f64>> {
+            let text = super::text_of(raw)?.trim_start_matches('$').trim();
+            if text.is_empty() || text.eq_ignore_ascii_case("none") {
+                return Some(None);
+            }
+            let usd: f64 = text.parse().ok()?;
+            (usd.is_finite() && usd >= 0.0).then_some(Some(usd))
         }
     }
 
@@ -394,6 +414,24 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     (seconds.is_finite() && seconds >= 0.0)
         .then(|| Duration::try_from_secs_f64(seconds).ok())
         .flatten()
+}
+
+/// Parses `1048576`, `512KiB`, `64MiB`, `4GiB` (also `K`, `M`, `G`, binary as well).
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "K" | "KiB" | "KB" => 10,
+        "M" | "MiB" | "MB" => 20,
+        "G" | "GiB" | "GB" => 30,
+        _ => return None,
+    };
+    number.checked_mul(1 << shift)
 }
 
 /// `.leash.toml`, its values as written.
@@ -547,6 +585,25 @@ mod tests {
         assert!(err.message.contains("max_nudges"), "{err}");
         let err = ConfigFile::parse(Path::new("c"), "max_nudges = [").unwrap_err();
         assert_eq!(err.kind, crate::error::ErrorKind::Usage);
+    }
+
+    #[test]
+    fn sizes_and_budgets_parse() {
+        assert_eq!(parse_bytes("1048576"), Some(1 << 20));
+        assert_eq!(parse_bytes("64MiB"), Some(64 << 20));
+        assert_eq!(parse_bytes("4GiB"), Some(4 << 30));
+        assert_eq!(parse_bytes("4 G"), Some(4 << 30));
+        for bad in ["", "x", "-1", "1.5GiB", "4TiB", "99999999999999999999"] {
+            assert_eq!(parse_bytes(bad), None, "{bad}");
+        }
+        let money = |t: &str| parse::money::parse(&Raw::Text(t.to_string()));
+        assert_eq!(money(""), Some(None));
+        assert_eq!(money("2.50"), Some(Some(2.5)));
+        assert_eq!(money("$3"), Some(Some(3.0)));
+        assert_eq!(money("-1"), None);
+        assert_eq!(money("lots"), None);
+        assert_eq!(Settings::defaults().task_budget_usd, None);
+        assert_eq!(Settings::defaults().claude_max_rss, 4 << 30);
     }
 
     #[test]

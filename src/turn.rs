@@ -103,7 +103,7 @@ pub struct Outcome {
     pub session_id: String,
     /// The model claude reported (else the one asked for).
     pub model: Option<String>,
-    /// What the turn cost, as claude reported it.
+    /// What the turn cost, retries included: its share of claude's running total.
     pub cost_usd: Option<f64>,
     /// From the turn's start to its end, retries included.
     pub duration_ms: u64,

@@ -77,6 +77,29 @@ fn doctor_fails_with_the_fix_when_claude_is_missing_and_warns_of_stale_sockets()
 }
 
 #[test]
+fn doctor_warns_of_a_claude_older_than_leash_supports() {
+    let mut env = Env::new();
+    let old = env.dir.path().join("old-claude");
+    std::fs::write(&old, "#!/bin/sh\necho '2.1.100 (Claude Code)'\n").unwrap();
+    std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    env.set("LEASH_CLAUDE", &old.display().to_string());
+    let run = env.leash(&["doctor"]);
+    assert_eq!(run.code(), 0, "a warning, not a failure: {run:?}");
+    assert!(
+        run.stdout.contains("warn  claude")
+            && run.stdout.contains(
+                "(2.1.100 (Claude Code)) is older than 2.1.110, the oldest claude leash supports"
+            ),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("fix: npm install -g @anthropic-ai/claude-code@latest"),
+        "{run:?}"
+    );
+}
+
+#[test]
 fn config_shows_each_value_and_where_it_came_from() {
     let mut env = Env::new();
     std::fs::write(

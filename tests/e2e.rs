@@ -1,11 +1,13 @@
-//! End to end: the real `leash` binary and daemon driving the real `claude` CLI (the
-//! version pinned in tests/claude-code/) against a fake Anthropic Messages API on
-//! 127.0.0.1 (crates/test-fakes/src/fake_api.rs). No credentials, no traffic beyond loopback.
+//! End to end: the real `leash` binary and daemon driving the real `claude` CLI against
+//! a fake Anthropic Messages API on 127.0.0.1 (crates/test-fakes/src/fake_api.rs). No
+//! credentials, no traffic beyond loopback. Every test runs twice: `newest::` on the
+//! newest CLI leash was measured against (tests/claude-code/) and `floor::` on the
+//! oldest it supports (tests/claude-code-floor/); [`Cli`] holds what differs.
 //!
-//! The CLI is installed into `.cache/claude-code/` on first use (`npm ci`, once per
-//! test binary, serialized across processes). Without npm every test here says on
-//! stderr that it was skipped and why, and passes, unless `LEASH_E2E_REQUIRED=1` (set
-//! by `.ci/run`): then an unavailable CLI fails every test.
+//! Each CLI is installed into `.cache/` on first use (`npm ci`, once per test binary,
+//! serialized across processes). Without npm every test here says on stderr that it
+//! was skipped and why, and passes, unless `LEASH_E2E_REQUIRED=1` (set by `.ci/run`):
+//! then an unavailable CLI fails every test.
 
 mod support;
 
@@ -26,19 +28,82 @@ use test_fakes::real_cli;
 /// How long a test waits for anything the CLI does; it answers in well under a second.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// The model ids claude 2.1.332 resolves leash's default aliases to.
-const OPUS: &str = "claude-opus-5-5";
-const SONNET: &str = "claude-sonnet-5-5";
-const HAIKU: &str = "claude-haiku-5-5";
+/// What differs between the two pinned CLIs, as measured.
+struct Cli {
+    pin: real_cli::Pin,
+    /// The model ids leash's default aliases resolve to.
+    opus: &'static str,
+    sonnet: &'static str,
+    haiku: &'static str,
+    /// The context window of `sonnet`.
+    window: u64,
+    /// `/model NAME` typed as a prompt switches models (2.1.110 answers "Unknown
+    /// command: /model").
+    typed_model: bool,
+}
+
+const NEWEST: Cli = Cli {
+    pin: real_cli::NEWEST,
+    opus: "claude-opus-5-5",
+    sonnet: "claude-sonnet-5-5",
+    haiku: "claude-haiku-5-5",
+    window: 1_000_000,
+    typed_model: true,
+};
+
+const FLOOR: Cli = Cli {
+    pin: real_cli::FLOOR,
+    opus: "claude-opus-4-6",
+    sonnet: "claude-sonnet-4-6",
+    haiku: "claude-haiku-4-5-20251001",
+    window: 200_000,
+    typed_model: false,
+};
+
+/// Each test below, once per CLI.
+macro_rules! on_both_clis {
+    ($($test:ident),* $(,)?) => {
+        mod newest {
+            $( #[test] fn $test() { super::$test(&super::NEWEST) } )*
+        }
+        mod floor {
+            $( #[test] fn $test() { super::$test(&super::FLOOR) } )*
+        }
+    };
+}
+
+on_both_clis!(
+    two_sends_share_one_claude_process_and_the_conversation,
+    model_switches_reach_the_api_and_keep_the_conversation,
+    interrupt_and_ctrl_c_end_a_streaming_turn_and_the_next_turn_gets_its_own_answer,
+    provider_errors_exit_5_and_leash_retries_recover,
+    claude_retries_are_shown_while_they_happen,
+    loop_plans_on_opus_implements_on_sonnet_and_commits_with_the_bash_tool,
+    loop_nudges_a_turn_that_committed_nothing_and_then_it_commits,
+    a_daemon_killed_with_sigkill_is_restarted_and_the_conversation_goes_on,
+    a_full_context_makes_claude_compact_and_status_shows_it,
+    session_compact_instructions_reach_the_summary_request,
+    a_conversation_the_api_refuses_as_too_long_is_handed_off_and_goes_on,
+    each_turn_costs_what_claude_says_across_a_restart,
+);
 
 /// The real CLI, installed on first use; `None` after saying why when it cannot be
 /// had and the suite is not required to run.
-fn real_claude() -> Option<PathBuf> {
-    static CLI: OnceLock<Result<PathBuf, real_cli::Unavailable>> = OnceLock::new();
-    match CLI.get_or_init(real_cli::install) {
+fn real_claude(cli: &Cli) -> Option<PathBuf> {
+    static NEWEST_CLI: OnceLock<Result<PathBuf, real_cli::Unavailable>> = OnceLock::new();
+    static FLOOR_CLI: OnceLock<Result<PathBuf, real_cli::Unavailable>> = OnceLock::new();
+    let once = if cli.pin == real_cli::FLOOR {
+        &FLOOR_CLI
+    } else {
+        &NEWEST_CLI
+    };
+    match once.get_or_init(|| cli.pin.install()) {
         Ok(binary) => Some(binary.clone()),
         Err(why) if std::env::var("LEASH_E2E_REQUIRED").is_ok_and(|v| v == "1") => {
-            panic!("LEASH_E2E_REQUIRED=1 but the real claude CLI is unavailable: {why}")
+            panic!(
+                "LEASH_E2E_REQUIRED=1 but the real claude CLI ({}) is unavailable: {why}",
+                cli.pin.name
+            )
         }
         Err(why) => {
             let thread = std::thread::current();
@@ -53,6 +118,12 @@ fn real_claude() -> Option<PathBuf> {
             None
         }
     }
+}
+
+#[test]
+fn the_pinned_clis_are_the_versions_leash_names() {
+    assert_eq!(NEWEST.pin.pinned_version(), leash::claude::NEWEST_TESTED);
+    assert_eq!(FLOOR.pin.pinned_version(), leash::claude::OLDEST_SUPPORTED);
 }
 
 /// A leash environment (temporary HOME, state, runtime and TMPDIR, a git repository)
@@ -71,13 +142,17 @@ impl Deref for E2e {
 
 impl E2e {
     /// `script` answers the turn requests in order; after it, the API echoes.
-    fn start(script: impl IntoIterator<Item = Reply>) -> Option<E2e> {
-        Self::with(&[], script)
+    fn start(cli: &'static Cli, script: impl IntoIterator<Item = Reply>) -> Option<E2e> {
+        Self::with(cli, &[], script)
     }
 
     /// Like [`E2e::start`], with extra environment variables for leash and claude.
-    fn with(vars: &[(&str, &str)], script: impl IntoIterator<Item = Reply>) -> Option<E2e> {
-        let claude = real_claude()?;
+    fn with(
+        cli: &'static Cli,
+        vars: &[(&str, &str)],
+        script: impl IntoIterator<Item = Reply>,
+    ) -> Option<E2e> {
+        let claude = real_claude(cli)?;
         let api = FakeApi::start(script);
         let mut env = Env::new();
         let tmp = env.dir.path().join("tmp");
@@ -184,11 +259,16 @@ impl E2e {
     /// (it leads its group). Any other process with that pid (pids get reused) is left
     /// alone.
     fn kill_claude(&self, pid: i64) {
-        let Some((_, claude)) = self.env.vars.iter().find(|(k, _)| k == "LEASH_CLAUDE") else {
+        // Its command line says `claude` in 2.1.110 (node's process title) and the
+        // binary's path in 2.1.332: its environment holds this test's HOME in both.
+        let Some((_, home)) = self.env.vars.iter().find(|(k, _)| k == "HOME") else {
             return;
         };
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if alive(pid) && String::from_utf8_lossy(&cmdline).starts_with(claude.as_str()) {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let ours = environ
+            .split(|b| *b == 0)
+            .any(|var| var == format!("HOME={home}").as_bytes());
+        if alive(pid) && ours {
             unsafe {
                 libc::kill(-(pid as i32), libc::SIGKILL);
                 libc::kill(pid as i32, libc::SIGKILL);
@@ -254,9 +334,10 @@ fn let_some_chunks_stream() {
     std::thread::sleep(SLOW_CHUNK * 4);
 }
 
-#[test]
-fn two_sends_share_one_claude_process_and_the_conversation() {
-    let Some(e2e) = E2e::start([]) else { return };
+fn two_sends_share_one_claude_process_and_the_conversation(cli: &'static Cli) {
+    let Some(e2e) = E2e::start(cli, []) else {
+        return;
+    };
     e2e.ok(&["session", "start"]);
     let before = e2e.status();
     assert!(before["claude_pid"].is_u64(), "{before}");
@@ -277,7 +358,10 @@ fn two_sends_share_one_claude_process_and_the_conversation() {
     );
     assert_eq!(after["session_id"], before["session_id"]);
     assert_eq!(after["turns"], 2);
-    assert_eq!(after["model"], SONNET, "confirmed by claude's init line");
+    assert_eq!(
+        after["model"], cli.sonnet,
+        "confirmed by claude's init line"
+    );
     let turns = e2e.turns();
     assert_eq!(turns.len(), 2, "{turns:#?}");
     let session_id = after["session_id"].as_str().unwrap();
@@ -287,7 +371,7 @@ fn two_sends_share_one_claude_process_and_the_conversation() {
             Some(session_id),
             "claude uses the session id leash chose"
         );
-        assert_eq!(turn.model.as_deref(), Some(SONNET));
+        assert_eq!(turn.model.as_deref(), Some(cli.sonnet));
     }
     assert_eq!(
         last_user_text(&turns[1]).as_deref(),
@@ -296,9 +380,10 @@ fn two_sends_share_one_claude_process_and_the_conversation() {
     assert_carries(&turns[1], "first question", "echo: first question");
 }
 
-#[test]
-fn model_switches_reach_the_api_and_keep_the_conversation() {
-    let Some(e2e) = E2e::start([]) else { return };
+fn model_switches_reach_the_api_and_keep_the_conversation(cli: &'static Cli) {
+    let Some(e2e) = E2e::start(cli, []) else {
+        return;
+    };
     e2e.ok(&["session", "send", "one"]);
     let pid = e2e.status()["claude_pid"].clone();
 
@@ -315,29 +400,35 @@ fn model_switches_reach_the_api_and_keep_the_conversation() {
 
     let turns = e2e.turns();
     let models: Vec<_> = turns.iter().map(|t| t.model.as_deref()).collect();
-    assert_eq!(models, [Some(SONNET), Some(OPUS), Some(SONNET)]);
+    assert_eq!(models, [Some(cli.sonnet), Some(cli.opus), Some(cli.sonnet)]);
     assert_carries(&turns[1], "one", "echo: one");
     assert_carries(&turns[2], "one", "echo: one");
     assert_carries(&turns[2], "two", "echo: two");
     let status = e2e.status();
     assert_eq!(status["claude_pid"], pid, "set_model needed no respawn");
-    assert_eq!(status["model"], SONNET);
+    assert_eq!(status["model"], cli.sonnet);
     assert_eq!(e2e.claude_starts().len(), 1);
 
-    // `/model` typed as a prompt is a local command of the CLI: no API request.
+    // `/model` typed as a prompt is a local command of the CLI: no API request. Only
+    // the newer CLI knows it.
     let command = e2e.ok(&["session", "send", "/model haiku"]);
-    assert_eq!(
-        command.stdout,
-        "Set model to `Haiku 5.5` for this session only\n"
-    );
+    let (said, model) = match cli.typed_model {
+        true => (
+            "Set model to `Haiku 5.5` for this session only\n",
+            cli.haiku,
+        ),
+        false => ("Unknown command: /model\n", cli.sonnet),
+    };
+    assert_eq!(command.stdout, said);
     assert_eq!(e2e.turns().len(), 3, "answered without the API");
     e2e.ok(&["session", "send", "four"]);
-    assert_eq!(e2e.turns()[3].model.as_deref(), Some(HAIKU));
+    assert_eq!(e2e.turns()[3].model.as_deref(), Some(model));
 }
 
-#[test]
-fn interrupt_and_ctrl_c_end_a_streaming_turn_and_the_next_turn_gets_its_own_answer() {
-    let Some(e2e) = E2e::start([slow_reply("first"), slow_reply("second")]) else {
+fn interrupt_and_ctrl_c_end_a_streaming_turn_and_the_next_turn_gets_its_own_answer(
+    cli: &'static Cli,
+) {
+    let Some(e2e) = E2e::start(cli, [slow_reply("first"), slow_reply("second")]) else {
         return;
     };
     e2e.ok(&["session", "start"]);
@@ -394,14 +485,16 @@ fn interrupt_and_ctrl_c_end_a_streaming_turn_and_the_next_turn_gets_its_own_answ
     }
 }
 
-#[test]
-fn provider_errors_exit_5_and_leash_retries_recover() {
-    let Some(e2e) = E2e::start([
-        Reply::error(529),
-        Reply::error(429),
-        Reply::error(529),
-        Reply::text("recovered"),
-    ]) else {
+fn provider_errors_exit_5_and_leash_retries_recover(cli: &'static Cli) {
+    let Some(e2e) = E2e::start(
+        cli,
+        [
+            Reply::error(529),
+            Reply::error(429),
+            Reply::error(529),
+            Reply::text("recovered"),
+        ],
+    ) else {
         return;
     };
     for (prompt, status) in [("meets 529", 529), ("meets 429", 429)] {
@@ -428,9 +521,9 @@ fn provider_errors_exit_5_and_leash_retries_recover() {
     assert_eq!(e2e.turns().len(), 5, "one request per attempt");
 }
 
-#[test]
-fn claude_retries_are_shown_while_they_happen() {
+fn claude_retries_are_shown_while_they_happen(cli: &'static Cli) {
     let Some(e2e) = E2e::with(
+        cli,
         &[("CLAUDE_CODE_MAX_RETRIES", "2")],
         [
             Reply::error(529),
@@ -472,10 +565,11 @@ fn claude_retries_are_shown_while_they_happen() {
     }
 }
 
-#[test]
-fn loop_plans_on_opus_implements_on_sonnet_and_commits_with_the_bash_tool() {
+fn loop_plans_on_opus_implements_on_sonnet_and_commits_with_the_bash_tool(cli: &'static Cli) {
     let plan = "1) write feature.txt 2) commit it";
-    let Some(e2e) = E2e::start([]) else { return };
+    let Some(e2e) = E2e::start(cli, []) else {
+        return;
+    };
     let feature = e2e.repo.canonicalize().unwrap().join("feature.txt");
     e2e.api.push(Reply::text(plan));
     e2e.api
@@ -499,13 +593,17 @@ fn loop_plans_on_opus_implements_on_sonnet_and_commits_with_the_bash_tool() {
         4,
         "plan, implement, two tool results: {turns:#?}"
     );
-    assert_eq!(turns[0].model.as_deref(), Some(OPUS), "planning model");
+    assert_eq!(turns[0].model.as_deref(), Some(cli.opus), "planning model");
     assert!(
         last_user_text(&turns[0]).is_some_and(|t| t.contains("Add feature.txt")),
         "the task is in the plan prompt"
     );
     for turn in &turns[1..] {
-        assert_eq!(turn.model.as_deref(), Some(SONNET), "implementation model");
+        assert_eq!(
+            turn.model.as_deref(),
+            Some(cli.sonnet),
+            "implementation model"
+        );
     }
     // The permission modes reached the CLI: it tells the model so (2.1.332's words).
     assert!(
@@ -540,9 +638,10 @@ fn loop_plans_on_opus_implements_on_sonnet_and_commits_with_the_bash_tool() {
     );
 }
 
-#[test]
-fn loop_nudges_a_turn_that_committed_nothing_and_then_it_commits() {
-    let Some(e2e) = E2e::start([]) else { return };
+fn loop_nudges_a_turn_that_committed_nothing_and_then_it_commits(cli: &'static Cli) {
+    let Some(e2e) = E2e::start(cli, []) else {
+        return;
+    };
     let notes = e2e.repo.canonicalize().unwrap().join("notes.md");
     e2e.api.extend([
         Reply::text("1) write notes.md 2) commit it"),
@@ -574,9 +673,10 @@ fn loop_nudges_a_turn_that_committed_nothing_and_then_it_commits() {
     );
 }
 
-#[test]
-fn a_daemon_killed_with_sigkill_is_restarted_and_the_conversation_goes_on() {
-    let Some(e2e) = E2e::start([]) else { return };
+fn a_daemon_killed_with_sigkill_is_restarted_and_the_conversation_goes_on(cli: &'static Cli) {
+    let Some(e2e) = E2e::start(cli, []) else {
+        return;
+    };
     e2e.ok(&["session", "send", "remember the word banana"]);
     let before = e2e.status();
     let daemon = before["daemon_pid"].as_i64().unwrap();
@@ -628,18 +728,18 @@ fn status_with_window(e2e: &E2e) -> Value {
     status
 }
 
-#[test]
-fn a_reply_of_995k_tokens_makes_claude_compact_and_status_shows_it() {
-    let Some(e2e) = E2e::start([Reply::with_usage(995_000, Reply::text("a long answer"))]) else {
+fn a_full_context_makes_claude_compact_and_status_shows_it(cli: &'static Cli) {
+    let full = cli.window - 5_000;
+    let Some(e2e) = E2e::start(cli, [Reply::with_usage(full, Reply::text("a long answer"))]) else {
         return;
     };
     e2e.ok(&["session", "send", "fill the context"]);
     let status = status_with_window(&e2e);
     assert!(
-        status["context_tokens"].as_u64().unwrap() >= 995_000,
+        status["context_tokens"].as_u64().unwrap() >= full,
         "{status}"
     );
-    assert_eq!(status["context_window"], 1_000_000, "{status}");
+    assert_eq!(status["context_window"], cli.window, "{status}");
     let run = e2e.ok(&["session", "send", "--json", "go on"]);
     let types: Vec<String> = run
         .json_lines()
@@ -654,13 +754,14 @@ fn a_reply_of_995k_tokens_makes_claude_compact_and_status_shows_it() {
     let status = e2e.status();
     assert_eq!(status["compactions"], 1, "{status}");
     assert_eq!(status["last_compaction"]["trigger"], "auto");
-    assert!(status["last_compaction"]["pre_tokens"].as_u64().unwrap() >= 995_000);
+    assert!(status["last_compaction"]["pre_tokens"].as_u64().unwrap() >= full);
     assert_eq!(e2e.api.of_kind(RequestKind::Compact).len(), 1);
 }
 
-#[test]
-fn session_compact_instructions_reach_the_summary_request() {
-    let Some(e2e) = E2e::start([]) else { return };
+fn session_compact_instructions_reach_the_summary_request(cli: &'static Cli) {
+    let Some(e2e) = E2e::start(cli, []) else {
+        return;
+    };
     e2e.ok(&["session", "send", "remember the word banana"]);
     let session = e2e.status()["session_id"].clone();
     let run = e2e.ok(&[
@@ -686,12 +787,11 @@ fn session_compact_instructions_reach_the_summary_request() {
     );
 }
 
-#[test]
-fn a_conversation_the_api_refuses_as_too_long_is_handed_off_and_goes_on() {
+fn a_conversation_the_api_refuses_as_too_long_is_handed_off_and_goes_on(cli: &'static Cli) {
     // Something huge in the conversation (as a tool's output would be): from then on
     // the API refuses every request that carries it, summaries included.
     const HUGE: &str = "HUGE-OUTPUT-THAT-FILLS-THE-WINDOW";
-    let Some(e2e) = E2e::start([Reply::text(format!("{HUGE} and more"))]) else {
+    let Some(e2e) = E2e::start(cli, [Reply::text(format!("{HUGE} and more"))]) else {
         return;
     };
     let refuse = |req: &RecordedRequest| req.body.contains(HUGE);
@@ -732,4 +832,63 @@ fn a_conversation_the_api_refuses_as_too_long_is_handed_off_and_goes_on() {
         "echo: and now?\n",
         "the worker goes on"
     );
+}
+
+/// What claude says a result cost: on its own where it says so (2.1.309 and later), else
+/// the difference of its running totals within one process.
+fn claudes_cost(results: &[Value]) -> Vec<f64> {
+    let mut previous: Option<f64> = None;
+    results
+        .iter()
+        .map(|result| {
+            let total = result["total_cost_usd"].as_f64().unwrap();
+            let cost = match result["model_usage_since_last_result"].as_object() {
+                Some(models) => models.values().filter_map(|m| m["costUSD"].as_f64()).sum(),
+                None => total - previous.unwrap_or(0.0),
+            };
+            previous = Some(total);
+            cost
+        })
+        .collect()
+}
+
+fn each_turn_costs_what_claude_says_across_a_restart(cli: &'static Cli) {
+    let Some(e2e) = E2e::start(cli, []) else {
+        return;
+    };
+    let mut outcomes = Vec::new();
+    let mut results = Vec::new();
+    for prompt in ["one", "two", "restart", "three"] {
+        if prompt == "restart" {
+            let before = e2e.status()["claude_pid"].clone();
+            let restarted = e2e.ok(&["session", "restart", "--json"]).last_json();
+            assert_ne!(restarted["claude_pid"], before, "a new claude");
+            // claude's running total starts over in a new process, or goes on.
+            results.push(Value::Null);
+            continue;
+        }
+        let run = e2e.ok(&["session", "send", "--json", prompt]);
+        outcomes.push(run.last_json()["outcome"]["cost_usd"].as_f64().unwrap());
+        let result = run
+            .json_lines()
+            .into_iter()
+            .find(|l| l["type"] == "claude" && l["msg"]["type"] == "result")
+            .unwrap();
+        results.push(result["msg"].clone());
+    }
+    let before_restart = claudes_cost(&results[..2]);
+    let after_restart = claudes_cost(&results[3..]);
+    let expected: Vec<f64> = before_restart.into_iter().chain(after_restart).collect();
+    for (got, want) in outcomes.iter().zip(&expected) {
+        assert!(
+            (got - want).abs() < 1e-9,
+            "{outcomes:?} vs claude's {expected:?}"
+        );
+        assert!(*got > 0.0);
+    }
+    let session = e2e.status()["cost_usd"].as_f64().unwrap();
+    let sum: f64 = outcomes.iter().sum();
+    assert!((session - sum).abs() < 1e-9, "{session} vs {sum}");
+    // Every turn here is about as big: none is charged the conversation's total.
+    assert!(outcomes[2] < outcomes[0] * 1.5, "{outcomes:?}");
 }

@@ -284,3 +284,41 @@ fn errors_name_claudes_reason_never_its_subtype() {
     assert!(run.stderr.contains("max_turns"), "{run:?}");
     assert!(!run.stderr.contains("error_max_turns"), "{run:?}");
 }
+
+#[test]
+fn a_prompt_an_older_claude_drops_while_compacting_is_sent_again() {
+    let mut env = Env::new();
+    env.set("FAKE_CLAUDE_DROPS_PROMPT", "1");
+    env.ok(&["session", "send", "[[usage 995000]] fill it up"]);
+    let run = env.ok(&["session", "send", "--json", "what next?"]);
+    let outcome = &run.last_json()["outcome"];
+    assert_eq!(outcome["result"], "echo: what next?", "{run:?}");
+    let dropped = env
+        .fake_events()
+        .into_iter()
+        .filter(|e| e["event"] == "prompt_dropped")
+        .count();
+    assert_eq!(dropped, 1, "the fake dropped it once");
+    let prompts: Vec<String> = env
+        .turns()
+        .iter()
+        .filter_map(|t| t["prompt"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        prompts,
+        ["[[usage 995000]] fill it up", "what next?", "what next?"]
+    );
+    let human = env.ok(&["session", "logs"]);
+    assert!(
+        human
+            .stdout
+            .contains("dropped the prompt (claude before 2.1.153 does); sending it again"),
+        "{human:?}"
+    );
+    // A claude that keeps the prompt is never sent it twice.
+    let mut env = Env::new();
+    env.unset("FAKE_CLAUDE_DROPS_PROMPT");
+    env.ok(&["session", "send", "[[usage 995000]] fill it up"]);
+    env.ok(&["session", "send", "what next?"]);
+    assert_eq!(env.turns().len(), 2);
+}

@@ -121,10 +121,12 @@ impl Child {
         // SAFETY: prctl and getppid are async-signal-safe; nothing else runs here.
         unsafe {
             command.pre_exec(move || {
-                // claude dies with the daemon that owns it, even a daemon killed with
-                // SIGKILL: nobody would read what it does. (Set in this thread, which
-                // lives as long as the daemon's runtime.)
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                // claude stops with the daemon that owns it, even a daemon killed with
+                // SIGKILL: nobody would read what it does. SIGTERM, so it saves its
+                // conversation first (2.1.110 writes its transcript late); the next
+                // daemon SIGKILLs what is left. (Set in this thread, which lives as
+                // long as the daemon's runtime.)
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 // The daemon may have died before the line above.

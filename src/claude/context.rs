@@ -1,9 +1,9 @@
 //! How full the conversation is, and what claude does about it: the size of the
 //! context after each turn (the usage of claude's last main-thread message), the
-//! model's window (claude's `get_context_usage`, asked without waiting for it), and
-//! compactions as claude reports them.
+//! model's window (the `contextWindow` of the model in the result's `modelUsage`,
+//! which 2.1.110 and 2.1.332 both report; `get_context_usage` would cost 2.1.110
+//! sixteen count-tokens requests each time), and compactions as claude reports them.
 
-use serde_json::Value;
 use tokio::time::Instant;
 
 use super::conversation::Compaction;
@@ -23,13 +23,12 @@ pub(super) struct Context {
     /// the turn ends (its content is never parsed).
     last_main_reply: Option<String>,
     window: Option<u64>,
-    /// The model `window` was asked for (`None`: not asked yet).
-    window_model: Option<String>,
-    /// The id of a `get_context_usage` request not answered yet.
-    query: Option<String>,
     compacting_since: Option<Instant>,
     /// How a compaction in the running turn ended.
     turn_compaction: Option<CompactionNews>,
+    /// claude compacted by itself at the start of the running turn and kept nothing
+    /// after the summary: the turn's prompt never reached the model.
+    dropped_prompt: bool,
 }
 
 /// Sub-agents' messages carry the id of the tool call that started them.
@@ -40,6 +39,7 @@ impl Context {
     pub fn turn_started(&mut self) {
         self.last_main_reply = None;
         self.turn_compaction = None;
+        self.dropped_prompt = false;
     }
 
     /// An assistant line; kept when it is the main thread's.
@@ -79,6 +79,8 @@ impl Context {
             "compact_boundary" => {
                 self.compacting_since = None;
                 let meta = system.compact_metadata.as_ref();
+                self.dropped_prompt =
+                    meta.is_some_and(|m| m.trigger == "auto" && m.preserved_segment.is_none());
                 CompactionNews::Done(Compaction {
                     trigger: meta.map_or_else(|| "auto".to_string(), |m| m.trigger.clone()),
                     pre_tokens: meta.and_then(|m| m.pre_tokens),
@@ -99,6 +101,11 @@ impl Context {
         self.compacting_since
     }
 
+    /// The running turn's prompt was dropped by claude's own compaction.
+    pub fn dropped_prompt(&self) -> bool {
+        self.dropped_prompt
+    }
+
     /// How a compaction in the turn that just ended came out.
     pub fn take_turn_compaction(&mut self) -> Option<CompactionNews> {
         self.turn_compaction.take()
@@ -109,33 +116,15 @@ impl Context {
         self.window
     }
 
-    /// Whether to ask claude for the window of `model` (not known for it yet, and not
-    /// already asked).
-    pub fn wants_window(&self, model: Option<&str>) -> bool {
-        self.query.is_none() && model.is_some() && self.window_model.as_deref() != model
-    }
-
-    pub fn asked_window(&mut self, id: String, model: Option<&str>) {
-        self.query = Some(id);
-        self.window_model = model.map(str::to_string);
-    }
-
-    /// The answer to the window question, if `id` is it: true when it was.
-    pub fn answered(&mut self, id: &str, response: Option<&Value>) -> bool {
-        if self.query.as_deref() != Some(id) {
-            return false;
+    /// The window of the model a result reported, when it did.
+    pub fn saw_window(&mut self, window: Option<u64>) {
+        if window.is_some() {
+            self.window = window;
         }
-        self.query = None;
-        // An older claude does not know the request: the window stays unknown.
-        self.window = response
-            .and_then(|r| r.get("maxTokens"))
-            .and_then(Value::as_u64);
-        true
     }
 
-    /// A new process knows nothing of questions asked of the old one.
+    /// A compaction in a process that ended is over.
     pub fn process_ended(&mut self) {
-        self.query = None;
         self.compacting_since = None;
     }
 
@@ -203,16 +192,38 @@ mod tests {
     }
 
     #[test]
-    fn the_window_is_asked_once_per_model() {
+    fn an_auto_compaction_that_keeps_nothing_dropped_the_prompt() {
         let mut context = Context::default();
-        assert!(context.wants_window(Some("m1")));
-        context.asked_window("q1".into(), Some("m1"));
-        assert!(!context.wants_window(Some("m1")));
-        assert!(!context.answered("other", None));
-        let answer = serde_json::json!({"maxTokens": 1_000_000, "totalTokens": 12});
-        assert!(context.answered("q1", Some(&answer)));
+        context.turn_started();
+        let old = system(
+            r#"{"subtype":"compact_boundary","compact_metadata":{"trigger":"auto","pre_tokens":195004,"post_tokens":180}}"#,
+        );
+        context.saw_system(&old, 1);
+        assert!(context.dropped_prompt(), "claude 2.1.110 to 2.1.152");
+        context.turn_started();
+        assert!(!context.dropped_prompt());
+        let new = system(
+            r#"{"subtype":"compact_boundary","compact_metadata":{"trigger":"auto","pre_tokens":995053,"post_tokens":2608,"preserved_segment":{"head_uuid":"a","anchor_uuid":"b","tail_uuid":"a"}}}"#,
+        );
+        context.saw_system(&new, 2);
+        assert!(!context.dropped_prompt(), "2.1.153 and later keep it");
+        let manual = system(
+            r#"{"subtype":"compact_boundary","compact_metadata":{"trigger":"manual","pre_tokens":150050,"post_tokens":2604}}"#,
+        );
+        context.saw_system(&manual, 3);
+        assert!(
+            !context.dropped_prompt(),
+            "a compaction asked for has no prompt"
+        );
+    }
+
+    #[test]
+    fn the_window_is_kept_until_a_result_says_otherwise() {
+        let mut context = Context::default();
+        context.saw_window(Some(1_000_000));
+        context.saw_window(None);
         assert_eq!(context.window(), Some(1_000_000));
-        assert!(!context.wants_window(Some("m1")));
-        assert!(context.wants_window(Some("m2")), "another model");
+        context.saw_window(Some(200_000));
+        assert_eq!(context.window(), Some(200_000));
     }
 }

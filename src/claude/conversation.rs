@@ -44,6 +44,10 @@ pub struct Conversation {
     /// Conversations this worker retired because they were full, oldest first.
     #[serde(default)]
     pub previous_session_ids: Vec<String>,
+    /// The running total claude reported last for this conversation (`total_cost_usd`),
+    /// to tell what a resumed claude's first result cost.
+    #[serde(default)]
+    pub reported_cost_usd: Option<f64>,
 }
 
 /// One compaction of the conversation.
@@ -97,6 +101,7 @@ impl Conversation {
             compactions: 0,
             last_compaction: None,
             previous_session_ids: Vec::new(),
+            reported_cost_usd: None,
         }
     }
 
@@ -109,6 +114,7 @@ impl Conversation {
         self.context_tokens = None;
         self.compactions = 0;
         self.last_compaction = None;
+        self.reported_cost_usd = None;
         old
     }
 

@@ -1,6 +1,8 @@
 //! claude's stream-json messages: typed for the fields leash reads, everything else
 //! ignored here and passed through untouched by the daemon.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -15,8 +17,16 @@ pub enum StreamMessage {
     ControlRequest(IncomingControlRequest),
     ControlResponse(IncomingControlResponse),
     StreamEvent(StreamEventMessage),
+    RateLimitEvent(RateLimitEvent),
     #[serde(other)]
     Other,
+}
+
+/// What claude says of the provider's rate limits.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitEvent {
+    #[serde(default)]
+    pub rate_limit_info: super::limits::RateLimitInfo,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +59,10 @@ pub struct CompactMetadata {
     pub trigger: String,
     pub pre_tokens: Option<u64>,
     pub post_tokens: Option<u64>,
+    /// What was kept word for word after the summary: the last reply and the new
+    /// prompt. claude before 2.1.153 keeps nothing and drops the prompt of a turn that
+    /// began with an auto-compaction.
+    pub preserved_segment: Option<serde_json::Value>,
 }
 
 /// An assistant line read only for its usage, skipping its content.
@@ -151,12 +165,44 @@ pub struct ResultMessage {
     #[serde(default)]
     pub is_error: bool,
     pub result: Option<String>,
+    /// A running total: of the process (before 2.1.277), of the conversation after.
     pub total_cost_usd: Option<f64>,
     pub api_error_status: Option<u16>,
     pub terminal_reason: Option<String>,
+    /// Per model, since the process began (carried over a resume from 2.1.277).
+    #[serde(default, rename = "modelUsage")]
+    pub model_usage: BTreeMap<String, ModelUsage>,
+    /// Per model, since the previous result (2.1.309 and later).
+    #[serde(default)]
+    pub model_usage_since_last_result: Option<BTreeMap<String, ModelUsage>>,
+}
+
+/// What a result says of one model's use.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ModelUsage {
+    #[serde(rename = "costUSD")]
+    pub cost_usd: Option<f64>,
+    #[serde(rename = "contextWindow")]
+    pub context_window: Option<u64>,
 }
 
 impl ResultMessage {
+    /// What this result cost on its own, where claude says so (2.1.309 and later).
+    pub fn own_cost(&self) -> Option<f64> {
+        let since_last = self.model_usage_since_last_result.as_ref()?;
+        Some(since_last.values().filter_map(|u| u.cost_usd).sum())
+    }
+
+    /// The context window of `model` (claude's model id), or of the only model used.
+    pub fn context_window(&self, model: Option<&str>) -> Option<u64> {
+        let usage = match model.and_then(|m| self.model_usage.get(m)) {
+            Some(usage) => usage,
+            None if self.model_usage.len() == 1 => self.model_usage.values().next()?,
+            None => return None,
+        };
+        usage.context_window
+    }
+
     /// claude reports provider failures as `subtype: "success"` with `is_error: true`
     /// and an `API Error: ...` text. 2.1.332 keeps `api_error_status` (429, 529, 5xx)
     /// even after its own retries ran out; older versions left it null then, so the
@@ -279,16 +325,8 @@ impl StreamEventMessage {
 pub enum ControlRequest<'a> {
     Initialize,
     Interrupt,
-    SetModel {
-        model: &'a str,
-    },
-    SetPermissionMode {
-        mode: &'a str,
-    },
-    /// The context window and how full it is (`summary` asks the API nothing).
-    GetContextUsage {
-        detail: &'a str,
-    },
+    SetModel { model: &'a str },
+    SetPermissionMode { mode: &'a str },
 }
 
 /// The stdin line for one user turn.

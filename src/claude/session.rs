@@ -21,6 +21,8 @@ use tokio::time::Instant;
 use super::child::{Child, ChildEvent, ExitInfo, Stdin};
 use super::context::{CompactionNews, Context};
 pub use super::conversation::Conversation;
+use super::cost::CostMeter;
+use super::limits::RateLimit;
 use super::messages::{
     ControlRequest, ResultMessage, StreamMessage, control_request_line, control_response_line,
     user_line,
@@ -42,6 +44,8 @@ pub struct Bounds {
     /// While claude compacts it may be silent this long (instead of the silence
     /// timeout): on the real service a compaction can take minutes.
     pub compact_timeout: Duration,
+    /// Restart claude before a turn once it uses more memory than this (0: never).
+    pub max_rss: u64,
 }
 
 /// The process's lifecycle.
@@ -72,6 +76,8 @@ pub struct View {
     pub permission_mode: Option<String>,
     /// The model's context window, as claude told it.
     pub context_window: Option<u64>,
+    /// The provider's rate limit, as claude reported it last.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// What the session tells its host.
@@ -83,12 +89,17 @@ pub enum Report<'a> {
     Info(String),
     /// Something went wrong and the session handled it.
     Warn(String),
-    /// The conversation's saved facts changed.
+    /// The conversation's saved facts changed: to be saved at once.
     Conversation(&'a Conversation),
+    /// Only the conversation's running tallies changed (its cost, its context): saved
+    /// with the turn that ends.
+    Tallies(&'a Conversation),
     /// The process or what claude confirmed changed.
     View(View),
     /// claude compacts the conversation, or finished, or failed to.
     Compaction(CompactionNews),
+    /// claude reported the provider's rate limit.
+    RateLimit(RateLimit),
     /// claude asks to use a tool; the answer goes to `stdin`. Every request must be
     /// answered: claude waits forever otherwise.
     ToolRequest {
@@ -178,6 +189,8 @@ pub struct Session {
     confirmed_model: Option<String>,
     confirmed_mode: Option<String>,
     context: Context,
+    cost: CostMeter,
+    rate_limit: Option<RateLimit>,
 }
 
 impl Session {
@@ -192,6 +205,8 @@ impl Session {
             confirmed_model: None,
             confirmed_mode: None,
             context: Context::default(),
+            cost: CostMeter::default(),
+            rate_limit: None,
         }
     }
 
@@ -227,6 +242,7 @@ impl Session {
             model: self.confirmed_model.clone(),
             permission_mode: self.confirmed_mode.clone(),
             context_window: self.context.window(),
+            rate_limit: self.rate_limit.clone(),
         }
     }
 
@@ -285,6 +301,39 @@ impl Session {
             self.state = State::Cold;
             host.report(Report::View(self.view()));
         }
+    }
+
+    /// A new claude process on the same conversation (`session restart`, for example
+    /// after claude was upgraded): the running one is stopped the polite way and a new
+    /// one started with `--resume`; one leash gave up on is tried again.
+    pub async fn restart(&mut self, host: &mut impl Host) -> Result<(), Error> {
+        self.conversation_mut()?;
+        if self.is_running() {
+            host.report(Report::Info(
+                "restarting claude on the same conversation, as asked".to_string(),
+            ));
+            self.stop(host).await;
+        }
+        self.retry(host);
+        self.ensure_running(host).await
+    }
+
+    /// claude is a long-lived Node process and some versions leak: one that grew past
+    /// the bound is restarted on the same conversation between turns, never in one.
+    async fn restart_if_bloated(&mut self, host: &mut impl Host) {
+        let Some(pid) = self.child().map(Child::pid) else {
+            return;
+        };
+        let max = self.bounds.max_rss;
+        let Some(rss) = crate::process::rss_bytes(pid).filter(|rss| max > 0 && *rss > max) else {
+            return;
+        };
+        host.report(Report::Warn(format!(
+            "claude (pid {pid}) uses {}, over claude_max_rss ({}); restarting it on the same conversation before the next turn",
+            crate::human::bytes(rss),
+            crate::human::bytes(max)
+        )));
+        self.stop(host).await;
     }
 
     /// Starts claude unless it runs, backing off after crashes and giving up after too
@@ -402,6 +451,7 @@ impl Session {
         crate::process::record_claude(&self.pid_file, child.pid());
         self.stderr_tail.clear();
         self.confirmed_mode = None;
+        self.cost.process_started();
         self.state = State::Running { child, crashes };
         host.report(Report::View(self.view()));
         let timeout = self.bounds.init_timeout;
@@ -535,6 +585,7 @@ impl Session {
     /// One attempt at a turn: claude started and switched to the turn's model and
     /// mode, the prompt sent, its output read until the turn's result.
     pub async fn turn(&mut self, ask: &TurnAsk<'_>, host: &mut impl Host) -> TurnEnd {
+        self.restart_if_bloated(host).await;
         if let Err(e) = self.ensure_running(host).await {
             return TurnEnd::NotStarted(e);
         }
@@ -931,16 +982,13 @@ impl Session {
             StreamMessage::System(system) if system.subtype == "init" => self.on_init(system, host),
             StreamMessage::System(system) => self.on_system(system, host),
             StreamMessage::ControlRequest(request) => self.on_control_request(request, host),
-            StreamMessage::ControlResponse(answer) => {
-                let body = &answer.response;
-                if self
-                    .context
-                    .answered(&body.request_id, body.response.as_ref())
-                {
-                    host.report(Report::View(self.view()));
-                }
+            StreamMessage::Result(result) => self.on_result(result, host),
+            StreamMessage::RateLimitEvent(event) => {
+                let limit = RateLimit::from_info(&event.rate_limit_info, crate::time::now_ms());
+                self.rate_limit = Some(limit.clone());
+                host.report(Report::RateLimit(limit));
+                host.report(Report::View(self.view()));
             }
-            StreamMessage::Result(_) => self.on_result(host),
             _ => {}
         }
         Some(message)
@@ -962,25 +1010,47 @@ impl Session {
         host.report(Report::Compaction(news));
     }
 
-    /// A turn ended: how full the conversation is now, and (once per model) how big
-    /// its window is, asked of claude without waiting for the answer.
-    fn on_result(&mut self, host: &mut impl Host) {
-        if let Some(tokens) = self.context.tokens_at_result()
-            && let Some(conversation) = self.conversation.as_mut()
-        {
-            conversation.context_tokens = Some(tokens);
-            self.conversation_changed(host);
+    /// A turn ended: what it cost, how full the conversation is now and how big the
+    /// model's window is.
+    fn on_result(&mut self, result: &ResultMessage, host: &mut impl Host) {
+        let tokens = self.context.tokens_at_result();
+        let window = result.context_window(self.confirmed_model.as_deref());
+        if window.is_some_and(|w| Some(w) != self.context.window()) {
+            self.context.saw_window(window);
+            host.report(Report::View(self.view()));
         }
-        let model = self.confirmed_model.clone();
-        if !self.context.wants_window(model.as_deref()) {
+        let Some(conversation) = self.conversation.as_mut() else {
             return;
+        };
+        self.cost.saw_result(
+            result.total_cost_usd,
+            result.own_cost(),
+            conversation.reported_cost_usd,
+        );
+        if result.total_cost_usd.is_some() {
+            conversation.reported_cost_usd = result.total_cost_usd;
         }
-        let id = self.request_id();
-        let line =
-            control_request_line(&id, &ControlRequest::GetContextUsage { detail: "summary" });
-        if self.write(line).is_ok() {
-            self.context.asked_window(id, model.as_deref());
+        if tokens.is_some() {
+            conversation.context_tokens = tokens;
         }
+        host.report(Report::Tallies(conversation));
+    }
+
+    /// The provider's rate limit as claude reported it last.
+    pub fn rate_limit(&self) -> Option<&RateLimit> {
+        self.rate_limit.as_ref()
+    }
+
+    /// What claude spent since the last call: the turn that just ended, its retries,
+    /// and any result that arrived between turns.
+    pub fn take_cost(&mut self) -> Option<f64> {
+        self.cost.take()
+    }
+
+    /// claude compacted by itself as the turn began and dropped its prompt (claude
+    /// before 2.1.153 does): the answer is to the summary, not to the prompt.
+    pub fn dropped_prompt(&self) -> bool {
+        self.context.dropped_prompt()
     }
 
     /// How a compaction during the turn that just ended came out, if there was one.

@@ -10,6 +10,7 @@ use console::style;
 use super::Output;
 use super::common::{block_on, current_dir, resolve_claude, settings};
 use super::json::{Check, CheckStatus as Status};
+use crate::claude::version::Version;
 use crate::client::Target;
 use crate::error::{Error, ErrorKind};
 use crate::git;
@@ -104,7 +105,17 @@ fn claude_check(cwd: &Path) -> Check {
             );
         }
     };
+    let oldest = Version::oldest_supported();
     match version_of(&path) {
+        Some(version) if Version::parse(&version).is_some_and(|v| v < oldest) => check(
+            "claude",
+            Status::Warn,
+            format!(
+                "{} ({version}) is older than {oldest}, the oldest claude leash supports",
+                path.display()
+            ),
+            Some("npm install -g @anthropic-ai/claude-code@latest".to_string()),
+        ),
         Some(version) => check(
             "claude",
             Status::Pass,

@@ -222,6 +222,27 @@ impl<'a> TurnPrinter<'a> {
                     self.aside(&format!("{} {line}", style("leash:").dim().for_stderr()));
                 }
             }
+            Event::RateLimit { limit, .. } => {
+                if limit.rejected() {
+                    let until = limit.resets_at.map(crate::human::clock);
+                    let wait = format!("rate limited until {}", until.as_deref().unwrap_or("?"));
+                    self.update(|p| p.tool = Some(wait));
+                }
+                // A warning or a refusal is news; routine usage only with -v.
+                let routine = limit.status == "allowed";
+                if !self.out.quiet && (!routine || self.out.verbose > 0) {
+                    let label = match routine {
+                        true => style("leash:").dim(),
+                        false => style("leash:").yellow(),
+                    };
+                    let line = format!("{} {}", label.for_stderr(), limit.describe());
+                    self.aside(&line);
+                }
+            }
+            Event::TurnEnded { outcome, .. } => {
+                let cost = outcome.cost_usd.unwrap_or(0.0);
+                self.update(|p| p.cost += cost);
+            }
             Event::CompactFailed { reason, .. } => {
                 self.update(|p| p.tool = None);
                 self.aside(&format!(
@@ -275,10 +296,6 @@ impl<'a> TurnPrinter<'a> {
             StreamMessage::System(system) if system.subtype == "init" => {
                 let model = system.model.unwrap_or_default();
                 self.update(|p| p.model = model);
-            }
-            StreamMessage::Result(result) => {
-                let cost = result.total_cost_usd.unwrap_or(0.0);
-                self.update(|p| p.cost += cost);
             }
             StreamMessage::StreamEvent(event) => {
                 if let Some(delta) = event.text_delta() {

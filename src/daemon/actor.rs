@@ -75,6 +75,13 @@ impl Actor {
             Job::Start { spec, reply } => {
                 let _ = reply.send(self.start(spec).await);
             }
+            Job::Restart { claude, reply } => {
+                if let Some(claude) = claude {
+                    self.claude.use_binary(claude, &mut self.hub);
+                }
+                let result = self.claude.restart(&mut self.hub).await;
+                let _ = reply.send(result.map(|()| self.hub.status()));
+            }
             Job::SetModel { model, reply } => {
                 let result =
                     self.claude

@@ -145,6 +145,7 @@ impl Conn {
             Request::Compact { instructions } => self.compact(shared, instructions).await,
             Request::Interrupt { turn } => self.interrupt(shared, turn).await,
             Request::SetModel { model } => self.set_model(shared, model).await,
+            Request::Restart { claude } => self.restart(shared, claude).await,
             Request::Follow { after_seq } => self.follow(shared, after_seq).await,
             Request::Permission { .. } => {
                 self.refuse(
@@ -224,6 +225,17 @@ impl Conn {
             .and_then(|r| r)
         {
             Ok(message) => Reply::Ok { message },
+            Err(e) => Reply::error(&e),
+        };
+        self.reply(&reply).await
+    }
+
+    async fn restart(&mut self, shared: &Shared, claude: Option<PathBuf>) -> io::Result<()> {
+        let reply = match ask(shared, |reply| Command::Restart { claude, reply })
+            .await
+            .and_then(|r| r)
+        {
+            Ok(status) => Reply::Status(Box::new(status)),
             Err(e) => Reply::error(&e),
         };
         self.reply(&reply).await

@@ -50,6 +50,10 @@ pub enum Command {
         model: String,
         reply: oneshot::Sender<Result<String, Error>>,
     },
+    Restart {
+        claude: Option<PathBuf>,
+        reply: oneshot::Sender<Result<SessionStatus, Error>>,
+    },
     Interrupt {
         turn: Option<u64>,
         reply: oneshot::Sender<String>,
@@ -125,6 +129,7 @@ struct Mirror {
     view: View,
     turns: u64,
     cost_usd: f64,
+    rate_limited_until: Option<u64>,
 }
 
 /// The running turn (or step), and whether it was asked to stop.
@@ -194,6 +199,7 @@ impl Hub {
                     view: View::default(),
                     turns: r.turns,
                     cost_usd: r.cost_usd,
+                    rate_limited_until: None,
                 },
                 Permissions::new(r.permission_allow, r.always_allow, permission_timeout),
                 r.last_turn,
@@ -327,6 +333,7 @@ impl Hub {
                 let _ = reply.send(self.submit_step(request, feed));
             }
             Command::SetModel { model, reply } => self.queue.push(Job::SetModel { model, reply }),
+            Command::Restart { claude, reply } => self.queue.push(Job::Restart { claude, reply }),
             Command::Interrupt { turn, reply } => {
                 let _ = reply.send(self.interrupt(turn));
             }
@@ -455,6 +462,9 @@ impl Hub {
             Job::SetModel { reply, .. } => {
                 let _ = reply.send(Err(Error::new(ErrorKind::NoSession, why)));
             }
+            Job::Restart { reply, .. } => {
+                let _ = reply.send(Err(Error::new(ErrorKind::NoSession, why)));
+            }
         }
     }
 
@@ -511,7 +521,15 @@ impl Hub {
             socket: self.place.socket.clone(),
             log: self.out.log_path(),
             failure: view.failure.clone(),
+            rate_limit: view.rate_limit.clone(),
+            rate_limited_until: self.mirror.rate_limited_until,
+            claude_rss_bytes: view.pid.and_then(crate::process::rss_bytes),
         }
+    }
+
+    /// leash waits for a rate limit to reset until then (Unix ms), or no longer.
+    pub fn set_rate_limited_until(&mut self, until: Option<u64>) {
+        self.mirror.rate_limited_until = until;
     }
 
     // ---- the session's conversation ----------------------------------------------
@@ -715,7 +733,16 @@ impl Host for Hub {
                 self.mirror.conversation = Some(conversation.clone());
                 self.save_record();
             }
+            Report::Tallies(conversation) => {
+                self.mirror.conversation = Some(conversation.clone());
+            }
             Report::View(view) => self.mirror.view = view,
+            Report::RateLimit(limit) => self.out.emit(turn, |seq, ts| Event::<Value>::RateLimit {
+                seq,
+                ts,
+                turn,
+                limit,
+            }),
             Report::Compaction(news) => self.out.emit(turn, |seq, ts| match news {
                 CompactionNews::Started => Event::<Value>::Compacting { seq, ts, turn },
                 CompactionNews::Done(compaction) => Event::Compacted {

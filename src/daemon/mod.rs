@@ -112,7 +112,7 @@ async fn serve(
         state_dir: place.state_dir.clone(),
     });
     let worker = WorkerState::load(&place.state_dir);
-    let stale_claude = crate::process::kill_stale_claude(&place.state_dir);
+    let stale_claude = crate::process::kill_stale_claude(&place.state_dir, settings.stop_grace);
     let claude = Session::new(
         record.as_ref().map(|r| r.conversation.clone()),
         Bounds {
@@ -124,6 +124,7 @@ async fn serve(
             max_crashes: settings.max_crashes,
             crash_backoff: settings.crash_backoff,
             compact_timeout: settings.compact_timeout,
+            max_rss: settings.claude_max_rss,
         },
         crate::process::claude_pid_file(&place.state_dir),
     );

@@ -32,6 +32,10 @@ pub enum Job {
         model: String,
         reply: oneshot::Sender<Result<String, Error>>,
     },
+    Restart {
+        claude: Option<std::path::PathBuf>,
+        reply: oneshot::Sender<Result<SessionStatus, Error>>,
+    },
 }
 
 impl Job {
@@ -39,7 +43,7 @@ impl Job {
     fn id(&self) -> Option<u64> {
         match self {
             Job::Turn { id, .. } | Job::Step { id, .. } => Some(*id),
-            Job::Start { .. } | Job::SetModel { .. } => None,
+            Job::Start { .. } | Job::SetModel { .. } | Job::Restart { .. } => None,
         }
     }
 

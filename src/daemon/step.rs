@@ -65,8 +65,7 @@ impl Actor {
                         kind: TurnKind::Compact,
                         ..TurnSpec::user(format!("/compact {instructions}"))
                     };
-                    let outcome = self.run_turn(id, &spec, false).await;
-                    Seen::Compacted(outcome.status == crate::turn::TurnStatus::Success)
+                    Seen::Compacted(self.run_turn(id, &spec, false).await)
                 }
                 Action::Send { kind, prompt } => {
                     self.step_turn(id, kind, prompt, &config, interactive).await

@@ -8,11 +8,13 @@ use tokio::time::Instant;
 
 use super::actor::Actor;
 use crate::claude::context::CompactionNews;
+use crate::claude::limits::RateLimit;
 use crate::claude::messages::ResultMessage;
 use crate::claude::session::{TurnAsk, TurnEnd};
 use crate::error::ErrorKind;
 use crate::git;
 use crate::human::duration as human;
+use crate::time::now_ms;
 use crate::turn::{Outcome, TurnKind, TurnSpec, TurnStatus};
 use crate::worker::prompts::{CONTINUE_AFTER_RESTART, Handoff, handoff_prompt};
 
@@ -24,7 +26,25 @@ struct Course {
     handed_off: bool,
     /// claude died or hung during the turn and was restarted to continue it.
     restarts: u32,
+    /// The prompt was sent again because claude's own compaction dropped it.
+    resent: bool,
+    /// The provider refused the turn for a rate limit that resets later than leash
+    /// may wait.
+    refused_until: Option<RateLimit>,
 }
+
+/// How long to wait before sending a turn the provider refused again.
+enum Backoff {
+    /// leash's own backoff.
+    Generic(Duration),
+    /// Until the rate limit claude reported during the attempt resets.
+    UntilReset { delay: Duration, limit: RateLimit },
+    /// The rate limit resets later than `provider_max_wait`.
+    BeyondBound(RateLimit),
+}
+
+/// A rate limit's reset is in whole seconds: the turn goes again a little after it.
+const AFTER_RESET: Duration = Duration::from_secs(1);
 
 impl Actor {
     /// Runs one turn to its end and returns its outcome (also sent as `turn_ended`).
@@ -39,6 +59,7 @@ impl Actor {
         let mut prompt = spec.prompt.clone();
         let mut course = Course::default();
         let outcome = loop {
+            let attempt_started = now_ms();
             let ask = TurnAsk {
                 prompt: &prompt,
                 model: spec.model.as_deref(),
@@ -52,16 +73,34 @@ impl Actor {
                         && course.retries < spec.retry.max_retries
                         && !cancelled =>
                 {
-                    let delay = Duration::from_millis(spec.retry.delay_ms(course.retries));
+                    let (delay, until) = match self.backoff(result, attempt_started, spec, &course)
+                    {
+                        Backoff::Generic(delay) => (delay, None),
+                        Backoff::UntilReset { delay, limit } => (delay, Some(limit)),
+                        Backoff::BeyondBound(limit) => {
+                            course.refused_until = Some(limit);
+                            break self.judge(id, end, &course, spec.kind);
+                        }
+                    };
                     course.retries += 1;
-                    self.hub.warn(format!(
-                        "provider error ({}); retrying in {} (retry {} of {})",
-                        result.result.as_deref().unwrap_or("no details"),
-                        human(delay),
-                        course.retries,
-                        spec.retry.max_retries
-                    ));
-                    if self.claude.pause(delay, &mut self.hub).await {
+                    let retry = format!("retry {} of {}", course.retries, spec.retry.max_retries);
+                    let reset_at = until.as_ref().and_then(|l| l.resets_at);
+                    self.hub.warn(match &until {
+                        Some(limit) => format!(
+                            "{}; waiting {} until it resets before sending the turn again ({retry})",
+                            limit.describe(),
+                            human(delay)
+                        ),
+                        None => format!(
+                            "provider error ({}); retrying in {} ({retry})",
+                            result.result.as_deref().unwrap_or("no details"),
+                            human(delay)
+                        ),
+                    });
+                    self.hub.set_rate_limited_until(reset_at);
+                    let interrupted = self.claude.pause(delay, &mut self.hub).await;
+                    self.hub.set_rate_limited_until(None);
+                    if interrupted {
                         break Outcome {
                             message: Some("interrupted while waiting to retry".to_string()),
                             ..self
@@ -82,6 +121,19 @@ impl Actor {
                         "the conversation was full; continued in a new one: {new}"
                     ));
                     prompt = format!("{handoff}\n\n{}", spec.prompt);
+                }
+                TurnEnd::Result(result)
+                    if !result.is_error
+                        && spec.kind != TurnKind::Compact
+                        && self.claude.dropped_prompt()
+                        && !course.resent
+                        && !cancelled =>
+                {
+                    course.resent = true;
+                    self.hub.warn(
+                        "claude compacted the conversation and dropped the prompt (claude before 2.1.153 does); sending it again"
+                            .to_string(),
+                    );
                 }
                 TurnEnd::Exited(how)
                     if spec.continue_on_crash
@@ -113,6 +165,37 @@ impl Actor {
         };
         self.hub.end_turn(id, outcome.clone(), finishes);
         outcome
+    }
+
+    /// A refusal that claude tied to a rate limit (a 429 and a `rejected` rate limit
+    /// reported during the attempt) waits until the limit resets, within the bound;
+    /// anything else backs off as usual.
+    fn backoff(
+        &self,
+        result: &ResultMessage,
+        attempt_started: u64,
+        spec: &TurnSpec,
+        course: &Course,
+    ) -> Backoff {
+        let generic = Backoff::Generic(Duration::from_millis(spec.retry.delay_ms(course.retries)));
+        let now = now_ms();
+        let limit = self.claude.rate_limit().filter(|limit| {
+            limit.rejected()
+                && limit.ts >= attempt_started
+                && matches!(result.api_error_status, Some(429) | None)
+        });
+        let Some((limit, reset)) = limit.and_then(|l| Some((l, l.resets_at.filter(|r| *r > now)?)))
+        else {
+            return generic;
+        };
+        let delay = Duration::from_millis(reset - now) + AFTER_RESET;
+        if delay > Duration::from_millis(spec.retry.max_wait_ms) {
+            return Backoff::BeyondBound(limit.clone());
+        }
+        Backoff::UntilReset {
+            delay,
+            limit: limit.clone(),
+        }
     }
 
     /// The first message of the conversation that takes over from a full one: the
@@ -157,6 +240,22 @@ impl Actor {
     /// Turns how an attempt ended into the turn's outcome.
     fn judge(&mut self, id: u64, end: TurnEnd, course: &Course, kind: TurnKind) -> Outcome {
         let compaction = self.claude.take_turn_compaction();
+        let cost_usd = self.claude.take_cost();
+        let outcome = self.ending(id, end, course, kind, compaction);
+        Outcome {
+            cost_usd,
+            ..outcome
+        }
+    }
+
+    fn ending(
+        &self,
+        id: u64,
+        end: TurnEnd,
+        course: &Course,
+        kind: TurnKind,
+        compaction: Option<CompactionNews>,
+    ) -> Outcome {
         let base = |status| self.hub.outcome(id, status, course.retries);
         match end {
             TurnEnd::Result(result) if kind == TurnKind::Compact => {
@@ -176,6 +275,16 @@ impl Actor {
                 let message = match status {
                     TurnStatus::Success => None,
                     TurnStatus::Interrupted => Some("the turn was interrupted".to_string()),
+                    TurnStatus::ProviderError if course.refused_until.is_some() => {
+                        course.refused_until.as_ref().map(|limit| {
+                            let resets = limit.resets_at.unwrap_or_default();
+                            format!(
+                                "{}, in {}: later than provider_max_wait lets leash wait; {text}",
+                                limit.describe(),
+                                human(Duration::from_millis(resets.saturating_sub(now_ms())))
+                            )
+                        })
+                    }
                     // claude reports these with subtype "success": name the HTTP status.
                     TurnStatus::ProviderError => Some(format!(
                         "the API failed{}: {text}",
@@ -200,7 +309,6 @@ impl Actor {
                 Outcome {
                     result: result.result.clone(),
                     message,
-                    cost_usd: result.total_cost_usd,
                     api_error_status: result.api_error_status,
                     ..base(status)
                 }
@@ -250,13 +358,11 @@ impl Actor {
             exit_code: TurnStatus::Error.exit_code(),
             message: Some(message),
             result: result.result.clone(),
-            cost_usd: result.total_cost_usd,
             ..base.clone()
         };
         match compaction {
             Some(CompactionNews::Done(c)) => Outcome {
                 result: Some(c.describe()),
-                cost_usd: result.total_cost_usd,
                 ..base.clone()
             },
             Some(CompactionNews::Failed(reason)) => failed(format!("compaction failed: {reason}")),

@@ -15,7 +15,7 @@ use super::prompts::{
 };
 use super::{
     Judgement, Phase, Step, Verdict, WorkerConfig, WorkerState, WorkerStep, blocked_reason,
-    judge_work,
+    judge_work, usd,
 };
 
 /// The repository as git shows it now.
@@ -51,8 +51,8 @@ pub enum Seen {
     Waited,
     /// The pause was interrupted.
     Interrupted,
-    /// The answer to [`Action::Compact`]: whether claude compacted.
-    Compacted(bool),
+    /// The answer to [`Action::Compact`]: how the compaction turn ended.
+    Compacted(Outcome),
 }
 
 /// What the machine wants done next.
@@ -190,6 +190,10 @@ impl StepMachine {
             self.stage = Stage::Over;
             return Action::Finish(refused);
         }
+        if let Some(cost) = self.cost_of(&seen) {
+            let kind = self.turn_kind();
+            state.cost.add(kind, cost);
+        }
         let action = match seen {
             Seen::GitFailed(e) => self.errored(state, e),
             Seen::Turn {
@@ -200,6 +204,9 @@ impl StepMachine {
             } => self.turn_ended(state, &outcome, (made, foreign), head, now_ms),
             seen => self.next(state, seen, now_ms),
         };
+        // The budget this step runs under (a new task begins without a cost).
+        state.cost.budget_usd = self.config.task_budget_usd;
+        let action = self.within_budget(state, action);
         if matches!(action, Action::Finish(_)) {
             self.stage = Stage::Over;
         }
@@ -213,8 +220,8 @@ impl StepMachine {
                 state.begin_plan(task.clone());
                 self.phase_turn(state, Stage::PlanTurn, TurnKind::Plan, plan_prompt(&task))
             }
-            (Stage::Compacting { then, kind, prompt }, _, Seen::Compacted(compacted)) => {
-                if !compacted {
+            (Stage::Compacting { then, kind, prompt }, _, Seen::Compacted(outcome)) => {
+                if outcome.status != TurnStatus::Success {
                     self.notes
                         .push("the compaction failed; the turn goes on without it".to_string());
                 }
@@ -262,6 +269,58 @@ impl StepMachine {
                 })
             }
             (stage, _, seen) => self.lost(state, stage, &seen),
+        }
+    }
+
+    /// What a turn that just ended cost, if `seen` is one.
+    fn cost_of(&self, seen: &Seen) -> Option<f64> {
+        match seen {
+            Seen::Turn { outcome, .. } | Seen::Compacted(outcome) => outcome.cost_usd,
+            _ => None,
+        }
+    }
+
+    /// The kind of turn the step waits for (a compaction counts as the turn after it).
+    fn turn_kind(&self) -> TurnKind {
+        match &self.stage {
+            Stage::PlanTurn | Stage::ReplanTurn => TurnKind::Plan,
+            Stage::NudgeTurn { .. } => TurnKind::Nudge,
+            Stage::Compacting { kind, .. } => *kind,
+            _ => TurnKind::Implement,
+        }
+    }
+
+    /// Once the task has spent its budget, no further turn is sent, and work that is
+    /// not done says so instead of asking for a nudge that would not be sent either.
+    fn within_budget(&self, state: &WorkerState, action: Action) -> Action {
+        if !state.cost.exhausted() {
+            return action;
+        }
+        let spent = format!(
+            "budget exhausted: the task spent {} of its {} budget",
+            usd(state.cost.total_usd()),
+            usd(state.cost.budget_usd.unwrap_or_default())
+        );
+        match action {
+            Action::Send { .. } | Action::Compact { .. } | Action::Pause { .. } => {
+                Action::Finish(judgement(
+                    state,
+                    self.step(),
+                    Verdict::BudgetExhausted,
+                    format!("{spent}; no further turn is sent (a larger --budget goes on)"),
+                ))
+            }
+            Action::Finish(judged)
+                if matches!(judged.verdict, Verdict::Uncommitted | Verdict::NoChanges) =>
+            {
+                Action::Finish(Judgement {
+                    verdict: Verdict::BudgetExhausted,
+                    exit_code: Verdict::BudgetExhausted.exit_code(),
+                    message: format!("{}; {spent}", judged.message),
+                    ..judged
+                })
+            }
+            other => other,
         }
     }
 
@@ -639,6 +698,7 @@ pub fn judgement(state: &WorkerState, step: Step, verdict: Verdict, message: Str
         plan: state.plan.clone(),
         blocked_reason: None,
         task_id: state.task_id.clone(),
+        task_cost_usd: state.cost.total_usd(),
     }
 }
 

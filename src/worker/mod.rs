@@ -92,6 +92,8 @@ pub enum Verdict {
     OutOfNudges,
     /// Nothing to do in this phase (for example a nudge after the work was done).
     NothingToDo,
+    /// The task spent its budget before it was done: no further turn was sent.
+    BudgetExhausted,
     /// Another task is under way on this worker: the step was refused.
     Busy,
     /// The task this command worked on was replaced by another one.
@@ -122,6 +124,7 @@ impl Verdict {
             Verdict::Blocked => ErrorKind::Blocked.exit_code(),
             Verdict::OutOfNudges => ErrorKind::NotCommitted.exit_code(),
             Verdict::Busy | Verdict::Replaced => ErrorKind::Busy.exit_code(),
+            Verdict::BudgetExhausted => ErrorKind::BudgetExhausted.exit_code(),
             Verdict::ProviderError => ErrorKind::Provider.exit_code(),
             Verdict::TurnFailed => ErrorKind::TurnFailed.exit_code(),
             Verdict::Interrupted => ErrorKind::Interrupted.exit_code(),
@@ -154,6 +157,9 @@ pub struct Judgement {
     /// The task the step belongs to (`leash loop` sends it with its next steps).
     #[serde(default)]
     pub task_id: Option<String>,
+    /// What the task's turns cost so far (US dollars).
+    #[serde(default)]
+    pub task_cost_usd: f64,
 }
 
 /// One worker step as a client asks for it.
@@ -206,6 +212,9 @@ pub struct WorkerConfig {
     /// (percent of the window; 0 never).
     #[serde(default)]
     pub compact_at: u32,
+    /// No further turn once the task's turns cost this much (US dollars).
+    #[serde(default)]
+    pub task_budget_usd: Option<f64>,
 }
 
 impl WorkerConfig {
@@ -219,6 +228,7 @@ impl WorkerConfig {
             max_retries: 0,
             base_delay_ms: self.nudge_backoff_ms,
             max_delay_ms: self.nudge_backoff_max_ms,
+            max_wait_ms: 0,
         }
         .delay_ms(used - 1)
     }
@@ -254,8 +264,75 @@ pub struct WorkerState {
     pub implement_sent: bool,
     /// Unix ms when the last nudge's turn ended, for the backoff.
     pub last_nudge_ms: Option<u64>,
+    /// What the task's turns cost so far.
+    #[serde(default)]
+    pub cost: TaskCost,
     /// The judgement of the last step.
     pub last: Option<Judgement>,
+}
+
+/// What a task's turns cost, by phase (US dollars, as claude reported them). A
+/// compaction before a turn counts with that turn's phase.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TaskCost {
+    /// Planning turns, a re-plan after an answer included.
+    pub plan_usd: f64,
+    /// The implementation turns (the first prompt, and its re-sends).
+    pub implement_usd: f64,
+    /// Nudges, and a person's answers to a blocker.
+    pub nudges_usd: f64,
+    /// The budget the latest step ran under, if it had one.
+    #[serde(default)]
+    pub budget_usd: Option<f64>,
+}
+
+impl TaskCost {
+    /// The whole task so far.
+    pub fn total_usd(&self) -> f64 {
+        self.plan_usd + self.implement_usd + self.nudges_usd
+    }
+
+    /// Adds a turn's cost to the phase its kind belongs to.
+    pub fn add(&mut self, kind: crate::turn::TurnKind, usd: f64) {
+        use crate::turn::TurnKind;
+        let phase = match kind {
+            TurnKind::Plan => &mut self.plan_usd,
+            TurnKind::Nudge => &mut self.nudges_usd,
+            TurnKind::Implement | TurnKind::User | TurnKind::Compact => &mut self.implement_usd,
+        };
+        *phase += usd;
+    }
+
+    /// The budget is spent: nothing more may be sent for the task.
+    pub fn exhausted(&self) -> bool {
+        self.budget_usd
+            .is_some_and(|budget| self.total_usd() >= budget)
+    }
+
+    /// `$0.42 (plan $0.10, implement $0.25, nudges $0.07) of a $1.00 budget`.
+    pub fn describe(&self) -> String {
+        let budget = self
+            .budget_usd
+            .map(|b| format!(" of a {} budget", usd(b)))
+            .unwrap_or_default();
+        format!(
+            "{} (plan {}, implement {}, nudges {}){budget}",
+            usd(self.total_usd()),
+            usd(self.plan_usd),
+            usd(self.implement_usd),
+            usd(self.nudges_usd)
+        )
+    }
+}
+
+/// US dollars for people: `$0.42`; below a cent, up to four places: `$0.001`.
+pub fn usd(amount: f64) -> String {
+    if amount != 0.0 && amount.abs() < 0.01 {
+        let text = format!("{amount:.4}");
+        format!("${}", text.trim_end_matches('0'))
+    } else {
+        format!("${amount:.2}")
+    }
 }
 
 impl WorkerState {
@@ -413,6 +490,7 @@ mod tests {
             max_nudges: 5,
             retry: RetryPolicy::NONE,
             compact_at: 0,
+            task_budget_usd: None,
         };
         assert_eq!(config.nudge_delay_ms(0), 0);
         for used in 1..6 {
@@ -420,6 +498,15 @@ mod tests {
             let d = config.nudge_delay_ms(used);
             assert!(d >= cap / 2 && d <= cap, "{used}: {d}");
         }
+    }
+
+    #[test]
+    fn dollars_read_short() {
+        assert_eq!(usd(0.0), "$0.00");
+        assert_eq!(usd(0.42), "$0.42");
+        assert_eq!(usd(0.001), "$0.001");
+        assert_eq!(usd(0.00125), "$0.0013");
+        assert_eq!(usd(12.5), "$12.50");
     }
 
     #[test]

@@ -24,18 +24,20 @@ fn main() -> ExitCode {
     }
     let readme_path = root.join("README.md");
     let readme = std::fs::read_to_string(&readme_path).unwrap_or_default();
-    let Some(updated) = leash::docs::readme_with_settings(&readme) else {
-        eprintln!(
-            "leash-gen: {} has no settings markers ({})",
-            readme_path.display(),
-            leash::docs::SETTINGS_END
-        );
-        return ExitCode::FAILURE;
+    let updated = match leash::docs::readme_generated(&readme) {
+        Ok(updated) => updated,
+        Err(markers) => {
+            eprintln!(
+                "leash-gen: {} lacks the markers {markers}",
+                readme_path.display()
+            );
+            return ExitCode::FAILURE;
+        }
     };
     if let Err(e) = std::fs::write(&readme_path, updated) {
         eprintln!("leash-gen: cannot write {}: {e}", readme_path.display());
         return ExitCode::FAILURE;
     }
-    println!("wrote the settings table in {}", readme_path.display());
+    println!("wrote the generated sections of {}", readme_path.display());
     ExitCode::SUCCESS
 }

@@ -118,7 +118,7 @@ fn describe(event: &Event, verbose: u8) -> Option<String> {
         Event::TurnStarted {
             turn, kind, prompt, ..
         } => {
-            format!("turn {turn} started ({kind:?}): {}", one_line(prompt, 120))
+            format!("turn {turn} started ({kind}): {}", one_line(prompt, 120))
         }
         Event::TurnEnded { turn, outcome, .. } => format!(
             "turn {turn} ended: {}{}",
@@ -133,11 +133,12 @@ fn describe(event: &Event, verbose: u8) -> Option<String> {
         Event::Compacting { .. } => "compacting...".to_string(),
         Event::Compacted { compaction, .. } => compaction.describe(),
         Event::CompactFailed { reason, .. } => format!("compaction failed: {reason}"),
+        Event::RateLimit { limit, .. } => limit.describe(),
         Event::PermissionAsked { tool, input, .. } => {
             format!("claude asks to use {}", tool_summary(tool, input))
         }
         Event::Judged { judgement, .. } => format!(
-            "{:?} judged: {} (phase {})",
+            "{} judged: {} (phase {})",
             judgement.step, judgement.message, judgement.phase
         ),
         Event::Stderr { line, .. } => format!("stderr: {line}"),

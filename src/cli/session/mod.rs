@@ -5,6 +5,7 @@ mod interrupt;
 mod list;
 pub mod logs;
 mod model;
+mod restart;
 pub mod send;
 mod start;
 mod status;
@@ -35,6 +36,8 @@ pub enum SessionCommand {
     Compact(compact::CompactArgs),
     /// Switch model for the next turns, keeping the conversation
     Model(model::ModelArgs),
+    /// Start a new claude process on the same conversation, after the running turn
+    Restart(restart::RestartArgs),
     /// Show the session's event log: what claude said and did
     Logs(logs::LogsArgs),
 }
@@ -50,6 +53,7 @@ pub fn run(command: SessionCommand, global: &Global, out: &Output) -> Result<u8,
             SessionCommand::Interrupt => interrupt::run(global, out).await,
             SessionCommand::Compact(args) => compact::run(args, global, out).await,
             SessionCommand::Model(args) => model::run(args, global, out).await,
+            SessionCommand::Restart(args) => restart::run(args, global, out).await,
             SessionCommand::Logs(args) => logs::run(args, global, out).await,
         }
     })

@@ -66,12 +66,30 @@ pub async fn run(global: &Global, out: &Output) -> Result<u8, Error> {
         ),
         ("cwd", status.cwd.display().to_string()),
         ("turns", turns),
-        ("cost", format!("${:.4}", status.cost_usd)),
+        ("cost", crate::worker::usd(status.cost_usd)),
         ("context", context(&status)),
         ("uptime", human_secs(status.uptime_secs)),
         ("socket", status.socket.display().to_string()),
         ("events", status.log.display().to_string()),
     ]);
+    if let Some(rss) = status.claude_rss_bytes {
+        out.rows([("memory", format!("{} (claude)", crate::human::bytes(rss)))]);
+    }
+    if let Some(limit) = &status.rate_limit {
+        out.rows([(
+            "rate limit",
+            limit.describe().replacen("rate limit: ", "", 1),
+        )]);
+    }
+    if let Some(until) = status.rate_limited_until {
+        out.rows([(
+            "waiting",
+            format!(
+                "for the rate limit to reset at {}",
+                crate::human::clock(until)
+            ),
+        )]);
+    }
     if let Some(failure) = &status.failure {
         out.rows([("failure", failure.clone())]);
     }

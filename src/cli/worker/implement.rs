@@ -19,10 +19,12 @@ pub struct ImplementArgs {
     /// Fail with exit code 3 instead of starting a session when none is running
     #[arg(long)]
     pub no_start: bool,
+    #[command(flatten)]
+    pub budget: super::BudgetArgs,
 }
 
 pub fn run(args: ImplementArgs, global: &Global, out: &Output) -> Result<u8, Error> {
-    let settings = settings(&[("implement_model", args.model)])?;
+    let settings = settings(&[("implement_model", args.model), args.budget.flag()])?;
     let target = target(global)?;
     block_on(async {
         let step = WorkerStep::Implement {

@@ -61,6 +61,22 @@ impl TaskArgs {
     }
 }
 
+/// A task's budget, for every step that may send a turn.
+#[derive(Debug, Clone, Args)]
+pub struct BudgetArgs {
+    /// Send no further turn once the task's turns cost this many US dollars; exit code 13
+    /// [default: task_budget_usd]
+    #[arg(long, value_name = "USD")]
+    pub budget: Option<String>,
+}
+
+impl BudgetArgs {
+    /// The setting the flag sets.
+    fn flag(&self) -> (&'static str, Option<String>) {
+        ("task_budget_usd", self.budget.clone())
+    }
+}
+
 fn no_task() -> Error {
     Error::usage(NO_TASK).hint(NO_TASK_HINT)
 }

@@ -31,6 +31,8 @@ pub struct NudgeArgs {
     /// Fail with exit code 3 instead of starting a session when none is running
     #[arg(long)]
     pub no_start: bool,
+    #[command(flatten)]
+    pub budget: super::BudgetArgs,
 }
 
 /// How long a nudge from a git hook may take, all told: a hook never slows git.
@@ -46,7 +48,7 @@ pub fn run(args: NudgeArgs, global: &Global, out: &Output) -> Result<u8, Error> 
         out.note("the worker's own git command; no nudge");
         return Ok(0);
     }
-    let settings = settings(&[])?;
+    let settings = settings(&[args.budget.flag()])?;
     let step = WorkerStep::Nudge {
         reasons: args.reason.into_iter().collect(),
         events: args.event.into_iter().collect(),

@@ -22,11 +22,13 @@ pub struct PlanArgs {
     /// Fail with exit code 3 instead of starting a session when none is running
     #[arg(long)]
     pub no_start: bool,
+    #[command(flatten)]
+    pub budget: super::BudgetArgs,
 }
 
 pub fn run(args: PlanArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     let task = args.task.read()?.ok_or_else(no_task)?;
-    let settings = settings(&[("plan_model", args.model)])?;
+    let settings = settings(&[("plan_model", args.model), args.budget.flag()])?;
     let target = target(global)?;
     block_on(async {
         let step = WorkerStep::Plan {

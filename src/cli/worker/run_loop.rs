@@ -39,6 +39,8 @@ pub struct LoopArgs {
     /// Start the task over even if the worker already finished or gave up on it
     #[arg(long)]
     pub fresh: bool,
+    #[command(flatten)]
+    pub budget: super::BudgetArgs,
 }
 
 pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
@@ -53,6 +55,7 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
         ("plan_model", args.plan_model.clone()),
         ("implement_model", args.implement_model.clone()),
         ("max_nudges", args.max_nudges.map(|n| n.to_string())),
+        args.budget.flag(),
     ])?;
     let config = settings.1.worker_config();
     let target = target(global)?;

@@ -57,6 +57,7 @@ pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
             "nudges",
             format!("{} of {}", state.nudges, state.max_nudges),
         ),
+        ("cost", state.cost.describe()),
     ]);
     if let Some(head) = &state.head_at_start {
         out.rows([("head start", head[..head.len().min(12)].to_string())]);

@@ -15,7 +15,10 @@
 //!   echo | reply TEXT (`\\n` is a newline) | sleep MS | silent MS | stream N MS | crash [CODE] | exit |
 //!   api_error STATUS | retry N STATUS | error TEXT | malformed | flood N | hang |
 //!   bigline BYTES | stderr N | write FILE [TEXT] | commit MESSAGE | tool NAME |
-//!   ask TOOL | cost USD | grandchild (a long `sleep` in claude's process group) |
+//!   grow MB (hold that much more memory until exit) | ask TOOL | cost USD (what the turn costs; results report the conversation's running
+//!   total, carried over a resume as 2.1.332 does) | grandchild (a long `sleep` in claude's process group) |
+//!   rate_limit STATUS UTILIZATION [RESET_SECS [WINDOW]] (a `rate_limit_event`) |
+//!   usage_limit RESET_SECS (the window is used up: a 429 until it resets) |
 //!   usage INPUT [CACHE_READ [CACHE_CREATION]] (the reply's usage: the context's size) |
 //!   overflow (the conversation no longer fits: this and every later turn end with
 //!   `prompt_too_long`, even resumed) | compact_slow MS, compact_fail REASON (for an
@@ -35,6 +38,9 @@
 //!   FAKE_CLAUDE_LATE_RESULT_MS=N  delay the result of an interrupted turn
 //!   FAKE_CLAUDE_IGNORE_INTERRUPT=1  keep going after an interrupt
 //!   FAKE_CLAUDE_IGNORE_SIGTERM=1  survive SIGTERM (only SIGKILL stops it)
+//!   FAKE_CLAUDE_DROPS_PROMPT=1    as claude before 2.1.153: a turn that begins with an
+//!                                 auto-compaction loses its prompt (the model answers
+//!                                 the summary)
 
 use std::collections::VecDeque;
 use std::fs::OpenOptions;
@@ -133,6 +139,14 @@ struct Fake {
     full: bool,
     /// This turn's reply usage.
     usage: Value,
+    /// The conversation's running cost, as every result reports it (`total_cost_usd`);
+    /// like 2.1.332's, it carries over a `--resume`.
+    spent: f64,
+    /// Memory held on purpose (`grow MB`).
+    leaked: Vec<Vec<u8>>,
+    /// Behave as claude before 2.1.153: an auto-compaction at the start of a turn keeps
+    /// nothing after the summary and drops the turn's prompt.
+    drops_prompt: bool,
 }
 
 enum TurnEnd {
@@ -222,6 +236,9 @@ fn main() {
         context: 0,
         full: false,
         usage: default_usage(),
+        spent: 0.0,
+        leaked: Vec::new(),
+        drops_prompt: std::env::var_os("FAKE_CLAUDE_DROPS_PROMPT").is_some(),
     };
     fake.load_history();
     fake.log_event(json!({"event": "spawn", "argv": args.argv, "cwd": cwd()}));
@@ -285,7 +302,7 @@ impl Fake {
         emit(
             &json!({"type":"result","subtype":"success","is_error":false,"num_turns":0,"result":text,
             "local_command":"model","duration_ms":started.elapsed().as_millis() as u64,
-            "session_id":self.session_id,"total_cost_usd":0.0,"usage":{},"modelUsage":{},
+            "session_id":self.session_id,"total_cost_usd":self.spent,"usage":{},"modelUsage":{},
             "permission_denials":[],"uuid":uuid()}),
         );
     }
@@ -428,6 +445,9 @@ impl Fake {
             if entry["full"] == true {
                 self.full = true;
             }
+            if let Some(spent) = entry["spent"].as_f64() {
+                self.spent = spent;
+            }
         }
     }
 
@@ -480,19 +500,40 @@ impl Fake {
         }
         self.system(json!({"subtype":"status","status":null,"compact_result":"success"}));
         let post = 2_608;
-        self.system(
-            json!({"subtype":"compact_boundary","compact_metadata":{"trigger":trigger,
-            "pre_tokens":self.context,"post_tokens":post,"duration_ms":silent_ms.max(40),
-            "cumulative_dropped_tokens":self.context.saturating_sub(post)}}),
-        );
+        let mut metadata = json!({"trigger":trigger,"pre_tokens":self.context,"post_tokens":post,
+            "duration_ms":silent_ms.max(40),"cumulative_dropped_tokens":self.context.saturating_sub(post)});
+        if !self.drops_prompt {
+            // What 2.1.153 and later keep word for word after the summary.
+            let (head, anchor) = (uuid(), uuid());
+            metadata["preserved_segment"] =
+                json!({"head_uuid":head,"anchor_uuid":anchor,"tail_uuid":head});
+            metadata["preserved_messages"] =
+                json!({"anchor_uuid":anchor,"uuids":[head],"all_uuids":[head]});
+        }
+        self.system(json!({"subtype":"compact_boundary","compact_metadata":metadata}));
         emit(
-            &json!({"type":"user","message":{"role":"user","content":"This session is being continued \
-from a previous conversation that ran out of context. Summary:\nFake summary."},"parent_tool_use_id":null,
+            &json!({"type":"user","message":{"role":"user","content":SUMMARY},"parent_tool_use_id":null,
             "session_id":self.session_id,"uuid":uuid(),"isReplay":false,"isSynthetic":true}),
         );
         self.context = post;
         self.remember(json!({"context": post}));
         None
+    }
+
+    /// A `rate_limit_event` as claude writes it when the API's unified rate-limit
+    /// headers change; a warning carries the window's use at the top level too.
+    fn rate_limit_event(&self, status: &str, utilization: f64, secs: u64, window: &str) {
+        let resets = unix_secs() + secs;
+        let mut info = json!({"status":status,"resetsAt":resets,"rateLimitType":window,
+            "isUsingOverage":false,
+            "unifiedWindows":{window:{"utilization":utilization,"resetsAt":resets}}});
+        if status == "allowed_warning" {
+            info["utilization"] = json!(utilization);
+        }
+        emit(
+            &json!({"type":"rate_limit_event","rate_limit_info":info,"uuid":uuid(),
+            "session_id":self.session_id}),
+        );
     }
 
     fn compaction_failed(&self, error: &str) {
@@ -531,7 +572,7 @@ from a previous conversation that ran out of context. Summary:\nFake summary."},
         emit(
             &json!({"type":"result","subtype":"success","is_error":false,"num_turns":0,"result":text,
             "local_command":"compact","duration_ms":started.elapsed().as_millis() as u64,
-            "session_id":self.session_id,"total_cost_usd":0.0,"usage":{},"modelUsage":{},
+            "session_id":self.session_id,"total_cost_usd":self.spent,"usage":{},"modelUsage":{},
             "permission_denials":[],"uuid":uuid()}),
         );
     }
@@ -554,7 +595,7 @@ from a previous conversation that ran out of context. Summary:\nFake summary."},
         emit(
             &json!({"type":"result","subtype":"success","is_error":true,"api_error_status":status,
             "api_error_type":"invalid_request_error","duration_ms":started.elapsed().as_millis() as u64,
-            "num_turns":1,"result":text,"session_id":self.session_id,"total_cost_usd":0.0,"usage":{},
+            "num_turns":1,"result":text,"session_id":self.session_id,"total_cost_usd":self.spent,"usage":{},
             "modelUsage":{},"permission_denials":[],"stop_reason":"stop_sequence",
             "terminal_reason":reason,"uuid":uuid()}),
         );
@@ -604,12 +645,18 @@ from a previous conversation that ran out of context. Summary:\nFake summary."},
         );
     }
 
-    fn result(&self, started: Instant, text: &str, cost: f64) {
+    fn result(&mut self, started: Instant, text: &str, cost: f64) {
+        self.spent += cost;
+        self.remember(json!({"spent": self.spent}));
         emit(
             &json!({"type":"result","subtype":"success","is_error":false,
             "duration_ms":started.elapsed().as_millis() as u64,"duration_api_ms":1,"ttft_ms":1,
-            "num_turns":1,"result":text,"session_id":self.session_id,"total_cost_usd":cost,
-            "usage":{"input_tokens":10,"output_tokens":5},"modelUsage":{},
+            "num_turns":1,"result":text,"session_id":self.session_id,"total_cost_usd":self.spent,
+            "usage":{"input_tokens":10,"output_tokens":5},
+            "modelUsage":{self.model.clone():{"costUSD":self.spent,"contextWindow":self.window(),
+                "maxOutputTokens":64000}},
+            "model_usage_since_last_result":{self.model.clone():{"costUSD":cost,
+                "contextWindow":self.window()}},
             "permission_denials":self.denials,"api_error_status":null,"stop_reason":"end_turn",
             "terminal_reason":"completed","uuid":uuid()}),
         );
@@ -629,7 +676,7 @@ from a previous conversation that ran out of context. Summary:\nFake summary."},
         emit(
             &json!({"type":"result","subtype":"error_during_execution","is_error":true,
             "duration_ms":started.elapsed().as_millis() as u64,"num_turns":2,"session_id":self.session_id,
-            "total_cost_usd":0.0,"usage":{},"modelUsage":{},"permission_denials":[],"stop_reason":null,
+            "total_cost_usd":self.spent,"usage":{},"modelUsage":{},"permission_denials":[],"stop_reason":null,
             "errors":["[ede_diagnostic] result_type=user last_content_type=n/a stop_reason=null"],
             "terminal_reason":"aborted_streaming","uuid":uuid()}),
         );
@@ -660,7 +707,8 @@ from a previous conversation that ran out of context. Summary:\nFake summary."},
                 "session_id":self.session_id,"history":previous,"full":true}));
             return self.overflow(started, "prompt_too_long", "Prompt is too long");
         }
-        let script = next_script_line().or_else(|| prompt_directives(&prompt));
+        let scripted = next_script_line();
+        let script = scripted.clone().or_else(|| prompt_directives(&prompt));
         self.log_event(json!({"event":"turn","prompt":prompt,"model":self.model,
             "permission_mode":self.permission_mode,"allowed_tools":self.allowed_tools,"session_id":self.session_id,
             "history":previous,"script":script}));
@@ -687,6 +735,15 @@ from a previous conversation that ran out of context. Summary:\nFake summary."},
                 .unwrap_or(0);
             if let Some(end) = self.compaction("auto", silent) {
                 return self.finish(end, started, &prompt, None, 0.0);
+            }
+            if self.drops_prompt {
+                // As claude before 2.1.153: the prompt never reaches the model, which
+                // answers the summary; what the prompt would have done waits for it.
+                if scripted.is_some() {
+                    unread_script_line();
+                }
+                self.log_event(json!({"event":"prompt_dropped","prompt":prompt}));
+                return self.finish(TurnEnd::Done, started, SUMMARY, None, 0.001);
             }
         }
         let script = script.unwrap_or_else(|| "echo".to_string());
@@ -794,7 +851,7 @@ from a previous conversation that ran out of context. Summary:\nFake summary."},
                         emit(
                             &json!({"type":"result","subtype":"success","is_error":true,"api_error_status":status,
                             "api_error_type":kind,"duration_ms":started.elapsed().as_millis() as u64,"num_turns":1,
-                            "result":text,"session_id":self.session_id,"total_cost_usd":0.0,"usage":{},
+                            "result":text,"session_id":self.session_id,"total_cost_usd":self.spent,"usage":{},
                             "modelUsage":{},"permission_denials":[],"stop_reason":"stop_sequence",
                             "terminal_reason":"api_error","uuid":uuid()}),
                         );
@@ -802,11 +859,50 @@ from a previous conversation that ran out of context. Summary:\nFake summary."},
                     }
                     None
                 }
+                "rate_limit" => {
+                    let mut parts = rest.split_whitespace();
+                    let status = parts.next().unwrap_or("allowed_warning");
+                    let utilization: f64 =
+                        parts.next().and_then(|u| u.parse().ok()).unwrap_or(0.92);
+                    let secs: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(3600);
+                    let window = parts.next().unwrap_or("five_hour");
+                    self.rate_limit_event(status, utilization, secs, window);
+                    None
+                }
+                "usage_limit" => {
+                    // The subscription's window is used up: claude 2.1.332 with gateway
+                    // auth, its own retries off.
+                    let secs = number(2);
+                    self.rate_limit_event("rejected", 1.0, secs, "five_hour");
+                    let resets = unix_secs() + secs;
+                    let info = json!({"status":"rejected","resetsAt":resets,"rateLimitType":"five_hour",
+                        "isUsingOverage":false});
+                    let text = "You've hit your 5-hour limit · resets 7:24pm (UTC)";
+                    emit(
+                        &json!({"type":"assistant","message":{"id":uuid(),"model":"<synthetic>",
+                        "role":"assistant","stop_reason":"stop_sequence",
+                        "content":[{"type":"text","text":text}]},"parent_tool_use_id":null,
+                        "session_id":self.session_id,"error":"rate_limit","is_api_error_message":true,
+                        "api_error_status":429,"api_error":"usage_limit_reached",
+                        "api_error_params":{"rate_limit_info":info},"api_error_type":"rate_limit_error",
+                        "uuid":uuid()}),
+                    );
+                    emit(
+                        &json!({"type":"result","subtype":"success","is_error":true,"num_turns":1,
+                        "terminal_reason":"api_error","api_error_status":429,
+                        "api_error_type":"rate_limit_error","api_error":"usage_limit_reached",
+                        "duration_ms":started.elapsed().as_millis() as u64,"result":text,
+                        "stop_reason":"stop_sequence","session_id":self.session_id,
+                        "total_cost_usd":self.spent,"usage":{},"modelUsage":{},"permission_denials":[],
+                        "uuid":uuid()}),
+                    );
+                    return;
+                }
                 "error" => {
                     emit(
                         &json!({"type":"result","subtype":"error_max_turns","is_error":true,
                         "duration_ms":started.elapsed().as_millis() as u64,"num_turns":1,"result":rest,
-                        "session_id":self.session_id,"total_cost_usd":0.0,"usage":{},"modelUsage":{},
+                        "session_id":self.session_id,"total_cost_usd":self.spent,"usage":{},"modelUsage":{},
                         "permission_denials":[],"terminal_reason":"max_turns","uuid":uuid()}),
                     );
                     return;
@@ -888,6 +984,15 @@ from a previous conversation that ran out of context. Summary:\nFake summary."},
                         }
                         self.tool_result(&id, &text, failed);
                     }
+                    None
+                }
+                "grow" => {
+                    // A leak, as long-lived Node processes have had: kept until exit.
+                    let mut block = vec![0u8; (number(100) << 20) as usize];
+                    for page in block.iter_mut().step_by(4096) {
+                        *page = 1;
+                    }
+                    self.leaked.push(block);
                     None
                 }
                 "grandchild" => {
@@ -1075,8 +1180,31 @@ fn prompt_directives(prompt: &str) -> Option<String> {
     (!steps.is_empty()).then(|| steps.join(";"))
 }
 
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn default_usage() -> Value {
     json!({"input_tokens": 10, "output_tokens": 5})
+}
+
+/// The text claude puts in the conversation in place of what it compacted.
+const SUMMARY: &str = "This session is being continued from a previous conversation that ran \
+out of context. Summary:\nFake summary.";
+
+/// Puts the line last taken back: the turn that took it did not get to it.
+fn unread_script_line() {
+    let Some(path) = std::env::var_os("FAKE_CLAUDE_SCRIPT").map(PathBuf::from) else {
+        return;
+    };
+    let pos_path = path.with_extension("pos");
+    let pos: usize = std::fs::read_to_string(&pos_path)
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(0);
+    let _ = std::fs::write(&pos_path, pos.saturating_sub(1).to_string());
 }
 
 /// The next unread line of the script, left unread.
