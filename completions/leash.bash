@@ -773,7 +773,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__implement)
-            opts="-q -v -h -V --model --restart --no-start --budget --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --model --restart --no-start --budget --check --review --rescopes --worker --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -784,6 +784,14 @@ _leash() {
                     return 0
                     ;;
                 --budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rescopes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -799,7 +807,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__loop)
-            opts="-q -v -h -V --task --task-file --max-nudges --step --plan-model --implement-model --fresh --budget --worker --json --quiet --verbose --help --version -"
+            opts="-q -v -h -V --task --task-file --max-nudges --step --plan-model --implement-model --fresh --budget --check --review --rescopes --worker --json --quiet --verbose --help --version -"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -829,6 +837,14 @@ _leash() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --check)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rescopes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --worker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -841,7 +857,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__nudge)
-            opts="-q -v -h -V --reason --event --no-wait --no-start --budget --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --reason --event --no-wait --no-start --budget --check --review --rescopes --worker --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -856,6 +872,14 @@ _leash() {
                     return 0
                     ;;
                 --budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rescopes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -160,9 +160,12 @@ complete -c leash -n "__fish_leash_using_subcommand plan" -s h -l help -d 'Print
 complete -c leash -n "__fish_leash_using_subcommand plan" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand implement" -l model -d 'Model for implementing [default: implement_model]' -r
 complete -c leash -n "__fish_leash_using_subcommand implement" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: task_budget_usd]' -r
+complete -c leash -n "__fish_leash_using_subcommand implement" -l check -d 'A check the commit must pass, run with `sh -c` at the repository root (repeatable) [default: checks]' -r
+complete -c leash -n "__fish_leash_using_subcommand implement" -l rescopes -d 'Plan the task again when its nudges run out, up to N times [default: rescopes]' -r
 complete -c leash -n "__fish_leash_using_subcommand implement" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand implement" -l restart -d 'Start the implement phase over even if it is under way'
 complete -c leash -n "__fish_leash_using_subcommand implement" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
+complete -c leash -n "__fish_leash_using_subcommand implement" -l review -d 'Have the plan model review committed work that passed its checks [default: review]'
 complete -c leash -n "__fish_leash_using_subcommand implement" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand implement" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand implement" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
@@ -171,9 +174,12 @@ complete -c leash -n "__fish_leash_using_subcommand implement" -s V -l version -
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l reason -d 'Why the worker is nudged, told to it verbatim' -r
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l event -d 'The git hook that fires this nudge (post-commit, pre-commit, ...)' -r
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: task_budget_usd]' -r
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l check -d 'A check the commit must pass, run with `sh -c` at the repository root (repeatable) [default: checks]' -r
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l rescopes -d 'Plan the task again when its nudges run out, up to N times [default: rescopes]' -r
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l no-wait -d 'Queue the nudge and return at once; does nothing when no session runs'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l review -d 'Have the plan model review committed work that passed its checks [default: review]'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
@@ -185,9 +191,12 @@ complete -c leash -n "__fish_leash_using_subcommand loop" -l max-nudges -d 'Nudg
 complete -c leash -n "__fish_leash_using_subcommand loop" -l plan-model -d 'Model for planning [default: plan_model]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l implement-model -d 'Model for implementing and nudging [default: implement_model]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: task_budget_usd]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l check -d 'A check the commit must pass, run with `sh -c` at the repository root (repeatable) [default: checks]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l rescopes -d 'Plan the task again when its nudges run out, up to N times [default: rescopes]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l step -d 'Ask before each phase (needs a terminal)'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l fresh -d 'Start the task over even if the worker already finished or gave up on it'
+complete -c leash -n "__fish_leash_using_subcommand loop" -l review -d 'Have the plan model review committed work that passed its checks [default: review]'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand loop" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand loop" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'

@@ -74,7 +74,7 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (
         ErrorKind::NotCommitted.exit_code(),
-        "not committed after the nudge cap",
+        "not done after the nudge cap (uncommitted, checks failing, or changes requested)",
     ),
     (
         ErrorKind::Blocked.exit_code(),
@@ -82,7 +82,7 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (
         ErrorKind::NotYetCommitted.exit_code(),
-        "not committed yet, nudges remain (`leash nudge` pushes on)",
+        "not done yet, nudges remain (uncommitted, checks failing, changes requested, or planned again; `leash nudge` pushes on)",
     ),
     (
         ErrorKind::BudgetExhausted.exit_code(),

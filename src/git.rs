@@ -85,6 +85,66 @@ pub fn head(dir: &Path) -> Result<Option<String>, Error> {
     }
 }
 
+/// The change between two commits, as a reviewer reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Diff {
+    /// `git diff --stat`.
+    pub stat: String,
+    /// The patch, cut at the bound it was asked for.
+    pub patch: String,
+    /// The patch was longer than the bound.
+    pub truncated: bool,
+}
+
+/// The change from `from` (the empty tree when `None`) to `to`, its patch at most
+/// `max_bytes` long.
+pub fn diff_between(
+    dir: &Path,
+    from: Option<&str>,
+    to: &str,
+    max_bytes: usize,
+) -> Result<Diff, Error> {
+    let repo = open(dir)?;
+    let tree_of = |id: &str| -> Result<git2::Tree<'_>, Error> {
+        let oid = git2::Oid::from_str(id).map_err(|e| git_error("parse a commit id", e))?;
+        repo.find_commit(oid)
+            .and_then(|c| c.tree())
+            .map_err(|e| git_error("read a commit's tree", e))
+    };
+    // A `from` that is gone (history rewritten) diffs against nothing.
+    let old = from.and_then(|id| tree_of(id).ok());
+    let new = tree_of(to)?;
+    let diff = repo
+        .diff_tree_to_tree(old.as_ref(), Some(&new), None)
+        .map_err(|e| git_error("diff", e))?;
+    let stat = diff
+        .stats()
+        .and_then(|s| s.to_buf(git2::DiffStatsFormat::FULL, 80))
+        .map_err(|e| git_error("diff", e))?;
+    let mut patch = Vec::new();
+    let mut truncated = false;
+    // Errors only when the callback stops it: that is the bound.
+    let _ = diff.print(git2::DiffFormat::Patch, |_, _, line| {
+        let origin = line.origin();
+        let prefix: &[u8] = match origin {
+            '+' | '-' | ' ' => &[origin as u8],
+            _ => b"",
+        };
+        if patch.len() + prefix.len() + line.content().len() > max_bytes {
+            truncated = true;
+            return false;
+        }
+        patch.extend_from_slice(prefix);
+        patch.extend_from_slice(line.content());
+        true
+    });
+    Ok(Diff {
+        stat: String::from_utf8_lossy(&stat).into_owned(),
+        patch: String::from_utf8_lossy(&patch).into_owned(),
+        truncated,
+    })
+}
+
 /// Commits reachable from `to` but not from `from`, newest first.
 pub fn commits_between(dir: &Path, from: Option<&str>, to: &str) -> Result<Vec<CommitInfo>, Error> {
     let repo = open(dir)?;
@@ -341,6 +401,53 @@ fn write_executable(path: &Path, text: &str) -> Result<(), Error> {
         .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| Error::io(format!("cannot make {} executable", path.display()), e))
+}
+
+#[cfg(test)]
+mod diff_tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    #[test]
+    fn a_diff_has_its_stat_and_a_bounded_patch() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        git(dir, &["init", "-q"]);
+        std::fs::write(dir.join("a.txt"), "one\n").unwrap();
+        git(dir, &["add", "-A"]);
+        git(dir, &["commit", "-qm", "first"]);
+        let first = git(dir, &["rev-parse", "HEAD"]);
+        std::fs::write(dir.join("a.txt"), "one\ntwo\n").unwrap();
+        std::fs::write(dir.join("b.txt"), "x\n".repeat(1000)).unwrap();
+        git(dir, &["add", "-A"]);
+        git(dir, &["commit", "-qm", "second"]);
+        let second = git(dir, &["rev-parse", "HEAD"]);
+        let diff = diff_between(dir, Some(&first), &second, 1 << 20).unwrap();
+        assert!(
+            diff.stat.contains("a.txt") && diff.stat.contains("2 files changed"),
+            "{}",
+            diff.stat
+        );
+        assert!(diff.patch.contains("+two\n"), "{}", diff.patch);
+        assert!(!diff.truncated);
+        let short = diff_between(dir, Some(&first), &second, 300).unwrap();
+        assert!(short.truncated && short.patch.len() <= 300);
+        let all = diff_between(dir, None, &first, 1 << 20).unwrap();
+        assert!(all.patch.contains("+one"), "{}", all.patch);
+    }
 }
 
 #[cfg(test)]

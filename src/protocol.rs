@@ -18,7 +18,8 @@ use crate::claude::conversation::Compaction;
 use crate::claude::limits::RateLimit;
 use crate::error::{Error, ErrorKind};
 use crate::turn::{Outcome, TurnKind, TurnSpec};
-use crate::worker::{Judgement, WorkerConfig, WorkerStep};
+use crate::worker::checks::CheckResult;
+use crate::worker::{Judgement, Review, WorkerConfig, WorkerStep};
 
 pub const PROTOCOL_VERSION: u32 = 2;
 
@@ -297,6 +298,40 @@ pub enum Event<M = Value> {
         turn: Option<u64>,
         limit: RateLimit,
     },
+    /// The worker's checks ran at its new commit, in order, up to the first that failed.
+    ChecksRan {
+        /// The event's place in the worker's log.
+        seq: u64,
+        /// When it happened, Unix milliseconds.
+        ts: u64,
+        /// The step it belongs to.
+        turn: Option<u64>,
+        checks: Vec<CheckResult>,
+    },
+    /// The plan model reviewed the worker's committed work.
+    Reviewed {
+        /// The event's place in the worker's log.
+        seq: u64,
+        /// When it happened, Unix milliseconds.
+        ts: u64,
+        /// The step it belongs to.
+        turn: Option<u64>,
+        review: Review,
+    },
+    /// The nudges ran out and the task was planned again.
+    Rescoped {
+        /// The event's place in the worker's log.
+        seq: u64,
+        /// When it happened, Unix milliseconds.
+        ts: u64,
+        /// The step it belongs to.
+        turn: Option<u64>,
+        /// Which rescope of the task, of how many allowed.
+        number: u32,
+        of: u32,
+        /// The new plan.
+        plan: String,
+    },
     /// Something the daemon did or saw: a respawn, a retry, a dropped client.
     Notice {
         /// The event's place in the worker's log.
@@ -343,6 +378,9 @@ impl<M> Event<M> {
             | Event::Compacted { ts, .. }
             | Event::CompactFailed { ts, .. }
             | Event::RateLimit { ts, .. }
+            | Event::ChecksRan { ts, .. }
+            | Event::Reviewed { ts, .. }
+            | Event::Rescoped { ts, .. }
             | Event::Notice { ts, .. }
             | Event::TurnEnded { ts, .. }
             | Event::Judged { ts, .. } => *ts,

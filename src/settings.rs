@@ -104,6 +104,16 @@ settings! {
         "longest pause between provider retries";
     compact_at: u32 = percent("80"), "LEASH_COMPACT_AT", Command,
         "compact before a plan or implement turn once the context is this full (percent of the window; 0 never)";
+    checks: Vec<String> = commands(""), "LEASH_CHECKS", Command,
+        "commands the worker's commit must pass, run with `sh -c` at the repository root (one per line in the environment)";
+    check_timeout: Duration = duration("10m"), "LEASH_CHECK_TIMEOUT", Command,
+        "stop a check (its whole process group) that runs longer than this";
+    review: bool = switch("false"), "LEASH_REVIEW", Command,
+        "have the plan model review committed work that passed its checks (read-only)";
+    max_reviews: u32 = count("2"), "LEASH_MAX_REVIEWS", Command,
+        "review rounds that may ask for changes before the work is accepted with a note";
+    rescopes: u32 = count("0"), "LEASH_RESCOPES", Command,
+        "plan a task again when its nudges run out, this many times, before giving up";
     task_budget_usd: Option<f64> = money(""), "LEASH_TASK_BUDGET_USD", Command,
         "stop a task once its turns cost this many US dollars (exit code 13); empty for no budget";
     provider_max_wait: Duration = duration("1h"), "LEASH_PROVIDER_MAX_WAIT", Command,
@@ -162,6 +172,11 @@ impl Settings {
             retry: self.provider_retry(),
             compact_at: self.compact_at,
             task_budget_usd: self.task_budget_usd,
+            checks: self.checks.clone(),
+            check_timeout_ms: millis(self.check_timeout),
+            review: self.review,
+            max_reviews: self.max_reviews,
+            rescopes: self.rescopes,
         }
     }
 
@@ -346,6 +361,35 @@ mod parse {
         pub const EXPECTS: &str = "a size such as 4GiB, 512MiB or 1048576 (bytes)";
         pub fn parse(raw: &super::Raw) -> Option<u64> {
             super::super::parse_bytes(super::text_of(raw)?)
+        }
+    }
+
+    pub mod commands {
+        pub const EXPECTS: &str = "a list of commands (one per line in the environment)";
+        pub fn parse(raw: &super::Raw) -> Option<Vec<String>> {
+            let items: Vec<String> = match raw {
+                super::Raw::List(items) => items.clone(),
+                super::Raw::Text(text) => text.lines().map(str::to_string).collect(),
+            };
+            Some(
+                items
+                    .iter()
+                    .map(|item| item.trim())
+                    .filter(|item| !item.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            )
+        }
+    }
+
+    pub mod switch {
+        pub const EXPECTS: &str = "true or false";
+        pub fn parse(raw: &super::Raw) -> Option<bool> {
+            match super::text_of(raw)?.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" | "1" => Some(true),
+                "false" | "no" | "off" | "0" => Some(false),
+                _ => None,
+            }
         }
     }
 
@@ -585,6 +629,31 @@ mod tests {
         assert!(err.message.contains("max_nudges"), "{err}");
         let err = ConfigFile::parse(Path::new("c"), "max_nudges = [").unwrap_err();
         assert_eq!(err.kind, crate::error::ErrorKind::Usage);
+    }
+
+    #[test]
+    fn checks_and_switches_parse() {
+        let file = ConfigFile::parse(
+            Path::new(".leash.toml"),
+            "checks = [\"cargo test\", \"cargo clippy -- -D warnings\"]\nreview = true\n",
+        )
+        .unwrap();
+        let settings = Resolved::resolve(Some(&file), |_| None, &[])
+            .settings()
+            .unwrap();
+        assert_eq!(
+            settings.checks,
+            ["cargo test", "cargo clippy -- -D warnings"]
+        );
+        assert!(settings.review);
+        let env = |name: &str| (name == "LEASH_CHECKS").then(|| "make a,b\n\nmake c\n".to_string());
+        let settings = Resolved::resolve(None, env, &[]).settings().unwrap();
+        assert_eq!(settings.checks, ["make a,b", "make c"], "commas are kept");
+        let env = |name: &str| (name == "LEASH_REVIEW").then(|| "maybe".to_string());
+        assert!(Resolved::resolve(None, env, &[]).settings().is_err());
+        let defaults = Settings::defaults();
+        assert!(defaults.checks.is_empty() && !defaults.review);
+        assert_eq!((defaults.max_reviews, defaults.rescopes), (2, 0));
     }
 
     #[test]

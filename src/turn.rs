@@ -25,6 +25,8 @@ pub enum TurnKind {
     Nudge,
     /// `session compact`, or leash compacting before a phase.
     Compact,
+    /// A worker's review of its committed work (read-only, on the plan model).
+    Review,
 }
 
 impl std::fmt::Display for TurnKind {
@@ -35,6 +37,7 @@ impl std::fmt::Display for TurnKind {
             TurnKind::Implement => "implement",
             TurnKind::Nudge => "nudge",
             TurnKind::Compact => "compact",
+            TurnKind::Review => "review",
         })
     }
 }

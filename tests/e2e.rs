@@ -85,6 +85,7 @@ on_both_clis!(
     session_compact_instructions_reach_the_summary_request,
     a_conversation_the_api_refuses_as_too_long_is_handed_off_and_goes_on,
     each_turn_costs_what_claude_says_across_a_restart,
+    loop_check_nudges_a_commit_that_fails_its_check_until_it_passes,
 );
 
 /// The real CLI, installed on first use; `None` after saying why when it cannot be
@@ -891,4 +892,48 @@ fn each_turn_costs_what_claude_says_across_a_restart(cli: &'static Cli) {
     assert!((session - sum).abs() < 1e-9, "{session} vs {sum}");
     // Every turn here is about as big: none is charged the conversation's total.
     assert!(outcomes[2] < outcomes[0] * 1.5, "{outcomes:?}");
+}
+
+// ---- done means green (issue 14) -------------------------------------------------------
+
+fn loop_check_nudges_a_commit_that_fails_its_check_until_it_passes(cli: &'static Cli) {
+    let Some(e2e) = E2e::start(cli, []) else {
+        return;
+    };
+    let feature = e2e.repo.canonicalize().unwrap().join("feature.txt");
+    e2e.api
+        .push(Reply::text("1) write feature.txt 2) commit it"));
+    e2e.api
+        .extend(write_and_commit(&feature, "broken\n", "Add feature.txt"));
+    e2e.api.push(Reply::text("Committed."));
+    e2e.api
+        .extend(write_and_commit(&feature, "fixed\n", "Fix feature.txt"));
+    e2e.api.push(Reply::text("Fixed."));
+    let before = e2e.commits();
+    let check = "cat feature.txt && grep -q fixed feature.txt";
+    let run = e2e.leash(&["loop", "--check", check, "--task", "Add feature.txt"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(e2e.commits(), before + 2, "{run:?}");
+    assert_eq!(std::fs::read_to_string(&feature).unwrap(), "fixed\n");
+    let turns = e2e.turns();
+    assert_eq!(
+        turns.len(),
+        7,
+        "plan, implement + 2 tools, nudge + 2 tools: {turns:#?}"
+    );
+    let nudge = last_user_text(&turns[4]).unwrap_or_default();
+    assert!(
+        nudge.contains(&format!(
+            "The check `{check}` failed (exit 1) at your commit"
+        )),
+        "the nudge reached the API: {nudge}"
+    );
+    assert!(
+        nudge.contains("```\nbroken\n```"),
+        "with its output: {nudge}"
+    );
+    let worker = e2e.ok(&["status", "--json"]).last_json();
+    assert_eq!(worker["phase"], "done", "{worker}");
+    assert_eq!(worker["nudges"], 1);
+    assert_eq!(worker["checks"][0]["exit_code"], 0);
 }

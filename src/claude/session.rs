@@ -741,6 +741,29 @@ impl Session {
         }
     }
 
+    /// Runs `work` to its end while the host's inputs are served and claude's stray
+    /// output recorded; `None` (and `work` dropped) once the host's work is cancelled.
+    pub async fn serve_while<T>(
+        &mut self,
+        work: impl Future<Output = T>,
+        host: &mut impl Host,
+    ) -> Option<T> {
+        let mut work = std::pin::pin!(work);
+        loop {
+            if host.cancelled() {
+                return None;
+            }
+            tokio::select! {
+                done = &mut work => return Some(done),
+                woke = self.next(host, None) => {
+                    if let Woke::Child(event) = woke {
+                        self.on_stray(event, host);
+                    }
+                }
+            }
+        }
+    }
+
     /// Waits while idle: claude's stray output is recorded, the host's inputs served.
     /// Returns once an input was served or at `deadline`.
     pub async fn idle(&mut self, deadline: Option<Instant>, host: &mut impl Host) -> Served {

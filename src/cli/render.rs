@@ -239,6 +239,31 @@ impl<'a> TurnPrinter<'a> {
                     self.aside(&line);
                 }
             }
+            Event::ChecksRan { checks, .. } if !self.out.quiet => {
+                for check in checks {
+                    let label = match check.passed() {
+                        true => style("leash:").dim(),
+                        false => style("leash:").yellow(),
+                    };
+                    let line = format!("{} check {}", label.for_stderr(), check.describe());
+                    self.aside(&line);
+                }
+            }
+            Event::Reviewed { review, .. } if !self.out.quiet => {
+                let line = format!(
+                    "{} {}",
+                    style("leash:").dim().for_stderr(),
+                    review.describe()
+                );
+                self.aside(&line);
+            }
+            Event::Rescoped { number, of, .. } if !self.out.quiet => {
+                let line = format!(
+                    "{} the nudges ran out; the task was planned again (rescope {number} of {of})",
+                    style("leash:").yellow().for_stderr()
+                );
+                self.aside(&line);
+            }
             Event::TurnEnded { outcome, .. } => {
                 let cost = outcome.cost_usd.unwrap_or(0.0);
                 self.update(|p| p.cost += cost);

@@ -25,7 +25,7 @@ use crate::error::{Error, ErrorKind};
 use crate::protocol::{Event, SessionState, SessionStatus, StartSpec, WorkerRequest};
 use crate::record::SessionRecord;
 use crate::turn::{Outcome, TurnKind, TurnSpec, TurnStatus};
-use crate::worker::machine::judgement;
+use crate::worker::machine::{Note, judgement};
 use crate::worker::{Judgement, Phase, Step, Verdict, WorkerState, WorkerStep};
 
 /// What connections ask of the daemon; each is answered by one handler below.
@@ -286,6 +286,36 @@ impl Hub {
 
     pub fn warn(&mut self, message: String) {
         self.out.warn(self.running.id, message);
+    }
+
+    /// What a worker step's machine said happened, as notices and events.
+    pub fn worker_note(&mut self, note: Note) {
+        let turn = self.running.id;
+        match note {
+            Note::Info(message) => self.out.info(turn, message),
+            Note::ChecksRan(checks) => self.out.emit(turn, |seq, ts| Event::<Value>::ChecksRan {
+                seq,
+                ts,
+                turn,
+                checks,
+            }),
+            Note::Reviewed(review) => self.out.emit(turn, |seq, ts| Event::<Value>::Reviewed {
+                seq,
+                ts,
+                turn,
+                review,
+            }),
+            Note::Rescoped { number, of, plan } => {
+                self.out.emit(turn, |seq, ts| Event::<Value>::Rescoped {
+                    seq,
+                    ts,
+                    turn,
+                    number,
+                    of,
+                    plan,
+                })
+            }
+        }
     }
 
     /// The session record as it stands, written by the daemon alone.

@@ -5,6 +5,7 @@
 //! runtime dir, and runs the session [`actor`] until asked to stop, signalled, or idle.
 
 mod actor;
+mod checks;
 mod connection;
 mod feed;
 mod hub;

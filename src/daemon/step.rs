@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::actor::Actor;
+use super::checks;
 use crate::error::Error;
 use crate::git;
 use crate::protocol::WorkerRequest;
@@ -12,6 +13,9 @@ use crate::time::now_ms;
 use crate::turn::{TurnKind, TurnSpec};
 use crate::worker::machine::{Action, GitView, Seen, StepMachine, judgement};
 use crate::worker::{Judgement, Verdict, WorkerConfig, WorkerState, WorkerStep};
+
+/// How much of a diff a reviewer is shown.
+const MAX_REVIEW_DIFF: usize = 64 * 1024;
 
 impl Actor {
     pub(super) async fn run_step(&mut self, id: u64, request: WorkerRequest) {
@@ -46,7 +50,7 @@ impl Actor {
             let action = machine.advance(self.hub.worker(), seen, now_ms());
             self.hub.save_worker();
             for note in machine.take_notes() {
-                self.hub.info(note);
+                self.hub.worker_note(note);
             }
             seen = match action {
                 Action::Finish(judgement) => break judgement,
@@ -70,6 +74,11 @@ impl Actor {
                 Action::Send { kind, prompt } => {
                     self.step_turn(id, kind, prompt, &config, interactive).await
                 }
+                Action::RunChecks {
+                    commands,
+                    timeout_ms,
+                } => self.run_checks(&commands, timeout_ms).await,
+                Action::Diff => self.diff(),
             };
         };
         self.end_step(id, judgement);
@@ -109,10 +118,10 @@ impl Actor {
         interactive: bool,
     ) -> Seen {
         let (model, mode) = match kind {
-            TurnKind::Plan => (&config.plan_model, &config.plan_permission_mode),
+            TurnKind::Plan | TurnKind::Review => (&config.plan_model, &config.plan_permission_mode),
             _ => (&config.implement_model, &config.implement_permission_mode),
         };
-        if kind != TurnKind::Plan {
+        if !matches!(kind, TurnKind::Plan | TurnKind::Review) {
             self.claude
                 .set_allowed_tools(&config.allowed_tools, &mut self.hub)
                 .await;
@@ -167,6 +176,44 @@ impl Actor {
             }
         }
         (made, foreign)
+    }
+
+    /// The checks, one after the other at the repository root, while the daemon goes on
+    /// serving; an interrupt stops them (their process groups are killed).
+    async fn run_checks(&mut self, commands: &[String], timeout_ms: u64) -> Seen {
+        let root = match self.cwd().map(|cwd| git::work_tree(&cwd)) {
+            Some(Ok(root)) => root,
+            Some(Err(e)) => return Seen::GitFailed(e),
+            None => return Seen::GitFailed(Error::internal("the worker lost its session")),
+        };
+        self.hub.info(format!(
+            "running {} check(s) in {}",
+            commands.len(),
+            root.display()
+        ));
+        let timeout = std::time::Duration::from_millis(timeout_ms);
+        let work = checks::run_all(commands, &root, timeout);
+        match self.claude.serve_while(work, &mut self.hub).await {
+            Some(results) => Seen::Checked(results),
+            None => Seen::Interrupted,
+        }
+    }
+
+    /// The change from the implement phase's start to HEAD, bounded, for a review.
+    fn diff(&mut self) -> Seen {
+        let Some(cwd) = self.cwd() else {
+            return Seen::GitFailed(Error::internal("the worker lost its session"));
+        };
+        let state = self.hub.worker();
+        let from = state.head_at_start.clone();
+        let diff = git::head(&cwd).and_then(|head| match head {
+            Some(head) => git::diff_between(&cwd, from.as_deref(), &head, MAX_REVIEW_DIFF),
+            None => Ok(git::Diff::default()),
+        });
+        match diff {
+            Ok(diff) => Seen::Diff(diff),
+            Err(e) => Seen::GitFailed(e),
+        }
     }
 
     /// The worker's repository as it is now, for the machine.

@@ -7,15 +7,17 @@
 //! [`loop_start`] and [`loop_next`] are the rules `leash loop` strings steps with.
 
 use crate::error::Error;
-use crate::git::{CommitInfo, FileChange};
+use crate::git::{CommitInfo, Diff, FileChange};
 use crate::turn::{Outcome, TurnKind, TurnStatus};
 
+use super::checks::CheckResult;
 use super::prompts::{
-    NudgeContext, compact_instructions, implement_prompt, nudge_prompt, plan_prompt, replan_prompt,
+    NudgeContext, ReviewContext, compact_instructions, implement_prompt, nudge_prompt, plan_prompt,
+    replan_prompt, rescope_prompt, review_feedback, review_prompt,
 };
 use super::{
-    Judgement, Phase, Step, Verdict, WorkerConfig, WorkerState, WorkerStep, blocked_reason,
-    judge_work, usd,
+    Checked, Judgement, Phase, Review, Step, Verdict, WorkerConfig, WorkerState, WorkerStep,
+    blocked_reason, judge_work, review_approves, usd,
 };
 
 /// The repository as git shows it now.
@@ -53,6 +55,21 @@ pub enum Seen {
     Interrupted,
     /// The answer to [`Action::Compact`]: how the compaction turn ended.
     Compacted(Outcome),
+    /// The answer to [`Action::RunChecks`]: each check run, in order, up to the first
+    /// that failed.
+    Checked(Vec<CheckResult>),
+    /// The answer to [`Action::Diff`].
+    Diff(Diff),
+}
+
+/// What happened that people and scripts should hear of, taken by the daemon after
+/// each action: notices for the log, and the events of checks, reviews and rescopes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Note {
+    Info(String),
+    ChecksRan(Vec<CheckResult>),
+    Reviewed(Review),
+    Rescoped { number: u32, of: u32, plan: String },
 }
 
 /// What the machine wants done next.
@@ -67,6 +84,15 @@ pub enum Action {
     /// Compact the conversation first, keeping what `instructions` name; answer
     /// [`Seen::Compacted`].
     Compact { instructions: String },
+    /// Run these checks at the repository root, one after the other until one fails,
+    /// each within `timeout_ms`; answer [`Seen::Checked`] ([`Seen::Interrupted`] if
+    /// the step is interrupted meanwhile).
+    RunChecks {
+        commands: Vec<String>,
+        timeout_ms: u64,
+    },
+    /// The change from the phase's start to HEAD, for a review; answer [`Seen::Diff`].
+    Diff,
     /// The step is over.
     Finish(Judgement),
 }
@@ -102,7 +128,34 @@ enum Stage {
         kind: TurnKind,
         prompt: String,
     },
+    /// Committed work goes through its gates (checks, review) before it is done;
+    /// `judged` is the judgement it gets if it passes.
+    Checking {
+        judged: Box<Judgement>,
+        then: Then,
+    },
+    ReviewDiff {
+        judged: Box<Judgement>,
+        then: Then,
+    },
+    ReviewTurn {
+        judged: Box<Judgement>,
+        then: Then,
+    },
+    /// The nudges ran out: planning the task again; `after` is the judgement that said so.
+    RescopeTurn {
+        after: Box<Judgement>,
+    },
     Over,
+}
+
+/// What follows a gate that committed work did not pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Then {
+    /// The step ends with the failure (the next nudge tells the agent).
+    Finish,
+    /// The step is a nudge that had not been sent yet: it goes out, telling it.
+    Nudge,
 }
 
 /// One step of the worker, from its request to its judgement.
@@ -116,8 +169,12 @@ pub struct StepMachine {
     /// How full the conversation is, in percent of the window, when known.
     context_percent: Option<u32>,
     stage: Stage,
-    /// Notices for the event log, taken by the daemon after each action.
-    notes: Vec<String>,
+    /// HEAD as the step saw it last.
+    head: Option<String>,
+    /// The gates already decided this step's judgement.
+    gated: bool,
+    /// Taken by the daemon after each action.
+    notes: Vec<Note>,
 }
 
 impl StepMachine {
@@ -129,6 +186,8 @@ impl StepMachine {
             answering: false,
             context_percent: None,
             stage: Stage::Begin,
+            head: None,
+            gated: false,
             notes: Vec::new(),
         }
     }
@@ -178,7 +237,7 @@ impl StepMachine {
     }
 
     /// What happened that people should read in the log.
-    pub fn take_notes(&mut self) -> Vec<String> {
+    pub fn take_notes(&mut self) -> Vec<Note> {
         std::mem::take(&mut self.notes)
     }
 
@@ -194,6 +253,13 @@ impl StepMachine {
             let kind = self.turn_kind();
             state.cost.add(kind, cost);
         }
+        match &seen {
+            Seen::Git(view) => self.head.clone_from(&view.head),
+            Seen::Turn {
+                head: Some(head), ..
+            } => self.head = Some(head.clone()),
+            _ => {}
+        }
         let action = match seen {
             Seen::GitFailed(e) => self.errored(state, e),
             Seen::Turn {
@@ -204,11 +270,16 @@ impl StepMachine {
             } => self.turn_ended(state, &outcome, (made, foreign), head, now_ms),
             seen => self.next(state, seen, now_ms),
         };
+        let action = self.gate(state, action, now_ms);
+        let action = self.rescope(state, action);
         // The budget this step runs under (a new task begins without a cost).
         state.cost.budget_usd = self.config.task_budget_usd;
         let action = self.within_budget(state, action);
-        if matches!(action, Action::Finish(_)) {
+        if let Action::Finish(judged) = &action {
             self.stage = Stage::Over;
+            if judged.verdict.concerns_the_work() {
+                state.remember(format!("{}: {}", judged.step, judged.message));
+            }
         }
         action
     }
@@ -222,8 +293,7 @@ impl StepMachine {
             }
             (Stage::Compacting { then, kind, prompt }, _, Seen::Compacted(outcome)) => {
                 if outcome.status != TurnStatus::Success {
-                    self.notes
-                        .push("the compaction failed; the turn goes on without it".to_string());
+                    self.note("the compaction failed; the turn goes on without it".to_string());
                 }
                 self.stage = *then;
                 send(kind, prompt)
@@ -268,7 +338,206 @@ impl StepMachine {
                     ..judged
                 })
             }
+            (Stage::Checking { judged, then }, _, Seen::Checked(checks)) => {
+                state.checked = Some(Checked {
+                    head: self.head.clone(),
+                    commands: self.config.checks.clone(),
+                });
+                state.checks = checks.clone();
+                self.notes.push(Note::ChecksRan(checks));
+                self.gate_committed(state, *judged, then, now_ms)
+            }
+            (Stage::Checking { .. }, _, Seen::Interrupted) => Action::Finish(judgement(
+                state,
+                self.step(),
+                Verdict::Interrupted,
+                "interrupted while the checks ran".to_string(),
+            )),
+            (Stage::ReviewDiff { judged, then }, _, Seen::Diff(diff)) => {
+                let prompt = review_prompt(&ReviewContext {
+                    task: state.task.as_deref(),
+                    plan: state.plan.as_deref(),
+                    diff: &diff,
+                    checks: &state.checks,
+                    round: state.reviews + 1,
+                    max_rounds: self.config.max_reviews,
+                });
+                self.stage = Stage::ReviewTurn { judged, then };
+                send(TurnKind::Review, prompt)
+            }
             (stage, _, seen) => self.lost(state, stage, &seen),
+        }
+    }
+
+    fn note(&mut self, text: String) {
+        self.notes.push(Note::Info(text));
+    }
+
+    fn gates_on(&self) -> bool {
+        !self.config.checks.is_empty() || self.config.review
+    }
+
+    /// Committed work is done only once it passes its gates.
+    fn gate(&mut self, state: &mut WorkerState, action: Action, now_ms: u64) -> Action {
+        match action {
+            Action::Finish(judged)
+                if judged.verdict == Verdict::Committed && self.gates_on() && !self.gated =>
+            {
+                self.gate_committed(state, judged, Then::Finish, now_ms)
+            }
+            other => other,
+        }
+    }
+
+    /// The gates of committed work, in order: the checks at HEAD, then a review of the
+    /// change by the plan model. Each runs once per commit; a failure goes back to the
+    /// agent in the next nudge.
+    fn gate_committed(
+        &mut self,
+        state: &mut WorkerState,
+        judged: Judgement,
+        then: Then,
+        now_ms: u64,
+    ) -> Action {
+        let head = self.head.clone();
+        let commit = head
+            .as_deref()
+            .map_or("?", |h| &h[..h.len().min(10)])
+            .to_string();
+        let mut passed = Vec::new();
+        if !self.config.checks.is_empty() {
+            let ran_here = state
+                .checked
+                .as_ref()
+                .is_some_and(|c| c.head == head && c.commands == self.config.checks);
+            if !ran_here {
+                state.phase = Phase::Implementing;
+                self.stage = Stage::Checking {
+                    judged: Box::new(judged),
+                    then,
+                };
+                return Action::RunChecks {
+                    commands: self.config.checks.clone(),
+                    timeout_ms: self.config.check_timeout_ms,
+                };
+            }
+            if let Some(failed) = state.checks.iter().find(|c| !c.passed()).cloned() {
+                let what = format!("the check {}", failed.describe());
+                let feedback = failed.feedback(&commit);
+                return self.gate_failed(
+                    state,
+                    judged,
+                    then,
+                    (Verdict::ChecksFailed, what, feedback),
+                    now_ms,
+                );
+            }
+            passed.push(format!("{} check(s) passed", state.checks.len()));
+        }
+        if self.config.review {
+            let here = state.review.clone().filter(|r| r.head == head);
+            match here {
+                Some(review) if review.approved => passed.push("approved by review".to_string()),
+                Some(review) => {
+                    let what = format!("review {} asked for changes", review.round);
+                    let feedback = review_feedback(&review, self.config.max_reviews);
+                    return self.gate_failed(
+                        state,
+                        judged,
+                        then,
+                        (Verdict::ChangesRequested, what, feedback),
+                        now_ms,
+                    );
+                }
+                None if state.reviews >= self.config.max_reviews => passed.push(format!(
+                    "accepted without approval after {} review round(s) (max_reviews)",
+                    state.reviews
+                )),
+                None => {
+                    state.phase = Phase::Implementing;
+                    self.stage = Stage::ReviewDiff {
+                        judged: Box::new(judged),
+                        then,
+                    };
+                    return Action::Diff;
+                }
+            }
+        }
+        self.gated = true;
+        state.phase = Phase::Done;
+        state.feedback = None;
+        let message = match passed.is_empty() {
+            true => judged.message.clone(),
+            false => format!("{}; {}", judged.message, passed.join(", ")),
+        };
+        Action::Finish(Judgement {
+            phase: Phase::Done,
+            message,
+            checks: state.checks.clone(),
+            ..judged
+        })
+    }
+
+    /// Committed work failed a gate: the next nudge tells the agent `feedback`; a
+    /// nudge not sent yet goes out now; with no nudges left, the phase is over.
+    fn gate_failed(
+        &mut self,
+        state: &mut WorkerState,
+        judged: Judgement,
+        then: Then,
+        (verdict, what, feedback): (Verdict, String, String),
+        now_ms: u64,
+    ) -> Action {
+        state.feedback = Some(feedback);
+        let out_of_nudges = state.nudges >= state.max_nudges;
+        if then == Then::Nudge && !out_of_nudges {
+            state.phase = Phase::Implementing;
+            return self.nudge_backoff(state, now_ms);
+        }
+        self.gated = true;
+        let (verdict, phase, left) = match out_of_nudges {
+            true => (
+                Verdict::OutOfNudges,
+                Phase::OutOfNudges,
+                format!("; no nudges left ({} used)", state.nudges),
+            ),
+            false => (verdict, Phase::Implementing, String::new()),
+        };
+        state.phase = phase;
+        // A nudge that went out reports that (exit 0); a step that judged reports this.
+        let exit_code = match judged.step {
+            Step::Nudge => judged.exit_code,
+            _ => verdict.exit_code(),
+        };
+        Action::Finish(Judgement {
+            verdict,
+            phase,
+            exit_code,
+            message: format!("{}, but {what}{left}", judged.message),
+            checks: state.checks.clone(),
+            ..judged
+        })
+    }
+
+    /// The nudges ran out: with rescopes left, the plan model plans the task again
+    /// from what was tried, and implementing starts over with the new plan.
+    fn rescope(&mut self, state: &mut WorkerState, action: Action) -> Action {
+        match action {
+            Action::Finish(judged)
+                if judged.verdict == Verdict::OutOfNudges
+                    && state.rescopes < self.config.rescopes
+                    && state.task.is_some() =>
+            {
+                let task = state.task.clone().unwrap_or_default();
+                let mut tried = state.history.clone();
+                tried.push(format!("{}: {}", judged.step, judged.message));
+                let prompt = rescope_prompt(&task, state.plan.as_deref(), &tried);
+                self.stage = Stage::RescopeTurn {
+                    after: Box::new(judged),
+                };
+                send(TurnKind::Plan, prompt)
+            }
+            other => other,
         }
     }
 
@@ -283,7 +552,8 @@ impl StepMachine {
     /// The kind of turn the step waits for (a compaction counts as the turn after it).
     fn turn_kind(&self) -> TurnKind {
         match &self.stage {
-            Stage::PlanTurn | Stage::ReplanTurn => TurnKind::Plan,
+            Stage::PlanTurn | Stage::ReplanTurn | Stage::RescopeTurn { .. } => TurnKind::Plan,
+            Stage::ReviewTurn { .. } => TurnKind::Review,
             Stage::NudgeTurn { .. } => TurnKind::Nudge,
             Stage::Compacting { kind, .. } => *kind,
             _ => TurnKind::Implement,
@@ -464,17 +734,21 @@ impl StepMachine {
         send(TurnKind::Plan, replan_prompt(&task, &answer))
     }
 
-    /// Before a nudge: no nudge for committed work or an exhausted budget; then the
-    /// backoff since the last nudge.
+    /// Before a nudge: no nudge for committed work that passes its gates, nor with no
+    /// nudges left; then the backoff since the last nudge.
     fn nudge_check(&mut self, state: &mut WorkerState, view: &GitView, now_ms: u64) -> Action {
         self.observe(state, view);
         let blocked = state.phase == Phase::Blocked;
         let before = judge(state, Step::Nudge, view, None);
         if before.verdict == Verdict::Committed {
-            return Action::Finish(Judgement {
+            let judged = Judgement {
                 message: format!("no nudge needed: {}", before.message),
                 ..before
-            });
+            };
+            if !self.gates_on() {
+                return Action::Finish(judged);
+            }
+            return self.gate_committed(state, judged, Then::Nudge, now_ms);
         }
         if before.verdict == Verdict::OutOfNudges {
             return Action::Finish(before);
@@ -482,6 +756,11 @@ impl StepMachine {
         if blocked {
             state.phase = Phase::Implementing;
         }
+        self.nudge_backoff(state, now_ms)
+    }
+
+    /// The pause a nudge waits since the last one (none for a person's answer).
+    fn nudge_backoff(&mut self, state: &mut WorkerState, now_ms: u64) -> Action {
         let used = state.nudges;
         let since_last = state
             .last_nudge_ms
@@ -518,7 +797,9 @@ impl StepMachine {
         let foreign: Vec<CommitInfo> = std::mem::take(&mut state.foreign_commits);
         let number = (!self.answering).then_some(state.nudges + 1);
         let reason = (!reasons.is_empty()).then(|| reasons.join("\n"));
+        let feedback = state.feedback.take();
         let prompt = nudge_prompt(&NudgeContext {
+            feedback: feedback.as_deref(),
             verdict: if view.changes.is_empty() {
                 Verdict::NoChanges
             } else {
@@ -546,7 +827,7 @@ impl StepMachine {
         // meanwhile are told to it in the next nudge.
         if state.phase == Phase::Implementing && !(made.is_empty() && foreign.is_empty()) {
             if !foreign.is_empty() {
-                self.notes.push(format!(
+                self.note(format!(
                     "{} commit(s) by someone else during the turn",
                     foreign.len()
                 ));
@@ -581,6 +862,58 @@ impl StepMachine {
                     step: Step::Nudge,
                     message,
                     ..planned
+                })
+            }
+            Stage::ReviewTurn { judged, then } => {
+                if let Some(failed) = failed_turn(state, self.step(), outcome) {
+                    return Action::Finish(failed);
+                }
+                let approved = review_approves(&result);
+                let review = Review {
+                    approved,
+                    text: result,
+                    head: self.head.clone(),
+                    round: state.reviews + 1,
+                };
+                if !approved {
+                    state.reviews += 1;
+                }
+                state.review = Some(review.clone());
+                self.notes.push(Note::Reviewed(review));
+                self.gate_committed(state, *judged, then, now_ms)
+            }
+            Stage::RescopeTurn { after } => {
+                if let Some(failed) = failed_turn(state, self.step(), outcome) {
+                    return Action::Finish(failed);
+                }
+                if blocked_reason(&result).is_some() {
+                    return Action::Finish(planned(state, result));
+                }
+                state.earlier_plans.extend(state.plan.take());
+                state.plan = Some(result.clone());
+                state.rescopes += 1;
+                state.phase = Phase::Planned;
+                state.implement_sent = false;
+                self.notes.push(Note::Rescoped {
+                    number: state.rescopes,
+                    of: self.config.rescopes,
+                    plan: result,
+                });
+                let exit_code = match self.step() {
+                    Step::Nudge => 0,
+                    _ => Verdict::Rescoped.exit_code(),
+                };
+                Action::Finish(Judgement {
+                    exit_code,
+                    ..judgement(
+                        state,
+                        self.step(),
+                        Verdict::Rescoped,
+                        format!(
+                            "{}; planned again (rescope {} of {}): implementing starts over with the new plan",
+                            after.message, state.rescopes, self.config.rescopes
+                        ),
+                    )
                 })
             }
             Stage::NudgeTurn { number } => {
@@ -630,7 +963,7 @@ impl StepMachine {
                 .cloned()
                 .collect();
             if !foreign.is_empty() {
-                self.notes.push(format!(
+                self.note(format!(
                     "{} commit(s) by someone else since the last turn",
                     foreign.len()
                 ));
@@ -699,6 +1032,7 @@ pub fn judgement(state: &WorkerState, step: Step, verdict: Verdict, message: Str
         blocked_reason: None,
         task_id: state.task_id.clone(),
         task_cost_usd: state.cost.total_usd(),
+        checks: state.checks.clone(),
     }
 }
 
@@ -821,8 +1155,14 @@ impl LoopNext {
 }
 
 /// Where a (re)started loop begins, from the persisted phase; `None` when there is no
-/// task to work on.
-pub fn loop_start(state: &WorkerState, task: Option<String>, fresh: bool) -> Option<LoopNext> {
+/// task to work on. A worker out of nudges with rescopes left (`config`) is nudged:
+/// the nudge plans the task again.
+pub fn loop_start(
+    state: &WorkerState,
+    task: Option<String>,
+    fresh: bool,
+    config: &WorkerConfig,
+) -> Option<LoopNext> {
     let same_task = task.is_none() || task == state.task;
     if let Some(task) = task.clone()
         && (!same_task || fresh)
@@ -846,6 +1186,7 @@ pub fn loop_start(state: &WorkerState, task: Option<String>, fresh: bool) -> Opt
                     .into(),
             ),
         ),
+        (Phase::OutOfNudges, _) if state.rescopes < config.rescopes => LoopNext::Nudge,
         (Phase::OutOfNudges, _) => LoopNext::Finish(
             Verdict::OutOfNudges.exit_code(),
             Some(
@@ -860,7 +1201,11 @@ pub fn loop_start(state: &WorkerState, task: Option<String>, fresh: bool) -> Opt
 pub fn loop_next(judgement: &Judgement) -> LoopNext {
     match judgement.verdict {
         Verdict::Planned => LoopNext::Implement,
-        Verdict::Uncommitted | Verdict::NoChanges => LoopNext::Nudge,
+        Verdict::Uncommitted
+        | Verdict::NoChanges
+        | Verdict::ChecksFailed
+        | Verdict::ChangesRequested => LoopNext::Nudge,
+        Verdict::Rescoped => LoopNext::Implement,
         Verdict::NothingToDo if judgement.phase != Phase::Done => LoopNext::Implement,
         verdict => LoopNext::Finish(verdict.exit_code(), None),
     }

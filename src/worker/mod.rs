@@ -4,6 +4,7 @@
 //! conversation and this state) as the pure [`machine`] decides; `leash loop` strings
 //! them together by the same machine's rules.
 
+pub mod checks;
 pub mod machine;
 pub(crate) mod prompts;
 
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use self::checks::CheckResult;
 use crate::error::{Error, ErrorKind};
 use crate::git::{CommitInfo, FileChange};
 use crate::paths::write_atomic;
@@ -94,6 +96,13 @@ pub enum Verdict {
     NothingToDo,
     /// The task spent its budget before it was done: no further turn was sent.
     BudgetExhausted,
+    /// The worker committed, but a check failed: the next nudge tells it.
+    ChecksFailed,
+    /// The worker committed and the checks pass, but the review asked for changes:
+    /// the next nudge carries the review.
+    ChangesRequested,
+    /// The nudges ran out and the task was planned again: implementing starts over.
+    Rescoped,
     /// Another task is under way on this worker: the step was refused.
     Busy,
     /// The task this command worked on was replaced by another one.
@@ -120,7 +129,11 @@ impl Verdict {
     pub fn exit_code(self) -> u8 {
         match self {
             Verdict::Planned | Verdict::Committed | Verdict::NothingToDo => 0,
-            Verdict::Uncommitted | Verdict::NoChanges => ErrorKind::NotYetCommitted.exit_code(),
+            Verdict::Uncommitted
+            | Verdict::NoChanges
+            | Verdict::ChecksFailed
+            | Verdict::ChangesRequested
+            | Verdict::Rescoped => ErrorKind::NotYetCommitted.exit_code(),
             Verdict::Blocked => ErrorKind::Blocked.exit_code(),
             Verdict::OutOfNudges => ErrorKind::NotCommitted.exit_code(),
             Verdict::Busy | Verdict::Replaced => ErrorKind::Busy.exit_code(),
@@ -160,6 +173,9 @@ pub struct Judgement {
     /// What the task's turns cost so far (US dollars).
     #[serde(default)]
     pub task_cost_usd: f64,
+    /// The checks of the worker's latest commit (empty when none ran).
+    #[serde(default)]
+    pub checks: Vec<CheckResult>,
 }
 
 /// One worker step as a client asks for it.
@@ -215,6 +231,20 @@ pub struct WorkerConfig {
     /// No further turn once the task's turns cost this much (US dollars).
     #[serde(default)]
     pub task_budget_usd: Option<f64>,
+    /// Commands the worker's commit must pass, run with `sh -c` at the repository root.
+    #[serde(default)]
+    pub checks: Vec<String>,
+    #[serde(default)]
+    pub check_timeout_ms: u64,
+    /// A read-only turn on the plan model reviews committed work that passed its checks.
+    #[serde(default)]
+    pub review: bool,
+    /// Review rounds that may ask for changes before the work is accepted anyway.
+    #[serde(default)]
+    pub max_reviews: u32,
+    /// Plan the task again when the nudges run out, this many times per task.
+    #[serde(default)]
+    pub rescopes: u32,
 }
 
 impl WorkerConfig {
@@ -267,9 +297,54 @@ pub struct WorkerState {
     /// What the task's turns cost so far.
     #[serde(default)]
     pub cost: TaskCost,
+    /// The checks of the latest commit, and where they ran.
+    #[serde(default)]
+    pub checks: Vec<CheckResult>,
+    #[serde(default)]
+    pub checked: Option<Checked>,
+    /// Reviews in this phase that asked for changes.
+    #[serde(default)]
+    pub reviews: u32,
+    /// The latest review.
+    #[serde(default)]
+    pub review: Option<Review>,
+    /// What the next nudge tells the agent verbatim: a failed check, a review's changes.
+    #[serde(default)]
+    pub feedback: Option<String>,
+    /// Rescopes of this task so far.
+    #[serde(default)]
+    pub rescopes: u32,
+    /// The plans a rescope replaced, oldest first.
+    #[serde(default)]
+    pub earlier_plans: Vec<String>,
+    /// The task's verdicts so far, oldest first (the last [`HISTORY`]), for a rescope.
+    #[serde(default)]
+    pub history: Vec<String>,
     /// The judgement of the last step.
     pub last: Option<Judgement>,
 }
+
+/// The commit checks ran at, with which commands.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Checked {
+    pub head: Option<String>,
+    pub commands: Vec<String>,
+}
+
+/// A review of the worker's committed work, by the plan model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Review {
+    pub approved: bool,
+    /// The reviewer's answer, verbatim.
+    pub text: String,
+    /// The commit it reviewed.
+    pub head: Option<String>,
+    /// Which round of the phase (1 for the first review).
+    pub round: u32,
+}
+
+/// How many verdicts a task remembers for a rescope.
+pub const HISTORY: usize = 20;
 
 /// What a task's turns cost, by phase (US dollars, as claude reported them). A
 /// compaction before a turn counts with that turn's phase.
@@ -281,6 +356,9 @@ pub struct TaskCost {
     pub implement_usd: f64,
     /// Nudges, and a person's answers to a blocker.
     pub nudges_usd: f64,
+    /// Reviews of committed work.
+    #[serde(default)]
+    pub review_usd: f64,
     /// The budget the latest step ran under, if it had one.
     #[serde(default)]
     pub budget_usd: Option<f64>,
@@ -289,7 +367,7 @@ pub struct TaskCost {
 impl TaskCost {
     /// The whole task so far.
     pub fn total_usd(&self) -> f64 {
-        self.plan_usd + self.implement_usd + self.nudges_usd
+        self.plan_usd + self.implement_usd + self.nudges_usd + self.review_usd
     }
 
     /// Adds a turn's cost to the phase its kind belongs to.
@@ -298,6 +376,7 @@ impl TaskCost {
         let phase = match kind {
             TurnKind::Plan => &mut self.plan_usd,
             TurnKind::Nudge => &mut self.nudges_usd,
+            TurnKind::Review => &mut self.review_usd,
             TurnKind::Implement | TurnKind::User | TurnKind::Compact => &mut self.implement_usd,
         };
         *phase += usd;
@@ -315,8 +394,12 @@ impl TaskCost {
             .budget_usd
             .map(|b| format!(" of a {} budget", usd(b)))
             .unwrap_or_default();
+        let review = match self.review_usd {
+            0.0 => String::new(),
+            review => format!(", review {}", usd(review)),
+        };
         format!(
-            "{} (plan {}, implement {}, nudges {}){budget}",
+            "{} (plan {}, implement {}, nudges {}{review}){budget}",
             usd(self.total_usd()),
             usd(self.plan_usd),
             usd(self.implement_usd),
@@ -390,11 +473,54 @@ impl WorkerState {
         self.max_nudges = max_nudges;
         self.implement_sent = false;
         self.last_nudge_ms = None;
+        self.checks.clear();
+        self.checked = None;
+        self.reviews = 0;
+        self.review = None;
+        self.feedback = None;
+    }
+
+    /// Remembers a verdict of the task, for a rescope.
+    pub fn remember(&mut self, verdict: String) {
+        self.history.push(verdict);
+        if self.history.len() > HISTORY {
+            self.history.remove(0);
+        }
     }
 }
 
 /// What the agent writes, alone on a line, when it cannot go on.
 pub const BLOCKED_MARKER: &str = "LEASH-BLOCKED:";
+
+impl Review {
+    /// `review 1: approved`, `review 2 asked for changes: <its first line>`.
+    pub fn describe(&self) -> String {
+        if self.approved {
+            return format!("review {}: approved", self.round);
+        }
+        let first = self
+            .text
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("(no answer)");
+        let short: String = first.trim().chars().take(160).collect();
+        format!("review {} asked for changes: {short}", self.round)
+    }
+}
+
+/// What a reviewer ends its answer with.
+pub const APPROVED_MARKER: &str = "LEASH-APPROVED";
+pub const CHANGES_MARKER: &str = "LEASH-CHANGES:";
+
+/// Whether a review approves: its last line with a marker says `LEASH-APPROVED`.
+/// `LEASH-CHANGES: ...`, or no marker at all, asks for changes.
+pub fn review_approves(text: &str) -> bool {
+    text.lines()
+        .rev()
+        .map(|line| line.trim().trim_matches(['*', '`', '>', ' ', '_']))
+        .find(|line| line.starts_with(APPROVED_MARKER) || line.starts_with(CHANGES_MARKER))
+        .is_some_and(|line| line.starts_with(APPROVED_MARKER))
+}
 
 /// The reason after the blocked marker, if the text declares the agent blocked.
 pub fn blocked_reason(text: &str) -> Option<String> {
@@ -491,6 +617,11 @@ mod tests {
             retry: RetryPolicy::NONE,
             compact_at: 0,
             task_budget_usd: None,
+            checks: Vec::new(),
+            check_timeout_ms: 0,
+            review: false,
+            max_reviews: 0,
+            rescopes: 0,
         };
         assert_eq!(config.nudge_delay_ms(0), 0);
         for used in 1..6 {
@@ -498,6 +629,22 @@ mod tests {
             let d = config.nudge_delay_ms(used);
             assert!(d >= cap / 2 && d <= cap, "{used}: {d}");
         }
+    }
+
+    #[test]
+    fn a_review_approves_only_with_the_marker_last() {
+        assert!(review_approves("Looks right.\n\nLEASH-APPROVED"));
+        assert!(review_approves("**LEASH-APPROVED**"));
+        assert!(!review_approves(
+            "LEASH-CHANGES: the test does not cover empty input"
+        ));
+        assert!(!review_approves(
+            "LEASH-APPROVED?\nLEASH-CHANGES: rename it"
+        ));
+        assert!(
+            !review_approves("Looks fine to me."),
+            "no marker is changes"
+        );
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! files, which hook, whose commit, how many nudges are left): a worker told the same
 //! sentence over and over loops forever.
 
-use crate::git::{CommitInfo, FileChange};
+use crate::git::{CommitInfo, Diff, FileChange};
 
-use super::{BLOCKED_MARKER, Verdict};
+use super::checks::CheckResult;
+use super::{APPROVED_MARKER, BLOCKED_MARKER, CHANGES_MARKER, Review, Verdict};
 
 /// Appended to claude's system prompt for every session leash starts, so it survives
 /// compaction of the conversation.
@@ -13,7 +14,83 @@ pub fn system_prompt() -> String {
         "You are a coding worker driven by leash. Your work counts as done only when it is \
 committed with git in this repository: a new commit must exist. If you cannot go on \
 without help (missing access, unclear requirement, a decision only a person can make), \
-answer with a line that starts with `{BLOCKED_MARKER}` followed by the reason, and stop."
+answer with a line that starts with `{BLOCKED_MARKER}` followed by the reason, and stop. \
+When you are asked to review work, end your answer with a line `{APPROVED_MARKER}` if it is \
+correct and complete, or `{CHANGES_MARKER} <what must change>`."
+    )
+}
+
+/// What a reviewer is shown of the work.
+pub struct ReviewContext<'a> {
+    pub task: Option<&'a str>,
+    pub plan: Option<&'a str>,
+    pub diff: &'a Diff,
+    /// The checks it passed.
+    pub checks: &'a [CheckResult],
+    /// Which review of the phase this is, of at most how many that ask for changes.
+    pub round: u32,
+    pub max_rounds: u32,
+}
+
+/// A read-only review of committed work, in the conversation that made it.
+pub fn review_prompt(ctx: &ReviewContext<'_>) -> String {
+    let mut parts = vec![format!(
+        "Review the work done for the task below, as a careful reviewer would (review {} \
+of at most {}). Read whatever you need; do not change any files.",
+        ctx.round, ctx.max_rounds
+    )];
+    if let Some(task) = ctx.task {
+        parts.push(format!("<task>\n{task}\n</task>"));
+    }
+    if let Some(plan) = ctx.plan {
+        parts.push(format!("<plan>\n{plan}\n</plan>"));
+    }
+    if !ctx.checks.is_empty() {
+        let list: Vec<String> = ctx
+            .checks
+            .iter()
+            .map(|c| format!("  {}", c.command))
+            .collect();
+        parts.push(format!("These checks pass:\n{}", list.join("\n")));
+    }
+    let cut = if ctx.diff.truncated {
+        " (cut short: it is longer than leash shows; read the files for the rest)"
+    } else {
+        ""
+    };
+    parts.push(format!(
+        "The change since the implementation began (`git diff --stat`, then the diff{cut}):\n\
+<diffstat>\n{}</diffstat>\n<diff>\n{}</diff>",
+        ctx.diff.stat, ctx.diff.patch
+    ));
+    parts.push(format!(
+        "Is it correct, complete, and what the task asked for? End your answer with one \
+line: `{APPROVED_MARKER}` if it is, or `{CHANGES_MARKER} <what must change>` if it is not."
+    ));
+    parts.join("\n\n")
+}
+
+/// What the implementer is told of a review that asked for changes: the review, verbatim.
+pub fn review_feedback(review: &Review, max_rounds: u32) -> String {
+    format!(
+        "A review of your work (review {} of at most {max_rounds}) asked for changes:\n\n\
+{}\n\nMake the changes, run the checks, and commit.",
+        review.round,
+        review.text.trim()
+    )
+}
+
+/// The nudges ran out: plan the task again from what was tried.
+pub fn rescope_prompt(task: &str, plan: Option<&str>, tried: &[String]) -> String {
+    let plan = plan.map_or(String::new(), |p| format!("<plan>\n{p}\n</plan>\n\n"));
+    let tried: Vec<String> = tried.iter().map(|t| format!("  - {t}")).collect();
+    format!(
+        "The implementation did not get done within its nudges. Step back and plan the task \
+again: do not change any files now. Say briefly why the plan below did not work, then answer \
+with a new short, concrete, numbered plan that will. If the task cannot be done, say so with \
+`{BLOCKED_MARKER} <reason>`.\n\n<task>\n{task}\n</task>\n\n{plan}What was tried and what came \
+of it, oldest first:\n{}",
+        tried.join("\n")
     )
 }
 
@@ -159,6 +236,8 @@ pub fn compact_instructions(
 
 /// Everything a nudge can be about.
 pub struct NudgeContext<'a> {
+    /// What a gate of the committed work said: a failed check, a review's changes.
+    pub feedback: Option<&'a str>,
     pub verdict: Verdict,
     pub changes: &'a [FileChange],
     pub reason: Option<&'a str>,
@@ -193,6 +272,9 @@ already in your working tree, so take them into account:\n{}",
     if let Some(reason) = ctx.reason {
         parts.push(reason.trim().to_string());
     }
+    if let Some(feedback) = ctx.feedback {
+        parts.push(feedback.to_string());
+    }
     match ctx.verdict {
         Verdict::Uncommitted => {
             let mut list: Vec<String> = ctx
@@ -213,6 +295,8 @@ the checks, and commit them with git (revert what should not be kept).",
                 list.join("\n")
             ));
         }
+        // The work is committed; what is wrong with it was said above.
+        Verdict::NoChanges if ctx.feedback.is_some() => {}
         Verdict::NoChanges => parts.push(
             "Nothing has changed in the repository since this step began: no edits and no new \
 commit. Make the changes the plan calls for, then commit them with git."
@@ -235,6 +319,7 @@ mod tests {
 
     fn ctx<'a>(verdict: Verdict, changes: &'a [FileChange]) -> NudgeContext<'a> {
         NudgeContext {
+            feedback: None,
             verdict,
             changes,
             reason: None,

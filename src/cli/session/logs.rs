@@ -134,6 +134,18 @@ fn describe(event: &Event, verbose: u8) -> Option<String> {
         Event::Compacted { compaction, .. } => compaction.describe(),
         Event::CompactFailed { reason, .. } => format!("compaction failed: {reason}"),
         Event::RateLimit { limit, .. } => limit.describe(),
+        Event::ChecksRan { checks, .. } => format!(
+            "checks: {}",
+            checks
+                .iter()
+                .map(crate::worker::checks::CheckResult::describe)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        Event::Reviewed { review, .. } => review.describe(),
+        Event::Rescoped { number, of, .. } => {
+            format!("the task was planned again (rescope {number} of {of})")
+        }
         Event::PermissionAsked { tool, input, .. } => {
             format!("claude asks to use {}", tool_summary(tool, input))
         }

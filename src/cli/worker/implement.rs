@@ -21,10 +21,14 @@ pub struct ImplementArgs {
     pub no_start: bool,
     #[command(flatten)]
     pub budget: super::BudgetArgs,
+    #[command(flatten)]
+    pub gates: super::GateArgs,
 }
 
 pub fn run(args: ImplementArgs, global: &Global, out: &Output) -> Result<u8, Error> {
-    let settings = settings(&[("implement_model", args.model), args.budget.flag()])?;
+    let mut flags = vec![("implement_model", args.model), args.budget.flag()];
+    flags.extend(args.gates.flags());
+    let settings = settings(&flags)?;
     let target = target(global)?;
     block_on(async {
         let step = WorkerStep::Implement {

@@ -77,6 +77,35 @@ impl BudgetArgs {
     }
 }
 
+/// How committed work is judged, for every step that judges it.
+#[derive(Debug, Clone, Args)]
+pub struct GateArgs {
+    /// A check the commit must pass, run with `sh -c` at the repository root
+    /// (repeatable) [default: checks]
+    #[arg(long = "check", value_name = "CMD")]
+    pub checks: Vec<String>,
+    /// Have the plan model review committed work that passed its checks [default: review]
+    #[arg(long)]
+    pub review: bool,
+    /// Plan the task again when its nudges run out, up to N times [default: rescopes]
+    #[arg(long, value_name = "N")]
+    pub rescopes: Option<u32>,
+}
+
+impl GateArgs {
+    /// The settings the flags set.
+    fn flags(&self) -> [(&'static str, Option<String>); 3] {
+        [
+            (
+                "checks",
+                (!self.checks.is_empty()).then(|| self.checks.join("\n")),
+            ),
+            ("review", self.review.then(|| "true".to_string())),
+            ("rescopes", self.rescopes.map(|n| n.to_string())),
+        ]
+    }
+}
+
 fn no_task() -> Error {
     Error::usage(NO_TASK).hint(NO_TASK_HINT)
 }

@@ -33,6 +33,8 @@ pub struct NudgeArgs {
     pub no_start: bool,
     #[command(flatten)]
     pub budget: super::BudgetArgs,
+    #[command(flatten)]
+    pub gates: super::GateArgs,
 }
 
 /// How long a nudge from a git hook may take, all told: a hook never slows git.
@@ -48,7 +50,9 @@ pub fn run(args: NudgeArgs, global: &Global, out: &Output) -> Result<u8, Error> 
         out.note("the worker's own git command; no nudge");
         return Ok(0);
     }
-    let settings = settings(&[args.budget.flag()])?;
+    let mut flags = vec![args.budget.flag()];
+    flags.extend(args.gates.flags());
+    let settings = settings(&flags)?;
     let step = WorkerStep::Nudge {
         reasons: args.reason.into_iter().collect(),
         events: args.event.into_iter().collect(),

@@ -16,6 +16,7 @@ pub const EXAMPLES: &str = "Examples:
   leash loop --task \"Add a --version flag\"
   leash loop --task-file TASK.md --max-nudges 3
   leash loop --step                      # ask before each phase
+  leash loop --check \"cargo test\" --review --rescopes 1 --task \"...\"   # done means green
   leash loop --json --task \"...\" | jq -c 'select(.type == \"judged\") | .judgement.verdict'
   # the same by hand, in bash:
   leash plan --task \"Fix the flaky test\" && until leash implement; do leash nudge || exit $?; done";
@@ -41,6 +42,8 @@ pub struct LoopArgs {
     pub fresh: bool,
     #[command(flatten)]
     pub budget: super::BudgetArgs,
+    #[command(flatten)]
+    pub gates: super::GateArgs,
 }
 
 pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
@@ -51,12 +54,14 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
         .hint("run it in a terminal, or drop --step"));
     }
     let task = args.task.read()?;
-    let settings = settings(&[
+    let mut flags = vec![
         ("plan_model", args.plan_model.clone()),
         ("implement_model", args.implement_model.clone()),
         ("max_nudges", args.max_nudges.map(|n| n.to_string())),
         args.budget.flag(),
-    ])?;
+    ];
+    flags.extend(args.gates.flags());
+    let settings = settings(&flags)?;
     let config = settings.1.worker_config();
     let target = target(global)?;
     // A new task replaces a damaged state (the daemon keeps the file aside).
@@ -64,7 +69,7 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
         Err(_) if args.fresh => WorkerState::default(),
         loaded => loaded?,
     };
-    let mut next = loop_start(&state, task, args.fresh).ok_or_else(no_task)?;
+    let mut next = loop_start(&state, task, args.fresh, &config).ok_or_else(no_task)?;
     // The task this loop works on: the one under way, until it plans its own.
     let mut task_id = state.task_id.clone();
     let mut phase = state.phase;

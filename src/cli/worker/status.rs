@@ -62,6 +62,24 @@ pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
     if let Some(head) = &state.head_at_start {
         out.rows([("head start", head[..head.len().min(12)].to_string())]);
     }
+    for (i, check) in state.checks.iter().enumerate() {
+        let label = if i == 0 { "checks" } else { "" };
+        let mark = if check.passed() { "pass" } else { "FAIL" };
+        out.rows([(label, format!("{mark}  {}", check.describe()))]);
+    }
+    if let Some(review) = &state.review {
+        out.rows([("review", review.describe())]);
+    }
+    if state.rescopes > 0 {
+        out.rows([(
+            "rescopes",
+            format!(
+                "{} (earlier plans kept: {})",
+                state.rescopes,
+                state.earlier_plans.len()
+            ),
+        )]);
+    }
     if let Some(last) = &state.last {
         out.rows([(
             "last",

@@ -1,0 +1,162 @@
+//! Running the project's checks on the worker's commit: each with `sh -c` at the
+//! repository root, in its own process group, its output's tail kept, and killed
+//! (the whole group) at its timeout or when the step is interrupted.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, Command};
+
+use crate::worker::checks::{CheckResult, Tail};
+
+/// How long a killed check may take to go, and its output to end.
+const AFTER_KILL: Duration = Duration::from_secs(2);
+
+/// Runs the checks in order until one fails.
+pub async fn run_all(commands: &[String], root: &Path, timeout: Duration) -> Vec<CheckResult> {
+    let mut results = Vec::new();
+    for command in commands {
+        let result = run(command, root, timeout).await;
+        let passed = result.passed();
+        results.push(result);
+        if !passed {
+            break;
+        }
+    }
+    results
+}
+
+/// Kills a check's process group when dropped: a check never outlives its step.
+struct Group(u32);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        crate::process::signal_group(self.0, libc::SIGKILL);
+    }
+}
+
+async fn run(command: &str, root: &Path, timeout: Duration) -> CheckResult {
+    let started = Instant::now();
+    let done = |exit_code, timed_out, output_tail| CheckResult {
+        command: command.to_string(),
+        exit_code,
+        timed_out,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        output_tail,
+    };
+    let spawned = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => return done(None, false, format!("leash could not run sh: {e}")),
+    };
+    let _group = child.id().map(Group);
+    let mut tail = Tail::default();
+    let finished = tokio::time::timeout(timeout, collect(&mut child, &mut tail)).await;
+    match finished {
+        Ok(exit_code) => done(exit_code, false, tail.finish()),
+        Err(_) => {
+            if let Some(pid) = child.id() {
+                crate::process::signal_group(pid, libc::SIGKILL);
+            }
+            let _ = tokio::time::timeout(AFTER_KILL, collect(&mut child, &mut tail)).await;
+            let mut output = tail.finish();
+            if !output.is_empty() {
+                output.push('\n');
+            }
+            output.push_str(&format!(
+                "[leash: stopped after {}, with its process group]",
+                crate::human::duration(timeout)
+            ));
+            done(None, true, output)
+        }
+    }
+}
+
+/// Reads the check's stdout and stderr to their end, then its exit code (`None` when a
+/// signal ended it).
+async fn collect(child: &mut Child, tail: &mut Tail) -> Option<i32> {
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let (mut out_buf, mut err_buf) = ([0u8; 8192], [0u8; 8192]);
+    while stdout.is_some() || stderr.is_some() {
+        tokio::select! {
+            read = async { stdout.as_mut()?.read(&mut out_buf).await.ok() }, if stdout.is_some() => {
+                match read {
+                    Some(n) if n > 0 => tail.push(0, &out_buf[..n]),
+                    _ => stdout = None,
+                }
+            }
+            read = async { stderr.as_mut()?.read(&mut err_buf).await.ok() }, if stderr.is_some() => {
+                match read {
+                    Some(n) if n > 0 => tail.push(1, &err_buf[..n]),
+                    _ => stderr = None,
+                }
+            }
+        }
+    }
+    child.wait().await.ok().and_then(|status| status.code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_now(commands: &[&str], timeout: Duration) -> Vec<CheckResult> {
+        let dir = tempfile::tempdir().unwrap();
+        let commands: Vec<String> = commands.iter().map(|c| c.to_string()).collect();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(run_all(&commands, dir.path(), timeout))
+    }
+
+    #[test]
+    fn checks_run_in_order_until_one_fails() {
+        let results = run_now(
+            &["echo one; echo two >&2", "echo bad; exit 3", "echo never"],
+            Duration::from_secs(10),
+        );
+        assert_eq!(results.len(), 2, "{results:?}");
+        assert!(results[0].passed());
+        assert!(results[0].output_tail.contains("one") && results[0].output_tail.contains("two"));
+        assert_eq!(results[1].exit_code, Some(3));
+        assert_eq!(results[1].output_tail, "bad");
+    }
+
+    #[test]
+    fn a_check_that_hangs_is_killed_with_its_group_at_its_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let command = format!(
+            "sleep 300 & echo $! > {}; echo started; wait",
+            pidfile.display()
+        );
+        let results = run_now(&[&command], Duration::from_millis(300));
+        let result = &results[0];
+        assert!(result.timed_out && result.exit_code.is_none(), "{result:?}");
+        assert!(result.output_tail.starts_with("started"), "{result:?}");
+        assert!(result.output_tail.contains("[leash: stopped after 300 ms"));
+        let sleeper: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let gone = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            !crate::process::alive(sleeper)
+        });
+        assert!(gone, "the check's own children are killed too");
+    }
+}
