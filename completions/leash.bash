@@ -97,6 +97,9 @@ _leash() {
             leash__subcmd__help__subcmd__session,compact)
                 cmd="leash__subcmd__help__subcmd__session__subcmd__compact"
                 ;;
+            leash__subcmd__help__subcmd__session,fork)
+                cmd="leash__subcmd__help__subcmd__session__subcmd__fork"
+                ;;
             leash__subcmd__help__subcmd__session,interrupt)
                 cmd="leash__subcmd__help__subcmd__session__subcmd__interrupt"
                 ;;
@@ -111,6 +114,9 @@ _leash() {
                 ;;
             leash__subcmd__help__subcmd__session,restart)
                 cmd="leash__subcmd__help__subcmd__session__subcmd__restart"
+                ;;
+            leash__subcmd__help__subcmd__session,rm)
+                cmd="leash__subcmd__help__subcmd__session__subcmd__rm"
                 ;;
             leash__subcmd__help__subcmd__session,send)
                 cmd="leash__subcmd__help__subcmd__session__subcmd__send"
@@ -145,6 +151,9 @@ _leash() {
             leash__subcmd__session,compact)
                 cmd="leash__subcmd__session__subcmd__compact"
                 ;;
+            leash__subcmd__session,fork)
+                cmd="leash__subcmd__session__subcmd__fork"
+                ;;
             leash__subcmd__session,help)
                 cmd="leash__subcmd__session__subcmd__help"
                 ;;
@@ -163,6 +172,9 @@ _leash() {
             leash__subcmd__session,restart)
                 cmd="leash__subcmd__session__subcmd__restart"
                 ;;
+            leash__subcmd__session,rm)
+                cmd="leash__subcmd__session__subcmd__rm"
+                ;;
             leash__subcmd__session,send)
                 cmd="leash__subcmd__session__subcmd__send"
                 ;;
@@ -177,6 +189,9 @@ _leash() {
                 ;;
             leash__subcmd__session__subcmd__help,compact)
                 cmd="leash__subcmd__session__subcmd__help__subcmd__compact"
+                ;;
+            leash__subcmd__session__subcmd__help,fork)
+                cmd="leash__subcmd__session__subcmd__help__subcmd__fork"
                 ;;
             leash__subcmd__session__subcmd__help,help)
                 cmd="leash__subcmd__session__subcmd__help__subcmd__help"
@@ -195,6 +210,9 @@ _leash() {
                 ;;
             leash__subcmd__session__subcmd__help,restart)
                 cmd="leash__subcmd__session__subcmd__help__subcmd__restart"
+                ;;
+            leash__subcmd__session__subcmd__help,rm)
+                cmd="leash__subcmd__session__subcmd__help__subcmd__rm"
                 ;;
             leash__subcmd__session__subcmd__help,send)
                 cmd="leash__subcmd__session__subcmd__help__subcmd__send"
@@ -487,7 +505,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__help__subcmd__session)
-            opts="start stop status list send interrupt compact model restart logs"
+            opts="start stop status list send interrupt compact model restart rm fork logs"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -501,6 +519,20 @@ _leash() {
             return 0
             ;;
         leash__subcmd__help__subcmd__session__subcmd__compact)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__help__subcmd__session__subcmd__fork)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -571,6 +603,20 @@ _leash() {
             return 0
             ;;
         leash__subcmd__help__subcmd__session__subcmd__restart)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__help__subcmd__session__subcmd__rm)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -773,7 +819,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__implement)
-            opts="-q -v -h -V --model --restart --no-start --budget --check --review --rescopes --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --worktree --model --restart --no-start --budget --check --review --rescopes --worker --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -807,7 +853,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__loop)
-            opts="-q -v -h -V --task --task-file --max-nudges --step --plan-model --implement-model --fresh --budget --check --review --rescopes --worker --json --quiet --verbose --help --version -"
+            opts="-q -v -h -V --worktree --task --task-file --max-nudges --step --plan-model --implement-model --fresh --budget --check --review --rescopes --worker --json --quiet --verbose --help --version -"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -895,7 +941,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__plan)
-            opts="-q -v -h -V --task --task-file --model --fresh --no-start --budget --worker --json --quiet --verbose --help --version -"
+            opts="-q -v -h -V --worktree --task --task-file --model --fresh --no-start --budget --worker --json --quiet --verbose --help --version -"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -929,7 +975,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session)
-            opts="-q -v -h -V --worker --json --quiet --verbose --help --version start stop status list send interrupt compact model restart logs help"
+            opts="-q -v -h -V --worker --json --quiet --verbose --help --version start stop status list send interrupt compact model restart rm fork logs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -968,8 +1014,26 @@ _leash() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        leash__subcmd__session__subcmd__fork)
+            opts="-q -v -h -V --worktree --worker --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         leash__subcmd__session__subcmd__help)
-            opts="start stop status list send interrupt compact model restart logs help"
+            opts="start stop status list send interrupt compact model restart rm fork logs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -983,6 +1047,20 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__help__subcmd__compact)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__session__subcmd__help__subcmd__fork)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1067,6 +1145,20 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__help__subcmd__restart)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__session__subcmd__help__subcmd__rm)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1238,8 +1330,26 @@ _leash() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        leash__subcmd__session__subcmd__rm)
+            opts="-q -v -h -V --force --worker --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         leash__subcmd__session__subcmd__send)
-            opts="-q -v -h -V --no-start --retries --continue-on-crash --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --worktree --no-start --retries --continue-on-crash --worker --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1261,7 +1371,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__start)
-            opts="-q -v -h -V --cwd --model --system-prompt-file --permission-mode --claude --fresh --interactive-permissions --allow-tool --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --cwd --model --system-prompt-file --permission-mode --claude --fresh --interactive-permissions --allow-tool --worktree --worker --json --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -42,23 +42,25 @@ complete -c leash -n "__fish_leash_needs_command" -f -a "config" -d 'Show the ef
 complete -c leash -n "__fish_leash_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish)'
 complete -c leash -n "__fish_leash_needs_command" -f -a "daemon" -d 'Run a worker\'s session daemon in the foreground (`session start` does this)'
 complete -c leash -n "__fish_leash_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -s h -l help -d 'Print help'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -s V -l version -d 'Print version'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "start" -d 'Start the worker\'s daemon and claude; resumes the worker\'s conversation if it has one'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "stop" -d 'Stop the worker\'s daemon and claude; the conversation is kept for the next start'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "status" -d 'Show the worker\'s session: pids, session id, model, state, turns, cost, uptime'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "list" -d 'List every worker of this user, one row each'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "send" -d 'Send one turn in the worker\'s conversation and stream the reply'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "interrupt" -d 'Interrupt the running turn (a no-op when none is running)'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "compact" -d 'Compact the conversation now: claude summarises it, keeping what you name'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "restart" -d 'Start a new claude process on the same conversation, after the running turn'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
-complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart logs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -f -a "start" -d 'Start the worker\'s daemon and claude; resumes the worker\'s conversation if it has one'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -f -a "stop" -d 'Stop the worker\'s daemon and claude; the conversation is kept for the next start'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -f -a "status" -d 'Show the worker\'s session: pids, session id, model, state, turns, cost, uptime'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -f -a "list" -d 'List every worker of this user, one row each'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -f -a "send" -d 'Send one turn in the worker\'s conversation and stream the reply'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -f -a "interrupt" -d 'Interrupt the running turn (a no-op when none is running)'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -f -a "compact" -d 'Compact the conversation now: claude summarises it, keeping what you name'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -f -a "restart" -d 'Start a new claude process on the same conversation, after the running turn'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -f -a "rm" -d 'Stop and forget a worker; its worktree goes when clean, its branch when merged'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -f -a "fork" -d 'A new worker whose conversation, task and plan are a copy of this worker\'s'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
+complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l cwd -d 'Directory claude works in [default: the repository root, else the current directory]' -r -F
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l model -d 'Model for the session, an alias such as `sonnet` or `opus` or a full name [default: model]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l system-prompt-file -d 'Replace claude\'s system prompt with this file\'s contents' -r -F
@@ -68,6 +70,7 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l fresh -d 'Start a new conversation instead of resuming the worker\'s'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l interactive-permissions -d 'Ask the person at the terminal before claude uses a tool (Allow once / always / Deny)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l worktree -d 'Work in the worker\'s own git worktree, `.leash/worktrees/NAME` on branch `leash/NAME` (created from HEAD, or `worktree_base`, when missing); needs --worker'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
@@ -94,6 +97,7 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l retries -d 'Re-send the turn this many times after provider errors (429/529/5xx) [default: provider_retries]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l worktree -d 'Work in the worker\'s own git worktree, `.leash/worktrees/NAME` on branch `leash/NAME` (created from HEAD, or `worktree_base`, when missing); needs --worker'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l continue-on-crash -d 'When claude dies during the turn, restart it and tell it to continue (the prompt is not sent twice)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
@@ -127,6 +131,20 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -l force -d 'Remove its worktree even with uncommitted changes or untracked files in it'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from fork" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from fork" -l worktree -d 'Give the new worker its own worktree, `.leash/worktrees/NEW` on branch `leash/NEW`, from the original\'s HEAD (or `worktree_base`)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from fork" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from fork" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from fork" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from fork" -s h -l help -d 'Print help'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from fork" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s n -l lines -d 'How many of the latest events to show first (0 = all)' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s f -l follow -d 'Keep printing new events as they happen, like `tail -f`'
@@ -144,6 +162,8 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "compact" -d 'Compact the conversation now: claude summarises it, keeping what you name'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "restart" -d 'Start a new claude process on the same conversation, after the running turn'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "rm" -d 'Stop and forget a worker; its worktree goes when clean, its branch when merged'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "fork" -d 'A new worker whose conversation, task and plan are a copy of this worker\'s'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c leash -n "__fish_leash_using_subcommand plan" -l task -d 'The task, verbatim' -r
@@ -151,6 +171,7 @@ complete -c leash -n "__fish_leash_using_subcommand plan" -l task-file -d 'Read 
 complete -c leash -n "__fish_leash_using_subcommand plan" -l model -d 'Model for the planning turn [default: plan_model]' -r
 complete -c leash -n "__fish_leash_using_subcommand plan" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: task_budget_usd]' -r
 complete -c leash -n "__fish_leash_using_subcommand plan" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand plan" -l worktree -d 'Work in the worker\'s own git worktree, `.leash/worktrees/NAME` on branch `leash/NAME` (created from HEAD, or `worktree_base`, when missing); needs --worker'
 complete -c leash -n "__fish_leash_using_subcommand plan" -l fresh -d 'Replace the task under way with this one (otherwise a plan waits its turn: refused with exit code 14 while another task is under way)'
 complete -c leash -n "__fish_leash_using_subcommand plan" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
 complete -c leash -n "__fish_leash_using_subcommand plan" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
@@ -163,6 +184,7 @@ complete -c leash -n "__fish_leash_using_subcommand implement" -l budget -d 'Sen
 complete -c leash -n "__fish_leash_using_subcommand implement" -l check -d 'A check the commit must pass, run with `sh -c` at the repository root (repeatable) [default: checks]' -r
 complete -c leash -n "__fish_leash_using_subcommand implement" -l rescopes -d 'Plan the task again when its nudges run out, up to N times [default: rescopes]' -r
 complete -c leash -n "__fish_leash_using_subcommand implement" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand implement" -l worktree -d 'Work in the worker\'s own git worktree, `.leash/worktrees/NAME` on branch `leash/NAME` (created from HEAD, or `worktree_base`, when missing); needs --worker'
 complete -c leash -n "__fish_leash_using_subcommand implement" -l restart -d 'Start the implement phase over even if it is under way'
 complete -c leash -n "__fish_leash_using_subcommand implement" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
 complete -c leash -n "__fish_leash_using_subcommand implement" -l review -d 'Have the plan model review committed work that passed its checks [default: review]'
@@ -194,6 +216,7 @@ complete -c leash -n "__fish_leash_using_subcommand loop" -l budget -d 'Send no 
 complete -c leash -n "__fish_leash_using_subcommand loop" -l check -d 'A check the commit must pass, run with `sh -c` at the repository root (repeatable) [default: checks]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l rescopes -d 'Plan the task again when its nudges run out, up to N times [default: rescopes]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l worktree -d 'Work in the worker\'s own git worktree, `.leash/worktrees/NAME` on branch `leash/NAME` (created from HEAD, or `worktree_base`, when missing); needs --worker'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l step -d 'Ask before each phase (needs a terminal)'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l fresh -d 'Start the task over even if the worker already finished or gave up on it'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l review -d 'Have the plan model review committed work that passed its checks [default: review]'
@@ -279,6 +302,8 @@ complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcom
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "compact" -d 'Compact the conversation now: claude summarises it, keeping what you name'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "restart" -d 'Start a new claude process on the same conversation, after the running turn'
+complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "rm" -d 'Stop and forget a worker; its worktree goes when clean, its branch when merged'
+complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "fork" -d 'A new worker whose conversation, task and plan are a copy of this worker\'s'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from hooks" -f -a "install" -d 'Install hooks in this repository that run `leash nudge --event <hook> --no-wait`'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from hooks" -f -a "uninstall" -d 'Remove the hooks leash installed, restoring any hook that was there before'

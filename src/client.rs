@@ -37,6 +37,8 @@ pub struct Target {
     pub worker: WorkerName,
     pub socket: PathBuf,
     pub state_dir: PathBuf,
+    /// The worker's own worktree, when it has one.
+    pub worktree: Option<crate::worktree::Worktree>,
 }
 
 impl Target {
@@ -44,7 +46,10 @@ impl Target {
     pub fn resolve(worker: Option<&str>, cwd: &Path) -> Result<Target, Error> {
         let worker = match worker {
             Some(name) => WorkerName::parse(name)?,
-            None => WorkerName::for_directory(cwd),
+            // Inside a worker's worktree, that worker; else the repository's.
+            None => {
+                crate::worktree::worker_of(cwd).unwrap_or_else(|| WorkerName::for_directory(cwd))
+            }
         };
         Self::for_worker(Dirs::from_env()?, worker)
     }
@@ -52,12 +57,23 @@ impl Target {
     pub fn for_worker(dirs: Dirs, worker: WorkerName) -> Result<Target, Error> {
         let socket = dirs.checked_socket(&worker)?;
         let state_dir = dirs.worker_state(&worker);
+        let worktree = crate::worktree::Worktree::load(&state_dir);
         Ok(Target {
             dirs,
             worker,
             socket,
             state_dir,
+            worktree,
         })
+    }
+
+    /// Where a new session of this worker works: its worktree, else the repository
+    /// (or directory) `cwd` is in.
+    pub fn workdir(&self, cwd: &Path) -> PathBuf {
+        match &self.worktree {
+            Some(worktree) => worktree.path.clone(),
+            None => crate::paths::project_root(cwd),
+        }
     }
 
     pub fn daemon_log(&self) -> PathBuf {

@@ -20,6 +20,7 @@ pub enum ErrorKind {
     NotYetCommitted,
     BudgetExhausted,
     Busy,
+    Dirty,
     Interrupted,
 }
 
@@ -37,6 +38,7 @@ impl ErrorKind {
             ErrorKind::NotYetCommitted => 12,
             ErrorKind::BudgetExhausted => 13,
             ErrorKind::Busy => 14,
+            ErrorKind::Dirty => 15,
             ErrorKind::Interrupted => 130,
         }
     }
@@ -91,6 +93,10 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     (
         ErrorKind::Busy.exit_code(),
         "busy: the worker is on another task (wait, use another --worker, or --fresh), or this command's task was replaced",
+    ),
+    (
+        ErrorKind::Dirty.exit_code(),
+        "dirty: the worker's worktree holds uncommitted changes or untracked files, so `session rm` kept it (`--force` removes it)",
     ),
     (
         ErrorKind::Interrupted.exit_code(),

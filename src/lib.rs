@@ -23,3 +23,4 @@ pub mod settings;
 pub(crate) mod time;
 pub mod turn;
 pub mod worker;
+pub(crate) mod worktree;

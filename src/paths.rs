@@ -171,7 +171,11 @@ impl Dirs {
         };
         if let Ok(entries) = fs::read_dir(&self.state) {
             for entry in entries.flatten() {
-                if entry.path().join(crate::record::RECORD_FILE).is_file() {
+                let dir = entry.path();
+                let known = [crate::record::RECORD_FILE, "worker.json", "worktree.json"]
+                    .iter()
+                    .any(|file| dir.join(file).is_file());
+                if known {
                     add(&entry.file_name().to_string_lossy());
                 }
             }

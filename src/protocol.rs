@@ -15,11 +15,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::claude::conversation::Compaction;
+use crate::claude::conversation::ForkOf;
 use crate::claude::limits::RateLimit;
 use crate::error::{Error, ErrorKind};
 use crate::turn::{Outcome, TurnKind, TurnSpec};
 use crate::worker::checks::CheckResult;
-use crate::worker::{Judgement, Review, WorkerConfig, WorkerStep};
+use crate::worker::{Judgement, Review, WorkerConfig, WorkerState, WorkerStep};
 
 pub const PROTOCOL_VERSION: u32 = 2;
 
@@ -110,6 +111,12 @@ pub struct NewSession {
     pub permission_allow: Vec<String>,
     /// `--allowedTools` from the first spawn (a worker's implementing tools).
     pub allowed_tools: Vec<String>,
+    /// `session fork`: the conversation starts as a copy of this one.
+    #[serde(default)]
+    pub fork_of: Option<ForkOf>,
+    /// `session fork`: the worker starts with this state (the original's).
+    #[serde(default)]
+    pub worker: Option<Box<WorkerState>>,
 }
 
 /// What `session start` changes in the worker's conversation, kept for later spawns.

@@ -114,6 +114,8 @@ settings! {
         "review rounds that may ask for changes before the work is accepted with a note";
     rescopes: u32 = count("0"), "LEASH_RESCOPES", Command,
         "plan a task again when its nudges run out, this many times, before giving up";
+    worktree_base: Option<String> = optional_text(""), "LEASH_WORKTREE_BASE", Command,
+        "the branch or commit a new worker worktree starts from (`--worktree`) [default: HEAD]";
     task_budget_usd: Option<f64> = money(""), "LEASH_TASK_BUDGET_USD", Command,
         "stop a task once its turns cost this many US dollars (exit code 13); empty for no budget";
     provider_max_wait: Duration = duration("1h"), "LEASH_PROVIDER_MAX_WAIT", Command,
@@ -418,6 +420,14 @@ mod parse {
         pub fn parse(raw: &super::Raw) -> Option<String> {
             let text = super::text_of(raw)?;
             (!text.is_empty()).then(|| text.to_string())
+        }
+    }
+
+    pub mod optional_text {
+        pub const EXPECTS: &str = "a text, or empty for none";
+        pub fn parse(raw: &super::Raw) -> Option<Option<String>> {
+            let text = super::text_of(raw)?;
+            Some((!text.is_empty()).then(|| text.to_string()))
         }
     }
 

@@ -86,6 +86,7 @@ on_both_clis!(
     a_conversation_the_api_refuses_as_too_long_is_handed_off_and_goes_on,
     each_turn_costs_what_claude_says_across_a_restart,
     loop_check_nudges_a_commit_that_fails_its_check_until_it_passes,
+    a_fork_in_a_worktree_starts_with_the_original_conversation,
 );
 
 /// The real CLI, installed on first use; `None` after saying why when it cannot be
@@ -936,4 +937,63 @@ fn loop_check_nudges_a_commit_that_fails_its_check_until_it_passes(cli: &'static
     assert_eq!(worker["phase"], "done", "{worker}");
     assert_eq!(worker["nudges"], 1);
     assert_eq!(worker["checks"][0]["exit_code"], 0);
+}
+
+// ---- many workers (issue 15) -----------------------------------------------------------
+
+fn a_fork_in_a_worktree_starts_with_the_original_conversation(cli: &'static Cli) {
+    let Some(e2e) = E2e::start(cli, []) else {
+        return;
+    };
+    e2e.ok(&[
+        "--worker",
+        "orig",
+        "session",
+        "send",
+        "remember the word banana",
+    ]);
+    let orig = e2e
+        .ok(&["--worker", "orig", "session", "status", "--json"])
+        .last_json();
+    e2e.ok(&["--worker", "orig", "session", "fork", "copy", "--worktree"]);
+    let copy = e2e
+        .ok(&["--worker", "copy", "session", "status", "--json"])
+        .last_json();
+    assert_ne!(copy["session_id"], orig["session_id"]);
+    let worktree = e2e
+        .repo
+        .canonicalize()
+        .unwrap()
+        .join(".leash/worktrees/copy");
+    assert_eq!(copy["cwd"], worktree.display().to_string());
+
+    let run = e2e.ok(&["--worker", "copy", "session", "send", "what was the word?"]);
+    assert_eq!(run.stdout, "echo: what was the word?\n");
+    let first = e2e.turns().into_iter().last().unwrap();
+    assert_eq!(
+        first.header("x-claude-code-session-id"),
+        copy["session_id"].as_str(),
+        "the fork's own conversation"
+    );
+    assert_carries(
+        &first,
+        "remember the word banana",
+        "echo: remember the word banana",
+    );
+    // The original goes on without the fork's turn.
+    e2e.ok(&["--worker", "orig", "session", "send", "and you?"]);
+    let next = e2e.turns().into_iter().last().unwrap();
+    assert_eq!(
+        next.header("x-claude-code-session-id"),
+        orig["session_id"].as_str()
+    );
+    assert!(
+        !next.body.contains("what was the word?"),
+        "the fork's turn stays in the fork"
+    );
+    assert_carries(
+        &next,
+        "remember the word banana",
+        "echo: remember the word banana",
+    );
 }

@@ -52,6 +52,16 @@ fn request() -> impl Strategy<Value = Request> {
                     model: path.clone(),
                     permission_allow: vec![path.clone()],
                     allowed_tools: Vec::new(),
+                    fork_of: warm.then(|| leash::claude::conversation::ForkOf {
+                        session_id: path.clone(),
+                        cwd: path.clone().into(),
+                    }),
+                    worker: fresh.then(|| {
+                        Box::new(leash::worker::WorkerState {
+                            task: Some(path.clone()),
+                            ..Default::default()
+                        })
+                    }),
                 },
                 change: SessionChange {
                     model: fresh.then(|| path.clone()),
@@ -64,6 +74,9 @@ fn request() -> impl Strategy<Value = Request> {
         proptest::option::of(any::<u64>()).prop_map(|turn| Request::Interrupt { turn }),
         proptest::option::of(any::<u64>()).prop_map(|after_seq| Request::Follow { after_seq }),
         text.prop_map(|model| Request::SetModel { model }),
+        proptest::option::of(text).prop_map(|claude| Request::Restart {
+            claude: claude.map(Into::into)
+        }),
         proptest::option::of(text).prop_map(|instructions| Request::Compact { instructions }),
         (text, turn_kind(), proptest::option::of(text), any::<u32>()).prop_map(
             |(prompt, kind, model, retries)| {

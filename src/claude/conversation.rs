@@ -48,6 +48,17 @@ pub struct Conversation {
     /// to tell what a resumed claude's first result cost.
     #[serde(default)]
     pub reported_cost_usd: Option<f64>,
+    /// A fork not started yet: claude's first spawn copies this conversation.
+    #[serde(default)]
+    pub fork_of: Option<ForkOf>,
+}
+
+/// The conversation a fork copies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForkOf {
+    pub session_id: String,
+    /// Where it ran.
+    pub cwd: PathBuf,
 }
 
 /// One compaction of the conversation.
@@ -102,6 +113,7 @@ impl Conversation {
             last_compaction: None,
             previous_session_ids: Vec::new(),
             reported_cost_usd: None,
+            fork_of: None,
         }
     }
 
@@ -129,15 +141,23 @@ impl Conversation {
         ]
         .map(String::from)
         .to_vec();
+        // A fork's first spawn copies the original, under the id leash chose.
+        let conversation: Vec<String> = match (&self.fork_of, self.started) {
+            (_, true) => vec!["--resume".into(), self.session_id.clone()],
+            (Some(fork), false) => vec![
+                "--resume".into(),
+                fork.session_id.clone(),
+                "--fork-session".into(),
+                "--session-id".into(),
+                self.session_id.clone(),
+            ],
+            (None, false) => vec!["--session-id".into(), self.session_id.clone()],
+        };
+        args.extend(conversation);
         let mut add = |flag: &str, value: String| {
             args.push(flag.to_string());
             args.push(value);
         };
-        if self.started {
-            add("--resume", self.session_id.clone());
-        } else {
-            add("--session-id", self.session_id.clone());
-        }
         if let Some(model) = &self.model {
             add("--model", model.clone());
         }

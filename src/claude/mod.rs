@@ -11,9 +11,10 @@ pub const NEWEST_TESTED: &str = "2.1.332";
 
 pub(crate) mod child;
 pub(crate) mod context;
-pub(crate) mod conversation;
+pub mod conversation;
 pub(crate) mod cost;
 pub mod limits;
 pub mod messages;
 pub(crate) mod session;
+pub(crate) mod transcript;
 pub mod version;

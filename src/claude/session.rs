@@ -419,6 +419,19 @@ impl Session {
             return Err(Error::setup(gone)
                 .hint("move it back, or start the worker over with `leash session start --fresh --cwd DIR`"));
         }
+        if let Some(fork) = conversation
+            .fork_of
+            .as_ref()
+            .filter(|f| f.cwd != conversation.cwd)
+            && let Err(why) =
+                super::transcript::link(&fork.session_id, &fork.cwd, &conversation.cwd)
+        {
+            host.report(Report::Info(format!(
+                "the fork's original transcript is not linked into {} ({why}); claude must find it by itself",
+                conversation.cwd.display()
+            )));
+        }
+        let conversation = self.conversation_mut()?;
         let spec = conversation.spawn_spec();
         let how = if conversation.started {
             "resuming"
@@ -1118,6 +1131,7 @@ impl Session {
         }
         if !conversation.started {
             conversation.started = true;
+            conversation.fork_of = None;
             changed = true;
         }
         if changed {

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use super::Global;
 use crate::client::{Connection, Target};
 use crate::error::{Error, ErrorKind};
-use crate::paths::project_root;
 use crate::protocol::{NewSession, Reply, Request, SessionChange, SessionStatus, StartSpec};
 use crate::settings::{Resolved, Settings};
 
@@ -68,17 +67,70 @@ pub fn resolve_claude(wanted: &str) -> Result<PathBuf, Error> {
     std::path::absolute(&found).map_err(|e| Error::io("cannot resolve the claude path", e))
 }
 
-/// What a new conversation started from here is made of: this repository, this
-/// claude, the configured model and allow-list, and `allowed_tools` from the first
-/// spawn.
-pub fn new_session(settings: &Settings, allowed_tools: Vec<String>) -> Result<NewSession, Error> {
+/// What a new conversation started from here is made of: the worker's worktree or
+/// this repository, this claude, the configured model and allow-list, and
+/// `allowed_tools` from the first spawn.
+pub fn new_session(
+    target: &Target,
+    settings: &Settings,
+    allowed_tools: Vec<String>,
+) -> Result<NewSession, Error> {
     Ok(NewSession {
-        cwd: project_root(&current_dir()?),
+        cwd: target.workdir(&current_dir()?),
         claude: resolve_claude(&settings.claude)?,
         model: settings.model.clone(),
         permission_allow: settings.permission_allow.clone(),
         allowed_tools,
+        fork_of: None,
+        worker: None,
     })
+}
+
+/// `--worktree` on the commands that can start a worker.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorktreeArg {
+    /// Work in the worker's own git worktree, `.leash/worktrees/NAME` on branch
+    /// `leash/NAME` (created from HEAD, or `worktree_base`, when missing); needs --worker
+    #[arg(long)]
+    pub worktree: bool,
+}
+
+impl WorktreeArg {
+    /// The target, with its worktree created or reused when `--worktree` was given.
+    pub fn apply(
+        &self,
+        mut target: Target,
+        global: &Global,
+        settings: &Settings,
+    ) -> Result<Target, Error> {
+        if !self.worktree {
+            return Ok(target);
+        }
+        let cwd = current_dir()?;
+        if global.worker.is_none() && crate::worktree::worker_of(&cwd).is_none() {
+            return Err(Error::usage("--worktree needs a worker name")
+                .hint("name it: `leash --worker fix-parser loop --worktree --task ...`"));
+        }
+        let worktree = crate::worktree::Worktree::ensure(
+            &cwd,
+            &target.worker,
+            settings.worktree_base.as_deref(),
+        )?;
+        if let Some(record) = crate::record::SessionRecord::load(&target.state_dir)?
+            && record.conversation.cwd != worktree.path
+        {
+            return Err(Error::usage(format!(
+                "worker {} already works in {}, not in a worktree of its own",
+                target.worker,
+                record.conversation.cwd.display()
+            ))
+            .hint("use another --worker for the worktree, or `leash session rm` this one first"));
+        }
+        target.dirs.ensure_worker_state(&target.worker)?;
+        worktree.save(&target.state_dir)?;
+        target.worktree = Some(worktree);
+        Ok(target)
+    }
 }
 
 /// How a command that needs a session gets one when none runs.
@@ -105,7 +157,7 @@ pub async fn connect_or_start(
     let spec = StartSpec {
         fresh: false,
         warm: false,
-        new: new_session(autostart.settings, autostart.allowed_tools)?,
+        new: new_session(target, autostart.settings, autostart.allowed_tools)?,
         change: SessionChange::default(),
     };
     launch(target, autostart.resolved, spec).await?;

@@ -49,11 +49,36 @@ pub struct WorkerRow {
     /// How full the conversation is, in percent of the model's window, when known.
     pub context_percent: Option<u64>,
     pub cwd: Option<PathBuf>,
+    /// The worker's own worktree (`--worktree`), else `null`.
+    pub worktree: Option<PathBuf>,
+    /// The branch checked out where it works.
+    pub branch: Option<String>,
+    /// Its phase, once it has had a task.
+    pub phase: Option<Phase>,
 }
 
 impl JsonLine for WorkerRow {
     const TYPE: &'static str = "worker";
     const PRINTED_BY: &'static str = "`session list` (one per worker)";
+}
+
+/// A worker `session rm` removed.
+#[derive(Serialize, JsonSchema)]
+pub struct Removed {
+    pub worker: String,
+    /// Its daemon was running and was stopped.
+    pub stopped: bool,
+    /// The worktree removed with it, if it had one.
+    pub worktree: Option<PathBuf>,
+    /// Its branch, if it had one.
+    pub branch: Option<String>,
+    /// The branch was merged into the branch it came from, and deleted.
+    pub branch_deleted: bool,
+}
+
+impl JsonLine for Removed {
+    const TYPE: &'static str = "removed";
+    const PRINTED_BY: &'static str = "`session rm`";
 }
 
 /// A worker `session stop` stopped.
@@ -72,6 +97,10 @@ impl JsonLine for Stopped {
 #[derive(Serialize, JsonSchema)]
 pub struct WorkerStatus {
     pub worker: String,
+    /// The worker's own worktree (`--worktree`), else `null`.
+    pub worktree: Option<PathBuf>,
+    /// The branch checked out where it works.
+    pub branch: Option<String>,
     /// A daemon serves the worker.
     pub running: bool,
     pub daemon_pid: Option<u32>,

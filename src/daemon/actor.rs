@@ -114,6 +114,9 @@ impl Actor {
                 self.hub.reset_tallies();
                 self.hub
                     .set_permission_allow(spec.new.permission_allow.clone());
+                if let Some(state) = spec.new.worker.clone() {
+                    self.hub.begin_worker_as(*state);
+                }
             }
             if let Some(allow) = &spec.change.permission_allow {
                 self.hub.set_permission_allow(allow.clone());
@@ -166,6 +169,7 @@ fn conversation_for(
             );
             conversation.model = Some(new.model.clone());
             conversation.allowed_tools = new.allowed_tools.clone();
+            conversation.fork_of = new.fork_of.clone();
             (conversation, true)
         }
     };

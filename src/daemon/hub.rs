@@ -703,6 +703,13 @@ impl Hub {
         self.worker.state = WorkerState::default();
     }
 
+    /// A new worker begins with this state (a fork's copy of its original's).
+    pub fn begin_worker_as(&mut self, state: WorkerState) {
+        self.worker.damaged = None;
+        self.worker.state = state;
+        self.worker.save();
+    }
+
     pub fn save_worker(&self) {
         self.worker.save();
     }

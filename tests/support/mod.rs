@@ -181,6 +181,13 @@ impl Env {
         run_with_timeout(self.command(args), None)
     }
 
+    /// A `leash` command run in `dir` instead of the repository's root.
+    pub fn leash_in(&self, dir: &Path, args: &[&str]) -> Run {
+        let mut command = self.command(args);
+        command.current_dir(dir);
+        run_with_timeout(command, None)
+    }
+
     pub fn leash_stdin(&self, args: &[&str], stdin: &str) -> Run {
         run_with_timeout(self.command(args), Some(stdin))
     }

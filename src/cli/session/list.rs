@@ -10,11 +10,15 @@ use crate::error::Error;
 use crate::paths::Dirs;
 use crate::protocol::{SessionState, SessionStatus};
 use crate::record::SessionRecord;
+use crate::worker::{Phase, WorkerState};
 
 use super::status::{context_percent, or_dash};
 
 fn running(s: SessionStatus) -> WorkerRow {
     WorkerRow {
+        worktree: None,
+        branch: None,
+        phase: None,
         context_percent: context_percent(&s),
         worker: s.worker,
         state: s.state,
@@ -38,6 +42,27 @@ fn stopped(worker: String, record: Option<SessionRecord>) -> WorkerRow {
         cost_usd: record.as_ref().map_or(0.0, |r| r.cost_usd),
         context_percent: None,
         cwd: record.map(|r| r.conversation.cwd),
+        worktree: None,
+        branch: None,
+        phase: None,
+    }
+}
+
+/// Where the worker works, on which branch, and how far its task is.
+fn placed(row: WorkerRow, target: &Target) -> WorkerRow {
+    let dir = row
+        .cwd
+        .clone()
+        .or_else(|| target.worktree.as_ref().map(|w| w.path.clone()));
+    WorkerRow {
+        worktree: target.worktree.as_ref().map(|w| w.path.clone()),
+        branch: dir.as_deref().and_then(crate::worktree::branch_at),
+        phase: WorkerState::load(&target.state_dir)
+            .ok()
+            .map(|s| s.phase)
+            .filter(|p| *p != Phase::Idle),
+        cwd: dir,
+        ..row
     }
 }
 
@@ -58,13 +83,14 @@ pub async fn run(out: &Output) -> Result<u8, Error> {
     let mut rows = Vec::new();
     for worker in dirs.known_workers() {
         let target = Target::for_worker(dirs.clone(), worker.clone())?;
-        rows.push(match running_status(&target).await {
+        let row = match running_status(&target).await {
             Some(status) => running(status),
             None => stopped(
                 worker.to_string(),
                 SessionRecord::load(&target.state_dir).ok().flatten(),
             ),
-        });
+        };
+        rows.push(placed(row, &target));
     }
     if out.json {
         for row in &rows {
@@ -77,19 +103,21 @@ pub async fn run(out: &Output) -> Result<u8, Error> {
         return Ok(0);
     }
     out.data(format!(
-        "{:<32} {:<8} {:>8} {:<18} {:>6} {:>9} {:>4}  CWD",
-        "WORKER", "STATE", "PID", "MODEL", "TURNS", "COST", "CTX"
+        "{:<24} {:<8} {:>8} {:<18} {:<13} {:>6} {:>9} {:>4}  {:<20} CWD",
+        "WORKER", "STATE", "PID", "MODEL", "PHASE", "TURNS", "COST", "CTX", "BRANCH"
     ));
     for row in rows {
         out.data(format!(
-            "{:<32} {:<8} {:>8} {:<18} {:>6} {:>9} {:>4}  {}",
+            "{:<24} {:<8} {:>8} {:<18} {:<13} {:>6} {:>9} {:>4}  {:<20} {}",
             row.worker,
             row.state.to_string(),
             or_dash(row.daemon_pid),
             or_dash(row.model),
+            or_dash(row.phase),
             row.turns,
-            format!("${:.4}", row.cost_usd),
+            crate::worker::usd(row.cost_usd),
             or_dash(row.context_percent.map(|p| format!("{p}%"))),
+            or_dash(row.branch),
             or_dash(row.cwd.map(|c| c.display().to_string()))
         ));
     }

@@ -1,11 +1,13 @@
 //! `leash session ...`: start, stop, inspect and talk to a worker's session.
 
 mod compact;
+mod fork;
 mod interrupt;
 mod list;
 pub mod logs;
 mod model;
 mod restart;
+mod rm;
 pub mod send;
 mod start;
 mod status;
@@ -38,6 +40,11 @@ pub enum SessionCommand {
     Model(model::ModelArgs),
     /// Start a new claude process on the same conversation, after the running turn
     Restart(restart::RestartArgs),
+    /// Stop and forget a worker; its worktree goes when clean, its branch when merged
+    Rm(rm::RmArgs),
+    /// A new worker whose conversation, task and plan are a copy of this worker's
+    #[command(after_help = fork::EXAMPLES)]
+    Fork(fork::ForkArgs),
     /// Show the session's event log: what claude said and did
     Logs(logs::LogsArgs),
 }
@@ -54,6 +61,8 @@ pub fn run(command: SessionCommand, global: &Global, out: &Output) -> Result<u8,
             SessionCommand::Compact(args) => compact::run(args, global, out).await,
             SessionCommand::Model(args) => model::run(args, global, out).await,
             SessionCommand::Restart(args) => restart::run(args, global, out).await,
+            SessionCommand::Rm(args) => rm::run(args, global, out).await,
+            SessionCommand::Fork(args) => fork::run(args, global, out).await,
             SessionCommand::Logs(args) => logs::run(args, global, out).await,
         }
     })

@@ -19,6 +19,8 @@ pub const EXAMPLES: &str = "Examples:
 
 #[derive(Debug, Clone, Args)]
 pub struct SendArgs {
+    #[command(flatten)]
+    pub worktree: crate::cli::common::WorktreeArg,
     /// The prompt, or `-` to read it from standard input
     #[arg(value_name = "PROMPT")]
     pub prompt: String,
@@ -46,7 +48,7 @@ pub async fn run(args: SendArgs, global: &Global, out: &Output) -> Result<u8, Er
     }
     let (resolved, settings) =
         settings(&[("provider_retries", args.retries.map(|n| n.to_string()))])?;
-    let target = target(global)?;
+    let target = args.worktree.apply(target(global)?, global, &settings)?;
     let autostart = (!args.no_start).then(|| Autostart {
         resolved: &resolved,
         settings: &settings,

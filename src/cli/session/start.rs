@@ -18,7 +18,7 @@ use crate::settings::Settings;
 #[derive(Debug, Clone, Args)]
 pub struct StartArgs {
     /// Directory claude works in [default: the repository root, else the current directory]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "worktree")]
     pub cwd: Option<PathBuf>,
     /// Model for the session, an alias such as `sonnet` or `opus` or a full name [default: model]
     #[arg(long, value_name = "MODEL")]
@@ -41,6 +41,8 @@ pub struct StartArgs {
     /// Approve this tool when no one is attached to ask (repeat for more) [default: permission_allow]
     #[arg(long = "allow-tool", value_name = "TOOL")]
     pub allow_tools: Vec<String>,
+    #[command(flatten)]
+    pub worktree: crate::cli::common::WorktreeArg,
     /// Extra arguments passed to claude as they are
     #[arg(last = true, value_name = "CLAUDE_ARGS")]
     pub claude_args: Vec<String>,
@@ -50,8 +52,9 @@ pub async fn run(args: StartArgs, global: &Global, out: &Output) -> Result<u8, E
     let target = target(global)?;
     let (resolved, settings) = settings(&[("claude", args.claude.clone())])?;
     let claude = resolve_claude(&settings.claude)?;
+    let target = args.worktree.apply(target, global, &settings)?;
     if let Some(conn) = target.open().await? {
-        return already_running(conn, &settings, claude, out).await;
+        return already_running(conn, &target, &settings, claude, out).await;
     }
     let cwd = args
         .cwd
@@ -71,7 +74,7 @@ pub async fn run(args: StartArgs, global: &Global, out: &Output) -> Result<u8, E
     let spec = StartSpec {
         fresh: args.fresh,
         warm: true,
-        new: new_session(&settings, Vec::new())?,
+        new: new_session(&target, &settings, Vec::new())?,
         change: SessionChange {
             cwd,
             claude: Some(claude),
@@ -122,6 +125,7 @@ pub async fn run(args: StartArgs, global: &Global, out: &Output) -> Result<u8, E
 /// and after leash gave up on its claude, starting is the way to try again.
 async fn already_running(
     conn: Connection,
+    target: &crate::client::Target,
     settings: &Settings,
     claude: PathBuf,
     out: &Output,
@@ -135,7 +139,7 @@ async fn already_running(
     let spec = StartSpec {
         fresh: false,
         warm: failed,
-        new: new_session(settings, Vec::new())?,
+        new: new_session(target, settings, Vec::new())?,
         change: SessionChange {
             claude: Some(claude),
             ..SessionChange::default()

@@ -10,6 +10,8 @@ use crate::worker::WorkerStep;
 
 #[derive(Debug, Clone, Args)]
 pub struct ImplementArgs {
+    #[command(flatten)]
+    pub worktree: crate::cli::common::WorktreeArg,
     /// Model for implementing [default: implement_model]
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
@@ -29,7 +31,7 @@ pub fn run(args: ImplementArgs, global: &Global, out: &Output) -> Result<u8, Err
     let mut flags = vec![("implement_model", args.model), args.budget.flag()];
     flags.extend(args.gates.flags());
     let settings = settings(&flags)?;
-    let target = target(global)?;
+    let target = args.worktree.apply(target(global)?, global, &settings.1)?;
     block_on(async {
         let step = WorkerStep::Implement {
             restart: args.restart,

@@ -153,7 +153,7 @@ async fn run_step(
 fn worker_dir(target: &Target) -> Result<PathBuf, Error> {
     match crate::record::SessionRecord::load(&target.state_dir)? {
         Some(record) => Ok(record.conversation.cwd),
-        None => Ok(crate::paths::project_root(&super::common::current_dir()?)),
+        None => Ok(target.workdir(&super::common::current_dir()?)),
     }
 }
 

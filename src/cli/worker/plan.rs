@@ -11,6 +11,8 @@ use crate::worker::WorkerStep;
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
+    pub worktree: crate::cli::common::WorktreeArg,
+    #[command(flatten)]
     pub task: TaskArgs,
     /// Model for the planning turn [default: plan_model]
     #[arg(long, value_name = "MODEL")]
@@ -29,7 +31,7 @@ pub struct PlanArgs {
 pub fn run(args: PlanArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     let task = args.task.read()?.ok_or_else(no_task)?;
     let settings = settings(&[("plan_model", args.model), args.budget.flag()])?;
-    let target = target(global)?;
+    let target = args.worktree.apply(target(global)?, global, &settings.1)?;
     block_on(async {
         let step = WorkerStep::Plan {
             task,

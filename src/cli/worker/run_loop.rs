@@ -24,6 +24,8 @@ pub const EXAMPLES: &str = "Examples:
 #[derive(Debug, Clone, Args)]
 pub struct LoopArgs {
     #[command(flatten)]
+    pub worktree: crate::cli::common::WorktreeArg,
+    #[command(flatten)]
     pub task: TaskArgs,
     /// Nudges per implement phase before giving up with exit code 10 [default: max_nudges]
     #[arg(long, value_name = "N")]
@@ -63,7 +65,7 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     flags.extend(args.gates.flags());
     let settings = settings(&flags)?;
     let config = settings.1.worker_config();
-    let target = target(global)?;
+    let target = args.worktree.apply(target(global)?, global, &settings.1)?;
     // A new task replaces a damaged state (the daemon keeps the file aside).
     let state = match WorkerState::load(&target.state_dir) {
         Err(_) if args.fresh => WorkerState::default(),

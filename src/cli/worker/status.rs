@@ -31,9 +31,17 @@ pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
     let record = SessionRecord::load(&target.state_dir)?;
     let session_id = record.as_ref().map(|r| r.conversation.session_id.as_str());
     let daemon_pid = block_on(async { Ok(target.open().await?.map(|c| c.daemon_pid)) })?;
+    let dir = record
+        .as_ref()
+        .map(|r| r.conversation.cwd.clone())
+        .or_else(|| target.worktree.as_ref().map(|w| w.path.clone()));
+    let branch = dir.as_deref().and_then(crate::worktree::branch_at);
+    let worktree = target.worktree.as_ref().map(|w| w.path.clone());
     if out.json {
         out.json(&WorkerStatus {
             worker: target.worker.to_string(),
+            worktree,
+            branch,
             running: daemon_pid.is_some(),
             daemon_pid,
             session_id: session_id.map(str::to_string),
@@ -50,6 +58,11 @@ pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
     out.rows([
         ("worker", target.worker.to_string()),
         ("session", session),
+        (
+            "worktree",
+            or_dash(worktree.map(|w| w.display().to_string()).as_deref(), 1),
+        ),
+        ("branch", or_dash(branch.as_deref(), 1)),
         ("phase", state.phase.to_string()),
         ("task", or_dash(state.task.as_deref(), 3)),
         ("plan", or_dash(state.plan.as_deref(), 5)),

@@ -7,7 +7,8 @@
 //! with `is_error` and the CLI's own texts, `/model NAME` as a prompt switches models.
 //!
 //! What a turn does is scripted, in order of precedence:
-//! 1. the next line of `$FAKE_CLAUDE_SCRIPT` (lines are consumed across respawns),
+//! 1. the next line of `$FAKE_CLAUDE_SCRIPT` (lines are consumed across respawns; `%w`
+//!    in its path is the worker's name),
 //! 2. `[[...]]` directives in the prompt,
 //! 3. otherwise it answers `echo: <prompt>`, as it does after a script without `reply`.
 //!
@@ -59,6 +60,8 @@ struct Args {
     model: String,
     permission_mode: String,
     allowed_tools: Vec<String>,
+    /// `--resume A --fork-session`: a new conversation that starts as a copy of A.
+    fork: bool,
     argv: Vec<String>,
 }
 
@@ -70,6 +73,7 @@ fn parse_args() -> Args {
         model: resolve_model("default"),
         permission_mode: "default".to_string(),
         allowed_tools: Vec::new(),
+        fork: false,
         argv: argv.clone(),
     };
     let mut it = argv.iter().peekable();
@@ -77,6 +81,7 @@ fn parse_args() -> Args {
         match arg.as_str() {
             "--session-id" => args.session_id = it.next().cloned(),
             "--resume" | "-r" => args.resume = it.next().cloned(),
+            "--fork-session" => args.fork = true,
             "--model" => args.model = resolve_model(it.next().map_or("default", |s| s)),
             "--permission-mode" => {
                 args.permission_mode = it.next().cloned().unwrap_or_default();
@@ -179,6 +184,12 @@ fn main() {
     let _ = std::fs::create_dir_all(&home);
     let session_id = match (&args.session_id, &args.resume) {
         (_, Some(id)) => {
+            if args.session_id.is_some() && !args.fork {
+                eprintln!(
+                    "Error: --session-id with --continue or --resume also needs --fork-session."
+                );
+                std::process::exit(1);
+            }
             if !home.join(format!("{id}.jsonl")).exists() {
                 eprintln!("No conversation found with session ID: {id}");
                 emit(
@@ -187,7 +198,22 @@ fn main() {
                 );
                 std::process::exit(1);
             }
-            id.clone()
+            if !args.fork {
+                id.clone()
+            } else {
+                // The copy is taken at start-up, as 2.1.332 does; the id is the one
+                // asked for with --session-id, else a new one.
+                let new = args.session_id.clone().unwrap_or_else(|| {
+                    format!("{:08x}-0000-4000-8000-00000000f0c0", std::process::id())
+                });
+                let copy = home.join(format!("{new}.jsonl"));
+                if copy.exists() {
+                    eprintln!("Error: Session ID {new} is already in use.");
+                    std::process::exit(1);
+                }
+                let _ = std::fs::copy(home.join(format!("{id}.jsonl")), &copy);
+                new
+            }
         }
         (Some(id), None) => {
             if home.join(format!("{id}.jsonl")).exists() {
@@ -1194,9 +1220,17 @@ fn default_usage() -> Value {
 const SUMMARY: &str = "This session is being continued from a previous conversation that ran \
 out of context. Summary:\nFake summary.";
 
+/// `$FAKE_CLAUDE_SCRIPT`, where `%w` stands for the worker (leash sets `LEASH_WORKER`
+/// in claude's environment), so workers side by side each follow their own script.
+fn script_path() -> Option<PathBuf> {
+    let path = std::env::var("FAKE_CLAUDE_SCRIPT").ok()?;
+    let worker = std::env::var("LEASH_WORKER").unwrap_or_default();
+    Some(PathBuf::from(path.replace("%w", &worker)))
+}
+
 /// Puts the line last taken back: the turn that took it did not get to it.
 fn unread_script_line() {
-    let Some(path) = std::env::var_os("FAKE_CLAUDE_SCRIPT").map(PathBuf::from) else {
+    let Some(path) = script_path() else {
         return;
     };
     let pos_path = path.with_extension("pos");
@@ -1209,7 +1243,7 @@ fn unread_script_line() {
 
 /// The next unread line of the script, left unread.
 fn peek_script_line() -> Option<String> {
-    let path = PathBuf::from(std::env::var_os("FAKE_CLAUDE_SCRIPT")?);
+    let path = script_path()?;
     let script = std::fs::read_to_string(&path).ok()?;
     let pos: usize = std::fs::read_to_string(path.with_extension("pos"))
         .ok()
@@ -1221,7 +1255,7 @@ fn peek_script_line() -> Option<String> {
 /// Takes the next unread line of `$FAKE_CLAUDE_SCRIPT`; the position lives beside the
 /// script so a respawned fake continues where the last one stopped.
 fn next_script_line() -> Option<String> {
-    let path = PathBuf::from(std::env::var_os("FAKE_CLAUDE_SCRIPT")?);
+    let path = script_path()?;
     let script = std::fs::read_to_string(&path).ok()?;
     let pos_path = path.with_extension("pos");
     let pos: usize = std::fs::read_to_string(&pos_path)

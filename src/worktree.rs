@@ -1,0 +1,353 @@
+//! A worker's own git worktree: `<repo>/.leash/worktrees/NAME` on branch `leash/NAME`,
+//! so workers side by side never edit the same files or commit onto the same branch.
+//! Created (or reused) under a lock in the repository's git dir, so two commands that
+//! create worktrees at the same moment do not race; removed only when clean, its
+//! branch deleted only when merged into the branch it came from.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use git2::{BranchType, Repository, WorktreeAddOptions, WorktreePruneOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind};
+use crate::paths::{WorkerName, write_atomic};
+
+/// Where the worktrees live, under the main work tree (kept out of git by
+/// `.git/info/exclude`).
+pub const LEASH_DIR: &str = ".leash";
+const WORKTREES: &str = "worktrees";
+/// In the worker's state dir: the worktree it works in.
+const RECORD: &str = "worktree.json";
+/// How long a command waits for another to finish creating or removing a worktree.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// A worker's worktree, as recorded in its state dir.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Worktree {
+    /// `<repo>/.leash/worktrees/NAME`.
+    pub path: PathBuf,
+    /// `leash/NAME`.
+    pub branch: String,
+    /// The branch it came from (or the commit, when HEAD was detached): its branch is
+    /// deleted on removal only when merged into this.
+    pub base: String,
+    /// The repository's main work tree.
+    pub repo: PathBuf,
+}
+
+/// The worker whose worktree `dir` is in: `.../.leash/worktrees/NAME/...`.
+pub fn worker_of(dir: &Path) -> Option<WorkerName> {
+    let root = crate::paths::project_root(dir);
+    let parent = root.parent()?;
+    let in_leash = parent.file_name()? == WORKTREES && parent.parent()?.file_name()? == LEASH_DIR;
+    in_leash
+        .then(|| WorkerName::parse(&root.file_name()?.to_string_lossy()).ok())
+        .flatten()
+}
+
+impl Worktree {
+    pub fn load(state_dir: &Path) -> Option<Worktree> {
+        let bytes = std::fs::read(state_dir.join(RECORD)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub fn save(&self, state_dir: &Path) -> Result<(), Error> {
+        let path = state_dir.join(RECORD);
+        let bytes = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::internal(format!("cannot encode {}: {e}", path.display())))?;
+        write_atomic(&path, &bytes)
+            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+    }
+
+    pub fn forget(state_dir: &Path) {
+        let _ = std::fs::remove_file(state_dir.join(RECORD));
+    }
+
+    /// Creates the worker's worktree from the HEAD of the repository around `from` (or
+    /// from `base`, a branch or commit), or reuses the one it has.
+    pub fn ensure(from: &Path, worker: &WorkerName, base: Option<&str>) -> Result<Worktree, Error> {
+        let here = open(from)?;
+        let main = main_repository(&here)?;
+        let root = main.workdir().map(clean_path).ok_or_else(|| bare(from))?;
+        let path = root.join(LEASH_DIR).join(WORKTREES).join(worker.as_str());
+        let branch = format!("leash/{worker}");
+        let _lock = lock(&main)?;
+        exclude_leash_dir(&main)?;
+        let (base_name, commit) = base_commit(&here, base)?;
+        if path.exists() {
+            return reuse(&path, branch, base_name, root);
+        }
+        let commit = main
+            .find_commit(commit)
+            .map_err(|e| git_error("read the base commit", e))?;
+        let reference = match main.find_branch(&branch, BranchType::Local) {
+            Ok(existing) => existing,
+            Err(_) => main
+                .branch(&branch, &commit, false)
+                .map_err(|e| git_error(&format!("create the branch {branch}"), e))?,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io(format!("cannot create {}", parent.display()), e))?;
+        }
+        let mut options = WorktreeAddOptions::new();
+        options.reference(Some(reference.get()));
+        main.worktree(&git_name(worker), &path, Some(&options))
+            .map_err(|e| git_error(&format!("add the worktree {}", path.display()), e))?;
+        Ok(Worktree {
+            path,
+            branch,
+            base: base_name,
+            repo: root,
+        })
+    }
+
+    /// Removes the worktree when it holds nothing uncommitted (or with `force`), then
+    /// its branch when merged into its base. Says what became of the branch.
+    pub fn remove(&self, force: bool) -> Result<BranchFate, Error> {
+        let main = open(&self.repo)?;
+        let _lock = lock(&main)?;
+        if self.path.exists() {
+            let changes = crate::git::changes(&self.path)?;
+            if !changes.is_empty() && !force {
+                return Err(self.dirty(&changes));
+            }
+        }
+        let worktree = main.find_worktree(&git_name_of(&self.path)).ok();
+        match worktree {
+            Some(worktree) => {
+                let mut prune = WorktreePruneOptions::new();
+                prune.valid(true).locked(false).working_tree(true);
+                worktree
+                    .prune(Some(&mut prune))
+                    .map_err(|e| git_error("remove the worktree", e))?;
+            }
+            None => {
+                // Not registered (removed by hand): what is left on disk goes.
+                let _ = std::fs::remove_dir_all(&self.path);
+            }
+        }
+        if self.path.exists() {
+            std::fs::remove_dir_all(&self.path)
+                .map_err(|e| Error::io(format!("cannot remove {}", self.path.display()), e))?;
+        }
+        self.settle_branch(&main)
+    }
+
+    /// Why a worktree with uncommitted work is kept.
+    pub fn dirty(&self, changes: &[crate::git::FileChange]) -> Error {
+        let listed: Vec<String> = changes
+            .iter()
+            .take(5)
+            .map(|c| format!("{} {}", c.code.trim(), c.path))
+            .collect();
+        Error::new(
+            ErrorKind::Dirty,
+            format!(
+                "the worktree {} holds {} uncommitted change(s) ({}); nothing was removed",
+                self.path.display(),
+                changes.len(),
+                listed.join(", ")
+            ),
+        )
+        .hint("commit or discard them there, or `--force` removes the worktree with them")
+    }
+
+    /// The worker's branch goes only when its base has all of it.
+    fn settle_branch(&self, main: &Repository) -> Result<BranchFate, Error> {
+        let Ok(mut branch) = main.find_branch(&self.branch, BranchType::Local) else {
+            return Ok(BranchFate::Gone);
+        };
+        let tip = branch.get().target();
+        let base = main
+            .revparse_single(&self.base)
+            .ok()
+            .and_then(|o| o.peel_to_commit().ok())
+            .map(|c| c.id());
+        let merged = match (tip, base) {
+            (Some(tip), Some(base)) => {
+                tip == base || main.graph_descendant_of(base, tip).unwrap_or(false)
+            }
+            _ => false,
+        };
+        if !merged {
+            return Ok(BranchFate::Kept {
+                branch: self.branch.clone(),
+                base: self.base.clone(),
+            });
+        }
+        branch
+            .delete()
+            .map_err(|e| git_error(&format!("delete the branch {}", self.branch), e))?;
+        Ok(BranchFate::Deleted(self.branch.clone()))
+    }
+}
+
+/// What `session rm` did with the worker's branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BranchFate {
+    /// It was merged into its base and deleted.
+    Deleted(String),
+    /// It has commits its base lacks: kept.
+    Kept { branch: String, base: String },
+    /// There was none.
+    Gone,
+}
+
+/// The current branch at `dir` (`None` when HEAD is detached or there is no repository).
+pub fn branch_at(dir: &Path) -> Option<String> {
+    let repo = Repository::discover(dir).ok()?;
+    let head = repo.head().ok()?;
+    head.is_branch()
+        .then(|| head.shorthand().ok().map(str::to_string))
+        .flatten()
+}
+
+fn open(dir: &Path) -> Result<Repository, Error> {
+    Repository::discover(dir).map_err(|e| {
+        Error::usage(format!(
+            "{} is not in a git repository ({})",
+            dir.display(),
+            e.message()
+        ))
+        .hint("a worker's worktree is made from a git repository: run this inside one")
+    })
+}
+
+fn bare(dir: &Path) -> Error {
+    Error::usage(format!("{} is a bare repository", dir.display()))
+        .hint("worktrees are made from a repository with a work tree")
+}
+
+fn git_error(what: &str, e: git2::Error) -> Error {
+    Error::internal(format!("git: cannot {what}: {}", e.message()))
+}
+
+/// The repository whose work tree holds `.leash/`: the main one, also from a worktree.
+fn main_repository(repo: &Repository) -> Result<Repository, Error> {
+    if !repo.is_worktree() {
+        return Repository::open(repo.path()).map_err(|e| git_error("open the repository", e));
+    }
+    Repository::open(repo.commondir()).map_err(|e| git_error("open the main repository", e))
+}
+
+fn clean_path(path: &Path) -> PathBuf {
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    PathBuf::from(path.to_string_lossy().trim_end_matches('/'))
+}
+
+/// git's own name for the worktree (`.git/worktrees/leash-NAME`).
+fn git_name(worker: &WorkerName) -> String {
+    format!("leash-{worker}")
+}
+
+fn git_name_of(path: &Path) -> String {
+    format!(
+        "leash-{}",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    )
+}
+
+/// The commit a new worktree starts from, and the name it is told by.
+fn base_commit(here: &Repository, base: Option<&str>) -> Result<(String, git2::Oid), Error> {
+    if let Some(base) = base {
+        let commit = here
+            .revparse_single(base)
+            .and_then(|o| o.peel_to_commit())
+            .map_err(|e| {
+                Error::usage(format!(
+                    "worktree_base {base:?} is not a commit here ({})",
+                    e.message()
+                ))
+                .hint("set worktree_base to a branch or commit of this repository")
+            })?;
+        return Ok((base.to_string(), commit.id()));
+    }
+    let head = here.head().map_err(|e| {
+        Error::usage(format!(
+            "the repository has no commit to start a worktree from ({})",
+            e.message()
+        ))
+        .hint("commit something first")
+    })?;
+    let commit = head
+        .peel_to_commit()
+        .map_err(|e| git_error("read HEAD", e))?;
+    let name = match head.is_branch() {
+        true => head.shorthand().ok().map(str::to_string),
+        false => None,
+    };
+    Ok((name.unwrap_or_else(|| commit.id().to_string()), commit.id()))
+}
+
+/// A worktree already there: this worker's, on its branch, is reused.
+fn reuse(path: &Path, branch: String, base: String, repo: PathBuf) -> Result<Worktree, Error> {
+    let on = branch_at(path);
+    if on.as_deref() != Some(branch.as_str()) {
+        return Err(Error::usage(format!(
+            "{} exists but is not the worktree of branch {branch} (it is on {})",
+            path.display(),
+            on.as_deref().unwrap_or("no branch")
+        ))
+        .hint("move it away, or use another --worker"));
+    }
+    Ok(Worktree {
+        path: clean_path(path),
+        branch,
+        base,
+        repo,
+    })
+}
+
+/// `.leash/` in the repository's `info/exclude`, so the main work tree stays clean.
+fn exclude_leash_dir(main: &Repository) -> Result<(), Error> {
+    let path = main.commondir().join("info").join("exclude");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let line = format!("/{LEASH_DIR}/");
+    if text.lines().any(|l| l.trim() == line) {
+        return Ok(());
+    }
+    let mut text = text;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!("# leash's worktrees\n{line}\n"));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    }
+    std::fs::write(&path, text)
+        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+}
+
+/// Serializes worktree changes in one repository across processes.
+fn lock(main: &Repository) -> Result<std::fs::File, Error> {
+    let path = main.commondir().join("leash-worktrees.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+    let until = Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::turn_failed(format!(
+                    "another leash held {} for {} s",
+                    path.display(),
+                    LOCK_WAIT.as_secs()
+                ))
+                .hint("retry; if it persists, a stuck leash holds it"));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io(format!("cannot lock {}", path.display()), e));
+            }
+        }
+    }
+}
