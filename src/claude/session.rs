@@ -1103,7 +1103,7 @@ impl Session {
         let new = conversation.session_id.clone();
         self.context.forget();
         self.conversation_changed(host);
-        host.report(Report::Warn(format!(
+        host.report(Report::Info(format!(
             "the conversation {old} is full; the worker goes on in a new one: {new}"
         )));
         Some(new)
