@@ -1,7 +1,8 @@
 //! A long night, compressed: many tasks in a row through one worker while the fake
 //! claude does what a night brings (provider errors, crashes mid-step, a hang, a
-//! context that fills up and is compacted, a conversation that no longer fits).
-//! Every task must still end done, in the same worker, with one commit each.
+//! context that fills up and is compacted, a conversation that no longer fits, a rate
+//! limit to wait out, a claude that grows too big). Every task must still end done,
+//! its check passing, in the same worker, with one commit each.
 
 mod support;
 
@@ -11,7 +12,7 @@ use support::Env;
 fn night(i: usize) -> Vec<String> {
     let plan = format!("reply 1. write task{i}.txt\\n2. commit it");
     let commit = format!("write task{i}.txt; commit task {i}");
-    match i % 6 {
+    match i % 8 {
         // The API is overloaded twice; leash retries, no nudge is spent.
         0 => vec![plan, "api_error 529".into(), "api_error 529".into(), commit],
         // claude crashes in the middle of implementing; it is restarted and told to go on.
@@ -22,6 +23,10 @@ fn night(i: usize) -> Vec<String> {
         3 => vec![plan, "usage 995000; write half.txt".into(), commit],
         // The conversation no longer fits: it is handed off to a new one.
         4 => vec![plan, "overflow".into(), commit],
+        // The subscription's window is used up for a second: the turn waits for it.
+        5 => vec![plan, "usage_limit 1".into(), commit],
+        // claude leaks: it is restarted on the same conversation before the next turn.
+        6 => vec![plan, "grow 100; write half.txt".into(), commit],
         // A quiet task.
         _ => vec![plan, commit],
     }
@@ -29,10 +34,11 @@ fn night(i: usize) -> Vec<String> {
 
 #[test]
 fn a_night_of_tasks_through_one_worker_all_end_done() {
-    const TASKS: usize = 12;
+    const TASKS: usize = 16;
     let mut env = Env::worker();
     env.set("LEASH_SILENCE_TIMEOUT", "1s");
     env.set("LEASH_INTERRUPT_GRACE", "500ms");
+    env.set("LEASH_CLAUDE_MAX_RSS", "64MiB");
     let script: Vec<String> = (0..TASKS).flat_map(night).collect();
     let script: Vec<&str> = script.iter().map(String::as_str).collect();
     env.script(&script);
@@ -41,7 +47,8 @@ fn a_night_of_tasks_through_one_worker_all_end_done() {
     assert!(first.is_none(), "no worker yet");
     for i in 0..TASKS {
         let task = format!("Task {i}: add task{i}.txt");
-        let run = env.leash(&["loop", "--task", &task]);
+        let check = format!("test -f task{i}.txt");
+        let run = env.leash(&["loop", "--check", &check, "--task", &task]);
         assert_eq!(run.code(), 0, "task {i} did not end done: {run:?}");
         let status = env.worker_status();
         assert_eq!(status["phase"], "done", "task {i}: {status}");
@@ -61,6 +68,20 @@ fn a_night_of_tasks_through_one_worker_all_end_done() {
         2,
         "two full conversations handed off: {session}"
     );
+    let notices: Vec<String> = env
+        .events()
+        .iter()
+        .filter_map(|e| e["message"].as_str().map(str::to_string))
+        .collect();
+    let count = |needle: &str| notices.iter().filter(|m| m.contains(needle)).count();
+    assert_eq!(count("until it resets"), 2, "two rate limits waited out");
+    assert_eq!(count("over claude_max_rss"), 2, "two restarts for memory");
+    let checks = env
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "checks_ran")
+        .count();
+    assert_eq!(checks, TASKS, "every commit checked");
     assert_eq!(session["state"], "idle", "the worker is still serving");
     let daemons: std::collections::BTreeSet<_> = env
         .events()
