@@ -12,7 +12,7 @@ use schemars::Schema;
 use serde_json::{Map, Value};
 
 use crate::cli::json::{
-    Check, ErrorLine, Finished, JsonLine, Setting, Stopped, WorkerRow, WorkerStatus,
+    Check, ErrorLine, Finished, JsonLine, Removed, Setting, Stopped, WorkerRow, WorkerStatus,
 };
 use crate::git::HookChange;
 use crate::protocol::{Event, Reply, SessionStatus};
@@ -184,6 +184,7 @@ pub fn json_docs() -> String {
     lines.push(command_line::<SessionStatus>(&mut defs));
     lines.push(command_line::<WorkerRow>(&mut defs));
     lines.push(command_line::<Stopped>(&mut defs));
+    lines.push(command_line::<Removed>(&mut defs));
     lines.push(command_line::<WorkerStatus>(&mut defs));
     lines.push(command_line::<HookChange>(&mut defs));
     lines.push(command_line::<Check>(&mut defs));

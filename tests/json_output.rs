@@ -45,6 +45,19 @@ fn every_command_speaks_json_lines_and_every_type_is_documented() {
     );
     record(&env.ok(&["session", "interrupt", "--json"]), Some("ok"));
     record(&env.ok(&["session", "model", "--json", "opus"]), Some("ok"));
+    record(&env.ok(&["session", "restart", "--json"]), Some("status"));
+    record(
+        &env.ok(&["session", "compact", "--json"]),
+        Some("turn_ended"),
+    );
+    record(
+        &env.ok(&["session", "fork", "--json", "copy"]),
+        Some("status"),
+    );
+    record(
+        &env.ok(&["--worker", "copy", "session", "rm", "--json", "copy"]),
+        Some("removed"),
+    );
     record(&env.ok(&["session", "logs", "--json", "-n", "0"]), None);
 
     env.script(&["reply plan", "write f.txt", "commit f"]);
@@ -53,6 +66,17 @@ fn every_command_speaks_json_lines_and_every_type_is_documented() {
     record(&env.ok(&["nudge", "--json"]), Some("judged"));
     record(&env.ok(&["nudge", "--json", "--no-wait"]), Some("queued"));
     record(&env.ok(&["loop", "--json"]), Some("finished"));
+    env.script(&[
+        "reply plan",
+        "write g.txt; commit g",
+        "reply LEASH-APPROVED",
+    ]);
+    record(
+        &env.ok(&[
+            "loop", "--json", "--fresh", "--task", "u", "--check", "true", "--review",
+        ]),
+        Some("finished"),
+    );
     record(&env.ok(&["status", "--json"]), Some("worker_status"));
     record(&env.ok(&["hooks", "install", "--json"]), Some("hook"));
     record(&env.ok(&["hooks", "uninstall", "--json"]), Some("hook"));
@@ -81,6 +105,9 @@ fn every_command_speaks_json_lines_and_every_type_is_documented() {
         "turn_ended",
         "judged",
         "error",
+        "checks_ran",
+        "reviewed",
+        "removed",
     ] {
         assert!(seen.contains(t), "the test never saw {t}");
     }
