@@ -155,19 +155,35 @@ impl Connection {
             lines: LineReader::new(MAX_SERVER_LINE),
             daemon_pid: 0,
         };
-        conn.send(&Request::Hello {
+        // A daemon killed while a thread of it was still busy (in an fsync, say) keeps
+        // its socket for a moment after it is gone: the connection is then reset. It is
+        // no daemon to talk to, as one that closes during hello is not.
+        let hello = Request::Hello {
             version: PROTOCOL_VERSION,
-        })
-        .await?;
-        let greeting = tokio::time::timeout(HELLO_TIMEOUT, conn.next())
-            .await
-            .map_err(|_| {
-                Error::setup(format!(
+        };
+        if let Err(e) = conn.writer.write_all(to_line(&hello).as_bytes()).await {
+            return match is_gone(&e) {
+                true => Ok(None),
+                false => Err(Error::io("cannot write to the daemon", e)),
+            };
+        }
+        let read = tokio::time::timeout(HELLO_TIMEOUT, conn.lines.next(&mut conn.reader)).await;
+        let read = match read {
+            Err(_) => {
+                return Err(Error::setup(format!(
                     "the daemon at {} accepts connections but does not answer",
                     socket.display()
                 ))
-                .hint("see its daemon.log, or kill it")
-            })??;
+                .hint("see its daemon.log, or kill it"));
+            }
+            Ok(Err(e)) if is_gone(&e) => return Ok(None),
+            Ok(Err(e)) => return Err(Error::io("cannot read from the daemon", e)),
+            Ok(Ok(read)) => read,
+        };
+        let greeting = match conn.line_of(read)? {
+            Some(raw) => Some((raw.clone(), parse_line(&raw)?)),
+            None => None,
+        };
         match greeting {
             Some((_, ServerLine::Reply(Reply::Hello { daemon_pid, .. }))) => {
                 conn.daemon_pid = daemon_pid;
@@ -212,6 +228,11 @@ impl Connection {
             .next(&mut self.reader)
             .await
             .map_err(|e| Error::io("cannot read from the daemon", e))?;
+        self.line_of(read)
+    }
+
+    /// What a read gave: a line, or `None` at the end.
+    fn line_of(&self, read: LineRead) -> Result<Option<String>, Error> {
         match read {
             LineRead::Eof => Ok(None),
             // The daemon skips claude's lines over 64 MiB; a longer one is a bug.
@@ -265,6 +286,13 @@ pub fn parse_line(raw: &str) -> Result<ServerLine, Error> {
             "the daemon sent a line leash cannot read ({e}): {raw}"
         ))
     })
+}
+
+fn is_gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
 }
 
 fn is_not_running(e: &io::Error) -> bool {
@@ -368,4 +396,31 @@ fn last_line(path: &Path) -> Option<String> {
         .rev()
         .find(|l| !l.trim().is_empty())
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a daemon killed mid-fsync looks like from outside: its socket accepts, then
+    /// the connection is reset without a word.
+    #[test]
+    fn a_daemon_that_resets_the_hello_is_no_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("dying.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let dying = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            // Unread data in its buffer: closing it resets the connection.
+            std::thread::sleep(Duration::from_millis(100));
+            drop(stream);
+        });
+        let opened = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(Connection::open(&socket));
+        dying.join().unwrap();
+        assert!(matches!(opened, Ok(None)), "{:?}", opened.err());
+    }
 }

@@ -212,6 +212,19 @@ impl E2e {
 impl E2e {
     /// What leash logged and what reached the API, to make a failure readable.
     fn dump(&self) {
+        for entry in std::fs::read_dir(&self.state)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let log = std::fs::read_to_string(entry.path().join("daemon.log")).unwrap_or_default();
+            if !log.is_empty() {
+                eprintln!(
+                    "--- {}/daemon.log\n{log}",
+                    entry.file_name().to_string_lossy()
+                );
+            }
+        }
         eprintln!("--- leash events");
         for event in self.events() {
             let what = match event["type"].as_str() {

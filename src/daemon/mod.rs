@@ -63,8 +63,14 @@ pub fn run(worker: &WorkerName, dirs: &Dirs) -> Result<(), Error> {
     runtime.block_on(serve(place, record, settings))
 }
 
+/// How long a new daemon waits for a killed one to let go of the worker's lock.
+const DYING_HOLDER_WAIT: Duration = Duration::from_secs(5);
+
 /// Holding this lock is what makes a daemon the owner of its worker; the file says
-/// which process holds it, so a client can reach a daemon whose socket was deleted.
+/// which process holds it, so a client can reach a daemon whose socket was deleted. A
+/// daemon that was killed holds it (and its socket) until its last thread is gone,
+/// which an fsync in flight can delay: while the holder it names is no longer alive,
+/// the lock is waited for.
 fn lock_worker(state_dir: &Path) -> Result<Option<File>, Error> {
     let path = state_dir.join(LOCK_FILE);
     let file = OpenOptions::new()
@@ -73,7 +79,22 @@ fn lock_worker(state_dir: &Path) -> Result<Option<File>, Error> {
         .write(true)
         .open(&path)
         .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
-    match file.try_lock() {
+    let until = std::time::Instant::now() + DYING_HOLDER_WAIT;
+    let holder_dying = || {
+        std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok())
+            .is_some_and(|pid| !crate::process::alive(pid))
+    };
+    let mut locked = file.try_lock();
+    while matches!(locked, Err(std::fs::TryLockError::WouldBlock))
+        && holder_dying()
+        && std::time::Instant::now() < until
+    {
+        std::thread::sleep(Duration::from_millis(20));
+        locked = file.try_lock();
+    }
+    match locked {
         Ok(()) => {
             use std::io::Write;
             let mut file = file;
