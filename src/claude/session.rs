@@ -151,6 +151,15 @@ pub enum TurnEnd {
     Cancelled,
 }
 
+/// How a turn that claude had to be killed for ended: a hang, or a person's interrupt.
+fn stopped(hung: bool) -> TurnEnd {
+    if hung {
+        TurnEnd::Silent
+    } else {
+        TurnEnd::Killed
+    }
+}
+
 /// What claude should run a turn with.
 #[derive(Debug, Clone, Default)]
 pub struct TurnAsk<'a> {
@@ -643,16 +652,8 @@ impl Session {
         loop {
             if host.cancelled() && interrupt_sent.is_none() {
                 interrupt_sent = Some(Instant::now());
-                if let Err(e) = self.send_interrupt() {
-                    host.report(Report::Warn(format!(
-                        "cannot interrupt claude ({e}); killing it"
-                    )));
-                    self.stop(host).await;
-                    return if hung {
-                        TurnEnd::Silent
-                    } else {
-                        TurnEnd::Killed
-                    };
+                if let Some(end) = self.interrupt_or_kill(hung, host).await {
+                    return end;
                 }
             }
             let person = host.person_deadline();
@@ -702,11 +703,7 @@ impl Session {
                         human(self.bounds.interrupt_grace)
                     )));
                     self.stop(host).await;
-                    return if hung {
-                        TurnEnd::Silent
-                    } else {
-                        TurnEnd::Killed
-                    };
+                    return stopped(hung);
                 }
                 Woke::Deadline => {
                     hung = true;
@@ -722,20 +719,25 @@ impl Session {
                     };
                     host.report(Report::Warn(format!("{silent}; interrupting the turn")));
                     interrupt_sent = Some(Instant::now());
-                    if let Err(e) = self.send_interrupt() {
-                        host.report(Report::Warn(format!(
-                            "cannot interrupt claude ({e}); killing it"
-                        )));
-                        self.stop(host).await;
-                        return if hung {
-                            TurnEnd::Silent
-                        } else {
-                            TurnEnd::Killed
-                        };
+                    if let Some(end) = self.interrupt_or_kill(hung, host).await {
+                        return end;
                     }
                 }
             }
         }
+    }
+
+    /// Asks claude to end the turn; a claude that cannot be asked is killed, and the
+    /// turn ends so.
+    async fn interrupt_or_kill(&mut self, hung: bool, host: &mut impl Host) -> Option<TurnEnd> {
+        let Err(e) = self.send_interrupt() else {
+            return None;
+        };
+        host.report(Report::Warn(format!(
+            "cannot interrupt claude ({e}); killing it"
+        )));
+        self.stop(host).await;
+        Some(stopped(hung))
     }
 
     /// Waits `delay` while the host serves its inputs; true if the work was cancelled
