@@ -46,10 +46,7 @@ impl Target {
     pub fn resolve(worker: Option<&str>, cwd: &Path) -> Result<Target, Error> {
         let worker = match worker {
             Some(name) => WorkerName::parse(name)?,
-            // Inside a worker's worktree, that worker; else the repository's.
-            None => {
-                crate::worktree::worker_of(cwd).unwrap_or_else(|| WorkerName::for_directory(cwd))
-            }
+            None => WorkerName::for_directory(cwd),
         };
         Self::for_worker(Dirs::from_env()?, worker)
     }
@@ -67,13 +64,24 @@ impl Target {
         })
     }
 
+    /// The worker's own worktree, if it has one.
+    pub fn worktree_path(&self) -> Option<PathBuf> {
+        self.worktree.as_ref().map(|w| w.path.clone())
+    }
+
+    /// The worker works in this worktree from now on: it is recorded in its state dir.
+    pub fn adopt_worktree(&mut self, worktree: crate::worktree::Worktree) -> Result<(), Error> {
+        self.dirs.ensure_worker_state(&self.worker)?;
+        worktree.save(&self.state_dir)?;
+        self.worktree = Some(worktree);
+        Ok(())
+    }
+
     /// Where a new session of this worker works: its worktree, else the repository
     /// (or directory) `cwd` is in.
     pub fn workdir(&self, cwd: &Path) -> PathBuf {
-        match &self.worktree {
-            Some(worktree) => worktree.path.clone(),
-            None => crate::paths::project_root(cwd),
-        }
+        self.worktree_path()
+            .unwrap_or_else(|| crate::paths::project_root(cwd))
     }
 
     pub fn daemon_log(&self) -> PathBuf {

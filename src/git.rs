@@ -39,7 +39,7 @@ pub struct FileChange {
     pub path: String,
 }
 
-fn open(dir: &Path) -> Result<Repository, Error> {
+pub(crate) fn open(dir: &Path) -> Result<Repository, Error> {
     Repository::discover(dir).map_err(|e| {
         Error::usage(format!(
             "{} is not a git repository ({})",
@@ -50,7 +50,7 @@ fn open(dir: &Path) -> Result<Repository, Error> {
     })
 }
 
-fn git_error(what: &str, e: git2::Error) -> Error {
+pub(crate) fn git_error(what: &str, e: git2::Error) -> Error {
     Error::internal(format!("git: cannot {what}: {}", e.message()))
 }
 

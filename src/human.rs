@@ -26,6 +26,16 @@ pub fn tokens(n: u64) -> String {
     }
 }
 
+/// US dollars for people: `$0.42`; below a cent, up to four places: `$0.001`.
+pub fn usd(amount: f64) -> String {
+    if amount != 0.0 && amount.abs() < 0.01 {
+        let text = format!("{amount:.4}");
+        format!("${}", text.trim_end_matches('0'))
+    } else {
+        format!("${amount:.2}")
+    }
+}
+
 /// A size: `512 KiB`, `312 MiB`, `4.0 GiB`.
 pub fn bytes(n: u64) -> String {
     const KIB: u64 = 1 << 10;
@@ -74,6 +84,15 @@ mod tests {
         assert_eq!(tokens(995_000), "995k");
         assert_eq!(tokens(1_000_000), "1M");
         assert_eq!(tokens(1_250_000), "1.2M");
+    }
+
+    #[test]
+    fn dollars_read_short() {
+        assert_eq!(usd(0.0), "$0.00");
+        assert_eq!(usd(0.42), "$0.42");
+        assert_eq!(usd(0.001), "$0.001");
+        assert_eq!(usd(0.00125), "$0.0013");
+        assert_eq!(usd(12.5), "$12.50");
     }
 
     #[test]

@@ -17,6 +17,18 @@ use crate::error::Error;
 pub const DAEMON_LOG: &str = "daemon.log";
 /// Held (flock) by the daemon that serves the worker, and holding its pid.
 pub const LOCK_FILE: &str = "daemon.lock";
+/// What a worker's state dir holds: its session record (`record.rs`), its phase
+/// (`worker/`), its own worktree (`worktree.rs`). Any of them makes it a worker.
+pub const RECORD_FILE: &str = "session.json";
+pub const WORKER_FILE: &str = "worker.json";
+pub const WORKTREE_FILE: &str = "worktree.json";
+
+/// The state dir is a worker's: it holds any of a worker's files.
+pub fn holds_worker(state_dir: &Path) -> bool {
+    [RECORD_FILE, WORKER_FILE, WORKTREE_FILE]
+        .iter()
+        .any(|file| state_dir.join(file).is_file())
+}
 
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
@@ -51,10 +63,14 @@ impl WorkerName {
         Ok(WorkerName(name.to_string()))
     }
 
-    /// The worker a command means when none is named: one per repository (git toplevel,
-    /// else the directory itself), so two checkouts never share a conversation by accident.
+    /// The worker a command means when none is named: the worker whose worktree it runs
+    /// in, else one per repository (git toplevel, else the directory itself), so two
+    /// checkouts never share a conversation by accident.
     pub fn for_directory(dir: &Path) -> WorkerName {
         let root = project_root(dir);
+        if let Some(worker) = worktree_worker(&root) {
+            return worker;
+        }
         let base: String = root
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -84,6 +100,20 @@ impl std::fmt::Display for WorkerName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// leash's directory in a repository's main work tree (kept out of git), and where
+/// workers' own worktrees live in it: `<repo>/.leash/worktrees/NAME`.
+pub const LEASH_DIR: &str = ".leash";
+pub const WORKTREES: &str = "worktrees";
+
+/// The worker whose own worktree `root` (the top of a work tree) is.
+pub fn worktree_worker(root: &Path) -> Option<WorkerName> {
+    let parent = root.parent()?;
+    let in_leash = parent.file_name()? == WORKTREES && parent.parent()?.file_name()? == LEASH_DIR;
+    in_leash
+        .then(|| WorkerName::parse(&root.file_name()?.to_string_lossy()).ok())
+        .flatten()
 }
 
 /// The directory a worker's conversation belongs to: the git toplevel, else `dir`.
@@ -171,11 +201,7 @@ impl Dirs {
         };
         if let Ok(entries) = fs::read_dir(&self.state) {
             for entry in entries.flatten() {
-                let dir = entry.path();
-                let known = [crate::record::RECORD_FILE, "worker.json", "worktree.json"]
-                    .iter()
-                    .any(|file| dir.join(file).is_file());
-                if known {
+                if holds_worker(&entry.path()) {
                     add(&entry.file_name().to_string_lossy());
                 }
             }

@@ -8,9 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::claude::session::Conversation;
 use crate::error::Error;
-use crate::paths::write_atomic;
+use crate::paths::{RECORD_FILE, write_atomic};
 
-pub const RECORD_FILE: &str = "session.json";
 const RECORD_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

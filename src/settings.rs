@@ -329,6 +329,20 @@ mod parse {
     use super::Raw;
     use std::time::Duration;
 
+    /// A list's items, trimmed, the empty ones dropped; `split` cuts a text into items.
+    fn items(raw: &Raw, split: impl Fn(&str) -> Vec<&str>) -> Vec<String> {
+        let items: Vec<&str> = match raw {
+            Raw::List(items) => items.iter().map(String::as_str).collect(),
+            Raw::Text(text) => split(text),
+        };
+        items
+            .iter()
+            .map(|item| item.trim())
+            .filter(|item| !item.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
     fn text_of(raw: &Raw) -> Option<&str> {
         match raw {
             Raw::Text(text) => Some(text.trim()),
@@ -369,18 +383,7 @@ mod parse {
     pub mod commands {
         pub const EXPECTS: &str = "a list of commands (one per line in the environment)";
         pub fn parse(raw: &super::Raw) -> Option<Vec<String>> {
-            let items: Vec<String> = match raw {
-                super::Raw::List(items) => items.clone(),
-                super::Raw::Text(text) => text.lines().map(str::to_string).collect(),
-            };
-            Some(
-                items
-                    .iter()
-                    .map(|item| item.trim())
-                    .filter(|item| !item.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-            )
+            Some(super::items(raw, |text| text.lines().collect()))
         }
     }
 
@@ -434,18 +437,7 @@ mod parse {
     pub mod list {
         pub const EXPECTS: &str = "a comma-separated list";
         pub fn parse(raw: &super::Raw) -> Option<Vec<String>> {
-            let items = match raw {
-                super::Raw::List(items) => items.clone(),
-                super::Raw::Text(text) => text.split(',').map(str::to_string).collect(),
-            };
-            Some(
-                items
-                    .iter()
-                    .map(|item| item.trim())
-                    .filter(|item| !item.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-            )
+            Some(super::items(raw, |text| text.split(',').collect()))
         }
     }
 }

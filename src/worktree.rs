@@ -11,14 +11,9 @@ use git2::{BranchType, Repository, WorktreeAddOptions, WorktreePruneOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind};
-use crate::paths::{WorkerName, write_atomic};
+use crate::git::{git_error, open};
+use crate::paths::{LEASH_DIR, WORKTREE_FILE, WORKTREES, WorkerName, write_atomic};
 
-/// Where the worktrees live, under the main work tree (kept out of git by
-/// `.git/info/exclude`).
-pub const LEASH_DIR: &str = ".leash";
-const WORKTREES: &str = "worktrees";
-/// In the worker's state dir: the worktree it works in.
-const RECORD: &str = "worktree.json";
 /// How long a command waits for another to finish creating or removing a worktree.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 
@@ -36,24 +31,14 @@ pub struct Worktree {
     pub repo: PathBuf,
 }
 
-/// The worker whose worktree `dir` is in: `.../.leash/worktrees/NAME/...`.
-pub fn worker_of(dir: &Path) -> Option<WorkerName> {
-    let root = crate::paths::project_root(dir);
-    let parent = root.parent()?;
-    let in_leash = parent.file_name()? == WORKTREES && parent.parent()?.file_name()? == LEASH_DIR;
-    in_leash
-        .then(|| WorkerName::parse(&root.file_name()?.to_string_lossy()).ok())
-        .flatten()
-}
-
 impl Worktree {
     pub fn load(state_dir: &Path) -> Option<Worktree> {
-        let bytes = std::fs::read(state_dir.join(RECORD)).ok()?;
+        let bytes = std::fs::read(state_dir.join(WORKTREE_FILE)).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
     pub fn save(&self, state_dir: &Path) -> Result<(), Error> {
-        let path = state_dir.join(RECORD);
+        let path = state_dir.join(WORKTREE_FILE);
         let bytes = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::internal(format!("cannot encode {}: {e}", path.display())))?;
         write_atomic(&path, &bytes)
@@ -61,7 +46,7 @@ impl Worktree {
     }
 
     pub fn forget(state_dir: &Path) {
-        let _ = std::fs::remove_file(state_dir.join(RECORD));
+        let _ = std::fs::remove_file(state_dir.join(WORKTREE_FILE));
     }
 
     /// Creates the worker's worktree from the HEAD of the repository around `from` (or
@@ -108,11 +93,8 @@ impl Worktree {
     pub fn remove(&self, force: bool) -> Result<BranchFate, Error> {
         let main = open(&self.repo)?;
         let _lock = lock(&main)?;
-        if self.path.exists() {
-            let changes = crate::git::changes(&self.path)?;
-            if !changes.is_empty() && !force {
-                return Err(self.dirty(&changes));
-            }
+        if !force {
+            self.ensure_clean()?;
         }
         let worktree = main.find_worktree(&git_name_of(&self.path)).ok();
         match worktree {
@@ -135,8 +117,20 @@ impl Worktree {
         self.settle_branch(&main)
     }
 
+    /// A worktree with uncommitted changes or untracked files is not removed.
+    pub fn ensure_clean(&self) -> Result<(), Error> {
+        if !self.path.exists() {
+            return Ok(());
+        }
+        let changes = crate::git::changes(&self.path)?;
+        match changes.is_empty() {
+            true => Ok(()),
+            false => Err(self.dirty(&changes)),
+        }
+    }
+
     /// Why a worktree with uncommitted work is kept.
-    pub fn dirty(&self, changes: &[crate::git::FileChange]) -> Error {
+    fn dirty(&self, changes: &[crate::git::FileChange]) -> Error {
         let listed: Vec<String> = changes
             .iter()
             .take(5)
@@ -204,24 +198,9 @@ pub fn branch_at(dir: &Path) -> Option<String> {
         .flatten()
 }
 
-fn open(dir: &Path) -> Result<Repository, Error> {
-    Repository::discover(dir).map_err(|e| {
-        Error::usage(format!(
-            "{} is not in a git repository ({})",
-            dir.display(),
-            e.message()
-        ))
-        .hint("a worker's worktree is made from a git repository: run this inside one")
-    })
-}
-
 fn bare(dir: &Path) -> Error {
     Error::usage(format!("{} is a bare repository", dir.display()))
         .hint("worktrees are made from a repository with a work tree")
-}
-
-fn git_error(what: &str, e: git2::Error) -> Error {
-    Error::internal(format!("git: cannot {what}: {}", e.message()))
 }
 
 /// The repository whose work tree holds `.leash/`: the main one, also from a worktree.

@@ -330,11 +330,11 @@ impl Session {
     /// claude is a long-lived Node process and some versions leak: one that grew past
     /// the bound is restarted on the same conversation between turns, never in one.
     async fn restart_if_bloated(&mut self, host: &mut impl Host) {
-        let Some(pid) = self.child().map(Child::pid) else {
+        let max = self.bounds.max_rss;
+        let Some(pid) = self.child().map(Child::pid).filter(|_| max > 0) else {
             return;
         };
-        let max = self.bounds.max_rss;
-        let Some(rss) = crate::process::rss_bytes(pid).filter(|rss| max > 0 && *rss > max) else {
+        let Some(rss) = crate::process::rss_bytes(pid).filter(|rss| *rss > max) else {
             return;
         };
         host.report(Report::Warn(format!(

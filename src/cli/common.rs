@@ -107,7 +107,8 @@ impl WorktreeArg {
             return Ok(target);
         }
         let cwd = current_dir()?;
-        if global.worker.is_none() && crate::worktree::worker_of(&cwd).is_none() {
+        let in_a_worktree = crate::paths::worktree_worker(&crate::paths::project_root(&cwd));
+        if global.worker.is_none() && in_a_worktree.is_none() {
             return Err(Error::usage("--worktree needs a worker name")
                 .hint("name it: `leash --worker fix-parser loop --worktree --task ...`"));
         }
@@ -126,9 +127,7 @@ impl WorktreeArg {
             ))
             .hint("use another --worker for the worktree, or `leash session rm` this one first"));
         }
-        target.dirs.ensure_worker_state(&target.worker)?;
-        worktree.save(&target.state_dir)?;
-        target.worktree = Some(worktree);
+        target.adopt_worktree(worktree)?;
         Ok(target)
     }
 }
@@ -194,6 +193,13 @@ pub async fn launch(
 ) -> Result<SessionStatus, Error> {
     let conn = crate::client::spawn_daemon(target, &resolved.daemon_env()).await?;
     start_session(conn, spec).await
+}
+
+/// A start that failed leaves nothing running: the daemon it started is stopped.
+pub async fn stop_after_failed_start(target: &Target) {
+    if let Ok(Some(conn)) = target.open().await {
+        let _ = conn.call(&Request::Stop).await;
+    }
 }
 
 /// Sends a start and reads the status it answers.

@@ -135,25 +135,19 @@ impl Actor {
                             .to_string(),
                     );
                 }
-                TurnEnd::Exited(how)
+                TurnEnd::Exited(_) | TurnEnd::Silent
                     if spec.continue_on_crash
                         && !cancelled
                         && course.restarts < self.restart_limit =>
                 {
                     course.restarts += 1;
-                    self.hub.warn(format!(
-                        "claude exited during the turn ({how}); restarting it with --resume and telling it to continue"
-                    ));
-                    prompt = CONTINUE_AFTER_RESTART.to_string();
-                }
-                TurnEnd::Silent
-                    if spec.continue_on_crash
-                        && !cancelled
-                        && course.restarts < self.restart_limit =>
-                {
-                    course.restarts += 1;
-                    self.hub
-                        .warn("claude hung and was restarted; telling it to continue".to_string());
+                    let what = match &end {
+                        TurnEnd::Exited(how) => format!(
+                            "claude exited during the turn ({how}); restarting it with --resume and"
+                        ),
+                        _ => "claude hung and was restarted;".to_string(),
+                    };
+                    self.hub.warn(format!("{what} telling it to continue"));
                     prompt = CONTINUE_AFTER_RESTART.to_string();
                 }
                 _ => break self.judge(id, end, &course, spec.kind),

@@ -8,6 +8,7 @@
 
 use crate::error::Error;
 use crate::git::{CommitInfo, Diff, FileChange};
+use crate::human::usd;
 use crate::turn::{Outcome, TurnKind, TurnStatus};
 
 use super::checks::CheckResult;
@@ -17,7 +18,7 @@ use super::prompts::{
 };
 use super::{
     Checked, Judgement, Phase, Review, Step, Verdict, WorkerConfig, WorkerState, WorkerStep,
-    blocked_reason, judge_work, review_approves, usd,
+    blocked_reason, judge_work, review_approves,
 };
 
 /// The repository as git shows it now.

@@ -15,10 +15,9 @@ use serde::{Deserialize, Serialize};
 use self::checks::CheckResult;
 use crate::error::{Error, ErrorKind};
 use crate::git::{CommitInfo, FileChange};
-use crate::paths::write_atomic;
+use crate::human::usd;
+use crate::paths::{WORKER_FILE, write_atomic};
 use crate::retry::RetryPolicy;
-
-pub const WORKER_FILE: &str = "worker.json";
 
 /// Where the worker is in its task.
 #[derive(
@@ -408,16 +407,6 @@ impl TaskCost {
     }
 }
 
-/// US dollars for people: `$0.42`; below a cent, up to four places: `$0.001`.
-pub fn usd(amount: f64) -> String {
-    if amount != 0.0 && amount.abs() < 0.01 {
-        let text = format!("{amount:.4}");
-        format!("${}", text.trim_end_matches('0'))
-    } else {
-        format!("${amount:.2}")
-    }
-}
-
 impl WorkerState {
     pub fn path(state_dir: &Path) -> PathBuf {
         state_dir.join(WORKER_FILE)
@@ -645,15 +634,6 @@ mod tests {
             !review_approves("Looks fine to me."),
             "no marker is changes"
         );
-    }
-
-    #[test]
-    fn dollars_read_short() {
-        assert_eq!(usd(0.0), "$0.00");
-        assert_eq!(usd(0.42), "$0.42");
-        assert_eq!(usd(0.001), "$0.001");
-        assert_eq!(usd(0.00125), "$0.0013");
-        assert_eq!(usd(12.5), "$12.50");
     }
 
     #[test]

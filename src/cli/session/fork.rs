@@ -7,7 +7,7 @@
 use clap::Args;
 
 use crate::claude::conversation::ForkOf;
-use crate::cli::common::{launch, resolve_claude, settings, target};
+use crate::cli::common::{launch, resolve_claude, settings, stop_after_failed_start, target};
 use crate::cli::{Global, Output};
 use crate::client::Target;
 use crate::error::{Error, ErrorKind};
@@ -66,9 +66,7 @@ pub async fn run(args: ForkArgs, global: &Global, out: &Output) -> Result<u8, Er
             &fork.worker,
             settings.worktree_base.as_deref(),
         )?;
-        fork.dirs.ensure_worker_state(&fork.worker)?;
-        worktree.save(&fork.state_dir)?;
-        fork.worktree = Some(worktree);
+        fork.adopt_worktree(worktree)?;
     }
     let spec = StartSpec {
         fresh: false,
@@ -103,9 +101,7 @@ pub async fn run(args: ForkArgs, global: &Global, out: &Output) -> Result<u8, Er
     let status = match launch(&fork, &resolved, spec).await {
         Ok(status) => status,
         Err(e) => {
-            if let Ok(Some(conn)) = fork.open().await {
-                let _ = conn.call(&crate::protocol::Request::Stop).await;
-            }
+            stop_after_failed_start(&fork).await;
             return Err(Error {
                 message: format!("the fork did not start: {}", e.message),
                 ..e
@@ -129,8 +125,7 @@ pub async fn run(args: ForkArgs, global: &Global, out: &Output) -> Result<u8, Er
 
 /// A worker of that name has state or runs.
 async fn exists(target: &Target) -> Result<bool, Error> {
-    let files = ["session.json", "worker.json", "worktree.json"];
-    if files.iter().any(|f| target.state_dir.join(f).exists()) {
+    if crate::paths::holds_worker(&target.state_dir) {
         return Ok(true);
     }
     Ok(target.open().await?.is_some())

@@ -50,12 +50,9 @@ fn stopped(worker: String, record: Option<SessionRecord>) -> WorkerRow {
 
 /// Where the worker works, on which branch, and how far its task is.
 fn placed(row: WorkerRow, target: &Target) -> WorkerRow {
-    let dir = row
-        .cwd
-        .clone()
-        .or_else(|| target.worktree.as_ref().map(|w| w.path.clone()));
+    let dir = row.cwd.clone().or_else(|| target.worktree_path());
     WorkerRow {
-        worktree: target.worktree.as_ref().map(|w| w.path.clone()),
+        worktree: target.worktree_path(),
         branch: dir.as_deref().and_then(crate::worktree::branch_at),
         phase: WorkerState::load(&target.state_dir)
             .ok()
@@ -115,7 +112,7 @@ pub async fn run(out: &Output) -> Result<u8, Error> {
             or_dash(row.model),
             or_dash(row.phase),
             row.turns,
-            crate::worker::usd(row.cost_usd),
+            crate::human::usd(row.cost_usd),
             or_dash(row.context_percent.map(|p| format!("{p}%"))),
             or_dash(row.branch),
             or_dash(row.cwd.map(|c| c.display().to_string()))

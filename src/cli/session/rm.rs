@@ -33,14 +33,8 @@ pub async fn run(args: RmArgs, _global: &Global, out: &Output) -> Result<u8, Err
         .hint("`leash session list` shows the workers there are"));
     }
     // A dirty worktree is refused before anything is stopped: nothing is lost.
-    if let Some(worktree) = &target.worktree
-        && !args.force
-        && worktree.path.exists()
-    {
-        let changes = crate::git::changes(&worktree.path)?;
-        if !changes.is_empty() {
-            return Err(worktree.dirty(&changes));
-        }
+    if let Some(worktree) = target.worktree.as_ref().filter(|_| !args.force) {
+        worktree.ensure_clean()?;
     }
     let stopped = super::stop::stop_one(&target, out).await?;
     let fate = match &target.worktree {
@@ -63,7 +57,7 @@ pub async fn run(args: RmArgs, _global: &Global, out: &Output) -> Result<u8, Err
         out.json(&Removed {
             worker: target.worker.to_string(),
             stopped,
-            worktree: target.worktree.as_ref().map(|w| w.path.clone()),
+            worktree: target.worktree_path(),
             branch,
             branch_deleted,
         });

@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::cli::common::{
     existing_dir, fetch_status, launch, new_session, resolve_claude, settings, start_session,
-    target,
+    stop_after_failed_start, target,
 };
 use crate::cli::{Global, Output};
 use crate::client::Connection;
@@ -89,10 +89,7 @@ pub async fn run(args: StartArgs, global: &Global, out: &Output) -> Result<u8, E
     let status = match launch(&target, &resolved, spec).await {
         Ok(status) => status,
         Err(e) => {
-            // A start that failed leaves nothing running.
-            if let Ok(Some(conn)) = target.open().await {
-                let _ = conn.call(&crate::protocol::Request::Stop).await;
-            }
+            stop_after_failed_start(&target).await;
             let kind = match e.kind {
                 ErrorKind::Internal => ErrorKind::Setup,
                 kind => kind,

@@ -66,7 +66,7 @@ pub async fn run(global: &Global, out: &Output) -> Result<u8, Error> {
         ),
         ("cwd", status.cwd.display().to_string()),
         ("turns", turns),
-        ("cost", crate::worker::usd(status.cost_usd)),
+        ("cost", crate::human::usd(status.cost_usd)),
         ("context", context(&status)),
         ("uptime", human_secs(status.uptime_secs)),
         ("socket", status.socket.display().to_string()),

@@ -34,9 +34,9 @@ pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
     let dir = record
         .as_ref()
         .map(|r| r.conversation.cwd.clone())
-        .or_else(|| target.worktree.as_ref().map(|w| w.path.clone()));
+        .or_else(|| target.worktree_path());
     let branch = dir.as_deref().and_then(crate::worktree::branch_at);
-    let worktree = target.worktree.as_ref().map(|w| w.path.clone());
+    let worktree = target.worktree_path();
     if out.json {
         out.json(&WorkerStatus {
             worker: target.worker.to_string(),
