@@ -271,18 +271,10 @@ fn a_missing_working_directory_is_named_as_such() {
 fn the_agents_own_failed_commit_costs_no_extra_nudge() {
     let mut env = Env::worker();
     env.set("LEASH_MAX_NUDGES", "2");
-    let hooks = env.repo.join(".git/hooks");
-    std::fs::create_dir_all(&hooks).unwrap();
-    std::fs::write(
-        hooks.join("pre-commit"),
+    env.existing_hook(
+        "pre-commit",
         "#!/bin/sh\n[ -f .allow ] && exit 0\necho 'lint: not yet'\nexit 1\n",
-    )
-    .unwrap();
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(hooks.join("pre-commit"))
-        .status()
-        .unwrap();
+    );
     env.ok(&["hooks", "install", "--hook", "pre-commit"]);
     env.script(&[
         "reply plan",

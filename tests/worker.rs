@@ -274,15 +274,12 @@ fn step_mode_refuses_without_a_terminal() {
 #[test]
 fn hooks_round_trip_and_keep_an_existing_hook_working() {
     let env = worker_env();
-    let hooks = env.repo.join(".git/hooks");
-    std::fs::create_dir_all(&hooks).unwrap();
     let mine = "#!/bin/sh\necho ran >> \"$(git rev-parse --git-dir)/mine.log\"\n";
-    std::fs::write(hooks.join("post-commit"), mine).unwrap();
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(hooks.join("post-commit"))
-        .status()
-        .unwrap();
+    let hooks = env
+        .existing_hook("post-commit", mine)
+        .parent()
+        .unwrap()
+        .to_path_buf();
 
     let installed = env.ok(&[
         "hooks",
@@ -366,18 +363,10 @@ fn someone_elses_commit_nudges_the_worker_and_its_own_does_not() {
 #[test]
 fn a_failing_pre_commit_check_becomes_a_specific_nudge() {
     let env = worker_env();
-    let hooks = env.repo.join(".git/hooks");
-    std::fs::create_dir_all(&hooks).unwrap();
-    std::fs::write(
-        hooks.join("pre-commit"),
+    env.existing_hook(
+        "pre-commit",
         "#!/bin/sh\necho 'lint: trailing space in x.txt'\nexit 1\n",
-    )
-    .unwrap();
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(hooks.join("pre-commit"))
-        .status()
-        .unwrap();
+    );
     env.ok(&["hooks", "install", "--hook", "pre-commit"]);
     env.script(&["reply plan", "write x.txt", "reply fixing"]);
     env.ok(&["plan", "--task", "t"]);

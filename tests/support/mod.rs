@@ -181,6 +181,18 @@ impl Env {
         run_with_timeout(self.command(args), None)
     }
 
+    /// A git hook of the repository's own, as a project has before leash: `script`
+    /// written to `.git/hooks/NAME`, executable. Returns its path.
+    pub fn existing_hook(&self, name: &str, script: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let hooks = self.repo.join(".git/hooks");
+        std::fs::create_dir_all(&hooks).unwrap();
+        let hook = hooks.join(name);
+        std::fs::write(&hook, script).unwrap();
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        hook
+    }
+
     /// A `leash` command run in `dir` instead of the repository's root.
     pub fn leash_in(&self, dir: &Path, args: &[&str]) -> Run {
         let mut command = self.command(args);
