@@ -15,7 +15,7 @@ use crate::cli::json::{
     Check, ErrorLine, Finished, JsonLine, Removed, Setting, Stopped, WorkerRow, WorkerStatus,
 };
 use crate::git::HookChange;
-use crate::protocol::{Event, Reply, SessionStatus};
+use crate::protocol::{Event, EventBody, Reply, SessionStatus};
 
 pub const SHELLS: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
 
@@ -165,10 +165,7 @@ pub fn json_docs() -> String {
     let mut lines = Vec::new();
     let events = take(schemars::schema_for!(Event<Value>), &mut defs);
     for variant in variants(&events) {
-        lines.push(tagged_line(
-            variant,
-            "the daemon, while a turn or step runs",
-        ));
+        lines.push(event_line(&events, variant));
     }
     let replies = take(schemars::schema_for!(Reply), &mut defs);
     for variant in variants(&replies) {
@@ -285,6 +282,35 @@ fn tagged_line(variant: &Value, printed_by: &str) -> Line {
         printed_by: printed_by.to_string(),
         schema,
     }
+}
+
+/// An event line: the envelope's fields (`seq`, `ts`, `turn`, as this type uses
+/// `turn`) first, then the body's.
+fn event_line(envelope: &Value, variant: &Value) -> Line {
+    let mut line = tagged_line(variant, "the daemon, while a turn or step runs");
+    let (turn_required, turn_meaning) = EventBody::<Value>::turn_meaning(&line.kind);
+    let field = |name: &str| envelope["properties"][name].clone();
+    let turn = match turn_required {
+        true => serde_json::json!({"type": "integer", "description": turn_meaning}),
+        false => serde_json::json!({"type": ["integer", "null"], "description": turn_meaning}),
+    };
+    let mut properties = Map::new();
+    properties.insert("seq".to_string(), field("seq"));
+    properties.insert("ts".to_string(), field("ts"));
+    properties.insert("turn".to_string(), turn);
+    let mut required = vec![Value::from("seq"), Value::from("ts")];
+    if turn_required {
+        required.push(Value::from("turn"));
+    }
+    if let Some(own) = line.schema.get("properties").and_then(Value::as_object) {
+        properties.extend(own.clone());
+    }
+    if let Some(own) = line.schema.get("required").and_then(Value::as_array) {
+        required.extend(own.iter().filter(|r| r.as_str() != Some("type")).cloned());
+    }
+    line.schema["properties"] = Value::Object(properties);
+    line.schema["required"] = Value::Array(required);
+    line
 }
 
 fn description(schema: &Value) -> &str {

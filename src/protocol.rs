@@ -206,57 +206,45 @@ impl Reply {
     }
 }
 
-/// What happened in a session, in order. `seq` increases by one per event for the
-/// life of the worker's log; `ts` is Unix time in milliseconds.
+/// What happened in a session, in order: an envelope (where the event sits in the
+/// worker's log, when, and which turn it belongs to) around what happened. The body's
+/// fields sit beside the envelope's in the JSON, one flat object with a `type`.
 ///
 /// `M` is the type of claude's own message: the daemon writes borrowed raw JSON so a
 /// line from claude passes through byte for byte; readers get a [`Value`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Event<M = Value> {
+    #[serde(flatten)]
+    pub body: EventBody<M>,
+    /// The event's place in the worker's log.
+    pub seq: u64,
+    /// When it happened, Unix milliseconds.
+    pub ts: u64,
+    /// The turn (or worker step) it belongs to; `null` outside a turn.
+    pub turn: Option<u64>,
+}
+
+/// What happened; each variant is one `type` of event line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event<M = Value> {
+pub enum EventBody<M = Value> {
     /// A turn begins (a prompt goes to claude).
     TurnStarted {
-        /// The event's place in the worker's log.
-        seq: u64,
-        /// When it happened, Unix milliseconds.
-        ts: u64,
-        /// The turn (or worker step) id.
-        turn: u64,
         kind: TurnKind,
         /// The prompt as sent.
         prompt: String,
     },
     /// A line claude wrote on stdout, untouched.
     Claude {
-        /// The event's place in the worker's log.
-        seq: u64,
-        /// When it happened, Unix milliseconds.
-        ts: u64,
-        /// The turn it belongs to; `null` outside a turn.
-        turn: Option<u64>,
         /// claude's own stream-json object (`system`/`init`, `system`/`api_retry`,
         /// `assistant`, `user`, `result`, `control_request`, and any type claude adds).
         msg: M,
     },
     /// A line claude wrote on stderr.
-    Stderr {
-        /// The event's place in the worker's log.
-        seq: u64,
-        /// When it happened, Unix milliseconds.
-        ts: u64,
-        /// The turn it belongs to; `null` outside a turn.
-        turn: Option<u64>,
-        line: String,
-    },
+    Stderr { line: String },
     /// claude asks to use a tool and the person at the turn's terminal decides: the
     /// answer (a `permission` request) goes on the connection that streams the turn.
     PermissionAsked {
-        /// The event's place in the worker's log.
-        seq: u64,
-        /// When it happened, Unix milliseconds.
-        ts: u64,
-        /// The turn it belongs to.
-        turn: Option<u64>,
         /// What the answer names.
         request_id: String,
         /// The tool claude wants to use.
@@ -265,74 +253,23 @@ pub enum Event<M = Value> {
         input: Value,
     },
     /// claude began compacting the conversation (it may be silent for minutes).
-    Compacting {
-        /// The event's place in the worker's log.
-        seq: u64,
-        /// When it happened, Unix milliseconds.
-        ts: u64,
-        /// The turn it belongs to; `null` outside a turn.
-        turn: Option<u64>,
-    },
+    Compacting,
     /// claude compacted the conversation.
-    Compacted {
-        /// The event's place in the worker's log.
-        seq: u64,
-        /// When it happened, Unix milliseconds.
-        ts: u64,
-        /// The turn it belongs to; `null` outside a turn.
-        turn: Option<u64>,
-        compaction: Compaction,
-    },
+    Compacted { compaction: Compaction },
     /// claude could not compact the conversation.
     CompactFailed {
-        /// The event's place in the worker's log.
-        seq: u64,
-        /// When it happened, Unix milliseconds.
-        ts: u64,
-        /// The turn it belongs to; `null` outside a turn.
-        turn: Option<u64>,
         /// claude's reason (`compact_error`).
         reason: String,
     },
     /// claude reported the provider's rate limit (its `rate_limit_event`, relayed as
     /// a `claude` event too): how much of which window is used, and when it resets.
-    RateLimit {
-        /// The event's place in the worker's log.
-        seq: u64,
-        /// When it happened, Unix milliseconds.
-        ts: u64,
-        /// The turn it belongs to; `null` outside a turn.
-        turn: Option<u64>,
-        limit: RateLimit,
-    },
+    RateLimit { limit: RateLimit },
     /// The worker's checks ran at its new commit, in order, up to the first that failed.
-    ChecksRan {
-        /// The event's place in the worker's log.
-        seq: u64,
-        /// When it happened, Unix milliseconds.
-        ts: u64,
-        /// The step it belongs to.
-        turn: Option<u64>,
-        checks: Vec<CheckResult>,
-    },
+    ChecksRan { checks: Vec<CheckResult> },
     /// The plan model reviewed the worker's committed work.
-    Reviewed {
-        /// The event's place in the worker's log.
-        seq: u64,
-        /// When it happened, Unix milliseconds.
-        ts: u64,
-        /// The step it belongs to.
-        turn: Option<u64>,
-        review: Review,
-    },
+    Reviewed { review: Review },
     /// The nudges ran out and the task was planned again.
     Rescoped {
-        /// The event's place in the worker's log.
-        seq: u64,
-        /// When it happened, Unix milliseconds.
-        ts: u64,
-        /// The step it belongs to.
-        turn: Option<u64>,
         /// Which rescope of the task, of how many allowed.
         number: u32,
         of: u32,
@@ -340,57 +277,24 @@ pub enum Event<M = Value> {
         plan: String,
     },
     /// Something the daemon did or saw: a respawn, a retry, a dropped client.
-    Notice {
-        /// The event's place in the worker's log.
-        seq: u64,
-        /// When it happened, Unix milliseconds.
-        ts: u64,
-        /// The turn it belongs to; `null` outside a turn.
-        turn: Option<u64>,
-        level: Level,
-        message: String,
-    },
+    Notice { level: Level, message: String },
     /// A turn's end; the last line of `session send`.
-    TurnEnded {
-        /// The event's place in the worker's log.
-        seq: u64,
-        /// When it happened, Unix milliseconds.
-        ts: u64,
-        /// The turn (or worker step) id.
-        turn: u64,
-        outcome: Outcome,
-    },
+    TurnEnded { outcome: Outcome },
     /// A worker step's end: the verdict on the work and the phase after it; the last
     /// line of `plan`, `implement`, `nudge` (and of each step of `loop`).
-    Judged {
-        /// The event's place in the worker's log.
-        seq: u64,
-        /// When it happened, Unix milliseconds.
-        ts: u64,
-        /// The step id.
-        turn: u64,
-        judgement: Judgement,
-    },
+    Judged { judgement: Judgement },
 }
 
-impl<M> Event<M> {
-    /// Unix milliseconds when it happened.
-    pub fn ts(&self) -> u64 {
-        match self {
-            Event::TurnStarted { ts, .. }
-            | Event::Claude { ts, .. }
-            | Event::Stderr { ts, .. }
-            | Event::PermissionAsked { ts, .. }
-            | Event::Compacting { ts, .. }
-            | Event::Compacted { ts, .. }
-            | Event::CompactFailed { ts, .. }
-            | Event::RateLimit { ts, .. }
-            | Event::ChecksRan { ts, .. }
-            | Event::Reviewed { ts, .. }
-            | Event::Rescoped { ts, .. }
-            | Event::Notice { ts, .. }
-            | Event::TurnEnded { ts, .. }
-            | Event::Judged { ts, .. } => *ts,
+impl<M> EventBody<M> {
+    /// What `turn` means on this line, for docs/json.md: whether it is always set, and
+    /// what it names.
+    pub fn turn_meaning(kind: &str) -> (bool, &'static str) {
+        match kind {
+            "turn_started" | "turn_ended" => (true, "The turn (or worker step) id."),
+            "judged" => (true, "The step id."),
+            "permission_asked" => (false, "The turn it belongs to."),
+            "checks_ran" | "reviewed" | "rescoped" => (false, "The step it belongs to."),
+            _ => (false, "The turn it belongs to; `null` outside a turn."),
         }
     }
 }
@@ -525,19 +429,54 @@ mod tests {
     fn raw_claude_lines_pass_through_untouched() {
         let raw = r#"{"type":"assistant","zeta":1,"alpha":{"b":[1,2]},"new_field":"kept"}"#;
         let msg: &serde_json::value::RawValue = serde_json::from_str(raw).unwrap();
-        let line = to_line(&Event::Claude {
+        let line = to_line(&Event {
             seq: 7,
             ts: 1,
             turn: Some(3),
-            msg,
+            body: EventBody::Claude { msg },
         });
         assert!(line.contains(raw), "{line}");
         let back: ServerLine = serde_json::from_str(&line).unwrap();
-        let ServerLine::Event(Event::Claude { seq, msg, .. }) = back else {
+        let ServerLine::Event(Event {
+            seq,
+            body: EventBody::Claude { msg },
+            ..
+        }) = back
+        else {
             panic!("not a claude event: {line}");
         };
         assert_eq!(seq, 7);
         assert_eq!(msg["new_field"], "kept");
+    }
+
+    #[test]
+    fn an_event_is_one_flat_object_with_its_envelope() {
+        let line = to_line(&Event::<Value> {
+            seq: 3,
+            ts: 40,
+            turn: None,
+            body: EventBody::Notice {
+                level: Level::Warn,
+                message: "m".into(),
+            },
+        });
+        let value: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"type": "notice", "seq": 3, "ts": 40, "turn": null, "level": "warn", "message": "m"})
+        );
+        let compacting = to_line(&Event::<Value> {
+            seq: 4,
+            ts: 41,
+            turn: Some(2),
+            body: EventBody::Compacting,
+        });
+        assert_eq!(
+            compacting,
+            "{\"type\":\"compacting\",\"seq\":4,\"ts\":41,\"turn\":2}\n"
+        );
+        let back: Event = serde_json::from_str(&compacting).unwrap();
+        assert_eq!(back.body, EventBody::Compacting);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::claude::messages::{ContentBlock, StreamMessage};
 use crate::cli::Global;
 use crate::cli::json::{ErrorLine, JsonLine, Typed};
 use crate::error::Error;
-use crate::protocol::{Event, Level, ServerLine};
+use crate::protocol::{EventBody, Level, ServerLine};
 use crate::turn::Outcome;
 
 #[derive(Debug, Clone)]
@@ -188,25 +188,26 @@ impl<'a> TurnPrinter<'a> {
         let ServerLine::Event(event) = parsed else {
             return;
         };
-        match event {
-            Event::Claude { msg, .. } => self.claude(msg),
-            Event::Notice { level, message, .. }
+        match &event.body {
+            EventBody::Claude { msg, .. } => self.claude(msg),
+            EventBody::Notice { level, message, .. }
                 if *level == Level::Warn && !self.out.quiet || self.out.verbose > 0 =>
             {
                 let line = format!("{} {message}", style("leash:").yellow().for_stderr());
                 self.aside(&line);
             }
-            Event::Stderr { line, .. } if self.out.verbose > 0 => {
+            EventBody::Stderr { line, .. } if self.out.verbose > 0 => {
                 self.aside(&format!("{} {line}", style("claude:").dim().for_stderr()));
             }
-            Event::TurnStarted { turn, kind, .. } => {
+            EventBody::TurnStarted { kind, .. } => {
+                let turn = event.turn.unwrap_or_default();
                 let phase = kind.to_string();
                 self.update(|p| p.phase = phase.clone());
                 if self.out.verbose > 0 {
                     self.aside(&format!("leash: turn {turn} ({phase}) started"));
                 }
             }
-            Event::Compacting { .. } => {
+            EventBody::Compacting => {
                 self.update(|p| p.tool = Some("compacting the conversation".to_string()));
                 if !self.out.quiet {
                     self.aside(&format!(
@@ -215,14 +216,14 @@ impl<'a> TurnPrinter<'a> {
                     ));
                 }
             }
-            Event::Compacted { compaction, .. } => {
+            EventBody::Compacted { compaction, .. } => {
                 self.update(|p| p.tool = None);
                 if !self.out.quiet {
                     let line = compaction.describe();
                     self.aside(&format!("{} {line}", style("leash:").dim().for_stderr()));
                 }
             }
-            Event::RateLimit { limit, .. } => {
+            EventBody::RateLimit { limit, .. } => {
                 if limit.rejected() {
                     let until = limit.resets_at.map(crate::human::clock);
                     let wait = format!("rate limited until {}", until.as_deref().unwrap_or("?"));
@@ -239,7 +240,7 @@ impl<'a> TurnPrinter<'a> {
                     self.aside(&line);
                 }
             }
-            Event::ChecksRan { checks, .. } if !self.out.quiet => {
+            EventBody::ChecksRan { checks, .. } if !self.out.quiet => {
                 for check in checks {
                     let label = match check.passed() {
                         true => style("leash:").dim(),
@@ -249,7 +250,7 @@ impl<'a> TurnPrinter<'a> {
                     self.aside(&line);
                 }
             }
-            Event::Reviewed { review, .. } if !self.out.quiet => {
+            EventBody::Reviewed { review, .. } if !self.out.quiet => {
                 let line = format!(
                     "{} {}",
                     style("leash:").dim().for_stderr(),
@@ -257,18 +258,18 @@ impl<'a> TurnPrinter<'a> {
                 );
                 self.aside(&line);
             }
-            Event::Rescoped { number, of, .. } if !self.out.quiet => {
+            EventBody::Rescoped { number, of, .. } if !self.out.quiet => {
                 let line = format!(
                     "{} the nudges ran out; the task was planned again (rescope {number} of {of})",
                     style("leash:").yellow().for_stderr()
                 );
                 self.aside(&line);
             }
-            Event::TurnEnded { outcome, .. } => {
+            EventBody::TurnEnded { outcome, .. } => {
                 let cost = outcome.cost_usd.unwrap_or(0.0);
                 self.update(|p| p.cost += cost);
             }
-            Event::CompactFailed { reason, .. } => {
+            EventBody::CompactFailed { reason, .. } => {
                 self.update(|p| p.tool = None);
                 self.aside(&format!(
                     "{} claude could not compact the conversation: {reason}",

@@ -11,7 +11,7 @@ use super::render::{Output, TurnPrinter, tool_summary};
 use crate::client::{Connection, parse_line};
 use crate::error::{Error, ErrorKind};
 use crate::framing::peek_type;
-use crate::protocol::{Event, Reply, Request, ServerLine};
+use crate::protocol::{Event, EventBody, Reply, Request, ServerLine};
 use crate::turn::Outcome;
 use crate::worker::Judgement;
 
@@ -31,10 +31,13 @@ struct Question {
 }
 
 fn permission_request(line: &ServerLine) -> Option<Question> {
-    let ServerLine::Event(Event::PermissionAsked {
-        request_id,
-        tool,
-        input,
+    let ServerLine::Event(Event {
+        body:
+            EventBody::PermissionAsked {
+                request_id,
+                tool,
+                input,
+            },
         ..
     }) = line
     else {
@@ -164,13 +167,19 @@ pub async fn stream(
             conn.send(&answer).await?;
         }
         match parsed {
-            ServerLine::Event(Event::TurnEnded { outcome, .. }) => {
+            ServerLine::Event(Event {
+                body: EventBody::TurnEnded { outcome },
+                ..
+            }) => {
                 printer.finish(&outcome);
                 if !until_judged {
                     return Ok(Ending::Turn(outcome));
                 }
             }
-            ServerLine::Event(Event::Judged { judgement, .. }) => {
+            ServerLine::Event(Event {
+                body: EventBody::Judged { judgement },
+                ..
+            }) => {
                 printer.flush();
                 return Ok(Ending::Step(judgement));
             }

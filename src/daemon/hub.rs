@@ -22,7 +22,7 @@ use super::subscribers::{Subscribers, Until};
 use crate::claude::context::CompactionNews;
 use crate::claude::session::{Conversation, Host, Report, Served, View};
 use crate::error::{Error, ErrorKind};
-use crate::protocol::{Event, SessionState, SessionStatus, StartSpec, WorkerRequest};
+use crate::protocol::{EventBody, SessionState, SessionStatus, StartSpec, WorkerRequest};
 use crate::record::SessionRecord;
 use crate::turn::{Outcome, TurnKind, TurnSpec, TurnStatus};
 use crate::worker::machine::{Note, judgement};
@@ -293,28 +293,13 @@ impl Hub {
         let turn = self.running.id;
         match note {
             Note::Info(message) => self.out.info(turn, message),
-            Note::ChecksRan(checks) => self.out.emit(turn, |seq, ts| Event::<Value>::ChecksRan {
-                seq,
-                ts,
-                turn,
-                checks,
-            }),
-            Note::Reviewed(review) => self.out.emit(turn, |seq, ts| Event::<Value>::Reviewed {
-                seq,
-                ts,
-                turn,
-                review,
-            }),
-            Note::Rescoped { number, of, plan } => {
-                self.out.emit(turn, |seq, ts| Event::<Value>::Rescoped {
-                    seq,
-                    ts,
-                    turn,
-                    number,
-                    of,
-                    plan,
-                })
-            }
+            Note::ChecksRan(checks) => self
+                .out
+                .emit(turn, EventBody::<Value>::ChecksRan { checks }),
+            Note::Reviewed(review) => self.out.emit(turn, EventBody::<Value>::Reviewed { review }),
+            Note::Rescoped { number, of, plan } => self
+                .out
+                .emit(turn, EventBody::<Value>::Rescoped { number, of, plan }),
         }
     }
 
@@ -602,14 +587,13 @@ impl Hub {
                 .push_back(prompt.chars().take(PROMPT_KEPT).collect());
         }
         self.permissions.turn_started(id, interactive);
-        self.out
-            .emit(Some(id), |seq, ts| Event::<Value>::TurnStarted {
-                seq,
-                ts,
-                turn: id,
+        self.out.emit(
+            Some(id),
+            EventBody::<Value>::TurnStarted {
                 kind,
                 prompt: prompt.to_string(),
-            });
+            },
+        );
     }
 
     /// A turn's end: its questions are over, it is counted, and its clients told.
@@ -629,12 +613,7 @@ impl Hub {
 
     fn emit_turn_ended(&mut self, id: u64, outcome: Outcome) {
         self.out
-            .emit(Some(id), |seq, ts| Event::<Value>::TurnEnded {
-                seq,
-                ts,
-                turn: id,
-                outcome,
-            });
+            .emit(Some(id), EventBody::<Value>::TurnEnded { outcome });
     }
 
     /// An outcome of this session, before the details of how it ended.
@@ -724,12 +703,8 @@ impl Hub {
             self.worker.state.last = Some(verdict.clone());
             self.worker.save();
         }
-        self.out.emit(Some(id), |seq, ts| Event::<Value>::Judged {
-            seq,
-            ts,
-            turn: id,
-            judgement: verdict,
-        });
+        self.out
+            .emit(Some(id), EventBody::<Value>::Judged { judgement: verdict });
         if self.running.id == Some(id) {
             self.running = Running::default();
         }
@@ -752,18 +727,8 @@ impl Host for Hub {
     fn report(&mut self, report: Report<'_>) {
         let turn = self.running.id;
         match report {
-            Report::Line(raw) => self.out.emit(turn, |seq, ts| Event::Claude {
-                seq,
-                ts,
-                turn,
-                msg: raw,
-            }),
-            Report::Stderr(line) => self.out.emit(turn, |seq, ts| Event::<Value>::Stderr {
-                seq,
-                ts,
-                turn,
-                line,
-            }),
+            Report::Line(raw) => self.out.emit(turn, EventBody::Claude { msg: raw }),
+            Report::Stderr(line) => self.out.emit(turn, EventBody::<Value>::Stderr { line }),
             Report::Info(message) => self.out.info(turn, message),
             Report::Warn(message) => self.out.warn(turn, message),
             Report::Conversation(conversation) => {
@@ -774,27 +739,17 @@ impl Host for Hub {
                 self.mirror.conversation = Some(conversation.clone());
             }
             Report::View(view) => self.mirror.view = view,
-            Report::RateLimit(limit) => self.out.emit(turn, |seq, ts| Event::<Value>::RateLimit {
-                seq,
-                ts,
+            Report::RateLimit(limit) => {
+                self.out.emit(turn, EventBody::<Value>::RateLimit { limit })
+            }
+            Report::Compaction(news) => self.out.emit(
                 turn,
-                limit,
-            }),
-            Report::Compaction(news) => self.out.emit(turn, |seq, ts| match news {
-                CompactionNews::Started => Event::<Value>::Compacting { seq, ts, turn },
-                CompactionNews::Done(compaction) => Event::Compacted {
-                    seq,
-                    ts,
-                    turn,
-                    compaction,
+                match news {
+                    CompactionNews::Started => EventBody::<Value>::Compacting,
+                    CompactionNews::Done(compaction) => EventBody::Compacted { compaction },
+                    CompactionNews::Failed(reason) => EventBody::CompactFailed { reason },
                 },
-                CompactionNews::Failed(reason) => Event::CompactFailed {
-                    seq,
-                    ts,
-                    turn,
-                    reason,
-                },
-            }),
+            ),
             Report::ToolRequest {
                 request_id,
                 tool,

@@ -13,7 +13,7 @@ use super::subscribers::Subscribers;
 use crate::claude::child::Stdin;
 use crate::claude::messages::control_response_line;
 use crate::human::duration as human;
-use crate::protocol::Event;
+use crate::protocol::EventBody;
 
 /// A request waiting for the person at the turn's terminal.
 struct Pending {
@@ -85,14 +85,14 @@ impl Permissions {
             out.info(turn, format!("allowed {tool} (allow-list)"));
             answer(&stdin, &request_id, &tool, input, Ok(()), turn, out);
         } else if turn.is_some() && turn == self.interactive_turn {
-            out.emit(turn, |seq, ts| Event::<Value>::PermissionAsked {
-                seq,
-                ts,
+            out.emit(
                 turn,
-                request_id: request_id.clone(),
-                tool: tool.clone(),
-                input: input.clone(),
-            });
+                EventBody::<Value>::PermissionAsked {
+                    request_id: request_id.clone(),
+                    tool: tool.clone(),
+                    input: input.clone(),
+                },
+            );
             self.pending.push(Pending {
                 request_id,
                 tool,

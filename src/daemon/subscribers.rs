@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::feed::{Feed, Offer, Outgoing};
 use crate::eventlog::EventLog;
-use crate::protocol::{Event, Level, to_line};
+use crate::protocol::{Event, EventBody, Level, to_line};
 use crate::time::now_ms;
 
 /// The event after which a subscriber's request is complete.
@@ -83,28 +83,23 @@ impl Subscribers {
     }
 
     fn notice(&mut self, turn: Option<u64>, level: Level, message: String) {
-        self.emit(turn, |seq, ts| Event::<Value>::Notice {
-            seq,
-            ts,
-            turn,
-            level,
-            message,
-        });
+        self.emit(turn, EventBody::<Value>::Notice { level, message });
     }
 
     /// Stamps an event, logs it and offers it to every subscriber that wants it. A
     /// subscriber whose queue is full is dropped: one slow client must not slow claude
     /// or the others.
-    pub fn emit<M: Serialize>(
-        &mut self,
-        turn: Option<u64>,
-        event: impl FnOnce(u64, u64) -> Event<M>,
-    ) {
-        let event = event(self.log.take_seq(), now_ms());
-        let ends = match &event {
-            Event::TurnEnded { .. } => Until::TurnEnded,
-            Event::Judged { .. } => Until::Judged,
+    pub fn emit<M: Serialize>(&mut self, turn: Option<u64>, body: EventBody<M>) {
+        let ends = match &body {
+            EventBody::TurnEnded { .. } => Until::TurnEnded,
+            EventBody::Judged { .. } => Until::Judged,
             _ => Until::Never,
+        };
+        let event = Event {
+            seq: self.log.take_seq(),
+            ts: now_ms(),
+            turn,
+            body,
         };
         let line = to_line(&event);
         if let Err(e) = self.log.append(&line) {

@@ -16,7 +16,7 @@ use crate::client::parse_line;
 use crate::error::{Error, ErrorKind};
 use crate::eventlog::{read_entries, seq_of};
 use crate::framing::peek_type;
-use crate::protocol::{Event, Reply, Request, ServerLine};
+use crate::protocol::{Event, EventBody, Reply, Request, ServerLine};
 
 #[derive(Debug, Clone, Args)]
 pub struct LogsArgs {
@@ -100,7 +100,7 @@ fn print_log_line(stdout: &mut impl Write, line: &str, out: &Output) {
         return;
     };
     if let Some(text) = describe(&event, out.verbose) {
-        let _ = writeln!(stdout, "{} {text}", clock(event.ts()));
+        let _ = writeln!(stdout, "{} {text}", clock(event.ts));
     }
 }
 
@@ -114,13 +114,12 @@ fn describe(event: &Event, verbose: u8) -> Option<String> {
         }
         short
     };
-    Some(match event {
-        Event::TurnStarted {
-            turn, kind, prompt, ..
-        } => {
+    let turn = event.turn.unwrap_or_default();
+    Some(match &event.body {
+        EventBody::TurnStarted { kind, prompt } => {
             format!("turn {turn} started ({kind}): {}", one_line(prompt, 120))
         }
-        Event::TurnEnded { turn, outcome, .. } => format!(
+        EventBody::TurnEnded { outcome } => format!(
             "turn {turn} ended: {}{}",
             outcome.status.describe(),
             outcome
@@ -129,12 +128,12 @@ fn describe(event: &Event, verbose: u8) -> Option<String> {
                 .map(|m| format!(": {m}"))
                 .unwrap_or_default()
         ),
-        Event::Notice { message, .. } => format!("leash: {message}"),
-        Event::Compacting { .. } => "compacting...".to_string(),
-        Event::Compacted { compaction, .. } => compaction.describe(),
-        Event::CompactFailed { reason, .. } => format!("compaction failed: {reason}"),
-        Event::RateLimit { limit, .. } => limit.describe(),
-        Event::ChecksRan { checks, .. } => format!(
+        EventBody::Notice { message, .. } => format!("leash: {message}"),
+        EventBody::Compacting => "compacting...".to_string(),
+        EventBody::Compacted { compaction, .. } => compaction.describe(),
+        EventBody::CompactFailed { reason, .. } => format!("compaction failed: {reason}"),
+        EventBody::RateLimit { limit, .. } => limit.describe(),
+        EventBody::ChecksRan { checks, .. } => format!(
             "checks: {}",
             checks
                 .iter()
@@ -142,19 +141,19 @@ fn describe(event: &Event, verbose: u8) -> Option<String> {
                 .collect::<Vec<_>>()
                 .join("; ")
         ),
-        Event::Reviewed { review, .. } => review.describe(),
-        Event::Rescoped { number, of, .. } => {
+        EventBody::Reviewed { review, .. } => review.describe(),
+        EventBody::Rescoped { number, of, .. } => {
             format!("the task was planned again (rescope {number} of {of})")
         }
-        Event::PermissionAsked { tool, input, .. } => {
+        EventBody::PermissionAsked { tool, input, .. } => {
             format!("claude asks to use {}", tool_summary(tool, input))
         }
-        Event::Judged { judgement, .. } => format!(
+        EventBody::Judged { judgement, .. } => format!(
             "{} judged: {} (phase {})",
             judgement.step, judgement.message, judgement.phase
         ),
-        Event::Stderr { line, .. } => format!("stderr: {line}"),
-        Event::Claude { msg, .. } => return describe_claude(msg, verbose, &one_line),
+        EventBody::Stderr { line, .. } => format!("stderr: {line}"),
+        EventBody::Claude { msg, .. } => return describe_claude(msg, verbose, &one_line),
     })
 }
 
