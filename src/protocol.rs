@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::claude::conversation::Compaction;
 use crate::claude::conversation::ForkOf;
+pub use crate::claude::conversation::SessionChange;
 use crate::claude::limits::RateLimit;
 use crate::error::{Error, ErrorKind};
 use crate::turn::{Outcome, TurnKind, TurnSpec};
@@ -117,21 +118,6 @@ pub struct NewSession {
     /// `session fork`: the worker starts with this state (the original's).
     #[serde(default)]
     pub worker: Option<Box<WorkerState>>,
-}
-
-/// What `session start` changes in the worker's conversation, kept for later spawns.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SessionChange {
-    /// `--cwd`: must be where the conversation lives.
-    pub cwd: Option<PathBuf>,
-    pub claude: Option<PathBuf>,
-    pub model: Option<String>,
-    pub system_prompt_file: Option<PathBuf>,
-    pub permission_mode: Option<String>,
-    /// Extra arguments for claude (replacing earlier ones when not empty).
-    pub claude_args: Vec<String>,
-    pub interactive_permissions: bool,
-    pub permission_allow: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

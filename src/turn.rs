@@ -42,18 +42,30 @@ impl std::fmt::Display for TurnKind {
     }
 }
 
+/// What claude runs a turn with; what is `None` stays as it is. Each is kept for the
+/// turns after it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TurnSettings {
+    /// Switch to this model before the turn.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Switch to this permission mode before the turn.
+    #[serde(default)]
+    pub permission_mode: Option<String>,
+    /// claude's `--allowedTools`, which it takes only at spawn: a change restarts
+    /// claude on the same conversation before the turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_tools: Option<Vec<String>>,
+}
+
 /// One turn as a client wants it run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TurnSpec {
     pub prompt: String,
     #[serde(default)]
     pub kind: TurnKind,
-    /// Switch to this model before the turn (kept for later turns).
-    #[serde(default)]
-    pub model: Option<String>,
-    /// Switch to this permission mode before the turn (kept for later turns).
-    #[serde(default)]
-    pub permission_mode: Option<String>,
+    #[serde(flatten)]
+    pub settings: TurnSettings,
     /// The client has a person at a terminal who answers claude's tool requests.
     #[serde(default)]
     pub interactive: bool,
@@ -80,8 +92,7 @@ impl TurnSpec {
         TurnSpec {
             prompt: prompt.into(),
             kind: TurnKind::User,
-            model: None,
-            permission_mode: None,
+            settings: TurnSettings::default(),
             interactive: false,
             retry: RetryPolicy::NONE,
             claude: None,

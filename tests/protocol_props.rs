@@ -13,7 +13,7 @@ use leash::protocol::{
 };
 use leash::retry::RetryPolicy;
 use leash::settings::Settings;
-use leash::turn::{TurnKind, TurnSpec};
+use leash::turn::{TurnKind, TurnSettings, TurnSpec};
 use leash::worker::WorkerStep;
 use proptest::prelude::*;
 
@@ -83,8 +83,11 @@ fn request() -> impl Strategy<Value = Request> {
                 Request::Send(TurnSpec {
                     prompt,
                     kind,
-                    model,
-                    permission_mode: None,
+                    settings: TurnSettings {
+                        model,
+                        permission_mode: None,
+                        allowed_tools: (retries % 7 == 0).then(|| vec!["Bash(git:*)".into()]),
+                    },
                     interactive: retries % 2 == 0,
                     retry: RetryPolicy {
                         max_retries: retries,

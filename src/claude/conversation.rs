@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::child::SpawnSpec;
+use crate::error::Error;
 
 /// What identifies the conversation and how claude is started on it; saved by the
 /// daemon in `session.json` whenever the session reports a change.
@@ -51,6 +52,21 @@ pub struct Conversation {
     /// A fork not started yet: claude's first spawn copies this conversation.
     #[serde(default)]
     pub fork_of: Option<ForkOf>,
+}
+
+/// What `session start` changes in the worker's conversation, kept for later spawns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionChange {
+    /// `--cwd`: must be where the conversation lives.
+    pub cwd: Option<PathBuf>,
+    pub claude: Option<PathBuf>,
+    pub model: Option<String>,
+    pub system_prompt_file: Option<PathBuf>,
+    pub permission_mode: Option<String>,
+    /// Extra arguments for claude (replacing earlier ones when not empty).
+    pub claude_args: Vec<String>,
+    pub interactive_permissions: bool,
+    pub permission_allow: Option<Vec<String>>,
 }
 
 /// The conversation a fork copies.
@@ -128,6 +144,70 @@ impl Conversation {
         self.last_compaction = None;
         self.reported_cost_usd = None;
         old
+    }
+
+    /// The conversation a start asks for: `current` with the changes asked for, or
+    /// `new` (and true) when there is none or `fresh` was given.
+    pub fn for_start(
+        current: Option<&Conversation>,
+        fresh: bool,
+        new: Conversation,
+        change: &SessionChange,
+    ) -> Result<(Conversation, bool), Error> {
+        let (mut conversation, is_new) = match current.filter(|_| !fresh) {
+            Some(current) => {
+                if let Some(cwd) = &change.cwd
+                    && *cwd != current.cwd
+                {
+                    return Err(Error::usage(format!(
+                        "worker {}'s conversation lives in {}, not in {}",
+                        current.worker,
+                        current.cwd.display(),
+                        cwd.display()
+                    ))
+                    .hint("use --fresh to start a new conversation there, or another --worker"));
+                }
+                (current.clone(), false)
+            }
+            None => {
+                let mut new = new;
+                if let Some(cwd) = &change.cwd {
+                    new.cwd.clone_from(cwd);
+                }
+                (new, true)
+            }
+        };
+        if let Some(claude) = &change.claude {
+            conversation.claude.clone_from(claude);
+        }
+        if let Some(model) = &change.model {
+            conversation.model = Some(model.clone());
+        }
+        if let Some(file) = &change.system_prompt_file {
+            conversation.system_prompt_file = Some(file.clone());
+        }
+        if let Some(mode) = &change.permission_mode {
+            conversation.permission_mode = Some(mode.clone());
+        }
+        if !change.claude_args.is_empty() {
+            conversation.extra_args.clone_from(&change.claude_args);
+        }
+        if change.interactive_permissions {
+            conversation.interactive_permissions = true;
+        }
+        Ok((conversation, is_new))
+    }
+
+    /// A fork's first spawn in another directory: claude (2.1.110) finds the original
+    /// only in the project folder of the directory it runs in, so its transcript is
+    /// linked there first. Says why when it could not be.
+    pub(super) fn link_fork(&self) -> Option<String> {
+        let fork = self.fork_of.as_ref().filter(|f| f.cwd != self.cwd)?;
+        let why = super::transcript::link(&fork.session_id, &fork.cwd, &self.cwd).err()?;
+        Some(format!(
+            "the fork's original transcript is not linked into {} ({why}); claude must find it by itself",
+            self.cwd.display()
+        ))
     }
 
     /// How claude is started on this conversation.

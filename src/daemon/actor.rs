@@ -1,195 +1,259 @@
-//! The actor: the one task that owns the claude session. It takes the queued work in
-//! order (turns, worker steps, starts, model switches) and, between them, waits for
-//! commands or claude's stray output. Everything else is the [`Hub`]'s.
+//! The actor: the one task that owns the daemon's parts. One `select!` takes whatever
+//! comes next (what the session reports, a client's request, the end of what the
+//! running job waits for, a person's deadline, the idle timeout) and hands it to the
+//! part or the job it is for. Jobs run one at a time, in the order they were queued.
 
-use std::time::Duration;
+use std::future::Future;
+use std::pin::Pin;
 
-use tokio::sync::oneshot;
+use serde_json::Value;
+use tokio::sync::mpsc;
 
-use super::hub::Hub;
-use super::queue::Job;
-use crate::claude::session::{Conversation, Served, Session};
-use crate::error::Error;
+use super::handle::{self, Answer};
+use super::job::{Job, Wait, Wake};
+use super::parts::Parts;
+use crate::claude::session::{Cancel, CompactionNews, SessionEvent};
 use crate::human::duration as human;
-use crate::protocol::{SessionStatus, StartSpec};
+use crate::protocol::{EventBody, Request};
+
+/// What connections and signals bring the actor.
+pub enum Inbound {
+    Request(Box<Request>, Answer),
+    /// The client streaming this turn left: nobody is there to answer its questions.
+    Left {
+        turn: u64,
+    },
+}
+
+type Pending = Pin<Box<dyn Future<Output = Wake> + Send>>;
+
+/// The job that runs, and what it waits for besides the session.
+struct Running {
+    job: Box<dyn Job>,
+    cancel: Cancel,
+    pending: Option<Pending>,
+}
 
 pub struct Actor {
-    pub(super) claude: Session,
-    pub(super) hub: Hub,
-    /// For the message of a turn that went silent.
-    pub(super) silence_timeout: Duration,
-    /// How often one turn may restart a claude that died or hung to continue it.
-    pub(super) restart_limit: u32,
+    parts: Parts,
+    events: mpsc::Receiver<SessionEvent>,
+    inbox: mpsc::Receiver<Inbound>,
+    running: Option<Running>,
 }
 
 impl Actor {
-    pub fn new(claude: Session, hub: Hub, silence_timeout: Duration, restart_limit: u32) -> Actor {
+    pub fn new(
+        parts: Parts,
+        events: mpsc::Receiver<SessionEvent>,
+        inbox: mpsc::Receiver<Inbound>,
+    ) -> Actor {
         Actor {
-            claude,
-            hub,
-            silence_timeout,
-            restart_limit,
+            parts,
+            events,
+            inbox,
+            running: None,
         }
     }
 
-    /// Runs until stopped or idle for too long; returns the stop requests to answer
+    /// Runs until stopped or idle for too long; returns who asked to stop, to answer
     /// once the socket is gone.
-    pub async fn run(mut self, stale_claude: Option<String>) -> Vec<oneshot::Sender<()>> {
-        self.hub
+    pub async fn run(mut self, stale_claude: Option<String>) -> Vec<Answer> {
+        self.parts
             .info(format!("daemon started (pid {})", std::process::id()));
         if let Some(what) = stale_claude {
-            self.hub
+            self.parts
                 .warn(format!("killed {what} left running by a daemon that died"));
         }
-        while !self.hub.stopping() {
-            if let Some(job) = self.hub.next_job() {
-                self.run_job(job).await;
-                self.hub.touch();
-                continue;
+        loop {
+            if self.running.is_none() {
+                if self.parts.life.stopping() {
+                    break;
+                }
+                self.start_next();
+                if self.running.is_some() {
+                    continue;
+                }
             }
-            let deadline = self.hub.idle_deadline();
-            if self.claude.idle(deadline, &mut self.hub).await == Served::Deadline
-                && self.hub.idle_expired()
-            {
-                let idle = human(self.hub.idle_timeout());
-                self.hub.info(format!(
-                    "idle for {idle}; stopping (the conversation is kept)"
-                ));
+            if self.events.is_empty() && self.inbox.is_empty() {
+                // Nothing is ready: a good moment to make the log durable.
+                self.parts.out.flush();
+            }
+            if self.next().await == Flow::Stop {
                 break;
             }
         }
-        self.hub.cancel_queued();
-        self.claude.stop(&mut self.hub).await;
-        self.hub.save_record();
-        self.hub.info("daemon stopped".to_string());
-        self.hub.flush();
-        self.hub.take_stop_replies()
+        self.shut_down().await
     }
 
-    async fn run_job(&mut self, job: Job) {
-        match job {
-            Job::Turn { id, spec } => {
-                self.run_turn(id, &spec, true).await;
-            }
-            Job::Step { id, request } => self.run_step(id, request).await,
-            Job::Start { spec, reply } => {
-                let _ = reply.send(self.start(spec).await);
-            }
-            Job::Restart { claude, reply } => {
-                if let Some(claude) = claude {
-                    self.claude.use_binary(claude, &mut self.hub);
+    /// Waits for whatever comes next and hands it on.
+    async fn next(&mut self) -> Flow {
+        let person = self.parts.permissions.deadline();
+        let idle = self
+            .parts
+            .life
+            .idle_deadline()
+            .filter(|_| self.running.is_none());
+        let pending = self.running.as_mut().and_then(|r| r.pending.as_mut());
+        tokio::select! {
+            biased;
+            event = self.events.recv() => match event {
+                Some(event) => self.on_session(event),
+                // The session ended: it never does while the daemon holds it.
+                None => return Flow::Stop,
+            },
+            inbound = self.inbox.recv() => match inbound {
+                Some(inbound) => self.on_inbound(inbound),
+                // Every connection and signal is gone: nobody can ask for anything.
+                None => self.parts.life.request_stop(Answer::none()),
+            },
+            wake = wait_for(pending) => {
+                if let Some(running) = self.running.as_mut() {
+                    running.pending = None;
                 }
-                let result = self.claude.restart(&mut self.hub).await;
-                let _ = reply.send(result.map(|()| self.hub.status()));
+                self.wake(wake);
             }
-            Job::SetModel { model, reply } => {
-                let result =
-                    self.claude
-                        .set_model(&model, &mut self.hub)
-                        .await
-                        .map(|()| match self.claude.is_running() {
-                            true => {
-                                format!("model set to {model}; claude confirms it on the next turn")
-                            }
-                            false => format!("model set to {model}; used from the next turn"),
-                        });
-                let _ = reply.send(result);
+            () = sleep_until(person) => self.parts.permissions.expire(&mut self.parts.out),
+            () = sleep_until(idle) => {
+                if self.parts.life.idle_expired() {
+                    let idle = human(self.parts.life.idle_timeout());
+                    self.parts.info(format!("idle for {idle}; stopping (the conversation is kept)"));
+                    return Flow::Stop;
+                }
             }
+        }
+        Flow::Go
+    }
+
+    fn on_inbound(&mut self, inbound: Inbound) {
+        match inbound {
+            Inbound::Request(request, answer) => handle::accept(&mut self.parts, *request, answer),
+            Inbound::Left { turn } => self.parts.permissions.detach(turn, &mut self.parts.out),
         }
     }
 
-    /// Sets the session up as the client asked (a new conversation, or changes to the
-    /// worker's while claude is not running), and with `warm` starts claude. `session
-    /// start` is also the explicit "try again" after leash gave up on claude.
-    async fn start(&mut self, spec: StartSpec) -> Result<SessionStatus, Error> {
-        if let Some(claude) = &spec.change.claude
-            && self.claude.conversation().is_some()
-        {
-            self.claude.use_binary(claude.clone(), &mut self.hub);
+    /// What the session reports goes to the log and the clients; the end of a command
+    /// goes to the job that waits for it.
+    fn on_session(&mut self, event: SessionEvent) {
+        let turn = self.parts.running();
+        let out = &mut self.parts.out;
+        match event {
+            SessionEvent::Line(raw) => out.emit(turn, EventBody::Claude { msg: &*raw }),
+            SessionEvent::Stderr(line) => out.emit(turn, EventBody::<Value>::Stderr { line }),
+            SessionEvent::Info(message) => out.info(turn, message),
+            SessionEvent::Warn(message) => out.warn(turn, message),
+            SessionEvent::Compaction(news) => out.emit(
+                turn,
+                match news {
+                    CompactionNews::Started => EventBody::<Value>::Compacting,
+                    CompactionNews::Done(compaction) => EventBody::Compacted { compaction },
+                    CompactionNews::Failed(reason) => EventBody::CompactFailed { reason },
+                },
+            ),
+            SessionEvent::RateLimit(limit) => {
+                out.emit(turn, EventBody::<Value>::RateLimit { limit })
+            }
+            SessionEvent::ToolRequest(request) => {
+                self.parts
+                    .permissions
+                    .ask(request, turn, &mut self.parts.out);
+            }
+            SessionEvent::ConversationChanged => self.parts.save_record(),
+            SessionEvent::Done(done) => self.wake(Wake::Session(done)),
         }
-        if !self.claude.is_running() || spec.fresh {
-            let (conversation, new) =
-                conversation_for(&spec, self.hub.conversation(), self.hub.worker_name())?;
-            if new {
-                self.hub.reset_tallies();
-                self.hub
-                    .set_permission_allow(spec.new.permission_allow.clone());
-                if let Some(state) = spec.new.worker.clone() {
-                    self.hub.begin_worker_as(*state);
+    }
+
+    /// The next queued job begins.
+    fn start_next(&mut self) {
+        let Some(mut job) = self.parts.queue.pop() else {
+            return;
+        };
+        let cancel = self.parts.job_began(job.id());
+        let wait = job.begin(&mut self.parts, &cancel);
+        self.running = Some(Running {
+            job,
+            cancel,
+            pending: None,
+        });
+        self.wait(wait);
+    }
+
+    /// What the running job waited for happened.
+    fn wake(&mut self, wake: Wake) {
+        let Some(running) = self.running.as_mut() else {
+            if let Wake::Session(done) = wake {
+                self.parts.warn(format!(
+                    "the session ended a command nobody waited for: {done:?}"
+                ));
+            }
+            return;
+        };
+        let wait = running.job.wake(&mut self.parts, wake, &running.cancel);
+        self.wait(wait);
+    }
+
+    fn wait(&mut self, wait: Wait) {
+        let Some(running) = self.running.as_mut() else {
+            return;
+        };
+        let mut cancel = running.cancel.clone();
+        running.pending = match wait {
+            Wait::Finished => {
+                self.running = None;
+                self.parts.job_ended();
+                return;
+            }
+            Wait::Session => None,
+            Wait::Until(at) => Some(Box::pin(async move {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at) => Wake::Timer,
+                    () = cancel.cancelled() => Wake::Cancelled,
                 }
-            }
-            if let Some(allow) = &spec.change.permission_allow {
-                self.hub.set_permission_allow(allow.clone());
-            }
-            if self.claude.is_running() {
-                // A fresh start of a running session: the old claude goes first.
-                self.claude.stop(&mut self.hub).await;
-            }
-            self.claude
-                .replace_conversation(conversation, &mut self.hub);
+            })),
+            Wait::Work(work) => Some(Box::pin(async move {
+                tokio::select! {
+                    wake = work => wake,
+                    () = cancel.cancelled() => Wake::Cancelled,
+                }
+            })),
+        };
+    }
+
+    /// The daemon stops: what waits is told it will not run, claude is stopped the
+    /// polite way (what it says meanwhile still reaches the log), and the record saved.
+    async fn shut_down(mut self) -> Vec<Answer> {
+        for job in self.parts.queue.drain() {
+            job.cancel(
+                &mut self.parts,
+                "the session was stopped before this ran; start it again with `leash session start`",
+            );
         }
-        self.claude.retry(&mut self.hub);
-        if spec.warm {
-            self.claude.ensure_running(&mut self.hub).await?;
+        self.parts.session.close();
+        while let Some(event) = self.events.recv().await {
+            self.on_session(event);
         }
-        Ok(self.hub.status())
+        self.parts.save_record_now();
+        self.parts.info("daemon stopped".to_string());
+        self.parts.out.flush();
+        self.parts.life.take_stop_replies()
     }
 }
 
-/// The conversation a start asks for: the worker's own with the changes asked for, or
-/// a new one (true) when there is none or `fresh` was given.
-fn conversation_for(
-    spec: &StartSpec,
-    current: Option<&Conversation>,
-    worker: &str,
-) -> Result<(Conversation, bool), Error> {
-    let change = &spec.change;
-    let (mut conversation, new) = match current.filter(|_| !spec.fresh) {
-        Some(current) => {
-            if let Some(cwd) = &change.cwd
-                && *cwd != current.cwd
-            {
-                return Err(Error::usage(format!(
-                    "worker {}'s conversation lives in {}, not in {}",
-                    current.worker,
-                    current.cwd.display(),
-                    cwd.display()
-                ))
-                .hint("use --fresh to start a new conversation there, or another --worker"));
-            }
-            (current.clone(), false)
-        }
-        None => {
-            let new = &spec.new;
-            let mut conversation = Conversation::new(
-                worker,
-                change.cwd.clone().unwrap_or_else(|| new.cwd.clone()),
-                new.claude.clone(),
-                crate::worker::prompts::system_prompt(),
-            );
-            conversation.model = Some(new.model.clone());
-            conversation.allowed_tools = new.allowed_tools.clone();
-            conversation.fork_of = new.fork_of.clone();
-            (conversation, true)
-        }
-    };
-    if let Some(claude) = &change.claude {
-        conversation.claude = claude.clone();
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Go,
+    Stop,
+}
+
+async fn wait_for(pending: Option<&mut Pending>) -> Wake {
+    match pending {
+        Some(pending) => pending.await,
+        None => std::future::pending().await,
     }
-    if let Some(model) = &change.model {
-        conversation.model = Some(model.clone());
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
-    if let Some(file) = &change.system_prompt_file {
-        conversation.system_prompt_file = Some(file.clone());
-    }
-    if let Some(mode) = &change.permission_mode {
-        conversation.permission_mode = Some(mode.clone());
-    }
-    if !change.claude_args.is_empty() {
-        conversation.extra_args = change.claude_args.clone();
-    }
-    if change.interactive_permissions {
-        conversation.interactive_permissions = true;
-    }
-    Ok((conversation, new))
 }

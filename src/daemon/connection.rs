@@ -10,19 +10,17 @@ use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::feed::{self, Feed, FeedReceiver, Outgoing};
-use super::hub::{ClientCount, Command, Submitted};
-use super::permissions::Decision;
+use super::actor::Inbound;
+use super::feed::{FeedReceiver, Outgoing};
+use super::handle::{Answer, Answered};
+use super::lifecycle::ClientCount;
 use crate::error::{Error, ErrorKind};
 use crate::eventlog::read_entries;
 use crate::framing::{LineRead, LineReader};
 use crate::paths::current_uid;
-use crate::protocol::{
-    MAX_REQUEST_BYTES, PROTOCOL_VERSION, Reply, Request, StartSpec, WorkerRequest, decode_request,
-};
-use crate::turn::{TurnKind, TurnSpec};
+use crate::protocol::{MAX_REQUEST_BYTES, PROTOCOL_VERSION, Reply, Request, decode_request};
 
 /// A client that does not take a line within this time is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,11 +28,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const CONTROL_LINE_BYTES: usize = 64 * 1024;
 
 pub struct Shared {
-    pub commands: mpsc::Sender<Command>,
+    pub inbox: mpsc::Sender<Inbound>,
     /// A client must say hello and make its request within this time.
     pub request_timeout: Duration,
-    /// Bytes of events a client may fall behind before it is dropped.
-    pub feed_budget: usize,
     pub clients: ClientCount,
     pub worker: String,
     pub state_dir: PathBuf,
@@ -132,182 +128,52 @@ impl Conn {
             Ok(None) => return Ok(()),
             Err(e) => return self.reply(&Reply::error(&e)).await,
         };
-        match request {
-            Request::Hello { .. } => {
-                self.refuse(
-                    Error::usage("hello was already said").hint("send one request after it"),
-                )
+        let (answer, answered) = Answer::new();
+        let answered = match shared
+            .inbox
+            .send(Inbound::Request(Box::new(request), answer))
+            .await
+        {
+            Ok(()) => answered.await.ok(),
+            Err(_) => None,
+        };
+        match answered {
+            None => {
+                let e = Error::new(ErrorKind::NoSession, "the session daemon is shutting down")
+                    .hint("`leash session start` starts it again");
+                self.reply(&Reply::error(&e)).await
+            }
+            Some(Answered::Reply(reply)) => self.reply(&reply).await,
+            Some(Answered::Stream(queued, feed)) => {
+                let turn = match &queued {
+                    Reply::Queued { turn, .. } => Some(*turn),
+                    _ => None,
+                };
+                self.reply(&queued).await?;
+                self.stream(shared, feed, turn).await
+            }
+            Some(Answered::Follow { after, upto, feed }) => {
+                self.backlog(shared, after, upto).await?;
+                self.stream(shared, feed, None).await
+            }
+        }
+    }
+
+    /// The log after `after` up to `upto`, for a follower that asked for it.
+    async fn backlog(&mut self, shared: &Shared, after: Option<u64>, upto: u64) -> io::Result<()> {
+        let Some(after) = after.filter(|after| *after < upto) else {
+            return Ok(());
+        };
+        let dir = shared.state_dir.clone();
+        let backlog =
+            tokio::task::spawn_blocking(move || read_entries(&dir, Some(after), Some(upto)))
                 .await
-            }
-            Request::Status => self.status(shared).await,
-            Request::Start(spec) => self.start(shared, spec).await,
-            Request::Send(spec) => self.send(shared, spec).await,
-            Request::Compact { instructions } => self.compact(shared, instructions).await,
-            Request::Interrupt { turn } => self.interrupt(shared, turn).await,
-            Request::SetModel { model } => self.set_model(shared, model).await,
-            Request::Restart { claude } => self.restart(shared, claude).await,
-            Request::Follow { after_seq } => self.follow(shared, after_seq).await,
-            Request::Permission { .. } => {
-                self.refuse(
-                    Error::usage(
-                        "a tool request is answered on the connection that streams its turn",
-                    )
-                    .hint("answer it where `leash session send` or the worker step runs"),
-                )
-                .await
-            }
-            Request::Worker(request) => self.step(shared, request).await,
-            Request::Stop => self.stop(shared).await,
+                .map_err(io::Error::other)??;
+        for line in backlog {
+            self.write(line.as_bytes()).await?;
+            self.write(b"\n").await?;
         }
-    }
-
-    async fn status(&mut self, shared: &Shared) -> io::Result<()> {
-        let reply = match ask(shared, Command::Status).await {
-            Ok(status) => Reply::Status(Box::new(status)),
-            Err(e) => Reply::error(&e),
-        };
-        self.reply(&reply).await
-    }
-
-    async fn start(&mut self, shared: &Shared, spec: StartSpec) -> io::Result<()> {
-        let reply = match ask(shared, |reply| Command::Start { spec, reply })
-            .await
-            .and_then(|r| r)
-        {
-            Ok(status) => Reply::Status(Box::new(status)),
-            Err(e) => Reply::error(&e),
-        };
-        self.reply(&reply).await
-    }
-
-    async fn send(&mut self, shared: &Shared, spec: TurnSpec) -> io::Result<()> {
-        if spec.prompt.trim().is_empty() {
-            return self
-                .refuse(Error::usage("the prompt is empty").hint("send a prompt with some text"))
-                .await;
-        }
-        self.queue(shared, true, |feed, reply| Command::Send {
-            spec,
-            feed,
-            reply,
-        })
-        .await
-    }
-
-    async fn compact(&mut self, shared: &Shared, instructions: Option<String>) -> io::Result<()> {
-        let prompt = match instructions.as_deref().map(str::trim) {
-            Some(text) if !text.is_empty() => format!("/compact {text}"),
-            _ => "/compact".to_string(),
-        };
-        let spec = TurnSpec {
-            kind: TurnKind::Compact,
-            ..TurnSpec::user(prompt)
-        };
-        self.queue(shared, true, |feed, reply| Command::Send {
-            spec,
-            feed,
-            reply,
-        })
-        .await
-    }
-
-    async fn interrupt(&mut self, shared: &Shared, turn: Option<u64>) -> io::Result<()> {
-        let reply = match ask(shared, |reply| Command::Interrupt { turn, reply }).await {
-            Ok(message) => Reply::Ok { message },
-            Err(e) => Reply::error(&e),
-        };
-        self.reply(&reply).await
-    }
-
-    async fn set_model(&mut self, shared: &Shared, model: String) -> io::Result<()> {
-        let reply = match ask(shared, |reply| Command::SetModel { model, reply })
-            .await
-            .and_then(|r| r)
-        {
-            Ok(message) => Reply::Ok { message },
-            Err(e) => Reply::error(&e),
-        };
-        self.reply(&reply).await
-    }
-
-    async fn restart(&mut self, shared: &Shared, claude: Option<PathBuf>) -> io::Result<()> {
-        let reply = match ask(shared, |reply| Command::Restart { claude, reply })
-            .await
-            .and_then(|r| r)
-        {
-            Ok(status) => Reply::Status(Box::new(status)),
-            Err(e) => Reply::error(&e),
-        };
-        self.reply(&reply).await
-    }
-
-    async fn step(&mut self, shared: &Shared, request: WorkerRequest) -> io::Result<()> {
-        let wait = request.wait;
-        self.queue(shared, wait, |feed, reply| Command::Step {
-            request,
-            feed: wait.then_some(feed),
-            reply,
-        })
-        .await
-    }
-
-    async fn stop(&mut self, shared: &Shared) -> io::Result<()> {
-        let reply = match ask(shared, |reply| Command::Stop(Some(reply))).await {
-            Ok(()) => Reply::Ok {
-                message: format!("stopped worker {}", shared.worker),
-            },
-            Err(e) => Reply::error(&e),
-        };
-        self.reply(&reply).await
-    }
-
-    async fn refuse(&mut self, e: Error) -> io::Result<()> {
-        self.reply(&Reply::error(&e)).await
-    }
-
-    /// Queues a turn or worker step, says so, and streams its events when the client
-    /// waits for them.
-    async fn queue(
-        &mut self,
-        shared: &Shared,
-        wait: bool,
-        command: impl FnOnce(Feed, Submitted) -> Command,
-    ) -> io::Result<()> {
-        let (feed, rx) = feed::channel(shared.feed_budget);
-        match ask(shared, |reply| command(feed, reply))
-            .await
-            .and_then(|r| r)
-        {
-            Ok((turn, ahead)) => {
-                self.reply(&Reply::Queued { turn, ahead }).await?;
-                if wait {
-                    self.stream(shared, rx, Some(turn)).await?;
-                }
-                Ok(())
-            }
-            Err(e) => self.reply(&Reply::error(&e)).await,
-        }
-    }
-
-    async fn follow(&mut self, shared: &Shared, after_seq: Option<u64>) -> io::Result<()> {
-        let (feed, rx) = feed::channel(shared.feed_budget);
-        let upto = match ask(shared, |reply| Command::Follow { feed, reply }).await {
-            Ok(seq) => seq,
-            Err(e) => return self.reply(&Reply::error(&e)).await,
-        };
-        if let Some(after) = after_seq.filter(|after| *after < upto) {
-            let dir = shared.state_dir.clone();
-            let backlog =
-                tokio::task::spawn_blocking(move || read_entries(&dir, Some(after), Some(upto)))
-                    .await
-                    .map_err(io::Error::other)??;
-            for line in backlog {
-                self.write(line.as_bytes()).await?;
-                self.write(b"\n").await?;
-            }
-            self.flush().await?;
-        }
-        self.stream(shared, rx, None).await
+        self.flush().await
     }
 
     /// Relays a feed to the client until its turn ends (or forever for a follower),
@@ -353,36 +219,23 @@ impl Conn {
                     return self.reply(&Reply::error(&e)).await;
                 }
                 Next::Client(Ok(LineRead::Line)) => {
-                    let command = match decode_request(control.line()) {
-                        Ok(Request::Interrupt { turn: wanted }) => {
-                            let (reply, _) = oneshot::channel();
-                            Command::Interrupt {
-                                turn: wanted.or(turn),
-                                reply,
-                            }
-                        }
-                        Ok(Request::Permission {
-                            request_id,
-                            allow,
-                            always,
-                            message,
-                        }) => Command::Permission {
-                            request_id,
-                            decision: Decision {
-                                allow,
-                                always,
-                                message,
-                            },
+                    let request = match decode_request(control.line()) {
+                        Ok(Request::Interrupt { turn: wanted }) => Request::Interrupt {
+                            turn: wanted.or(turn),
                         },
+                        Ok(request @ Request::Permission { .. }) => request,
                         _ => continue,
                     };
-                    let _ = shared.commands.send(command).await;
+                    let _ = shared
+                        .inbox
+                        .send(Inbound::Request(Box::new(request), Answer::none()))
+                        .await;
                 }
                 Next::Client(Ok(LineRead::TooLong(_))) => {}
                 // The client left; the turn goes on without it.
                 Next::Client(Ok(LineRead::Eof) | Err(_)) => {
                     if let Some(turn) = turn {
-                        let _ = shared.commands.send(Command::Detach { turn }).await;
+                        let _ = shared.inbox.send(Inbound::Left { turn }).await;
                     }
                     return Ok(());
                 }
@@ -428,22 +281,4 @@ impl Conn {
             .await?;
         self.flush().await
     }
-}
-
-/// Sends a command built around a reply channel and waits for the answer.
-async fn ask<T>(
-    shared: &Shared,
-    command: impl FnOnce(oneshot::Sender<T>) -> Command,
-) -> Result<T, Error> {
-    let gone = || {
-        Error::new(ErrorKind::NoSession, "the session daemon is shutting down")
-            .hint("`leash session start` starts it again")
-    };
-    let (tx, rx) = oneshot::channel();
-    shared
-        .commands
-        .send(command(tx))
-        .await
-        .map_err(|_| gone())?;
-    rx.await.map_err(|_| gone())
 }

@@ -8,12 +8,19 @@ mod actor;
 mod checks;
 mod connection;
 mod feed;
-mod hub;
+mod handle;
+mod job;
+mod lifecycle;
+mod parts;
 mod permissions;
 mod queue;
+mod record_file;
 mod step;
 mod subscribers;
+mod tally;
 mod turn;
+mod turn_policy;
+mod worker_file;
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
@@ -25,16 +32,19 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::claude::session::{Bounds, Session};
+use crate::claude::session::Bounds;
 use crate::error::Error;
 use crate::eventlog::EventLog;
 use crate::paths::{Dirs, LOCK_FILE, WorkerName};
+use crate::protocol::{Reply, Request};
 use crate::record::SessionRecord;
 use crate::settings::{Resolved, Settings};
-use crate::worker::WorkerState;
-use actor::Actor;
+use actor::{Actor, Inbound};
 use connection::Shared;
-use hub::{ClientCount, Command, Hub, HubSetup, Place};
+use handle::Answer;
+use lifecycle::{ClientCount, Lifecycle};
+use parts::{Limits, Parts, Place};
+use permissions::Permissions;
 
 /// How long the daemon waits for connections to finish their last words on exit.
 const FAREWELL: Duration = Duration::from_secs(2);
@@ -119,23 +129,22 @@ async fn serve(
     settings: Settings,
 ) -> Result<(), Error> {
     let socket = place.socket.clone();
+    let worker = place.worker.clone();
     let mut listener = bind_private(&socket)?;
     let mut bound = socket_inode(&socket);
     let log = EventLog::open(&place.state_dir, settings.log_max_bytes)
         .map_err(|e| Error::io("cannot open the event log", e))?;
-    let (commands_tx, commands_rx) = mpsc::channel(256);
+    let (inbox_tx, inbox) = mpsc::channel(256);
     let clients = ClientCount::default();
     let shared = Arc::new(Shared {
-        commands: commands_tx.clone(),
+        inbox: inbox_tx.clone(),
         request_timeout: settings.client_timeout,
-        feed_budget: usize::try_from(settings.client_buffer).unwrap_or(usize::MAX),
         clients: clients.clone(),
         worker: place.worker.clone(),
         state_dir: place.state_dir.clone(),
     });
-    let worker = WorkerState::load(&place.state_dir);
     let stale_claude = crate::process::kill_stale_claude(&place.state_dir, settings.stop_grace);
-    let claude = Session::new(
+    let (session, events) = crate::claude::session::spawn(
         record.as_ref().map(|r| r.conversation.clone()),
         Bounds {
             init_timeout: settings.init_timeout,
@@ -150,18 +159,33 @@ async fn serve(
         },
         crate::process::claude_pid_file(&place.state_dir),
     );
-    let hub = Hub::new(HubSetup {
-        commands: commands_rx,
-        clients,
-        out: subscribers::Subscribers::new(log),
-        record,
-        worker,
-        idle_timeout: settings.idle_timeout,
-        permission_timeout: settings.permission_timeout,
-        max_queue: usize::try_from(settings.max_queue).unwrap_or(usize::MAX),
+    let permissions = match &record {
+        Some(r) => Permissions::new(
+            r.permission_allow.clone(),
+            r.always_allow.clone(),
+            settings.permission_timeout,
+        ),
+        None => Permissions::new(Vec::new(), Vec::new(), settings.permission_timeout),
+    };
+    let parts = Parts::new(
+        session,
+        subscribers::Subscribers::new(log),
+        permissions,
+        tally::Tally::from_record(record.as_ref()),
+        worker_file::WorkerFile::load(place.state_dir.clone()),
+        queue::Queue::new(
+            record.as_ref().map_or(0, |r| r.last_turn),
+            usize::try_from(settings.max_queue).unwrap_or(usize::MAX),
+        ),
+        Lifecycle::new(clients, settings.idle_timeout),
         place,
-    });
-    let actor = Actor::new(claude, hub, settings.silence_timeout, settings.max_crashes);
+        Limits {
+            feed_budget: usize::try_from(settings.client_buffer).unwrap_or(usize::MAX),
+            silence_timeout: settings.silence_timeout,
+            restart_limit: settings.max_crashes,
+        },
+    );
+    let actor = Actor::new(parts, events, inbox);
     let mut actor_task = tokio::spawn(actor.run(stale_claude));
     let mut connections = JoinSet::new();
     let mut terminate =
@@ -187,9 +211,9 @@ async fn serve(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            _ = terminate.recv() => { let _ = commands_tx.try_send(Command::Stop(None)); }
-            _ = interrupt.recv() => { let _ = commands_tx.try_send(Command::Stop(None)); }
-            _ = hangup.recv() => { let _ = commands_tx.try_send(Command::Stop(None)); }
+            _ = terminate.recv() => stop(&inbox_tx),
+            _ = interrupt.recv() => stop(&inbox_tx),
+            _ = hangup.recv() => stop(&inbox_tx),
             _ = rebind.recv() => keep_socket(&socket, &mut listener, &mut bound),
             _ = socket_check.tick() => keep_socket(&socket, &mut listener, &mut bound),
             done = &mut actor_task => break done.unwrap_or_default(),
@@ -202,13 +226,20 @@ async fn serve(
         eprintln!("leash daemon: cannot remove {}: {e}", socket.display());
     }
     for reply in stop_replies {
-        let _ = reply.send(());
+        reply.reply(Reply::Ok {
+            message: format!("stopped worker {worker}"),
+        });
     }
     let _ = tokio::time::timeout(FAREWELL, async {
         while connections.join_next().await.is_some() {}
     })
     .await;
     Ok(())
+}
+
+/// A signal asks the daemon to stop, as `leash session stop` does.
+fn stop(inbox: &mpsc::Sender<Inbound>) {
+    let _ = inbox.try_send(Inbound::Request(Box::new(Request::Stop), Answer::none()));
 }
 
 /// How often the daemon makes sure its socket is still there.

@@ -1,8 +1,6 @@
-//! claude's requests to use a tool (`can_use_tool`, with `--permission-prompt-tool
-//! stdio`). A person at the turn's terminal decides; tools they allowed "always", and
-//! the session's allow-list, are approved without asking; with no one there to ask the
-//! answer is no. Every request is answered, within a bound: claude waits forever for
-//! an answer it does not get.
+//! claude's requests to use a tool. A person at the turn's terminal decides; tools they
+//! allowed "always", and the session's allow-list, are approved without asking; with no
+//! one there to ask the answer is no. Every request is answered within a bound.
 
 use std::time::Duration;
 
@@ -10,19 +8,15 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::subscribers::Subscribers;
-use crate::claude::child::Stdin;
-use crate::claude::messages::control_response_line;
+use crate::claude::session::ToolRequest;
 use crate::human::duration as human;
 use crate::protocol::EventBody;
 
 /// A request waiting for the person at the turn's terminal.
 struct Pending {
-    request_id: String,
-    tool: String,
-    input: Value,
+    request: ToolRequest,
     turn: Option<u64>,
     asked_at: Instant,
-    stdin: Stdin,
 }
 
 /// What the person decided.
@@ -71,81 +65,67 @@ impl Permissions {
         self.interactive_turn = interactive.then_some(turn);
     }
 
-    /// claude asks to use `tool`.
-    pub fn ask(
-        &mut self,
-        request_id: String,
-        tool: String,
-        input: Value,
-        stdin: Stdin,
-        turn: Option<u64>,
-        out: &mut Subscribers,
-    ) {
+    /// claude asks to use a tool, during `turn`.
+    pub fn ask(&mut self, request: ToolRequest, turn: Option<u64>, out: &mut Subscribers) {
+        let tool = request.tool().to_string();
         if self.always.contains(&tool) || self.allow.contains(&tool) {
             out.info(turn, format!("allowed {tool} (allow-list)"));
-            answer(&stdin, &request_id, &tool, input, Ok(()), turn, out);
+            request.allow();
         } else if turn.is_some() && turn == self.interactive_turn {
             out.emit(
                 turn,
                 EventBody::<Value>::PermissionAsked {
-                    request_id: request_id.clone(),
-                    tool: tool.clone(),
-                    input: input.clone(),
+                    request_id: request.request_id().to_string(),
+                    tool,
+                    input: request.input().clone(),
                 },
             );
             self.pending.push(Pending {
-                request_id,
-                tool,
-                input,
+                request,
                 turn,
                 asked_at: Instant::now(),
-                stdin,
             });
         } else {
             out.warn(
                 turn,
                 format!("denied {tool}: no one is attached to approve it"),
             );
-            let why = format!(
+            request.deny(&format!(
                 "leash: no one is attached to approve {tool}; allow it with `leash session start --allow-tool {tool}` or a permission mode that covers it"
-            );
-            answer(&stdin, &request_id, &tool, input, Err(why), turn, out);
+            ));
         }
     }
 
     /// The person's answer, relayed by their connection. True when the "always" list
     /// changed (the session record keeps it).
     pub fn decide(&mut self, request_id: &str, decision: Decision, out: &mut Subscribers) -> bool {
-        let Some(at) = self.pending.iter().position(|p| p.request_id == request_id) else {
+        let Some(at) = self
+            .pending
+            .iter()
+            .position(|p| p.request.request_id() == request_id)
+        else {
             return false;
         };
-        let pending = self.pending.remove(at);
-        let remember = decision.allow && decision.always && !self.always.contains(&pending.tool);
+        let Pending { request, turn, .. } = self.pending.remove(at);
+        let tool = request.tool().to_string();
+        let remember = decision.allow && decision.always && !self.always.contains(&tool);
         if remember {
-            self.always.push(pending.tool.clone());
+            self.always.push(tool.clone());
         }
-        let verdict = if decision.allow {
-            Ok(())
+        let how = match (decision.allow, decision.always) {
+            (true, true) => "allowed always",
+            (true, false) => "allowed once",
+            (false, _) => "denied",
+        };
+        out.info(turn, format!("{how}: {tool}"));
+        if decision.allow {
+            request.allow();
         } else {
-            Err(decision
+            let why = decision
                 .message
-                .unwrap_or_else(|| "the user denied this".to_string()))
-        };
-        let how = match (&verdict, decision.always) {
-            (Ok(()), true) => "allowed always",
-            (Ok(()), false) => "allowed once",
-            (Err(_), _) => "denied",
-        };
-        out.info(pending.turn, format!("{how}: {}", pending.tool));
-        let Pending {
-            request_id,
-            tool,
-            input,
-            turn,
-            stdin,
-            ..
-        } = pending;
-        answer(&stdin, &request_id, &tool, input, verdict, turn, out);
+                .unwrap_or_else(|| "the user denied this".to_string());
+            request.deny(&why);
+        }
         remember
     }
 
@@ -166,6 +146,7 @@ impl Permissions {
         self.pending.iter().map(|p| p.asked_at + self.timeout).min()
     }
 
+    /// Denies what nobody answered in time.
     pub fn expire(&mut self, out: &mut Subscribers) {
         let now = Instant::now();
         let timeout = self.timeout;
@@ -179,35 +160,8 @@ impl Permissions {
             .partition(|p| which(p));
         self.pending = kept;
         for p in denied {
-            out.warn(p.turn, format!("denied {}: {why}", p.tool));
-            let message = format!("leash: {why}");
-            answer(
-                &p.stdin,
-                &p.request_id,
-                &p.tool,
-                p.input,
-                Err(message),
-                p.turn,
-                out,
-            );
+            out.warn(p.turn, format!("denied {}: {why}", p.request.tool()));
+            p.request.deny(&format!("leash: {why}"));
         }
-    }
-}
-
-fn answer(
-    stdin: &Stdin,
-    request_id: &str,
-    tool: &str,
-    input: Value,
-    verdict: Result<(), String>,
-    turn: Option<u64>,
-    out: &mut Subscribers,
-) {
-    let body = match verdict {
-        Ok(()) => serde_json::json!({"behavior": "allow", "updatedInput": input}),
-        Err(message) => serde_json::json!({"behavior": "deny", "message": message}),
-    };
-    if let Err(e) = stdin.write(control_response_line(request_id, Ok(body))) {
-        out.warn(turn, format!("cannot answer claude about {tool}: {e}"));
     }
 }

@@ -4,65 +4,14 @@
 
 use std::collections::VecDeque;
 
-use tokio::sync::oneshot;
-
-use crate::error::Error;
-use crate::protocol::{SessionStatus, StartSpec, WorkerRequest};
-use crate::turn::TurnSpec;
-use crate::worker::WorkerStep;
+use super::job::Job;
 
 /// What a merged nudge carries at most: hooks firing all day must not grow it without
 /// bound, and the latest words matter most.
-const MAX_MERGED: usize = 10;
-
-pub enum Job {
-    Turn {
-        id: u64,
-        spec: TurnSpec,
-    },
-    Step {
-        id: u64,
-        request: WorkerRequest,
-    },
-    Start {
-        spec: StartSpec,
-        reply: oneshot::Sender<Result<SessionStatus, Error>>,
-    },
-    SetModel {
-        model: String,
-        reply: oneshot::Sender<Result<String, Error>>,
-    },
-    Restart {
-        claude: Option<std::path::PathBuf>,
-        reply: oneshot::Sender<Result<SessionStatus, Error>>,
-    },
-}
-
-impl Job {
-    /// The turn or step id, for jobs that have one.
-    fn id(&self) -> Option<u64> {
-        match self {
-            Job::Turn { id, .. } | Job::Step { id, .. } => Some(*id),
-            Job::Start { .. } | Job::SetModel { .. } | Job::Restart { .. } => None,
-        }
-    }
-
-    fn is_nudge(&self) -> bool {
-        matches!(
-            self,
-            Job::Step {
-                request: WorkerRequest {
-                    step: WorkerStep::Nudge { .. },
-                    ..
-                },
-                ..
-            }
-        )
-    }
-}
+pub const MAX_MERGED: usize = 10;
 
 pub struct Queue {
-    jobs: VecDeque<Job>,
+    jobs: VecDeque<Box<dyn Job>>,
     last_id: u64,
     max: usize,
 }
@@ -96,64 +45,52 @@ impl Queue {
         self.waiting() >= self.max
     }
 
-    pub fn push(&mut self, job: Job) {
+    pub fn push(&mut self, job: Box<dyn Job>) {
         self.jobs.push_back(job);
     }
 
-    pub fn pop(&mut self) -> Option<Job> {
+    pub fn pop(&mut self) -> Option<Box<dyn Job>> {
         self.jobs.pop_front()
     }
 
-    /// Merges a nudge into the one already waiting, if any: at most one pending nudge
-    /// per worker, however many hooks fire. Returns its id and place in the queue.
+    /// Merges a nudge into the one already waiting, if any. Returns its id and place.
     pub fn merge_nudge(&mut self, reasons: &[String], events: &[String]) -> Option<(u64, usize)> {
         let (at, job) = self
             .jobs
             .iter_mut()
             .enumerate()
-            .find(|(_, j)| j.is_nudge())?;
-        let Job::Step {
-            id,
-            request:
-                WorkerRequest {
-                    step:
-                        WorkerStep::Nudge {
-                            reasons: pending_reasons,
-                            events: pending_events,
-                        },
-                    ..
-                },
-        } = job
-        else {
-            return None;
-        };
-        merge_into(pending_reasons, reasons);
-        merge_into(pending_events, events);
-        Some((*id, at))
+            .find(|(_, job)| job.is_nudge())?;
+        job.merge_nudge(reasons, events)
+            .then(|| job.id().map(|id| (id, at)))
+            .flatten()
     }
 
     /// Takes the turn or step `id` out of the queue.
-    pub fn remove(&mut self, id: u64) -> Option<Job> {
+    pub fn remove(&mut self, id: u64) -> Option<Box<dyn Job>> {
         let at = self.jobs.iter().position(|job| job.id() == Some(id))?;
         self.jobs.remove(at)
     }
 
     /// Takes every waiting nudge out of the queue (the work they were about is done).
-    pub fn take_nudges(&mut self) -> Vec<u64> {
-        let (nudges, rest): (VecDeque<Job>, VecDeque<Job>) = std::mem::take(&mut self.jobs)
-            .into_iter()
-            .partition(Job::is_nudge);
-        self.jobs = rest;
-        nudges.iter().filter_map(Job::id).collect()
+    pub fn take_nudges(&mut self) -> Vec<Box<dyn Job>> {
+        let mut nudges = Vec::new();
+        for job in std::mem::take(&mut self.jobs) {
+            if job.is_nudge() {
+                nudges.push(job);
+            } else {
+                self.jobs.push_back(job);
+            }
+        }
+        nudges
     }
 
-    pub fn drain(&mut self) -> Vec<Job> {
+    pub fn drain(&mut self) -> Vec<Box<dyn Job>> {
         self.jobs.drain(..).collect()
     }
 }
 
 /// Adds what is new to a pending nudge's list, keeping the latest [`MAX_MERGED`].
-fn merge_into(pending: &mut Vec<String>, new: &[String]) {
+pub fn merge_into(pending: &mut Vec<String>, new: &[String]) {
     for item in new {
         if !pending.contains(item) {
             pending.push(item.clone());
@@ -166,6 +103,47 @@ fn merge_into(pending: &mut Vec<String>, new: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::claude::session::Cancel;
+    use crate::daemon::job::{Wait, Wake};
+    use crate::daemon::parts::Parts;
+
+    /// A queued job that only says what it is.
+    struct Stub {
+        id: Option<u64>,
+        nudge: Option<Vec<String>>,
+    }
+
+    impl Job for Stub {
+        fn id(&self) -> Option<u64> {
+            self.id
+        }
+        fn begin(&mut self, _: &mut Parts, _: &Cancel) -> Wait {
+            Wait::Finished
+        }
+        fn wake(&mut self, _: &mut Parts, _: Wake, _: &Cancel) -> Wait {
+            Wait::Finished
+        }
+        fn cancel(self: Box<Self>, _: &mut Parts, _: &str) {}
+        fn merge_nudge(&mut self, reasons: &[String], _: &[String]) -> bool {
+            match &mut self.nudge {
+                Some(pending) => {
+                    merge_into(pending, reasons);
+                    true
+                }
+                None => false,
+            }
+        }
+        fn is_nudge(&self) -> bool {
+            self.nudge.is_some()
+        }
+    }
+
+    fn stub(id: Option<u64>, nudge: bool) -> Box<dyn Job> {
+        Box::new(Stub {
+            id,
+            nudge: nudge.then(Vec::new),
+        })
+    }
 
     #[test]
     fn merged_nudges_stay_bounded_and_keep_the_latest() {
@@ -176,5 +154,35 @@ mod tests {
         merge_into(&mut pending, &many);
         assert_eq!(pending.len(), MAX_MERGED);
         assert_eq!(pending.last().unwrap(), "r24");
+    }
+
+    #[test]
+    fn only_turns_and_steps_count_as_waiting_and_fill_the_queue() {
+        let mut queue = Queue::new(7, 2);
+        let id = queue.next_id();
+        assert_eq!(id, 8, "ids go on from the worker's last");
+        queue.push(stub(None, false));
+        queue.push(stub(Some(id), false));
+        assert_eq!(queue.waiting(), 1);
+        assert!(!queue.is_full());
+        let id = queue.next_id();
+        queue.push(stub(Some(id), false));
+        assert!(queue.is_full());
+    }
+
+    #[test]
+    fn a_nudge_merges_into_the_one_waiting_and_leaves_with_the_others() {
+        let mut queue = Queue::new(0, 10);
+        assert_eq!(queue.merge_nudge(&["r".into()], &[]), None, "none waits");
+        queue.push(stub(Some(1), false));
+        queue.push(stub(Some(2), true));
+        queue.push(stub(Some(3), false));
+        assert_eq!(queue.merge_nudge(&["r".into()], &[]), Some((2, 1)));
+        let nudges = queue.take_nudges();
+        assert_eq!(nudges.len(), 1);
+        assert_eq!(queue.waiting(), 2);
+        assert!(queue.remove(3).is_some());
+        assert!(queue.remove(3).is_none());
+        assert_eq!(queue.drain().len(), 1);
     }
 }

@@ -1,234 +1,339 @@
 //! Running a worker step: the pure machine in `worker::machine` decides, this carries
-//! its actions out (looking at git, pausing, running turns in the conversation) and
-//! feeds back what it saw, until the step's judgement.
+//! its actions out (looking at git, pausing, running turns in the conversation,
+//! running checks) and feeds back what it saw, until the step's judgement.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use super::actor::Actor;
+use tokio::time::Instant;
+
 use super::checks;
+use super::job::{Wait, Wake};
+use super::parts::Parts;
+use super::turn::{Progress, TurnRun};
+use crate::claude::session::Cancel;
 use crate::error::Error;
 use crate::git;
-use crate::protocol::WorkerRequest;
+use crate::protocol::{EventBody, WorkerRequest};
 use crate::time::now_ms;
 use crate::turn::{TurnKind, TurnSpec};
-use crate::worker::machine::{Action, GitView, Seen, StepMachine, judgement};
-use crate::worker::{Judgement, Verdict, WorkerConfig, WorkerState, WorkerStep};
+use crate::worker::machine::{Action, GitView, Note, Seen, StepMachine, dropped_nudge, judgement};
+use crate::worker::{Judgement, Verdict, WorkerState};
 
 /// How much of a diff a reviewer is shown.
 const MAX_REVIEW_DIFF: usize = 64 * 1024;
 
-impl Actor {
-    pub(super) async fn run_step(&mut self, id: u64, request: WorkerRequest) {
-        self.hub.begin(id);
-        let WorkerRequest {
-            step,
-            config,
-            interactive,
-            claude,
-            task_id,
-            ..
-        } = request;
-        if let Some(claude) = claude {
-            self.claude.use_binary(claude, &mut self.hub);
+/// A turn the step runs, and what the step needs to judge it.
+struct StepTurn {
+    run: TurnRun,
+    /// A compaction before a phase's turn, not a turn of the work.
+    compaction: bool,
+    /// HEAD before the turn, when it could be read.
+    head_before: Option<Option<String>>,
+}
+
+pub struct StepRun {
+    id: u64,
+    request: WorkerRequest,
+    machine: Option<StepMachine>,
+    turn: Option<StepTurn>,
+}
+
+impl StepRun {
+    pub fn new(id: u64, request: WorkerRequest) -> StepRun {
+        StepRun {
+            id,
+            request,
+            machine: None,
+            turn: None,
         }
-        if let Err(e) = self.ready_for(&step) {
-            let judgement = Judgement {
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn request(&self) -> &WorkerRequest {
+        &self.request
+    }
+
+    pub fn request_mut(&mut self) -> &mut WorkerRequest {
+        &mut self.request
+    }
+
+    pub fn begin(&mut self, parts: &mut Parts, cancel: &Cancel) -> Wait {
+        if let Err(e) = ready_for(parts, &self.request) {
+            let judged = Judgement {
                 exit_code: e.exit_code(),
                 ..judgement(
-                    self.hub.worker(),
-                    step.step(),
+                    parts.worker.state(),
+                    self.request.step.step(),
                     Verdict::TurnFailed,
                     e.message,
                 )
             };
-            return self.end_step(id, judgement);
+            end_step(parts, self.id, judged);
+            return Wait::Finished;
         }
-        let mut machine = StepMachine::new(step, config.clone(), task_id)
-            .with_context(self.hub.context_percent());
-        let mut seen = Seen::Start;
-        let judgement = loop {
-            let action = machine.advance(self.hub.worker(), seen, now_ms());
-            self.hub.save_worker();
+        let context = parts.session.view().context_percent();
+        self.machine = Some(
+            StepMachine::new(
+                self.request.step.clone(),
+                self.request.config.clone(),
+                self.request.task_id.clone(),
+            )
+            .with_context(context),
+        );
+        self.drive(parts, Seen::Start, cancel)
+    }
+
+    pub fn wake(&mut self, parts: &mut Parts, wake: Wake, cancel: &Cancel) -> Wait {
+        if let Some(mut turn) = self.turn.take() {
+            return match turn.run.wake(parts, wake, cancel) {
+                Progress::Wait(wait) => {
+                    self.turn = Some(turn);
+                    wait
+                }
+                Progress::Ended(outcome) if turn.compaction => {
+                    self.drive(parts, Seen::Compacted(outcome), cancel)
+                }
+                Progress::Ended(outcome) => {
+                    let seen = turn_seen(parts, turn.head_before, outcome);
+                    self.drive(parts, seen, cancel)
+                }
+            };
+        }
+        let seen = match wake {
+            Wake::Timer => Seen::Waited,
+            Wake::Cancelled => Seen::Interrupted,
+            Wake::Checked(results) => Seen::Checked(results),
+            Wake::Session(done) => Seen::GitFailed(Error::internal(format!(
+                "leash lost its place in the step (the session answered {done:?})"
+            ))),
+        };
+        self.drive(parts, seen, cancel)
+    }
+
+    /// Feeds what was seen to the machine and carries out its actions until one has
+    /// to wait.
+    fn drive(&mut self, parts: &mut Parts, mut seen: Seen, cancel: &Cancel) -> Wait {
+        let Some(machine) = self.machine.as_mut() else {
+            return Wait::Finished;
+        };
+        loop {
+            let action = machine.advance(parts.worker.state_mut(), seen, now_ms());
+            parts.worker.save();
             for note in machine.take_notes() {
-                self.hub.worker_note(note);
+                emit_note(parts, note);
             }
             seen = match action {
-                Action::Finish(judgement) => break judgement,
-                Action::Look => self.look(),
+                Action::Finish(judged) => {
+                    end_step(parts, self.id, judged);
+                    return Wait::Finished;
+                }
+                Action::Look => look(parts),
+                Action::Diff => diff(parts),
                 Action::Pause { ms, why } => {
-                    self.hub.info(why);
-                    let delay = std::time::Duration::from_millis(ms);
-                    if self.claude.pause(delay, &mut self.hub).await {
-                        Seen::Interrupted
-                    } else {
-                        Seen::Waited
-                    }
+                    parts.info(why);
+                    return Wait::Until(Instant::now() + Duration::from_millis(ms));
                 }
                 Action::Compact { instructions } => {
                     let spec = TurnSpec {
                         kind: TurnKind::Compact,
                         ..TurnSpec::user(format!("/compact {instructions}"))
                     };
-                    Seen::Compacted(self.run_turn(id, &spec, false).await)
+                    return self.run_turn(parts, spec, true, cancel);
                 }
-                Action::Send { kind, prompt } => {
-                    self.step_turn(id, kind, prompt, &config, interactive).await
+                Action::Send {
+                    kind,
+                    prompt,
+                    settings,
+                } => {
+                    let spec = TurnSpec {
+                        prompt,
+                        kind,
+                        settings,
+                        interactive: self.request.interactive,
+                        retry: self.request.config.retry,
+                        claude: self.request.claude.clone(),
+                        continue_on_crash: true,
+                    };
+                    return self.run_turn(parts, spec, false, cancel);
                 }
                 Action::RunChecks {
                     commands,
                     timeout_ms,
-                } => self.run_checks(&commands, timeout_ms).await,
-                Action::Diff => self.diff(),
+                } => match run_checks(parts, commands, timeout_ms) {
+                    Ok(wait) => return wait,
+                    Err(e) => Seen::GitFailed(e),
+                },
             };
-        };
-        self.end_step(id, judgement);
-    }
-
-    fn end_step(&mut self, id: u64, judgement: Judgement) {
-        self.hub.end_step(id, judgement);
-    }
-
-    /// A step needs a work tree to judge commits in, and the worker's state: a new
-    /// task replaces a damaged one, anything else reports it.
-    fn ready_for(&mut self, step: &WorkerStep) -> Result<(), Error> {
-        let cwd = self.cwd().ok_or_else(|| {
-            Error::usage("this worker has no session yet")
-                .hint("start one with `leash session start`")
-        })?;
-        git::work_tree(&cwd)?;
-        if matches!(step, WorkerStep::Plan { .. }) {
-            self.hub.replace_damaged_worker();
-        }
-        match self.hub.worker_damage() {
-            Some(e) => Err(Error::setup(e.message.clone()).hint(
-                "`leash loop --fresh --task ...` starts over (the damaged file is kept aside)",
-            )),
-            None => Ok(()),
         }
     }
 
-    /// A step's turn: planning on the planning model, read-only; everything else on
-    /// the implementation model and permission mode, with its tools.
-    async fn step_turn(
+    fn run_turn(
         &mut self,
-        id: u64,
-        kind: TurnKind,
-        prompt: String,
-        config: &WorkerConfig,
-        interactive: bool,
-    ) -> Seen {
-        let (model, mode) = match kind {
-            TurnKind::Plan | TurnKind::Review => (&config.plan_model, &config.plan_permission_mode),
-            _ => (&config.implement_model, &config.implement_permission_mode),
-        };
-        if !matches!(kind, TurnKind::Plan | TurnKind::Review) {
-            self.claude
-                .set_allowed_tools(&config.allowed_tools, &mut self.hub)
-                .await;
-        }
-        let spec = TurnSpec {
-            prompt,
-            kind,
-            model: Some(model.clone()),
-            permission_mode: Some(mode.clone()),
-            interactive,
-            retry: config.retry,
-            claude: None,
-            continue_on_crash: true,
-        };
-        let cwd = self.cwd();
-        let before = cwd.as_deref().and_then(|cwd| git::head(cwd).ok());
-        let outcome = self.run_turn(id, &spec, false).await;
-        let after = cwd.as_deref().and_then(|cwd| git::head(cwd).ok().flatten());
-        let (made, foreign) = match (&cwd, &before, &after) {
-            (Some(cwd), Some(before), Some(after)) if before.as_deref() != Some(after.as_str()) => {
-                self.attribute(cwd, before.as_deref(), after)
-            }
-            _ => (Vec::new(), Vec::new()),
-        };
-        Seen::Turn {
-            outcome,
-            made,
-            foreign,
-            head: after,
-        }
-    }
-
-    /// The commits that appeared during a turn: the worker's (its tools' commits
-    /// carry its mark in HEAD's reflog) and anyone else's. Where the reflog is off,
-    /// a commit made during the turn counts as the worker's, as before there was one.
-    fn attribute(
-        &self,
-        cwd: &Path,
-        before: Option<&str>,
-        after: &str,
-    ) -> (Vec<String>, Vec<crate::git::CommitInfo>) {
-        let appeared = git::commits_between(cwd, before, after).unwrap_or_default();
-        let worker = self.hub.worker_name();
-        let made_by = git::made_by_worker(cwd, worker, &appeared)
-            .unwrap_or_else(|_| vec![None; appeared.len()]);
-        let mut made = Vec::new();
-        let mut foreign = Vec::new();
-        for (commit, by_worker) in appeared.into_iter().zip(made_by) {
-            match by_worker {
-                Some(false) => foreign.push(commit),
-                Some(true) | None => made.push(commit.id),
-            }
-        }
-        (made, foreign)
-    }
-
-    /// The checks, one after the other at the repository root, while the daemon goes on
-    /// serving; an interrupt stops them (their process groups are killed).
-    async fn run_checks(&mut self, commands: &[String], timeout_ms: u64) -> Seen {
-        let root = match self.cwd().map(|cwd| git::work_tree(&cwd)) {
-            Some(Ok(root)) => root,
-            Some(Err(e)) => return Seen::GitFailed(e),
-            None => return Seen::GitFailed(Error::internal("the worker lost its session")),
-        };
-        self.hub.info(format!(
-            "running {} check(s) in {}",
-            commands.len(),
-            root.display()
-        ));
-        let timeout = std::time::Duration::from_millis(timeout_ms);
-        let work = checks::run_all(commands, &root, timeout);
-        match self.claude.serve_while(work, &mut self.hub).await {
-            Some(results) => Seen::Checked(results),
-            None => Seen::Interrupted,
-        }
-    }
-
-    /// The change from the implement phase's start to HEAD, bounded, for a review.
-    fn diff(&mut self) -> Seen {
-        let Some(cwd) = self.cwd() else {
-            return Seen::GitFailed(Error::internal("the worker lost its session"));
-        };
-        let state = self.hub.worker();
-        let from = state.head_at_start.clone();
-        let diff = git::head(&cwd).and_then(|head| match head {
-            Some(head) => git::diff_between(&cwd, from.as_deref(), &head, MAX_REVIEW_DIFF),
-            None => Ok(git::Diff::default()),
+        parts: &mut Parts,
+        spec: TurnSpec,
+        compaction: bool,
+        cancel: &Cancel,
+    ) -> Wait {
+        let head_before =
+            (!compaction).then(|| cwd(parts).and_then(|cwd| git::head(&cwd).ok().flatten()));
+        let mut run = TurnRun::new(self.id, spec, parts);
+        let wait = run.begin(parts, cancel);
+        self.turn = Some(StepTurn {
+            run,
+            compaction,
+            head_before,
         });
-        match diff {
-            Ok(diff) => Seen::Diff(diff),
-            Err(e) => Seen::GitFailed(e),
+        wait
+    }
+}
+
+/// A step needs a work tree to judge commits in, and the worker's state: a new task
+/// replaces a damaged one, anything else reports it.
+fn ready_for(parts: &mut Parts, request: &WorkerRequest) -> Result<(), Error> {
+    let cwd = cwd(parts).ok_or_else(|| {
+        Error::usage("this worker has no session yet").hint("start one with `leash session start`")
+    })?;
+    git::work_tree(&cwd)?;
+    if request.step.replaces_damaged_state()
+        && let Some(note) = parts.worker.replace_damaged()
+    {
+        parts.warn(note);
+    }
+    match parts.worker.damage() {
+        Some(e) => Err(Error::setup(e.message.clone())
+            .hint("`leash loop --fresh --task ...` starts over (the damaged file is kept aside)")),
+        None => Ok(()),
+    }
+}
+
+/// Records the step's judgement and tells its clients. Once the work is done, nudges
+/// still waiting are dropped.
+pub fn end_step(parts: &mut Parts, id: u64, judged: Judgement) {
+    let work_done = parts.worker.state_mut().judged(&judged);
+    parts.worker.save();
+    parts.out.emit(
+        Some(id),
+        EventBody::<serde_json::Value>::Judged { judgement: judged },
+    );
+    if !work_done {
+        return;
+    }
+    for nudge in parts.queue.take_nudges() {
+        let Some(nudge) = nudge.id() else { continue };
+        let dropped = dropped_nudge(parts.worker.state());
+        parts.out.emit(
+            Some(nudge),
+            EventBody::<serde_json::Value>::Judged { judgement: dropped },
+        );
+    }
+}
+
+/// What a step's machine said happened, as notices and events.
+fn emit_note(parts: &mut Parts, note: Note) {
+    match note {
+        Note::Info(message) => parts.info(message),
+        Note::ChecksRan(checks) => parts.emit(EventBody::ChecksRan { checks }),
+        Note::Reviewed(review) => parts.emit(EventBody::Reviewed { review }),
+        Note::Rescoped { number, of, plan } => parts.emit(EventBody::Rescoped { number, of, plan }),
+    }
+}
+
+fn cwd(parts: &Parts) -> Option<PathBuf> {
+    parts.session.view().cwd()
+}
+
+/// How a turn of the step ended, with the commits that appeared meanwhile: the
+/// worker's and anyone else's.
+fn turn_seen(
+    parts: &Parts,
+    head_before: Option<Option<String>>,
+    outcome: crate::turn::Outcome,
+) -> Seen {
+    let cwd = cwd(parts);
+    let after = cwd.as_deref().and_then(|cwd| git::head(cwd).ok().flatten());
+    let (made, foreign) = match (&cwd, &head_before, &after) {
+        (Some(cwd), Some(before), Some(after)) if before.as_deref() != Some(after.as_str()) => {
+            attribute(cwd, &parts.place.worker, before.as_deref(), after)
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
+    Seen::Turn {
+        outcome,
+        made,
+        foreign,
+        head: after,
+    }
+}
+
+/// The commits that appeared during a turn: the worker's (its tools' commits carry its
+/// mark in HEAD's reflog) and anyone else's. Where the reflog is off, a commit made
+/// during the turn counts as the worker's, as before there was one.
+fn attribute(
+    cwd: &Path,
+    worker: &str,
+    before: Option<&str>,
+    after: &str,
+) -> (Vec<String>, Vec<git::CommitInfo>) {
+    let appeared = git::commits_between(cwd, before, after).unwrap_or_default();
+    let made_by =
+        git::made_by_worker(cwd, worker, &appeared).unwrap_or_else(|_| vec![None; appeared.len()]);
+    let mut made = Vec::new();
+    let mut foreign = Vec::new();
+    for (commit, by_worker) in appeared.into_iter().zip(made_by) {
+        match by_worker {
+            Some(false) => foreign.push(commit),
+            Some(true) | None => made.push(commit.id),
         }
     }
+    (made, foreign)
+}
 
-    /// The worker's repository as it is now, for the machine.
-    fn look(&mut self) -> Seen {
-        let Some(cwd) = self.cwd() else {
-            return Seen::GitFailed(Error::internal("the worker lost its session"));
-        };
-        match git_view(&cwd, self.hub.worker()) {
-            Ok(view) => Seen::Git(view),
-            Err(e) => Seen::GitFailed(e),
-        }
+/// The checks, one after the other at the repository root; an interrupt stops them
+/// (their process groups are killed).
+fn run_checks(parts: &mut Parts, commands: Vec<String>, timeout_ms: u64) -> Result<Wait, Error> {
+    let root = match cwd(parts) {
+        Some(cwd) => git::work_tree(&cwd)?,
+        None => return Err(Error::internal("the worker lost its session")),
+    };
+    parts.info(format!(
+        "running {} check(s) in {}",
+        commands.len(),
+        root.display()
+    ));
+    let timeout = Duration::from_millis(timeout_ms);
+    Ok(Wait::Work(Box::pin(async move {
+        Wake::Checked(checks::run_all(&commands, &root, timeout).await)
+    })))
+}
+
+/// The change from the implement phase's start to HEAD, bounded, for a review.
+fn diff(parts: &Parts) -> Seen {
+    let Some(cwd) = cwd(parts) else {
+        return Seen::GitFailed(Error::internal("the worker lost its session"));
+    };
+    let from = parts.worker.state().head_at_start.clone();
+    let diff = git::head(&cwd).and_then(|head| match head {
+        Some(head) => git::diff_between(&cwd, from.as_deref(), &head, MAX_REVIEW_DIFF),
+        None => Ok(git::Diff::default()),
+    });
+    match diff {
+        Ok(diff) => Seen::Diff(diff),
+        Err(e) => Seen::GitFailed(e),
     }
+}
 
-    fn cwd(&self) -> Option<std::path::PathBuf> {
-        self.claude.conversation().map(|c| c.cwd.clone())
+/// The worker's repository as it is now, for the machine.
+fn look(parts: &Parts) -> Seen {
+    let Some(cwd) = cwd(parts) else {
+        return Seen::GitFailed(Error::internal("the worker lost its session"));
+    };
+    match git_view(&cwd, parts.worker.state()) {
+        Ok(view) => Seen::Git(view),
+        Err(e) => Seen::GitFailed(e),
     }
 }
 

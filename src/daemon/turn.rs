@@ -1,374 +1,286 @@
-//! Running one turn: the session runs it; leash re-sends it after provider errors
-//! (with backoff), hands a full conversation off to a new one, restarts a claude that
-//! died mid-step and tells it to continue; how it ended becomes its [`Outcome`].
+//! Running one turn: the session runs each attempt, the pure [`turn_policy`] decides
+//! what comes after it, and this carries that out (a pause before sending again, a
+//! hand-off to a new conversation, a continuation after a crash) until the turn's
+//! [`Outcome`].
+//!
+//! [`turn_policy`]: super::turn_policy
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::actor::Actor;
-use crate::claude::context::CompactionNews;
-use crate::claude::limits::RateLimit;
-use crate::claude::messages::ResultMessage;
-use crate::claude::session::{TurnAsk, TurnEnd};
-use crate::error::ErrorKind;
+use super::job::{Wait, Wake};
+use super::parts::Parts;
+use super::turn_policy::{self, Course, Ending, Next, Rules};
+use crate::claude::session::{Cancel, Done, TurnAsk, TurnEnd, TurnReport};
 use crate::git;
 use crate::human::duration as human;
+use crate::protocol::EventBody;
 use crate::time::now_ms;
-use crate::turn::{Outcome, TurnKind, TurnSpec, TurnStatus};
+use crate::turn::{Outcome, TurnKind, TurnSpec};
 use crate::worker::prompts::{CONTINUE_AFTER_RESTART, Handoff, handoff_prompt};
 
-/// What happened to a turn on its way, for judging how it ended.
-#[derive(Default)]
-struct Course {
-    retries: u32,
-    /// The conversation was full and the turn went on in a new one.
-    handed_off: bool,
-    /// claude died or hung during the turn and was restarted to continue it.
-    restarts: u32,
-    /// The prompt was sent again because claude's own compaction dropped it.
-    resent: bool,
-    /// The provider refused the turn for a rate limit that resets later than leash
-    /// may wait.
-    refused_until: Option<RateLimit>,
+/// What the turn waits for.
+enum Stage {
+    /// An attempt runs in the session.
+    Attempt,
+    /// The pause before the next attempt.
+    Pausing,
+    /// The full conversation is being retired; `report` is the attempt that found it
+    /// full, `handoff` what the new one is told first.
+    Retiring {
+        report: Box<TurnReport>,
+        handoff: String,
+    },
 }
 
-/// How long to wait before sending a turn the provider refused again.
-enum Backoff {
-    /// leash's own backoff.
-    Generic(Duration),
-    /// Until the rate limit claude reported during the attempt resets.
-    UntilReset { delay: Duration, limit: RateLimit },
-    /// The rate limit resets later than `provider_max_wait`.
-    BeyondBound(RateLimit),
+/// How the turn goes on after it was woken.
+pub enum Progress {
+    Wait(Wait),
+    Ended(Outcome),
 }
 
-/// A rate limit's reset is in whole seconds: the turn goes again a little after it.
-const AFTER_RESET: Duration = Duration::from_secs(1);
+pub struct TurnRun {
+    id: u64,
+    spec: TurnSpec,
+    rules: Rules,
+    course: Course,
+    /// What the next attempt sends.
+    prompt: String,
+    stage: Stage,
+    started: Instant,
+    /// What the attempts cost so far.
+    cost_usd: Option<f64>,
+}
 
-impl Actor {
-    /// Runs one turn to its end and returns its outcome (also sent as `turn_ended`).
-    /// A worker step's turn leaves the step running (`finishes` false).
-    pub(super) async fn run_turn(&mut self, id: u64, spec: &TurnSpec, finishes: bool) -> Outcome {
-        let started = Instant::now();
-        self.hub
-            .begin_turn(id, spec.kind, &spec.prompt, spec.interactive);
-        if let Some(claude) = &spec.claude {
-            self.claude.use_binary(claude.clone(), &mut self.hub);
+impl TurnRun {
+    pub fn new(id: u64, spec: TurnSpec, parts: &Parts) -> TurnRun {
+        let rules = Rules {
+            max_retries: spec.retry.max_retries,
+            max_wait_ms: spec.retry.max_wait_ms,
+            continue_on_crash: spec.continue_on_crash,
+            restart_limit: parts.limits.restart_limit,
+            compaction: spec.kind == TurnKind::Compact,
+            silence_timeout: parts.limits.silence_timeout,
+        };
+        TurnRun {
+            id,
+            prompt: spec.prompt.clone(),
+            spec,
+            rules,
+            course: Course::default(),
+            stage: Stage::Attempt,
+            started: Instant::now(),
+            cost_usd: None,
         }
-        let mut prompt = spec.prompt.clone();
-        let mut course = Course::default();
-        let outcome = loop {
-            let attempt_started = now_ms();
-            let ask = TurnAsk {
-                prompt: &prompt,
-                model: spec.model.as_deref(),
-                permission_mode: spec.permission_mode.as_deref(),
-            };
-            let end = self.claude.turn(&ask, &mut self.hub).await;
-            let cancelled = self.hub.interrupted();
-            match &end {
-                TurnEnd::Result(result)
-                    if result.is_provider_error()
-                        && course.retries < spec.retry.max_retries
-                        && !cancelled =>
-                {
-                    let (delay, until) = match self.backoff(result, attempt_started, spec, &course)
-                    {
-                        Backoff::Generic(delay) => (delay, None),
-                        Backoff::UntilReset { delay, limit } => (delay, Some(limit)),
-                        Backoff::BeyondBound(limit) => {
-                            course.refused_until = Some(limit);
-                            break self.judge(id, end, &course, spec.kind);
-                        }
-                    };
-                    course.retries += 1;
-                    let retry = format!("retry {} of {}", course.retries, spec.retry.max_retries);
-                    let reset_at = until.as_ref().and_then(|l| l.resets_at);
-                    self.hub.warn(match &until {
-                        Some(limit) => format!(
-                            "{}; waiting {} until it resets before sending the turn again ({retry})",
-                            limit.describe(),
-                            human(delay)
-                        ),
-                        None => format!(
-                            "provider error ({}); retrying in {} ({retry})",
-                            result.result.as_deref().unwrap_or("no details"),
-                            human(delay)
-                        ),
-                    });
-                    self.hub.set_rate_limited_until(reset_at);
-                    let interrupted = self.claude.pause(delay, &mut self.hub).await;
-                    self.hub.set_rate_limited_until(None);
-                    if interrupted {
-                        break Outcome {
-                            message: Some("interrupted while waiting to retry".to_string()),
-                            ..self
-                                .hub
-                                .outcome(id, TurnStatus::Interrupted, course.retries)
-                        };
-                    }
-                }
-                TurnEnd::Result(result)
-                    if result.is_overflow() && !course.handed_off && !cancelled =>
-                {
-                    let handoff = self.handoff(spec.kind);
-                    let Some(new) = self.claude.retire_conversation(&mut self.hub).await else {
-                        break self.judge(id, end, &course, spec.kind);
-                    };
-                    course.handed_off = true;
-                    self.hub.warn(format!(
-                        "the conversation was full; continued in a new one: {new}"
-                    ));
-                    prompt = format!("{handoff}\n\n{}", spec.prompt);
-                }
-                TurnEnd::Result(result)
-                    if !result.is_error
-                        && spec.kind != TurnKind::Compact
-                        && self.claude.dropped_prompt()
-                        && !course.resent
-                        && !cancelled =>
-                {
-                    course.resent = true;
-                    self.hub.warn(
-                        "claude compacted the conversation and dropped the prompt (claude before 2.1.153 does); sending it again"
-                            .to_string(),
-                    );
-                }
-                TurnEnd::Exited(_) | TurnEnd::Silent
-                    if spec.continue_on_crash
-                        && !cancelled
-                        && course.restarts < self.restart_limit =>
-                {
-                    course.restarts += 1;
-                    let what = match &end {
-                        TurnEnd::Exited(how) => format!(
-                            "claude exited during the turn ({how}); restarting it with --resume and"
-                        ),
-                        _ => "claude hung and was restarted;".to_string(),
-                    };
-                    self.hub.warn(format!("{what} telling it to continue"));
-                    prompt = CONTINUE_AFTER_RESTART.to_string();
-                }
-                _ => break self.judge(id, end, &course, spec.kind),
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The turn begins: it is told to its clients, and its first attempt goes out.
+    pub fn begin(&mut self, parts: &mut Parts, cancel: &Cancel) -> Wait {
+        self.started = Instant::now();
+        parts.tally.prompt_sent(self.spec.kind, &self.spec.prompt);
+        parts
+            .permissions
+            .turn_started(self.id, self.spec.interactive);
+        parts.emit(EventBody::TurnStarted {
+            kind: self.spec.kind,
+            prompt: self.spec.prompt.clone(),
+        });
+        self.attempt(parts, cancel)
+    }
+
+    fn attempt(&mut self, parts: &mut Parts, cancel: &Cancel) -> Wait {
+        self.stage = Stage::Attempt;
+        let ask = TurnAsk {
+            prompt: self.prompt.clone(),
+            settings: self.spec.settings.clone(),
+            claude: self.spec.claude.clone(),
+        };
+        parts.session.turn(ask, cancel.clone());
+        Wait::Session
+    }
+
+    pub fn wake(&mut self, parts: &mut Parts, wake: Wake, cancel: &Cancel) -> Progress {
+        let stage = std::mem::replace(&mut self.stage, Stage::Attempt);
+        match (stage, wake) {
+            (Stage::Attempt, Wake::Session(Done::Turn(report))) => {
+                self.attempted(parts, report, cancel)
             }
-        };
+            (Stage::Pausing, Wake::Timer) => {
+                parts.tally.set_rate_limited_until(None);
+                Progress::Wait(self.attempt(parts, cancel))
+            }
+            (Stage::Pausing, Wake::Cancelled) => {
+                parts.tally.set_rate_limited_until(None);
+                Progress::Ended(self.finish(parts, Ending::interrupted_waiting()))
+            }
+            (Stage::Retiring { report, handoff }, Wake::Session(Done::Retired(new))) => {
+                let Some(new) = new else {
+                    let ending = turn_policy::ending(
+                        &self.course,
+                        &self.rules,
+                        &report,
+                        cancel.is_cancelled(),
+                    );
+                    return Progress::Ended(self.finish(parts, ending));
+                };
+                self.course.handed_off = true;
+                parts.warn(format!(
+                    "the conversation was full; continued in a new one: {new}"
+                ));
+                self.prompt = format!("{handoff}\n\n{}", self.spec.prompt);
+                Progress::Wait(self.attempt(parts, cancel))
+            }
+            (_, wake) => {
+                let ending = Ending {
+                    status: crate::turn::TurnStatus::Error,
+                    message: Some(format!(
+                        "leash lost its place in the turn (woken by {wake:?})"
+                    )),
+                    result: None,
+                    api_error_status: None,
+                };
+                Progress::Ended(self.finish(parts, ending))
+            }
+        }
+    }
+
+    /// An attempt ended: the policy says what comes next.
+    fn attempted(
+        &mut self,
+        parts: &mut Parts,
+        report: Box<TurnReport>,
+        cancel: &Cancel,
+    ) -> Progress {
+        if let Some(cost) = report.cost_usd {
+            *self.cost_usd.get_or_insert(0.0) += cost;
+        }
+        let cancelled = cancel.is_cancelled();
+        let max = self.rules.max_retries;
+        match turn_policy::next(&mut self.course, &self.rules, &report, cancelled, now_ms()) {
+            Next::Backoff { attempt } => {
+                let delay = Duration::from_millis(self.spec.retry.delay_ms(attempt));
+                let text = match &report.end {
+                    TurnEnd::Failed(failure) => failure.text.as_deref().unwrap_or("no details"),
+                    _ => "no details",
+                };
+                parts.warn(format!(
+                    "provider error ({text}); retrying in {} (retry {} of {max})",
+                    human(delay),
+                    self.course.retries
+                ));
+                self.pause(delay)
+            }
+            Next::UntilReset { delay, limit } => {
+                parts.warn(format!(
+                    "{}; waiting {} until it resets before sending the turn again (retry {} of {max})",
+                    limit.describe(),
+                    human(delay),
+                    self.course.retries
+                ));
+                parts.tally.set_rate_limited_until(limit.resets_at);
+                self.pause(delay)
+            }
+            Next::HandOff => {
+                let handoff = handoff_text(parts, self.spec.kind);
+                parts.session.retire();
+                self.stage = Stage::Retiring { report, handoff };
+                Progress::Wait(Wait::Session)
+            }
+            Next::Resend => {
+                parts.warn(
+                    "claude compacted the conversation and dropped the prompt (claude before 2.1.153 does); sending it again"
+                        .to_string(),
+                );
+                Progress::Wait(self.attempt(parts, cancel))
+            }
+            Next::Continue { hung } => {
+                let what = match (&report.end, hung) {
+                    (TurnEnd::Exited(how), false) => format!(
+                        "claude exited during the turn ({how}); restarting it with --resume and"
+                    ),
+                    _ => "claude hung and was restarted;".to_string(),
+                };
+                parts.warn(format!("{what} telling it to continue"));
+                self.prompt = CONTINUE_AFTER_RESTART.to_string();
+                Progress::Wait(self.attempt(parts, cancel))
+            }
+            Next::Finish(ending) => Progress::Ended(self.finish(parts, ending)),
+        }
+    }
+
+    fn pause(&mut self, delay: Duration) -> Progress {
+        self.stage = Stage::Pausing;
+        Progress::Wait(Wait::Until(Instant::now() + delay))
+    }
+
+    /// The turn's end: its questions are over, it is counted, and its clients told.
+    fn finish(&mut self, parts: &mut Parts, ending: Ending) -> Outcome {
+        let base = parts.outcome(self.id, ending.status, self.course.retries);
         let outcome = Outcome {
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            ..outcome
+            message: ending.message,
+            result: ending.result,
+            api_error_status: ending.api_error_status,
+            cost_usd: self.cost_usd,
+            duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            ..base
         };
-        self.hub.end_turn(id, outcome.clone(), finishes);
+        end_turn(parts, self.id, outcome.clone());
         outcome
     }
+}
 
-    /// A refusal that claude tied to a rate limit (a 429 and a `rejected` rate limit
-    /// reported during the attempt) waits until the limit resets, within the bound;
-    /// anything else backs off as usual.
-    fn backoff(
-        &self,
-        result: &ResultMessage,
-        attempt_started: u64,
-        spec: &TurnSpec,
-        course: &Course,
-    ) -> Backoff {
-        let generic = Backoff::Generic(Duration::from_millis(spec.retry.delay_ms(course.retries)));
-        let now = now_ms();
-        let limit = self.claude.rate_limit().filter(|limit| {
-            limit.rejected()
-                && limit.ts >= attempt_started
-                && matches!(result.api_error_status, Some(429) | None)
-        });
-        let Some((limit, reset)) = limit.and_then(|l| Some((l, l.resets_at.filter(|r| *r > now)?)))
-        else {
-            return generic;
-        };
-        let delay = Duration::from_millis(reset - now) + AFTER_RESET;
-        if delay > Duration::from_millis(spec.retry.max_wait_ms) {
-            return Backoff::BeyondBound(limit.clone());
-        }
-        Backoff::UntilReset {
-            delay,
-            limit: limit.clone(),
-        }
-    }
+/// A turn's end, also for a turn that never ran: nobody is left to answer its
+/// questions, it is counted, and its clients are told.
+pub fn end_turn(parts: &mut Parts, id: u64, outcome: Outcome) {
+    parts.permissions.detach(id, &mut parts.out);
+    parts.tally.turn_ended(outcome.cost_usd);
+    parts.out.emit(
+        Some(id),
+        EventBody::<serde_json::Value>::TurnEnded { outcome },
+    );
+    parts.save_record();
+}
 
-    /// The first message of the conversation that takes over from a full one: the
-    /// worker's task and state for a worker's turn, and the latest prompts.
-    fn handoff(&mut self, kind: TurnKind) -> String {
-        let recent = self.hub.earlier_prompts();
-        let cwd = self.claude.conversation().map(|c| c.cwd.clone());
-        let state = self.hub.worker().clone();
-        let worker_turn = !matches!(kind, TurnKind::User | TurnKind::Compact);
-        if !worker_turn || state.task.is_none() {
-            return handoff_prompt(&Handoff {
-                recent_prompts: &recent,
-                ..Handoff::default()
-            });
-        }
-        let (commits, uncommitted) = match &cwd {
-            Some(cwd) => (
-                git::head(cwd)
-                    .ok()
-                    .flatten()
-                    .and_then(|head| {
-                        git::commits_between(cwd, state.head_at_start.as_deref(), &head).ok()
-                    })
-                    .unwrap_or_default(),
-                git::changes(cwd).unwrap_or_default(),
-            ),
-            None => (Vec::new(), Vec::new()),
-        };
-        handoff_prompt(&Handoff {
-            task: state.task.as_deref(),
-            plan: state.plan.as_deref(),
-            phase: Some(state.phase.to_string()),
-            last_verdict: state.last.as_ref().map(|j| j.message.as_str()),
-            nudges: Some((state.nudges, state.max_nudges)),
-            head_at_start: state.head_at_start.as_deref(),
-            commits: &commits,
-            uncommitted: &uncommitted,
+/// The first message of the conversation that takes over from a full one: the
+/// worker's task and state for a worker's turn, and the latest prompts.
+fn handoff_text(parts: &Parts, kind: TurnKind) -> String {
+    let recent = parts.tally.earlier_prompts();
+    let state = parts.worker.state();
+    let worker_turn = !matches!(kind, TurnKind::User | TurnKind::Compact);
+    if !worker_turn || state.task.is_none() {
+        return handoff_prompt(&Handoff {
             recent_prompts: &recent,
-        })
+            ..Handoff::default()
+        });
     }
-
-    /// Turns how an attempt ended into the turn's outcome.
-    fn judge(&mut self, id: u64, end: TurnEnd, course: &Course, kind: TurnKind) -> Outcome {
-        let compaction = self.claude.take_turn_compaction();
-        let cost_usd = self.claude.take_cost();
-        let outcome = self.ending(id, end, course, kind, compaction);
-        Outcome {
-            cost_usd,
-            ..outcome
-        }
-    }
-
-    fn ending(
-        &self,
-        id: u64,
-        end: TurnEnd,
-        course: &Course,
-        kind: TurnKind,
-        compaction: Option<CompactionNews>,
-    ) -> Outcome {
-        let base = |status| self.hub.outcome(id, status, course.retries);
-        match end {
-            TurnEnd::Result(result) if kind == TurnKind::Compact => {
-                self.compacted(result, compaction, base(TurnStatus::Success))
-            }
-            TurnEnd::Result(result) => {
-                let status = if !result.is_error {
-                    TurnStatus::Success
-                } else if result.is_interrupted() || self.hub.interrupted() {
-                    TurnStatus::Interrupted
-                } else if result.is_provider_error() {
-                    TurnStatus::ProviderError
-                } else {
-                    TurnStatus::Error
-                };
-                let text = result.result.as_deref().unwrap_or("no details");
-                let message = match status {
-                    TurnStatus::Success => None,
-                    TurnStatus::Interrupted => Some("the turn was interrupted".to_string()),
-                    TurnStatus::ProviderError if course.refused_until.is_some() => {
-                        course.refused_until.as_ref().map(|limit| {
-                            let resets = limit.resets_at.unwrap_or_default();
-                            format!(
-                                "{}, in {}: later than provider_max_wait lets leash wait; {text}",
-                                limit.describe(),
-                                human(Duration::from_millis(resets.saturating_sub(now_ms())))
-                            )
-                        })
-                    }
-                    // claude reports these with subtype "success": name the HTTP status.
-                    TurnStatus::ProviderError => Some(format!(
-                        "the API failed{}: {text}",
-                        result
-                            .api_error_status
-                            .map(|s| format!(" with HTTP {s}"))
-                            .unwrap_or_default(),
-                    )),
-                    _ if result.is_overflow() && course.handed_off => Some(format!(
-                        "the conversation was full, and so is a new one: the prompt alone does not fit ({}): {text}",
-                        result.error_reason()
-                    )),
-                    _ if result.is_overflow() => Some(format!(
-                        "the conversation is full ({}): {text}",
-                        result.error_reason()
-                    )),
-                    _ => Some(format!(
-                        "claude ended the turn with an error ({}): {text}",
-                        result.error_reason()
-                    )),
-                };
-                Outcome {
-                    result: result.result.clone(),
-                    message,
-                    api_error_status: result.api_error_status,
-                    ..base(status)
-                }
-            }
-            TurnEnd::Exited(how) => Outcome {
-                message: Some(format!(
-                    "claude exited during the turn ({how}); the next turn restarts it with --resume"
-                )),
-                ..base(TurnStatus::Crashed)
-            },
-            TurnEnd::Silent => Outcome {
-                message: Some(format!(
-                    "claude went silent for {} and the turn was stopped; the next turn goes on in the same conversation",
-                    human(self.silence_timeout)
-                )),
-                ..base(TurnStatus::Hung)
-            },
-            TurnEnd::Killed => Outcome {
-                message: Some("the turn was interrupted (claude had to be restarted)".to_string()),
-                ..base(TurnStatus::Interrupted)
-            },
-            TurnEnd::NotStarted(e) => Outcome {
-                message: Some(e.message),
-                ..base(if e.kind == ErrorKind::Interrupted {
-                    TurnStatus::Interrupted
-                } else {
-                    TurnStatus::Crashed
+    let cwd = parts.session.view().cwd();
+    let (commits, uncommitted) = match &cwd {
+        Some(cwd) => (
+            git::head(cwd)
+                .ok()
+                .flatten()
+                .and_then(|head| {
+                    git::commits_between(cwd, state.head_at_start.as_deref(), &head).ok()
                 })
-            },
-            TurnEnd::Cancelled => Outcome {
-                message: Some("interrupted before claude received the turn".to_string()),
-                ..base(TurnStatus::Interrupted)
-            },
-        }
-    }
-
-    /// A compaction turn succeeded when claude drew the compact boundary; its result
-    /// says nothing (and says `success` even when compaction failed).
-    fn compacted(
-        &self,
-        result: ResultMessage,
-        compaction: Option<CompactionNews>,
-        base: Outcome,
-    ) -> Outcome {
-        let failed = |message: String| Outcome {
-            status: TurnStatus::Error,
-            exit_code: TurnStatus::Error.exit_code(),
-            message: Some(message),
-            result: result.result.clone(),
-            ..base.clone()
-        };
-        match compaction {
-            Some(CompactionNews::Done(c)) => Outcome {
-                result: Some(c.describe()),
-                ..base.clone()
-            },
-            Some(CompactionNews::Failed(reason)) => failed(format!("compaction failed: {reason}")),
-            _ if result.is_error => failed(format!(
-                "compaction failed ({}): {}",
-                result.error_reason(),
-                result.result.as_deref().unwrap_or("no details")
-            )),
-            _ => failed(format!(
-                "claude did not compact the conversation: {}",
-                result.result.as_deref().unwrap_or("it said nothing")
-            )),
-        }
-    }
+                .unwrap_or_default(),
+            git::changes(cwd).unwrap_or_default(),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    handoff_prompt(&Handoff {
+        task: state.task.as_deref(),
+        plan: state.plan.as_deref(),
+        phase: Some(state.phase.to_string()),
+        last_verdict: state.last.as_ref().map(|j| j.message.as_str()),
+        nudges: Some((state.nudges, state.max_nudges)),
+        head_at_start: state.head_at_start.as_deref(),
+        commits: &commits,
+        uncommitted: &uncommitted,
+        recent_prompts: &recent,
+    })
 }

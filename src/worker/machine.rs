@@ -9,7 +9,7 @@
 use crate::error::Error;
 use crate::git::{CommitInfo, Diff, FileChange};
 use crate::human::usd;
-use crate::turn::{Outcome, TurnKind, TurnStatus};
+use crate::turn::{Outcome, TurnKind, TurnSettings, TurnStatus};
 
 use super::checks::CheckResult;
 use super::prompts::{
@@ -80,8 +80,12 @@ pub enum Action {
     Look,
     /// Wait this long (serving clients), then answer [`Seen::Waited`].
     Pause { ms: u64, why: String },
-    /// Run this turn in the worker's conversation.
-    Send { kind: TurnKind, prompt: String },
+    /// Run this turn in the worker's conversation, with these settings.
+    Send {
+        kind: TurnKind,
+        prompt: String,
+        settings: TurnSettings,
+    },
     /// Compact the conversation first, keeping what `instructions` name; answer
     /// [`Seen::Compacted`].
     Compact { instructions: String },
@@ -219,7 +223,7 @@ impl StepMachine {
                 .is_some_and(|p| p >= self.config.compact_at);
         if !full {
             self.stage = then;
-            return send(kind, prompt);
+            return self.send(kind, prompt);
         }
         // Once per step: after it, the context is what it is.
         self.context_percent = None;
@@ -297,7 +301,7 @@ impl StepMachine {
                     self.note("the compaction failed; the turn goes on without it".to_string());
                 }
                 self.stage = *then;
-                send(kind, prompt)
+                self.send(kind, prompt)
             }
             (Stage::Begin, WorkerStep::Implement { .. }, Seen::Start) => {
                 self.stage = Stage::ImplementLook;
@@ -364,9 +368,18 @@ impl StepMachine {
                     max_rounds: self.config.max_reviews,
                 });
                 self.stage = Stage::ReviewTurn { judged, then };
-                send(TurnKind::Review, prompt)
+                self.send(TurnKind::Review, prompt)
             }
             (stage, _, seen) => self.lost(state, stage, &seen),
+        }
+    }
+
+    /// A turn, on the model and in the mode its kind runs in.
+    fn send(&self, kind: TurnKind, prompt: String) -> Action {
+        Action::Send {
+            kind,
+            prompt,
+            settings: self.config.turn_settings(kind),
         }
     }
 
@@ -536,7 +549,7 @@ impl StepMachine {
                 self.stage = Stage::RescopeTurn {
                     after: Box::new(judged),
                 };
-                send(TurnKind::Plan, prompt)
+                self.send(TurnKind::Plan, prompt)
             }
             other => other,
         }
@@ -732,7 +745,7 @@ impl StepMachine {
         state.phase = Phase::Planning;
         state.blocked_in = None;
         self.stage = Stage::ReplanTurn;
-        send(TurnKind::Plan, replan_prompt(&task, &answer))
+        self.send(TurnKind::Plan, replan_prompt(&task, &answer))
     }
 
     /// Before a nudge: no nudge for committed work that passes its gates, nor with no
@@ -813,7 +826,7 @@ impl StepMachine {
             count: number.map(|n| (n, state.max_nudges)),
         });
         self.stage = Stage::NudgeTurn { number };
-        send(TurnKind::Nudge, prompt)
+        self.send(TurnKind::Nudge, prompt)
     }
 
     fn turn_ended(
@@ -975,10 +988,6 @@ impl StepMachine {
     }
 }
 
-fn send(kind: TurnKind, prompt: String) -> Action {
-    Action::Send { kind, prompt }
-}
-
 /// The plan is in; unless the agent says it is blocked.
 fn planned(state: &mut WorkerState, plan: String) -> Judgement {
     if let Some(reason) = blocked_reason(&plan) {
@@ -1035,6 +1044,16 @@ pub fn judgement(state: &WorkerState, step: Step, verdict: Verdict, message: Str
         task_cost_usd: state.cost.total_usd(),
         checks: state.checks.clone(),
     }
+}
+
+/// A nudge that was still waiting when the work was done: it is not sent.
+pub fn dropped_nudge(state: &WorkerState) -> Judgement {
+    judgement(
+        state,
+        Step::Nudge,
+        Verdict::NothingToDo,
+        "dropped: the work is already committed".to_string(),
+    )
 }
 
 fn last_blocked_reason(state: &WorkerState) -> String {

@@ -18,6 +18,7 @@ use crate::git::{CommitInfo, FileChange};
 use crate::human::usd;
 use crate::paths::{WORKER_FILE, write_atomic};
 use crate::retry::RetryPolicy;
+use crate::turn::{TurnKind, TurnSettings};
 
 /// Where the worker is in its task.
 #[derive(
@@ -199,6 +200,12 @@ pub enum WorkerStep {
 }
 
 impl WorkerStep {
+    /// A plan begins a new task, which replaces a damaged `worker.json` (kept aside);
+    /// every other step reports the damage.
+    pub fn replaces_damaged_state(&self) -> bool {
+        matches!(self, WorkerStep::Plan { .. })
+    }
+
     pub fn step(&self) -> Step {
         match self {
             WorkerStep::Plan { .. } => Step::Plan,
@@ -247,6 +254,26 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
+    /// What a turn of `kind` runs with: planning and reviews on the planning model,
+    /// read-only; everything else on the implementation model and permission mode,
+    /// with the implementing tools.
+    pub fn turn_settings(&self, kind: TurnKind) -> TurnSettings {
+        match kind {
+            TurnKind::Plan | TurnKind::Review => TurnSettings {
+                model: Some(self.plan_model.clone()),
+                permission_mode: Some(self.plan_permission_mode.clone()),
+                allowed_tools: None,
+            },
+            TurnKind::Implement | TurnKind::Nudge | TurnKind::User | TurnKind::Compact => {
+                TurnSettings {
+                    model: Some(self.implement_model.clone()),
+                    permission_mode: Some(self.implement_permission_mode.clone()),
+                    allowed_tools: Some(self.allowed_tools.clone()),
+                }
+            }
+        }
+    }
+
     /// The pause before nudge number `used + 1`: none before the first, then
     /// exponential with jitter.
     pub fn nudge_delay_ms(&self, used: u32) -> u64 {
@@ -467,6 +494,17 @@ impl WorkerState {
         self.reviews = 0;
         self.review = None;
         self.feedback = None;
+    }
+
+    /// A step's judgement: one about the work becomes the worker's last word (a step
+    /// with nothing to do, refused, or about another task does not hide the verdict
+    /// before it). True when the work is done, so nudges still waiting are moot.
+    pub fn judged(&mut self, judgement: &Judgement) -> bool {
+        if !judgement.verdict.concerns_the_work() {
+            return false;
+        }
+        self.last = Some(judgement.clone());
+        judgement.phase == Phase::Done
     }
 
     /// Remembers a verdict of the task, for a rescope.

@@ -148,7 +148,7 @@ fn sent(actions: &[Action]) -> Vec<(TurnKind, String)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Send { kind, prompt } => Some((*kind, prompt.clone())),
+            Action::Send { kind, prompt, .. } => Some((*kind, prompt.clone())),
             _ => None,
         })
         .collect()
@@ -1353,7 +1353,7 @@ fn a_failed_check_is_told_verbatim_in_the_next_nudge_which_counts() {
         m.advance(&mut s, git("c1", &["c1"], &[]), NOW),
         Action::Look
     );
-    let Action::Send { kind, prompt } = m.advance(&mut s, git("c1", &["c1"], &[]), NOW) else {
+    let Action::Send { kind, prompt, .. } = m.advance(&mut s, git("c1", &["c1"], &[]), NOW) else {
         panic!("no nudge")
     };
     assert_eq!(kind, TurnKind::Nudge);
@@ -1450,7 +1450,7 @@ fn implement_to_review(config: &WorkerConfig, s: &mut WorkerState) -> (StepMachi
     m.advance(s, git("h0", &[], &[]), NOW);
     m.advance(s, turn(outcome(TurnStatus::Success, "done"), &["c1"]), NOW);
     assert_eq!(m.advance(s, git("c1", &["c1"], &[]), NOW), Action::Diff);
-    let Action::Send { kind, prompt } = m.advance(s, diff(), NOW) else {
+    let Action::Send { kind, prompt, .. } = m.advance(s, diff(), NOW) else {
         panic!()
     };
     assert_eq!(kind, TurnKind::Review);
@@ -1491,7 +1491,7 @@ fn a_review_that_asks_for_changes_reaches_the_implementer_verbatim_then_approves
     let mut m = StepMachine::new(nudge(None), config.clone(), None);
     m.advance(&mut s, Seen::Start, NOW);
     m.advance(&mut s, git("c1", &["c1"], &[]), NOW);
-    let Action::Send { kind, prompt } = m.advance(&mut s, git("c1", &["c1"], &[]), NOW) else {
+    let Action::Send { kind, prompt, .. } = m.advance(&mut s, git("c1", &["c1"], &[]), NOW) else {
         panic!()
     };
     assert_eq!(kind, TurnKind::Nudge);

@@ -1,0 +1,9 @@
+//! `status`: the session as it is now, answered at once.
+
+use super::Answer;
+use crate::daemon::parts::Parts;
+use crate::protocol::Reply;
+
+pub fn handle(parts: &mut Parts, answer: Answer) {
+    answer.reply(Reply::Status(Box::new(parts.status())));
+}

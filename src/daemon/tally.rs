@@ -1,0 +1,104 @@
+//! What the daemon counts of the session beyond what the session shows: the turns of
+//! the conversation and what they cost, the latest prompts (for a hand-off), and how
+//! long leash waits for a rate limit.
+
+use std::collections::VecDeque;
+
+use crate::record::SessionRecord;
+use crate::turn::TurnKind;
+
+/// Prompts a hand-off repeats, at most, and how much of each.
+const RECENT_PROMPTS: usize = 4;
+const PROMPT_KEPT: usize = 4_000;
+
+#[derive(Debug, Default)]
+pub struct Tally {
+    turns: u64,
+    cost_usd: f64,
+    /// Until when (Unix ms) leash waits for a rate limit to reset.
+    rate_limited_until: Option<u64>,
+    recent_prompts: VecDeque<String>,
+}
+
+impl Tally {
+    /// The tallies a worker's record kept.
+    pub fn from_record(record: Option<&SessionRecord>) -> Tally {
+        record.map_or_else(Tally::default, |r| Tally {
+            turns: r.turns,
+            cost_usd: r.cost_usd,
+            ..Tally::default()
+        })
+    }
+
+    /// A new conversation: its tallies begin at nothing.
+    pub fn reset(&mut self) {
+        self.turns = 0;
+        self.cost_usd = 0.0;
+    }
+
+    /// A prompt goes to claude; a compaction's is no prompt worth repeating.
+    pub fn prompt_sent(&mut self, kind: TurnKind, prompt: &str) {
+        if kind == TurnKind::Compact {
+            return;
+        }
+        if self.recent_prompts.len() == RECENT_PROMPTS {
+            self.recent_prompts.pop_front();
+        }
+        self.recent_prompts
+            .push_back(prompt.chars().take(PROMPT_KEPT).collect());
+    }
+
+    /// The prompts before the latest one, oldest first.
+    pub fn earlier_prompts(&self) -> Vec<String> {
+        let n = self.recent_prompts.len().saturating_sub(1);
+        self.recent_prompts.iter().take(n).cloned().collect()
+    }
+
+    pub fn turn_ended(&mut self, cost_usd: Option<f64>) {
+        self.turns += 1;
+        self.cost_usd += cost_usd.unwrap_or(0.0);
+    }
+
+    pub fn set_rate_limited_until(&mut self, until: Option<u64>) {
+        self.rate_limited_until = until;
+    }
+
+    pub fn turns(&self) -> u64 {
+        self.turns
+    }
+
+    pub fn cost_usd(&self) -> f64 {
+        self.cost_usd
+    }
+
+    pub fn rate_limited_until(&self) -> Option<u64> {
+        self.rate_limited_until
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hand_off_repeats_the_latest_prompts_before_the_failing_one() {
+        let mut tally = Tally::default();
+        for i in 0..6 {
+            tally.prompt_sent(TurnKind::User, &format!("p{i}"));
+        }
+        tally.prompt_sent(TurnKind::Compact, "/compact");
+        assert_eq!(tally.earlier_prompts(), ["p2", "p3", "p4"]);
+        tally.prompt_sent(TurnKind::User, &"x".repeat(10_000));
+        assert_eq!(tally.earlier_prompts().last().unwrap(), "p5");
+    }
+
+    #[test]
+    fn turns_and_cost_add_up_until_a_new_conversation() {
+        let mut tally = Tally::default();
+        tally.turn_ended(Some(0.25));
+        tally.turn_ended(None);
+        assert_eq!((tally.turns(), tally.cost_usd()), (2, 0.25));
+        tally.reset();
+        assert_eq!((tally.turns(), tally.cost_usd()), (0, 0.0));
+    }
+}
