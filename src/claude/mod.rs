@@ -13,6 +13,7 @@ pub(crate) mod child;
 pub(crate) mod context;
 pub mod conversation;
 pub(crate) mod cost;
+pub mod display;
 pub mod limits;
 pub mod messages;
 pub(crate) mod session;

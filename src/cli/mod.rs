@@ -6,6 +6,7 @@
 mod common;
 mod completions;
 mod config;
+mod describe;
 mod doctor;
 mod hooks;
 pub(crate) mod json;

@@ -6,14 +6,14 @@ use std::io::{self, IsTerminal, Write};
 
 use console::style;
 
-use serde::Deserialize;
 use serde_json::Value;
 
-use crate::claude::messages::{ContentBlock, StreamMessage};
+use crate::claude::display::{Part, Said, said};
 use crate::cli::Global;
+use crate::cli::describe::{Kind, Line, describe, describe_said};
 use crate::cli::json::{ErrorLine, JsonLine, Typed};
 use crate::error::Error;
-use crate::protocol::{EventBody, Level, ServerLine};
+use crate::protocol::{EventBody, ServerLine};
 use crate::turn::Outcome;
 
 #[derive(Debug, Clone)]
@@ -188,93 +188,102 @@ impl<'a> TurnPrinter<'a> {
         let ServerLine::Event(event) = parsed else {
             return;
         };
-        match &event.body {
-            EventBody::Claude { msg, .. } => self.claude(msg),
-            EventBody::Notice { level, message, .. }
-                if *level == Level::Warn && !self.out.quiet || self.out.verbose > 0 =>
-            {
-                let line = format!("{} {message}", style("leash:").yellow().for_stderr());
-                self.aside(&line);
+        let EventBody::Claude { msg } = &event.body else {
+            self.follow(&event.body);
+            for line in describe(event) {
+                self.show(line);
             }
-            EventBody::Stderr { line, .. } if self.out.verbose > 0 => {
-                self.aside(&format!("{} {line}", style("claude:").dim().for_stderr()));
+            return;
+        };
+        let said = said(msg);
+        self.follow_said(&said);
+        for line in describe_said(&said, msg) {
+            self.show(line);
+        }
+        // The whole message is in: the next one streams anew.
+        if matches!(said, Said::Message { .. }) {
+            self.streamed_text = false;
+        }
+    }
+
+    /// Shows one line the way its kind is shown while a turn runs.
+    fn show(&mut self, line: Line) {
+        let quiet = self.out.quiet;
+        let verbose = self.out.verbose > 0;
+        match line.kind {
+            Kind::Words if !self.streamed_text => self.text(&line.text, true),
+            Kind::Piece => {
+                self.streamed_text = true;
+                self.text(&line.text, false);
             }
+            Kind::Tool => {
+                let text = format!("  {} {}", style(">").cyan().for_stderr(), line.text);
+                self.aside(&text);
+            }
+            Kind::Warn if !quiet || verbose => {
+                let text = format!("{} {}", style("leash:").yellow().for_stderr(), line.text);
+                self.aside(&text);
+            }
+            Kind::News if !quiet || verbose => {
+                let text = format!("{} {}", style("leash:").dim().for_stderr(), line.text);
+                self.aside(&text);
+            }
+            Kind::Detail if verbose => {
+                let text = format!("{} {}", style("leash:").dim().for_stderr(), line.text);
+                self.aside(&text);
+            }
+            _ => {}
+        }
+    }
+
+    /// What the spinner shows of leash's events.
+    fn follow(&mut self, body: &EventBody) {
+        match body {
             EventBody::TurnStarted { kind, .. } => {
-                let turn = event.turn.unwrap_or_default();
                 let phase = kind.to_string();
-                self.update(|p| p.phase = phase.clone());
-                if self.out.verbose > 0 {
-                    self.aside(&format!("leash: turn {turn} ({phase}) started"));
-                }
+                self.update(|p| p.phase = phase);
             }
             EventBody::Compacting => {
                 self.update(|p| p.tool = Some("compacting the conversation".to_string()));
-                if !self.out.quiet {
-                    self.aside(&format!(
-                        "{} claude is compacting the conversation",
-                        style("leash:").dim().for_stderr()
-                    ));
-                }
             }
-            EventBody::Compacted { compaction, .. } => {
+            EventBody::Compacted { .. } | EventBody::CompactFailed { .. } => {
                 self.update(|p| p.tool = None);
-                if !self.out.quiet {
-                    let line = compaction.describe();
-                    self.aside(&format!("{} {line}", style("leash:").dim().for_stderr()));
-                }
             }
-            EventBody::RateLimit { limit, .. } => {
-                if limit.rejected() {
-                    let until = limit.resets_at.map(crate::human::clock);
-                    let wait = format!("rate limited until {}", until.as_deref().unwrap_or("?"));
-                    self.update(|p| p.tool = Some(wait));
-                }
-                // A warning or a refusal is news; routine usage only with -v.
-                let routine = limit.status == "allowed";
-                if !self.out.quiet && (!routine || self.out.verbose > 0) {
-                    let label = match routine {
-                        true => style("leash:").dim(),
-                        false => style("leash:").yellow(),
-                    };
-                    let line = format!("{} {}", label.for_stderr(), limit.describe());
-                    self.aside(&line);
-                }
+            EventBody::RateLimit { limit } if limit.rejected() => {
+                let until = limit.resets_at.map(crate::human::clock);
+                let wait = format!("rate limited until {}", until.as_deref().unwrap_or("?"));
+                self.update(|p| p.tool = Some(wait));
             }
-            EventBody::ChecksRan { checks, .. } if !self.out.quiet => {
-                for check in checks {
-                    let label = match check.passed() {
-                        true => style("leash:").dim(),
-                        false => style("leash:").yellow(),
-                    };
-                    let line = format!("{} check {}", label.for_stderr(), check.describe());
-                    self.aside(&line);
-                }
-            }
-            EventBody::Reviewed { review, .. } if !self.out.quiet => {
-                let line = format!(
-                    "{} {}",
-                    style("leash:").dim().for_stderr(),
-                    review.describe()
-                );
-                self.aside(&line);
-            }
-            EventBody::Rescoped { number, of, .. } if !self.out.quiet => {
-                let line = format!(
-                    "{} the nudges ran out; the task was planned again (rescope {number} of {of})",
-                    style("leash:").yellow().for_stderr()
-                );
-                self.aside(&line);
-            }
-            EventBody::TurnEnded { outcome, .. } => {
+            EventBody::TurnEnded { outcome } => {
                 let cost = outcome.cost_usd.unwrap_or(0.0);
                 self.update(|p| p.cost += cost);
             }
-            EventBody::CompactFailed { reason, .. } => {
-                self.update(|p| p.tool = None);
-                self.aside(&format!(
-                    "{} claude could not compact the conversation: {reason}",
-                    style("leash:").yellow().for_stderr()
-                ));
+            _ => {}
+        }
+    }
+
+    /// What the spinner shows of claude's lines.
+    fn follow_said(&mut self, said: &Said) {
+        match said {
+            Said::Message {
+                parts,
+                output_tokens,
+                synthetic: false,
+            } => {
+                let tool = parts.iter().rev().find_map(|part| match part {
+                    Part::Tool { name, input } => Some(tool_summary(name, input)),
+                    Part::Text(_) => None,
+                });
+                let tokens = *output_tokens;
+                self.update(|p| {
+                    p.tokens += tokens;
+                    p.tool = tool;
+                });
+            }
+            Said::ToolsDone => self.update(|p| p.tool = None),
+            Said::Init { model, .. } => {
+                let model = model.clone().unwrap_or_default();
+                self.update(|p| p.model = model);
             }
             _ => {}
         }
@@ -284,65 +293,6 @@ impl<'a> TurnPrinter<'a> {
         if let Some(progress) = self.progress.as_mut() {
             change(progress);
             progress.redraw();
-        }
-    }
-
-    fn claude(&mut self, msg: &Value) {
-        let Ok(message) = StreamMessage::deserialize(msg) else {
-            return;
-        };
-        match message {
-            StreamMessage::Assistant(assistant) if !assistant.message.is_synthetic() => {
-                let tokens = assistant
-                    .message
-                    .usage
-                    .as_ref()
-                    .map_or(0, |u| u.output_tokens);
-                let mut tool = None;
-                for block in assistant.message.content {
-                    match block {
-                        ContentBlock::Text { text } if !self.streamed_text => {
-                            self.text(&text, true)
-                        }
-                        ContentBlock::ToolUse { name, input } => {
-                            let summary = tool_summary(&name, &input);
-                            self.aside(&format!("  {} {summary}", style(">").cyan().for_stderr()));
-                            tool = Some(summary);
-                        }
-                        _ => {}
-                    }
-                }
-                self.update(|p| {
-                    p.tokens += tokens;
-                    p.tool = tool;
-                });
-                self.streamed_text = false;
-            }
-            StreamMessage::User(_) => self.update(|p| p.tool = None),
-            StreamMessage::System(system) if system.subtype == "init" => {
-                let model = system.model.unwrap_or_default();
-                self.update(|p| p.model = model);
-            }
-            StreamMessage::StreamEvent(event) => {
-                if let Some(delta) = event.text_delta() {
-                    self.streamed_text = true;
-                    self.text(delta, false);
-                }
-            }
-            StreamMessage::System(system) if system.subtype == "api_retry" && !self.out.quiet => {
-                self.aside(&format!(
-                    "{} API error{}; claude retries ({}/{}) in {:.1} s",
-                    style("leash:").yellow().for_stderr(),
-                    system
-                        .error_status
-                        .map(|s| format!(" {s}"))
-                        .unwrap_or_default(),
-                    system.attempt.unwrap_or(0),
-                    system.max_retries.unwrap_or(0),
-                    system.retry_delay_ms.unwrap_or(0.0) / 1000.0
-                ));
-            }
-            _ => {}
         }
     }
 

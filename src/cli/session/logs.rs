@@ -4,19 +4,16 @@
 use std::io::Write;
 
 use clap::Args;
-use serde::Deserialize;
-use serde_json::Value;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::claude::messages::{ContentBlock, StreamMessage};
 use crate::cli::common::target;
-use crate::cli::render::tool_summary;
+use crate::cli::describe::{Kind, describe, one_line};
 use crate::cli::{Global, Output};
 use crate::client::parse_line;
 use crate::error::{Error, ErrorKind};
 use crate::eventlog::{read_entries, seq_of};
 use crate::framing::peek_type;
-use crate::protocol::{Event, EventBody, Reply, Request, ServerLine};
+use crate::protocol::{Event, Reply, Request, ServerLine};
 
 #[derive(Debug, Clone, Args)]
 pub struct LogsArgs {
@@ -99,113 +96,17 @@ fn print_log_line(stdout: &mut impl Write, line: &str, out: &Output) {
     let Ok(event) = serde_json::from_str::<Event>(line) else {
         return;
     };
-    if let Some(text) = describe(&event, out.verbose) {
-        let _ = writeln!(stdout, "{} {text}", clock(event.ts));
-    }
-}
-
-/// One line per event for people; `None` for plumbing not worth a line.
-fn describe(event: &Event, verbose: u8) -> Option<String> {
-    let one_line = |text: &str, max: usize| {
-        let flat = text.trim().replace('\n', " ⏎ ");
-        let mut short: String = flat.chars().take(max).collect();
-        if short.len() < flat.len() {
-            short.push('…');
-        }
-        short
-    };
-    let turn = event.turn.unwrap_or_default();
-    Some(match &event.body {
-        EventBody::TurnStarted { kind, prompt } => {
-            format!("turn {turn} started ({kind}): {}", one_line(prompt, 120))
-        }
-        EventBody::TurnEnded { outcome } => format!(
-            "turn {turn} ended: {}{}",
-            outcome.status.describe(),
-            outcome
-                .message
-                .as_deref()
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default()
-        ),
-        EventBody::Notice { message, .. } => format!("leash: {message}"),
-        EventBody::Compacting => "compacting...".to_string(),
-        EventBody::Compacted { compaction, .. } => compaction.describe(),
-        EventBody::CompactFailed { reason, .. } => format!("compaction failed: {reason}"),
-        EventBody::RateLimit { limit, .. } => limit.describe(),
-        EventBody::ChecksRan { checks, .. } => format!(
-            "checks: {}",
-            checks
-                .iter()
-                .map(crate::worker::checks::CheckResult::describe)
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-        EventBody::Reviewed { review, .. } => review.describe(),
-        EventBody::Rescoped { number, of, .. } => {
-            format!("the task was planned again (rescope {number} of {of})")
-        }
-        EventBody::PermissionAsked { tool, input, .. } => {
-            format!("claude asks to use {}", tool_summary(tool, input))
-        }
-        EventBody::Judged { judgement, .. } => format!(
-            "{} judged: {} (phase {})",
-            judgement.step, judgement.message, judgement.phase
-        ),
-        EventBody::Stderr { line, .. } => format!("stderr: {line}"),
-        EventBody::Claude { msg, .. } => return describe_claude(msg, verbose, &one_line),
-    })
-}
-
-fn describe_claude(
-    msg: &Value,
-    verbose: u8,
-    one_line: &dyn Fn(&str, usize) -> String,
-) -> Option<String> {
-    let message = StreamMessage::deserialize(msg).ok()?;
-    match message {
-        StreamMessage::Assistant(a) => {
-            let parts: Vec<String> = a
-                .message
-                .content
-                .iter()
-                .filter_map(|block| match block {
-                    ContentBlock::Text { text } => Some(format!("claude: {}", one_line(text, 200))),
-                    ContentBlock::ToolUse { name, input } => {
-                        Some(format!("tool: {}", tool_summary(name, input)))
-                    }
-                    _ => None,
-                })
-                .collect();
-            (!parts.is_empty()).then(|| parts.join(" | "))
-        }
-        StreamMessage::System(s) if s.subtype == "init" => Some(format!(
-            "claude init: model {}, permissions {}",
-            s.model.as_deref().unwrap_or("?"),
-            s.permission_mode.as_deref().unwrap_or("?")
-        )),
-        StreamMessage::System(s) if s.subtype == "api_retry" => Some(format!(
-            "api retry {}/{}{} in {:.1} s",
-            s.attempt.unwrap_or(0),
-            s.max_retries.unwrap_or(0),
-            s.error_status
-                .map(|e| format!(" after {e}"))
-                .unwrap_or_default(),
-            s.retry_delay_ms.unwrap_or(0.0) / 1000.0
-        )),
-        StreamMessage::Result(r) => Some(format!(
-            "result: {}{}{}",
-            if r.is_error { "error" } else { "success" },
-            r.total_cost_usd
-                .map(|c| format!(", ${c:.4}"))
-                .unwrap_or_default(),
-            r.result
-                .as_deref()
-                .map(|t| format!(": {}", one_line(t, 120)))
-                .unwrap_or_default()
-        )),
-        _ if verbose > 0 => Some(format!("claude: {}", one_line(&msg.to_string(), 200))),
-        _ => None,
+    let clock = clock(event.ts);
+    for line in describe(&event) {
+        let text = match line.kind {
+            Kind::Words => format!("claude: {}", one_line(&line.text, 200)),
+            Kind::Tool => format!("tool: {}", line.text),
+            Kind::Warn | Kind::News | Kind::Detail => format!("leash: {}", line.text),
+            Kind::Record => line.text,
+            Kind::Raw if out.verbose > 0 => line.text,
+            Kind::Raw | Kind::Piece => continue,
+        };
+        let _ = writeln!(stdout, "{clock} {text}");
     }
 }
 

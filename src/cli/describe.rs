@@ -1,0 +1,253 @@
+//! What an event says to a person, in lines: one description for the live printer of a
+//! running turn and for `session logs`, each showing the lines its way. Text from
+//! outside (claude's words, prompts, check output) is made safe for a terminal where
+//! it is printed, not here.
+
+use serde_json::Value;
+
+use crate::claude::display::{Part, Said, said};
+use crate::cli::render::tool_summary;
+use crate::protocol::{Event, EventBody, Level};
+
+/// One line of what an event says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub kind: Kind,
+    pub text: String,
+}
+
+/// How a line is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// claude's words: live, on stdout.
+    Words,
+    /// A piece of claude's words as they stream: live only.
+    Piece,
+    /// A tool claude uses.
+    Tool,
+    /// Something went wrong and leash handled it: shown unless `-q`.
+    Warn,
+    /// News about the session (a compaction, a check): shown unless `-q`.
+    News,
+    /// Routine: shown with `-v`.
+    Detail,
+    /// The log's record of turns and steps (their prompts, results and judgements):
+    /// live, the command itself reports them.
+    Record,
+    /// claude's plumbing: in the log with `-v`, never live.
+    Raw,
+}
+
+fn line(kind: Kind, text: impl Into<String>) -> Line {
+    Line {
+        kind,
+        text: text.into(),
+    }
+}
+
+/// What an event says.
+pub fn describe(event: &Event) -> Vec<Line> {
+    let turn = event.turn.unwrap_or_default();
+    let one = |kind, text| vec![line(kind, text)];
+    match &event.body {
+        EventBody::Claude { msg } => describe_said(&said(msg), msg),
+        EventBody::TurnStarted { kind, prompt } => one(
+            Kind::Detail,
+            format!("turn {turn} started ({kind}): {}", one_line(prompt, 120)),
+        ),
+        EventBody::TurnEnded { outcome } => one(
+            Kind::Record,
+            format!(
+                "turn {turn} ended: {}{}",
+                outcome.status.describe(),
+                outcome
+                    .message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        EventBody::Notice { level, message } => one(
+            match level {
+                Level::Warn => Kind::Warn,
+                Level::Info => Kind::Detail,
+            },
+            message.clone(),
+        ),
+        EventBody::Stderr { line } => one(Kind::Detail, format!("claude: {line}")),
+        EventBody::PermissionAsked { tool, input, .. } => one(
+            Kind::Record,
+            format!("claude asks to use {}", tool_summary(tool, input)),
+        ),
+        EventBody::Compacting => one(Kind::News, "compacting...".to_string()),
+        EventBody::Compacted { compaction } => one(Kind::News, compaction.describe()),
+        EventBody::CompactFailed { reason } => {
+            one(Kind::Warn, format!("compaction failed: {reason}"))
+        }
+        EventBody::RateLimit { limit } => one(
+            match limit.status.as_str() {
+                "allowed" => Kind::Detail,
+                _ => Kind::Warn,
+            },
+            limit.describe(),
+        ),
+        EventBody::ChecksRan { checks } => checks
+            .iter()
+            .map(|check| {
+                let kind = if check.passed() {
+                    Kind::News
+                } else {
+                    Kind::Warn
+                };
+                line(kind, format!("check {}", check.describe()))
+            })
+            .collect(),
+        EventBody::Reviewed { review } => one(Kind::News, review.describe()),
+        EventBody::Rescoped { number, of, .. } => one(
+            Kind::Warn,
+            format!("the nudges ran out; the task was planned again (rescope {number} of {of})"),
+        ),
+        EventBody::Judged { judgement } => one(
+            Kind::Record,
+            format!(
+                "{} judged: {} (phase {})",
+                judgement.step, judgement.message, judgement.phase
+            ),
+        ),
+    }
+}
+
+/// What one of claude's lines says; `msg` is the line, for the raw view.
+pub fn describe_said(said: &Said, msg: &Value) -> Vec<Line> {
+    match said {
+        Said::Message {
+            parts, synthetic, ..
+        } => parts
+            .iter()
+            .map(|part| match (part, synthetic) {
+                // claude's report of an API error: the turn's outcome says it.
+                (Part::Text(text), true) => {
+                    line(Kind::Record, format!("claude: {}", one_line(text, 200)))
+                }
+                (Part::Text(text), false) => line(Kind::Words, text.clone()),
+                (Part::Tool { name, input }, _) => line(Kind::Tool, tool_summary(name, input)),
+            })
+            .collect(),
+        Said::Piece(text) => vec![line(Kind::Piece, text.clone())],
+        Said::ToolsDone => Vec::new(),
+        Said::Init {
+            model,
+            permission_mode,
+        } => vec![line(
+            Kind::Record,
+            format!(
+                "claude init: model {}, permissions {}",
+                model.as_deref().unwrap_or("?"),
+                permission_mode.as_deref().unwrap_or("?")
+            ),
+        )],
+        Said::Retry {
+            attempt,
+            max_retries,
+            delay_ms,
+            status,
+        } => vec![line(
+            Kind::Warn,
+            format!(
+                "API error{}; claude retries ({attempt}/{max_retries}) in {:.1} s",
+                status.map(|s| format!(" {s}")).unwrap_or_default(),
+                delay_ms / 1000.0
+            ),
+        )],
+        Said::Result {
+            is_error,
+            cost_usd,
+            text,
+        } => vec![line(
+            Kind::Record,
+            format!(
+                "result: {}{}{}",
+                if *is_error { "error" } else { "success" },
+                cost_usd.map(|c| format!(", ${c:.4}")).unwrap_or_default(),
+                text.as_deref()
+                    .map(|t| format!(": {}", one_line(t, 120)))
+                    .unwrap_or_default()
+            ),
+        )],
+        Said::Other => vec![line(
+            Kind::Raw,
+            format!("claude: {}", one_line(&msg.to_string(), 200)),
+        )],
+    }
+}
+
+/// Text on one line, at most `max` characters.
+pub fn one_line(text: &str, max: usize) -> String {
+    let flat = text.trim().replace('\n', " ⏎ ");
+    let mut short: String = flat.chars().take(max).collect();
+    if short.len() < flat.len() {
+        short.push('…');
+    }
+    short
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claude::conversation::Compaction;
+
+    fn event(body: EventBody) -> Event {
+        Event {
+            body,
+            seq: 1,
+            ts: 0,
+            turn: Some(3),
+        }
+    }
+
+    #[test]
+    fn claudes_words_and_tools_are_lines_of_their_own() {
+        let msg = serde_json::json!({"type": "assistant", "message": {"content": [
+            {"type": "text", "text": "Looking."},
+            {"type": "tool_use", "name": "Bash", "input": {"command": "ls -la"}},
+        ]}});
+        let lines = describe(&event(EventBody::Claude { msg }));
+        assert_eq!(lines[0], line(Kind::Words, "Looking."));
+        assert_eq!(lines[1], line(Kind::Tool, "Bash: ls -la"));
+    }
+
+    #[test]
+    fn leash_says_what_it_saw_with_how_loud() {
+        let compacted = describe(&event(EventBody::Compacted {
+            compaction: Compaction {
+                trigger: "auto".into(),
+                pre_tokens: Some(995_000),
+                post_tokens: Some(2_000),
+                ts: 0,
+            },
+        }));
+        assert_eq!(
+            compacted,
+            [line(Kind::News, "compacted 995k -> 2k tokens (auto)")]
+        );
+        let retry = serde_json::json!({"type": "system", "subtype": "api_retry", "attempt": 1, "max_retries": 2, "retry_delay_ms": 500.0, "error_status": 529});
+        assert_eq!(
+            describe(&event(EventBody::Claude { msg: retry })),
+            [line(
+                Kind::Warn,
+                "API error 529; claude retries (1/2) in 0.5 s"
+            )]
+        );
+        let routine = describe(&event(EventBody::Notice {
+            level: Level::Info,
+            message: "started claude".into(),
+        }));
+        assert_eq!(routine[0].kind, Kind::Detail);
+    }
+
+    #[test]
+    fn long_text_is_one_bounded_line() {
+        assert_eq!(one_line("a\nb", 10), "a ⏎ b");
+        assert_eq!(one_line(&"x".repeat(50), 10).chars().count(), 11);
+    }
+}
