@@ -165,3 +165,92 @@ impl Permissions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claude::session::stub_request;
+    use crate::eventlog::EventLog;
+
+    fn out(dir: &std::path::Path) -> Subscribers {
+        Subscribers::new(EventLog::open(dir, 1 << 20).unwrap())
+    }
+
+    fn logged(dir: &std::path::Path, out: &mut Subscribers) -> String {
+        out.flush();
+        std::fs::read_to_string(dir.join(crate::eventlog::LOG_FILE)).unwrap()
+    }
+
+    #[test]
+    fn tools_on_the_allow_list_are_allowed_without_asking() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = out(dir.path());
+        let mut permissions = Permissions::new(vec!["Bash".into()], Vec::new(), Duration::from_secs(60));
+        let (request, mut answered) = stub_request("Bash");
+        permissions.ask(request, Some(1), &mut out);
+        assert_eq!(answered().unwrap()["behavior"], "allow");
+        assert!(logged(dir.path(), &mut out).contains("allowed Bash (allow-list)"));
+    }
+
+    #[test]
+    fn with_nobody_to_ask_the_answer_is_no_and_says_how_to_allow() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = out(dir.path());
+        let mut permissions = Permissions::new(Vec::new(), Vec::new(), Duration::from_secs(60));
+        permissions.turn_started(1, false);
+        let (request, mut answered) = stub_request("Write");
+        permissions.ask(request, Some(1), &mut out);
+        let answer = answered().unwrap();
+        assert_eq!(answer["behavior"], "deny");
+        assert!(answer["message"].as_str().unwrap().contains("--allow-tool Write"));
+        assert_eq!(permissions.deadline(), None, "nothing waits");
+    }
+
+    #[test]
+    fn a_person_decides_and_always_is_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = out(dir.path());
+        let mut permissions = Permissions::new(Vec::new(), Vec::new(), Duration::from_secs(60));
+        permissions.turn_started(4, true);
+        let (request, mut answered) = stub_request("Bash");
+        permissions.ask(request, Some(4), &mut out);
+        assert!(answered().is_none(), "waits for the person");
+        assert!(logged(dir.path(), &mut out).contains("permission_asked"));
+        assert!(!permissions.decide("someone-else", decision(true, true), &mut out));
+        assert!(permissions.decide("req-Bash", decision(true, true), &mut out));
+        assert_eq!(answered().unwrap()["behavior"], "allow");
+        assert_eq!(permissions.always_list(), ["Bash"]);
+        let (again, mut answered) = stub_request("Bash");
+        permissions.ask(again, Some(4), &mut out);
+        assert_eq!(answered().unwrap()["behavior"], "allow", "always means always");
+    }
+
+    #[test]
+    fn a_person_who_leaves_or_does_not_answer_is_a_no() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = out(dir.path());
+        let mut permissions = Permissions::new(Vec::new(), Vec::new(), Duration::ZERO);
+        permissions.turn_started(2, true);
+        let (left, mut left_answer) = stub_request("Bash");
+        permissions.ask(left, Some(2), &mut out);
+        permissions.detach(2, &mut out);
+        assert_eq!(left_answer().unwrap()["behavior"], "deny");
+        permissions.turn_started(3, true);
+        let (slow, mut slow_answer) = stub_request("Edit");
+        permissions.ask(slow, Some(3), &mut out);
+        assert!(permissions.deadline().is_some());
+        permissions.expire(&mut out);
+        let answer = slow_answer().unwrap();
+        assert_eq!(answer["behavior"], "deny");
+        assert!(answer["message"].as_str().unwrap().contains("no answer within"));
+        assert_eq!(permissions.deadline(), None);
+    }
+
+    fn decision(allow: bool, always: bool) -> Decision {
+        Decision {
+            allow,
+            always,
+            message: None,
+        }
+    }
+}

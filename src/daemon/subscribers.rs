@@ -135,3 +135,73 @@ impl Subscribers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::feed;
+
+    fn notice(text: &str) -> EventBody<Value> {
+        EventBody::Notice {
+            level: Level::Info,
+            message: text.to_string(),
+        }
+    }
+
+    fn drain(rx: &mut feed::FeedReceiver) -> Vec<(String, bool)> {
+        std::iter::from_fn(|| rx.try_recv())
+            .map(|out| (out.line.to_string(), out.last))
+            .collect()
+    }
+
+    #[test]
+    fn a_turns_client_gets_its_turn_until_it_ends_and_a_follower_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = Subscribers::new(EventLog::open(dir.path(), 1 << 20).unwrap());
+        let (turn_feed, mut turn_rx) = feed::channel(1 << 20);
+        let (follow_feed, mut follow_rx) = feed::channel(1 << 20);
+        out.subscribe(7, Until::TurnEnded, turn_feed);
+        assert_eq!(out.follow(follow_feed), 0, "nothing logged yet");
+        out.emit(Some(7), notice("mine"));
+        out.emit(Some(8), notice("not mine"));
+        out.emit(None, notice("between turns"));
+        let outcome = crate::turn::Outcome {
+            status: crate::turn::TurnStatus::Success,
+            exit_code: 0,
+            turn: 7,
+            result: None,
+            message: None,
+            session_id: String::new(),
+            model: None,
+            cost_usd: None,
+            duration_ms: 0,
+            api_error_status: None,
+            retries: 0,
+        };
+        out.emit(Some(7), EventBody::<Value>::TurnEnded { outcome });
+        out.emit(Some(7), notice("after its end"));
+        let mine = drain(&mut turn_rx);
+        assert_eq!(mine.len(), 2, "{mine:?}");
+        assert!(mine[0].0.contains("\"mine\"") && !mine[0].1);
+        assert!(mine[1].0.contains("turn_ended") && mine[1].1, "the end is the last line");
+        assert_eq!(drain(&mut follow_rx).len(), 5);
+        out.flush();
+        let logged = crate::eventlog::read_entries(dir.path(), None, None).unwrap();
+        let seqs: Vec<u64> = logged.iter().filter_map(|l| crate::eventlog::seq_of(l)).collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_client_that_falls_behind_is_dropped_and_the_log_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = Subscribers::new(EventLog::open(dir.path(), 1 << 20).unwrap());
+        let (slow, _slow_rx) = feed::channel(100);
+        out.subscribe(1, Until::TurnEnded, slow);
+        for i in 0..10 {
+            out.emit(Some(1), notice(&format!("line {i}")));
+        }
+        out.flush();
+        let logged = std::fs::read_to_string(out.log_path()).unwrap();
+        assert_eq!(logged.matches("read too slowly").count(), 1, "{logged}");
+    }
+}

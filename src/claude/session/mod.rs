@@ -25,6 +25,8 @@ use super::limits::RateLimit;
 use crate::error::Error;
 use crate::turn::TurnSettings;
 pub use tools::ToolRequest;
+#[cfg(test)]
+pub use tools::stub_request;
 
 /// The session's bounds: every wait it makes has one.
 #[derive(Debug, Clone)]

@@ -120,6 +120,21 @@ impl Pending {
     }
 }
 
+/// A request as claude would make it, and what it was answered, for tests of whoever
+/// decides.
+#[cfg(test)]
+pub fn stub_request(tool: &str) -> (ToolRequest, impl FnMut() -> Option<Value>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Answer>();
+    let request = ToolRequest {
+        request_id: format!("req-{tool}"),
+        tool: tool.to_string(),
+        input: serde_json::json!({"command": "ls"}),
+        answers: tx,
+        answered: false,
+    };
+    (request, move || rx.try_recv().ok().map(|answer| answer.body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
