@@ -58,7 +58,10 @@ fn request() -> impl Strategy<Value = Request> {
                     }),
                     worker: fresh.then(|| {
                         Box::new(leash::worker::WorkerState {
-                            task: Some(path.clone()),
+                            task: leash::worker::Task {
+                                text: Some(path.clone()),
+                                ..Default::default()
+                            },
                             ..Default::default()
                         })
                     }),

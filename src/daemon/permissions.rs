@@ -185,7 +185,8 @@ mod tests {
     fn tools_on_the_allow_list_are_allowed_without_asking() {
         let dir = tempfile::tempdir().unwrap();
         let mut out = out(dir.path());
-        let mut permissions = Permissions::new(vec!["Bash".into()], Vec::new(), Duration::from_secs(60));
+        let mut permissions =
+            Permissions::new(vec!["Bash".into()], Vec::new(), Duration::from_secs(60));
         let (request, mut answered) = stub_request("Bash");
         permissions.ask(request, Some(1), &mut out);
         assert_eq!(answered().unwrap()["behavior"], "allow");
@@ -202,7 +203,12 @@ mod tests {
         permissions.ask(request, Some(1), &mut out);
         let answer = answered().unwrap();
         assert_eq!(answer["behavior"], "deny");
-        assert!(answer["message"].as_str().unwrap().contains("--allow-tool Write"));
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap()
+                .contains("--allow-tool Write")
+        );
         assert_eq!(permissions.deadline(), None, "nothing waits");
     }
 
@@ -222,7 +228,11 @@ mod tests {
         assert_eq!(permissions.always_list(), ["Bash"]);
         let (again, mut answered) = stub_request("Bash");
         permissions.ask(again, Some(4), &mut out);
-        assert_eq!(answered().unwrap()["behavior"], "allow", "always means always");
+        assert_eq!(
+            answered().unwrap()["behavior"],
+            "allow",
+            "always means always"
+        );
     }
 
     #[test]
@@ -242,7 +252,12 @@ mod tests {
         permissions.expire(&mut out);
         let answer = slow_answer().unwrap();
         assert_eq!(answer["behavior"], "deny");
-        assert!(answer["message"].as_str().unwrap().contains("no answer within"));
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap()
+                .contains("no answer within")
+        );
         assert_eq!(permissions.deadline(), None);
     }
 

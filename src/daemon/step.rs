@@ -315,7 +315,7 @@ fn diff(parts: &Parts) -> Seen {
     let Some(cwd) = cwd(parts) else {
         return Seen::GitFailed(Error::internal("the worker lost its session"));
     };
-    let from = parts.worker.state().head_at_start.clone();
+    let from = parts.worker.state().run.head_at_start.clone();
     let diff = git::head(&cwd).and_then(|head| match head {
         Some(head) => git::diff_between(&cwd, from.as_deref(), &head, MAX_REVIEW_DIFF),
         None => Ok(git::Diff::default()),
@@ -342,11 +342,12 @@ fn git_view(cwd: &Path, state: &WorkerState) -> Result<GitView, Error> {
     let head = git::head(cwd)?;
     let (commits, new_commits) = match &head {
         Some(head) => (
-            git::commits_between(cwd, state.head_at_start.as_deref(), head)?,
-            if state.last_seen_head.as_deref() == Some(head.as_str()) {
+            git::commits_between(cwd, state.run.head_at_start.as_deref(), head)?,
+            if state.run.last_seen_head.as_deref() == Some(head.as_str()) {
                 Vec::new()
             } else {
-                git::commits_between(cwd, state.last_seen_head.as_deref(), head).unwrap_or_default()
+                git::commits_between(cwd, state.run.last_seen_head.as_deref(), head)
+                    .unwrap_or_default()
             },
         ),
         None => (Vec::new(), Vec::new()),

@@ -183,11 +183,17 @@ mod tests {
         let mine = drain(&mut turn_rx);
         assert_eq!(mine.len(), 2, "{mine:?}");
         assert!(mine[0].0.contains("\"mine\"") && !mine[0].1);
-        assert!(mine[1].0.contains("turn_ended") && mine[1].1, "the end is the last line");
+        assert!(
+            mine[1].0.contains("turn_ended") && mine[1].1,
+            "the end is the last line"
+        );
         assert_eq!(drain(&mut follow_rx).len(), 5);
         out.flush();
         let logged = crate::eventlog::read_entries(dir.path(), None, None).unwrap();
-        let seqs: Vec<u64> = logged.iter().filter_map(|l| crate::eventlog::seq_of(l)).collect();
+        let seqs: Vec<u64> = logged
+            .iter()
+            .filter_map(|l| crate::eventlog::seq_of(l))
+            .collect();
         assert_eq!(seqs, [1, 2, 3, 4, 5]);
     }
 

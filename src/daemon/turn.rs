@@ -252,7 +252,7 @@ fn handoff_text(parts: &Parts, kind: TurnKind) -> String {
     let recent = parts.tally.earlier_prompts();
     let state = parts.worker.state();
     let worker_turn = !matches!(kind, TurnKind::User | TurnKind::Compact);
-    if !worker_turn || state.task.is_none() {
+    if !worker_turn || state.task.text.is_none() {
         return handoff_prompt(&Handoff {
             recent_prompts: &recent,
             ..Handoff::default()
@@ -265,7 +265,7 @@ fn handoff_text(parts: &Parts, kind: TurnKind) -> String {
                 .ok()
                 .flatten()
                 .and_then(|head| {
-                    git::commits_between(cwd, state.head_at_start.as_deref(), &head).ok()
+                    git::commits_between(cwd, state.run.head_at_start.as_deref(), &head).ok()
                 })
                 .unwrap_or_default(),
             git::changes(cwd).unwrap_or_default(),
@@ -273,12 +273,12 @@ fn handoff_text(parts: &Parts, kind: TurnKind) -> String {
         None => (Vec::new(), Vec::new()),
     };
     handoff_prompt(&Handoff {
-        task: state.task.as_deref(),
-        plan: state.plan.as_deref(),
+        task: state.task.text.as_deref(),
+        plan: state.task.plan.as_deref(),
         phase: Some(state.phase.to_string()),
         last_verdict: state.last.as_ref().map(|j| j.message.as_str()),
-        nudges: Some((state.nudges, state.max_nudges)),
-        head_at_start: state.head_at_start.as_deref(),
+        nudges: Some((state.run.nudges, state.run.max_nudges)),
+        head_at_start: state.run.head_at_start.as_deref(),
         commits: &commits,
         uncommitted: &uncommitted,
         recent_prompts: &recent,

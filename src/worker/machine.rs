@@ -228,10 +228,10 @@ impl StepMachine {
         // Once per step: after it, the context is what it is.
         self.context_percent = None;
         let instructions = compact_instructions(
-            state.task.as_deref(),
-            state.plan.as_deref(),
+            state.task.text.as_deref(),
+            state.task.plan.as_deref(),
             state.last.as_ref().map(|j| j.message.as_str()),
-            (state.nudges, state.max_nudges),
+            (state.run.nudges, state.run.max_nudges),
         );
         self.stage = Stage::Compacting {
             then: Box::new(then),
@@ -256,7 +256,7 @@ impl StepMachine {
         }
         if let Some(cost) = self.cost_of(&seen) {
             let kind = self.turn_kind();
-            state.cost.add(kind, cost);
+            state.task.cost.add(kind, cost);
         }
         match &seen {
             Seen::Git(view) => self.head.clone_from(&view.head),
@@ -278,7 +278,7 @@ impl StepMachine {
         let action = self.gate(state, action, now_ms);
         let action = self.rescope(state, action);
         // The budget this step runs under (a new task begins without a cost).
-        state.cost.budget_usd = self.config.task_budget_usd;
+        state.task.cost.budget_usd = self.config.task_budget_usd;
         let action = self.within_budget(state, action);
         if let Action::Finish(judged) = &action {
             self.stage = Stage::Over;
@@ -333,7 +333,7 @@ impl StepMachine {
             (Stage::NudgeJudge { number, result }, _, Seen::Git(view)) => {
                 let judged = judge(state, Step::Nudge, &view, Some(&result));
                 let sent = match number {
-                    Some(number) => format!("nudge {number} of {} sent", state.max_nudges),
+                    Some(number) => format!("nudge {number} of {} sent", state.run.max_nudges),
                     None => "the answer was sent".to_string(),
                 };
                 // The nudge went out: that is what this command reports with its exit code.
@@ -344,11 +344,11 @@ impl StepMachine {
                 })
             }
             (Stage::Checking { judged, then }, _, Seen::Checked(checks)) => {
-                state.checked = Some(Checked {
+                state.run.gates.checked = Some(Checked {
                     head: self.head.clone(),
                     commands: self.config.checks.clone(),
                 });
-                state.checks = checks.clone();
+                state.run.gates.checks = checks.clone();
                 self.notes.push(Note::ChecksRan(checks));
                 self.gate_committed(state, *judged, then, now_ms)
             }
@@ -360,11 +360,11 @@ impl StepMachine {
             )),
             (Stage::ReviewDiff { judged, then }, _, Seen::Diff(diff)) => {
                 let prompt = review_prompt(&ReviewContext {
-                    task: state.task.as_deref(),
-                    plan: state.plan.as_deref(),
+                    task: state.task.text.as_deref(),
+                    plan: state.task.plan.as_deref(),
                     diff: &diff,
-                    checks: &state.checks,
-                    round: state.reviews + 1,
+                    checks: &state.run.gates.checks,
+                    round: state.run.gates.reviews + 1,
                     max_rounds: self.config.max_reviews,
                 });
                 self.stage = Stage::ReviewTurn { judged, then };
@@ -421,6 +421,8 @@ impl StepMachine {
         let mut passed = Vec::new();
         if !self.config.checks.is_empty() {
             let ran_here = state
+                .run
+                .gates
                 .checked
                 .as_ref()
                 .is_some_and(|c| c.head == head && c.commands == self.config.checks);
@@ -435,7 +437,7 @@ impl StepMachine {
                     timeout_ms: self.config.check_timeout_ms,
                 };
             }
-            if let Some(failed) = state.checks.iter().find(|c| !c.passed()).cloned() {
+            if let Some(failed) = state.run.gates.checks.iter().find(|c| !c.passed()).cloned() {
                 let what = format!("the check {}", failed.describe());
                 let feedback = failed.feedback(&commit);
                 return self.gate_failed(
@@ -446,10 +448,10 @@ impl StepMachine {
                     now_ms,
                 );
             }
-            passed.push(format!("{} check(s) passed", state.checks.len()));
+            passed.push(format!("{} check(s) passed", state.run.gates.checks.len()));
         }
         if self.config.review {
-            let here = state.review.clone().filter(|r| r.head == head);
+            let here = state.run.gates.review.clone().filter(|r| r.head == head);
             match here {
                 Some(review) if review.approved => passed.push("approved by review".to_string()),
                 Some(review) => {
@@ -463,9 +465,9 @@ impl StepMachine {
                         now_ms,
                     );
                 }
-                None if state.reviews >= self.config.max_reviews => passed.push(format!(
+                None if state.run.gates.reviews >= self.config.max_reviews => passed.push(format!(
                     "accepted without approval after {} review round(s) (max_reviews)",
-                    state.reviews
+                    state.run.gates.reviews
                 )),
                 None => {
                     state.phase = Phase::Implementing;
@@ -479,7 +481,7 @@ impl StepMachine {
         }
         self.gated = true;
         state.phase = Phase::Done;
-        state.feedback = None;
+        state.run.gates.feedback = None;
         let message = match passed.is_empty() {
             true => judged.message.clone(),
             false => format!("{}; {}", judged.message, passed.join(", ")),
@@ -487,7 +489,7 @@ impl StepMachine {
         Action::Finish(Judgement {
             phase: Phase::Done,
             message,
-            checks: state.checks.clone(),
+            checks: state.run.gates.checks.clone(),
             ..judged
         })
     }
@@ -502,8 +504,8 @@ impl StepMachine {
         (verdict, what, feedback): (Verdict, String, String),
         now_ms: u64,
     ) -> Action {
-        state.feedback = Some(feedback);
-        let out_of_nudges = state.nudges >= state.max_nudges;
+        state.run.gates.feedback = Some(feedback);
+        let out_of_nudges = state.run.nudges >= state.run.max_nudges;
         if then == Then::Nudge && !out_of_nudges {
             state.phase = Phase::Implementing;
             return self.nudge_backoff(state, now_ms);
@@ -513,7 +515,7 @@ impl StepMachine {
             true => (
                 Verdict::OutOfNudges,
                 Phase::OutOfNudges,
-                format!("; no nudges left ({} used)", state.nudges),
+                format!("; no nudges left ({} used)", state.run.nudges),
             ),
             false => (verdict, Phase::Implementing, String::new()),
         };
@@ -528,7 +530,7 @@ impl StepMachine {
             phase,
             exit_code,
             message: format!("{}, but {what}{left}", judged.message),
-            checks: state.checks.clone(),
+            checks: state.run.gates.checks.clone(),
             ..judged
         })
     }
@@ -539,13 +541,13 @@ impl StepMachine {
         match action {
             Action::Finish(judged)
                 if judged.verdict == Verdict::OutOfNudges
-                    && state.rescopes < self.config.rescopes
-                    && state.task.is_some() =>
+                    && state.task.rescopes < self.config.rescopes
+                    && state.task.text.is_some() =>
             {
-                let task = state.task.clone().unwrap_or_default();
-                let mut tried = state.history.clone();
+                let task = state.task.text.clone().unwrap_or_default();
+                let mut tried = state.task.history.clone();
                 tried.push(format!("{}: {}", judged.step, judged.message));
-                let prompt = rescope_prompt(&task, state.plan.as_deref(), &tried);
+                let prompt = rescope_prompt(&task, state.task.plan.as_deref(), &tried);
                 self.stage = Stage::RescopeTurn {
                     after: Box::new(judged),
                 };
@@ -577,13 +579,13 @@ impl StepMachine {
     /// Once the task has spent its budget, no further turn is sent, and work that is
     /// not done says so instead of asking for a nudge that would not be sent either.
     fn within_budget(&self, state: &WorkerState, action: Action) -> Action {
-        if !state.cost.exhausted() {
+        if !state.task.cost.exhausted() {
             return action;
         }
         let spent = format!(
             "budget exhausted: the task spent {} of its {} budget",
-            usd(state.cost.total_usd()),
-            usd(state.cost.budget_usd.unwrap_or_default())
+            usd(state.task.cost.total_usd()),
+            usd(state.task.cost.budget_usd.unwrap_or_default())
         );
         match action {
             Action::Send { .. } | Action::Compact { .. } | Action::Pause { .. } => {
@@ -629,16 +631,16 @@ impl StepMachine {
             state.phase,
             Phase::Implementing | Phase::Done | Phase::Blocked | Phase::OutOfNudges
         );
-        if under_way && state.implement_sent && !restart {
+        if under_way && state.run.implement_sent && !restart {
             return Action::Finish(judge(state, Step::Implement, view, None));
         }
-        let resend = state.phase == Phase::Implementing && !state.implement_sent;
+        let resend = state.phase == Phase::Implementing && !state.run.implement_sent;
         if restart || !resend {
             state.begin_implement(view.head.clone(), self.config.max_nudges);
         } else {
             self.observe(state, view);
         }
-        let prompt = implement_prompt(state.task.as_deref(), state.plan.is_some());
+        let prompt = implement_prompt(state.task.text.as_deref(), state.task.plan.is_some());
         self.phase_turn(state, Stage::ImplementTurn, TurnKind::Implement, prompt)
     }
 
@@ -646,13 +648,13 @@ impl StepMachine {
     /// another is under way (without `replace`), is refused.
     fn refusal(&self, state: &WorkerState) -> Option<Judgement> {
         let current = || {
-            let task = state.task.as_deref().unwrap_or("no task");
+            let task = state.task.text.as_deref().unwrap_or("no task");
             let first = task.lines().next().unwrap_or(task);
             let short: String = first.chars().take(80).collect();
             format!("{short:?} ({})", state.phase)
         };
         if let Some(mine) = &self.task_id
-            && state.task_id.as_deref() != Some(mine.as_str())
+            && state.task.id.as_deref() != Some(mine.as_str())
         {
             return Some(judgement(
                 state,
@@ -669,7 +671,7 @@ impl StepMachine {
             replace: false,
         } = &self.step
             && state.task_under_way()
-            && state.task.as_deref() != Some(task.as_str())
+            && state.task.text.as_deref() != Some(task.as_str())
         {
             return Some(judgement(
                 state,
@@ -689,7 +691,7 @@ impl StepMachine {
     fn nudge_wanted(&mut self, state: &mut WorkerState, has_reason: bool) -> Action {
         if state.phase == Phase::Blocked && has_reason {
             self.answering = true;
-            if state.blocked_in == Some(Phase::Planning) {
+            if state.task.blocked_in == Some(Phase::Planning) {
                 return self.replan(state);
             }
         }
@@ -717,7 +719,7 @@ impl StepMachine {
                 Verdict::OutOfNudges,
                 format!(
                     "no nudges left ({} used); `leash implement --restart` starts the phase over",
-                    state.max_nudges
+                    state.run.max_nudges
                 ),
             )),
             phase => Some(judgement(
@@ -741,9 +743,9 @@ impl StepMachine {
             return self.lost(state, Stage::Begin, &Seen::Start);
         };
         let answer = reasons.join("\n");
-        let task = state.task.clone().unwrap_or_default();
+        let task = state.task.text.clone().unwrap_or_default();
         state.phase = Phase::Planning;
-        state.blocked_in = None;
+        state.task.blocked_in = None;
         self.stage = Stage::ReplanTurn;
         self.send(TurnKind::Plan, replan_prompt(&task, &answer))
     }
@@ -775,8 +777,9 @@ impl StepMachine {
 
     /// The pause a nudge waits since the last one (none for a person's answer).
     fn nudge_backoff(&mut self, state: &mut WorkerState, now_ms: u64) -> Action {
-        let used = state.nudges;
+        let used = state.run.nudges;
         let since_last = state
+            .run
             .last_nudge_ms
             .map_or(u64::MAX, |at| now_ms.saturating_sub(at));
         let wait = if self.answering {
@@ -808,10 +811,10 @@ impl StepMachine {
         events: &[String],
     ) -> Action {
         self.observe(state, view);
-        let foreign: Vec<CommitInfo> = std::mem::take(&mut state.foreign_commits);
-        let number = (!self.answering).then_some(state.nudges + 1);
+        let foreign: Vec<CommitInfo> = std::mem::take(&mut state.run.foreign_commits);
+        let number = (!self.answering).then_some(state.run.nudges + 1);
         let reason = (!reasons.is_empty()).then(|| reasons.join("\n"));
-        let feedback = state.feedback.take();
+        let feedback = state.run.gates.feedback.take();
         let prompt = nudge_prompt(&NudgeContext {
             feedback: feedback.as_deref(),
             verdict: if view.changes.is_empty() {
@@ -823,7 +826,7 @@ impl StepMachine {
             reason: reason.as_deref(),
             events,
             foreign_commits: &foreign,
-            count: number.map(|n| (n, state.max_nudges)),
+            count: number.map(|n| (n, state.run.max_nudges)),
         });
         self.stage = Stage::NudgeTurn { number };
         self.send(TurnKind::Nudge, prompt)
@@ -846,9 +849,9 @@ impl StepMachine {
                     foreign.len()
                 ));
             }
-            state.own_commits.extend(made);
-            state.foreign_commits.extend(foreign);
-            state.last_seen_head = head;
+            state.run.own_commits.extend(made);
+            state.run.foreign_commits.extend(foreign);
+            state.run.last_seen_head = head;
         }
         let result = outcome.result.clone().unwrap_or_default();
         match std::mem::replace(&mut self.stage, Stage::Over) {
@@ -862,7 +865,7 @@ impl StepMachine {
                 if let Some(failed) = failed_turn(state, Step::Implement, outcome) {
                     return Action::Finish(failed);
                 }
-                state.implement_sent = true;
+                state.run.implement_sent = true;
                 self.stage = Stage::ImplementJudge { result };
                 Action::Look
             }
@@ -887,12 +890,12 @@ impl StepMachine {
                     approved,
                     text: result,
                     head: self.head.clone(),
-                    round: state.reviews + 1,
+                    round: state.run.gates.reviews + 1,
                 };
                 if !approved {
-                    state.reviews += 1;
+                    state.run.gates.reviews += 1;
                 }
-                state.review = Some(review.clone());
+                state.run.gates.review = Some(review.clone());
                 self.notes.push(Note::Reviewed(review));
                 self.gate_committed(state, *judged, then, now_ms)
             }
@@ -903,13 +906,13 @@ impl StepMachine {
                 if blocked_reason(&result).is_some() {
                     return Action::Finish(planned(state, result));
                 }
-                state.earlier_plans.extend(state.plan.take());
-                state.plan = Some(result.clone());
-                state.rescopes += 1;
+                state.task.earlier_plans.extend(state.task.plan.take());
+                state.task.plan = Some(result.clone());
+                state.task.rescopes += 1;
                 state.phase = Phase::Planned;
-                state.implement_sent = false;
+                state.run.implement_sent = false;
                 self.notes.push(Note::Rescoped {
-                    number: state.rescopes,
+                    number: state.task.rescopes,
                     of: self.config.rescopes,
                     plan: result,
                 });
@@ -925,7 +928,7 @@ impl StepMachine {
                         Verdict::Rescoped,
                         format!(
                             "{}; planned again (rescope {} of {}): implementing starts over with the new plan",
-                            after.message, state.rescopes, self.config.rescopes
+                            after.message, state.task.rescopes, self.config.rescopes
                         ),
                     )
                 })
@@ -934,9 +937,9 @@ impl StepMachine {
                 // A provider that fails the turn is not the agent stalling, and a
                 // person's answer is no nudge: neither spends one.
                 if outcome.status != TurnStatus::ProviderError && number.is_some() {
-                    state.nudges += 1;
+                    state.run.nudges += 1;
                 }
-                state.last_nudge_ms = Some(now_ms);
+                state.run.last_nudge_ms = Some(now_ms);
                 if let Some(failed) = failed_turn(state, Step::Nudge, outcome) {
                     return Action::Finish(failed);
                 }
@@ -966,14 +969,14 @@ impl StepMachine {
     /// A move of HEAD since the last look that the worker did not make is someone
     /// else's commit: remembered, and told to the agent in the next nudge.
     fn observe(&mut self, state: &mut WorkerState, view: &GitView) {
-        if state.phase != Phase::Implementing || view.head == state.last_seen_head {
+        if state.phase != Phase::Implementing || view.head == state.run.last_seen_head {
             return;
         }
         if view.head.is_some() {
             let foreign: Vec<CommitInfo> = view
                 .new_commits
                 .iter()
-                .filter(|c| !state.own_commits.contains(&c.id))
+                .filter(|c| !state.run.own_commits.contains(&c.id))
                 .cloned()
                 .collect();
             if !foreign.is_empty() {
@@ -981,9 +984,9 @@ impl StepMachine {
                     "{} commit(s) by someone else since the last turn",
                     foreign.len()
                 ));
-                state.foreign_commits.extend(foreign);
+                state.run.foreign_commits.extend(foreign);
             }
-            state.last_seen_head = view.head.clone();
+            state.run.last_seen_head = view.head.clone();
         }
     }
 }
@@ -992,7 +995,7 @@ impl StepMachine {
 fn planned(state: &mut WorkerState, plan: String) -> Judgement {
     if let Some(reason) = blocked_reason(&plan) {
         state.phase = Phase::Blocked;
-        state.blocked_in = Some(Phase::Planning);
+        state.task.blocked_in = Some(Phase::Planning);
         return Judgement {
             blocked_reason: Some(reason.clone()),
             ..judgement(
@@ -1003,7 +1006,7 @@ fn planned(state: &mut WorkerState, plan: String) -> Judgement {
             )
         };
     }
-    state.plan = Some(plan);
+    state.task.plan = Some(plan);
     state.phase = Phase::Planned;
     judgement(state, Step::Plan, Verdict::Planned, "planned".to_string())
 }
@@ -1034,15 +1037,15 @@ pub fn judgement(state: &WorkerState, step: Step, verdict: Verdict, message: Str
         exit_code: verdict.exit_code(),
         phase: state.phase,
         message,
-        nudges_used: state.nudges,
-        max_nudges: state.max_nudges,
+        nudges_used: state.run.nudges,
+        max_nudges: state.run.max_nudges,
         commits: Vec::new(),
         uncommitted: Vec::new(),
-        plan: state.plan.clone(),
+        plan: state.task.plan.clone(),
         blocked_reason: None,
-        task_id: state.task_id.clone(),
-        task_cost_usd: state.cost.total_usd(),
-        checks: state.checks.clone(),
+        task_id: state.task.id.clone(),
+        task_cost_usd: state.task.cost.total_usd(),
+        checks: state.run.gates.checks.clone(),
     }
 }
 
@@ -1070,7 +1073,7 @@ fn judge(state: &mut WorkerState, step: Step, view: &GitView, result: Option<&st
     let own: Vec<CommitInfo> = view
         .commits
         .iter()
-        .filter(|c| state.own_commits.contains(&c.id))
+        .filter(|c| state.run.own_commits.contains(&c.id))
         .cloned()
         .collect();
     let changes = &view.changes;
@@ -1079,11 +1082,11 @@ fn judge(state: &mut WorkerState, step: Step, view: &GitView, result: Option<&st
         blocked = Some(last_blocked_reason(state));
     }
     let mut verdict = judge_work(&own, changes, blocked.as_deref());
-    if own.is_empty() && blocked.is_none() && state.nudges >= state.max_nudges {
+    if own.is_empty() && blocked.is_none() && state.run.nudges >= state.run.max_nudges {
         verdict = Verdict::OutOfNudges;
     }
     if verdict == Verdict::Blocked && result.is_some() {
-        state.blocked_in = Some(Phase::Implementing);
+        state.task.blocked_in = Some(Phase::Implementing);
     }
     state.phase = match verdict {
         Verdict::Committed => Phase::Done,
@@ -1119,7 +1122,7 @@ fn judge(state: &mut WorkerState, step: Step, view: &GitView, result: Option<&st
         ),
         _ => format!(
             "still not committed after {} nudge(s){}",
-            state.nudges,
+            state.run.nudges,
             if changes.is_empty() {
                 String::new()
             } else {
@@ -1183,13 +1186,13 @@ pub fn loop_start(
     fresh: bool,
     config: &WorkerConfig,
 ) -> Option<LoopNext> {
-    let same_task = task.is_none() || task == state.task;
+    let same_task = task.is_none() || task == state.task.text;
     if let Some(task) = task.clone()
         && (!same_task || fresh)
     {
         return Some(LoopNext::Plan(task));
     }
-    let task = task.or_else(|| state.task.clone());
+    let task = task.or_else(|| state.task.text.clone());
     Some(match (state.phase, task) {
         (_, Some(task)) if fresh => LoopNext::Plan(task),
         (Phase::Idle | Phase::Planning, Some(task)) => LoopNext::Plan(task),
@@ -1206,7 +1209,7 @@ pub fn loop_start(
                     .into(),
             ),
         ),
-        (Phase::OutOfNudges, _) if state.rescopes < config.rescopes => LoopNext::Nudge,
+        (Phase::OutOfNudges, _) if state.task.rescopes < config.rescopes => LoopNext::Nudge,
         (Phase::OutOfNudges, _) => LoopNext::Finish(
             Verdict::OutOfNudges.exit_code(),
             Some(

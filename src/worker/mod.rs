@@ -291,19 +291,51 @@ impl WorkerConfig {
 }
 
 /// `worker.json`: the worker's phase and what it knows, written atomically by the daemon.
+/// Its parts nest (a task; the implement run under way, with its gates) and are
+/// flattened on disk and in `--json`, so starting a new run is one assignment and the
+/// file keeps its shape.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WorkerState {
     pub phase: Phase,
+    #[serde(flatten)]
+    pub task: Task,
+    #[serde(flatten)]
+    pub run: Run,
+    /// The judgement of the last step.
+    pub last: Option<Judgement>,
+}
+
+/// The task the worker works on, from its plan to its end.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Task {
     /// The task, verbatim.
-    pub task: Option<String>,
+    #[serde(rename = "task")]
+    pub text: Option<String>,
     /// Which task this is: a new one gets a new id.
-    #[serde(default)]
-    pub task_id: Option<String>,
+    #[serde(default, rename = "task_id")]
+    pub id: Option<String>,
     /// The phase the agent declared itself blocked in: an answer goes back there.
     #[serde(default)]
     pub blocked_in: Option<Phase>,
     /// The plan the planning turn answered.
     pub plan: Option<String>,
+    /// What the task's turns cost so far.
+    #[serde(default)]
+    pub cost: TaskCost,
+    /// Rescopes of this task so far.
+    #[serde(default)]
+    pub rescopes: u32,
+    /// The plans a rescope replaced, oldest first.
+    #[serde(default)]
+    pub earlier_plans: Vec<String>,
+    /// The task's verdicts so far, oldest first (the last [`HISTORY`]), for a rescope.
+    #[serde(default)]
+    pub history: Vec<String>,
+}
+
+/// One implement phase of the task: from HEAD when it began to its judgement.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Run {
     /// HEAD when the implement phase began.
     pub head_at_start: Option<String>,
     /// HEAD when leash last looked; a move between turns is someone else's doing.
@@ -320,9 +352,13 @@ pub struct WorkerState {
     pub implement_sent: bool,
     /// Unix ms when the last nudge's turn ended, for the backoff.
     pub last_nudge_ms: Option<u64>,
-    /// What the task's turns cost so far.
-    #[serde(default)]
-    pub cost: TaskCost,
+    #[serde(flatten)]
+    pub gates: Gates,
+}
+
+/// What committed work went through in this phase: its checks and reviews.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Gates {
     /// The checks of the latest commit, and where they ran.
     #[serde(default)]
     pub checks: Vec<CheckResult>,
@@ -337,17 +373,6 @@ pub struct WorkerState {
     /// What the next nudge tells the agent verbatim: a failed check, a review's changes.
     #[serde(default)]
     pub feedback: Option<String>,
-    /// Rescopes of this task so far.
-    #[serde(default)]
-    pub rescopes: u32,
-    /// The plans a rescope replaced, oldest first.
-    #[serde(default)]
-    pub earlier_plans: Vec<String>,
-    /// The task's verdicts so far, oldest first (the last [`HISTORY`]), for a rescope.
-    #[serde(default)]
-    pub history: Vec<String>,
-    /// The judgement of the last step.
-    pub last: Option<Judgement>,
 }
 
 /// The commit checks ran at, with which commands.
@@ -464,8 +489,11 @@ impl WorkerState {
     pub fn begin_plan(&mut self, task: String) {
         *self = WorkerState {
             phase: Phase::Planning,
-            task: Some(task),
-            task_id: Some(uuid::Uuid::new_v4().to_string()),
+            task: Task {
+                text: Some(task),
+                id: Some(uuid::Uuid::new_v4().to_string()),
+                ..Task::default()
+            },
             ..WorkerState::default()
         };
     }
@@ -478,22 +506,15 @@ impl WorkerState {
         )
     }
 
-    /// Starts the implement phase at `head`.
+    /// Starts the implement phase at `head`: a new run, nothing of the last one kept.
     pub fn begin_implement(&mut self, head: Option<String>, max_nudges: u32) {
         self.phase = Phase::Implementing;
-        self.head_at_start = head.clone();
-        self.last_seen_head = head;
-        self.own_commits.clear();
-        self.foreign_commits.clear();
-        self.nudges = 0;
-        self.max_nudges = max_nudges;
-        self.implement_sent = false;
-        self.last_nudge_ms = None;
-        self.checks.clear();
-        self.checked = None;
-        self.reviews = 0;
-        self.review = None;
-        self.feedback = None;
+        self.run = Run {
+            head_at_start: head.clone(),
+            last_seen_head: head,
+            max_nudges,
+            ..Run::default()
+        };
     }
 
     /// A step's judgement: one about the work becomes the worker's last word (a step
@@ -509,9 +530,10 @@ impl WorkerState {
 
     /// Remembers a verdict of the task, for a rescope.
     pub fn remember(&mut self, verdict: String) {
-        self.history.push(verdict);
-        if self.history.len() > HISTORY {
-            self.history.remove(0);
+        let history = &mut self.task.history;
+        history.push(verdict);
+        if history.len() > HISTORY {
+            history.remove(0);
         }
     }
 }
@@ -672,6 +694,53 @@ mod tests {
             !review_approves("Looks fine to me."),
             "no marker is changes"
         );
+    }
+
+    #[test]
+    fn worker_json_keeps_its_flat_shape() {
+        // A file as leash wrote it before the state was nested.
+        let old = r#"{"phase":"implementing","task":"t","task_id":"id1","blocked_in":null,
+            "plan":"p","head_at_start":"h0","last_seen_head":"h1","own_commits":["c1"],
+            "foreign_commits":[],"nudges":2,"max_nudges":5,"implement_sent":true,
+            "last_nudge_ms":7,"cost":{"plan_usd":0.1,"implement_usd":0.2,"nudges_usd":0.0},
+            "checks":[],"checked":null,"reviews":1,"review":null,"feedback":"f",
+            "rescopes":1,"earlier_plans":["p0"],"history":["h"],"last":null}"#;
+        let state: WorkerState = serde_json::from_str(old).unwrap();
+        assert_eq!(state.task.text.as_deref(), Some("t"));
+        assert_eq!(state.task.id.as_deref(), Some("id1"));
+        assert_eq!(state.run.nudges, 2);
+        assert_eq!(state.run.gates.reviews, 1);
+        assert_eq!(state.run.gates.feedback.as_deref(), Some("f"));
+        let written = serde_json::to_value(&state).unwrap();
+        let old: serde_json::Value = serde_json::from_str(old).unwrap();
+        let keys = |v: &serde_json::Value| {
+            let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            keys.sort();
+            keys
+        };
+        assert_eq!(keys(&written), keys(&old), "the same keys, all at the top");
+    }
+
+    #[test]
+    fn a_new_implement_run_forgets_the_last_one_but_not_the_task() {
+        let mut state = WorkerState::default();
+        state.begin_plan("the task".into());
+        state.task.plan = Some("plan".into());
+        state.run.nudges = 3;
+        state.run.gates.feedback = Some("fix it".into());
+        state.run.own_commits.push("c1".into());
+        state.begin_implement(Some("h1".into()), 5);
+        assert_eq!(state.phase, Phase::Implementing);
+        assert_eq!(
+            state.run,
+            Run {
+                head_at_start: Some("h1".into()),
+                last_seen_head: Some("h1".into()),
+                max_nudges: 5,
+                ..Run::default()
+            }
+        );
+        assert_eq!(state.task.plan.as_deref(), Some("plan"));
     }
 
     #[test]

@@ -132,7 +132,9 @@ pub fn stub_request(tool: &str) -> (ToolRequest, impl FnMut() -> Option<Value>) 
         answers: tx,
         answered: false,
     };
-    (request, move || rx.try_recv().ok().map(|answer| answer.body))
+    (request, move || {
+        rx.try_recv().ok().map(|answer| answer.body)
+    })
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     };
     let mut next = loop_start(&state, task, args.fresh, &config).ok_or_else(no_task)?;
     // The task this loop works on: the one under way, until it plans its own.
-    let mut task_id = state.task_id.clone();
+    let mut task_id = state.task.id.clone();
     let mut phase = state.phase;
     let mut last_message = state.last.map(|j| j.message).unwrap_or_default();
     block_on(async {

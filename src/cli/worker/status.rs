@@ -64,32 +64,32 @@ pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
         ),
         ("branch", or_dash(branch.as_deref(), 1)),
         ("phase", state.phase.to_string()),
-        ("task", or_dash(state.task.as_deref(), 3)),
-        ("plan", or_dash(state.plan.as_deref(), 5)),
+        ("task", or_dash(state.task.text.as_deref(), 3)),
+        ("plan", or_dash(state.task.plan.as_deref(), 5)),
         (
             "nudges",
-            format!("{} of {}", state.nudges, state.max_nudges),
+            format!("{} of {}", state.run.nudges, state.run.max_nudges),
         ),
-        ("cost", state.cost.describe()),
+        ("cost", state.task.cost.describe()),
     ]);
-    if let Some(head) = &state.head_at_start {
+    if let Some(head) = &state.run.head_at_start {
         out.rows([("head start", head[..head.len().min(12)].to_string())]);
     }
-    for (i, check) in state.checks.iter().enumerate() {
+    for (i, check) in state.run.gates.checks.iter().enumerate() {
         let label = if i == 0 { "checks" } else { "" };
         let mark = if check.passed() { "pass" } else { "FAIL" };
         out.rows([(label, format!("{mark}  {}", check.describe()))]);
     }
-    if let Some(review) = &state.review {
+    if let Some(review) = &state.run.gates.review {
         out.rows([("review", review.describe())]);
     }
-    if state.rescopes > 0 {
+    if state.task.rescopes > 0 {
         out.rows([(
             "rescopes",
             format!(
                 "{} (earlier plans kept: {})",
-                state.rescopes,
-                state.earlier_plans.len()
+                state.task.rescopes,
+                state.task.earlier_plans.len()
             ),
         )]);
     }

@@ -5,7 +5,7 @@ use super::*;
 use crate::git::{CommitInfo, FileChange};
 use crate::retry::RetryPolicy;
 use crate::turn::{Outcome, TurnKind, TurnStatus};
-use crate::worker::{Phase, Step, Verdict, WorkerConfig, WorkerState, WorkerStep};
+use crate::worker::{Phase, Run, Step, Task, Verdict, WorkerConfig, WorkerState, WorkerStep};
 
 const NOW: u64 = 1_000_000;
 
@@ -109,16 +109,22 @@ fn git(head: &str, commits: &[&str], changes: &[&str]) -> Seen {
 fn state(phase: Phase) -> WorkerState {
     WorkerState {
         phase,
-        task: Some("add a --version flag".into()),
-        plan: matches!(phase, Phase::Planned | Phase::Implementing | Phase::Done)
-            .then(|| "1. add it".to_string()),
-        head_at_start: (phase != Phase::Idle).then(|| "h0".to_string()),
-        last_seen_head: (phase != Phase::Idle).then(|| "h0".to_string()),
-        max_nudges: 3,
-        implement_sent: matches!(
-            phase,
-            Phase::Implementing | Phase::Done | Phase::Blocked | Phase::OutOfNudges
-        ),
+        task: Task {
+            text: Some("add a --version flag".into()),
+            plan: matches!(phase, Phase::Planned | Phase::Implementing | Phase::Done)
+                .then(|| "1. add it".to_string()),
+            ..Task::default()
+        },
+        run: Run {
+            head_at_start: (phase != Phase::Idle).then(|| "h0".to_string()),
+            last_seen_head: (phase != Phase::Idle).then(|| "h0".to_string()),
+            max_nudges: 3,
+            implement_sent: matches!(
+                phase,
+                Phase::Implementing | Phase::Done | Phase::Blocked | Phase::OutOfNudges
+            ),
+            ..Run::default()
+        },
         ..WorkerState::default()
     }
 }
@@ -190,8 +196,8 @@ const ALL_PHASES: [Phase; 7] = [
 fn planning_begins_the_task_anew_from_any_phase() {
     for phase in ALL_PHASES {
         let mut s = state(phase);
-        s.nudges = 2;
-        s.own_commits = vec!["old".into()];
+        s.run.nudges = 2;
+        s.run.own_commits = vec!["old".into()];
         let actions = drive(PLAN(), &mut s, vec![ok("1. write it\n2. commit it")]);
         let j = judged(&actions);
         assert_eq!(
@@ -199,12 +205,12 @@ fn planning_begins_the_task_anew_from_any_phase() {
             (Verdict::Planned, Phase::Planned, 0)
         );
         assert_eq!(
-            s.plan.as_deref(),
+            s.task.plan.as_deref(),
             Some("1. write it\n2. commit it"),
             "{phase}"
         );
         assert_eq!(
-            (s.nudges, s.own_commits.len()),
+            (s.run.nudges, s.run.own_commits.len()),
             (0, 0),
             "{phase}: forgotten"
         );
@@ -225,7 +231,7 @@ fn a_plan_that_says_blocked_blocks_the_worker() {
         (Verdict::Blocked, Phase::Blocked, 11)
     );
     assert_eq!(j.blocked_reason.as_deref(), Some("need the API key"));
-    assert_eq!(s.plan, None);
+    assert_eq!(s.task.plan, None);
 }
 
 #[test]
@@ -251,7 +257,7 @@ fn a_planning_turn_that_fails_keeps_the_phase_and_the_turn_exit_code() {
 fn a_new_task_is_refused_while_another_is_under_way_unless_it_replaces_it() {
     for phase in ALL_PHASES {
         let mut s = state(phase);
-        s.task_id = Some("t1".into());
+        s.task.id = Some("t1".into());
         let under_way = s.task_under_way();
         let answers = if under_way { vec![] } else { vec![ok("plan")] };
         let actions = drive(plan_of("another task", false), &mut s, answers);
@@ -260,17 +266,17 @@ fn a_new_task_is_refused_while_another_is_under_way_unless_it_replaces_it() {
             assert_eq!((j.verdict, j.exit_code), (Verdict::Busy, 14), "{phase}");
             assert!(j.message.contains("add a --version flag"), "{}", j.message);
             assert!(sent(&actions).is_empty(), "{phase}");
-            assert_eq!(s.task_id.as_deref(), Some("t1"), "{phase}: untouched");
+            assert_eq!(s.task.id.as_deref(), Some("t1"), "{phase}: untouched");
         } else {
             assert_eq!(j.verdict, Verdict::Planned, "{phase}");
-            assert_ne!(s.task_id.as_deref(), Some("t1"), "{phase}: a new task");
+            assert_ne!(s.task.id.as_deref(), Some("t1"), "{phase}: a new task");
         }
         let mut s = state(phase);
-        s.task_id = Some("t1".into());
+        s.task.id = Some("t1".into());
         let actions = drive(plan_of("another task", true), &mut s, vec![ok("plan")]);
         assert_eq!(judged(&actions).verdict, Verdict::Planned, "{phase}");
-        assert_eq!(s.task.as_deref(), Some("another task"));
-        assert_ne!(s.task_id.as_deref(), Some("t1"));
+        assert_eq!(s.task.text.as_deref(), Some("another task"));
+        assert_ne!(s.task.id.as_deref(), Some("t1"));
     }
 }
 
@@ -278,7 +284,7 @@ fn a_new_task_is_refused_while_another_is_under_way_unless_it_replaces_it() {
 fn a_step_for_a_task_that_was_replaced_is_refused() {
     for step in [PLAN(), IMPLEMENT, nudge(None), nudge(Some("x"))] {
         let mut s = state(Phase::Implementing);
-        s.task_id = Some("now".into());
+        s.task.id = Some("now".into());
         let mut machine = StepMachine::new(step.clone(), config(), Some("before".into()));
         let Action::Finish(j) = machine.advance(&mut s, Seen::Start, NOW) else {
             panic!("{step:?} was not refused");
@@ -353,7 +359,7 @@ fn implementing_from_a_fresh_phase_begins_at_head_and_judges_from_git() {
     for from in [Phase::Idle, Phase::Planning, Phase::Planned] {
         for (said, made, commits, changes, verdict, phase, code) in cases {
             let mut s = state(from);
-            s.implement_sent = false;
+            s.run.implement_sent = false;
             let head = commits.first().copied().unwrap_or("h0");
             let actions = drive(
                 IMPLEMENT,
@@ -371,11 +377,11 @@ fn implementing_from_a_fresh_phase_begins_at_head_and_judges_from_git() {
                 "from {from}, said {said:?}, made {made:?}"
             );
             assert_eq!(
-                s.head_at_start.as_deref(),
+                s.run.head_at_start.as_deref(),
                 Some("h0"),
                 "the phase began at HEAD"
             );
-            assert!(s.implement_sent);
+            assert!(s.run.implement_sent);
             assert_eq!(
                 j.commits.len(),
                 made.len(),
@@ -399,8 +405,8 @@ fn implementing_a_phase_under_way_judges_again_without_a_turn() {
         Phase::OutOfNudges,
     ] {
         let mut s = state(phase);
-        s.own_commits = vec!["c1".into()];
-        s.nudges = 3;
+        s.run.own_commits = vec!["c1".into()];
+        s.run.nudges = 3;
         let actions = drive(IMPLEMENT, &mut s, vec![git("c1", &["c1"], &[])]);
         assert!(
             sent(&actions).is_empty(),
@@ -418,14 +424,17 @@ fn implementing_a_phase_under_way_judges_again_without_a_turn() {
 #[test]
 fn restart_begins_the_phase_over_with_a_fresh_nudge_budget() {
     let mut s = state(Phase::OutOfNudges);
-    s.nudges = 3;
+    s.run.nudges = 3;
     let actions = drive(
         WorkerStep::Implement { restart: true },
         &mut s,
         vec![git("h5", &[], &[]), ok("hm"), git("h5", &[], &[])],
     );
     assert_eq!(sent(&actions).len(), 1);
-    assert_eq!((s.nudges, s.head_at_start.as_deref()), (0, Some("h5")));
+    assert_eq!(
+        (s.run.nudges, s.run.head_at_start.as_deref()),
+        (0, Some("h5"))
+    );
     assert_eq!(judged(&actions).verdict, Verdict::NoChanges);
 }
 
@@ -437,7 +446,7 @@ fn a_failed_implementation_turn_is_sent_again_in_the_same_phase() {
         (TurnStatus::Interrupted, Verdict::Interrupted, 130),
     ] {
         let mut s = state(Phase::Planned);
-        s.implement_sent = false;
+        s.run.implement_sent = false;
         let actions = drive(
             IMPLEMENT,
             &mut s,
@@ -446,14 +455,17 @@ fn a_failed_implementation_turn_is_sent_again_in_the_same_phase() {
         let j = judged(&actions);
         assert_eq!((j.verdict, j.exit_code), (verdict, code));
         assert_eq!(s.phase, Phase::Implementing);
-        assert!(!s.implement_sent, "the prompt did not get a complete turn");
+        assert!(
+            !s.run.implement_sent,
+            "the prompt did not get a complete turn"
+        );
         // The next implement sends it again, without beginning the phase anew.
-        s.foreign_commits.clear();
+        s.run.foreign_commits.clear();
         let again = drive(IMPLEMENT, &mut s, vec![git("f1", &["f1"], &[])]);
         assert_eq!(sent(&again).len(), 1, "sent again");
-        assert_eq!(s.head_at_start.as_deref(), Some("h0"), "same phase");
+        assert_eq!(s.run.head_at_start.as_deref(), Some("h0"), "same phase");
         assert_eq!(
-            s.foreign_commits.len(),
+            s.run.foreign_commits.len(),
             1,
             "someone else's commit is remembered"
         );
@@ -553,15 +565,15 @@ fn a_nudge_names_what_git_shows_and_judges_the_result() {
             "{}",
             j.message
         );
-        assert_eq!(s.nudges, 1);
-        assert_eq!(s.last_nudge_ms, Some(NOW));
+        assert_eq!(s.run.nudges, 1);
+        assert_eq!(s.run.last_nudge_ms, Some(NOW));
     }
 }
 
 #[test]
 fn no_nudge_is_sent_for_committed_work() {
     let mut s = state(Phase::Implementing);
-    s.own_commits = vec!["c1".into()];
+    s.run.own_commits = vec!["c1".into()];
     let actions = drive(nudge(None), &mut s, vec![git("c1", &["c1"], &[])]);
     assert!(sent(&actions).is_empty());
     let j = judged(&actions);
@@ -572,8 +584,8 @@ fn no_nudge_is_sent_for_committed_work() {
 #[test]
 fn the_nudge_cap_ends_the_phase_with_10() {
     let mut s = state(Phase::Implementing);
-    s.nudges = 2;
-    s.last_nudge_ms = Some(0);
+    s.run.nudges = 2;
+    s.run.last_nudge_ms = Some(0);
     let actions = drive(
         nudge(None),
         &mut s,
@@ -597,8 +609,8 @@ fn the_nudge_cap_ends_the_phase_with_10() {
 #[test]
 fn nudges_are_spaced_by_backoff_and_an_interrupted_wait_ends_the_step() {
     let mut s = state(Phase::Implementing);
-    s.nudges = 1;
-    s.last_nudge_ms = Some(NOW);
+    s.run.nudges = 1;
+    s.run.last_nudge_ms = Some(NOW);
     let actions = drive(nudge(None), &mut s, vec![git("h0", &[], &[])]);
     let Some(Action::Pause { ms, why }) = actions.last() else {
         panic!("{actions:?}");
@@ -613,7 +625,7 @@ fn nudges_are_spaced_by_backoff_and_an_interrupted_wait_ends_the_step() {
         panic!("{action:?}")
     };
     assert_eq!((j.verdict, j.exit_code), (Verdict::Interrupted, 130));
-    assert_eq!(s.nudges, 1, "no nudge spent");
+    assert_eq!(s.run.nudges, 1, "no nudge spent");
 }
 
 #[test]
@@ -634,7 +646,7 @@ fn a_provider_error_costs_no_nudge_and_other_failures_do() {
             ],
         );
         assert_eq!(judged(&actions).exit_code, status.exit_code());
-        assert_eq!(s.nudges, spent, "{status:?}");
+        assert_eq!(s.run.nudges, spent, "{status:?}");
     }
 }
 
@@ -659,8 +671,8 @@ fn someone_elses_commits_are_told_in_the_next_nudge_once() {
         Verdict::NoChanges,
         "not the worker's commit"
     );
-    assert!(s.foreign_commits.is_empty(), "told once");
-    assert_eq!(s.last_seen_head.as_deref(), Some("f1"));
+    assert!(s.run.foreign_commits.is_empty(), "told once");
+    assert_eq!(s.run.last_seen_head.as_deref(), Some("f1"));
 }
 
 #[test]
@@ -688,16 +700,16 @@ fn only_the_workers_own_commits_during_a_turn_count_and_the_rest_are_told() {
     assert_eq!(j.verdict, Verdict::Committed);
     assert_eq!(j.commits.len(), 1, "f1 is not the worker's");
     assert_eq!(
-        s.foreign_commits,
+        s.run.foreign_commits,
         vec![commit("f1")],
         "told in the next nudge"
     );
-    assert_eq!(s.last_seen_head.as_deref(), Some("c1"));
+    assert_eq!(s.run.last_seen_head.as_deref(), Some("c1"));
 
     // Someone else's commit alone, during the worker's turn, is no work of its own.
     let mut s = state(Phase::Implementing);
     let mut machine = StepMachine::new(IMPLEMENT, config(), None);
-    s.implement_sent = false;
+    s.run.implement_sent = false;
     machine.advance(&mut s, Seen::Start, NOW);
     machine.advance(&mut s, git("h0", &[], &[]), NOW);
     let during = Seen::Turn {
@@ -718,7 +730,7 @@ fn an_answer_to_a_blocker_raised_while_planning_plans_again() {
     let mut s = state(Phase::Idle);
     drive(PLAN(), &mut s, vec![ok("LEASH-BLOCKED: need the key")]);
     assert_eq!(
-        (s.phase, s.blocked_in),
+        (s.phase, s.task.blocked_in),
         (Phase::Blocked, Some(Phase::Planning))
     );
     let actions = drive(
@@ -740,7 +752,11 @@ fn an_answer_to_a_blocker_raised_while_planning_plans_again() {
         (Step::Nudge, Verdict::Planned, 0)
     );
     assert_eq!(s.phase, Phase::Planned);
-    assert_eq!((s.nudges, s.blocked_in), (0, None), "the budget is intact");
+    assert_eq!(
+        (s.run.nudges, s.task.blocked_in),
+        (0, None),
+        "the budget is intact"
+    );
     // Blocked again: the answer did not help.
     let mut s = state(Phase::Idle);
     drive(PLAN(), &mut s, vec![ok("LEASH-BLOCKED: need the key")]);
@@ -755,8 +771,8 @@ fn an_answer_to_a_blocker_raised_while_planning_plans_again() {
 #[test]
 fn an_answer_to_a_blocker_raised_while_implementing_is_no_nudge() {
     let mut s = state(Phase::Implementing);
-    s.nudges = 1;
-    s.last_nudge_ms = Some(NOW);
+    s.run.nudges = 1;
+    s.run.last_nudge_ms = Some(NOW);
     drive(
         nudge(None),
         &mut s,
@@ -769,10 +785,10 @@ fn an_answer_to_a_blocker_raised_while_implementing_is_no_nudge() {
         ],
     );
     assert_eq!(
-        (s.phase, s.blocked_in),
+        (s.phase, s.task.blocked_in),
         (Phase::Blocked, Some(Phase::Implementing))
     );
-    assert_eq!(s.nudges, 2);
+    assert_eq!(s.run.nudges, 2);
     let actions = drive(
         nudge(Some("use postgres")),
         &mut s,
@@ -799,7 +815,7 @@ fn an_answer_to_a_blocker_raised_while_implementing_is_no_nudge() {
         j.message
     );
     assert_eq!(
-        (s.nudges, s.phase),
+        (s.run.nudges, s.phase),
         (2, Phase::Implementing),
         "no nudge spent"
     );
@@ -841,7 +857,7 @@ fn a_full_context_is_compacted_before_a_plan_or_implement_turn_keeping_the_work(
         (IMPLEMENT, TurnKind::Implement, Phase::Planned),
     ] {
         let mut s = state(context);
-        s.implement_sent = false;
+        s.run.implement_sent = false;
         let mut machine = StepMachine::new(step.clone(), config(), None).with_context(Some(85));
         let mut action = machine.advance(&mut s, Seen::Start, NOW);
         if kind == TurnKind::Implement {
@@ -871,7 +887,7 @@ fn a_full_context_is_compacted_before_a_plan_or_implement_turn_keeping_the_work(
         );
         // A failed compaction does not stop the work; it is noted.
         let mut s = state(context);
-        s.implement_sent = false;
+        s.run.implement_sent = false;
         let mut machine = StepMachine::new(step, config(), None).with_context(Some(99));
         machine.advance(&mut s, Seen::Start, NOW);
         if kind == TurnKind::Implement {
@@ -921,7 +937,10 @@ fn no_compaction_below_the_threshold_when_unknown_or_disabled() {
 fn with_task(phase: Phase, task: Option<&str>) -> WorkerState {
     WorkerState {
         phase,
-        task: task.map(str::to_string),
+        task: Task {
+            text: task.map(str::to_string),
+            ..Task::default()
+        },
         ..WorkerState::default()
     }
 }
@@ -1091,15 +1110,15 @@ fn each_turns_cost_goes_to_its_phase_and_they_add_up_to_the_task() {
         ],
     );
     let j = judged(&actions);
-    assert_eq!(s.cost.plan_usd, 0.25);
-    assert_eq!(s.cost.implement_usd, 0.51);
-    assert_eq!(s.cost.nudges_usd, 0.125);
-    assert_eq!(s.cost.total_usd(), 0.885);
+    assert_eq!(s.task.cost.plan_usd, 0.25);
+    assert_eq!(s.task.cost.implement_usd, 0.51);
+    assert_eq!(s.task.cost.nudges_usd, 0.125);
+    assert_eq!(s.task.cost.total_usd(), 0.885);
     assert_eq!(j.task_cost_usd, 0.885, "the judgement carries it");
-    assert_eq!(s.cost.budget_usd, None);
+    assert_eq!(s.task.cost.budget_usd, None);
     // A new task starts at nothing.
     drive(PLAN(), &mut s, vec![ok("1. again")]);
-    assert_eq!(s.cost.total_usd(), 0.0);
+    assert_eq!(s.task.cost.total_usd(), 0.0);
 }
 
 #[test]
@@ -1111,8 +1130,8 @@ fn a_spent_budget_sends_no_further_turn_in_any_step() {
         (nudge(Some("use the other API")), Phase::Blocked),
     ] {
         let mut s = state(phase);
-        s.implement_sent = phase == Phase::Implementing;
-        s.cost.implement_usd = 1.0;
+        s.run.implement_sent = phase == Phase::Implementing;
+        s.task.cost.implement_usd = 1.0;
         let seen = match (&step, phase) {
             (WorkerStep::Implement { .. }, Phase::Planned) => vec![git("h0", &[], &[])],
             (WorkerStep::Implement { .. }, _) => vec![git("h0", &[], &["a.rs"])],
@@ -1138,7 +1157,7 @@ fn a_spent_budget_sends_no_further_turn_in_any_step() {
             "{}",
             j.message
         );
-        assert_eq!(s.cost.budget_usd, Some(1.0));
+        assert_eq!(s.task.cost.budget_usd, Some(1.0));
     }
 }
 
@@ -1196,9 +1215,9 @@ fn the_turn_that_spends_the_budget_finishes_and_is_judged_by_its_work() {
 #[test]
 fn a_budget_spent_ends_the_loop_with_13() {
     let mut s = state(Phase::Implementing);
-    s.cost.nudges_usd = 3.0;
-    s.nudges = 1;
-    s.last_nudge_ms = Some(NOW);
+    s.task.cost.nudges_usd = 3.0;
+    s.run.nudges = 1;
+    s.run.last_nudge_ms = Some(NOW);
     let actions = drive_machine(
         budgeted(nudge(None), 3.0),
         &mut s,
@@ -1284,7 +1303,10 @@ fn a_commit_is_done_only_once_its_checks_pass() {
     );
     assert!(j.message.ends_with("; 1 check(s) passed"), "{}", j.message);
     assert_eq!(j.checks.len(), 1);
-    assert_eq!(s.checked.as_ref().unwrap().head.as_deref(), Some("c1"));
+    assert_eq!(
+        s.run.gates.checked.as_ref().unwrap().head.as_deref(),
+        Some("c1")
+    );
     // Judged again at the same commit, the checks do not run again.
     let actions = step_with(&config, IMPLEMENT, &mut s, vec![git("c1", &["c1"], &[])]);
     assert_eq!(judged(&actions).verdict, Verdict::Committed);
@@ -1367,7 +1389,7 @@ fn a_failed_check_is_told_verbatim_in_the_next_nudge_which_counts() {
     );
     assert!(prompt.contains("leash nudge 1 of 3"), "{prompt}");
     assert!(!prompt.contains("Nothing has changed"), "{prompt}");
-    assert_eq!(s.feedback, None, "told once");
+    assert_eq!(s.run.gates.feedback, None, "told once");
     // The fix lands; the checks run at it and pass.
     let a = m.advance(
         &mut s,
@@ -1375,7 +1397,7 @@ fn a_failed_check_is_told_verbatim_in_the_next_nudge_which_counts() {
         NOW,
     );
     assert_eq!(a, Action::Look);
-    assert_eq!(s.nudges, 1);
+    assert_eq!(s.run.nudges, 1);
     let a = m.advance(&mut s, git("c2", &["c2", "c1"], &[]), NOW);
     assert!(matches!(a, Action::RunChecks { .. }), "{a:?}");
     let a = m.advance(
@@ -1400,8 +1422,8 @@ fn a_failed_check_is_told_verbatim_in_the_next_nudge_which_counts() {
 fn a_check_failing_with_no_nudges_left_ends_the_phase() {
     let config = gated(&["make test"], false);
     let mut s = state(Phase::Implementing);
-    s.nudges = 3;
-    s.own_commits = vec!["c1".into()];
+    s.run.nudges = 3;
+    s.run.own_commits = vec!["c1".into()];
     let mut m = StepMachine::new(IMPLEMENT, config, None);
     m.advance(&mut s, Seen::Start, NOW);
     let a = m.advance(&mut s, git("c1", &["c1"], &[]), NOW);
@@ -1429,7 +1451,7 @@ fn a_check_failing_with_no_nudges_left_ends_the_phase() {
 fn checks_interrupted_end_the_step_interrupted() {
     let config = gated(&["sleep 100"], false);
     let mut s = state(Phase::Implementing);
-    s.own_commits = vec!["c1".into()];
+    s.run.own_commits = vec!["c1".into()];
     let mut m = StepMachine::new(IMPLEMENT, config, None);
     m.advance(&mut s, Seen::Start, NOW);
     assert!(matches!(
@@ -1486,7 +1508,7 @@ fn a_review_that_asks_for_changes_reaches_the_implementer_verbatim_then_approves
         j.message
     );
     assert!(matches!(&m.take_notes()[..], [Note::Reviewed(r)] if !r.approved && r.round == 1));
-    assert_eq!(s.reviews, 1);
+    assert_eq!(s.run.gates.reviews, 1);
     // The nudge carries the review, verbatim, on the implementing model.
     let mut m = StepMachine::new(nudge(None), config.clone(), None);
     m.advance(&mut s, Seen::Start, NOW);
@@ -1518,7 +1540,9 @@ fn a_review_that_asks_for_changes_reaches_the_implementer_verbatim_then_approves
     );
     assert!(j.message.contains("approved by review"), "{}", j.message);
     assert!(
-        s.review
+        s.run
+            .gates
+            .review
             .as_ref()
             .is_some_and(|r| r.approved && r.round == 2)
     );
@@ -1583,7 +1607,7 @@ fn a_review_that_fails_to_run_keeps_the_phase() {
 #[test]
 fn without_rescopes_the_cap_ends_the_phase_as_before() {
     let mut s = state(Phase::Implementing);
-    s.nudges = 2;
+    s.run.nudges = 2;
     let actions = drive(
         nudge(None),
         &mut s,
@@ -1609,7 +1633,7 @@ fn a_rescope_after_the_cap_plans_again_and_implementing_starts_over() {
         ..config()
     };
     let mut s = state(Phase::Implementing);
-    s.nudges = 2;
+    s.run.nudges = 2;
     s.remember("implement: not committed yet: 1 changed file(s): a".into());
     let actions = step_with(
         &config,
@@ -1641,7 +1665,7 @@ fn a_rescope_after_the_cap_plans_again_and_implementing_starts_over() {
     assert_eq!(actions.len(), 5, "{actions:?}");
     let mut m = StepMachine::new(nudge(None), config.clone(), None);
     let mut s = state(Phase::Implementing);
-    s.nudges = 3;
+    s.run.nudges = 3;
     m.advance(&mut s, Seen::Start, NOW);
     let Action::Send { kind, .. } = m.advance(&mut s, git("h0", &[], &["a"]), NOW) else {
         panic!("a refused nudge at the cap rescopes too")
@@ -1662,18 +1686,18 @@ fn a_rescope_after_the_cap_plans_again_and_implementing_starts_over() {
             ..
         }]
     ));
-    assert_eq!(s.plan.as_deref(), Some("1. do it differently"));
-    assert_eq!(s.earlier_plans, ["1. add it"]);
+    assert_eq!(s.task.plan.as_deref(), Some("1. do it differently"));
+    assert_eq!(s.task.earlier_plans, ["1. add it"]);
     assert_eq!(loop_next(&j), LoopNext::Implement);
     // The next implement sends the implementation again, with fresh nudges.
     let actions = step_with(&config, IMPLEMENT, &mut s, vec![git("h0", &[], &["a"])]);
     let turns = sent(&actions);
     assert_eq!(turns[0].0, TurnKind::Implement);
     assert!(turns[0].1.contains("Implement the plan you made above"));
-    assert_eq!((s.nudges, s.rescopes), (0, 1));
+    assert_eq!((s.run.nudges, s.task.rescopes), (0, 1));
     // Rescopes used up: the cap ends the phase.
-    s.nudges = 3;
-    s.implement_sent = true;
+    s.run.nudges = 3;
+    s.run.implement_sent = true;
     let actions = step_with(&config, IMPLEMENT, &mut s, vec![git("h0", &[], &["a"])]);
     assert_eq!(judged(&actions).verdict, Verdict::OutOfNudges);
     assert!(matches!(
