@@ -32,6 +32,8 @@ pub enum Scope {
 /// One setting's declaration.
 #[derive(Debug)]
 pub struct Key {
+    /// The setting, for a flag that sets it.
+    pub id: Name,
     pub name: &'static str,
     pub env: &'static str,
     pub default: &'static str,
@@ -50,8 +52,16 @@ macro_rules! settings {
             $( #[doc = $doc] pub $name: $ty, )*
         }
 
+        /// Every setting by name, so a command's flag names a setting that exists.
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Name {
+            $( #[doc = $doc] $name, )*
+        }
+
         pub const KEYS: &[Key] = &[
             $( Key {
+                id: Name::$name,
                 name: stringify!($name),
                 env: $env,
                 default: $default,
@@ -242,16 +252,16 @@ pub struct Resolved {
 
 impl Resolved {
     /// Resolves every key from the config file, the environment (`env`) and the flags
-    /// given for this command (`flags`: key name and value).
+    /// given for this command (`flags`: the setting and its value).
     pub fn resolve(
         file: Option<&ConfigFile>,
         env: impl Fn(&str) -> Option<String>,
-        flags: &[(&str, String)],
+        flags: &[(Name, String)],
     ) -> Resolved {
         let values = KEYS
             .iter()
             .map(|key| {
-                let flag = flags.iter().find(|(name, _)| *name == key.name);
+                let flag = flags.iter().find(|(name, _)| *name == key.id);
                 let from_env = env(key.env).filter(|v| !v.trim().is_empty());
                 let from_file = file.and_then(|f| f.values.get(key.name).map(|v| (v, &f.path)));
                 let value = match (flag, from_env, from_file) {
@@ -270,7 +280,7 @@ impl Resolved {
 
     /// The settings for a command run in `dir`: its repository's `.leash.toml`, this
     /// process's environment, and `flags`.
-    pub fn load(dir: &Path, flags: &[(&str, String)]) -> Result<Resolved, Error> {
+    pub fn load(dir: &Path, flags: &[(Name, String)]) -> Result<Resolved, Error> {
         let file = ConfigFile::find(dir)?;
         Ok(Self::resolve(
             file.as_ref(),
@@ -567,7 +577,7 @@ mod tests {
             "LEASH_MAX_NUDGES" => Some("9".to_string()),
             _ => None,
         };
-        let resolved = Resolved::resolve(None, env, &[("max_nudges", "2".to_string())]);
+        let resolved = Resolved::resolve(None, env, &[(Name::max_nudges, "2".to_string())]);
         let settings = resolved.settings().unwrap();
         assert_eq!(settings.plan_model, "haiku");
         assert_eq!(settings.max_nudges, 2);

@@ -8,7 +8,7 @@ use super::Global;
 use crate::client::{Connection, Target};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::{NewSession, Reply, Request, SessionChange, SessionStatus, StartSpec};
-use crate::settings::{Resolved, Settings};
+use crate::settings::{Name, Resolved, Settings};
 
 /// Commands are short-lived clients: one thread is all they need.
 pub fn block_on<T>(
@@ -32,8 +32,8 @@ pub fn target(global: &Global) -> Result<Target, Error> {
 
 /// The settings where the command runs (`.leash.toml`, environment), with the flags
 /// that were given (`None` ones were not).
-pub fn settings(flags: &[(&str, Option<String>)]) -> Result<(Resolved, Settings), Error> {
-    let flags: Vec<(&str, String)> = flags
+pub fn settings(flags: &[(Name, Option<String>)]) -> Result<(Resolved, Settings), Error> {
+    let flags: Vec<(Name, String)> = flags
         .iter()
         .filter_map(|(key, value)| value.clone().map(|v| (*key, v)))
         .collect();

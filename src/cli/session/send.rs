@@ -9,6 +9,7 @@ use crate::cli::stream::{Ending, stream};
 use crate::cli::{Global, Output};
 use crate::error::Error;
 use crate::protocol::Request;
+use crate::settings::Name;
 use crate::turn::{Outcome, TurnSpec, TurnStatus};
 
 pub const EXAMPLES: &str = "Examples:
@@ -47,7 +48,7 @@ pub async fn run(args: SendArgs, global: &Global, out: &Output) -> Result<u8, Er
             .hint("give the prompt, or - to read it from standard input"));
     }
     let (resolved, settings) =
-        settings(&[("provider_retries", args.retries.map(|n| n.to_string()))])?;
+        settings(&[(Name::provider_retries, args.retries.map(|n| n.to_string()))])?;
     let target = args.worktree.apply(target(global)?, global, &settings)?;
     let autostart = (!args.no_start).then(|| Autostart {
         resolved: &resolved,

@@ -13,6 +13,7 @@ use crate::cli::{Global, Output};
 use crate::client::Connection;
 use crate::error::{Error, ErrorKind};
 use crate::protocol::{SessionChange, SessionState, StartSpec};
+use crate::settings::Name;
 use crate::settings::Settings;
 
 #[derive(Debug, Clone, Args)]
@@ -50,7 +51,7 @@ pub struct StartArgs {
 
 pub async fn run(args: StartArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     let target = target(global)?;
-    let (resolved, settings) = settings(&[("claude", args.claude.clone())])?;
+    let (resolved, settings) = settings(&[(Name::claude, args.claude.clone())])?;
     let claude = resolve_claude(&settings.claude)?;
     let target = args.worktree.apply(target, global, &settings)?;
     if let Some(conn) = target.open().await? {

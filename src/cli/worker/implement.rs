@@ -6,6 +6,7 @@ use super::run_step;
 use crate::cli::common::{block_on, settings, target};
 use crate::cli::{Global, Output};
 use crate::error::Error;
+use crate::settings::Name;
 use crate::worker::WorkerStep;
 
 #[derive(Debug, Clone, Args)]
@@ -28,7 +29,7 @@ pub struct ImplementArgs {
 }
 
 pub fn run(args: ImplementArgs, global: &Global, out: &Output) -> Result<u8, Error> {
-    let mut flags = vec![("implement_model", args.model), args.budget.flag()];
+    let mut flags = vec![(Name::implement_model, args.model), args.budget.flag()];
     flags.extend(args.gates.flags());
     let settings = settings(&flags)?;
     let target = args.worktree.apply(target(global)?, global, &settings.1)?;

@@ -18,6 +18,7 @@ use super::stream::{Ending, stream};
 use crate::client::Target;
 use crate::error::Error;
 use crate::protocol::{Request, WorkerRequest};
+use crate::settings::Name;
 use crate::settings::{Resolved, Settings};
 use crate::worker::{Judgement, Step, WorkerStep};
 
@@ -72,8 +73,8 @@ pub struct BudgetArgs {
 
 impl BudgetArgs {
     /// The setting the flag sets.
-    fn flag(&self) -> (&'static str, Option<String>) {
-        ("task_budget_usd", self.budget.clone())
+    fn flag(&self) -> (Name, Option<String>) {
+        (Name::task_budget_usd, self.budget.clone())
     }
 }
 
@@ -94,14 +95,14 @@ pub struct GateArgs {
 
 impl GateArgs {
     /// The settings the flags set.
-    fn flags(&self) -> [(&'static str, Option<String>); 3] {
+    fn flags(&self) -> [(Name, Option<String>); 3] {
         [
             (
-                "checks",
+                Name::checks,
                 (!self.checks.is_empty()).then(|| self.checks.join("\n")),
             ),
-            ("review", self.review.then(|| "true".to_string())),
-            ("rescopes", self.rescopes.map(|n| n.to_string())),
+            (Name::review, self.review.then(|| "true".to_string())),
+            (Name::rescopes, self.rescopes.map(|n| n.to_string())),
         ]
     }
 }

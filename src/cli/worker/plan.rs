@@ -6,6 +6,7 @@ use super::{TaskArgs, no_task, run_step};
 use crate::cli::common::{block_on, settings, target};
 use crate::cli::{Global, Output};
 use crate::error::Error;
+use crate::settings::Name;
 use crate::worker::WorkerStep;
 
 #[derive(Debug, Clone, Args)]
@@ -30,7 +31,7 @@ pub struct PlanArgs {
 
 pub fn run(args: PlanArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     let task = args.task.read()?.ok_or_else(no_task)?;
-    let settings = settings(&[("plan_model", args.model), args.budget.flag()])?;
+    let settings = settings(&[(Name::plan_model, args.model), args.budget.flag()])?;
     let target = args.worktree.apply(target(global)?, global, &settings.1)?;
     block_on(async {
         let step = WorkerStep::Plan {

@@ -9,6 +9,7 @@ use crate::cli::common::{block_on, settings, target};
 use crate::cli::json::Finished;
 use crate::cli::{Global, Output};
 use crate::error::{Error, ErrorKind};
+use crate::settings::Name;
 use crate::worker::machine::{loop_next, loop_start};
 use crate::worker::{WorkerState, WorkerStep};
 
@@ -57,9 +58,9 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     }
     let task = args.task.read()?;
     let mut flags = vec![
-        ("plan_model", args.plan_model.clone()),
-        ("implement_model", args.implement_model.clone()),
-        ("max_nudges", args.max_nudges.map(|n| n.to_string())),
+        (Name::plan_model, args.plan_model.clone()),
+        (Name::implement_model, args.implement_model.clone()),
+        (Name::max_nudges, args.max_nudges.map(|n| n.to_string())),
         args.budget.flag(),
     ];
     flags.extend(args.gates.flags());
