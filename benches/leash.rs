@@ -6,7 +6,7 @@
 //! 2. client start-up: what a script or a git hook pays per command;
 //! 3. event relay: a flood of events to a `--json` client and to `logs --follow`;
 //! 4. footprint: the daemon's memory idle and after 1,000 turns, the binary's size;
-//! 5. with the pinned real CLI installed (`cargo test --test e2e` installs it): a warm
+//! 5. with the pinned real CLI installed (`cargo test --test it e2e` installs it): a warm
 //!    turn through leash against a cold `claude -p --resume` spawn per turn, and a
 //!    model switch, all talking to the same fake Messages API on 127.0.0.1.
 
@@ -502,7 +502,7 @@ fn real_claude_section(runs: usize, pin: real_cli::Pin) {
         Err(why) => {
             println!(
                 "\nreal claude CLI {version}: skipped, it is not installed ({why}); \
-                 `cargo test --test e2e` installs it into {}",
+                 `cargo test --test it e2e` installs it into {}",
                 pin.install_dir().display()
             );
             return;

@@ -5,9 +5,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::Global;
-use crate::client::{Connection, Target};
-use crate::error::{Error, ErrorKind};
-use crate::protocol::{NewSession, Reply, Request, SessionChange, SessionStatus, StartSpec};
+use crate::client::{Connection, Launch, Target};
+use crate::error::Error;
+use crate::protocol::{NewSession, SessionChange, StartSpec};
 use crate::settings::{Name, Resolved, Settings};
 
 /// Commands are short-lived clients: one thread is all they need.
@@ -141,96 +141,24 @@ pub struct Autostart<'a> {
 }
 
 /// Connects to the worker's daemon; with `autostart`, starts one first when none runs
-/// (`None` fails with "no session").
+/// (`None` fails with "not running").
 pub async fn connect_or_start(
     target: &Target,
     autostart: Option<Autostart<'_>>,
 ) -> Result<Connection, Error> {
-    check_worker_dir(target)?;
-    if let Some(conn) = target.open().await? {
-        return Ok(conn);
-    }
     let Some(autostart) = autostart else {
-        return Err(target.no_session());
+        return target.connect_or_start(None).await;
     };
+    let env = autostart.resolved.daemon_env();
     let spec = StartSpec {
         fresh: false,
         warm: false,
         new: new_session(target, autostart.settings, autostart.allowed_tools)?,
         change: SessionChange::default(),
     };
-    launch(target, autostart.resolved, spec).await?;
-    crate::client::connect(target).await
-}
-
-/// A worker lives in its directory; one that was removed or moved is said to be gone
-/// (rather than claude failing to start there).
-fn check_worker_dir(target: &Target) -> Result<(), Error> {
-    let Some(record) = crate::record::SessionRecord::load(&target.state_dir)? else {
-        return Ok(());
-    };
-    let cwd = &record.conversation.cwd;
-    if cwd.is_dir() {
-        return Ok(());
-    }
-    Err(Error::setup(format!(
-        "worker {}'s directory {} is gone",
-        target.worker,
-        cwd.display()
-    ))
-    .hint(format!(
-        "move it back, or start the worker over where you are with `leash --worker {} session start --fresh --cwd .`",
-        target.worker
-    )))
-}
-
-/// Starts the worker's daemon (with the daemon's settings resolved here) and sets its
-/// session up; answers its status.
-pub async fn launch(
-    target: &Target,
-    resolved: &Resolved,
-    spec: StartSpec,
-) -> Result<SessionStatus, Error> {
-    let conn = crate::client::spawn_daemon(target, &resolved.daemon_env()).await?;
-    start_session(conn, spec).await
-}
-
-/// A start that failed leaves nothing running: the daemon it started is stopped.
-pub async fn stop_after_failed_start(target: &Target) {
-    if let Ok(Some(conn)) = target.open().await {
-        let _ = conn.call(&Request::Stop).await;
-    }
-}
-
-/// Sends a start and reads the status it answers.
-pub async fn start_session(conn: Connection, spec: StartSpec) -> Result<SessionStatus, Error> {
-    match conn.call(&Request::Start(spec)).await? {
-        Reply::Status(status) => Ok(*status),
-        other => Err(unexpected("start", &other)),
-    }
-}
-
-pub async fn fetch_status(conn: Connection) -> Result<SessionStatus, Error> {
-    match conn.call(&Request::Status).await? {
-        Reply::Status(status) => Ok(*status),
-        other => Err(unexpected("status", &other)),
-    }
-}
-
-/// The message of an `ok` reply.
-pub fn ok_message(reply: Reply) -> Result<String, Error> {
-    match reply {
-        Reply::Ok { message } => Ok(message),
-        other => Err(unexpected("the request", &other)),
-    }
-}
-
-pub fn unexpected(what: &str, reply: &Reply) -> Error {
-    Error::new(
-        ErrorKind::Internal,
-        format!("unexpected answer to {what}: {reply:?}"),
-    )
-    .hint("the daemon and this leash may be different versions: `leash session stop`, then retry")
+    target
+        .connect_or_start(Some(Launch { env: &env, spec }))
+        .await
 }
 
 /// A directory given on the command line, made absolute; it must exist.

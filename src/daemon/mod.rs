@@ -36,7 +36,7 @@ use crate::claude::session::Bounds;
 use crate::error::Error;
 use crate::eventlog::EventLog;
 use crate::paths::{Dirs, LOCK_FILE, WorkerName};
-use crate::protocol::{Reply, Request};
+use crate::protocol::{Reply, Request, StartSpec};
 use crate::record::SessionRecord;
 use crate::settings::{Resolved, Settings};
 use actor::{Actor, Inbound};
@@ -59,6 +59,7 @@ pub fn run(worker: &WorkerName, dirs: &Dirs) -> Result<(), Error> {
         return Ok(());
     };
     let record = SessionRecord::load(&state_dir)?;
+    let start = read_start();
     let settings = Resolved::from_env().settings()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -70,7 +71,33 @@ pub fn run(worker: &WorkerName, dirs: &Dirs) -> Result<(), Error> {
         state_dir,
         socket,
     };
-    runtime.block_on(serve(place, record, settings))
+    runtime.block_on(serve(place, record, start, settings))
+}
+
+/// The conversation to begin when the worker has none, as the command that started
+/// the daemon wrote it on standard input (nothing when run by hand in a terminal).
+fn read_start() -> Option<StartSpec> {
+    use std::io::{IsTerminal, Read};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return None;
+    }
+    let mut text = Vec::new();
+    let limit = u64::try_from(crate::protocol::MAX_REQUEST_BYTES).unwrap_or(u64::MAX);
+    if let Err(e) = stdin.lock().take(limit).read_to_end(&mut text) {
+        eprintln!("leash daemon: cannot read the start request: {e}");
+        return None;
+    }
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    match serde_json::from_slice(&text) {
+        Ok(spec) => Some(spec),
+        Err(e) => {
+            eprintln!("leash daemon: the start request is not one leash can read: {e}");
+            None
+        }
+    }
 }
 
 /// How long a new daemon waits for a killed one to let go of the worker's lock.
@@ -126,6 +153,7 @@ fn lock_worker(state_dir: &Path) -> Result<Option<File>, Error> {
 async fn serve(
     place: Place,
     record: Option<SessionRecord>,
+    start: Option<StartSpec>,
     settings: Settings,
 ) -> Result<(), Error> {
     let socket = place.socket.clone();
@@ -185,6 +213,17 @@ async fn serve(
             restart_limit: settings.max_crashes,
         },
     );
+    let mut parts = parts;
+    if let Some(spec) = start {
+        // Before any client is served: whoever reaches this daemon finds its
+        // conversation set up.
+        let spec = StartSpec {
+            fresh: false,
+            warm: false,
+            ..spec
+        };
+        handle::accept(&mut parts, Request::Start(spec), Answer::none());
+    }
     let actor = Actor::new(parts, events, inbox);
     let mut actor_task = tokio::spawn(actor.run(stale_claude));
     let mut connections = JoinSet::new();

@@ -5,7 +5,6 @@ use clap::Args;
 use crate::cli::common::target;
 use crate::cli::stream::{Ending, stream};
 use crate::cli::{Global, Output};
-use crate::client::connect;
 use crate::error::Error;
 use crate::protocol::Request;
 
@@ -20,7 +19,7 @@ pub struct CompactArgs {
 
 pub async fn run(args: CompactArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     let target = target(global)?;
-    let conn = connect(&target).await?;
+    let conn = target.connect().await?;
     let request = Request::Compact {
         instructions: args.instructions,
     };

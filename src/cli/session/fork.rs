@@ -7,9 +7,9 @@
 use clap::Args;
 
 use crate::claude::conversation::ForkOf;
-use crate::cli::common::{launch, resolve_claude, settings, stop_after_failed_start, target};
+use crate::cli::common::{resolve_claude, settings, target};
 use crate::cli::{Global, Output};
-use crate::client::Target;
+use crate::client::{Launch, Target};
 use crate::error::{Error, ErrorKind};
 use crate::paths::WorkerName;
 use crate::protocol::{NewSession, SessionChange, StartSpec};
@@ -98,10 +98,10 @@ pub async fn run(args: ForkArgs, global: &Global, out: &Output) -> Result<u8, Er
             ..SessionChange::default()
         },
     };
-    let status = match launch(&fork, &resolved, spec).await {
+    let env = resolved.daemon_env();
+    let status = match fork.launch(Launch { env: &env, spec }).await {
         Ok(status) => status,
         Err(e) => {
-            stop_after_failed_start(&fork).await;
             return Err(Error {
                 message: format!("the fork did not start: {}", e.message),
                 ..e

@@ -1,14 +1,14 @@
 //! `leash session interrupt`: stop the running turn (a no-op when none runs).
 
-use crate::cli::common::{ok_message, target};
+use crate::cli::common::target;
 use crate::cli::{Global, Output};
-use crate::client::connect;
+use crate::client::ok_message;
 use crate::error::Error;
 use crate::protocol::{Reply, Request};
 
 pub async fn run(global: &Global, out: &Output) -> Result<u8, Error> {
     let target = target(global)?;
-    let conn = connect(&target).await?;
+    let conn = target.connect().await?;
     let message = ok_message(conn.call(&Request::Interrupt { turn: None }).await?)?;
     say_ok(out, message);
     Ok(0)

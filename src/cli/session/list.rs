@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use crate::cli::Output;
-use crate::cli::common::fetch_status;
 use crate::cli::json::WorkerRow;
 use crate::client::Target;
 use crate::error::Error;
@@ -67,7 +66,7 @@ fn placed(row: WorkerRow, target: &Target) -> WorkerRow {
 async fn running_status(target: &Target) -> Option<SessionStatus> {
     let ask = async {
         let conn = target.open().await.ok()??;
-        fetch_status(conn).await.ok()
+        conn.status().await.ok()
     };
     tokio::time::timeout(Duration::from_secs(3), ask)
         .await

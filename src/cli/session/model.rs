@@ -2,9 +2,9 @@
 
 use clap::Args;
 
-use crate::cli::common::{ok_message, settings, target};
+use crate::cli::common::{settings, target};
 use crate::cli::{Global, Output};
-use crate::client::spawn_daemon;
+use crate::client::ok_message;
 use crate::error::{Error, ErrorKind};
 use crate::protocol::Request;
 use crate::record::SessionRecord;
@@ -41,7 +41,7 @@ pub async fn run(args: ModelArgs, global: &Global, out: &Output) -> Result<u8, E
                 )));
             }
             let (resolved, _) = settings(&[])?;
-            spawn_daemon(&target, &resolved.daemon_env()).await?
+            target.revive(&resolved.daemon_env()).await?
         }
     };
     let message = ok_message(conn.call(&Request::SetModel { model }).await?)?;

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::common::{resolve_claude, settings, target, unexpected};
+use crate::cli::common::{resolve_claude, settings, target};
 use crate::cli::{Global, Output};
+use crate::client::unexpected;
 use crate::error::{Error, ErrorKind};
 use crate::protocol::{Reply, Request};
 

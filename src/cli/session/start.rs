@@ -5,12 +5,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::cli::common::{
-    existing_dir, fetch_status, launch, new_session, resolve_claude, settings, start_session,
-    stop_after_failed_start, target,
-};
+use crate::cli::common::{existing_dir, new_session, resolve_claude, settings, target};
 use crate::cli::{Global, Output};
-use crate::client::Connection;
+use crate::client::{Connection, Launch};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::{SessionChange, SessionState, StartSpec};
 use crate::settings::Name;
@@ -87,10 +84,10 @@ pub async fn run(args: StartArgs, global: &Global, out: &Output) -> Result<u8, E
             permission_allow: (!args.allow_tools.is_empty()).then_some(args.allow_tools),
         },
     };
-    let status = match launch(&target, &resolved, spec).await {
+    let env = resolved.daemon_env();
+    let status = match target.launch(Launch { env: &env, spec }).await {
         Ok(status) => status,
         Err(e) => {
-            stop_after_failed_start(&target).await;
             let kind = match e.kind {
                 ErrorKind::Internal => ErrorKind::Setup,
                 kind => kind,
@@ -129,7 +126,7 @@ async fn already_running(
     out: &Output,
 ) -> Result<u8, Error> {
     let socket = conn.socket().to_path_buf();
-    let failed = fetch_status(conn).await?.state == SessionState::Failed;
+    let failed = conn.status().await?.state == SessionState::Failed;
     let conn = Connection::open(&socket).await?.ok_or_else(|| {
         Error::new(ErrorKind::NoSession, "the daemon went away")
             .hint("run `leash session start` again")
@@ -143,7 +140,7 @@ async fn already_running(
             ..SessionChange::default()
         },
     };
-    let status = start_session(conn, spec).await?;
+    let status = conn.start(spec).await?;
     if failed {
         out.note(format!(
             "worker {} is running again (claude pid {})",

@@ -1,6 +1,6 @@
 //! `leash session status`: the worker's session as its daemon sees it.
 
-use crate::cli::common::{fetch_status, target};
+use crate::cli::common::target;
 use crate::cli::{Global, Output};
 use crate::error::{Error, ErrorKind};
 use crate::human::tokens;
@@ -26,7 +26,7 @@ pub async fn run(global: &Global, out: &Output) -> Result<u8, Error> {
         )
         .hint(hint));
     };
-    let status = fetch_status(conn).await?;
+    let status = conn.status().await?;
     if out.json {
         out.json(&status);
         return Ok(0);

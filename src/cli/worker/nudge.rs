@@ -84,7 +84,7 @@ pub fn run(args: NudgeArgs, global: &Global, out: &Output) -> Result<u8, Error> 
                 out.note(format!("worker {} is not running; no nudge", target.worker));
                 Ok(0)
             }
-            Ok(Ok(Some(other))) => Err(crate::cli::common::unexpected("a nudge", &other)),
+            Ok(Ok(Some(other))) => Err(crate::client::unexpected("a nudge", &other)),
             Ok(Err(e)) => Err(e),
             Err(_) => {
                 out.note(format!(

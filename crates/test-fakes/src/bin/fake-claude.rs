@@ -1,6 +1,6 @@
 //! A scripted stand-in for the `claude` CLI in bidirectional stream-json mode, for
 //! leash's tests and benchmarks. It behaves like Claude Code 2.1.332 as measured
-//! against the real CLI (tests/e2e.rs runs leash against that CLI): init is lazy and
+//! against the real CLI (tests/it/e2e.rs runs leash against that CLI): init is lazy and
 //! re-emitted per turn, `--session-id` refuses a used id and `--resume` an unknown one,
 //! control requests are answered with the real shapes, an interrupt ends the running
 //! turn with an `error_during_execution` result, provider errors are `success` results

@@ -1,11 +1,9 @@
-//! The client side of the socket: find the worker's daemon, start it when asked to,
-//! say hello, send one request and read what comes back.
+//! One open, greeted connection to a daemon: say hello, send a request, read what comes
+//! back.
 
 use std::io;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -13,125 +11,17 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::error::{Error, ErrorKind};
 use crate::framing::{LineRead, LineReader};
-use crate::paths::{DAEMON_LOG, Dirs, LOCK_FILE, WorkerName};
-use crate::protocol::{PROTOCOL_VERSION, Reply, Request, ServerLine, to_line};
+use crate::protocol::{
+    PROTOCOL_VERSION, Reply, Request, ServerLine, SessionStatus, StartSpec, to_line,
+};
 
 /// Event lines can carry whole files from claude.
 const MAX_SERVER_LINE: usize = 256 << 20;
-/// How long a freshly spawned daemon may take to open its socket.
-const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(10);
-/// The daemon log is for post-mortems, not an archive.
-const DAEMON_LOG_MAX: u64 = 1 << 20;
-/// How long a daemon asked to listen again may take.
-const REBIND_WAIT: Duration = Duration::from_secs(2);
 /// A daemon that accepts but does not greet within this time is stuck.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a one-answer request may take: warming up claude and stopping it are
 /// the slow ones, each bounded by the daemon's own timeouts.
 const CALL_TIMEOUT: Duration = Duration::from_secs(180);
-
-/// The worker a command is about, and where its files are.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub dirs: Dirs,
-    pub worker: WorkerName,
-    pub socket: PathBuf,
-    pub state_dir: PathBuf,
-    /// The worker's own worktree, when it has one.
-    pub worktree: Option<crate::worktree::Worktree>,
-}
-
-impl Target {
-    /// `--worker`/`LEASH_WORKER`, else the worker of the repository around `cwd`.
-    pub fn resolve(worker: Option<&str>, cwd: &Path) -> Result<Target, Error> {
-        let worker = match worker {
-            Some(name) => WorkerName::parse(name)?,
-            None => WorkerName::for_directory(cwd),
-        };
-        Self::for_worker(Dirs::from_env()?, worker)
-    }
-
-    pub fn for_worker(dirs: Dirs, worker: WorkerName) -> Result<Target, Error> {
-        let socket = dirs.checked_socket(&worker)?;
-        let state_dir = dirs.worker_state(&worker);
-        let worktree = crate::worktree::Worktree::load(&state_dir);
-        Ok(Target {
-            dirs,
-            worker,
-            socket,
-            state_dir,
-            worktree,
-        })
-    }
-
-    /// The worker's own worktree, if it has one.
-    pub fn worktree_path(&self) -> Option<PathBuf> {
-        self.worktree.as_ref().map(|w| w.path.clone())
-    }
-
-    /// The worker works in this worktree from now on: it is recorded in its state dir.
-    pub fn adopt_worktree(&mut self, worktree: crate::worktree::Worktree) -> Result<(), Error> {
-        self.dirs.ensure_worker_state(&self.worker)?;
-        worktree.save(&self.state_dir)?;
-        self.worktree = Some(worktree);
-        Ok(())
-    }
-
-    /// Where a new session of this worker works: its worktree, else the repository
-    /// (or directory) `cwd` is in.
-    pub fn workdir(&self, cwd: &Path) -> PathBuf {
-        self.worktree_path()
-            .unwrap_or_else(|| crate::paths::project_root(cwd))
-    }
-
-    pub fn daemon_log(&self) -> PathBuf {
-        self.state_dir.join(DAEMON_LOG)
-    }
-
-    /// Connects to the worker's daemon, `None` when none runs. A daemon whose socket
-    /// was deleted (temp-dir cleaners do that) still holds the worker's lock: it is
-    /// asked to listen again, and found.
-    pub async fn open(&self) -> Result<Option<Connection>, Error> {
-        if let Some(conn) = Connection::open(&self.socket).await? {
-            return Ok(Some(conn));
-        }
-        let Some(pid) = self.lock_holder() else {
-            return Ok(None);
-        };
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe {
-            libc::kill(pid as i32, libc::SIGUSR1);
-        }
-        let deadline = Instant::now() + REBIND_WAIT;
-        while Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            if let Some(conn) = Connection::open(&self.socket).await? {
-                return Ok(Some(conn));
-            }
-        }
-        Ok(None)
-    }
-
-    /// The daemon that holds the worker's lock: the pid its lock file names, when
-    /// that process runs `leash daemon` for this worker.
-    pub fn lock_holder(&self) -> Option<u32> {
-        let text = std::fs::read_to_string(self.state_dir.join(LOCK_FILE)).ok()?;
-        let pid: u32 = text.trim().parse().ok()?;
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        let serves =
-            args.contains(&&b"daemon"[..]) && args.contains(&self.worker.as_str().as_bytes());
-        (serves && crate::process::alive(pid)).then_some(pid)
-    }
-
-    pub fn no_session(&self) -> Error {
-        Error::new(
-            ErrorKind::NoSession,
-            format!("worker {} is not running", self.worker),
-        )
-        .hint("start it with `leash session start`, or drop --no-start")
-    }
-}
 
 /// One open, greeted connection to a daemon.
 pub struct Connection {
@@ -288,6 +178,40 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// The session as the daemon sees it.
+    pub async fn status(self) -> Result<SessionStatus, Error> {
+        match self.call(&Request::Status).await? {
+            Reply::Status(status) => Ok(*status),
+            other => Err(unexpected("status", &other)),
+        }
+    }
+
+    /// Sets the session up as `spec` asks; answers its status.
+    pub async fn start(self, spec: StartSpec) -> Result<SessionStatus, Error> {
+        match self.call(&Request::Start(spec)).await? {
+            Reply::Status(status) => Ok(*status),
+            other => Err(unexpected("start", &other)),
+        }
+    }
+}
+
+/// The message of an `ok` reply.
+pub fn ok_message(reply: Reply) -> Result<String, Error> {
+    match reply {
+        Reply::Ok { message } => Ok(message),
+        other => Err(unexpected("the request", &other)),
+    }
+}
+
+pub fn unexpected(what: &str, reply: &Reply) -> Error {
+    Error::new(
+        ErrorKind::Internal,
+        format!("unexpected answer to {what}: {reply:?}"),
+    )
+    .hint("the daemon and this leash may be different versions: `leash session stop`, then retry")
+}
+
 pub fn parse_line(raw: &str) -> Result<ServerLine, Error> {
     serde_json::from_str(raw).map_err(|e| {
         Error::internal(format!(
@@ -308,102 +232,6 @@ fn is_not_running(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
     )
-}
-
-/// Connects to the running daemon, or fails with "no session".
-pub async fn connect(target: &Target) -> Result<Connection, Error> {
-    target.open().await?.ok_or_else(|| target.no_session())
-}
-
-/// Starts `leash daemon` for the target detached from this terminal (its own session,
-/// no stdio but its log) and waits until its socket answers.
-/// `env` carries the daemon's settings as the starting command resolved them.
-pub async fn spawn_daemon(
-    target: &Target,
-    env: &[(&'static str, String)],
-) -> Result<Connection, Error> {
-    target.dirs.ensure_runtime()?;
-    let state_dir = target.dirs.ensure_worker_state(&target.worker)?;
-    let log_path = target.daemon_log();
-    let log = open_daemon_log(&log_path)?;
-    let exe =
-        std::env::current_exe().map_err(|e| Error::io("cannot find the leash executable", e))?;
-    let mut command = std::process::Command::new(exe);
-    command
-        .arg("daemon")
-        .arg("--worker")
-        .arg(target.worker.as_str())
-        .env("LEASH_RUNTIME_DIR", &target.dirs.runtime)
-        .env("LEASH_STATE_DIR", &target.dirs.state)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&state_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log));
-    // SAFETY: setsid is async-signal-safe; it detaches the daemon from our terminal so
-    // Ctrl-C and hangups aimed at us never reach it.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut daemon = command.spawn().map_err(|e| {
-        Error::setup(format!("cannot start the leash daemon: {e}"))
-            .hint("check that the leash binary is still where it was installed")
-    })?;
-
-    let started = Instant::now();
-    let mut wait = Duration::from_millis(1);
-    loop {
-        if let Some(conn) = Connection::open(&target.socket).await? {
-            // Reap it now if it already exited; otherwise it outlives us, reparented.
-            let _ = daemon.try_wait();
-            return Ok(conn);
-        }
-        if let Ok(Some(status)) = daemon.try_wait()
-            && !status.success()
-        {
-            return Err(Error::setup(format!(
-                "the leash daemon exited ({status}) before it was ready: {}",
-                last_line(&log_path).unwrap_or_else(|| "it said nothing".to_string())
-            ))
-            .hint(format!("see {}", log_path.display())));
-        }
-        if started.elapsed() > DAEMON_START_TIMEOUT {
-            return Err(Error::setup(format!(
-                "the leash daemon did not open {} within {} s",
-                target.socket.display(),
-                DAEMON_START_TIMEOUT.as_secs(),
-            ))
-            .hint(format!("see {}", log_path.display())));
-        }
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_millis(50));
-    }
-}
-
-fn open_daemon_log(path: &Path) -> Result<std::fs::File, Error> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let too_big = std::fs::metadata(path).is_ok_and(|m| m.len() > DAEMON_LOG_MAX);
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(!too_big)
-        .write(true)
-        .truncate(too_big)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))
-}
-
-fn last_line(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .map(str::to_string)
 }
 
 #[cfg(test)]

@@ -2,12 +2,10 @@
 //! lost on clean-up. Against the fake claude, in real repositories; each worker follows
 //! its own script (`FAKE_CLAUDE_SCRIPT` with `%w` for the worker).
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
+use crate::support::{Env, finish, git};
 use serde_json::Value;
-use support::{Env, finish, git};
 
 /// A worker environment where each worker reads `script-<worker>.txt`.
 fn many() -> Env {

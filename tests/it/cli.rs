@@ -1,10 +1,8 @@
 //! The command line around the session: doctor, config, completions, quiet and verbose.
 
-mod support;
-
 use std::os::unix::net::UnixListener;
 
-use support::Env;
+use crate::support::Env;
 
 #[test]
 fn doctor_passes_a_healthy_setup_and_never_prints_secrets() {

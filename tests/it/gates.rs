@@ -2,10 +2,8 @@
 //! the plan model, and a worker out of nudges plans again, against the fake claude in
 //! real temporary git repositories.
 
-mod support;
-
+use crate::support::Env;
 use serde_json::Value;
-use support::Env;
 
 /// The check these tests use: it fails until feature.txt says "fixed", printing it.
 const CHECK: &str = "cat feature.txt && grep -q fixed feature.txt";
@@ -125,7 +123,9 @@ fn a_check_that_hangs_is_killed_with_its_process_group_at_its_timeout() {
         .trim()
         .parse()
         .unwrap();
-    env.wait_until("the check's child to be gone", || !support::alive(sleeper));
+    env.wait_until("the check's child to be gone", || {
+        !crate::support::alive(sleeper)
+    });
     let human = env.ok(&["status"]);
     assert!(human.stdout.contains("FAIL  `"), "{human:?}");
     assert!(human.stdout.contains("` timed out in"), "{human:?}");

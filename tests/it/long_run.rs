@@ -2,12 +2,10 @@
 //! for, a full conversation handed off to a new one, a crash mid-step continued.
 //! Against the fake claude, which behaves as claude 2.1.332 was measured to.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{Env, alive, finish, signal};
 use serde_json::Value;
-use support::{Env, alive, finish, signal};
 
 /// `session status --json` once claude has told the context window.
 fn status_with_window(env: &Env) -> Value {
@@ -19,7 +17,7 @@ fn status_with_window(env: &Env) -> Value {
     status
 }
 
-fn events_of(run: &support::Run, kind: &str) -> Vec<Value> {
+fn events_of(run: &crate::support::Run, kind: &str) -> Vec<Value> {
     run.json_lines()
         .into_iter()
         .filter(|l| l["type"] == kind)

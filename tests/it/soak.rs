@@ -4,9 +4,7 @@
 //! limit to wait out, a claude that grows too big). Every task must still end done,
 //! its check passing, in the same worker, with one commit each.
 
-mod support;
-
-use support::Env;
+use crate::support::Env;
 
 /// What goes wrong during task `i`: the fake's script lines for its turns.
 fn night(i: usize) -> Vec<String> {

@@ -9,16 +9,14 @@
 //! was skipped and why, and passes, unless `LEASH_E2E_REQUIRED=1` (set by `.ci/run`):
 //! then an unavailable CLI fails every test.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Write};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::support::{Env, alive, finish, git, signal};
 use serde_json::{Value, json};
-use support::{Env, alive, finish, git, signal};
 use test_fakes::fake_api::{
     FakeApi, RecordedRequest, Reply, RequestKind, default_side_reply, last_user_text,
     strip_cli_sections,

@@ -1,12 +1,10 @@
 //! What a person at a terminal sees: permission prompts, the spinner, colors; and that
 //! none of it reaches scripts. Driven through a real pseudo-terminal.
 
-mod support;
-
 use std::time::Duration;
 
-use support::Env;
-use support::pty::{Pty, strip_ansi};
+use crate::support::Env;
+use crate::support::pty::{Pty, strip_ansi};
 
 const DOWN: &str = "\x1b[B";
 const ENTER: &str = "\r";
@@ -91,7 +89,7 @@ fn a_person_who_never_answers_gets_a_no_within_the_bound() {
     let mut pty = on_pty(&env, &["session", "send", "[[ask Bash]]"]);
     pty.wait_for("Allow Bash?", Duration::from_secs(20));
     // Nobody types. The daemon answers for them, and the turn ends.
-    support::wait_until("the turn to end", Duration::from_secs(20), &mut || {
+    crate::support::wait_until("the turn to end", Duration::from_secs(20), &mut || {
         env.events().iter().any(|e| e["type"] == "turn_ended")
     });
     let ended = env

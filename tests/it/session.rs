@@ -1,10 +1,8 @@
 //! `leash session`: the real binary, the real daemon, the real socket, the fake claude.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::{Env, alive, finish, signal};
+use crate::support::{Env, alive, finish, signal};
 
 #[test]
 fn start_status_list_stop() {
@@ -269,7 +267,7 @@ fn concurrent_clients_are_queued_in_order_and_never_interleaved() {
     let second = finish(second, Duration::from_secs(30));
     assert_eq!(first.code(), 0, "{first:?}");
     assert_eq!(second.code(), 0, "{second:?}");
-    let turn_of = |run: &support::Run| run.json_lines()[0]["turn"].as_u64().unwrap();
+    let turn_of = |run: &crate::support::Run| run.json_lines()[0]["turn"].as_u64().unwrap();
     let (t1, t2) = (turn_of(&first), turn_of(&second));
     assert!(t2 > t1);
     assert_eq!(second.json_lines()[0]["ahead"], 1);
@@ -444,11 +442,11 @@ fn two_repositories_get_two_workers() {
     let env = Env::new();
     let other = env.dir.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
-    support::git(&other, &["init", "-q"]);
+    crate::support::git(&other, &["init", "-q"]);
     env.ok(&["session", "send", "here"]);
     let mut there = env.command(&["session", "send", "there"]);
     there.current_dir(&other);
-    let there = support::run_with_timeout(there, None);
+    let there = crate::support::run_with_timeout(there, None);
     assert_eq!(there.code(), 0, "{there:?}");
     let list = env.ok(&["session", "list", "--json"]).json_lines();
     assert_eq!(list.len(), 2, "{list:?}");
@@ -458,7 +456,7 @@ fn two_repositories_get_two_workers() {
     std::fs::create_dir_all(&sub).unwrap();
     let mut status = env.command(&["session", "status", "--json"]);
     status.current_dir(&sub);
-    let status = support::run_with_timeout(status, None);
+    let status = crate::support::run_with_timeout(status, None);
     assert_eq!(
         status.last_json()["cwd"],
         env.repo.canonicalize().unwrap().display().to_string()

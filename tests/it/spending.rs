@@ -2,10 +2,8 @@
 //! provider's rate limits, and claude's memory. Against the fake claude, which reports
 //! cost, rate limits and its memory as claude 2.1.332 was measured to.
 
-mod support;
-
+use crate::support::Env;
 use serde_json::Value;
-use support::Env;
 
 fn close(value: &Value, expected: f64) -> bool {
     value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-9)
@@ -185,7 +183,7 @@ fn a_429_waits_until_the_limit_resets_not_the_generic_backoff() {
         until > now_ms && until <= now_ms + 3_000,
         "{until} vs {now_ms}"
     );
-    let run = support::finish(child, std::time::Duration::from_secs(20));
+    let run = crate::support::finish(child, std::time::Duration::from_secs(20));
     let waited = started.elapsed();
     assert_eq!(run.code(), 0, "{run:?}");
     let outcome = &run.last_json()["outcome"];
@@ -271,7 +269,7 @@ fn session_restart_waits_for_the_running_turn_then_resumes_the_conversation() {
     let send = env.spawn(&["session", "send", "[[sleep 1500]] slow"]);
     env.wait_busy();
     let restart = env.ok(&["session", "restart", "--json"]);
-    let sent = support::finish(send, std::time::Duration::from_secs(20));
+    let sent = crate::support::finish(send, std::time::Duration::from_secs(20));
     assert_eq!(sent.code(), 0, "the turn was not cut short: {sent:?}");
     assert_eq!(sent.stdout, "echo: [[sleep 1500]] slow\n");
     let status = restart.last_json();

@@ -1,13 +1,11 @@
 //! Every command's `--json` output parses, one object per line with a `type`, the last
 //! line being the outcome; and every `type` is documented in docs/json.md.
 
-mod support;
-
 use std::collections::BTreeSet;
 
-use support::Env;
+use crate::support::Env;
 
-fn types(run: &support::Run) -> Vec<String> {
+fn types(run: &crate::support::Run) -> Vec<String> {
     run.json_lines()
         .iter()
         .map(|line| {
@@ -25,7 +23,7 @@ fn every_command_speaks_json_lines_and_every_type_is_documented() {
     env.set("LEASH_NUDGE_BACKOFF", "10ms");
     let mut seen = BTreeSet::new();
     // `last`: the type of the outcome line; `None` for a log, which just ends.
-    let mut record = |run: &support::Run, last: Option<&str>| {
+    let mut record = |run: &crate::support::Run, last: Option<&str>| {
         let t = types(run);
         if let Some(last) = last {
             assert_eq!(t.last().map(String::as_str), Some(last), "{run:?}");
@@ -114,7 +112,7 @@ fn every_command_speaks_json_lines_and_every_type_is_documented() {
 }
 
 /// Runs a command that must end with `code`.
-fn expect(env: &Env, args: &[&str], code: i32) -> support::Run {
+fn expect(env: &Env, args: &[&str], code: i32) -> crate::support::Run {
     let run = env.leash(args);
     assert_eq!(run.code(), code, "{run:?}");
     run

@@ -2,17 +2,15 @@
 //! crashing or hanging claude, a bad client, a full log, another user) and checks what
 //! the user sees and that the session goes on.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::support::{Env, alive, finish, signal};
 use leash::protocol::PROTOCOL_VERSION;
 use serde_json::Value;
-use support::{Env, alive, finish, signal};
 
 fn socket(env: &Env) -> PathBuf {
     let worker = env.status()["worker"].as_str().unwrap().to_string();
@@ -163,7 +161,7 @@ fn daemon_killed_while_idle_is_noticed_and_restarted() {
     env.ok(&["session", "send", "one"]);
     let daemon = daemon_pid(&env);
     signal(daemon, libc::SIGKILL);
-    support::wait_until("the daemon to die", Duration::from_secs(10), &mut || {
+    crate::support::wait_until("the daemon to die", Duration::from_secs(10), &mut || {
         !alive(daemon as i64)
     });
     let status = env.leash(&["session", "status"]);
@@ -382,7 +380,7 @@ fn sigterm_stops_even_a_claude_that_ignores_everything() {
     signal(daemon, libc::SIGTERM);
     let turn = finish(turn, Duration::from_secs(30));
     assert_eq!(turn.code(), 130, "{turn:?}");
-    support::wait_until("the daemon to exit", Duration::from_secs(20), &mut || {
+    crate::support::wait_until("the daemon to exit", Duration::from_secs(20), &mut || {
         !alive(daemon as i64)
     });
     for pid in [claude, tool] {
@@ -405,12 +403,12 @@ fn an_idle_daemon_stops_itself_and_the_next_command_resumes() {
     env.ok(&["session", "send", "one"]);
     let (daemon, claude) = pids_of(&env);
     let sock = socket(&env);
-    support::wait_until(
+    crate::support::wait_until(
         "the idle daemon to stop",
         Duration::from_secs(20),
         &mut || env.leash(&["session", "status"]).code() == 3,
     );
-    support::wait_until("its processes to end", Duration::from_secs(10), &mut || {
+    crate::support::wait_until("its processes to end", Duration::from_secs(10), &mut || {
         !alive(daemon as i64) && !alive(claude as i64)
     });
     assert!(!sock.exists());

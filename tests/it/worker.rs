@@ -1,18 +1,16 @@
 //! The worker state machine (plan, implement, nudge, loop, hooks) against the fake
 //! claude in real temporary git repositories.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::Env;
 use serde_json::Value;
-use support::Env;
 
 fn worker_env() -> Env {
     Env::worker()
 }
 
-fn bash(env: &Env, script: &str) -> support::Run {
+fn bash(env: &Env, script: &str) -> crate::support::Run {
     env.bash(script)
 }
 
@@ -398,7 +396,7 @@ fn hook_nudges_are_coalesced_and_dropped_once_done() {
         let run = env.ok(&["nudge", "--no-wait", "--event", "post-merge"]);
         assert!(run.stderr.contains("nudge queued"), "{run:?}");
     }
-    let busy = support::finish(busy, Duration::from_secs(30));
+    let busy = crate::support::finish(busy, Duration::from_secs(30));
     assert_eq!(busy.code(), 0, "{busy:?}");
     env.wait_until("the coalesced nudge", || {
         worker_status(&env)["phase"] == "done"

@@ -1,12 +1,10 @@
 //! Outcomes a script can trust: each case here once gave a wrong outcome, hung, or
 //! misled (issue 16), and each test failed before its fix.
 
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{Env, alive, finish, run_with_timeout, signal, wait_until};
+use crate::support::{Env, alive, finish, run_with_timeout, signal, wait_until};
 
 fn json_status(env: &Env) -> serde_json::Value {
     env.status()
@@ -225,7 +223,7 @@ fn claude_dies_with_a_daemon_killed_mid_turn() {
 fn a_bare_repository_is_refused_before_any_turn() {
     let env = Env::worker();
     let bare = env.dir.path().join("bare.git");
-    support::git(env.dir.path(), &["init", "-q", "--bare", "bare.git"]);
+    crate::support::git(env.dir.path(), &["init", "-q", "--bare", "bare.git"]);
     let plain = env.dir.path().join("plain");
     std::fs::create_dir_all(&plain).unwrap();
     let run_in = |dir: &Path, args: &[&str]| {

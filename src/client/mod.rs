@@ -1,0 +1,191 @@
+//! The client side of the socket: which worker a command means, and reaching its
+//! daemon: the running one, or one started for it. Starting a daemon happens here and
+//! only here ([`Target::connect_or_start`], [`Target::launch`]).
+
+mod connection;
+mod spawn;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorKind};
+use crate::paths::{DAEMON_LOG, Dirs, LOCK_FILE, WorkerName};
+use crate::protocol::{SessionStatus, StartSpec};
+pub use connection::{Connection, ok_message, parse_line, unexpected};
+
+/// How long a daemon asked to listen again may take.
+const REBIND_WAIT: Duration = Duration::from_secs(2);
+
+/// What a daemon is started with: its settings (as environment variables, resolved
+/// where the command runs) and the conversation it begins when the worker has none.
+pub struct Launch<'a> {
+    pub env: &'a [(&'static str, String)],
+    pub spec: StartSpec,
+}
+
+/// The worker a command is about, and where its files are.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub dirs: Dirs,
+    pub worker: WorkerName,
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+    /// The worker's own worktree, when it has one.
+    pub worktree: Option<crate::worktree::Worktree>,
+}
+
+impl Target {
+    /// `--worker`/`LEASH_WORKER`, else the worker of the repository around `cwd`.
+    pub fn resolve(worker: Option<&str>, cwd: &Path) -> Result<Target, Error> {
+        let worker = match worker {
+            Some(name) => WorkerName::parse(name)?,
+            None => WorkerName::for_directory(cwd),
+        };
+        Self::for_worker(Dirs::from_env()?, worker)
+    }
+
+    pub fn for_worker(dirs: Dirs, worker: WorkerName) -> Result<Target, Error> {
+        let socket = dirs.checked_socket(&worker)?;
+        let state_dir = dirs.worker_state(&worker);
+        let worktree = crate::worktree::Worktree::load(&state_dir);
+        Ok(Target {
+            dirs,
+            worker,
+            socket,
+            state_dir,
+            worktree,
+        })
+    }
+
+    /// The worker's own worktree, if it has one.
+    pub fn worktree_path(&self) -> Option<PathBuf> {
+        self.worktree.as_ref().map(|w| w.path.clone())
+    }
+
+    /// The worker works in this worktree from now on: it is recorded in its state dir.
+    pub fn adopt_worktree(&mut self, worktree: crate::worktree::Worktree) -> Result<(), Error> {
+        self.dirs.ensure_worker_state(&self.worker)?;
+        worktree.save(&self.state_dir)?;
+        self.worktree = Some(worktree);
+        Ok(())
+    }
+
+    /// Where a new session of this worker works: its worktree, else the repository
+    /// (or directory) `cwd` is in.
+    pub fn workdir(&self, cwd: &Path) -> PathBuf {
+        self.worktree_path()
+            .unwrap_or_else(|| crate::paths::project_root(cwd))
+    }
+
+    pub fn daemon_log(&self) -> PathBuf {
+        self.state_dir.join(DAEMON_LOG)
+    }
+
+    /// Connects to the worker's daemon, `None` when none runs. A daemon whose socket
+    /// was deleted (temp-dir cleaners do that) still holds the worker's lock: it is
+    /// asked to listen again, and found.
+    pub async fn open(&self) -> Result<Option<Connection>, Error> {
+        if let Some(conn) = Connection::open(&self.socket).await? {
+            return Ok(Some(conn));
+        }
+        let Some(pid) = self.lock_holder() else {
+            return Ok(None);
+        };
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGUSR1);
+        }
+        let deadline = Instant::now() + REBIND_WAIT;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if let Some(conn) = Connection::open(&self.socket).await? {
+                return Ok(Some(conn));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The daemon that holds the worker's lock: the pid its lock file names, when
+    /// that process runs `leash daemon` for this worker.
+    pub fn lock_holder(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.state_dir.join(LOCK_FILE)).ok()?;
+        let pid: u32 = text.trim().parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let serves =
+            args.contains(&&b"daemon"[..]) && args.contains(&self.worker.as_str().as_bytes());
+        (serves && crate::process::alive(pid)).then_some(pid)
+    }
+
+    /// Connects to the running daemon, or fails with "not running".
+    pub async fn connect(&self) -> Result<Connection, Error> {
+        self.open().await?.ok_or_else(|| self.no_session())
+    }
+
+    /// The worker's daemon; with `launch`, one is started when none runs. Every client
+    /// that finds none starts one: one wins the worker's lock, and it sets up the
+    /// conversation `launch` describes before it takes any request, so whoever lost
+    /// the race reaches it and is served in turn.
+    pub async fn connect_or_start(&self, launch: Option<Launch<'_>>) -> Result<Connection, Error> {
+        self.check_dir()?;
+        if let Some(conn) = self.open().await? {
+            return Ok(conn);
+        }
+        let Some(launch) = launch else {
+            return Err(self.no_session());
+        };
+        spawn::daemon(self, launch.env, Some(&launch.spec)).await?;
+        self.connect().await
+    }
+
+    /// Starts the worker's daemon and sets its session up as `launch` asks; answers its
+    /// status once the start is done. A start that fails leaves no daemon running.
+    pub async fn launch(&self, launch: Launch<'_>) -> Result<SessionStatus, Error> {
+        let started = async {
+            let conn = spawn::daemon(self, launch.env, Some(&launch.spec)).await?;
+            conn.start(launch.spec).await
+        }
+        .await;
+        if started.is_err()
+            && let Ok(Some(conn)) = self.open().await
+        {
+            let _ = conn.call(&crate::protocol::Request::Stop).await;
+        }
+        started
+    }
+
+    /// Starts the worker's daemon on the conversation it has (`session model` on a
+    /// stopped worker).
+    pub async fn revive(&self, env: &[(&'static str, String)]) -> Result<Connection, Error> {
+        spawn::daemon(self, env, None).await
+    }
+
+    /// A worker lives in its directory; one that was removed or moved is said to be
+    /// gone (rather than claude failing to start there).
+    fn check_dir(&self) -> Result<(), Error> {
+        let Some(record) = crate::record::SessionRecord::load(&self.state_dir)? else {
+            return Ok(());
+        };
+        let cwd = &record.conversation.cwd;
+        if cwd.is_dir() {
+            return Ok(());
+        }
+        Err(Error::setup(format!(
+            "worker {}'s directory {} is gone",
+            self.worker,
+            cwd.display()
+        ))
+        .hint(format!(
+            "move it back, or start the worker over where you are with `leash --worker {} session start --fresh --cwd .`",
+            self.worker
+        )))
+    }
+
+    pub fn no_session(&self) -> Error {
+        Error::new(
+            ErrorKind::NoSession,
+            format!("worker {} is not running", self.worker),
+        )
+        .hint("start it with `leash session start`, or drop --no-start")
+    }
+}

@@ -1,0 +1,21 @@
+//! The integration suite, one binary: the real `leash` binary and daemon, in temporary
+//! directories, driving the fake claude (and, in `e2e`, the real CLI against a fake
+//! Messages API). The support code is compiled once for all of it.
+
+mod support;
+
+mod cli;
+mod e2e;
+mod faults;
+mod gates;
+mod generated_docs;
+mod json_output;
+mod long_run;
+mod many;
+mod outcomes;
+mod protocol_props;
+mod session;
+mod soak;
+mod spending;
+mod terminal;
+mod worker;
