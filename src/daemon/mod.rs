@@ -51,6 +51,13 @@ const FAREWELL: Duration = Duration::from_secs(2);
 
 /// Runs the daemon for `worker` in the foreground until it stops.
 pub fn run(worker: &WorkerName, dirs: &Dirs) -> Result<(), Error> {
+    // A client that finds the worker's lock held but no socket asks its holder to
+    // listen again with SIGUSR1; until this daemon watches for it (once it serves),
+    // the request must not kill it.
+    // SAFETY: signal only sets this process's disposition; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGUSR1, libc::SIG_IGN);
+    }
     dirs.ensure_runtime()?;
     let state_dir = dirs.ensure_worker_state(worker)?;
     let socket = dirs.checked_socket(worker)?;

@@ -8,6 +8,7 @@ mod cli;
 mod e2e;
 mod faults;
 mod gates;
+mod hostile;
 mod generated_docs;
 mod json_output;
 mod long_run;
