@@ -1,0 +1,102 @@
+//! Done means green, and many workers: checks and forks on the real CLI.
+
+use super::*;
+
+pub(super) fn loop_check_nudges_a_commit_that_fails_its_check_until_it_passes(cli: &'static Cli) {
+    let Some(e2e) = E2e::start(cli, []) else {
+        return;
+    };
+    let feature = e2e.repo.canonicalize().unwrap().join("feature.txt");
+    e2e.api
+        .push(Reply::text("1) write feature.txt 2) commit it"));
+    e2e.api
+        .extend(write_and_commit(&feature, "broken\n", "Add feature.txt"));
+    e2e.api.push(Reply::text("Committed."));
+    e2e.api
+        .extend(write_and_commit(&feature, "fixed\n", "Fix feature.txt"));
+    e2e.api.push(Reply::text("Fixed."));
+    let before = e2e.commits();
+    let check = "cat feature.txt && grep -q fixed feature.txt";
+    let run = e2e.leash(&["loop", "--check", check, "--task", "Add feature.txt"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(e2e.commits(), before + 2, "{run:?}");
+    assert_eq!(std::fs::read_to_string(&feature).unwrap(), "fixed\n");
+    let turns = e2e.turns();
+    assert_eq!(
+        turns.len(),
+        7,
+        "plan, implement + 2 tools, nudge + 2 tools: {turns:#?}"
+    );
+    let nudge = last_user_text(&turns[4]).unwrap_or_default();
+    assert!(
+        nudge.contains(&format!(
+            "The check `{check}` failed (exit 1) at your commit"
+        )),
+        "the nudge reached the API: {nudge}"
+    );
+    assert!(
+        nudge.contains("```\nbroken\n```"),
+        "with its output: {nudge}"
+    );
+    let worker = e2e.ok(&["status", "--json"]).last_json();
+    assert_eq!(worker["phase"], "done", "{worker}");
+    assert_eq!(worker["nudges"], 1);
+    assert_eq!(worker["checks"][0]["exit_code"], 0);
+}
+
+pub(super) fn a_fork_in_a_worktree_starts_with_the_original_conversation(cli: &'static Cli) {
+    let Some(e2e) = E2e::start(cli, []) else {
+        return;
+    };
+    e2e.ok(&[
+        "--worker",
+        "orig",
+        "session",
+        "send",
+        "remember the word banana",
+    ]);
+    let orig = e2e
+        .ok(&["--worker", "orig", "session", "status", "--json"])
+        .last_json();
+    e2e.ok(&["--worker", "orig", "session", "fork", "copy", "--worktree"]);
+    let copy = e2e
+        .ok(&["--worker", "copy", "session", "status", "--json"])
+        .last_json();
+    assert_ne!(copy["session_id"], orig["session_id"]);
+    let worktree = e2e
+        .repo
+        .canonicalize()
+        .unwrap()
+        .join(".leash/worktrees/copy");
+    assert_eq!(copy["cwd"], worktree.display().to_string());
+
+    let run = e2e.ok(&["--worker", "copy", "session", "send", "what was the word?"]);
+    assert_eq!(run.stdout, "echo: what was the word?\n");
+    let first = e2e.turns().into_iter().last().unwrap();
+    assert_eq!(
+        first.header("x-claude-code-session-id"),
+        copy["session_id"].as_str(),
+        "the fork's own conversation"
+    );
+    assert_carries(
+        &first,
+        "remember the word banana",
+        "echo: remember the word banana",
+    );
+    // The original goes on without the fork's turn.
+    e2e.ok(&["--worker", "orig", "session", "send", "and you?"]);
+    let next = e2e.turns().into_iter().last().unwrap();
+    assert_eq!(
+        next.header("x-claude-code-session-id"),
+        orig["session_id"].as_str()
+    );
+    assert!(
+        !next.body.contains("what was the word?"),
+        "the fork's turn stays in the fork"
+    );
+    assert_carries(
+        &next,
+        "remember the word banana",
+        "echo: remember the word banana",
+    );
+}
