@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::retry::RetryPolicy;
-use crate::worker::WorkerConfig;
+use crate::worker::{GateConfig, NudgeConfig, TurnConfig, WorkerConfig};
 
 /// The per-repository config file, at the repository root.
 pub const CONFIG_FILE: &str = ".leash.toml";
@@ -173,22 +173,28 @@ impl Settings {
     /// How the worker's steps run, as the daemon is told with every step.
     pub fn worker_config(&self) -> WorkerConfig {
         WorkerConfig {
-            plan_model: self.plan_model.clone(),
-            implement_model: self.implement_model.clone(),
-            plan_permission_mode: self.plan_permission_mode.clone(),
-            implement_permission_mode: self.implement_permission_mode.clone(),
-            allowed_tools: self.allowed_tools.clone(),
-            max_nudges: self.max_nudges,
-            nudge_backoff_ms: millis(self.nudge_backoff),
-            nudge_backoff_max_ms: millis(self.nudge_backoff_max),
+            turns: TurnConfig {
+                plan_model: self.plan_model.clone(),
+                implement_model: self.implement_model.clone(),
+                plan_permission_mode: self.plan_permission_mode.clone(),
+                implement_permission_mode: self.implement_permission_mode.clone(),
+                allowed_tools: self.allowed_tools.clone(),
+            },
+            nudges: NudgeConfig {
+                max_nudges: self.max_nudges,
+                nudge_backoff_ms: millis(self.nudge_backoff),
+                nudge_backoff_max_ms: millis(self.nudge_backoff_max),
+            },
             retry: self.provider_retry(),
             compact_at: self.compact_at,
             task_budget_usd: self.task_budget_usd,
-            checks: self.checks.clone(),
-            check_timeout_ms: millis(self.check_timeout),
-            review: self.review,
-            max_reviews: self.max_reviews,
-            rescopes: self.rescopes,
+            gates: GateConfig {
+                checks: self.checks.clone(),
+                check_timeout_ms: millis(self.check_timeout),
+                review: self.review,
+                max_reviews: self.max_reviews,
+                rescopes: self.rescopes,
+            },
         }
     }
 

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::child::SpawnSpec;
 use crate::error::Error;
 
-/// What identifies the conversation and how claude is started on it; saved by the
-/// daemon in `session.json` whenever the session reports a change.
+/// What identifies the conversation, how claude is started on it, and what leash knows
+/// of its size and cost; saved by the daemon in `session.json` (its parts flattened)
+/// whenever the session reports a change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conversation {
     pub worker: String,
@@ -21,6 +22,21 @@ pub struct Conversation {
     pub started: bool,
     /// claude keeps conversations per directory, so a worker's cwd never changes.
     pub cwd: PathBuf,
+    #[serde(flatten)]
+    pub spawn: Spawn,
+    #[serde(flatten)]
+    pub tally: Tally,
+    /// Conversations this worker retired because they were full, oldest first.
+    #[serde(default)]
+    pub previous_session_ids: Vec<String>,
+    /// A fork not started yet: claude's first spawn copies this conversation.
+    #[serde(default)]
+    pub fork_of: Option<ForkOf>,
+}
+
+/// How claude is started on the conversation.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Spawn {
     pub claude: PathBuf,
     pub model: Option<String>,
     pub permission_mode: Option<String>,
@@ -34,6 +50,11 @@ pub struct Conversation {
     /// leash asks the person at the turn's terminal.
     #[serde(default)]
     pub interactive_permissions: bool,
+}
+
+/// What leash knows of the conversation's size and cost.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Tally {
     /// How full the conversation is, as of claude's last main-thread message.
     #[serde(default)]
     pub context_tokens: Option<u64>,
@@ -42,16 +63,10 @@ pub struct Conversation {
     pub compactions: u32,
     #[serde(default)]
     pub last_compaction: Option<Compaction>,
-    /// Conversations this worker retired because they were full, oldest first.
-    #[serde(default)]
-    pub previous_session_ids: Vec<String>,
     /// The running total claude reported last for this conversation (`total_cost_usd`),
     /// to tell what a resumed claude's first result cost.
     #[serde(default)]
     pub reported_cost_usd: Option<f64>,
-    /// A fork not started yet: claude's first spawn copies this conversation.
-    #[serde(default)]
-    pub fork_of: Option<ForkOf>,
 }
 
 /// What `session start` changes in the worker's conversation, kept for later spawns.
@@ -116,19 +131,13 @@ impl Conversation {
             session_id: uuid::Uuid::new_v4().to_string(),
             started: false,
             cwd,
-            claude,
-            model: None,
-            permission_mode: None,
-            system_prompt_file: None,
-            append_system_prompt: Some(append_system_prompt),
-            extra_args: Vec::new(),
-            allowed_tools: Vec::new(),
-            interactive_permissions: false,
-            context_tokens: None,
-            compactions: 0,
-            last_compaction: None,
+            spawn: Spawn {
+                claude,
+                append_system_prompt: Some(append_system_prompt),
+                ..Spawn::default()
+            },
+            tally: Tally::default(),
             previous_session_ids: Vec::new(),
-            reported_cost_usd: None,
             fork_of: None,
         }
     }
@@ -139,10 +148,7 @@ impl Conversation {
         let old = std::mem::replace(&mut self.session_id, uuid::Uuid::new_v4().to_string());
         self.previous_session_ids.push(old.clone());
         self.started = false;
-        self.context_tokens = None;
-        self.compactions = 0;
-        self.last_compaction = None;
-        self.reported_cost_usd = None;
+        self.tally = Tally::default();
         old
     }
 
@@ -177,23 +183,24 @@ impl Conversation {
                 (new, true)
             }
         };
+        let spawn = &mut conversation.spawn;
         if let Some(claude) = &change.claude {
-            conversation.claude.clone_from(claude);
+            spawn.claude.clone_from(claude);
         }
         if let Some(model) = &change.model {
-            conversation.model = Some(model.clone());
+            spawn.model = Some(model.clone());
         }
         if let Some(file) = &change.system_prompt_file {
-            conversation.system_prompt_file = Some(file.clone());
+            spawn.system_prompt_file = Some(file.clone());
         }
         if let Some(mode) = &change.permission_mode {
-            conversation.permission_mode = Some(mode.clone());
+            spawn.permission_mode = Some(mode.clone());
         }
         if !change.claude_args.is_empty() {
-            conversation.extra_args.clone_from(&change.claude_args);
+            spawn.extra_args.clone_from(&change.claude_args);
         }
         if change.interactive_permissions {
-            conversation.interactive_permissions = true;
+            spawn.interactive_permissions = true;
         }
         Ok((conversation, is_new))
     }
@@ -212,6 +219,7 @@ impl Conversation {
 
     /// How claude is started on this conversation.
     pub(super) fn spawn_spec(&self) -> SpawnSpec {
+        let spawn = &self.spawn;
         let mut args: Vec<String> = [
             "--input-format",
             "stream-json",
@@ -238,28 +246,28 @@ impl Conversation {
             args.push(flag.to_string());
             args.push(value);
         };
-        if let Some(model) = &self.model {
+        if let Some(model) = &spawn.model {
             add("--model", model.clone());
         }
-        if let Some(mode) = &self.permission_mode {
+        if let Some(mode) = &spawn.permission_mode {
             add("--permission-mode", mode.clone());
         }
-        if let Some(file) = &self.system_prompt_file {
+        if let Some(file) = &spawn.system_prompt_file {
             add("--system-prompt-file", file.to_string_lossy().into_owned());
         }
-        if !self.allowed_tools.is_empty() {
+        if !spawn.allowed_tools.is_empty() {
             args.push("--allowedTools".to_string());
-            args.extend(self.allowed_tools.iter().cloned());
+            args.extend(spawn.allowed_tools.iter().cloned());
         }
-        if self.interactive_permissions {
+        if spawn.interactive_permissions {
             args.extend(["--permission-prompt-tool".to_string(), "stdio".to_string()]);
         }
-        if let Some(text) = &self.append_system_prompt {
+        if let Some(text) = &spawn.append_system_prompt {
             args.extend(["--append-system-prompt".to_string(), text.clone()]);
         }
-        args.extend(self.extra_args.iter().cloned());
+        args.extend(spawn.extra_args.iter().cloned());
         SpawnSpec {
-            program: self.claude.clone(),
+            program: spawn.claude.clone(),
             args,
             cwd: self.cwd.clone(),
             env: vec![

@@ -171,25 +171,25 @@ impl Parts {
             state,
             daemon_pid: std::process::id(),
             claude_pid: view.pid,
-            claude: conversation.map(|c| c.claude.clone()),
+            claude: conversation.map(|c| c.spawn.claude.clone()),
             session_id: conversation
                 .map(|c| c.session_id.clone())
                 .unwrap_or_default(),
             model: view.model.clone(),
-            requested_model: conversation.and_then(|c| c.model.clone()),
+            requested_model: conversation.and_then(|c| c.spawn.model.clone()),
             permission_mode: view
                 .permission_mode
                 .clone()
-                .or_else(|| conversation.and_then(|c| c.permission_mode.clone())),
+                .or_else(|| conversation.and_then(|c| c.spawn.permission_mode.clone())),
             cwd: conversation.map(|c| c.cwd.clone()).unwrap_or_default(),
             current_turn: self.running(),
             queued: self.queue.waiting(),
             turns: self.tally.turns(),
             cost_usd: self.tally.cost_usd(),
-            context_tokens: conversation.and_then(|c| c.context_tokens),
+            context_tokens: conversation.and_then(|c| c.tally.context_tokens),
             context_window: view.context_window,
-            compactions: conversation.map_or(0, |c| c.compactions),
-            last_compaction: conversation.and_then(|c| c.last_compaction.clone()),
+            compactions: conversation.map_or(0, |c| c.tally.compactions),
+            last_compaction: conversation.and_then(|c| c.tally.last_compaction.clone()),
             previous_session_ids: conversation
                 .map(|c| c.previous_session_ids.clone())
                 .unwrap_or_default(),
@@ -219,7 +219,7 @@ impl Parts {
             model: view
                 .model
                 .clone()
-                .or_else(|| conversation.and_then(|c| c.model.clone())),
+                .or_else(|| conversation.and_then(|c| c.spawn.model.clone())),
             cost_usd: None,
             duration_ms: 0,
             api_error_status: None,

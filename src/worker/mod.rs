@@ -216,19 +216,14 @@ impl WorkerStep {
 }
 
 /// How the steps run; resolved by the client from flags, environment and config, and
-/// sent with every step so the daemon holds no configuration of its own.
+/// sent with every step so the daemon holds no configuration of its own. Its parts
+/// are flattened on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerConfig {
-    pub plan_model: String,
-    pub implement_model: String,
-    pub plan_permission_mode: String,
-    pub implement_permission_mode: String,
-    /// Passed to claude as `--allowedTools` (at spawn; a change restarts claude on the
-    /// same conversation).
-    pub allowed_tools: Vec<String>,
-    pub max_nudges: u32,
-    pub nudge_backoff_ms: u64,
-    pub nudge_backoff_max_ms: u64,
+    #[serde(flatten)]
+    pub turns: TurnConfig,
+    #[serde(flatten)]
+    pub nudges: NudgeConfig,
     pub retry: RetryPolicy,
     /// Compact before a plan or implement turn once the context is this full
     /// (percent of the window; 0 never).
@@ -237,6 +232,33 @@ pub struct WorkerConfig {
     /// No further turn once the task's turns cost this much (US dollars).
     #[serde(default)]
     pub task_budget_usd: Option<f64>,
+    #[serde(flatten)]
+    pub gates: GateConfig,
+}
+
+/// Which model, permission mode and tools each kind of turn runs with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnConfig {
+    pub plan_model: String,
+    pub implement_model: String,
+    pub plan_permission_mode: String,
+    pub implement_permission_mode: String,
+    /// Passed to claude as `--allowedTools` (at spawn; a change restarts claude on the
+    /// same conversation).
+    pub allowed_tools: Vec<String>,
+}
+
+/// How many nudges an implement phase has, and how they are spaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NudgeConfig {
+    pub max_nudges: u32,
+    pub nudge_backoff_ms: u64,
+    pub nudge_backoff_max_ms: u64,
+}
+
+/// What committed work must pass before it is done.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct GateConfig {
     /// Commands the worker's commit must pass, run with `sh -c` at the repository root.
     #[serde(default)]
     pub checks: Vec<String>,
@@ -253,11 +275,11 @@ pub struct WorkerConfig {
     pub rescopes: u32,
 }
 
-impl WorkerConfig {
+impl TurnConfig {
     /// What a turn of `kind` runs with: planning and reviews on the planning model,
     /// read-only; everything else on the implementation model and permission mode,
     /// with the implementing tools.
-    pub fn turn_settings(&self, kind: TurnKind) -> TurnSettings {
+    pub fn settings(&self, kind: TurnKind) -> TurnSettings {
         match kind {
             TurnKind::Plan | TurnKind::Review => TurnSettings {
                 model: Some(self.plan_model.clone()),
@@ -273,10 +295,12 @@ impl WorkerConfig {
             }
         }
     }
+}
 
+impl NudgeConfig {
     /// The pause before nudge number `used + 1`: none before the first, then
     /// exponential with jitter.
-    pub fn nudge_delay_ms(&self, used: u32) -> u64 {
+    pub fn delay_ms(&self, used: u32) -> u64 {
         if used == 0 {
             return 0;
         }
@@ -654,28 +678,15 @@ mod tests {
 
     #[test]
     fn nudges_back_off_exponentially_from_the_second() {
-        let config = WorkerConfig {
+        let config = NudgeConfig {
             nudge_backoff_ms: 100,
             nudge_backoff_max_ms: 10_000,
-            plan_model: "opus".into(),
-            implement_model: "sonnet".into(),
-            plan_permission_mode: "plan".into(),
-            implement_permission_mode: "acceptEdits".into(),
-            allowed_tools: Vec::new(),
             max_nudges: 5,
-            retry: RetryPolicy::NONE,
-            compact_at: 0,
-            task_budget_usd: None,
-            checks: Vec::new(),
-            check_timeout_ms: 0,
-            review: false,
-            max_reviews: 0,
-            rescopes: 0,
         };
-        assert_eq!(config.nudge_delay_ms(0), 0);
+        assert_eq!(config.delay_ms(0), 0);
         for used in 1..6 {
             let cap = (100u64 << (used - 1)).min(10_000);
-            let d = config.nudge_delay_ms(used);
+            let d = config.delay_ms(used);
             assert!(d >= cap / 2 && d <= cap, "{used}: {d}");
         }
     }

@@ -67,7 +67,7 @@ pub struct View {
 impl View {
     /// How full the conversation is, in percent of the window, when both are known.
     pub fn context_percent(&self) -> Option<u32> {
-        let tokens = self.conversation.as_ref()?.context_tokens?;
+        let tokens = self.conversation.as_ref()?.tally.context_tokens?;
         let window = self.context_window.filter(|w| *w > 0)?;
         u32::try_from(tokens * 100 / window).ok()
     }

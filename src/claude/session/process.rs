@@ -241,6 +241,17 @@ impl Process {
         }
     }
 
+    /// claude uses more memory than `max` (0: never too much): why it is restarted.
+    pub fn bloated(&self, max: u64) -> Option<String> {
+        let pid = self.pid().filter(|_| max > 0)?;
+        let rss = crate::process::rss_bytes(pid).filter(|rss| *rss > max)?;
+        Some(format!(
+            "claude (pid {pid}) uses {}, over claude_max_rss ({}); restarting it on the same conversation before the next turn",
+            crate::human::bytes(rss),
+            crate::human::bytes(max)
+        ))
+    }
+
     /// Remembers claude's latest stderr lines, for error messages.
     pub fn saw_stderr(&mut self, line: &str) {
         if self.stderr_tail.len() == STDERR_TAIL {

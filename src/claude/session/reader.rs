@@ -159,9 +159,10 @@ impl Reader {
         if let (CompactionNews::Done(compaction), Some(conversation)) =
             (&news, conversation.as_mut())
         {
-            conversation.compactions += 1;
-            conversation.context_tokens = compaction.post_tokens.or(conversation.context_tokens);
-            conversation.last_compaction = Some(compaction.clone());
+            conversation.tally.compactions += 1;
+            conversation.tally.context_tokens =
+                compaction.post_tokens.or(conversation.tally.context_tokens);
+            conversation.tally.last_compaction = Some(compaction.clone());
             report.send(SessionEvent::ConversationChanged).await;
         }
         report.send(SessionEvent::Compaction(news)).await;
@@ -179,13 +180,13 @@ impl Reader {
         self.cost.saw_result(
             result.total_cost_usd,
             result.own_cost(),
-            conversation.reported_cost_usd,
+            conversation.tally.reported_cost_usd,
         );
         if result.total_cost_usd.is_some() {
-            conversation.reported_cost_usd = result.total_cost_usd;
+            conversation.tally.reported_cost_usd = result.total_cost_usd;
         }
         if tokens.is_some() {
-            conversation.context_tokens = tokens;
+            conversation.tally.context_tokens = tokens;
         }
     }
 

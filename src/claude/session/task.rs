@@ -130,7 +130,12 @@ impl Task {
         if let Some(claude) = ask.claude.clone() {
             self.use_binary(claude).await;
         }
-        self.restart_if_bloated().await;
+        // claude is a long-lived Node process and some versions leak: one that grew
+        // past the bound is restarted on the same conversation between turns.
+        if let Some(bloated) = self.process.bloated(self.bounds.max_rss) {
+            self.report.warn(bloated).await;
+            self.stop().await;
+        }
         if let Some(tools) = &ask.settings.allowed_tools {
             self.set_allowed_tools(tools).await;
         }
@@ -155,8 +160,8 @@ impl Task {
     async fn prepare(&mut self, ask: &TurnAsk, cancel: &mut Cancel) -> Result<(), Error> {
         self.ensure_running(cancel).await?;
         let current = self.conversation.as_ref();
-        let model_now = current.and_then(|c| c.model.clone());
-        let mode_now = current.and_then(|c| c.permission_mode.clone());
+        let model_now = current.and_then(|c| c.spawn.model.clone());
+        let mode_now = current.and_then(|c| c.spawn.permission_mode.clone());
         if let Some(model) = &ask.settings.model
             && model_now.as_ref() != Some(model)
         {
@@ -165,7 +170,7 @@ impl Task {
         if let Some(mode) = &ask.settings.permission_mode
             && mode_now.as_ref() != Some(mode)
         {
-            need(&mut self.conversation)?.permission_mode = Some(mode.clone());
+            need(&mut self.conversation)?.spawn.permission_mode = Some(mode.clone());
             self.conversation_changed().await;
             let request = ControlRequest::SetPermissionMode { mode };
             self.switch(request, &format!("permission mode {mode}"), cancel)
@@ -363,7 +368,7 @@ impl Task {
                 "new"
             },
             conversation.session_id,
-            conversation.model.as_deref().unwrap_or("default")
+            conversation.spawn.model.as_deref().unwrap_or("default")
         );
         let pid = match self.process.spawn(&spec, crashes) {
             Ok(pid) => pid,
@@ -483,6 +488,7 @@ impl Task {
     /// next spawn.
     async fn set_model(&mut self, model: &str, cancel: &mut Cancel) -> Result<(), Error> {
         let previous = need(&mut self.conversation)?
+            .spawn
             .model
             .replace(model.to_string());
         self.conversation_changed().await;
@@ -500,10 +506,10 @@ impl Task {
         let Ok(conversation) = need(&mut self.conversation) else {
             return;
         };
-        if conversation.allowed_tools == tools {
+        if conversation.spawn.allowed_tools == tools {
             return;
         }
-        conversation.allowed_tools = tools.to_vec();
+        conversation.spawn.allowed_tools = tools.to_vec();
         self.conversation_changed().await;
         if self.process.is_running() {
             self.report
@@ -521,11 +527,11 @@ impl Task {
         let Some(conversation) = self.conversation.as_mut() else {
             return;
         };
-        if conversation.claude == claude {
+        if conversation.spawn.claude == claude {
             return;
         }
-        let was = std::mem::replace(&mut conversation.claude, claude);
-        let now = conversation.claude.display().to_string();
+        let was = std::mem::replace(&mut conversation.spawn.claude, claude);
+        let now = conversation.spawn.claude.display().to_string();
         self.report
             .info(format!("claude is now {now} (was {})", was.display()))
             .await;
@@ -603,26 +609,6 @@ impl Task {
             ))
             .await;
         Some(new)
-    }
-
-    /// claude is a long-lived Node process and some versions leak: one that grew past
-    /// the bound is restarted on the same conversation between turns, never in one.
-    async fn restart_if_bloated(&mut self) {
-        let max = self.bounds.max_rss;
-        let Some(pid) = self.process.pid().filter(|_| max > 0) else {
-            return;
-        };
-        let Some(rss) = crate::process::rss_bytes(pid).filter(|rss| *rss > max) else {
-            return;
-        };
-        self.report
-            .warn(format!(
-                "claude (pid {pid}) uses {}, over claude_max_rss ({}); restarting it on the same conversation before the next turn",
-                crate::human::bytes(rss),
-                crate::human::bytes(max)
-            ))
-            .await;
-        self.stop().await;
     }
 
     /// Stops claude the polite way first: stdin closed, then SIGTERM, then SIGKILL to

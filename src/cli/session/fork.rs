@@ -78,11 +78,12 @@ pub async fn run(args: ForkArgs, global: &Global, out: &Output) -> Result<u8, Er
                 .map_or_else(|| conversation.cwd.clone(), |w| w.path.clone()),
             claude: resolve_claude(&settings.claude)?,
             model: conversation
+                .spawn
                 .model
                 .clone()
                 .unwrap_or_else(|| settings.model.clone()),
             permission_allow: record.permission_allow.clone(),
-            allowed_tools: conversation.allowed_tools.clone(),
+            allowed_tools: conversation.spawn.allowed_tools.clone(),
             fork_of: Some(ForkOf {
                 session_id: conversation.session_id.clone(),
                 cwd: conversation.cwd.clone(),
@@ -91,10 +92,10 @@ pub async fn run(args: ForkArgs, global: &Global, out: &Output) -> Result<u8, Er
             worker: WorkerState::load(&original.state_dir).ok().map(Box::new),
         },
         change: SessionChange {
-            system_prompt_file: conversation.system_prompt_file.clone(),
-            permission_mode: conversation.permission_mode.clone(),
-            claude_args: conversation.extra_args.clone(),
-            interactive_permissions: conversation.interactive_permissions,
+            system_prompt_file: conversation.spawn.system_prompt_file.clone(),
+            permission_mode: conversation.spawn.permission_mode.clone(),
+            claude_args: conversation.spawn.extra_args.clone(),
+            interactive_permissions: conversation.spawn.interactive_permissions,
             ..SessionChange::default()
         },
     };

@@ -36,7 +36,9 @@ fn stopped(worker: String, record: Option<SessionRecord>) -> WorkerRow {
         state: SessionState::Stopped,
         daemon_pid: None,
         session_id: record.as_ref().map(|r| r.conversation.session_id.clone()),
-        model: record.as_ref().and_then(|r| r.conversation.model.clone()),
+        model: record
+            .as_ref()
+            .and_then(|r| r.conversation.spawn.model.clone()),
         turns: record.as_ref().map_or(0, |r| r.turns),
         cost_usd: record.as_ref().map_or(0.0, |r| r.cost_usd),
         context_percent: None,

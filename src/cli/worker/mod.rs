@@ -127,7 +127,7 @@ async fn run_step(
     let autostart = (!no_start).then(|| Autostart {
         resolved,
         settings,
-        allowed_tools: config.allowed_tools.clone(),
+        allowed_tools: config.turns.allowed_tools.clone(),
     });
     let conn = connect_or_start(target, autostart).await?;
     let request = Request::Worker(WorkerRequest {

@@ -35,8 +35,8 @@ impl Job for StartJob {
             spec.new.claude.clone(),
             crate::worker::prompts::system_prompt(),
         );
-        new.model = Some(spec.new.model.clone());
-        new.allowed_tools.clone_from(&spec.new.allowed_tools);
+        new.spawn.model = Some(spec.new.model.clone());
+        new.spawn.allowed_tools.clone_from(&spec.new.allowed_tools);
         new.fork_of.clone_from(&spec.new.fork_of);
         // What a new conversation begins with, kept until the session says whether
         // the start began one.

@@ -5,7 +5,7 @@ use super::*;
 
 impl StepMachine {
     pub(super) fn gates_on(&self) -> bool {
-        !self.config.checks.is_empty() || self.config.review
+        !self.config.gates.checks.is_empty() || self.config.gates.review
     }
 
     /// Committed work is done only once it passes its gates.
@@ -36,13 +36,13 @@ impl StepMachine {
             .map_or("?", |h| &h[..h.len().min(10)])
             .to_string();
         let mut passed = Vec::new();
-        if !self.config.checks.is_empty() {
+        if !self.config.gates.checks.is_empty() {
             let ran_here = state
                 .run
                 .gates
                 .checked
                 .as_ref()
-                .is_some_and(|c| c.head == head && c.commands == self.config.checks);
+                .is_some_and(|c| c.head == head && c.commands == self.config.gates.checks);
             if !ran_here {
                 state.phase = Phase::Implementing;
                 self.stage = Stage::Checking {
@@ -50,8 +50,8 @@ impl StepMachine {
                     then,
                 };
                 return Action::RunChecks {
-                    commands: self.config.checks.clone(),
-                    timeout_ms: self.config.check_timeout_ms,
+                    commands: self.config.gates.checks.clone(),
+                    timeout_ms: self.config.gates.check_timeout_ms,
                 };
             }
             if let Some(failed) = state.run.gates.checks.iter().find(|c| !c.passed()).cloned() {
@@ -67,13 +67,13 @@ impl StepMachine {
             }
             passed.push(format!("{} check(s) passed", state.run.gates.checks.len()));
         }
-        if self.config.review {
+        if self.config.gates.review {
             let here = state.run.gates.review.clone().filter(|r| r.head == head);
             match here {
                 Some(review) if review.approved => passed.push("approved by review".to_string()),
                 Some(review) => {
                     let what = format!("review {} asked for changes", review.round);
-                    let feedback = review_feedback(&review, self.config.max_reviews);
+                    let feedback = review_feedback(&review, self.config.gates.max_reviews);
                     return self.gate_failed(
                         state,
                         judged,
@@ -82,10 +82,12 @@ impl StepMachine {
                         now_ms,
                     );
                 }
-                None if state.run.gates.reviews >= self.config.max_reviews => passed.push(format!(
-                    "accepted without approval after {} review round(s) (max_reviews)",
-                    state.run.gates.reviews
-                )),
+                None if state.run.gates.reviews >= self.config.gates.max_reviews => {
+                    passed.push(format!(
+                        "accepted without approval after {} review round(s) (max_reviews)",
+                        state.run.gates.reviews
+                    ))
+                }
                 None => {
                     state.phase = Phase::Implementing;
                     self.stage = Stage::ReviewDiff {
@@ -158,7 +160,7 @@ impl StepMachine {
         match action {
             Action::Finish(judged)
                 if judged.verdict == Verdict::OutOfNudges
-                    && state.task.rescopes < self.config.rescopes
+                    && state.task.rescopes < self.config.gates.rescopes
                     && state.task.text.is_some() =>
             {
                 let task = state.task.text.clone().unwrap_or_default();

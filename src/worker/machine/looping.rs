@@ -34,8 +34,8 @@ impl LoopNext {
     /// For `loop --step`: what is about to happen.
     pub fn describe(&self, config: &WorkerConfig) -> String {
         match self {
-            LoopNext::Plan(_) => format!("plan the task on {}", config.plan_model),
-            LoopNext::Implement => format!("implement on {}", config.implement_model),
+            LoopNext::Plan(_) => format!("plan the task on {}", config.turns.plan_model),
+            LoopNext::Implement => format!("implement on {}", config.turns.implement_model),
             LoopNext::Nudge => "nudge the worker".to_string(),
             LoopNext::Finish(..) => "finish".to_string(),
         }
@@ -74,7 +74,7 @@ pub fn loop_start(
                     .into(),
             ),
         ),
-        (Phase::OutOfNudges, _) if state.task.rescopes < config.rescopes => LoopNext::Nudge,
+        (Phase::OutOfNudges, _) if state.task.rescopes < config.gates.rescopes => LoopNext::Nudge,
         (Phase::OutOfNudges, _) => LoopNext::Finish(
             Verdict::OutOfNudges.exit_code(),
             Some(

@@ -346,7 +346,7 @@ impl StepMachine {
             (Stage::Checking { judged, then }, _, Seen::Checked(checks)) => {
                 state.run.gates.checked = Some(Checked {
                     head: self.head.clone(),
-                    commands: self.config.checks.clone(),
+                    commands: self.config.gates.checks.clone(),
                 });
                 state.run.gates.checks = checks.clone();
                 self.notes.push(Note::ChecksRan(checks));
@@ -365,7 +365,7 @@ impl StepMachine {
                     diff: &diff,
                     checks: &state.run.gates.checks,
                     round: state.run.gates.reviews + 1,
-                    max_rounds: self.config.max_reviews,
+                    max_rounds: self.config.gates.max_reviews,
                 });
                 self.stage = Stage::ReviewTurn { judged, then };
                 self.send(TurnKind::Review, prompt)
@@ -379,7 +379,7 @@ impl StepMachine {
         Action::Send {
             kind,
             prompt,
-            settings: self.config.turn_settings(kind),
+            settings: self.config.turns.settings(kind),
         }
     }
 
@@ -413,7 +413,7 @@ impl StepMachine {
         }
         let resend = state.phase == Phase::Implementing && !state.run.implement_sent;
         if restart || !resend {
-            state.begin_implement(view.head.clone(), self.config.max_nudges);
+            state.begin_implement(view.head.clone(), self.config.nudges.max_nudges);
         } else {
             self.observe(state, view);
         }
@@ -544,7 +544,7 @@ impl StepMachine {
                 state.run.implement_sent = false;
                 self.notes.push(Note::Rescoped {
                     number: state.task.rescopes,
-                    of: self.config.rescopes,
+                    of: self.config.gates.rescopes,
                     plan: result,
                 });
                 let exit_code = match self.step() {
@@ -559,7 +559,7 @@ impl StepMachine {
                         Verdict::Rescoped,
                         format!(
                             "{}; planned again (rescope {} of {}): implementing starts over with the new plan",
-                            after.message, state.task.rescopes, self.config.rescopes
+                            after.message, state.task.rescopes, self.config.gates.rescopes
                         ),
                     )
                 })

@@ -108,7 +108,7 @@ impl StepMachine {
         let wait = if self.answering {
             0
         } else {
-            self.config.nudge_delay_ms(used).saturating_sub(since_last)
+            self.config.nudges.delay_ms(used).saturating_sub(since_last)
         };
         if wait == 0 {
             self.stage = Stage::NudgeLook;

@@ -3,10 +3,25 @@
 use super::*;
 
 fn gated(checks: &[&str], review: bool) -> WorkerConfig {
+    let config = config();
     WorkerConfig {
-        checks: checks.iter().map(|c| c.to_string()).collect(),
-        review,
-        ..config()
+        gates: GateConfig {
+            checks: checks.iter().map(|c| c.to_string()).collect(),
+            review,
+            ..config.gates
+        },
+        ..config
+    }
+}
+
+fn with_rescopes(rescopes: u32) -> WorkerConfig {
+    let config = config();
+    WorkerConfig {
+        gates: GateConfig {
+            rescopes,
+            ..config.gates.clone()
+        },
+        ..config
     }
 }
 
@@ -324,9 +339,13 @@ fn a_review_that_asks_for_changes_reaches_the_implementer_verbatim_then_approves
 
 #[test]
 fn max_reviews_bounds_the_rounds_then_the_work_is_accepted_with_a_note() {
+    let gated = gated(&[], true);
     let config = WorkerConfig {
-        max_reviews: 1,
-        ..gated(&[], true)
+        gates: GateConfig {
+            max_reviews: 1,
+            ..gated.gates.clone()
+        },
+        ..gated
     };
     let mut s = state(Phase::Planned);
     let (mut m, _) = implement_to_review(&config, &mut s);
@@ -402,10 +421,7 @@ fn without_rescopes_the_cap_ends_the_phase_as_before() {
 
 #[test]
 fn a_rescope_after_the_cap_plans_again_and_implementing_starts_over() {
-    let config = WorkerConfig {
-        rescopes: 1,
-        ..config()
-    };
+    let config = with_rescopes(1);
     let mut s = state(Phase::Implementing);
     s.run.nudges = 2;
     s.remember("implement: not committed yet: 1 changed file(s): a".into());
@@ -482,10 +498,7 @@ fn a_rescope_after_the_cap_plans_again_and_implementing_starts_over() {
 
 #[test]
 fn a_loop_out_of_nudges_with_rescopes_left_nudges_to_rescope() {
-    let config = WorkerConfig {
-        rescopes: 2,
-        ..config()
-    };
+    let config = with_rescopes(2);
     let s = with_task(Phase::OutOfNudges, Some("t"));
     assert_eq!(loop_start(&s, None, false, &config), Some(LoopNext::Nudge));
     assert!(matches!(

@@ -5,7 +5,10 @@ use super::*;
 use crate::git::{CommitInfo, FileChange};
 use crate::retry::RetryPolicy;
 use crate::turn::{Outcome, TurnKind, TurnStatus};
-use crate::worker::{Phase, Run, Step, Task, Verdict, WorkerConfig, WorkerState, WorkerStep};
+use crate::worker::{
+    GateConfig, NudgeConfig, Phase, Run, Step, Task, TurnConfig, Verdict, WorkerConfig,
+    WorkerState, WorkerStep,
+};
 
 const NOW: u64 = 1_000_000;
 
@@ -33,22 +36,28 @@ type NudgeCase<'a> = (
 
 fn config() -> WorkerConfig {
     WorkerConfig {
-        plan_model: "opus".into(),
-        implement_model: "sonnet".into(),
-        plan_permission_mode: "plan".into(),
-        implement_permission_mode: "acceptEdits".into(),
-        allowed_tools: vec!["Bash(git:*)".into()],
-        max_nudges: 3,
-        nudge_backoff_ms: 1_000,
-        nudge_backoff_max_ms: 8_000,
+        turns: TurnConfig {
+            plan_model: "opus".into(),
+            implement_model: "sonnet".into(),
+            plan_permission_mode: "plan".into(),
+            implement_permission_mode: "acceptEdits".into(),
+            allowed_tools: vec!["Bash(git:*)".into()],
+        },
+        nudges: NudgeConfig {
+            max_nudges: 3,
+            nudge_backoff_ms: 1_000,
+            nudge_backoff_max_ms: 8_000,
+        },
         retry: RetryPolicy::NONE,
         compact_at: 80,
         task_budget_usd: None,
-        checks: Vec::new(),
-        check_timeout_ms: 60_000,
-        review: false,
-        max_reviews: 2,
-        rescopes: 0,
+        gates: GateConfig {
+            checks: Vec::new(),
+            check_timeout_ms: 60_000,
+            review: false,
+            max_reviews: 2,
+            rescopes: 0,
+        },
     }
 }
 
