@@ -58,6 +58,31 @@ fn measure(name: &str, runs: usize, mut f: impl FnMut()) -> Figures {
     }
 }
 
+/// Two things measured turn by turn, alternately, after a warm-up of each.
+fn interleaved(
+    runs: usize,
+    (a_name, a): (&str, &mut dyn FnMut()),
+    (b_name, b): (&str, &mut dyn FnMut()),
+) -> (Figures, Figures) {
+    a();
+    b();
+    let time = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        f();
+        start.elapsed()
+    };
+    let (mut a_samples, mut b_samples) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        a_samples.push(time(a));
+        b_samples.push(time(b));
+    }
+    let figures = |name: &str, samples| Figures {
+        name: name.to_string(),
+        samples,
+    };
+    (figures(a_name, a_samples), figures(b_name, b_samples))
+}
+
 /// An isolated leash environment (HOME, state and runtime dirs, a work dir).
 struct Bench {
     _dir: tempfile::TempDir,
@@ -252,12 +277,28 @@ fn main() {
         .skip_while(|a| a != "--runs")
         .nth(1)
         .and_then(|n| n.parse().ok());
-    fake_claude_section(runs_flag.unwrap_or(20));
-    startup_section(runs_flag.unwrap_or(30));
-    relay_section(runs_flag.unwrap_or(5));
-    footprint_section();
-    for pin in [real_cli::NEWEST, real_cli::FLOOR] {
-        real_claude_section(runs_flag.unwrap_or(10), pin);
+    // `--only turn,relay` runs only those sections.
+    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
+    let wanted = |section: &str| {
+        only.as_deref()
+            .is_none_or(|only| only.split(',').any(|s| s == section))
+    };
+    if wanted("turn") {
+        fake_claude_section(runs_flag.unwrap_or(20));
+    }
+    if wanted("startup") {
+        startup_section(runs_flag.unwrap_or(30));
+    }
+    if wanted("relay") {
+        relay_section(runs_flag.unwrap_or(5));
+    }
+    if wanted("footprint") {
+        footprint_section();
+    }
+    if wanted("real") {
+        for pin in [real_cli::NEWEST, real_cli::FLOOR] {
+            real_claude_section(runs_flag.unwrap_or(10), pin);
+        }
     }
 }
 
@@ -462,17 +503,21 @@ impl Follower {
 fn fake_claude_section(runs: usize) {
     let bench = Bench::new();
     bench.leash(&["session", "start"]);
-
-    let mut rows = vec![bench.warm_sends("warm `leash session send` (fake claude)", runs)];
-
     let home = bench.root.join("direct");
     let args = stream_json_args("00000000-0000-4000-8000-000000000001");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut direct = DirectPipe::spawn(&test_fakes::fake_claude(), &args, &home);
-    rows.push(measure("direct pipe turn (fake claude)", runs, || {
-        direct.turn("hi")
-    }));
+    // Turn by turn, one through leash and one straight into claude: both see the same
+    // machine, so its drift (two cores, shared with whatever else runs) cancels out.
+    let (through, straight) = interleaved(
+        runs,
+        ("warm `leash session send` (fake claude)", &mut || {
+            bench.leash(&["session", "send", "hi"]);
+        }),
+        ("direct pipe turn (fake claude)", &mut || direct.turn("hi")),
+    );
     drop(direct);
+    let mut rows = vec![through, straight];
 
     let mut n = 1000u32;
     rows.push(measure("spawn claude per turn (fake claude)", runs, || {

@@ -94,42 +94,6 @@ _leash() {
             leash__subcmd__help__subcmd__hooks,uninstall)
                 cmd="leash__subcmd__help__subcmd__hooks__subcmd__uninstall"
                 ;;
-            leash__subcmd__help__subcmd__session,compact)
-                cmd="leash__subcmd__help__subcmd__session__subcmd__compact"
-                ;;
-            leash__subcmd__help__subcmd__session,fork)
-                cmd="leash__subcmd__help__subcmd__session__subcmd__fork"
-                ;;
-            leash__subcmd__help__subcmd__session,interrupt)
-                cmd="leash__subcmd__help__subcmd__session__subcmd__interrupt"
-                ;;
-            leash__subcmd__help__subcmd__session,list)
-                cmd="leash__subcmd__help__subcmd__session__subcmd__list"
-                ;;
-            leash__subcmd__help__subcmd__session,logs)
-                cmd="leash__subcmd__help__subcmd__session__subcmd__logs"
-                ;;
-            leash__subcmd__help__subcmd__session,model)
-                cmd="leash__subcmd__help__subcmd__session__subcmd__model"
-                ;;
-            leash__subcmd__help__subcmd__session,restart)
-                cmd="leash__subcmd__help__subcmd__session__subcmd__restart"
-                ;;
-            leash__subcmd__help__subcmd__session,rm)
-                cmd="leash__subcmd__help__subcmd__session__subcmd__rm"
-                ;;
-            leash__subcmd__help__subcmd__session,send)
-                cmd="leash__subcmd__help__subcmd__session__subcmd__send"
-                ;;
-            leash__subcmd__help__subcmd__session,start)
-                cmd="leash__subcmd__help__subcmd__session__subcmd__start"
-                ;;
-            leash__subcmd__help__subcmd__session,status)
-                cmd="leash__subcmd__help__subcmd__session__subcmd__status"
-                ;;
-            leash__subcmd__help__subcmd__session,stop)
-                cmd="leash__subcmd__help__subcmd__session__subcmd__stop"
-                ;;
             leash__subcmd__hooks,help)
                 cmd="leash__subcmd__hooks__subcmd__help"
                 ;;
@@ -505,176 +469,8 @@ _leash() {
             return 0
             ;;
         leash__subcmd__help__subcmd__session)
-            opts="start stop status list send interrupt compact model restart rm fork logs"
+            opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        leash__subcmd__help__subcmd__session__subcmd__compact)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        leash__subcmd__help__subcmd__session__subcmd__fork)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        leash__subcmd__help__subcmd__session__subcmd__interrupt)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        leash__subcmd__help__subcmd__session__subcmd__list)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        leash__subcmd__help__subcmd__session__subcmd__logs)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        leash__subcmd__help__subcmd__session__subcmd__model)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        leash__subcmd__help__subcmd__session__subcmd__restart)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        leash__subcmd__help__subcmd__session__subcmd__rm)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        leash__subcmd__help__subcmd__session__subcmd__send)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        leash__subcmd__help__subcmd__session__subcmd__start)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        leash__subcmd__help__subcmd__session__subcmd__status)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        leash__subcmd__help__subcmd__session__subcmd__stop)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -819,12 +615,16 @@ _leash() {
             return 0
             ;;
         leash__subcmd__implement)
-            opts="-q -v -h -V --worktree --model --restart --no-start --budget --check --review --rescopes --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --worker --json --quiet --verbose --worktree --model --restart --no-start --budget --check --review --rescopes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --model)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -841,10 +641,6 @@ _leash() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --worker)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -853,12 +649,16 @@ _leash() {
             return 0
             ;;
         leash__subcmd__loop)
-            opts="-q -v -h -V --worktree --task --task-file --max-nudges --step --plan-model --implement-model --fresh --budget --check --review --rescopes --worker --json --quiet --verbose --help --version -"
+            opts="-q -v -h -V --worker --json --quiet --verbose --worktree --task --task-file --max-nudges --step --plan-model --implement-model --fresh --budget --check --review --rescopes --help --version -"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --task)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -891,10 +691,6 @@ _leash() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --worker)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -903,12 +699,16 @@ _leash() {
             return 0
             ;;
         leash__subcmd__nudge)
-            opts="-q -v -h -V --reason --event --no-wait --no-start --budget --check --review --rescopes --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --worker --json --quiet --verbose --reason --event --no-wait --no-start --budget --check --review --rescopes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --reason)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -929,10 +729,6 @@ _leash() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --worker)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -941,12 +737,16 @@ _leash() {
             return 0
             ;;
         leash__subcmd__plan)
-            opts="-q -v -h -V --worktree --task --task-file --model --fresh --no-start --budget --worker --json --quiet --verbose --help --version -"
+            opts="-q -v -h -V --worker --json --quiet --verbose --worktree --task --task-file --model --fresh --no-start --budget --help --version -"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --task)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -960,10 +760,6 @@ _leash() {
                     return 0
                     ;;
                 --budget)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --worker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -993,17 +789,17 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__compact)
-            opts="-q -v -h -V --instructions --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --worker --json --quiet --verbose --instructions --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --instructions)
+                --worker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --worker)
+                --instructions)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1015,7 +811,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__fork)
-            opts="-q -v -h -V --worktree --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --worker --json --quiet --verbose --worktree --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1265,21 +1061,21 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__logs)
-            opts="-f -n -q -v -h -V --follow --lines --worker --json --quiet --verbose --help --version"
+            opts="-q -v -f -n -h -V --worker --json --quiet --verbose --follow --lines --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --lines)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 -n)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --worker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1309,17 +1105,17 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__restart)
-            opts="-q -v -h -V --wait --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --worker --json --quiet --verbose --wait --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --wait)
+                --worker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --worker)
+                --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1331,7 +1127,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__rm)
-            opts="-q -v -h -V --force --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --worker --json --quiet --verbose --force --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1349,17 +1145,17 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__send)
-            opts="-q -v -h -V --worktree --no-start --retries --continue-on-crash --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --worker --json --quiet --verbose --worktree --no-start --retries --continue-on-crash --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --retries)
+                --worker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --worker)
+                --retries)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1371,12 +1167,16 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__start)
-            opts="-q -v -h -V --cwd --model --system-prompt-file --permission-mode --claude --fresh --interactive-permissions --allow-tool --worktree --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --worker --json --quiet --verbose --cwd --model --system-prompt-file --permission-mode --claude --fresh --interactive-permissions --allow-tool --worktree --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --cwd)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1398,10 +1198,6 @@ _leash() {
                     return 0
                     ;;
                 --allow-tool)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --worker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1431,7 +1227,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__stop)
-            opts="-q -v -h -V --all --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --worker --json --quiet --verbose --all --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

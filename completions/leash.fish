@@ -61,26 +61,26 @@ complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen
 complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -f -a "fork" -d 'A new worker whose conversation, task and plan are a copy of this worker\'s'
 complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
 complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l cwd -d 'Directory claude works in [default: the repository root, else the current directory]' -r -F
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l model -d 'Model for the session, an alias such as `sonnet` or `opus` or a full name [default: model]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l system-prompt-file -d 'Replace claude\'s system prompt with this file\'s contents' -r -F
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l permission-mode -d 'claude\'s permission mode (default, acceptEdits, plan, bypassPermissions)' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l claude -d 'The claude executable, a path or a name on PATH [default: claude]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l allow-tool -d 'Approve this tool when no one is attached to ask (repeat for more) [default: permission_allow]' -r
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l fresh -d 'Start a new conversation instead of resuming the worker\'s'
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l interactive-permissions -d 'Ask the person at the terminal before claude uses a tool (Allow once / always / Deny)'
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l worktree -d 'Work in the worker\'s own git worktree, `.leash/worktrees/NAME` on branch `leash/NAME` (created from HEAD, or `worktree_base`, when missing); needs --worker'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l fresh -d 'Start a new conversation instead of resuming the worker\'s'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l interactive-permissions -d 'Ask the person at the terminal before claude uses a tool (Allow once / always / Deny)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l worktree -d 'Work in the worker\'s own git worktree, `.leash/worktrees/NAME` on branch `leash/NAME` (created from HEAD, or `worktree_base`, when missing); needs --worker'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from stop" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from stop" -l all -d 'Stop every running worker of this user'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from stop" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from stop" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from stop" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from stop" -l all -d 'Stop every running worker of this user'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from stop" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from status" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
@@ -95,14 +95,14 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l retries -d 'Re-send the turn this many times after provider errors (429/529/5xx) [default: provider_retries]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l worktree -d 'Work in the worker\'s own git worktree, `.leash/worktrees/NAME` on branch `leash/NAME` (created from HEAD, or `worktree_base`, when missing); needs --worker'
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l continue-on-crash -d 'When claude dies during the turn, restart it and tell it to continue (the prompt is not sent twice)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l retries -d 'Re-send the turn this many times after provider errors (429/529/5xx) [default: provider_retries]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l worktree -d 'Work in the worker\'s own git worktree, `.leash/worktrees/NAME` on branch `leash/NAME` (created from HEAD, or `worktree_base`, when missing); needs --worker'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l continue-on-crash -d 'When claude dies during the turn, restart it and tell it to continue (the prompt is not sent twice)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from interrupt" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
@@ -111,8 +111,8 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from interrupt" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from interrupt" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from interrupt" -s V -l version -d 'Print version'
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from compact" -l instructions -d 'What the summary must keep (claude\'s `/compact` instructions)' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from compact" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from compact" -l instructions -d 'What the summary must keep (claude\'s `/compact` instructions)' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from compact" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from compact" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from compact" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
@@ -124,33 +124,33 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from model" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from model" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from model" -s V -l version -d 'Print version'
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -l wait -d 'How long to wait for a running turn to end first (the restart stays queued after that)' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -l wait -d 'How long to wait for a running turn to end first (the restart stays queued after that)' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from restart" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -l force -d 'Remove its worktree even with uncommitted changes or untracked files in it'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -l force -d 'Remove its worktree even with uncommitted changes or untracked files in it'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from fork" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from fork" -l worktree -d 'Give the new worker its own worktree, `.leash/worktrees/NEW` on branch `leash/NEW`, from the original\'s HEAD (or `worktree_base`)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from fork" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from fork" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from fork" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from fork" -l worktree -d 'Give the new worker its own worktree, `.leash/worktrees/NEW` on branch `leash/NEW`, from the original\'s HEAD (or `worktree_base`)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from fork" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from fork" -s V -l version -d 'Print version'
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s n -l lines -d 'How many of the latest events to show first (0 = all)' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s f -l follow -d 'Keep printing new events as they happen, like `tail -f`'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s n -l lines -d 'How many of the latest events to show first (0 = all)' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s f -l follow -d 'Keep printing new events as they happen, like `tail -f`'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from logs" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "start" -d 'Start the worker\'s daemon and claude; resumes the worker\'s conversation if it has one'
@@ -166,47 +166,48 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "fork" -d 'A new worker whose conversation, task and plan are a copy of this worker\'s'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c leash -n "__fish_leash_using_subcommand plan" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand plan" -l task -d 'The task, verbatim' -r
 complete -c leash -n "__fish_leash_using_subcommand plan" -l task-file -d 'Read the task from this file' -r -F
 complete -c leash -n "__fish_leash_using_subcommand plan" -l model -d 'Model for the planning turn [default: plan_model]' -r
 complete -c leash -n "__fish_leash_using_subcommand plan" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: task_budget_usd]' -r
-complete -c leash -n "__fish_leash_using_subcommand plan" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
-complete -c leash -n "__fish_leash_using_subcommand plan" -l worktree -d 'Work in the worker\'s own git worktree, `.leash/worktrees/NAME` on branch `leash/NAME` (created from HEAD, or `worktree_base`, when missing); needs --worker'
-complete -c leash -n "__fish_leash_using_subcommand plan" -l fresh -d 'Replace the task under way with this one (otherwise a plan waits its turn: refused with exit code 14 while another task is under way)'
-complete -c leash -n "__fish_leash_using_subcommand plan" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
 complete -c leash -n "__fish_leash_using_subcommand plan" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand plan" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand plan" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand plan" -l worktree -d 'Work in the worker\'s own git worktree, `.leash/worktrees/NAME` on branch `leash/NAME` (created from HEAD, or `worktree_base`, when missing); needs --worker'
+complete -c leash -n "__fish_leash_using_subcommand plan" -l fresh -d 'Replace the task under way with this one (otherwise a plan waits its turn: refused with exit code 14 while another task is under way)'
+complete -c leash -n "__fish_leash_using_subcommand plan" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
 complete -c leash -n "__fish_leash_using_subcommand plan" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand plan" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand implement" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand implement" -l model -d 'Model for implementing [default: implement_model]' -r
 complete -c leash -n "__fish_leash_using_subcommand implement" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: task_budget_usd]' -r
 complete -c leash -n "__fish_leash_using_subcommand implement" -l check -d 'A check the commit must pass, run with `sh -c` at the repository root (repeatable) [default: checks]' -r
 complete -c leash -n "__fish_leash_using_subcommand implement" -l rescopes -d 'Plan the task again when its nudges run out, up to N times [default: rescopes]' -r
-complete -c leash -n "__fish_leash_using_subcommand implement" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand implement" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand implement" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand implement" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
 complete -c leash -n "__fish_leash_using_subcommand implement" -l worktree -d 'Work in the worker\'s own git worktree, `.leash/worktrees/NAME` on branch `leash/NAME` (created from HEAD, or `worktree_base`, when missing); needs --worker'
 complete -c leash -n "__fish_leash_using_subcommand implement" -l restart -d 'Start the implement phase over even if it is under way'
 complete -c leash -n "__fish_leash_using_subcommand implement" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
 complete -c leash -n "__fish_leash_using_subcommand implement" -l review -d 'Have the plan model review committed work that passed its checks [default: review]'
-complete -c leash -n "__fish_leash_using_subcommand implement" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
-complete -c leash -n "__fish_leash_using_subcommand implement" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
-complete -c leash -n "__fish_leash_using_subcommand implement" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
 complete -c leash -n "__fish_leash_using_subcommand implement" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand implement" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l reason -d 'Why the worker is nudged, told to it verbatim' -r
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l event -d 'The git hook that fires this nudge (post-commit, pre-commit, ...)' -r
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: task_budget_usd]' -r
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l check -d 'A check the commit must pass, run with `sh -c` at the repository root (repeatable) [default: checks]' -r
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l rescopes -d 'Plan the task again when its nudges run out, up to N times [default: rescopes]' -r
-complete -c leash -n "__fish_leash_using_subcommand nudge" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
-complete -c leash -n "__fish_leash_using_subcommand nudge" -l no-wait -d 'Queue the nudge and return at once; does nothing when no session runs'
-complete -c leash -n "__fish_leash_using_subcommand nudge" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
-complete -c leash -n "__fish_leash_using_subcommand nudge" -l review -d 'Have the plan model review committed work that passed its checks [default: review]'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l no-wait -d 'Queue the nudge and return at once; does nothing when no session runs'
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l review -d 'Have the plan model review committed work that passed its checks [default: review]'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -s V -l version -d 'Print version'
+complete -c leash -n "__fish_leash_using_subcommand loop" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l task -d 'The task, verbatim' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l task-file -d 'Read the task from this file' -r -F
 complete -c leash -n "__fish_leash_using_subcommand loop" -l max-nudges -d 'Nudges per implement phase before giving up with exit code 10 [default: max_nudges]' -r
@@ -215,14 +216,13 @@ complete -c leash -n "__fish_leash_using_subcommand loop" -l implement-model -d 
 complete -c leash -n "__fish_leash_using_subcommand loop" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: task_budget_usd]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l check -d 'A check the commit must pass, run with `sh -c` at the repository root (repeatable) [default: checks]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l rescopes -d 'Plan the task again when its nudges run out, up to N times [default: rescopes]' -r
-complete -c leash -n "__fish_leash_using_subcommand loop" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
+complete -c leash -n "__fish_leash_using_subcommand loop" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
+complete -c leash -n "__fish_leash_using_subcommand loop" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l worktree -d 'Work in the worker\'s own git worktree, `.leash/worktrees/NAME` on branch `leash/NAME` (created from HEAD, or `worktree_base`, when missing); needs --worker'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l step -d 'Ask before each phase (needs a terminal)'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l fresh -d 'Start the task over even if the worker already finished or gave up on it'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l review -d 'Have the plan model review committed work that passed its checks [default: review]'
-complete -c leash -n "__fish_leash_using_subcommand loop" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
-complete -c leash -n "__fish_leash_using_subcommand loop" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
-complete -c leash -n "__fish_leash_using_subcommand loop" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
 complete -c leash -n "__fish_leash_using_subcommand loop" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand loop" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand status" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
@@ -293,17 +293,5 @@ complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_su
 complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session plan implement nudge loop status hooks doctor config completions daemon help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish)'
 complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session plan implement nudge loop status hooks doctor config completions daemon help" -f -a "daemon" -d 'Run a worker\'s session daemon in the foreground (`session start` does this)'
 complete -c leash -n "__fish_leash_using_subcommand help; and not __fish_seen_subcommand_from session plan implement nudge loop status hooks doctor config completions daemon help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "start" -d 'Start the worker\'s daemon and claude; resumes the worker\'s conversation if it has one'
-complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "stop" -d 'Stop the worker\'s daemon and claude; the conversation is kept for the next start'
-complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "status" -d 'Show the worker\'s session: pids, session id, model, state, turns, cost, uptime'
-complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "list" -d 'List every worker of this user, one row each'
-complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "send" -d 'Send one turn in the worker\'s conversation and stream the reply'
-complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "interrupt" -d 'Interrupt the running turn (a no-op when none is running)'
-complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "compact" -d 'Compact the conversation now: claude summarises it, keeping what you name'
-complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "model" -d 'Switch model for the next turns, keeping the conversation'
-complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "restart" -d 'Start a new claude process on the same conversation, after the running turn'
-complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "rm" -d 'Stop and forget a worker; its worktree goes when clean, its branch when merged'
-complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "fork" -d 'A new worker whose conversation, task and plan are a copy of this worker\'s'
-complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "logs" -d 'Show the session\'s event log: what claude said and did'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from hooks" -f -a "install" -d 'Install hooks in this repository that run `leash nudge --event <hook> --no-wait`'
 complete -c leash -n "__fish_leash_using_subcommand help; and __fish_seen_subcommand_from hooks" -f -a "uninstall" -d 'Remove the hooks leash installed, restoring any hook that was there before'

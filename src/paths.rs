@@ -119,17 +119,16 @@ pub fn worktree_worker(root: &Path) -> Option<WorkerName> {
 /// The directory a worker's conversation belongs to: the git toplevel, else `dir`.
 pub fn project_root(dir: &Path) -> PathBuf {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    match git2::Repository::discover(&dir) {
-        Ok(repo) => repo
-            .workdir()
-            .map(|w| {
-                let w = w.canonicalize().unwrap_or_else(|_| w.to_path_buf());
-                // A trailing slash would change the hash of the same directory.
-                PathBuf::from(w.to_string_lossy().trim_end_matches('/'))
-            })
-            .unwrap_or(dir),
-        Err(_) => dir,
-    }
+    toplevel(&dir).unwrap_or(dir)
+}
+
+/// The work tree around `dir` as git finds it: the nearest directory upwards with a
+/// `.git` (a directory, or the file of a linked worktree). Found by looking, not by
+/// opening the repository: every command asks, and a hook must stay cheap.
+fn toplevel(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|d| std::fs::symlink_metadata(d.join(".git")).is_ok())
+        .map(Path::to_path_buf)
 }
 
 /// A stable hash: the worker name must not change between Rust releases.
@@ -322,6 +321,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_project_root_is_the_work_tree_around_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        let repo = base.join("repo");
+        std::fs::create_dir_all(repo.join(".git/hooks")).unwrap();
+        std::fs::create_dir_all(repo.join("src/deep")).unwrap();
+        assert_eq!(project_root(&repo.join("src/deep")), repo);
+        assert_eq!(project_root(&repo.join(".git/hooks")), repo);
+        // A linked worktree has a `.git` file of its own.
+        let linked = repo.join(".leash/worktrees/a");
+        std::fs::create_dir_all(&linked).unwrap();
+        std::fs::write(linked.join(".git"), "gitdir: ../../../.git/worktrees/a\n").unwrap();
+        assert_eq!(project_root(&linked), linked);
+        let outside = base.join("elsewhere");
+        std::fs::create_dir_all(&outside).unwrap();
+        assert_eq!(
+            project_root(&outside),
+            outside,
+            "no repository: the directory itself"
+        );
+    }
 
     #[test]
     fn worker_names_reject_path_tricks() {

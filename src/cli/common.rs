@@ -147,17 +147,20 @@ pub async fn connect_or_start(
     autostart: Option<Autostart<'_>>,
 ) -> Result<Connection, Error> {
     let Some(autostart) = autostart else {
-        return target.connect_or_start(None).await;
-    };
-    let env = autostart.resolved.daemon_env();
-    let spec = StartSpec {
-        fresh: false,
-        warm: false,
-        new: new_session(target, autostart.settings, autostart.allowed_tools)?,
-        change: SessionChange::default(),
+        return target.connect_running().await;
     };
     target
-        .connect_or_start(Some(Launch { env: &env, spec }))
+        .connect_or_start(|| {
+            Ok(Launch {
+                env: autostart.resolved.daemon_env(),
+                spec: StartSpec {
+                    fresh: false,
+                    warm: false,
+                    new: new_session(target, autostart.settings, autostart.allowed_tools)?,
+                    change: SessionChange::default(),
+                },
+            })
+        })
         .await
 }
 

@@ -6,6 +6,7 @@
 mod common;
 mod completions;
 mod config;
+mod deferred;
 mod describe;
 mod doctor;
 mod hooks;
@@ -19,6 +20,7 @@ use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
 
 use crate::error::{EXIT_CODES, Error};
 use crate::settings::KEYS;
+use deferred::Deferred;
 
 pub use render::Output;
 
@@ -60,17 +62,17 @@ pub struct Global {
 pub enum Command {
     /// The worker's session: its daemon, its claude process, its conversation
     #[command(subcommand)]
-    Session(session::SessionCommand),
+    Session(Deferred<session::SessionCommand>),
     /// Plan a task: a read-only turn on the planning model; the plan is saved
-    Plan(worker::plan::PlanArgs),
+    Plan(Deferred<worker::plan::PlanArgs>),
     /// Implement the plan: a turn on the implementation model, done when a new commit lands
-    Implement(worker::implement::ImplementArgs),
+    Implement(Deferred<worker::implement::ImplementArgs>),
     /// Nudge the worker in the same conversation when its work stalls
     #[command(after_help = worker::nudge::EXAMPLES)]
-    Nudge(worker::nudge::NudgeArgs),
+    Nudge(Deferred<worker::nudge::NudgeArgs>),
     /// Run the whole worker: plan, implement, nudge until committed, blocked or out of nudges
     #[command(after_help = worker::run_loop::EXAMPLES)]
-    Loop(worker::run_loop::LoopArgs),
+    Loop(Deferred<worker::run_loop::LoopArgs>),
     /// Show the worker: phase, task, plan, nudges used, last outcome, HEAD at start
     Status,
     /// Git hooks that nudge the worker (after commits, on failing checks)
@@ -81,7 +83,7 @@ pub enum Command {
     /// Show the effective settings and where each comes from
     Config,
     /// Print shell completions (bash, zsh, fish)
-    Completions(completions::CompletionsArgs),
+    Completions(Deferred<completions::CompletionsArgs>),
     /// Run a worker's session daemon in the foreground (`session start` does this)
     #[command(hide = true)]
     Daemon,
@@ -126,9 +128,12 @@ const PATH_VARS: &[(&str, &str)] = &[
 
 pub use completions::script as completion_script;
 
-/// The clap command, for the man page and completion generators.
+/// The clap command, every part of it built, for the man page and completion
+/// generators.
 pub fn command() -> clap::Command {
-    Cli::command()
+    let mut command = Cli::command();
+    command.build();
+    command
 }
 
 /// Runs a parsed command line; returns the exit code for success paths that are not 0.
@@ -140,15 +145,15 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             let target = common::target(global)?;
             crate::daemon::run(&target.worker, &target.dirs).map(|()| 0)
         }
-        Command::Session(command) => session::run(command, global, &out),
-        Command::Plan(args) => worker::plan::run(args, global, &out),
-        Command::Implement(args) => worker::implement::run(args, global, &out),
-        Command::Nudge(args) => worker::nudge::run(args, global, &out),
-        Command::Loop(args) => worker::run_loop::run(args, global, &out),
+        Command::Session(Deferred(command)) => session::run(command, global, &out),
+        Command::Plan(Deferred(args)) => worker::plan::run(args, global, &out),
+        Command::Implement(Deferred(args)) => worker::implement::run(args, global, &out),
+        Command::Nudge(Deferred(args)) => worker::nudge::run(args, global, &out),
+        Command::Loop(Deferred(args)) => worker::run_loop::run(args, global, &out),
         Command::Status => worker::status::run(global, &out),
         Command::Hooks(command) => hooks::run(command, &out),
         Command::Doctor => doctor::run(&out),
         Command::Config => config::run(&out),
-        Command::Completions(args) => completions::run(&args, &out),
+        Command::Completions(Deferred(args)) => completions::run(&args, &out),
     }
 }

@@ -18,8 +18,8 @@ const REBIND_WAIT: Duration = Duration::from_secs(2);
 
 /// What a daemon is started with: its settings (as environment variables, resolved
 /// where the command runs) and the conversation it begins when the worker has none.
-pub struct Launch<'a> {
-    pub env: &'a [(&'static str, String)],
+pub struct Launch {
+    pub env: Vec<(&'static str, String)>,
     pub spec: StartSpec,
 }
 
@@ -122,27 +122,37 @@ impl Target {
         self.open().await?.ok_or_else(|| self.no_session())
     }
 
-    /// The worker's daemon; with `launch`, one is started when none runs. Every client
-    /// that finds none starts one: one wins the worker's lock, and it sets up the
-    /// conversation `launch` describes before it takes any request, so whoever lost
-    /// the race reaches it and is served in turn.
-    pub async fn connect_or_start(&self, launch: Option<Launch<'_>>) -> Result<Connection, Error> {
-        self.check_dir()?;
+    /// The worker's running daemon; with none, says so (or that its directory is gone).
+    pub async fn connect_running(&self) -> Result<Connection, Error> {
         if let Some(conn) = self.open().await? {
             return Ok(conn);
         }
-        let Some(launch) = launch else {
-            return Err(self.no_session());
-        };
-        spawn::daemon(self, launch.env, Some(&launch.spec)).await?;
+        self.check_dir()?;
+        Err(self.no_session())
+    }
+
+    /// The worker's daemon, started when none runs with what `launch` makes. Every
+    /// client that finds none starts one: one wins the worker's lock, and it sets up
+    /// the conversation `launch` describes before it takes any request, so whoever
+    /// lost the race reaches it and is served in turn.
+    pub async fn connect_or_start(
+        &self,
+        launch: impl FnOnce() -> Result<Launch, Error>,
+    ) -> Result<Connection, Error> {
+        if let Some(conn) = self.open().await? {
+            return Ok(conn);
+        }
+        self.check_dir()?;
+        let launch = launch()?;
+        spawn::daemon(self, &launch.env, Some(&launch.spec)).await?;
         self.connect().await
     }
 
     /// Starts the worker's daemon and sets its session up as `launch` asks; answers its
     /// status once the start is done. A start that fails leaves no daemon running.
-    pub async fn launch(&self, launch: Launch<'_>) -> Result<SessionStatus, Error> {
+    pub async fn launch(&self, launch: Launch) -> Result<SessionStatus, Error> {
         let started = async {
-            let conn = spawn::daemon(self, launch.env, Some(&launch.spec)).await?;
+            let conn = spawn::daemon(self, &launch.env, Some(&launch.spec)).await?;
             conn.start(launch.spec).await
         }
         .await;

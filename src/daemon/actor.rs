@@ -69,8 +69,11 @@ impl Actor {
                 if self.parts.life.stopping() {
                     break;
                 }
-                self.start_next();
-                if self.running.is_some() {
+                if !self.parts.queue.is_empty() {
+                    // The clients answered meanwhile (a queued step's caller, a hook)
+                    // hear so before the job's own work holds this thread.
+                    tokio::task::yield_now().await;
+                    self.start_next();
                     continue;
                 }
             }

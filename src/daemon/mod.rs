@@ -68,8 +68,10 @@ pub fn run(worker: &WorkerName, dirs: &Dirs) -> Result<(), Error> {
     let record = SessionRecord::load(&state_dir)?;
     let start = read_start();
     let settings = Resolved::from_env().settings()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the daemon waits on claude, its clients and the disk, and the
+    // little it computes per line costs less than handing lines between threads
+    // (blocking work, such as fsyncing the record, goes to tokio's blocking pool).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::io("cannot start the async runtime", e))?;

@@ -41,6 +41,10 @@ impl Queue {
         self.jobs.iter().filter(|job| job.id().is_some()).count()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
     pub fn is_full(&self) -> bool {
         self.waiting() >= self.max
     }

@@ -33,7 +33,7 @@ pub fn fake_claude() -> PathBuf {
             .expect("target/<profile>/deps/<test>")
             .to_path_buf();
         let binary = profile_dir.join("fake-claude");
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin/fake-claude.rs");
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin/fake-claude");
         if is_stale(&binary, &source) {
             build_fake_claude(&profile_dir);
         }
@@ -42,9 +42,15 @@ pub fn fake_claude() -> PathBuf {
     .clone()
 }
 
+/// The binary is older than any file of its source directory.
 fn is_stale(binary: &Path, source: &Path) -> bool {
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    match (modified(binary), modified(source)) {
+    let written = std::fs::read_dir(source)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| modified(&entry.ok()?.path()))
+        .max();
+    match (modified(binary), written) {
         (Some(built), Some(written)) => built < written,
         _ => true,
     }

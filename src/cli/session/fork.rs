@@ -100,7 +100,7 @@ pub async fn run(args: ForkArgs, global: &Global, out: &Output) -> Result<u8, Er
         },
     };
     let env = resolved.daemon_env();
-    let status = match fork.launch(Launch { env: &env, spec }).await {
+    let status = match fork.launch(Launch { env, spec }).await {
         Ok(status) => status,
         Err(e) => {
             return Err(Error {

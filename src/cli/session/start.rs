@@ -85,7 +85,7 @@ pub async fn run(args: StartArgs, global: &Global, out: &Output) -> Result<u8, E
         },
     };
     let env = resolved.daemon_env();
-    let status = match target.launch(Launch { env: &env, spec }).await {
+    let status = match target.launch(Launch { env, spec }).await {
         Ok(status) => status,
         Err(e) => {
             let kind = match e.kind {

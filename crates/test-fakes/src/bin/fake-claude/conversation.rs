@@ -19,26 +19,22 @@ impl Fake {
             if let Some(spent) = entry["spent"].as_f64() {
                 self.spent = spent;
             }
+            if entry.get("prompt").is_some() {
+                self.prompts += 1;
+            }
         }
     }
 
-    pub(crate) fn remember(&self, entry: Value) {
-        if let Ok(mut file) = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.history)
-        {
-            let _ = writeln!(file, "{entry}");
+    pub(crate) fn remember(&mut self, entry: Value) {
+        if entry.get("prompt").is_some() {
+            self.prompts += 1;
         }
+        append_line(&self.history, &entry);
     }
 
     /// The earlier prompts of this conversation.
     pub(crate) fn previous_prompts(&self) -> usize {
-        std::fs::read_to_string(&self.history)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.starts_with("{\"prompt\""))
-            .count()
+        self.prompts
     }
 
     pub(crate) fn window(&self) -> u64 {

@@ -156,6 +156,8 @@ struct Fake {
     /// Behave as claude before 2.1.153: an auto-compaction at the start of a turn keeps
     /// nothing after the summary and drops the turn's prompt.
     drops_prompt: bool,
+    /// The prompts the conversation has had, as its file says.
+    prompts: usize,
 }
 
 enum TurnEnd {
@@ -269,10 +271,18 @@ fn main() {
         spent: 0.0,
         leaked: Vec::new(),
         drops_prompt: std::env::var_os("FAKE_CLAUDE_DROPS_PROMPT").is_some(),
+        prompts: 0,
     };
     fake.load_history();
     fake.log_event(json!({"event": "spawn", "argv": args.argv, "cwd": cwd()}));
     fake.run();
+}
+
+/// Appends one JSON line in one write, as the files it keeps are read while it runs.
+fn append_line(path: &std::path::Path, value: &Value) {
+    if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(path) {
+        let _ = file.write_all(format!("{value}\n").as_bytes());
+    }
 }
 
 fn cwd() -> String {
@@ -340,9 +350,7 @@ impl Fake {
     fn log_event(&self, mut event: Value) {
         let Some(path) = &self.log else { return };
         event["pid"] = json!(std::process::id());
-        if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(path) {
-            let _ = writeln!(file, "{event}");
-        }
+        append_line(path, &event);
     }
 
     /// Answers a control request; true when it was an interrupt.
