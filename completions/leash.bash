@@ -615,7 +615,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__implement)
-            opts="-q -v -h -V --worker --json --quiet --verbose --worktree --model --restart --no-start --budget --check --review --rescopes --help --version"
+            opts="-q -v -h -V --worker --json --quiet --verbose --worktree --reuse-branch --model --restart --no-start --budget --check --review --rescopes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -649,7 +649,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__loop)
-            opts="-q -v -h -V --worker --json --quiet --verbose --worktree --task --task-file --max-nudges --step --plan-model --implement-model --fresh --budget --check --review --rescopes --help --version -"
+            opts="-q -v -h -V --worker --json --quiet --verbose --worktree --reuse-branch --task --task-file --max-nudges --step --plan-model --implement-model --fresh --budget --check --review --rescopes --help --version -"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -737,7 +737,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__plan)
-            opts="-q -v -h -V --worker --json --quiet --verbose --worktree --task --task-file --model --fresh --no-start --budget --help --version -"
+            opts="-q -v -h -V --worker --json --quiet --verbose --worktree --reuse-branch --task --task-file --model --fresh --no-start --budget --help --version -"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -811,7 +811,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__fork)
-            opts="-q -v -h -V --worker --json --quiet --verbose --worktree --help --version"
+            opts="-q -v -h -V --worker --json --quiet --verbose --worktree --reuse-branch --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1145,7 +1145,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__send)
-            opts="-q -v -h -V --worker --json --quiet --verbose --worktree --no-start --retries --continue-on-crash --help --version"
+            opts="-q -v -h -V --worker --json --quiet --verbose --worktree --reuse-branch --no-start --retries --continue-on-crash --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1167,7 +1167,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__start)
-            opts="-q -v -h -V --worker --json --quiet --verbose --cwd --model --system-prompt-file --permission-mode --claude --fresh --interactive-permissions --allow-tool --worktree --help --version"
+            opts="-q -v -h -V --worker --json --quiet --verbose --cwd --model --system-prompt-file --permission-mode --claude --fresh --interactive-permissions --allow-tool --worktree --reuse-branch --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

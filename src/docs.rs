@@ -172,7 +172,9 @@ pub fn json_docs() -> String {
         let kind = tag_of(variant);
         let printed_by = match kind.as_str() {
             "queued" => "the first line of `send` and of each step: the request was accepted",
-            "ok" => "`session interrupt`, `session model`",
+            "ok" => {
+                "`session interrupt`, `session model`; a command that had nothing to do (`session stop` with no worker running, `hooks uninstall` with none installed)"
+            }
             _ => continue,
         };
         lines.push(tagged_line(variant, printed_by));

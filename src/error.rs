@@ -92,11 +92,11 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (
         ErrorKind::Busy.exit_code(),
-        "busy: the worker is on another task (wait, use another --worker, or --fresh), or this command's task was replaced",
+        "busy: the worker is on another task (wait, use another --worker, or --fresh), this command's task was replaced, or the session's queue is full; try again later",
     ),
     (
         ErrorKind::Dirty.exit_code(),
-        "dirty: the worker's worktree holds uncommitted changes or untracked files, so `session rm` kept it (`--force` removes it)",
+        "dirty: the worker's worktree holds work git could not give back (uncommitted, untracked or ignored files, commits on no ref), so `session rm` kept it (`--force` removes it)",
     ),
     (
         ErrorKind::Interrupted.exit_code(),

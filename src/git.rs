@@ -206,29 +206,78 @@ const REFLOG_SCAN: usize = 2_000;
 
 /// Changed, staged and untracked paths (ignored files excluded).
 pub fn changes(dir: &Path) -> Result<Vec<FileChange>, Error> {
-    let repo = open(dir)?;
     let mut options = StatusOptions::new();
     options
         .include_untracked(true)
         .recurse_untracked_dirs(true)
-        .include_ignored(false)
-        .exclude_submodules(true);
+        .include_ignored(false);
+    statuses(dir, options, |path, status| {
+        (!status.contains(Status::IGNORED)).then(|| FileChange {
+            code: short_code(status),
+            path,
+        })
+    })
+}
+
+/// Files git ignores in the work tree (`.env`, build output): no commit has them, so
+/// nothing could bring them back. An ignored directory is listed once, as a whole.
+pub fn ignored(dir: &Path) -> Result<Vec<String>, Error> {
+    let mut options = StatusOptions::new();
+    options
+        .include_untracked(false)
+        .include_ignored(true)
+        .recurse_ignored_dirs(false);
+    statuses(dir, options, |path, status| {
+        status.contains(Status::IGNORED).then_some(path)
+    })
+}
+
+/// The work tree's status entries (submodules left out), each kept as `keep` makes it.
+fn statuses<T>(
+    dir: &Path,
+    mut options: StatusOptions,
+    keep: impl Fn(String, Status) -> Option<T>,
+) -> Result<Vec<T>, Error> {
+    let repo = open(dir)?;
+    options.exclude_submodules(true);
     let statuses = repo
         .statuses(Some(&mut options))
         .map_err(|e| git_error("read the work tree status", e))?;
     Ok(statuses
         .iter()
-        .filter_map(|entry| {
-            let status = entry.status();
-            if status.is_empty() || status.contains(Status::IGNORED) {
-                return None;
-            }
-            Some(FileChange {
-                code: short_code(status),
-                path: entry.path().unwrap_or("?").to_string(),
-            })
-        })
+        .filter(|entry| !entry.status().is_empty())
+        .filter_map(|entry| keep(entry.path().unwrap_or("?").to_string(), entry.status()))
         .collect())
+}
+
+/// Commits HEAD holds that no branch, tag or other ref of the repository has (a HEAD
+/// detached and committed on): counted, with the newest.
+pub fn unreferenced_commits(dir: &Path) -> Result<Option<(usize, String)>, Error> {
+    let repo = open(dir)?;
+    let Ok(head) = repo.head() else {
+        return Ok(None);
+    };
+    if head.is_branch() {
+        return Ok(None);
+    }
+    let Some(tip) = head.target() else {
+        return Ok(None);
+    };
+    let mut walk = repo
+        .revwalk()
+        .map_err(|e| git_error("walk the history", e))?;
+    walk.push(tip)
+        .map_err(|e| git_error("walk the history", e))?;
+    let references = repo
+        .references()
+        .map_err(|e| git_error("list the references", e))?;
+    for reference in references.flatten() {
+        if let Some(oid) = reference.target() {
+            let _ = walk.hide(oid);
+        }
+    }
+    let count = walk.flatten().count();
+    Ok((count > 0).then(|| (count, tip.to_string())))
 }
 
 fn short_code(status: Status) -> String {

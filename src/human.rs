@@ -2,6 +2,26 @@
 
 use std::time::Duration;
 
+/// Text from outside (a task, a plan, claude's words, a check's output) made safe for
+/// a terminal: control characters other than newline and tab are shown escaped
+/// (`\u{1b}`), so the text can neither move the cursor, retitle the window, clear
+/// the screen nor colour what follows it.
+pub fn safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let harmful = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(harmful) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if harmful(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// A duration: `250 ms`, `1.5 s`, `3 min`.
 pub fn duration(d: Duration) -> String {
     let ms = d.as_millis();
@@ -76,6 +96,16 @@ fn local_time(unix_ms: u64) -> Option<libc::tm> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_from_outside_cannot_drive_the_terminal() {
+        assert_eq!(safe("plain\n\ttext"), "plain\n\ttext");
+        let forged = "\u{1b}]0;owned\u{7}\u{1b}[2Jall tests passed\r\u{9b}31m";
+        let shown = safe(forged);
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown}");
+        assert!(shown.contains("\\u{1b}]0;owned"), "{shown}");
+        assert!(shown.contains("all tests passed"));
+    }
 
     #[test]
     fn token_counts_read_short() {

@@ -2,9 +2,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use leash::cli::{Cli, Output, run};
+use leash::error::Error;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let out = Output::new(&cli.global);
     match run(cli) {
         Ok(code) => ExitCode::from(code),
@@ -13,4 +17,36 @@ fn main() -> ExitCode {
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// A command line clap could not read. `--help` and `--version` print as clap prints
+/// them; a mistake is clap's message on stderr, and with `--json` anywhere on the line
+/// also an `error` line on stdout, so a script reads the outcome as always.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+    }
+    let _ = e.print();
+    if std::env::args().skip(1).any(|arg| arg == "--json") {
+        let rendered = e.to_string();
+        // clap's first paragraph says what is wrong; the rest is usage.
+        let first: Vec<&str> = rendered
+            .lines()
+            .take_while(|line| !line.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        let message = first.join(" ");
+        let message = message.trim_start_matches("error: ");
+        let err = Error::usage(message).hint("`leash --help` lists the commands and their flags");
+        Output::json_only().json(&leash::cli::ErrorLine::from(&err));
+        return ExitCode::from(err.exit_code());
+    }
+    ExitCode::from(Error::usage("").exit_code())
 }

@@ -60,6 +60,16 @@ impl WorkerName {
         {
             return Err(bad(&format!("{c:?} is not allowed")));
         }
+        // A worker's worktree is on the branch `leash/NAME`: the name must be one git
+        // takes in a branch (git check-ref-format).
+        if name.contains("..") {
+            return Err(bad("git does not take \"..\" in a branch name"));
+        }
+        if name.ends_with('.') || name.ends_with(".lock") {
+            return Err(bad(
+                "git does not take a branch name ending in \".\" or \".lock\"",
+            ));
+        }
         Ok(WorkerName(name.to_string()))
     }
 
@@ -85,6 +95,8 @@ impl WorkerName {
             })
             .take(40)
             .collect();
+        // `..` is no part of a branch name (a worker may get a worktree later).
+        let base = base.replace("..", "-");
         let base = base.trim_start_matches(['.', '-']);
         let base = if base.is_empty() { "worker" } else { base };
         let hash = fnv1a(root.as_os_str().as_encoded_bytes());
@@ -356,12 +368,25 @@ mod tests {
             "-x",
             "a b",
             &"x".repeat(65),
+            "foo.lock",
+            "a..b",
+            "x.",
         ] {
             assert!(WorkerName::parse(bad).is_err(), "{bad:?} was accepted");
         }
-        for good in ["w", "repo-1234abcd", "a.b_c-d", &"x".repeat(64)] {
+        for good in ["w", "repo-1234abcd", "a.b_c-d", &"x".repeat(64), "a.lockx"] {
             assert!(WorkerName::parse(good).is_ok(), "{good:?} was refused");
+            let branch = format!("refs/heads/leash/{good}");
+            assert!(
+                git2::Reference::is_valid_name(&branch),
+                "git refuses {branch}"
+            );
         }
+        let odd = tempfile::tempdir().unwrap();
+        let dir = odd.path().join("v1..v2");
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = WorkerName::for_directory(&dir);
+        assert!(WorkerName::parse(name.as_str()).is_ok(), "{name}");
     }
 
     #[test]

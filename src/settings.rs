@@ -101,13 +101,13 @@ settings! {
     allowed_tools: Vec<String> = list("Bash(git:*)"), "LEASH_ALLOWED_TOOLS", Command,
         "tools allowed while implementing, comma-separated (claude's --allowedTools)";
     max_nudges: u32 = count("5"), "LEASH_MAX_NUDGES", Command,
-        "nudges per implement phase before giving up";
+        "nudges per implement phase before giving up (0: judged once, never nudged)";
     nudge_backoff: Duration = duration("5s"), "LEASH_NUDGE_BACKOFF", Command,
         "pause before the second nudge, doubling after";
     nudge_backoff_max: Duration = duration("2m"), "LEASH_NUDGE_BACKOFF_MAX", Command,
         "longest pause between nudges";
     provider_retries: u32 = count("3"), "LEASH_PROVIDER_RETRIES", Command,
-        "re-sends of a turn after provider errors (429/529/5xx)";
+        "re-sends of a turn after provider errors (429/529/5xx); 0 none";
     provider_backoff: Duration = duration("5s"), "LEASH_PROVIDER_BACKOFF", Command,
         "pause before the first provider retry, doubling after";
     provider_backoff_max: Duration = duration("60s"), "LEASH_PROVIDER_BACKOFF_MAX", Command,
@@ -116,12 +116,12 @@ settings! {
         "compact before a plan or implement turn once the context is this full (percent of the window; 0 never)";
     checks: Vec<String> = commands(""), "LEASH_CHECKS", Command,
         "commands the worker's commit must pass, run with `sh -c` at the repository root (one per line in the environment)";
-    check_timeout: Duration = duration("10m"), "LEASH_CHECK_TIMEOUT", Command,
+    check_timeout: Duration = some_time("10m"), "LEASH_CHECK_TIMEOUT", Command,
         "stop a check (its whole process group) that runs longer than this";
     review: bool = switch("false"), "LEASH_REVIEW", Command,
         "have the plan model review committed work that passed its checks (read-only)";
     max_reviews: u32 = count("2"), "LEASH_MAX_REVIEWS", Command,
-        "review rounds that may ask for changes before the work is accepted with a note";
+        "review rounds that may ask for changes before the work is accepted with a note (0: accepted without one)";
     rescopes: u32 = count("0"), "LEASH_RESCOPES", Command,
         "plan a task again when its nudges run out, this many times, before giving up";
     worktree_base: Option<String> = optional_text(""), "LEASH_WORKTREE_BASE", Command,
@@ -129,36 +129,36 @@ settings! {
     task_budget_usd: Option<f64> = money(""), "LEASH_TASK_BUDGET_USD", Command,
         "stop a task once its turns cost this many US dollars (exit code 13); empty for no budget";
     provider_max_wait: Duration = duration("1h"), "LEASH_PROVIDER_MAX_WAIT", Command,
-        "longest wait for a rate limit to reset before re-sending a turn refused with 429";
+        "longest wait for a rate limit to reset before re-sending a turn refused with 429 (0 never waits)";
     idle_timeout: Duration = duration("30m"), "LEASH_IDLE_TIMEOUT", Daemon,
         "stop an unused daemon after this long (0 = never)";
-    silence_timeout: Duration = duration("30m"), "LEASH_SILENCE_TIMEOUT", Daemon,
+    silence_timeout: Duration = some_time("30m"), "LEASH_SILENCE_TIMEOUT", Daemon,
         "interrupt a turn whose claude wrote nothing for this long";
-    init_timeout: Duration = duration("60s"), "LEASH_INIT_TIMEOUT", Daemon,
+    init_timeout: Duration = some_time("60s"), "LEASH_INIT_TIMEOUT", Daemon,
         "wait this long for claude to answer initialize after a spawn";
-    control_timeout: Duration = duration("10s"), "LEASH_CONTROL_TIMEOUT", Daemon,
+    control_timeout: Duration = some_time("10s"), "LEASH_CONTROL_TIMEOUT", Daemon,
         "wait this long for set_model and similar answers before respawning claude";
-    interrupt_grace: Duration = duration("10s"), "LEASH_INTERRUPT_GRACE", Daemon,
+    interrupt_grace: Duration = some_time("10s"), "LEASH_INTERRUPT_GRACE", Daemon,
         "wait this long for an interrupted turn to end before killing claude";
-    stop_grace: Duration = duration("3s"), "LEASH_STOP_GRACE", Daemon,
+    stop_grace: Duration = some_time("3s"), "LEASH_STOP_GRACE", Daemon,
         "each step of stopping claude (stdin closed, SIGTERM, SIGKILL) waits this long";
-    max_crashes: u32 = count("5"), "LEASH_MAX_CRASHES", Daemon,
+    max_crashes: u32 = some_count("5"), "LEASH_MAX_CRASHES", Daemon,
         "crashes in a row before leash gives up on claude";
     crash_backoff: Duration = duration("1s"), "LEASH_CRASH_BACKOFF", Daemon,
-        "first respawn delay after a crash, doubling";
+        "first respawn delay after a crash, doubling (0: at once)";
     claude_max_rss: u64 = bytes("4GiB"), "LEASH_CLAUDE_MAX_RSS", Daemon,
         "restart claude on the same conversation before a turn once it uses this much memory (0 = never)";
-    log_max_bytes: u64 = bytes("64MiB"), "LEASH_LOG_MAX_BYTES", Daemon,
+    log_max_bytes: u64 = some_bytes("64MiB"), "LEASH_LOG_MAX_BYTES", Daemon,
         "rotate the event log at this many bytes";
-    max_queue: u32 = count("256"), "LEASH_MAX_QUEUE", Daemon,
+    max_queue: u32 = some_count("256"), "LEASH_MAX_QUEUE", Daemon,
         "turns that may wait behind the running one; more are refused as busy";
-    client_timeout: Duration = duration("10s"), "LEASH_CLIENT_TIMEOUT", Daemon,
+    client_timeout: Duration = some_time("10s"), "LEASH_CLIENT_TIMEOUT", Daemon,
         "drop a client that sends no request for this long";
-    client_buffer: u64 = bytes("32MiB"), "LEASH_CLIENT_BUFFER", Daemon,
+    client_buffer: u64 = some_bytes("32MiB"), "LEASH_CLIENT_BUFFER", Daemon,
         "bytes of events a client may fall behind before it is dropped";
-    permission_timeout: Duration = duration("10m"), "LEASH_PERMISSION_TIMEOUT", Daemon,
+    permission_timeout: Duration = some_time("10m"), "LEASH_PERMISSION_TIMEOUT", Daemon,
         "deny a tool request nobody answered for this long";
-    compact_timeout: Duration = duration("30m"), "LEASH_COMPACT_TIMEOUT", Daemon,
+    compact_timeout: Duration = some_time("30m"), "LEASH_COMPACT_TIMEOUT", Daemon,
         "how long claude may compact in silence before the turn counts as hung";
 }
 
@@ -380,6 +380,28 @@ mod parse {
         }
     }
 
+    /// A bound a wait or a queue cannot do without: zero would make leash useless.
+    pub mod some_time {
+        pub const EXPECTS: &str = "a duration above zero, such as 5s, 500ms, 10m or 2h";
+        pub fn parse(raw: &super::Raw) -> Option<super::Duration> {
+            super::duration::parse(raw).filter(|d| !d.is_zero())
+        }
+    }
+
+    pub mod some_count {
+        pub const EXPECTS: &str = "a whole number above zero";
+        pub fn parse(raw: &super::Raw) -> Option<u32> {
+            super::count::parse(raw).filter(|n| *n > 0)
+        }
+    }
+
+    pub mod some_bytes {
+        pub const EXPECTS: &str = "a size above zero, such as 4GiB, 512MiB or 1048576 (bytes)";
+        pub fn parse(raw: &super::Raw) -> Option<u64> {
+            super::bytes::parse(raw).filter(|n| *n > 0)
+        }
+    }
+
     pub mod percent {
         pub const EXPECTS: &str = "a percentage from 0 to 100";
         pub fn parse(raw: &super::Raw) -> Option<u32> {
@@ -415,14 +437,15 @@ mod parse {
     }
 
     pub mod money {
-        pub const EXPECTS: &str = "an amount of US dollars such as 2.50, or empty for none";
+        pub const EXPECTS: &str =
+            "an amount of US dollars above zero, such as 2.50, or empty for none";
         pub fn parse(raw: &super::Raw) -> Option<Option<f64>> {
             let text = super::text_of(raw)?.trim_start_matches('$').trim();
             if text.is_empty() || text.eq_ignore_ascii_case("none") {
                 return Some(None);
             }
             let usd: f64 = text.parse().ok()?;
-            (usd.is_finite() && usd >= 0.0).then_some(Some(usd))
+            (usd.is_finite() && usd > 0.0).then_some(Some(usd))
         }
     }
 

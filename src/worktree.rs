@@ -50,8 +50,14 @@ impl Worktree {
     }
 
     /// Creates the worker's worktree from the HEAD of the repository around `from` (or
-    /// from `base`, a branch or commit), or reuses the one it has.
-    pub fn ensure(from: &Path, worker: &WorkerName, base: Option<&str>) -> Result<Worktree, Error> {
+    /// from `base`, a branch or commit), or reuses the one it has. A branch `leash/NAME`
+    /// left over from an earlier worker is continued only with `reuse_branch`.
+    pub fn ensure(
+        from: &Path,
+        worker: &WorkerName,
+        base: Option<&str>,
+        reuse_branch: bool,
+    ) -> Result<Worktree, Error> {
         let here = open(from)?;
         let main = main_repository(&here)?;
         let root = main.workdir().map(clean_path).ok_or_else(|| bare(from))?;
@@ -67,7 +73,15 @@ impl Worktree {
             .find_commit(commit)
             .map_err(|e| git_error("read the base commit", e))?;
         let reference = match main.find_branch(&branch, BranchType::Local) {
-            Ok(existing) => existing,
+            Ok(existing) if reuse_branch => existing,
+            Ok(_) => {
+                return Err(Error::usage(format!(
+                    "the branch {branch} exists already, left by an earlier worker {worker}; a new worker starts from {base_name}, not on top of it"
+                ))
+                .hint(format!(
+                    "`git branch -D {branch}` (or merge it) first, or continue it on purpose with --reuse-branch"
+                )));
+            }
             Err(_) => main
                 .branch(&branch, &commit, false)
                 .map_err(|e| git_error(&format!("create the branch {branch}"), e))?,
@@ -88,16 +102,17 @@ impl Worktree {
         })
     }
 
-    /// Removes the worktree when it holds nothing uncommitted (or with `force`), then
-    /// its branch when merged into its base. Says what became of the branch.
+    /// Removes the worktree when it holds nothing git cannot give back (or with
+    /// `force`), then its branch when merged into its base. Says what became of the
+    /// branch.
     pub fn remove(&self, force: bool) -> Result<BranchFate, Error> {
         let main = open(&self.repo)?;
         let _lock = lock(&main)?;
+        let path = self.place(&main);
         if !force {
-            self.ensure_clean()?;
+            self.ensure_clean_at(&path)?;
         }
-        let worktree = main.find_worktree(&git_name_of(&self.path)).ok();
-        match worktree {
+        match main.find_worktree(&git_name_of(&self.path)).ok() {
             Some(worktree) => {
                 let mut prune = WorktreePruneOptions::new();
                 prune.valid(true).locked(false).working_tree(true);
@@ -107,45 +122,73 @@ impl Worktree {
             }
             None => {
                 // Not registered (removed by hand): what is left on disk goes.
-                let _ = std::fs::remove_dir_all(&self.path);
+                let _ = std::fs::remove_dir_all(&path);
             }
         }
-        if self.path.exists() {
-            std::fs::remove_dir_all(&self.path)
-                .map_err(|e| Error::io(format!("cannot remove {}", self.path.display()), e))?;
+        if path.exists() {
+            std::fs::remove_dir_all(&path)
+                .map_err(|e| Error::io(format!("cannot remove {}", path.display()), e))?;
         }
         self.settle_branch(&main)
     }
 
-    /// A worktree with uncommitted changes or untracked files is not removed.
-    pub fn ensure_clean(&self) -> Result<(), Error> {
-        if !self.path.exists() {
-            return Ok(());
-        }
-        let changes = crate::git::changes(&self.path)?;
-        match changes.is_empty() {
-            true => Ok(()),
-            false => Err(self.dirty(&changes)),
-        }
+    /// Where the worktree is: where git knows it (it may have been moved with `git
+    /// worktree move`), else where it was made.
+    fn place(&self, main: &Repository) -> PathBuf {
+        main.find_worktree(&git_name_of(&self.path))
+            .ok()
+            .map(|w| clean_path(w.path()))
+            .unwrap_or_else(|| self.path.clone())
     }
 
-    /// Why a worktree with uncommitted work is kept.
-    fn dirty(&self, changes: &[crate::git::FileChange]) -> Error {
-        let listed: Vec<String> = changes
-            .iter()
-            .take(5)
-            .map(|c| format!("{} {}", c.code.trim(), c.path))
-            .collect();
-        Error::new(
-            ErrorKind::Dirty,
-            format!(
-                "the worktree {} holds {} uncommitted change(s) ({}); nothing was removed",
-                self.path.display(),
-                changes.len(),
-                listed.join(", ")
-            ),
-        )
-        .hint("commit or discard them there, or `--force` removes the worktree with them")
+    /// A worktree is kept when removing it would lose work: uncommitted changes,
+    /// untracked or ignored files, or commits on a HEAD no ref has.
+    pub fn ensure_clean(&self) -> Result<(), Error> {
+        let path = match open(&self.repo) {
+            Ok(main) => self.place(&main),
+            Err(_) => self.path.clone(),
+        };
+        self.ensure_clean_at(&path)
+    }
+
+    fn ensure_clean_at(&self, path: &Path) -> Result<(), Error> {
+        if !path.exists() {
+            return Ok(());
+        }
+        let changes = crate::git::changes(path)?;
+        if !changes.is_empty() {
+            let listed: Vec<String> = changes
+                .iter()
+                .map(|c| format!("{} {}", c.code.trim(), c.path))
+                .collect();
+            return Err(kept(
+                path,
+                format!("{} uncommitted change(s)", changes.len()),
+                &listed,
+                "commit or discard them there, or `--force` removes the worktree with them",
+            ));
+        }
+        if let Some((count, tip)) = crate::git::unreferenced_commits(path)? {
+            return Err(kept(
+                path,
+                format!("{count} commit(s) on a detached HEAD that no branch or tag has"),
+                &[format!("HEAD is at {}", &tip[..tip.len().min(10)])],
+                &format!(
+                    "keep them on a branch first (`git -C {} branch NAME`), or `--force` drops them",
+                    path.display()
+                ),
+            ));
+        }
+        let ignored = crate::git::ignored(path)?;
+        if !ignored.is_empty() {
+            return Err(kept(
+                path,
+                format!("{} ignored file(s) no commit has", ignored.len()),
+                &ignored,
+                "move what you want to keep (a hand-made .env, local settings) out of it, or `--force` removes them too",
+            ));
+        }
+        Ok(())
     }
 
     /// The worker's branch goes only when its base has all of it.
@@ -176,6 +219,26 @@ impl Worktree {
             .map_err(|e| git_error(&format!("delete the branch {}", self.branch), e))?;
         Ok(BranchFate::Deleted(self.branch.clone()))
     }
+}
+
+/// Why a worktree is kept: what it holds that git could not give back.
+fn kept(path: &Path, what: String, items: &[String], hint: &str) -> Error {
+    let shown: Vec<&str> = items.iter().take(5).map(String::as_str).collect();
+    let more = items.len().saturating_sub(shown.len());
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Error::new(
+        ErrorKind::Dirty,
+        format!(
+            "the worktree {} holds {what} ({}{more}); nothing was removed",
+            path.display(),
+            shown.join(", ")
+        ),
+    )
+    .hint(hint)
 }
 
 /// What `session rm` did with the worker's branch.

@@ -93,6 +93,10 @@ pub struct WorktreeArg {
     /// `leash/NAME` (created from HEAD, or `worktree_base`, when missing); needs --worker
     #[arg(long)]
     pub worktree: bool,
+    /// With --worktree: continue on a branch `leash/NAME` an earlier worker of that name
+    /// left, instead of refusing to (a new worker starts from HEAD or `worktree_base`)
+    #[arg(long, requires = "worktree")]
+    pub reuse_branch: bool,
 }
 
 impl WorktreeArg {
@@ -116,6 +120,7 @@ impl WorktreeArg {
             &cwd,
             &target.worker,
             settings.worktree_base.as_deref(),
+            self.reuse_branch,
         )?;
         if let Some(record) = crate::record::SessionRecord::load(&target.state_dir)?
             && record.conversation.cwd != worktree.path

@@ -21,6 +21,10 @@ pub fn script(shell: clap_complete::Shell) -> Vec<u8> {
 }
 
 pub fn run(args: &CompletionsArgs, out: &Output) -> Result<u8, Error> {
+    if out.json {
+        return Err(Error::usage("completions are a shell script, not JSON")
+            .hint("drop --json: `leash completions bash > ~/.local/share/bash-completion/completions/leash`"));
+    }
     out.data(String::from_utf8_lossy(&script(args.shell)).trim_end());
     Ok(0)
 }

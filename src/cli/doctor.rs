@@ -56,6 +56,7 @@ pub fn run(out: &Output) -> Result<u8, Error> {
     match &dirs {
         Ok(dirs) => {
             checks.push(dir_check("runtime dir", &dirs.runtime));
+            checks.push(socket_path_check(dirs, &cwd));
             checks.push(dir_check("state dir", &dirs.state));
         }
         Err(e) => checks.push(check("directories", Status::Fail, e.message.clone(), None)),
@@ -164,6 +165,27 @@ fn version_of(path: &Path) -> Option<String> {
     let output = child.wait_with_output().ok()?;
     let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
     (!text.is_empty()).then_some(text)
+}
+
+/// A socket's path has a bound (`sun_path`): a runtime dir too deep for the worker here
+/// makes every other command fail.
+fn socket_path_check(dirs: &Dirs, cwd: &Path) -> Check {
+    let worker = match std::env::var("LEASH_WORKER") {
+        Ok(name) => match crate::paths::WorkerName::parse(&name) {
+            Ok(worker) => worker,
+            Err(e) => return check("socket path", Status::Fail, e.message, e.hint),
+        },
+        Err(_) => crate::paths::WorkerName::for_directory(cwd),
+    };
+    match dirs.checked_socket(&worker) {
+        Ok(path) => check(
+            "socket path",
+            Status::Pass,
+            format!("{} fits", path.display()),
+            None,
+        ),
+        Err(e) => check("socket path", Status::Fail, e.message, e.hint),
+    }
 }
 
 fn dir_check(name: &'static str, dir: &Path) -> Check {

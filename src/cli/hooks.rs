@@ -56,8 +56,8 @@ pub fn run(command: HooksCommand, out: &Output) -> Result<u8, Error> {
             ));
         }
     }
-    if changes.is_empty() && !out.json {
-        out.note("no leash hooks to remove");
+    if changes.is_empty() {
+        super::say_done(out, "no leash hooks to remove".to_string());
     }
     Ok(0)
 }

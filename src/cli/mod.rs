@@ -22,6 +22,7 @@ use crate::error::{EXIT_CODES, Error};
 use crate::settings::KEYS;
 use deferred::Deferred;
 
+pub use json::ErrorLine;
 pub use render::Output;
 
 #[derive(Debug, Parser)]
@@ -127,6 +128,16 @@ const PATH_VARS: &[(&str, &str)] = &[
 ];
 
 pub use completions::script as completion_script;
+
+/// A command that had nothing to do says so: a note for people, and with `--json`
+/// an `ok` line, so the last line is the outcome there too.
+fn say_done(out: &Output, message: String) {
+    if out.json {
+        out.json_line(&crate::protocol::Reply::Ok { message });
+    } else {
+        out.note(message);
+    }
+}
 
 /// The clap command, every part of it built, for the man page and completion
 /// generators.

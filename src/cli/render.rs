@@ -13,6 +13,7 @@ use crate::cli::Global;
 use crate::cli::describe::{Kind, Line, describe, describe_said};
 use crate::cli::json::{ErrorLine, JsonLine, Typed};
 use crate::error::Error;
+use crate::human::safe;
 use crate::protocol::{EventBody, ServerLine};
 use crate::turn::Outcome;
 
@@ -32,6 +33,15 @@ impl Output {
         }
     }
 
+    /// For a command line that could not be read, which asked for `--json`.
+    pub fn json_only() -> Output {
+        Output {
+            json: true,
+            quiet: false,
+            verbose: 0,
+        }
+    }
+
     /// A line of the data asked for, on stdout.
     pub fn data(&self, line: impl std::fmt::Display) {
         let mut stdout = io::stdout().lock();
@@ -43,23 +53,24 @@ impl Output {
         io::BufWriter::with_capacity(64 * 1024, io::stdout())
     }
 
-    /// `key  value` rows, aligned, on stdout.
+    /// `key  value` rows, aligned, on stdout; the values are made safe for a terminal.
     pub fn rows<'r>(&self, rows: impl IntoIterator<Item = (&'r str, String)>) {
         for (key, value) in rows {
-            self.data(format!("{key:<12}{value}"));
+            self.data(format!("{key:<12}{}", safe(&value)));
         }
     }
 
     /// A line about what happened, for people. Silent with `--quiet`.
     pub fn note(&self, message: impl std::fmt::Display) {
         if !self.quiet {
-            eprintln!("{} {message}", style("leash:").dim().for_stderr());
+            let message = message.to_string();
+            eprintln!("{} {}", style("leash:").dim().for_stderr(), safe(&message));
         }
     }
 
     /// A line about the outcome on stderr, shown even with `--quiet` and `--json`.
     pub fn say(&self, message: impl std::fmt::Display) {
-        eprintln!("leash: {message}");
+        eprintln!("leash: {}", safe(&message.to_string()));
     }
 
     /// A person is at this terminal to answer questions (tool permissions).
@@ -93,9 +104,18 @@ impl Output {
     /// How main reports a failed command: the error and its hint on stderr,
     /// cargo-style, and under `--json` a final `error` object on stdout as well.
     pub fn error(&self, err: &Error) {
-        eprintln!("{} {err}", style("leash: error:").red().bold().for_stderr());
+        let message = err.to_string();
+        eprintln!(
+            "{} {}",
+            style("leash: error:").red().bold().for_stderr(),
+            safe(&message)
+        );
         if let Some(hint) = &err.hint {
-            eprintln!("{} {hint}", style("hint:").cyan().bold().for_stderr());
+            eprintln!(
+                "{} {}",
+                style("hint:").cyan().bold().for_stderr(),
+                safe(hint)
+            );
         }
         if self.json {
             self.json(&ErrorLine::from(err));
@@ -207,7 +227,8 @@ impl<'a> TurnPrinter<'a> {
     }
 
     /// Shows one line the way its kind is shown while a turn runs.
-    fn show(&mut self, line: Line) {
+    fn show(&mut self, mut line: Line) {
+        line.text = safe(&line.text).into_owned();
         let quiet = self.out.quiet;
         let verbose = self.out.verbose > 0;
         match line.kind {

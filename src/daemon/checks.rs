@@ -1,6 +1,9 @@
 //! Running the project's checks on the worker's commit: each with `sh -c` at the
 //! repository root, in its own process group, its output's tail kept, and killed
-//! (the whole group) at its timeout or when the step is interrupted.
+//! (the whole group) at its timeout or when the step is interrupted. A check ends when
+//! its process exits: what its children still hold open is read a moment longer, then
+//! the group goes. A check that moves HEAD or leaves changes behind fails: the work it
+//! passed is no longer the work that was committed.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -13,12 +16,19 @@ use crate::worker::checks::{CheckResult, Tail};
 
 /// How long a killed check may take to go, and its output to end.
 const AFTER_KILL: Duration = Duration::from_secs(2);
+/// How long the output of a check that exited is still read, from children it left
+/// behind holding its pipes.
+const AFTER_EXIT: Duration = Duration::from_millis(300);
 
 /// Runs the checks in order until one fails.
 pub async fn run_all(commands: &[String], root: &Path, timeout: Duration) -> Vec<CheckResult> {
+    let before = Tree::read(root);
     let mut results = Vec::new();
     for command in commands {
-        let result = run(command, root, timeout).await;
+        let mut result = run(command, root, timeout).await;
+        if let Some(disturbed) = before.as_ref().and_then(|b| b.disturbed(root)) {
+            result.disturbed = Some(disturbed);
+        }
         let passed = result.passed();
         results.push(result);
         if !passed {
@@ -26,6 +36,51 @@ pub async fn run_all(commands: &[String], root: &Path, timeout: Duration) -> Vec
         }
     }
     results
+}
+
+/// HEAD and the uncommitted changes, as a check must leave them.
+struct Tree {
+    head: Option<String>,
+    changes: Vec<crate::git::FileChange>,
+}
+
+impl Tree {
+    fn read(root: &Path) -> Option<Tree> {
+        Some(Tree {
+            head: crate::git::head(root).ok()?,
+            changes: crate::git::changes(root).ok()?,
+        })
+    }
+
+    /// What a check changed, in a sentence, if it changed anything.
+    fn disturbed(&self, root: &Path) -> Option<String> {
+        let now = Tree::read(root)?;
+        if now.head != self.head {
+            let short = |h: &Option<String>| {
+                h.as_deref()
+                    .map_or("nothing".to_string(), |h| h[..h.len().min(10)].to_string())
+            };
+            return Some(format!(
+                "it moved HEAD from {} to {}",
+                short(&self.head),
+                short(&now.head)
+            ));
+        }
+        let left: Vec<String> = now
+            .changes
+            .iter()
+            .filter(|c| !self.changes.contains(c))
+            .map(|c| format!("{} {}", c.code.trim(), c.path))
+            .collect();
+        (!left.is_empty()).then(|| {
+            let shown: Vec<&str> = left.iter().take(5).map(String::as_str).collect();
+            format!(
+                "it left {} change(s) in the work tree: {}",
+                left.len(),
+                shown.join(", ")
+            )
+        })
+    }
 }
 
 /// Kills a check's process group when dropped: a check never outlives its step.
@@ -45,6 +100,7 @@ async fn run(command: &str, root: &Path, timeout: Duration) -> CheckResult {
         timed_out,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         output_tail,
+        disturbed: None,
     };
     let spawned = Command::new("sh")
         .arg("-c")
@@ -83,13 +139,15 @@ async fn run(command: &str, root: &Path, timeout: Duration) -> CheckResult {
     }
 }
 
-/// Reads the check's stdout and stderr to their end, then its exit code (`None` when a
-/// signal ended it).
+/// Reads the check's stdout and stderr until it exits (and a moment after, for what
+/// its children still hold open), and its exit code (`None` when a signal ended it).
 async fn collect(child: &mut Child, tail: &mut Tail) -> Option<i32> {
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     let (mut out_buf, mut err_buf) = ([0u8; 8192], [0u8; 8192]);
-    while stdout.is_some() || stderr.is_some() {
+    let mut exited: Option<Option<i32>> = None;
+    let mut cut_off = std::pin::pin!(tokio::time::sleep(Duration::MAX));
+    while stdout.is_some() || stderr.is_some() || exited.is_none() {
         tokio::select! {
             read = async { stdout.as_mut()?.read(&mut out_buf).await.ok() }, if stdout.is_some() => {
                 match read {
@@ -103,9 +161,16 @@ async fn collect(child: &mut Child, tail: &mut Tail) -> Option<i32> {
                     _ => stderr = None,
                 }
             }
+            status = child.wait(), if exited.is_none() => {
+                exited = Some(status.ok().and_then(|status| status.code()));
+                cut_off
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + AFTER_EXIT);
+            }
+            () = &mut cut_off, if exited.is_some() => break,
         }
     }
-    child.wait().await.ok().and_then(|status| status.code())
+    exited.flatten()
 }
 
 #[cfg(test)]
@@ -133,6 +198,59 @@ mod tests {
         assert!(results[0].output_tail.contains("one") && results[0].output_tail.contains("two"));
         assert_eq!(results[1].exit_code, Some(3));
         assert_eq!(results[1].output_tail, "bad");
+    }
+
+    #[test]
+    fn a_check_ends_when_its_process_exits_whatever_its_children_hold() {
+        let results = run_now(&["sleep 60 & echo started"], Duration::from_secs(30));
+        assert!(results[0].passed(), "{results:?}");
+        assert_eq!(results[0].output_tail, "started");
+    }
+
+    #[test]
+    fn a_check_that_moves_head_or_leaves_changes_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let status = std::process::Command::new("git")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(status.status.success(), "{args:?}");
+        };
+        git(&["init", "-q", "-b", "main"]);
+        for message in ["one", "two"] {
+            git(&[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                message,
+            ]);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let run = |commands: &[&str]| {
+            let commands: Vec<String> = commands.iter().map(|c| c.to_string()).collect();
+            runtime.block_on(run_all(&commands, dir.path(), Duration::from_secs(30)))
+        };
+        let moved = run(&["true", "git reset -q --hard HEAD~1", "echo never"]);
+        assert_eq!(moved.len(), 2, "{moved:?}");
+        assert!(moved[0].passed());
+        assert!(!moved[1].passed());
+        assert!(moved[1].outcome().contains("moved HEAD"), "{moved:?}");
+        let formatted = run(&["echo changed > file.rs"]);
+        assert!(!formatted[0].passed());
+        assert!(
+            formatted[0].outcome().contains("?? file.rs"),
+            "{formatted:?}"
+        );
     }
 
     #[test]

@@ -54,6 +54,12 @@ impl Tally {
         self.recent_prompts.iter().take(n).cloned().collect()
     }
 
+    /// The latest prompt was refused with its conversation: no later conversation
+    /// hears of it.
+    pub fn forget_latest_prompt(&mut self) {
+        self.recent_prompts.pop_back();
+    }
+
     pub fn turn_ended(&mut self, cost_usd: Option<f64>) {
         self.turns += 1;
         self.cost_usd += cost_usd.unwrap_or(0.0);
@@ -90,6 +96,9 @@ mod tests {
         assert_eq!(tally.earlier_prompts(), ["p2", "p3", "p4"]);
         tally.prompt_sent(TurnKind::User, &"x".repeat(10_000));
         assert_eq!(tally.earlier_prompts().last().unwrap(), "p5");
+        tally.forget_latest_prompt();
+        tally.prompt_sent(TurnKind::User, "next");
+        assert_eq!(tally.earlier_prompts(), ["p3", "p4", "p5"]);
     }
 
     #[test]

@@ -32,6 +32,9 @@ enum Stage {
         report: Box<TurnReport>,
         handoff: String,
     },
+    /// The conversation that holds a prompt too big for any is being retired; the turn
+    /// ends so.
+    Abandoning(Ending),
 }
 
 /// How the turn goes on after it was woken.
@@ -135,6 +138,9 @@ impl TurnRun {
                 self.prompt = format!("{handoff}\n\n{}", self.spec.prompt);
                 Progress::Wait(self.attempt(parts, cancel))
             }
+            (Stage::Abandoning(ending), Wake::Session(Done::Retired(_))) => {
+                Progress::Ended(self.finish(parts, ending))
+            }
             (_, wake) => {
                 let ending = Ending {
                     status: crate::turn::TurnStatus::Error,
@@ -210,6 +216,16 @@ impl TurnRun {
                 Progress::Wait(self.attempt(parts, cancel))
             }
             Next::Finish(ending) => Progress::Ended(self.finish(parts, ending)),
+            Next::Abandon(ending) => {
+                parts.tally.forget_latest_prompt();
+                parts.warn(
+                    "the prompt alone does not fit a conversation; the one that holds it is left for a new one"
+                        .to_string(),
+                );
+                parts.session.retire();
+                self.stage = Stage::Abandoning(ending);
+                Progress::Wait(Wait::Session)
+            }
         }
     }
 

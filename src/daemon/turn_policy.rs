@@ -59,6 +59,10 @@ pub enum Next {
     Continue { hung: bool },
     /// The turn is over.
     Finish(Ending),
+    /// The turn is over, and its conversation cannot go on: the prompt alone does not
+    /// fit even a new one, which now holds it. That conversation is retired too, and
+    /// the prompt is in no later one.
+    Abandon(Ending),
 }
 
 /// How a turn ended, for its outcome.
@@ -125,6 +129,9 @@ pub fn next(
                 && !cancelled =>
         {
             Next::HandOff
+        }
+        TurnEnd::Failed(_) if failure_class == Some(FailureClass::Overflow) && !cancelled => {
+            Next::Abandon(ending(course, rules, report, cancelled))
         }
         TurnEnd::Answered(_)
             if !rules.compaction && report.dropped_prompt && !course.resent && !cancelled =>

@@ -20,20 +20,25 @@ pub struct CheckResult {
     pub duration_ms: u64,
     /// The end of its stdout and stderr, as they came: the last 200 lines, at most 16 KiB.
     pub output_tail: String,
+    /// What it changed that a check must not: it moved HEAD, or left changes in the
+    /// work tree (such a check fails, whatever its exit code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disturbed: Option<String>,
 }
 
 impl CheckResult {
     pub fn passed(&self) -> bool {
-        self.exit_code == Some(0) && !self.timed_out
+        self.exit_code == Some(0) && !self.timed_out && self.disturbed.is_none()
     }
 
-    /// `passed`, `failed (exit 101)`, `timed out`.
+    /// `passed`, `failed (exit 101)`, `timed out`, `failed: it moved HEAD ...`.
     pub fn outcome(&self) -> String {
-        match (self.timed_out, self.exit_code) {
-            (true, _) => "timed out".to_string(),
-            (false, Some(0)) => "passed".to_string(),
-            (false, Some(code)) => format!("failed (exit {code})"),
-            (false, None) => "was killed by a signal".to_string(),
+        match (self.timed_out, self.exit_code, &self.disturbed) {
+            (true, _, _) => "timed out".to_string(),
+            (false, _, Some(disturbed)) => format!("failed: {disturbed}"),
+            (false, Some(0), None) => "passed".to_string(),
+            (false, Some(code), None) => format!("failed (exit {code})"),
+            (false, None, None) => "was killed by a signal".to_string(),
         }
     }
 
@@ -177,6 +182,7 @@ mod tests {
             timed_out: false,
             duration_ms: 1200,
             output_tail: "test foo ... FAILED\n".into(),
+            disturbed: None,
         };
         assert!(!failed.passed());
         let text = failed.feedback("abc1234");
@@ -191,5 +197,13 @@ mod tests {
         };
         assert!(hung.feedback("abc").contains("did not finish in time"));
         assert_eq!(hung.outcome(), "timed out");
+        let moved = CheckResult {
+            exit_code: Some(0),
+            timed_out: false,
+            disturbed: Some("it moved HEAD from abc to def".into()),
+            ..hung
+        };
+        assert!(!moved.passed(), "exit 0 is not enough");
+        assert_eq!(moved.outcome(), "failed: it moved HEAD from abc to def");
     }
 }

@@ -105,6 +105,8 @@ pub enum Verdict {
     Rescoped,
     /// Another task is under way on this worker: the step was refused.
     Busy,
+    /// The worker has no task to implement: the step was refused (plan one first).
+    NoTask,
     /// The task this command worked on was replaced by another one.
     Replaced,
     /// The API kept failing (429/529/5xx).
@@ -121,7 +123,7 @@ impl Verdict {
     pub fn concerns_the_work(self) -> bool {
         !matches!(
             self,
-            Verdict::NothingToDo | Verdict::Busy | Verdict::Replaced
+            Verdict::NothingToDo | Verdict::Busy | Verdict::Replaced | Verdict::NoTask
         )
     }
 
@@ -137,6 +139,7 @@ impl Verdict {
             Verdict::Blocked => ErrorKind::Blocked.exit_code(),
             Verdict::OutOfNudges => ErrorKind::NotCommitted.exit_code(),
             Verdict::Busy | Verdict::Replaced => ErrorKind::Busy.exit_code(),
+            Verdict::NoTask => ErrorKind::Usage.exit_code(),
             Verdict::BudgetExhausted => ErrorKind::BudgetExhausted.exit_code(),
             Verdict::ProviderError => ErrorKind::Provider.exit_code(),
             Verdict::TurnFailed => ErrorKind::TurnFailed.exit_code(),

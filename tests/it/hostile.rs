@@ -1,7 +1,7 @@
 //! What an adversarial user found, case by case (issue 20): each test fails on the
 //! leash before the fix.
 
-use crate::support::Env;
+use crate::support::{Env, git};
 
 /// Six sends at once to a worker with no daemon: whoever wins the start, every turn is
 /// answered and every prompt reaches claude.
@@ -31,4 +31,357 @@ fn concurrent_sends_to_a_cold_worker_are_all_answered() {
         }
         env.ok(&["session", "stop"]);
     }
+}
+
+fn worktree(env: &Env, worker: &str) -> std::path::PathBuf {
+    env.repo.join(".leash/worktrees").join(worker)
+}
+
+/// Case 1: commits on a detached HEAD in a worker's worktree are on no ref: removing the
+/// worktree would delete them.
+#[test]
+fn rm_keeps_a_worktree_whose_detached_head_holds_commits_no_ref_has() {
+    let env = Env::worker();
+    env.ok(&["--worker", "a", "session", "start", "--worktree"]);
+    let tree = worktree(&env, "a");
+    git(&tree, &["checkout", "-q", "--detach"]);
+    std::fs::write(tree.join("bisect.txt"), "found it\n").unwrap();
+    git(&tree, &["add", "bisect.txt"]);
+    git(&tree, &["commit", "-q", "-m", "on no branch"]);
+    let commit = git(&tree, &["rev-parse", "HEAD"]);
+    let run = env.leash(&["session", "rm", "a"]);
+    assert_eq!(run.code(), 15, "{run:?}");
+    assert!(run.stderr.contains("detached HEAD"), "{run:?}");
+    assert!(run.stderr.contains(&commit[..10]), "{run:?}");
+    assert!(tree.join("bisect.txt").is_file(), "nothing removed");
+    assert_eq!(git(&env.repo, &["cat-file", "-t", &commit]), "commit");
+    // Kept on a branch, the worktree can go.
+    git(&tree, &["branch", "keep-it"]);
+    env.ok(&["session", "rm", "a"]);
+    assert!(!tree.exists());
+    assert_eq!(git(&env.repo, &["rev-parse", "keep-it"]), commit);
+}
+
+/// Case 2: a worktree moved with `git worktree move` is checked where git knows it.
+#[test]
+fn rm_checks_a_moved_worktree_where_it_is_now() {
+    let env = Env::worker();
+    env.ok(&["--worker", "b", "session", "start", "--worktree"]);
+    env.ok(&["session", "stop", "--all"]);
+    let moved = env.dir.path().join("moved-b");
+    env.git(&[
+        "worktree",
+        "move",
+        ".leash/worktrees/b",
+        moved.to_str().unwrap(),
+    ]);
+    std::fs::write(moved.join("notes.txt"), "mine\n").unwrap();
+    let run = env.leash(&["session", "rm", "b"]);
+    assert_eq!(run.code(), 15, "{run:?}");
+    assert!(run.stderr.contains("?? notes.txt"), "{run:?}");
+    assert!(run.stderr.contains("moved-b"), "names where it is: {run:?}");
+    assert!(moved.join("notes.txt").is_file(), "nothing lost");
+}
+
+/// Case 3: ignored files (a hand-made .env) are work git cannot give back.
+#[test]
+fn rm_keeps_a_worktree_with_ignored_files_unless_forced() {
+    let env = Env::worker();
+    std::fs::write(env.repo.join(".gitignore"), ".env\n").unwrap();
+    env.git(&["add", ".gitignore"]);
+    env.git(&["commit", "-q", "-m", "ignore .env"]);
+    env.ok(&["--worker", "c", "session", "start", "--worktree"]);
+    let tree = worktree(&env, "c");
+    std::fs::write(tree.join(".env"), "TOKEN=hand-made\n").unwrap();
+    let run = env.leash(&["session", "rm", "c"]);
+    assert_eq!(run.code(), 15, "{run:?}");
+    assert!(run.stderr.contains(".env"), "{run:?}");
+    assert!(run.stderr.contains("--force"), "{run:?}");
+    assert!(tree.join(".env").is_file());
+    env.ok(&["session", "rm", "c", "--force"]);
+    assert!(!tree.exists());
+}
+
+/// Case 4: a branch left by an earlier worker of the same name is never reused silently.
+#[test]
+fn a_new_worktree_worker_does_not_continue_a_leftover_branch() {
+    let env = Env::worker();
+    env.ok(&["--worker", "try1", "session", "start", "--worktree"]);
+    let tree = worktree(&env, "try1");
+    std::fs::write(tree.join("attempt.txt"), "rejected\n").unwrap();
+    git(&tree, &["add", "attempt.txt"]);
+    git(&tree, &["commit", "-q", "-m", "the rejected attempt"]);
+    let run = env.ok(&["session", "rm", "try1"]);
+    assert!(run.stderr.contains("kept its branch leash/try1"), "{run:?}");
+    std::fs::write(env.repo.join("main.txt"), "main moved on\n").unwrap();
+    env.git(&["add", "main.txt"]);
+    env.git(&["commit", "-q", "-m", "main moves on"]);
+
+    let run = env.leash(&["--worker", "try1", "session", "start", "--worktree"]);
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(run.stderr.contains("leash/try1 exists already"), "{run:?}");
+    assert!(run.stderr.contains("--reuse-branch"), "{run:?}");
+    assert!(!tree.exists());
+    git(&env.repo, &["branch", "-D", "leash/try1"]);
+    env.ok(&["--worker", "try1", "session", "start", "--worktree"]);
+    assert_eq!(
+        git(&tree, &["rev-parse", "HEAD"]),
+        git(&env.repo, &["rev-parse", "HEAD"]),
+        "a new branch from main's HEAD"
+    );
+    assert!(tree.join("main.txt").is_file());
+    assert!(!tree.join("attempt.txt").exists());
+}
+
+#[test]
+fn continuing_a_leftover_branch_is_asked_for_by_name() {
+    let env = Env::worker();
+    env.ok(&["--worker", "again", "session", "start", "--worktree"]);
+    let tree = worktree(&env, "again");
+    std::fs::write(tree.join("half.txt"), "half done\n").unwrap();
+    git(&tree, &["add", "half.txt"]);
+    git(&tree, &["commit", "-q", "-m", "half of it"]);
+    env.ok(&["session", "rm", "again"]);
+    env.ok(&[
+        "--worker",
+        "again",
+        "session",
+        "start",
+        "--worktree",
+        "--reuse-branch",
+    ]);
+    assert!(tree.join("half.txt").is_file(), "the branch goes on");
+}
+
+fn planned(env: &Env) {
+    env.script(&["reply 1. write feature.txt\\n2. commit it"]);
+    env.ok(&["plan", "--task", "Add feature.txt"]);
+}
+
+/// Case 6: a check ends when its process exits, whatever its children hold open.
+#[test]
+fn a_passing_check_that_leaves_a_background_child_passes() {
+    let mut env = Env::worker();
+    env.set("LEASH_CHECK_TIMEOUT", "20s");
+    planned(&env);
+    env.script(&["write feature.txt done; commit add the feature"]);
+    let run = env.leash(&["implement", "--check", "sleep 40 & echo started"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let ran: Vec<_> = env
+        .events()
+        .into_iter()
+        .filter(|e| e["type"] == "checks_ran")
+        .collect();
+    assert_eq!(ran[0]["checks"][0]["exit_code"], 0, "{ran:?}");
+    assert_eq!(ran[0]["checks"][0]["timed_out"], false, "{ran:?}");
+    assert_eq!(ran[0]["checks"][0]["output_tail"], "started", "{ran:?}");
+}
+
+/// Case 7: a check that moves HEAD, or leaves changes behind, fails.
+#[test]
+fn a_check_that_moves_head_or_changes_the_work_tree_fails() {
+    let env = Env::worker();
+    planned(&env);
+    env.script(&["write feature.txt done; commit add the feature"]);
+    let run = env.leash(&["implement", "--check", "git reset -q --hard HEAD~1"]);
+    assert_eq!(run.code(), 12, "not done: {run:?}");
+    assert!(run.stderr.contains("moved HEAD"), "{run:?}");
+
+    let env = Env::worker();
+    planned(&env);
+    env.script(&["write feature.txt done; commit add the feature"]);
+    let run = env.leash(&["implement", "--check", "echo formatted >> feature.txt"]);
+    assert_eq!(run.code(), 12, "not done: {run:?}");
+    assert!(run.stderr.contains("left 1 change(s)"), "{run:?}");
+    assert!(run.stderr.contains("feature.txt"), "{run:?}");
+}
+
+/// Case 8: a prompt too big even for a new conversation is in no later one.
+#[test]
+fn a_refused_prompt_does_not_break_the_sends_after_it() {
+    let env = Env::new();
+    env.ok(&["session", "send", "remember the word banana"]);
+    env.script(&["overflow", "overflow"]);
+    let run = env.leash(&["session", "send", "an enormous prompt"]);
+    assert_eq!(run.code(), 6, "{run:?}");
+    assert!(
+        run.stderr.contains("the prompt alone does not fit"),
+        "{run:?}"
+    );
+    for next in ["the next ordinary send", "and the one after"] {
+        let run = env.leash(&["session", "send", next]);
+        assert_eq!(run.code(), 0, "{run:?}");
+        assert_eq!(run.stdout, format!("echo: {next}\n"));
+    }
+    let turns = env.turns();
+    let after = &turns[turns.len() - 2];
+    assert!(
+        !after["prompt"].as_str().unwrap().contains("enormous"),
+        "{after}"
+    );
+    assert_eq!(
+        env.status()["previous_session_ids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+/// Case 9: a zero that would make leash useless is refused, naming the setting and
+/// where it came from.
+#[test]
+fn zero_values_that_break_every_turn_are_refused() {
+    for (var, setting) in [
+        ("LEASH_SILENCE_TIMEOUT", "silence_timeout"),
+        ("LEASH_MAX_QUEUE", "max_queue"),
+        ("LEASH_MAX_CRASHES", "max_crashes"),
+        ("LEASH_CHECK_TIMEOUT", "check_timeout"),
+        ("LEASH_INIT_TIMEOUT", "init_timeout"),
+        ("LEASH_STOP_GRACE", "stop_grace"),
+    ] {
+        let mut env = Env::new();
+        env.set(var, "0");
+        let run = env.leash(&["session", "send", "hi"]);
+        assert_eq!(run.code(), 2, "{var}: {run:?}");
+        assert!(run.stderr.contains(setting), "{var}: {run:?}");
+        assert!(run.stderr.contains(var), "{var}: {run:?}");
+        assert!(run.stderr.contains("above zero"), "{var}: {run:?}");
+        assert!(env.turns().is_empty());
+    }
+    let env = Env::worker();
+    let run = env.leash(&["loop", "--budget", "0", "--task", "t"]);
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(run.stderr.contains("task_budget_usd"), "{run:?}");
+    // A zero with a meaning is taken.
+    let mut env = Env::new();
+    env.set("LEASH_IDLE_TIMEOUT", "0");
+    env.set("LEASH_PROVIDER_RETRIES", "0");
+    env.ok(&["session", "send", "hi"]);
+}
+
+/// Case 10: text from outside reaches no terminal as control characters.
+#[test]
+fn escape_sequences_in_a_task_or_a_plan_are_shown_not_obeyed() {
+    let env = Env::worker();
+    let evil = "\u{1b}]0;pwned\u{7}\u{1b}[2Jall tests passed";
+    env.script(&[&format!("reply the plan: {evil}")]);
+    let run = env.leash(&["plan", "--task", &format!("fix it {evil}")]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    for out in [
+        run,
+        env.ok(&["status"]),
+        env.ok(&["session", "logs"]),
+        env.ok(&["session", "list"]),
+    ] {
+        for text in [&out.stdout, &out.stderr] {
+            assert!(
+                !text.contains('\u{1b}') && !text.contains('\u{7}'),
+                "raw control characters: {out:?}"
+            );
+        }
+    }
+    let status = env.ok(&["status"]);
+    assert!(
+        status.stdout.contains("\\u{1b}]0;pwned"),
+        "shown: {status:?}"
+    );
+}
+
+/// Case 11: a command line that cannot be read still ends `--json` with an `error`.
+#[test]
+fn json_usage_errors_end_with_an_error_line() {
+    let env = Env::new();
+    for args in [
+        &["--json", "session", "send"][..],
+        &["--json", "launch-missiles"],
+        &["loop", "--budget", "-1", "--json", "--task", "t"],
+        &["--json", "session", "send", "--retries", "many", "hi"],
+    ] {
+        let run = env.leash(args);
+        assert_eq!(run.code(), 2, "{args:?}: {run:?}");
+        let last = run.last_json();
+        assert_eq!(last["type"], "error", "{args:?}: {run:?}");
+        assert_eq!(last["kind"], "usage");
+        assert_eq!(last["exit_code"], 2);
+        assert!(!last["message"].as_str().unwrap().is_empty());
+        assert!(run.stderr.contains("error:"), "clap's words stay: {run:?}");
+    }
+    assert_eq!(env.leash(&["--json", "--help"]).code(), 0);
+}
+
+/// Case 12: busy is 14, not a failed turn.
+#[test]
+fn a_full_queue_and_a_restart_that_waited_too_long_exit_busy() {
+    let mut env = Env::new();
+    env.set("LEASH_MAX_QUEUE", "1");
+    env.ok(&["session", "start"]);
+    let running = env.spawn(&["session", "send", "[[sleep 3000]] first"]);
+    env.wait_busy();
+    let queued = env.spawn(&["session", "send", "second"]);
+    env.wait_until("the second to queue", || env.status()["queued"] == 1);
+    let run = env.leash(&["session", "send", "third"]);
+    assert_eq!(run.code(), 14, "{run:?}");
+    assert!(run.stderr.contains("busy"), "{run:?}");
+    let run = env.leash(&["session", "restart", "--wait", "100ms"]);
+    assert_eq!(run.code(), 14, "{run:?}");
+    crate::support::finish(running, std::time::Duration::from_secs(30));
+    crate::support::finish(queued, std::time::Duration::from_secs(30));
+}
+
+/// Case 13: a worker name git cannot use in a branch is refused up front.
+#[test]
+fn worker_names_git_cannot_take_are_refused_with_a_hint() {
+    let env = Env::worker();
+    env.ok(&["session", "send", "hi"]);
+    for name in ["foo.lock", "a..b", "x."] {
+        let run = env.leash(&["--worker", name, "session", "start", "--worktree"]);
+        assert_eq!(run.code(), 2, "{name}: {run:?}");
+        assert!(run.stderr.contains("hint:"), "{run:?}");
+        let run = env.leash(&["session", "fork", name, "--worktree"]);
+        assert_eq!(run.code(), 2, "{name}: {run:?}");
+    }
+}
+
+/// Case 14: doctor fails a runtime dir whose socket paths are too long.
+#[test]
+fn doctor_fails_a_runtime_dir_too_deep_for_sockets() {
+    let mut env = Env::new();
+    let deep = env.dir.path().join("r".repeat(60)).join("s".repeat(60));
+    env.set("LEASH_RUNTIME_DIR", deep.to_str().unwrap());
+    assert_eq!(env.leash(&["session", "status"]).code(), 2);
+    let run = env.leash(&["doctor"]);
+    assert_eq!(run.code(), 4, "{run:?}");
+    assert!(run.stdout.contains("fail  socket path"), "{run:?}");
+}
+
+/// Case 15: with nothing to do, `--json` still ends with the outcome.
+#[test]
+fn json_commands_with_nothing_to_do_print_their_outcome() {
+    let env = Env::new();
+    for args in [
+        &["--json", "session", "stop"][..],
+        &["--json", "session", "stop", "--all"],
+        &["--json", "hooks", "uninstall"],
+    ] {
+        let run = env.leash(args);
+        assert_eq!(run.code(), 0, "{args:?}: {run:?}");
+        assert_eq!(run.last_json()["type"], "ok", "{args:?}: {run:?}");
+    }
+    let run = env.leash(&["--json", "completions", "bash"]);
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert_eq!(run.last_json()["type"], "error");
+}
+
+/// Case 16: implementing with no task is refused, before any turn.
+#[test]
+fn implement_without_a_task_is_refused() {
+    let env = Env::worker();
+    let run = env.leash(&["implement"]);
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(run.stderr.contains("no task"), "{run:?}");
+    assert!(run.stderr.contains("leash plan --task"), "{run:?}");
+    assert!(env.turns().is_empty(), "no prompt was sent");
+    let run = env.leash(&["loop"]);
+    assert_eq!(run.code(), 2, "{run:?}");
 }

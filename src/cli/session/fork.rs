@@ -31,6 +31,10 @@ pub struct ForkArgs {
     /// `leash/NEW`, from the original's HEAD (or `worktree_base`)
     #[arg(long)]
     pub worktree: bool,
+    /// With --worktree: continue on a branch `leash/NEW` an earlier worker of that name
+    /// left, instead of refusing to
+    #[arg(long, requires = "worktree")]
+    pub reuse_branch: bool,
 }
 
 pub async fn run(args: ForkArgs, global: &Global, out: &Output) -> Result<u8, Error> {
@@ -65,6 +69,7 @@ pub async fn run(args: ForkArgs, global: &Global, out: &Output) -> Result<u8, Er
             &conversation.cwd,
             &fork.worker,
             settings.worktree_base.as_deref(),
+            args.reuse_branch,
         )?;
         fork.adopt_worktree(worktree)?;
     }

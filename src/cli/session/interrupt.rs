@@ -4,21 +4,12 @@ use crate::cli::common::target;
 use crate::cli::{Global, Output};
 use crate::client::ok_message;
 use crate::error::Error;
-use crate::protocol::{Reply, Request};
+use crate::protocol::Request;
 
 pub async fn run(global: &Global, out: &Output) -> Result<u8, Error> {
     let target = target(global)?;
     let conn = target.connect().await?;
     let message = ok_message(conn.call(&Request::Interrupt { turn: None }).await?)?;
-    say_ok(out, message);
+    crate::cli::say_done(out, message);
     Ok(0)
-}
-
-/// The daemon's `ok` answer, for people or as a JSON line.
-pub fn say_ok(out: &Output, message: String) {
-    if out.json {
-        out.json_line(&Reply::Ok { message });
-    } else {
-        out.note(message);
-    }
 }

@@ -105,7 +105,8 @@ pub async fn run(out: &Output) -> Result<u8, Error> {
         "WORKER", "STATE", "PID", "MODEL", "PHASE", "TURNS", "COST", "CTX", "BRANCH"
     ));
     for row in rows {
-        out.data(format!(
+        // Models and paths come from outside: shown, never obeyed.
+        out.data(crate::human::safe(&format!(
             "{:<24} {:<8} {:>8} {:<18} {:<13} {:>6} {:>9} {:>4}  {:<20} {}",
             row.worker,
             row.state.to_string(),
@@ -117,7 +118,7 @@ pub async fn run(out: &Output) -> Result<u8, Error> {
             or_dash(row.context_percent.map(|p| format!("{p}%"))),
             or_dash(row.branch),
             or_dash(row.cwd.map(|c| c.display().to_string()))
-        ));
+        )));
     }
     Ok(0)
 }

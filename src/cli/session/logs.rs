@@ -106,7 +106,7 @@ fn print_log_line(stdout: &mut impl Write, line: &str, out: &Output) {
             Kind::Raw if out.verbose > 0 => line.text,
             Kind::Raw | Kind::Piece => continue,
         };
-        let _ = writeln!(stdout, "{clock} {text}");
+        let _ = writeln!(stdout, "{clock} {}", crate::human::safe(&text));
     }
 }
 

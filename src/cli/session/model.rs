@@ -9,8 +9,6 @@ use crate::error::{Error, ErrorKind};
 use crate::protocol::Request;
 use crate::record::SessionRecord;
 
-use super::interrupt::say_ok;
-
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
     /// The model: an alias such as `opus`, `sonnet`, `haiku`, or a full model name
@@ -45,6 +43,6 @@ pub async fn run(args: ModelArgs, global: &Global, out: &Output) -> Result<u8, E
         }
     };
     let message = ok_message(conn.call(&Request::SetModel { model }).await?)?;
-    say_ok(out, message);
+    crate::cli::say_done(out, message);
     Ok(0)
 }

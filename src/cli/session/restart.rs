@@ -48,7 +48,7 @@ pub async fn run(args: RestartArgs, global: &Global, out: &Output) -> Result<u8,
         Ok(Ok(other)) => return Err(unexpected("restart", &other)),
         Ok(Err(e)) => return Err(e),
         Err(_) => {
-            return Err(Error::turn_failed(format!(
+            return Err(Error::new(ErrorKind::Busy, format!(
                 "worker {} is still busy after {}; the restart stays queued and happens after the running turn",
                 target.worker,
                 crate::human::duration(args.wait)

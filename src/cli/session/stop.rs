@@ -26,7 +26,7 @@ pub async fn run(args: StopArgs, global: &Global, out: &Output) -> Result<u8, Er
     if !args.all {
         let target = target(global)?;
         if !stop_one(&target, out).await? {
-            out.note(format!("worker {} is not running", target.worker));
+            crate::cli::say_done(out, format!("worker {} is not running", target.worker));
         }
         return Ok(0);
     }
@@ -39,7 +39,7 @@ pub async fn run(args: StopArgs, global: &Global, out: &Output) -> Result<u8, Er
         }
     }
     if stopped == 0 {
-        out.note("no worker was running");
+        crate::cli::say_done(out, "no worker was running".to_string());
     }
     Ok(0)
 }

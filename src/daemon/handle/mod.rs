@@ -131,13 +131,13 @@ fn accepting(parts: &Parts) -> Result<(), Error> {
     }
     if parts.queue.is_full() {
         return Err(Error::new(
-            ErrorKind::TurnFailed,
+            ErrorKind::Busy,
             format!(
                 "the session is busy: {} turns are already queued",
                 parts.queue.waiting()
             ),
         )
-        .hint("retry later"));
+        .hint("retry later, or raise max_queue"));
     }
     Ok(())
 }

@@ -62,6 +62,7 @@ fn decide(
         Next::Resend => "resend".to_string(),
         Next::Continue { hung } => format!("continue hung={hung}"),
         Next::Finish(ending) => format!("finish {:?}", ending.status),
+        Next::Abandon(ending) => format!("abandon {:?}", ending.status),
     };
     (word, course)
 }
@@ -173,7 +174,7 @@ fn every_way_an_attempt_ends_with_and_without_retries_left_and_interrupted() {
             )),
             spent.clone(),
             false,
-            "finish Error",
+            "abandon Error",
         ),
         (
             "full, interrupted",

@@ -443,6 +443,14 @@ impl StepMachine {
                 ),
             ));
         }
+        if matches!(self.step, WorkerStep::Implement { .. }) && state.task.text.is_none() {
+            return Some(judgement(
+                state,
+                Step::Implement,
+                Verdict::NoTask,
+                "the worker has no task to implement: plan one first (`leash plan --task ...`, or `leash loop --task ...`)".to_string(),
+            ));
+        }
         if let WorkerStep::Plan {
             task,
             replace: false,

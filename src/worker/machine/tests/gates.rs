@@ -32,6 +32,7 @@ fn check(command: &str, exit_code: i32, output: &str) -> CheckResult {
         timed_out: false,
         duration_ms: 5,
         output_tail: output.to_string(),
+        disturbed: None,
     }
 }
 
