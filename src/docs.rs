@@ -413,6 +413,16 @@ fn type_of(schema: &Value) -> String {
         .join(" or ")
 }
 
+/// The tag's value of an object variant of a tagged enum.
+fn tagged_object(option: &Value) -> Option<String> {
+    option
+        .get("properties")?
+        .as_object()?
+        .values()
+        .find_map(|p| p.get("const").and_then(Value::as_str))
+        .map(str::to_string)
+}
+
 /// The values a string enum takes, with what each means when documented.
 fn enum_values(schema: &Value) -> Vec<(String, Option<String>)> {
     let mut values: BTreeMap<usize, (String, Option<String>)> = BTreeMap::new();
@@ -433,6 +443,8 @@ fn enum_values(schema: &Value) -> Vec<(String, Option<String>)> {
                 let value = v.as_str().unwrap_or("?").to_string();
                 values.insert(1000 + i * 100 + j, (value, meaning.clone()));
             }
+        } else if let Some(tag) = tagged_object(option) {
+            values.insert(1000 + i, (tag, meaning));
         }
     }
     values.into_values().collect()

@@ -142,12 +142,13 @@ impl StepRun {
                         kind: TurnKind::Compact,
                         ..TurnSpec::user(format!("/compact {instructions}"))
                     };
-                    return self.run_turn(parts, spec, true, cancel);
+                    return self.run_turn(parts, spec, true, None, cancel);
                 }
                 Action::Send {
                     kind,
                     prompt,
                     settings,
+                    resumed,
                 } => {
                     let spec = TurnSpec {
                         prompt,
@@ -158,7 +159,8 @@ impl StepRun {
                         claude: self.request.claude.clone(),
                         continue_on_crash: true,
                     };
-                    return self.run_turn(parts, spec, false, cancel);
+                    let since = resumed.then(|| parts.worker.state().run.last_seen_head.clone());
+                    return self.run_turn(parts, spec, false, since, cancel);
                 }
                 Action::RunChecks {
                     commands,
@@ -171,15 +173,20 @@ impl StepRun {
         }
     }
 
+    /// A turn of the step (or a compaction before one). The commits that appear during
+    /// it count from `since` when it goes on from a turn a dead daemon left, else from
+    /// HEAD now.
     fn run_turn(
         &mut self,
         parts: &mut Parts,
         spec: TurnSpec,
         compaction: bool,
+        since: Option<Option<String>>,
         cancel: &Cancel,
     ) -> Wait {
-        let head_before =
-            (!compaction).then(|| cwd(parts).and_then(|cwd| git::head(&cwd).ok().flatten()));
+        let head_before = (!compaction).then(|| {
+            since.unwrap_or_else(|| cwd(parts).and_then(|cwd| git::head(&cwd).ok().flatten()))
+        });
         let mut run = TurnRun::new(self.id, spec, parts);
         let wait = run.begin(parts, cancel);
         self.turn = Some(StepTurn {

@@ -330,6 +330,37 @@ pub struct WorkerState {
     pub run: Run,
     /// The judgement of the last step.
     pub last: Option<Judgement>,
+    /// A turn of the work that was sent and has not ended yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<InFlight>,
+}
+
+/// A turn of the work under way, saved before it is sent. A daemon that finds one when
+/// a step begins is not the daemon that sent it: that one died during the turn. The
+/// step then goes on from that turn (claude, resumed, is told to continue) instead of
+/// sending its prompt again. Its `turn` says which turn it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "turn", rename_all = "snake_case")]
+pub enum InFlight {
+    Plan,
+    /// Planning again, with a person's answer to a blocker.
+    Replan,
+    Implement,
+    /// A nudge; its `number` says which (null for a person's answer to a blocker).
+    Nudge {
+        number: Option<u32>,
+    },
+}
+
+impl InFlight {
+    /// The kind of turn it is.
+    pub fn kind(self) -> TurnKind {
+        match self {
+            InFlight::Plan | InFlight::Replan => TurnKind::Plan,
+            InFlight::Implement => TurnKind::Implement,
+            InFlight::Nudge { .. } => TurnKind::Nudge,
+        }
+    }
 }
 
 /// The task the worker works on, from its plan to its end.

@@ -62,6 +62,10 @@ pub fn loop_start(
         (_, Some(task)) if fresh => LoopNext::Plan(task),
         (Phase::Idle | Phase::Planning, Some(task)) => LoopNext::Plan(task),
         (Phase::Idle | Phase::Planning, None) => return None,
+        // A nudge its daemon died during goes on as a nudge.
+        (Phase::Implementing, _) if matches!(state.in_flight, Some(InFlight::Nudge { .. })) => {
+            LoopNext::Nudge
+        }
         (Phase::Planned | Phase::Implementing, _) => LoopNext::Implement,
         (Phase::Done, _) => LoopNext::Finish(
             0,

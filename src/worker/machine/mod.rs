@@ -13,12 +13,12 @@ use crate::turn::{Outcome, TurnKind, TurnSettings, TurnStatus};
 
 use super::checks::CheckResult;
 use super::prompts::{
-    NudgeContext, ReviewContext, compact_instructions, implement_prompt, nudge_prompt, plan_prompt,
-    replan_prompt, rescope_prompt, review_feedback, review_prompt,
+    CONTINUE_AFTER_RESTART, NudgeContext, ReviewContext, compact_instructions, implement_prompt,
+    nudge_prompt, plan_prompt, replan_prompt, rescope_prompt, review_feedback, review_prompt,
 };
 use super::{
-    Checked, Judgement, Phase, Review, Step, Verdict, WorkerConfig, WorkerState, WorkerStep,
-    blocked_reason, judge_work, review_approves,
+    Checked, InFlight, Judgement, Phase, Review, Step, Verdict, WorkerConfig, WorkerState,
+    WorkerStep, blocked_reason, judge_work, review_approves,
 };
 
 /// The repository as git shows it now.
@@ -80,11 +80,14 @@ pub enum Action {
     Look,
     /// Wait this long (serving clients), then answer [`Seen::Waited`].
     Pause { ms: u64, why: String },
-    /// Run this turn in the worker's conversation, with these settings.
+    /// Run this turn in the worker's conversation, with these settings. `resumed`: the
+    /// turn continues one a daemon died during (its commits count from the HEAD leash
+    /// last saw, not from HEAD now).
     Send {
         kind: TurnKind,
         prompt: String,
         settings: TurnSettings,
+        resumed: bool,
     },
     /// Compact the conversation first, keeping what `instructions` name; answer
     /// [`Seen::Compacted`].
@@ -280,6 +283,7 @@ impl StepMachine {
         // The budget this step runs under (a new task begins without a cost).
         state.task.cost.budget_usd = self.config.task_budget_usd;
         let action = self.within_budget(state, action);
+        state.in_flight = self.in_flight(&action);
         if let Action::Finish(judged) = &action {
             self.stage = Stage::Over;
             if judged.verdict.concerns_the_work() {
@@ -290,6 +294,11 @@ impl StepMachine {
     }
 
     fn next(&mut self, state: &mut WorkerState, seen: Seen, now_ms: u64) -> Action {
+        if matches!((&self.stage, &seen), (Stage::Begin, Seen::Start))
+            && let Some(resumed) = self.resume(state)
+        {
+            return resumed;
+        }
         let step = self.step.clone();
         match (std::mem::replace(&mut self.stage, Stage::Over), step, seen) {
             (Stage::Begin, WorkerStep::Plan { task, .. }, Seen::Start) => {
@@ -380,7 +389,64 @@ impl StepMachine {
             kind,
             prompt,
             settings: self.config.turns.settings(kind),
+            resumed: false,
         }
+    }
+
+    /// The turn of the work `action` sends, saved before it goes out so that a daemon
+    /// dying during it leaves word. Compactions, reviews and rescopes are not saved: a
+    /// step that finds one of them interrupted simply begins again.
+    fn in_flight(&self, action: &Action) -> Option<InFlight> {
+        if !matches!(action, Action::Send { .. }) {
+            return None;
+        }
+        match self.stage {
+            Stage::PlanTurn => Some(InFlight::Plan),
+            Stage::ReplanTurn => Some(InFlight::Replan),
+            Stage::ImplementTurn => Some(InFlight::Implement),
+            Stage::NudgeTurn { number } => Some(InFlight::Nudge { number }),
+            _ => None,
+        }
+    }
+
+    /// A step that finds a turn of its own kind in flight (its daemon died during it)
+    /// goes on from that turn: claude resumed the conversation, and is told, as after
+    /// a crash, to check its work and continue. Another step leaves it behind.
+    fn resume(&mut self, state: &WorkerState) -> Option<Action> {
+        let in_flight = state.in_flight?;
+        let kind = in_flight.kind();
+        let stage = match (&self.step, in_flight) {
+            (WorkerStep::Plan { task, replace }, InFlight::Plan | InFlight::Replan)
+                if !replace && state.task.text.as_deref() == Some(task.as_str()) =>
+            {
+                Some(Stage::PlanTurn)
+            }
+            (WorkerStep::Implement { restart: false }, InFlight::Implement) => {
+                Some(Stage::ImplementTurn)
+            }
+            (WorkerStep::Nudge { .. }, InFlight::Replan) => Some(Stage::ReplanTurn),
+            (WorkerStep::Nudge { .. }, InFlight::Nudge { number }) => {
+                Some(Stage::NudgeTurn { number })
+            }
+            _ => None,
+        };
+        let Some(stage) = stage else {
+            self.note(format!(
+                "the session daemon died during a {kind} turn; this {} step begins anew",
+                self.step()
+            ));
+            return None;
+        };
+        self.note(format!(
+            "the session daemon died during the {kind} turn; claude resumed the conversation and is told to continue"
+        ));
+        self.stage = stage;
+        Some(Action::Send {
+            kind,
+            prompt: CONTINUE_AFTER_RESTART.to_string(),
+            settings: self.config.turns.settings(kind),
+            resumed: true,
+        })
     }
 
     fn note(&mut self, text: String) {

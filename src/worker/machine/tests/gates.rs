@@ -486,7 +486,8 @@ fn a_rescope_after_the_cap_plans_again_and_implementing_starts_over() {
     assert_eq!(turns[0].0, TurnKind::Implement);
     assert!(turns[0].1.contains("Implement the plan you made above"));
     assert_eq!((s.run.nudges, s.task.rescopes), (0, 1));
-    // Rescopes used up: the cap ends the phase.
+    // That turn ended; the rescopes are used up: the cap ends the phase.
+    s.in_flight = None;
     s.run.nudges = 3;
     s.run.implement_sent = true;
     let actions = step_with(&config, IMPLEMENT, &mut s, vec![git("h0", &[], &["a"])]);

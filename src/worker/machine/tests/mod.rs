@@ -237,3 +237,4 @@ mod implement;
 mod looping;
 mod nudge;
 mod plan;
+mod resume;

@@ -14,6 +14,7 @@
 //!
 //! A script is directives separated by `;`:
 //!   echo | reply TEXT (`\\n` is a newline) | sleep MS | silent MS | stream N MS | crash [CODE] | exit |
+//!   kill_daemon (SIGKILL this process's parent, the leash daemon, mid-turn) |
 //!   api_error STATUS | retry N STATUS | error TEXT | malformed | flood N | hang |
 //!   bigline BYTES | stderr N | write FILE [TEXT] | commit MESSAGE | tool NAME |
 //!   grow MB (hold that much more memory until exit) | ask TOOL | cost USD (what the turn costs; results report the conversation's running

@@ -126,6 +126,15 @@ impl Fake {
                     std::process::exit(number(3) as i32);
                 }
                 "exit" => std::process::exit(0),
+                "kill_daemon" => {
+                    // What the OOM killer does to the daemon mid-turn; this process
+                    // hears of it by its parent-death signal, as the real CLI does.
+                    // SAFETY: plain system calls on this process's parent.
+                    unsafe {
+                        libc::kill(libc::getppid(), libc::SIGKILL);
+                    }
+                    self.wait(10_000)
+                }
                 "hang" => loop {
                     std::thread::sleep(Duration::from_secs(3600));
                 },
