@@ -6,7 +6,10 @@
 //! 2. client start-up: what a script or a git hook pays per command;
 //! 3. event relay: a flood of events to a `--json` client and to `logs --follow`;
 //! 4. footprint: the daemon's memory idle and after 1,000 turns, the binary's size;
-//! 5. with the pinned real CLI installed (`cargo test --test it e2e` installs it): a warm
+//! 5. fleet: ten worktree workers through twelve tasks each, at once; their daemons'
+//!    memory after the first task and after the twelfth, and the CPU time they use
+//!    idle over a minute (`--idle-secs N` to change it);
+//! 6. with the pinned real CLI installed (`cargo test --test it e2e` installs it): a warm
 //!    turn through leash against a cold `claude -p --resume` spawn per turn, and a
 //!    model switch, all talking to the same fake Messages API on 127.0.0.1.
 
@@ -295,6 +298,14 @@ fn main() {
     if wanted("footprint") {
         footprint_section();
     }
+    if wanted("fleet") {
+        let idle_secs = std::env::args()
+            .skip_while(|a| a != "--idle-secs")
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(60);
+        fleet_section(idle_secs);
+    }
     if wanted("real") {
         for pin in [real_cli::NEWEST, real_cli::FLOOR] {
             real_claude_section(runs_flag.unwrap_or(10), pin);
@@ -407,6 +418,115 @@ footprint"
         "  leash binary: {:.1} MiB ({LEASH})",
         size as f64 / (1 << 20) as f64
     );
+}
+
+/// Many workers share the machine: what their daemons hold after a night's tasks, and
+/// what they cost while nothing happens (no polling: an idle daemon should use no CPU).
+fn fleet_section(idle_secs: u64) {
+    const WORKERS: usize = 10;
+    const TASKS: usize = 12;
+    let mut bench = Bench::new();
+    git_init(&bench.root.join("repo"));
+    let scripts = bench.root.join("script-%w.txt");
+    bench.set("FAKE_CLAUDE_SCRIPT", &scripts.display().to_string());
+    bench.set("LEASH_NUDGE_BACKOFF", "10ms");
+    for (key, value) in [("NAME", "b"), ("EMAIL", "b@b")] {
+        bench.set(&format!("GIT_AUTHOR_{key}"), value);
+        bench.set(&format!("GIT_COMMITTER_{key}"), value);
+    }
+    let workers: Vec<String> = (0..WORKERS).map(|i| format!("f{i:02}")).collect();
+    for worker in &workers {
+        let lines: Vec<String> = (1..=TASKS)
+            .flat_map(|t| {
+                [
+                    format!("reply 1. write t{t}.txt"),
+                    format!("write t{t}.txt; commit task {t}"),
+                ]
+            })
+            .collect();
+        let path = bench.root.join(format!("script-{worker}.txt"));
+        std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    }
+    let started = Instant::now();
+    let after_first: Vec<(u32, u64)> = std::thread::scope(|night| {
+        let runs: Vec<_> = workers
+            .iter()
+            .map(|worker| {
+                let bench = &bench;
+                night.spawn(move || {
+                    let mut first = (0, 0);
+                    for t in 1..=TASKS {
+                        let task = format!("task {t}");
+                        bench.leash(&["--worker", worker, "loop", "--worktree", "--task", &task]);
+                        if t == 1 {
+                            let pid = worker_daemon(bench, worker);
+                            first = (pid, rss_kib(pid));
+                        }
+                    }
+                    first
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let night = started.elapsed();
+    let after_last: Vec<u64> = after_first.iter().map(|(pid, _)| rss_kib(*pid)).collect();
+    let before: Vec<(u64, u64)> = after_first.iter().map(|(pid, _)| cpu_use(*pid)).collect();
+    std::thread::sleep(Duration::from_secs(idle_secs));
+    let idle: Vec<(u64, u64)> = after_first
+        .iter()
+        .zip(&before)
+        .map(|((pid, _), (ns, wakes))| {
+            let (ns_now, wakes_now) = cpu_use(*pid);
+            (ns_now.saturating_sub(*ns), wakes_now.saturating_sub(*wakes))
+        })
+        .collect();
+    let kib = |v: &[u64]| {
+        let mut v = v.to_vec();
+        v.sort_unstable();
+        format!("median {} KiB, max {} KiB", v[v.len() / 2], v[v.len() - 1])
+    };
+    let first: Vec<u64> = after_first.iter().map(|(_, rss)| *rss).collect();
+    println!(
+        "
+fleet: {WORKERS} worktree workers, {TASKS} tasks each, at once ({} tasks in {:.1} s)",
+        WORKERS * TASKS,
+        night.as_secs_f64()
+    );
+    println!("  daemon RSS after  1 task:  {}", kib(&first));
+    println!("  daemon RSS after {TASKS} tasks: {}", kib(&after_last));
+    println!(
+        "  the {WORKERS} daemons idle for {idle_secs} s: {:.3} ms of CPU in all, {} wake-ups in all (per daemon: {:?} µs)",
+        idle.iter().map(|(ns, _)| *ns).sum::<u64>() as f64 / 1e6,
+        idle.iter().map(|(_, wakes)| *wakes).sum::<u64>(),
+        idle.iter().map(|(ns, _)| ns / 1000).collect::<Vec<_>>()
+    );
+}
+
+fn worker_daemon(bench: &Bench, worker: &str) -> u32 {
+    let out = bench.leash(&["--worker", worker, "session", "status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    status["daemon_pid"].as_u64().unwrap() as u32
+}
+
+/// The CPU time all threads of a process used so far (ns, from the scheduler's own
+/// accounting, not the 10 ms ticks of `stat`) and how often they were woken.
+fn cpu_use(pid: u32) -> (u64, u64) {
+    let mut total = (0, 0);
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return total;
+    };
+    for thread in threads.flatten() {
+        let schedstat =
+            std::fs::read_to_string(thread.path().join("schedstat")).unwrap_or_default();
+        let mut fields = schedstat
+            .split_whitespace()
+            .map(|v| v.parse::<u64>().unwrap_or(0));
+        total.0 += fields.next().unwrap_or(0);
+        // The third field: timeslices run on this CPU, one per wake-up when idle.
+        total.1 += fields.nth(1).unwrap_or(0);
+    }
+    total
 }
 
 fn median(samples: &[Duration]) -> Duration {

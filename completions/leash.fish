@@ -104,7 +104,7 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l worktree -d 'Work in the worker\'s own git worktree, `.leash/worktrees/NAME` on branch `leash/NAME` (created from HEAD, or `worktree_base`, when missing); needs --worker'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l reuse-branch -d 'With --worktree: continue on a branch `leash/NAME` an earlier worker of that name left, instead of refusing to (a new worker starts from HEAD or `worktree_base`)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l continue-on-crash -d 'When claude dies during the turn, restart it and tell it to continue (the prompt is not sent twice)'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l continue-on-crash -d 'When claude, or the session daemon, dies during the turn, restart it and tell claude to continue (the prompt is not sent twice)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from interrupt" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r

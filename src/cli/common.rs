@@ -138,6 +138,7 @@ impl WorktreeArg {
 }
 
 /// How a command that needs a session gets one when none runs.
+#[derive(Clone)]
 pub struct Autostart<'a> {
     pub resolved: &'a Resolved,
     pub settings: &'a Settings,

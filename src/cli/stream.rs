@@ -7,19 +7,23 @@ use console::{Term, style};
 use dialoguer::{Input, Select};
 use serde_json::Value;
 
+use std::time::Duration;
+
+use super::common::{Autostart, connect_or_start};
 use super::render::{Output, TurnPrinter, tool_summary};
-use crate::client::{Connection, parse_line};
+use crate::client::{Connection, Target, parse_line};
 use crate::error::{Error, ErrorKind};
 use crate::framing::peek_type;
 use crate::protocol::{Event, EventBody, Reply, Request, ServerLine};
 use crate::turn::Outcome;
 use crate::worker::Judgement;
+use crate::worker::prompts::CONTINUE_AFTER_RESTART;
 
 /// Whether the client acts on this line beyond printing it.
 fn needs_reading(raw: &str) -> bool {
     !matches!(
         peek_type(raw).as_deref(),
-        Some("claude" | "turn_started" | "notice" | "stderr")
+        Some("claude" | "notice" | "stderr")
     )
 }
 
@@ -91,6 +95,97 @@ fn ask(question: &Question) -> Request {
 pub enum Ending {
     Turn(Outcome),
     Step(Judgement),
+    /// The daemon died before the end; `started` when the request's turn had begun.
+    DaemonDied {
+        started: bool,
+    },
+}
+
+/// The error of a request whose daemon died before its end.
+pub fn daemon_died() -> Error {
+    Error::turn_failed("the session daemon died during the turn").hint(
+        "run the command again to continue the conversation (`session send --continue-on-crash` goes on by itself)",
+    )
+}
+
+/// How long a daemon whose connection closed may take to be seen gone: its sockets
+/// close before the kernel has it exit.
+const DEATH_BOUND: Duration = Duration::from_secs(1);
+
+/// Whether the daemon behind a connection that closed mid-stream died (rather than
+/// closing on this client while it lives on).
+async fn died(pid: u32) -> bool {
+    let deadline = tokio::time::Instant::now() + DEATH_BOUND;
+    while tokio::time::Instant::now() < deadline {
+        if !crate::process::alive(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    !crate::process::alive(pid)
+}
+
+/// What a request that goes on through its daemon's death starts a new daemon with,
+/// and how many deaths in a row it goes on through.
+pub struct Survive<'a> {
+    pub autostart: Autostart<'a>,
+    pub max_deaths: u32,
+}
+
+/// Streams `request` to its end. When its daemon dies on the way (killed, out of
+/// memory), a new daemon resumes the conversation and is asked again, as after a
+/// claude crash: a worker step with the same request (the new daemon finds the turn
+/// that was in flight and has claude continue it), a turn that had begun with the
+/// prompt that tells claude to continue, a turn still waiting with its own prompt.
+/// Each death counts; past `max_deaths` in a row the command ends with exit 6.
+pub async fn stream_surviving(
+    target: &Target,
+    mut conn: Connection,
+    mut request: Request,
+    out: &Output,
+    survive: Option<Survive<'_>>,
+) -> Result<Ending, Error> {
+    let worker = target.worker.as_str();
+    let mut deaths = 0;
+    loop {
+        let ending = stream(conn, &request, out, worker).await?;
+        let Ending::DaemonDied { started } = ending else {
+            return Ok(ending);
+        };
+        let Some(survive) = &survive else {
+            return Err(daemon_died());
+        };
+        deaths += 1;
+        if deaths > survive.max_deaths {
+            return Err(Error::turn_failed(format!(
+                "the session daemon died {deaths} times in a row during this {}; leash gave up (max_crashes {})",
+                what(&request),
+                survive.max_deaths
+            ))
+            .hint(format!(
+                "see {} for why it died",
+                target.daemon_log().display()
+            )));
+        }
+        out.note(format!(
+            "the session daemon died during the {}; a new one resumes the conversation ({deaths} of {})",
+            what(&request),
+            survive.max_deaths
+        ));
+        if let Request::Send(spec) = &mut request
+            && started
+        {
+            spec.prompt = CONTINUE_AFTER_RESTART.to_string();
+        }
+        conn = connect_or_start(target, Some(survive.autostart.clone())).await?;
+    }
+}
+
+fn what(request: &Request) -> &'static str {
+    match request {
+        Request::Worker(_) => "step",
+        _ => "turn",
+    }
 }
 
 pub async fn stream(
@@ -110,6 +205,7 @@ pub async fn stream(
     let mut ctrl_c =
         signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch for Ctrl-C", e))?;
     let mut turn = None;
+    let mut started = false;
     let mut interrupted = false;
     loop {
         if !conn.has_buffered() {
@@ -134,10 +230,16 @@ pub async fn stream(
         };
         let Some(raw) = next else {
             printer.flush();
-            return Err(
-                Error::turn_failed("the session daemon went away during the turn")
-                    .hint("run the command again to continue the conversation"),
-            );
+            if died(conn.daemon_pid).await {
+                return Ok(Ending::DaemonDied { started });
+            }
+            return Err(Error::turn_failed(
+                "the session daemon closed the connection during the turn",
+            )
+            .hint(format!(
+                "it still runs (pid {}); see `leash session logs`, and run the command again",
+                conn.daemon_pid
+            )));
         };
         // With --json most lines are only passed on: do not build what nobody reads.
         if out.json && !needs_reading(&raw) {
@@ -160,6 +262,16 @@ pub async fn stream(
             if *ahead > 0 {
                 out.note(format!("turn {queued} waits behind {ahead} other turn(s)"));
             }
+        }
+        if let ServerLine::Event(Event {
+            body: EventBody::TurnStarted { .. },
+            turn: started_turn,
+            ..
+        }) = &parsed
+            && turn.is_some()
+            && *started_turn == turn
+        {
+            started = true;
         }
         printer.line(&raw, &parsed);
         if interactive && let Some(question) = permission_request(&parsed) {

@@ -41,6 +41,14 @@ pub struct Actor {
     running: Option<Running>,
 }
 
+/// What a daemon that died left for this one to find.
+pub struct Leftovers {
+    /// The claude it left running, killed now.
+    pub claude: Option<String>,
+    /// Its pid.
+    pub predecessor: Option<u32>,
+}
+
 impl Actor {
     pub fn new(
         parts: Parts,
@@ -57,10 +65,15 @@ impl Actor {
 
     /// Runs until stopped or idle for too long; returns who asked to stop, to answer
     /// once the socket is gone.
-    pub async fn run(mut self, stale_claude: Option<String>) -> Vec<Answer> {
+    pub async fn run(mut self, leftovers: Leftovers) -> Vec<Answer> {
         self.parts
             .info(format!("daemon started (pid {})", std::process::id()));
-        if let Some(what) = stale_claude {
+        if let Some(pid) = leftovers.predecessor {
+            self.parts.warn(format!(
+                "the daemon before this one (pid {pid}) died without stopping (killed, out of memory, or the machine went down)"
+            ));
+        }
+        if let Some(what) = leftovers.claude {
             self.parts
                 .warn(format!("killed {what} left running by a daemon that died"));
         }

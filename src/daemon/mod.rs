@@ -39,7 +39,7 @@ use crate::paths::{Dirs, LOCK_FILE, WorkerName};
 use crate::protocol::{Reply, Request, StartSpec};
 use crate::record::SessionRecord;
 use crate::settings::{Resolved, Settings};
-use actor::{Actor, Inbound};
+use actor::{Actor, Inbound, Leftovers};
 use connection::Shared;
 use handle::Answer;
 use lifecycle::{ClientCount, Lifecycle};
@@ -61,10 +61,22 @@ pub fn run(worker: &WorkerName, dirs: &Dirs) -> Result<(), Error> {
     dirs.ensure_runtime()?;
     let state_dir = dirs.ensure_worker_state(worker)?;
     let socket = dirs.checked_socket(worker)?;
-    let Some(_lock) = lock_worker(&state_dir)? else {
+    let Some(lock) = lock_worker(&state_dir)? else {
         eprintln!("leash daemon: another daemon already serves worker {worker}; exiting");
         return Ok(());
     };
+    let served = serve_locked(worker, state_dir, socket, lock.predecessor);
+    lock.release();
+    served
+}
+
+/// The daemon's life once it holds the worker's lock.
+fn serve_locked(
+    worker: &WorkerName,
+    state_dir: std::path::PathBuf,
+    socket: std::path::PathBuf,
+    predecessor: Option<u32>,
+) -> Result<(), Error> {
     let record = SessionRecord::load(&state_dir)?;
     let start = read_start();
     let settings = Resolved::from_env().settings()?;
@@ -80,7 +92,7 @@ pub fn run(worker: &WorkerName, dirs: &Dirs) -> Result<(), Error> {
         state_dir,
         socket,
     };
-    runtime.block_on(serve(place, record, start, settings))
+    runtime.block_on(serve(place, record, start, settings, predecessor))
 }
 
 /// The conversation to begin when the worker has none, as the command that started
@@ -112,12 +124,29 @@ fn read_start() -> Option<StartSpec> {
 /// How long a new daemon waits for a killed one to let go of the worker's lock.
 const DYING_HOLDER_WAIT: Duration = Duration::from_secs(5);
 
+/// The worker's lock, held: the file names this daemon while it serves, and is emptied
+/// when it ends. `predecessor` is the daemon the file still named when this one took
+/// the lock: one that died without ending (killed, out of memory, a reboot).
+struct WorkerLock {
+    file: File,
+    predecessor: Option<u32>,
+}
+
+impl WorkerLock {
+    /// The daemon ends: the next one finds the file empty, so knows this one did not die.
+    fn release(self) {
+        if let Err(e) = self.file.set_len(0) {
+            eprintln!("leash daemon: cannot empty the worker's lock file: {e}");
+        }
+    }
+}
+
 /// Holding this lock is what makes a daemon the owner of its worker; the file says
 /// which process holds it, so a client can reach a daemon whose socket was deleted. A
 /// daemon that was killed holds it (and its socket) until its last thread is gone,
 /// which an fsync in flight can delay: while the holder it names is no longer alive,
 /// the lock is waited for.
-fn lock_worker(state_dir: &Path) -> Result<Option<File>, Error> {
+fn lock_worker(state_dir: &Path) -> Result<Option<WorkerLock>, Error> {
     let path = state_dir.join(LOCK_FILE);
     let file = OpenOptions::new()
         .create(true)
@@ -143,6 +172,9 @@ fn lock_worker(state_dir: &Path) -> Result<Option<File>, Error> {
     match locked {
         Ok(()) => {
             use std::io::Write;
+            let predecessor = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|text| text.trim().parse::<u32>().ok());
             let mut file = file;
             let written = file
                 .set_len(0)
@@ -150,7 +182,7 @@ fn lock_worker(state_dir: &Path) -> Result<Option<File>, Error> {
             if let Err(e) = written {
                 eprintln!("leash daemon: cannot write {}: {e}", path.display());
             }
-            Ok(Some(file))
+            Ok(Some(WorkerLock { file, predecessor }))
         }
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
         Err(std::fs::TryLockError::Error(e)) => {
@@ -164,6 +196,7 @@ async fn serve(
     record: Option<SessionRecord>,
     start: Option<StartSpec>,
     settings: Settings,
+    predecessor: Option<u32>,
 ) -> Result<(), Error> {
     let socket = place.socket.clone();
     let worker = place.worker.clone();
@@ -234,7 +267,10 @@ async fn serve(
         handle::accept(&mut parts, Request::Start(spec), Answer::none());
     }
     let actor = Actor::new(parts, events, inbox);
-    let mut actor_task = tokio::spawn(actor.run(stale_claude));
+    let mut actor_task = tokio::spawn(actor.run(Leftovers {
+        claude: stale_claude,
+        predecessor,
+    }));
     let mut connections = JoinSet::new();
     let mut terminate =
         signal(SignalKind::terminate()).map_err(|e| Error::io("cannot watch signals", e))?;
@@ -242,11 +278,11 @@ async fn serve(
         signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch signals", e))?;
     let mut hangup =
         signal(SignalKind::hangup()).map_err(|e| Error::io("cannot watch signals", e))?;
-    // A socket deleted under the daemon (temp-dir cleaners do that) is re-created:
-    // checked every second, and at once when a client asks with SIGUSR1.
+    // A socket deleted under the daemon (temp-dir cleaners do that) is re-created when
+    // a client that finds none asks with SIGUSR1. No timer looks for it: an idle
+    // daemon wakes for nothing.
     let mut rebind =
         signal(SignalKind::user_defined1()).map_err(|e| Error::io("cannot watch signals", e))?;
-    let mut socket_check = tokio::time::interval(SOCKET_CHECK);
 
     let stop_replies = loop {
         tokio::select! {
@@ -263,7 +299,6 @@ async fn serve(
             _ = interrupt.recv() => stop(&inbox_tx),
             _ = hangup.recv() => stop(&inbox_tx),
             _ = rebind.recv() => keep_socket(&socket, &mut listener, &mut bound),
-            _ = socket_check.tick() => keep_socket(&socket, &mut listener, &mut bound),
             done = &mut actor_task => break done.unwrap_or_default(),
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
@@ -289,9 +324,6 @@ async fn serve(
 fn stop(inbox: &mpsc::Sender<Inbound>) {
     let _ = inbox.try_send(Inbound::Request(Box::new(Request::Stop), Answer::none()));
 }
-
-/// How often the daemon makes sure its socket is still there.
-const SOCKET_CHECK: Duration = Duration::from_secs(1);
 
 fn socket_inode(socket: &Path) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;

@@ -119,7 +119,10 @@ fn daemon_killed_mid_turn_restarts_and_continues_the_same_conversation() {
 
     let waiting = finish(waiting, Duration::from_secs(20));
     assert_eq!(waiting.code(), 6, "{waiting:?}");
-    assert!(waiting.stderr.contains("daemon went away"), "{waiting:?}");
+    assert!(
+        waiting.stderr.contains("daemon died during the turn"),
+        "{waiting:?}"
+    );
     assert!(sock.exists(), "the dead daemon's socket is still there");
 
     let next = env.ok(&["session", "send", "two"]);

@@ -66,12 +66,7 @@ fn a_night_of_tasks_through_one_worker_all_end_done() {
         2,
         "two full conversations handed off: {session}"
     );
-    let notices: Vec<String> = env
-        .events()
-        .iter()
-        .filter_map(|e| e["message"].as_str().map(str::to_string))
-        .collect();
-    let count = |needle: &str| notices.iter().filter(|m| m.contains(needle)).count();
+    let count = |needle: &str| env.said(needle);
     assert_eq!(count("until it resets"), 2, "two rate limits waited out");
     assert_eq!(count("over claude_max_rss"), 2, "two restarts for memory");
     let checks = env

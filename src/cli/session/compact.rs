@@ -3,7 +3,7 @@
 use clap::Args;
 
 use crate::cli::common::target;
-use crate::cli::stream::{Ending, stream};
+use crate::cli::stream::{Ending, daemon_died, stream};
 use crate::cli::{Global, Output};
 use crate::error::Error;
 use crate::protocol::Request;
@@ -31,5 +31,6 @@ pub async fn run(args: CompactArgs, global: &Global, out: &Output) -> Result<u8,
             Ok(report_outcome(&outcome, out))
         }
         Ending::Step(judgement) => Ok(judgement.exit_code),
+        Ending::DaemonDied { .. } => Err(daemon_died()),
     }
 }

@@ -5,7 +5,7 @@ use clap::Args;
 use crate::cli::common::{
     Autostart, connect_or_start, read_stdin, resolve_claude, settings, target,
 };
-use crate::cli::stream::{Ending, stream};
+use crate::cli::stream::{Ending, Survive, daemon_died, stream_surviving};
 use crate::cli::{Global, Output};
 use crate::error::Error;
 use crate::protocol::Request;
@@ -31,8 +31,8 @@ pub struct SendArgs {
     /// Re-send the turn this many times after provider errors (429/529/5xx) [default: provider_retries]
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
-    /// When claude dies during the turn, restart it and tell it to continue (the prompt
-    /// is not sent twice)
+    /// When claude, or the session daemon, dies during the turn, restart it and tell
+    /// claude to continue (the prompt is not sent twice)
     #[arg(long)]
     pub continue_on_crash: bool,
 }
@@ -55,7 +55,14 @@ pub async fn run(args: SendArgs, global: &Global, out: &Output) -> Result<u8, Er
         settings: &settings,
         allowed_tools: Vec::new(),
     });
-    let conn = connect_or_start(&target, autostart).await?;
+    let conn = connect_or_start(&target, autostart.clone()).await?;
+    // A turn goes on through its daemon's death only when asked to, as through claude's.
+    let survive = autostart
+        .filter(|_| args.continue_on_crash)
+        .map(|autostart| Survive {
+            autostart,
+            max_deaths: settings.max_crashes,
+        });
     let spec = TurnSpec {
         retry: settings.provider_retry(),
         interactive: out.interactive(),
@@ -63,9 +70,10 @@ pub async fn run(args: SendArgs, global: &Global, out: &Output) -> Result<u8, Er
         continue_on_crash: args.continue_on_crash,
         ..TurnSpec::user(prompt)
     };
-    match stream(conn, &Request::Send(spec), out, target.worker.as_str()).await? {
+    match stream_surviving(&target, conn, Request::Send(spec), out, survive).await? {
         Ending::Turn(outcome) => Ok(report_outcome(&outcome, out)),
         Ending::Step(judgement) => Ok(judgement.exit_code),
+        Ending::DaemonDied { .. } => Err(daemon_died()),
     }
 }
 

@@ -14,7 +14,7 @@ use clap::Args;
 
 use super::Output;
 use super::common::{Autostart, connect_or_start, read_stdin, resolve_claude};
-use super::stream::{Ending, stream};
+use super::stream::{Ending, Survive, daemon_died, stream_surviving};
 use crate::client::Target;
 use crate::error::Error;
 use crate::protocol::{Request, WorkerRequest};
@@ -129,7 +129,11 @@ async fn run_step(
         settings,
         allowed_tools: config.turns.allowed_tools.clone(),
     });
-    let conn = connect_or_start(target, autostart).await?;
+    let conn = connect_or_start(target, autostart.clone()).await?;
+    let survive = autostart.map(|autostart| Survive {
+        autostart,
+        max_deaths: settings.max_crashes,
+    });
     let request = Request::Worker(WorkerRequest {
         step,
         config,
@@ -138,7 +142,7 @@ async fn run_step(
         claude: Some(resolve_claude(&settings.claude)?),
         task_id,
     });
-    match stream(conn, &request, out, target.worker.as_str()).await? {
+    match stream_surviving(target, conn, request, out, survive).await? {
         Ending::Step(judgement) => {
             report(&judgement, out);
             Ok(judgement)
@@ -146,6 +150,7 @@ async fn run_step(
         Ending::Turn(_) => Err(Error::internal(
             "the daemon ended a worker step without judging it",
         )),
+        Ending::DaemonDied { .. } => Err(daemon_died()),
     }
 }
 

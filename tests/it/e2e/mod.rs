@@ -93,6 +93,7 @@ on_both_clis!(
     each_turn_costs_what_claude_says_across_a_restart,
     loop_check_nudges_a_commit_that_fails_its_check_until_it_passes,
     a_fork_in_a_worktree_starts_with_the_original_conversation,
+    a_step_whose_daemon_is_killed_mid_turn_goes_on_in_a_new_daemon,
 );
 
 /// The real CLI, installed on first use; `None` after saying why when it cannot be

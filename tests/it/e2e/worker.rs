@@ -100,3 +100,72 @@ pub(super) fn a_fork_in_a_worktree_starts_with_the_original_conversation(cli: &'
         "echo: remember the word banana",
     );
 }
+
+pub(super) fn a_step_whose_daemon_is_killed_mid_turn_goes_on_in_a_new_daemon(cli: &'static Cli) {
+    let Some(e2e) = E2e::start(cli, []) else {
+        return;
+    };
+    let plan = "1) write feature.txt 2) commit it";
+    let feature = e2e.repo.canonicalize().unwrap().join("feature.txt");
+    e2e.api.push(Reply::text(plan));
+    e2e.api.push(slow_reply("implementing"));
+    e2e.api
+        .extend(write_and_commit(&feature, "a feature\n", "Add feature.txt"));
+    e2e.api.push(Reply::text("Committed."));
+    let before = e2e.commits();
+
+    let night = e2e.spawn(&["loop", "--task", "Add feature.txt"]);
+    let implementing = e2e.api.wait_until(PATIENCE, |requests| {
+        requests
+            .iter()
+            .filter(|r| r.kind == RequestKind::Turn)
+            .count()
+            >= 2
+    });
+    assert!(implementing, "{:#?}", e2e.turns());
+    let_some_chunks_stream();
+    let daemon = e2e.status()["daemon_pid"].as_u64().unwrap() as u32;
+    signal(daemon, libc::SIGKILL);
+
+    let run = finish(night, PATIENCE * 3);
+    if run.code() != 0 {
+        e2e.dump();
+    }
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("the session daemon died during the step"),
+        "{run:?}"
+    );
+    assert_eq!(e2e.commits(), before + 1, "{run:?}");
+    assert_eq!(std::fs::read_to_string(&feature).unwrap(), "a feature\n");
+    let worker = e2e.ok(&["status", "--json"]).last_json();
+    assert_eq!(worker["phase"], "done", "{worker}");
+
+    let turns = e2e.turns();
+    let said: Vec<String> = turns.iter().filter_map(last_user_text).collect();
+    let continued = turns
+        .iter()
+        .find(|t| {
+            last_user_text(t)
+                .is_some_and(|u| u.contains("The process running this conversation was restarted"))
+        })
+        .unwrap_or_else(|| panic!("claude was told to continue: {said:#?}"));
+    assert!(
+        texts(continued, "assistant").iter().any(|t| t == plan),
+        "the new daemon's claude resumed the same conversation: {}",
+        continued.messages
+    );
+    let implement_prompts = turns
+        .iter()
+        .filter(|t| last_user_text(t).is_some_and(|u| u.starts_with("Implement")))
+        .count();
+    assert_eq!(implement_prompts, 1, "the prompt went once: {said:#?}");
+    let starts = e2e.claude_starts();
+    assert!(
+        starts
+            .last()
+            .is_some_and(|s| s.contains("resuming session")),
+        "{starts:?}"
+    );
+}

@@ -300,6 +300,14 @@ impl Env {
         out
     }
 
+    /// How many of the event log's messages (notices) say `needle`.
+    pub fn said(&self, needle: &str) -> usize {
+        self.events()
+            .iter()
+            .filter(|e| e["message"].as_str().is_some_and(|m| m.contains(needle)))
+            .count()
+    }
+
     pub fn wait_until(&self, what: &str, mut check: impl FnMut() -> bool) {
         wait_until(what, Duration::from_secs(20), &mut check);
     }
