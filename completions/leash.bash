@@ -46,6 +46,9 @@ _leash() {
             leash,plan)
                 cmd="leash__subcmd__plan"
                 ;;
+            leash,report)
+                cmd="leash__subcmd__report"
+                ;;
             leash,session)
                 cmd="leash__subcmd__session"
                 ;;
@@ -81,6 +84,9 @@ _leash() {
                 ;;
             leash__subcmd__help,plan)
                 cmd="leash__subcmd__help__subcmd__plan"
+                ;;
+            leash__subcmd__help,report)
+                cmd="leash__subcmd__help__subcmd__report"
                 ;;
             leash__subcmd__help,session)
                 cmd="leash__subcmd__help__subcmd__session"
@@ -197,7 +203,7 @@ _leash() {
 
     case "${cmd}" in
         leash)
-            opts="-q -v -h -V --worker --json --quiet --verbose --help --version session plan implement nudge loop status hooks doctor config completions daemon help"
+            opts="-q -v -h -V --worker --json --quiet --verbose --help --version session plan implement nudge loop status report hooks doctor config completions daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -287,7 +293,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__help)
-            opts="session plan implement nudge loop status hooks doctor config completions daemon help"
+            opts="session plan implement nudge loop status report hooks doctor config completions daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -455,6 +461,20 @@ _leash() {
             return 0
             ;;
         leash__subcmd__help__subcmd__plan)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__help__subcmd__report)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -770,6 +790,28 @@ _leash() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        leash__subcmd__report)
+            opts="-q -v -h -V --worker --json --quiet --verbose --all --since --markdown --svg --html --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         leash__subcmd__session)
             opts="-q -v -h -V --worker --json --quiet --verbose --help --version start stop status list send interrupt compact model restart rm fork logs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1043,7 +1085,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__list)
-            opts="-q -v -h -V --worker --json --quiet --verbose --help --version"
+            opts="-q -v -h -V --worker --json --quiet --verbose --watch --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

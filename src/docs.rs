@@ -185,6 +185,8 @@ pub fn json_docs() -> String {
     lines.push(command_line::<Stopped>(&mut defs));
     lines.push(command_line::<Removed>(&mut defs));
     lines.push(command_line::<WorkerStatus>(&mut defs));
+    lines.push(command_line::<crate::report::TaskRow>(&mut defs));
+    lines.push(command_line::<crate::report::Totals>(&mut defs));
     lines.push(command_line::<HookChange>(&mut defs));
     lines.push(command_line::<Check>(&mut defs));
     lines.push(command_line::<Setting>(&mut defs));

@@ -18,6 +18,7 @@ pub(crate) mod paths;
 pub(crate) mod process;
 pub mod protocol;
 pub(crate) mod record;
+pub mod report;
 pub mod retry;
 pub mod settings;
 pub(crate) mod time;

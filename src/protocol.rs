@@ -21,7 +21,7 @@ use crate::claude::limits::RateLimit;
 use crate::error::{Error, ErrorKind};
 use crate::turn::{Outcome, TurnKind, TurnSpec};
 use crate::worker::checks::CheckResult;
-use crate::worker::{Judgement, Review, WorkerConfig, WorkerState, WorkerStep};
+use crate::worker::{Judgement, Review, Step, WorkerConfig, WorkerState, WorkerStep};
 
 pub const PROTOCOL_VERSION: u32 = 2;
 
@@ -263,7 +263,21 @@ pub enum EventBody<M = Value> {
         plan: String,
     },
     /// Something the daemon did or saw: a respawn, a retry, a dropped client.
-    Notice { level: Level, message: String },
+    Notice {
+        level: Level,
+        message: String,
+        /// The fault it tells of, when it tells of one (`leash report` counts them).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fault: Option<Fault>,
+    },
+    /// A worker step begins, on this task (`turn` is the step's id).
+    StepStarted {
+        step: Step,
+        /// The task the step works on (a plan's new task has its new id).
+        task_id: Option<String>,
+        /// The task, verbatim.
+        task: Option<String>,
+    },
     /// A turn's end; the last line of `session send`.
     TurnEnded { outcome: Outcome },
     /// A worker step's end: the verdict on the work and the phase after it; the last
@@ -280,9 +294,31 @@ impl<M> EventBody<M> {
             "judged" => (true, "The step id."),
             "permission_asked" => (false, "The turn it belongs to."),
             "checks_ran" | "reviewed" | "rescoped" => (false, "The step it belongs to."),
+            "step_started" => (true, "The step id."),
             _ => (false, "The turn it belongs to; `null` outside a turn."),
         }
     }
+}
+
+/// What went wrong on a worker's way through a task, as `leash report` counts and
+/// draws it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// claude died or hung during a turn and was restarted to continue it.
+    Crash,
+    /// The daemon died (killed, out of memory, a reboot) and a new one took over.
+    DaemonRestart,
+    /// The conversation was compacted (by claude near its window, or by leash).
+    Compaction,
+    /// The conversation was full and went on in a new one.
+    HandOff,
+    /// The API failed (429/529/5xx) and the turn was sent again after a wait.
+    ProviderError,
+    /// The task spent its budget.
+    Budget,
 }
 
 /// How much a notice matters.
@@ -444,6 +480,7 @@ mod tests {
             body: EventBody::Notice {
                 level: Level::Warn,
                 message: "m".into(),
+                fault: None,
             },
         });
         let value: Value = serde_json::from_str(&line).unwrap();

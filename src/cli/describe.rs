@@ -67,7 +67,7 @@ pub fn describe(event: &Event) -> Vec<Line> {
                     .unwrap_or_default()
             ),
         ),
-        EventBody::Notice { level, message } => one(
+        EventBody::Notice { level, message, .. } => one(
             match level {
                 Level::Warn => Kind::Warn,
                 Level::Info => Kind::Detail,
@@ -106,6 +106,15 @@ pub fn describe(event: &Event) -> Vec<Line> {
         EventBody::Rescoped { number, of, .. } => one(
             Kind::Warn,
             format!("the nudges ran out; the task was planned again (rescope {number} of {of})"),
+        ),
+        EventBody::StepStarted { step, task, .. } => one(
+            Kind::Detail,
+            format!(
+                "{step} step {turn} started{}",
+                task.as_deref()
+                    .map(|t| format!(": {}", one_line(t, 120)))
+                    .unwrap_or_default()
+            ),
         ),
         EventBody::Judged { judgement } => one(
             Kind::Record,
@@ -239,6 +248,7 @@ mod tests {
             )]
         );
         let routine = describe(&event(EventBody::Notice {
+            fault: None,
             level: Level::Info,
             message: "started claude".into(),
         }));

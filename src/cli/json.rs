@@ -114,6 +114,17 @@ impl JsonLine for WorkerStatus {
     const PRINTED_BY: &'static str = "`status`";
 }
 
+impl JsonLine for crate::report::TaskRow {
+    const TYPE: &'static str = "task";
+    const PRINTED_BY: &'static str = "`report` (one per task)";
+}
+
+impl JsonLine for crate::report::Totals {
+    const TYPE: &'static str = "totals";
+    const PRINTED_BY: &'static str =
+        "`report`: one per worker when there are several, then one for all (the last line)";
+}
+
 impl JsonLine for HookChange {
     const TYPE: &'static str = "hook";
     const PRINTED_BY: &'static str = "`hooks install`, `hooks uninstall` (one per hook)";

@@ -12,6 +12,7 @@ mod doctor;
 mod hooks;
 pub(crate) mod json;
 mod render;
+mod report;
 mod session;
 mod stream;
 mod worker;
@@ -76,6 +77,9 @@ pub enum Command {
     Loop(Deferred<worker::run_loop::LoopArgs>),
     /// Show the worker: phase, task, plan, nudges used, last outcome, HEAD at start
     Status,
+    /// What each worker did with its tasks: a table, JSON, Markdown, or a picture
+    #[command(after_help = report::EXAMPLES)]
+    Report(Deferred<report::ReportArgs>),
     /// Git hooks that nudge the worker (after commits, on failing checks)
     #[command(subcommand)]
     Hooks(hooks::HooksCommand),
@@ -162,6 +166,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Nudge(Deferred(args)) => worker::nudge::run(args, global, &out),
         Command::Loop(Deferred(args)) => worker::run_loop::run(args, global, &out),
         Command::Status => worker::status::run(global, &out),
+        Command::Report(Deferred(args)) => report::run(args, global, &out),
         Command::Hooks(command) => hooks::run(command, &out),
         Command::Doctor => doctor::run(&out),
         Command::Config => config::run(&out),

@@ -14,7 +14,7 @@ use super::job::{Job, Wait, Wake};
 use super::parts::Parts;
 use crate::claude::session::{Cancel, CompactionNews, SessionEvent};
 use crate::human::duration as human;
-use crate::protocol::{EventBody, Request};
+use crate::protocol::{EventBody, Fault, Request};
 
 /// What connections and signals bring the actor.
 pub enum Inbound {
@@ -69,9 +69,12 @@ impl Actor {
         self.parts
             .info(format!("daemon started (pid {})", std::process::id()));
         if let Some(pid) = leftovers.predecessor {
-            self.parts.warn(format!(
-                "the daemon before this one (pid {pid}) died without stopping (killed, out of memory, or the machine went down)"
-            ));
+            self.parts.fault(
+                Fault::DaemonRestart,
+                format!(
+                    "the daemon before this one (pid {pid}) died without stopping (killed, out of memory, or the machine went down)"
+                ),
+            );
         }
         if let Some(what) = leftovers.claude {
             self.parts

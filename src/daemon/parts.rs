@@ -15,7 +15,7 @@ use super::subscribers::Subscribers;
 use super::tally::Tally;
 use super::worker_file::WorkerFile;
 use crate::claude::session::{Cancel, Canceller, SessionHandle};
-use crate::protocol::{EventBody, SessionState, SessionStatus};
+use crate::protocol::{EventBody, Fault, SessionState, SessionStatus};
 use crate::record::SessionRecord;
 use crate::turn::{Outcome, TurnStatus};
 
@@ -124,6 +124,24 @@ impl Parts {
 
     pub fn warn(&mut self, message: String) {
         self.out.warn(self.running(), message);
+    }
+
+    /// A warning that tells of a fault on the worker's way (`leash report` counts it).
+    pub fn fault(&mut self, fault: Fault, message: String) {
+        self.out.fault(self.running(), fault, message);
+    }
+
+    /// A task ended (or was replaced): its row goes into the worker's history, folded
+    /// from the event log in the background once the log is on disk.
+    pub fn record_task(&mut self, task_id: String) {
+        self.out.flush();
+        let state_dir = self.place.state_dir.clone();
+        let worker = self.place.worker.clone();
+        let cwd = self.session.view().cwd();
+        tokio::task::spawn_blocking(move || {
+            let branch = cwd.as_deref().and_then(crate::worktree::branch_at);
+            crate::report::history::record(&state_dir, &worker, branch, &task_id);
+        });
     }
 
     /// The session record as it stands.

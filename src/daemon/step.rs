@@ -17,7 +17,9 @@ use crate::git;
 use crate::protocol::{EventBody, WorkerRequest};
 use crate::time::now_ms;
 use crate::turn::{TurnKind, TurnSpec};
-use crate::worker::machine::{Action, GitView, Note, Seen, StepMachine, dropped_nudge, judgement};
+use crate::worker::machine::{
+    Action, GitView, Note, Seen, StepMachine, dropped_nudge, ends_the_task, judgement,
+};
 use crate::worker::{Judgement, Verdict, WorkerState};
 
 /// How much of a diff a reviewer is shown.
@@ -37,6 +39,11 @@ pub struct StepRun {
     request: WorkerRequest,
     machine: Option<StepMachine>,
     turn: Option<StepTurn>,
+    /// `step_started` went out (after the machine's first answer: a plan's new task
+    /// has its id by then).
+    announced: bool,
+    /// The task under way when the step began: one a new task replaces ends here.
+    under_way: Option<String>,
 }
 
 impl StepRun {
@@ -46,6 +53,8 @@ impl StepRun {
             request,
             machine: None,
             turn: None,
+            announced: false,
+            under_way: None,
         }
     }
 
@@ -62,6 +71,11 @@ impl StepRun {
     }
 
     pub fn begin(&mut self, parts: &mut Parts, cancel: &Cancel) -> Wait {
+        let before = parts.worker.state();
+        self.under_way = before
+            .task_under_way()
+            .then(|| before.task.id.clone())
+            .flatten();
         if let Err(e) = ready_for(parts, &self.request) {
             let judged = Judgement {
                 exit_code: e.exit_code(),
@@ -123,6 +137,23 @@ impl StepRun {
         loop {
             let action = machine.advance(parts.worker.state_mut(), seen, now_ms());
             parts.worker.save();
+            if !self.announced {
+                self.announced = true;
+                let task = &parts.worker.state().task;
+                let body = EventBody::StepStarted {
+                    step: machine.step(),
+                    task_id: task.id.clone(),
+                    task: task.text.clone(),
+                };
+                let replaced = self
+                    .under_way
+                    .take()
+                    .filter(|old| task.id.as_ref() != Some(old));
+                parts.emit(body);
+                if let Some(old) = replaced {
+                    parts.record_task(old);
+                }
+            }
             for note in machine.take_notes() {
                 emit_note(parts, note);
             }
@@ -222,10 +253,16 @@ fn ready_for(parts: &mut Parts, request: &WorkerRequest) -> Result<(), Error> {
 pub fn end_step(parts: &mut Parts, id: u64, judged: Judgement) {
     let work_done = parts.worker.state_mut().judged(&judged);
     parts.worker.save();
+    let ended = ends_the_task(&judged)
+        .then(|| judged.task_id.clone())
+        .flatten();
     parts.out.emit(
         Some(id),
         EventBody::<serde_json::Value>::Judged { judgement: judged },
     );
+    if let Some(task_id) = ended {
+        parts.record_task(task_id);
+    }
     if !work_done {
         return;
     }

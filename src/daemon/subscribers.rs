@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::feed::{Feed, Offer, Outgoing};
 use crate::eventlog::EventLog;
-use crate::protocol::{Event, EventBody, Level, to_line};
+use crate::protocol::{Event, EventBody, Fault, Level, to_line};
 use crate::time::now_ms;
 
 /// The event after which a subscriber's request is complete.
@@ -82,8 +82,27 @@ impl Subscribers {
         self.notice(turn, Level::Warn, message);
     }
 
+    /// A warning that tells of a fault on the worker's way.
+    pub fn fault(&mut self, turn: Option<u64>, fault: Fault, message: String) {
+        self.emit(
+            turn,
+            EventBody::<Value>::Notice {
+                level: Level::Warn,
+                message,
+                fault: Some(fault),
+            },
+        );
+    }
+
     fn notice(&mut self, turn: Option<u64>, level: Level, message: String) {
-        self.emit(turn, EventBody::<Value>::Notice { level, message });
+        self.emit(
+            turn,
+            EventBody::<Value>::Notice {
+                level,
+                message,
+                fault: None,
+            },
+        );
     }
 
     /// Stamps an event, logs it and offers it to every subscriber that wants it. A
@@ -145,6 +164,7 @@ mod tests {
         EventBody::Notice {
             level: Level::Info,
             message: text.to_string(),
+            fault: None,
         }
     }
 

@@ -15,7 +15,7 @@ use super::turn_policy::{self, Course, Ending, Next, Rules};
 use crate::claude::session::{Cancel, Done, TurnAsk, TurnEnd, TurnReport};
 use crate::git;
 use crate::human::duration as human;
-use crate::protocol::EventBody;
+use crate::protocol::{EventBody, Fault};
 use crate::time::now_ms;
 use crate::turn::{Outcome, TurnKind, TurnSpec};
 use crate::worker::prompts::{CONTINUE_AFTER_RESTART, Handoff, handoff_prompt};
@@ -132,9 +132,10 @@ impl TurnRun {
                     return Progress::Ended(self.finish(parts, ending));
                 };
                 self.course.handed_off = true;
-                parts.warn(format!(
-                    "the conversation was full; continued in a new one: {new}"
-                ));
+                parts.fault(
+                    Fault::HandOff,
+                    format!("the conversation was full; continued in a new one: {new}"),
+                );
                 self.prompt = format!("{handoff}\n\n{}", self.spec.prompt);
                 Progress::Wait(self.attempt(parts, cancel))
             }
@@ -174,15 +175,18 @@ impl TurnRun {
                     TurnEnd::Failed(failure) => failure.text.as_deref().unwrap_or("no details"),
                     _ => "no details",
                 };
-                parts.warn(format!(
-                    "provider error ({text}); retrying in {} (retry {} of {max})",
-                    human(delay),
-                    self.course.retries
-                ));
+                parts.fault(
+                    Fault::ProviderError,
+                    format!(
+                        "provider error ({text}); retrying in {} (retry {} of {max})",
+                        human(delay),
+                        self.course.retries
+                    ),
+                );
                 self.pause(delay)
             }
             Next::UntilReset { delay, limit } => {
-                parts.warn(format!(
+                parts.fault(Fault::ProviderError, format!(
                     "{}; waiting {} until it resets before sending the turn again (retry {} of {max})",
                     limit.describe(),
                     human(delay),
@@ -211,7 +215,7 @@ impl TurnRun {
                     ),
                     _ => "claude hung and was restarted;".to_string(),
                 };
-                parts.warn(format!("{what} telling it to continue"));
+                parts.fault(Fault::Crash, format!("{what} telling it to continue"));
                 self.prompt = CONTINUE_AFTER_RESTART.to_string();
                 Progress::Wait(self.attempt(parts, cancel))
             }

@@ -236,6 +236,51 @@ fn a_fleet_of_worktree_workers_gets_through_a_night_of_faults_and_a_reboot() {
         "{:#?}",
         env.events()
     );
+    // The morning after: one report of the whole night.
+    let report = env.ok(&["report", "--json"]).json_lines();
+    let all = report.last().unwrap();
+    assert_eq!(
+        (all["tasks"].as_u64(), all["done"].as_u64()),
+        (Some(12), Some(12)),
+        "{all}"
+    );
+    let faults = &all["faults"];
+    assert_eq!(
+        [
+            &faults["crashes"],
+            &faults["hand_offs"],
+            &faults["provider_errors"]
+        ],
+        [1, 1, 3],
+        "{all}"
+    );
+    assert_eq!(
+        faults["daemon_restarts"], 1,
+        "the kill mid-task; the reboot fell between tasks: {all}"
+    );
+    let table = env.ok(&["report"]).stdout;
+    eprintln!("{table}");
+    for worker in WORKERS {
+        let history =
+            std::fs::read_to_string(env.state.join(worker).join("history.jsonl")).unwrap();
+        let lines = history.lines().count();
+        assert_eq!(lines, TASKS, "one history line per task of {worker}");
+        eprintln!(
+            "{worker}: history {} bytes for {lines} tasks ({} bytes a task)",
+            history.len(),
+            history.len() / lines
+        );
+    }
+    if let Ok(dir) = std::env::var("LEASH_REPORT_OUT") {
+        let dir = std::path::Path::new(&dir);
+        std::fs::write(dir.join("night.txt"), &table).unwrap();
+        std::fs::write(
+            dir.join("night.md"),
+            env.ok(&["report", "--markdown"]).stdout,
+        )
+        .unwrap();
+        std::fs::write(dir.join("night.svg"), env.ok(&["report", "--svg"]).stdout).unwrap();
+    }
     let kinds = |kind: &str| env.events().iter().filter(|e| e["type"] == kind).count();
     assert_eq!(
         kinds("reviewed"),

@@ -76,6 +76,7 @@ fn every_command_speaks_json_lines_and_every_type_is_documented() {
         Some("finished"),
     );
     record(&env.ok(&["status", "--json"]), Some("worker_status"));
+    record(&env.ok(&["report", "--json"]), Some("totals"));
     record(&env.ok(&["hooks", "install", "--json"]), Some("hook"));
     record(&env.ok(&["hooks", "uninstall", "--json"]), Some("hook"));
     record(&env.ok(&["config", "--json"]), Some("setting"));
@@ -97,6 +98,8 @@ fn every_command_speaks_json_lines_and_every_type_is_documented() {
     for t in [
         "queued",
         "turn_started",
+        "step_started",
+        "task",
         "claude",
         "stderr",
         "notice",

@@ -16,6 +16,7 @@ mod long_run;
 mod many;
 mod outcomes;
 mod protocol_props;
+mod report;
 mod session;
 mod soak;
 mod spending;

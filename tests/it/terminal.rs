@@ -199,3 +199,36 @@ fn step_mode_asks_before_each_phase() {
     );
     assert_eq!(env.turns().len(), 1, "only the plan ran");
 }
+
+#[test]
+fn session_list_watch_redraws_a_phase_change_as_it_happens() {
+    let env = Env::worker();
+    env.script(&["sleep 1500; reply 1. watch it"]);
+    env.ok(&["session", "start"]);
+    let mut pty = Pty::spawn(env.command(&["session", "list", "--watch"]));
+    pty.wait_for("q quits", Duration::from_secs(10));
+    pty.wait_for("idle", Duration::from_secs(10));
+
+    let plan = env.spawn(&["plan", "--task", "Watch me"]);
+    env.wait_until("the plan turn to reach claude", || !env.turns().is_empty());
+    pty.wait_for("planning", Duration::from_secs(1));
+    pty.wait_for("plan turn", Duration::from_secs(1));
+    let plan = crate::support::finish(plan, Duration::from_secs(20));
+    assert_eq!(plan.code(), 0, "{plan:?}");
+    pty.wait_for("planned", Duration::from_secs(1));
+    pty.wait_for("Watch me", Duration::from_secs(1));
+
+    pty.type_keys("q");
+    assert!(pty.wait(Duration::from_secs(5)).success());
+    let raw = pty.raw();
+    assert!(
+        raw.trim_end().ends_with("\u{1b}[?25h"),
+        "the cursor is back: {:?}",
+        &raw[raw.len().saturating_sub(40)..]
+    );
+
+    // Off a terminal it prints the list once, and says so.
+    let once = env.ok(&["session", "list", "--watch"]);
+    assert!(once.stdout.starts_with("WORKER"), "{once:?}");
+    assert!(once.stderr.contains("not a terminal"), "{once:?}");
+}

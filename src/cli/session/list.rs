@@ -65,7 +65,7 @@ fn placed(row: WorkerRow, target: &Target) -> WorkerRow {
 }
 
 /// A running worker's status, if it answers within a bound.
-async fn running_status(target: &Target) -> Option<SessionStatus> {
+pub(crate) async fn running_status(target: &Target) -> Option<SessionStatus> {
     let ask = async {
         let conn = target.open().await.ok()??;
         conn.status().await.ok()
@@ -76,19 +76,37 @@ async fn running_status(target: &Target) -> Option<SessionStatus> {
         .flatten()
 }
 
-pub async fn run(out: &Output) -> Result<u8, Error> {
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListArgs {
+    /// Redraw the list in place as the workers' events arrive (`q` or Ctrl-C quits)
+    #[arg(long)]
+    pub watch: bool,
+}
+
+/// A worker's row: as its running daemon says (`status`), else as it was left.
+pub fn row_of(target: &Target, status: Option<SessionStatus>) -> WorkerRow {
+    let row = match status {
+        Some(status) => running(status),
+        None => stopped(
+            target.worker.to_string(),
+            SessionRecord::load(&target.state_dir).ok().flatten(),
+        ),
+    };
+    placed(row, target)
+}
+
+pub async fn run(args: ListArgs, out: &Output) -> Result<u8, Error> {
+    if args.watch {
+        if super::watch::possible(out) {
+            return super::watch::run().await;
+        }
+        out.note("not a terminal: the list is printed once (`--watch` redraws it on a terminal)");
+    }
     let dirs = Dirs::from_env()?;
     let mut rows = Vec::new();
     for worker in dirs.known_workers() {
         let target = Target::for_worker(dirs.clone(), worker.clone())?;
-        let row = match running_status(&target).await {
-            Some(status) => running(status),
-            None => stopped(
-                worker.to_string(),
-                SessionRecord::load(&target.state_dir).ok().flatten(),
-            ),
-        };
-        rows.push(placed(row, &target));
+        rows.push(row_of(&target, running_status(&target).await));
     }
     if out.json {
         for row in &rows {

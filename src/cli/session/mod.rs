@@ -3,7 +3,7 @@
 mod compact;
 mod fork;
 mod interrupt;
-mod list;
+pub(crate) mod list;
 pub mod logs;
 mod model;
 mod restart;
@@ -12,6 +12,7 @@ pub mod send;
 mod start;
 mod status;
 mod stop;
+mod watch;
 
 use clap::Subcommand;
 
@@ -29,7 +30,7 @@ pub enum SessionCommand {
     /// Show the worker's session: pids, session id, model, state, turns, cost, uptime
     Status,
     /// List every worker of this user, one row each
-    List,
+    List(Deferred<list::ListArgs>),
     /// Send one turn in the worker's conversation and stream the reply
     #[command(after_help = send::EXAMPLES)]
     Send(Deferred<send::SendArgs>),
@@ -56,7 +57,7 @@ pub fn run(command: SessionCommand, global: &Global, out: &Output) -> Result<u8,
             SessionCommand::Start(Deferred(args)) => start::run(args, global, out).await,
             SessionCommand::Stop(Deferred(args)) => stop::run(args, global, out).await,
             SessionCommand::Status => status::run(global, out).await,
-            SessionCommand::List => list::run(out).await,
+            SessionCommand::List(Deferred(args)) => list::run(args, out).await,
             SessionCommand::Send(Deferred(args)) => send::run(args, global, out).await,
             SessionCommand::Interrupt => interrupt::run(global, out).await,
             SessionCommand::Compact(Deferred(args)) => compact::run(args, global, out).await,

@@ -102,3 +102,9 @@ pub fn loop_next(judgement: &Judgement) -> LoopNext {
         verdict => LoopNext::Finish(verdict.exit_code(), None),
     }
 }
+
+/// Whether the task ends with this judgement, for now: a loop would stop on it, and it
+/// is about the work (done, blocked, out of nudges, over budget, failed, interrupted).
+pub fn ends_the_task(judgement: &Judgement) -> bool {
+    judgement.verdict.concerns_the_work() && matches!(loop_next(judgement), LoopNext::Finish(..))
+}

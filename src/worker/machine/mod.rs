@@ -679,7 +679,7 @@ mod nudge;
 
 pub use judge::{dropped_nudge, judgement};
 use judge::{failed_turn, judge, last_blocked_reason, planned};
-pub use looping::{LoopNext, loop_next, loop_start};
+pub use looping::{LoopNext, ends_the_task, loop_next, loop_start};
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,252 @@
+//! `leash report`: what each worker did with its tasks, one row per task, from the
+//! workers' event logs and task histories: a table, JSON, Markdown, or a picture.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::common::{block_on, current_dir};
+use super::session::list::running_status;
+use super::{Global, Output};
+use crate::client::Target;
+use crate::error::Error;
+use crate::paths::{Dirs, WorkerName};
+use crate::record::SessionRecord;
+use crate::report::{Standing, TaskRow, Totals, history, svg, table};
+use crate::time::now_ms;
+
+pub const EXAMPLES: &str = "Examples:
+  leash report                          # this repository's workers, every task they kept
+  leash report --since 12h              # last night
+  leash report --all --since 2026-12-02 # every worker of yours since that day (UTC)
+  leash report --markdown | pbcopy      # for a pull request
+  leash report --svg > night.svg        # the night as a picture
+  leash report --json | jq 'select(.type == \"task\" and .standing != \"done\")'";
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Every worker of yours, not only this repository's
+    #[arg(long)]
+    pub all: bool,
+    /// Only tasks active since then: a time back from now (`12h`, `3d`) or a UTC date
+    /// (`2026-12-02`, `2026-12-02T18:00`)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// As a Markdown table, for a pull request or a chat
+    #[arg(long, conflicts_with_all = ["svg", "html"])]
+    pub markdown: bool,
+    /// As a picture: the workers' tasks along a time axis (SVG)
+    #[arg(long, conflicts_with = "html")]
+    pub svg: bool,
+    /// As a self-contained HTML page: the picture and the table
+    #[arg(long)]
+    pub html: bool,
+}
+
+pub fn run(args: ReportArgs, global: &Global, out: &Output) -> Result<u8, Error> {
+    if out.json && (args.markdown || args.svg || args.html) {
+        return Err(
+            Error::usage("--json prints JSON lines; it cannot be Markdown or a picture")
+                .hint("drop --json, or drop --markdown/--svg/--html"),
+        );
+    }
+    let since = args.since.as_deref().map(since_ms).transpose()?;
+    let dirs = Dirs::from_env()?;
+    let workers = workers(&dirs, global, args.all)?;
+    let mut rows = Vec::new();
+    for worker in workers {
+        let target = Target::for_worker(dirs.clone(), worker)?;
+        rows.extend(tasks_of(&target)?);
+    }
+    rows.retain(|r| {
+        since.is_none_or(|since| r.last_ms >= since) || r.standing == Standing::Running
+    });
+    rows.sort_by(|a, b| (&a.worker, a.started_ms).cmp(&(&b.worker, b.started_ms)));
+    let totals = totals(&rows);
+    if out.json {
+        for row in &rows {
+            out.json(row);
+        }
+        for total in &totals {
+            out.json(total);
+        }
+        return Ok(0);
+    }
+    if args.svg {
+        out.data(svg::render(&rows, now_ms()).trim_end());
+        return Ok(0);
+    }
+    if args.html {
+        let page = table::page(&svg::render(&rows, now_ms()), &table::html(&rows, &totals));
+        out.data(page.trim_end());
+        return Ok(0);
+    }
+    if rows.is_empty() {
+        out.note(match args.all {
+            true => "no tasks yet",
+            false => "no tasks yet in this repository (`leash report --all` shows every worker's)",
+        });
+        return Ok(0);
+    }
+    if args.markdown {
+        out.data(table::markdown(&rows, &totals).trim_end());
+        return Ok(0);
+    }
+    let terminal = std::io::stdout().is_terminal();
+    let width = terminal
+        .then(|| {
+            console::Term::stdout()
+                .size_checked()
+                .map(|(_, w)| usize::from(w))
+        })
+        .flatten();
+    let color = terminal && console::colors_enabled();
+    out.data(table::text(&rows, &totals, width, color).trim_end());
+    Ok(0)
+}
+
+/// Each worker's totals (when there are several), then everyone's.
+fn totals(rows: &[TaskRow]) -> Vec<Totals> {
+    let mut by_worker: BTreeMap<&str, Vec<&TaskRow>> = BTreeMap::new();
+    for row in rows {
+        by_worker.entry(row.worker.as_str()).or_default().push(row);
+    }
+    let mut totals: Vec<Totals> = Vec::new();
+    if by_worker.len() > 1 {
+        for (worker, tasks) in by_worker {
+            totals.push(Totals::of(Some(worker.to_string()), tasks));
+        }
+    }
+    totals.push(Totals::of(None, rows));
+    totals
+}
+
+/// The workers the report is about: `--worker`, every one with `--all`, else those of
+/// the repository this runs in.
+fn workers(dirs: &Dirs, global: &Global, all: bool) -> Result<Vec<WorkerName>, Error> {
+    if let Some(name) = &global.worker {
+        return Ok(vec![WorkerName::parse(name)?]);
+    }
+    let known = dirs.known_workers();
+    if all {
+        return Ok(known);
+    }
+    let here = repository_of(&current_dir()?);
+    Ok(known
+        .into_iter()
+        .filter(|worker| {
+            let state = dirs.worker_state(worker);
+            let cwd = SessionRecord::load(&state)
+                .ok()
+                .flatten()
+                .map(|r| r.conversation.cwd);
+            cwd.is_some_and(|cwd| here.is_some() && repository_of(&cwd) == here)
+        })
+        .collect())
+}
+
+/// The repository a directory is in, by its common git dir (so a worktree's is its
+/// repository's).
+fn repository_of(dir: &Path) -> Option<PathBuf> {
+    let repo = git2::Repository::discover(dir).ok()?;
+    repo.commondir().canonicalize().ok()
+}
+
+/// A worker's tasks: its history, and its event logs for what the history does not
+/// hold yet (a task under way) or holds an older word on.
+fn tasks_of(target: &Target) -> Result<Vec<TaskRow>, Error> {
+    let mut rows: Vec<TaskRow> = history::load(&target.state_dir);
+    for folded in history::fold_logs(&target.state_dir).rows() {
+        match rows.iter_mut().find(|r| r.task_id == folded.task_id) {
+            Some(kept) => {
+                // The log saw the whole task, or saw it go on after it was kept.
+                if folded.started_ms <= kept.started_ms || folded.last_ms > kept.last_ms {
+                    *kept = folded;
+                }
+            }
+            None => rows.push(folded),
+        }
+    }
+    // As the daemon records it: the branch where the worker works.
+    let branch = SessionRecord::load(&target.state_dir)
+        .ok()
+        .flatten()
+        .and_then(|r| crate::worktree::branch_at(&r.conversation.cwd));
+    let running = block_on(async { Ok(running_status(target).await) })?
+        .and_then(|status| status.current_turn)
+        .and_then(|_| {
+            crate::worker::WorkerState::load(&target.state_dir)
+                .ok()
+                .and_then(|s| s.task.id)
+        });
+    for row in &mut rows {
+        if row.worker.is_empty() {
+            row.worker = target.worker.to_string();
+        }
+        if row.branch.is_none() {
+            row.branch.clone_from(&branch);
+        }
+        if !row.standing.ended() && running.as_deref() == Some(row.task_id.as_str()) {
+            row.standing = Standing::Running;
+        }
+    }
+    Ok(rows)
+}
+
+/// `--since`: a time back from now, or a UTC date (and time).
+fn since_ms(text: &str) -> Result<u64, Error> {
+    if let Some(back) = crate::settings::parse_duration(text) {
+        return Ok(now_ms().saturating_sub(u64::try_from(back.as_millis()).unwrap_or(u64::MAX)));
+    }
+    utc_ms(text).ok_or_else(|| {
+        Error::usage(format!("cannot read --since {text:?}")).hint(
+            "give a time back from now (`12h`, `3d`) or a UTC date (`2026-12-02`, `2026-12-02T18:00`)",
+        )
+    })
+}
+
+/// `YYYY-MM-DD`, optionally `THH:MM[:SS]`, in UTC, as Unix ms.
+fn utc_ms(text: &str) -> Option<u64> {
+    let (date, time) = text.split_once(['T', ' ']).unwrap_or((text, "00:00"));
+    let mut ymd = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    if ymd.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, min) = (hms.next()??, hms.next()??);
+    let s = hms.next().flatten().unwrap_or(0);
+    if h > 23 || min > 59 || s > 59 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + min * 60 + s;
+    u64::try_from(secs).ok().map(|s| s * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_reads_a_utc_date_or_a_time_back() {
+        assert_eq!(utc_ms("1970-01-01"), Some(0));
+        assert_eq!(utc_ms("2026-12-02"), Some(1_796_169_600_000));
+        assert_eq!(utc_ms("2026-12-02T18:30"), Some(1_796_236_200_000));
+        assert_eq!(utc_ms("2024-02-29T00:00:01"), Some(1_709_164_801_000));
+        for bad in ["yesterday", "2026-13-01", "2026-12-02T25:00", "2026-12", ""] {
+            assert_eq!(utc_ms(bad), None, "{bad}");
+        }
+        let back = since_ms("12h").unwrap();
+        assert!(now_ms() - back >= 12 * 3_600_000);
+        assert!(since_ms("soon").is_err());
+    }
+}

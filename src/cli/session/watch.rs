@@ -1,0 +1,355 @@
+//! `leash session list --watch`: the workers' list redrawn in place as their daemons'
+//! events arrive, like `watch`, but told by the daemons rather than polled: each
+//! running worker's events are followed, and a row changes when its worker does. `q`
+//! or Ctrl-C quits.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read, Write};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use super::list::{row_of, running_status};
+use crate::claude::display::{Part, Said, said};
+use crate::cli::Output;
+use crate::cli::json::WorkerRow;
+use crate::cli::render::tool_summary;
+use crate::client::Target;
+use crate::error::Error;
+use crate::paths::{Dirs, WorkerName};
+use crate::protocol::{Event, EventBody, Request, SessionState, SessionStatus};
+use crate::time::now_ms;
+
+/// Redraws are at most this often; a busy worker streams far faster.
+const FRAME: Duration = Duration::from_millis(100);
+/// How often the elapsed times move on, and new workers are looked for.
+const TICK: Duration = Duration::from_secs(1);
+
+/// What reached the watch.
+enum Update {
+    Event(String, Box<Event<Value>>),
+    Status(String, Box<SessionStatus>),
+    /// The worker's daemon stopped (its follow ended).
+    Gone(String),
+}
+
+/// A worker as the watch shows it: its list row, and what it is doing now.
+struct Live {
+    row: WorkerRow,
+    since_ms: Option<u64>,
+    doing: Option<String>,
+    task: Option<String>,
+    followed: bool,
+}
+
+pub async fn run() -> Result<u8, Error> {
+    let dirs = Dirs::from_env()?;
+    let (tx, mut updates) = mpsc::channel::<Update>(1024);
+    let mut live: BTreeMap<String, Live> = BTreeMap::new();
+    discover(&dirs, &mut live, &tx).await?;
+    let keys = Keys::listen();
+    let mut quit = keys.quit;
+    let mut ctrl_c =
+        signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch for Ctrl-C", e))?;
+    let mut tick = tokio::time::interval(TICK);
+    let _screen = Screen::enter();
+    loop {
+        draw(&live);
+        tokio::select! {
+            Some(update) = updates.recv() => {
+                apply(&dirs, &mut live, update, &tx);
+                // What else arrives within a frame is drawn with it.
+                let frame = tokio::time::Instant::now() + FRAME;
+                while let Ok(Some(update)) = tokio::time::timeout_at(frame, updates.recv()).await {
+                    apply(&dirs, &mut live, update, &tx);
+                }
+            }
+            _ = tick.tick() => discover(&dirs, &mut live, &tx).await?,
+            _ = quit.recv() => break,
+            _ = ctrl_c.recv() => break,
+        }
+    }
+    Ok(0)
+}
+
+/// Adds the workers not yet shown and follows each running one not yet followed.
+async fn discover(
+    dirs: &Dirs,
+    live: &mut BTreeMap<String, Live>,
+    tx: &mpsc::Sender<Update>,
+) -> Result<(), Error> {
+    for worker in dirs.known_workers() {
+        let name = worker.to_string();
+        if live.get(&name).is_some_and(|l| l.followed) {
+            continue;
+        }
+        let target = Target::for_worker(dirs.clone(), worker.clone())?;
+        let status = running_status(&target).await;
+        let running = status.is_some();
+        if live.contains_key(&name) && !running {
+            continue;
+        }
+        live.insert(
+            name.clone(),
+            Live {
+                row: row_of(&target, status),
+                since_ms: None,
+                doing: None,
+                task: task_of(&target),
+                followed: running,
+            },
+        );
+        if running {
+            tokio::spawn(follow(target, name, tx.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// The worker's task, one line.
+fn task_of(target: &Target) -> Option<String> {
+    let state = crate::worker::WorkerState::load(&target.state_dir).ok()?;
+    state.task.text.map(|t| crate::report::one_line(&t, 60))
+}
+
+/// Every event of a running worker from now on, until its daemon stops.
+async fn follow(target: Target, worker: String, tx: mpsc::Sender<Update>) {
+    let followed = async {
+        let mut conn = target.open().await.ok()??;
+        conn.send(&Request::Follow { after_seq: None }).await.ok()?;
+        while let Ok(Some(raw)) = conn.next_raw().await {
+            let Ok(event) = serde_json::from_str::<Event<Value>>(&raw) else {
+                continue;
+            };
+            if tx
+                .send(Update::Event(worker.clone(), Box::new(event)))
+                .await
+                .is_err()
+            {
+                return None;
+            }
+        }
+        Some(())
+    };
+    followed.await;
+    let _ = tx.send(Update::Gone(worker)).await;
+}
+
+/// What an update changes in the worker's row.
+fn apply(
+    dirs: &Dirs,
+    live: &mut BTreeMap<String, Live>,
+    update: Update,
+    tx: &mpsc::Sender<Update>,
+) {
+    match update {
+        Update::Gone(worker) => {
+            if let Some(l) = live.get_mut(&worker) {
+                l.followed = false;
+                l.row.state = SessionState::Stopped;
+                l.row.daemon_pid = None;
+                l.since_ms = None;
+                l.doing = None;
+            }
+        }
+        Update::Status(worker, status) => {
+            if let Some(l) = live.get_mut(&worker)
+                && let Ok(name) = WorkerName::parse(&worker)
+                && let Ok(target) = Target::for_worker(dirs.clone(), name)
+            {
+                l.row = row_of(&target, Some(*status));
+                l.task = task_of(&target);
+            }
+        }
+        Update::Event(worker, event) => {
+            let Some(l) = live.get_mut(&worker) else {
+                return;
+            };
+            if changed(l, &event) {
+                refresh(dirs, &worker, tx);
+            }
+        }
+    }
+}
+
+/// Takes an event in; true when the worker's status should be asked again (a turn or
+/// step ended: its cost, context and phase moved).
+fn changed(l: &mut Live, event: &Event<Value>) -> bool {
+    match &event.body {
+        EventBody::StepStarted { step, task, .. } => {
+            l.since_ms = Some(event.ts);
+            l.doing = Some(format!("{step} step"));
+            if let Some(task) = task {
+                l.task = Some(crate::report::one_line(task, 60));
+            }
+            l.row.state = SessionState::Busy;
+            // Its phase is the worker's to say.
+            return true;
+        }
+        EventBody::TurnStarted { kind, .. } => {
+            l.since_ms.get_or_insert(event.ts);
+            l.doing = Some(format!("{kind} turn"));
+            l.row.state = SessionState::Busy;
+        }
+        EventBody::Claude { msg } => {
+            if let Said::Message { parts, .. } = said(msg)
+                && let Some(Part::Tool { name, input }) =
+                    parts.iter().rev().find(|p| matches!(p, Part::Tool { .. }))
+            {
+                l.doing = Some(tool_summary(name, input));
+            }
+        }
+        EventBody::Compacting => l.doing = Some("compacting".to_string()),
+        EventBody::Compacted { .. } => l.doing = None,
+        EventBody::ChecksRan { .. } => l.doing = Some("checks ran".to_string()),
+        EventBody::TurnEnded { .. } => return true,
+        EventBody::Judged { judgement } => {
+            l.row.phase = Some(judgement.phase);
+            l.since_ms = None;
+            l.doing = None;
+            return true;
+        }
+        _ => {}
+    }
+    false
+}
+
+/// Asks the worker's daemon how it is now, in the background.
+fn refresh(dirs: &Dirs, worker: &str, tx: &mpsc::Sender<Update>) {
+    let Ok(name) = WorkerName::parse(worker) else {
+        return;
+    };
+    let Ok(target) = Target::for_worker(dirs.clone(), name) else {
+        return;
+    };
+    let (tx, worker) = (tx.clone(), worker.to_string());
+    tokio::spawn(async move {
+        if let Some(status) = running_status(&target).await {
+            let _ = tx.send(Update::Status(worker, Box::new(status))).await;
+        }
+    });
+}
+
+fn draw(live: &BTreeMap<String, Live>) {
+    let busy = live
+        .values()
+        .filter(|l| l.row.state == SessionState::Busy)
+        .count();
+    let mut screen = String::from("\x1b[H\x1b[2J");
+    screen.push_str(&format!(
+        "leash: {} worker(s), {busy} busy · q quits\r\n\r\n",
+        live.len()
+    ));
+    screen.push_str(&format!(
+        "{:<20} {:<8} {:<13} {:<36} {:>8} {:>4} {:>9}  TASK\r\n",
+        "WORKER", "STATE", "PHASE", "DOING", "ELAPSED", "CTX", "COST"
+    ));
+    let now = now_ms();
+    for (worker, l) in live {
+        let elapsed = l.since_ms.map_or("-".to_string(), |since| {
+            let secs = now.saturating_sub(since) / 1000;
+            format!("{}:{:02}", secs / 60, secs % 60)
+        });
+        let line = format!(
+            "{:<20} {:<8} {:<13} {:<36} {:>8} {:>4} {:>9}  {}",
+            cut(worker, 20),
+            l.row.state.to_string(),
+            l.row.phase.map_or("-".to_string(), |p| p.to_string()),
+            cut(l.doing.as_deref().unwrap_or("-"), 36),
+            elapsed,
+            l.row
+                .context_percent
+                .map_or("-".to_string(), |p| format!("{p}%")),
+            crate::human::usd(l.row.cost_usd),
+            l.task.as_deref().unwrap_or("-"),
+        );
+        // Tasks, tools and paths come from outside: shown, never obeyed.
+        screen.push_str(&crate::human::safe(&line));
+        screen.push_str("\r\n");
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(screen.as_bytes());
+    let _ = stdout.flush();
+}
+
+fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(width - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// Keys typed while the watch runs: the terminal reads them one by one, unechoed
+/// (Ctrl-C still signals), and `q` quits.
+struct Keys {
+    quit: mpsc::UnboundedReceiver<()>,
+}
+
+impl Keys {
+    fn listen() -> Keys {
+        let (tx, quit) = mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut byte = [0u8; 1];
+            while let Ok(1) = stdin.read(&mut byte) {
+                if matches!(byte[0], b'q' | b'Q') {
+                    let _ = tx.send(());
+                    return;
+                }
+            }
+        });
+        Keys { quit }
+    }
+}
+
+/// The terminal while the watch draws on it: keys unbuffered and unechoed, cursor
+/// hidden; all of it put back as it was when the watch ends.
+struct Screen {
+    saved: Option<libc::termios>,
+}
+
+impl Screen {
+    fn enter() -> Screen {
+        let saved = std::io::stdin().is_terminal().then(|| {
+            // SAFETY: termios calls on stdin with a struct we own.
+            unsafe {
+                let mut term: libc::termios = std::mem::zeroed();
+                if libc::tcgetattr(0, &mut term) != 0 {
+                    return None;
+                }
+                let saved = term;
+                term.c_lflag &= !(libc::ICANON | libc::ECHO);
+                term.c_cc[libc::VMIN] = 1;
+                term.c_cc[libc::VTIME] = 0;
+                libc::tcsetattr(0, libc::TCSANOW, &term);
+                Some(saved)
+            }
+        });
+        print!("\x1b[?25l");
+        Screen {
+            saved: saved.flatten(),
+        }
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        if let Some(saved) = self.saved {
+            // SAFETY: restores the settings read at the start.
+            unsafe {
+                libc::tcsetattr(0, libc::TCSANOW, &saved);
+            }
+        }
+        print!("\x1b[?25h\r\n");
+        let _ = std::io::stdout().flush();
+    }
+}
+
+/// Whether the watch can draw here; off a terminal the list is printed once.
+pub fn possible(out: &Output) -> bool {
+    !out.json && std::io::stdout().is_terminal()
+}

@@ -1,0 +1,300 @@
+//! A worker's event log, folded into one row per task. Pure: events go in, rows come
+//! out. A step's events carry its id (`turn`), and `step_started` names the task the
+//! step works on; a fault told outside any step (a daemon that died) belongs to the
+//! task under way.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use super::{MAX_MARKERS, MAX_SPANS, Marker, Span, SpanPhase, Standing, TaskRow};
+use crate::framing::peek_type;
+use crate::protocol::{Event, EventBody, Fault};
+use crate::turn::TurnKind;
+use crate::worker::prompts::CONTINUE_AFTER_RESTART;
+use crate::worker::{Step, Verdict};
+
+/// The event types the fold reads; the rest (claude's lines above all) are skipped
+/// unparsed.
+const READ: [&str; 9] = [
+    "step_started",
+    "turn_started",
+    "turn_ended",
+    "judged",
+    "checks_ran",
+    "reviewed",
+    "rescoped",
+    "compacted",
+    "notice",
+];
+
+/// Whether the fold needs this raw event line.
+pub fn wanted(line: &str) -> bool {
+    peek_type(line).is_some_and(|kind| READ.contains(&kind.as_ref()))
+}
+
+/// A turn of a step that has begun and not ended.
+struct OpenTurn {
+    kind: TurnKind,
+    phase: SpanPhase,
+    started: u64,
+}
+
+/// A task as the fold goes: its row, and what it needs to fill it in.
+struct Tally {
+    row: TaskRow,
+    commits: BTreeSet<String>,
+}
+
+#[derive(Default)]
+pub struct Ledger {
+    tasks: Vec<Tally>,
+    by_id: HashMap<String, usize>,
+    /// The task and step kind of each step id.
+    steps: HashMap<u64, (usize, Step)>,
+    /// The open turn of each task (one job runs at a time: a task has at most one).
+    turns: HashMap<usize, OpenTurn>,
+    /// The task that began last.
+    latest: Option<usize>,
+}
+
+impl Ledger {
+    pub fn new() -> Ledger {
+        Ledger::default()
+    }
+
+    /// Folds a raw event line in; a line that is not one the fold reads is skipped.
+    pub fn line(&mut self, line: &str) {
+        if !wanted(line) {
+            return;
+        }
+        if let Ok(event) = serde_json::from_str::<Event<Value>>(line) {
+            self.observe(&event);
+        }
+    }
+
+    pub fn observe(&mut self, event: &Event<Value>) {
+        let at = event.ts;
+        if let EventBody::StepStarted {
+            step,
+            task_id: Some(id),
+            task,
+        } = &event.body
+        {
+            let index = self.task(id, task.as_deref(), at);
+            if let Some(step_id) = event.turn {
+                self.steps.insert(step_id, (index, *step));
+            }
+            // A turn cut off (its daemon died) ends where the next step begins.
+            if let Some(cut) = self.turns.remove(&index) {
+                close(&mut self.tasks[index], &cut, at);
+            }
+            return;
+        }
+        let Some(index) = self.owner(event) else {
+            return;
+        };
+        let step = event.turn.and_then(|id| self.steps.get(&id)).map(|s| s.1);
+        let tally = &mut self.tasks[index];
+        tally.row.last_ms = tally.row.last_ms.max(at);
+        tally.row.duration_ms = tally.row.last_ms - tally.row.started_ms;
+        match &event.body {
+            EventBody::TurnStarted { kind, prompt } => {
+                tally.row.turns += 1;
+                if *kind == TurnKind::Nudge && prompt != CONTINUE_AFTER_RESTART {
+                    tally.row.nudges += 1;
+                }
+                let Some(phase) = span_phase(*kind, step) else {
+                    return;
+                };
+                if let Some(cut) = self.turns.remove(&index) {
+                    close(tally, &cut, at);
+                }
+                let open = OpenTurn {
+                    kind: *kind,
+                    phase,
+                    started: at,
+                };
+                self.turns.insert(index, open);
+            }
+            EventBody::TurnEnded { outcome } => {
+                let Some(open) = self.turns.remove(&index) else {
+                    return;
+                };
+                close(tally, &open, at);
+                let kind = match (open.kind, step) {
+                    (TurnKind::Compact, Some(Step::Plan)) => TurnKind::Plan,
+                    (kind, _) => kind,
+                };
+                tally.row.cost.add(kind, outcome.cost_usd.unwrap_or(0.0));
+            }
+            EventBody::ChecksRan { checks } => {
+                let took: u64 = checks.iter().map(|c| c.duration_ms).sum();
+                push_span(
+                    &mut tally.row,
+                    SpanPhase::Checks,
+                    at.saturating_sub(took),
+                    at,
+                );
+                let passed = checks.iter().filter(|c| c.passed()).count() as u32;
+                tally.row.checks_passed += passed;
+                tally.row.checks_failed += checks.len() as u32 - passed;
+            }
+            EventBody::Reviewed { .. } => tally.row.reviews += 1,
+            EventBody::Rescoped { .. } => tally.row.rescopes += 1,
+            EventBody::Compacted { .. } => mark(&mut tally.row, Fault::Compaction, at),
+            EventBody::Notice {
+                fault: Some(fault), ..
+            } => mark(&mut tally.row, *fault, at),
+            EventBody::Judged { judgement } => {
+                if let Some(open) = self.turns.remove(&index) {
+                    close(tally, &open, at);
+                }
+                if !judgement.verdict.concerns_the_work() {
+                    return;
+                }
+                let row = &mut tally.row;
+                row.verdict = Some(judgement.verdict);
+                row.exit_code = Some(judgement.exit_code);
+                row.message = Some(judgement.message.clone());
+                row.phase = Some(judgement.phase);
+                row.cost_usd = judgement.task_cost_usd;
+                row.standing = Standing::after(judgement.verdict);
+                if judgement.verdict == Verdict::BudgetExhausted {
+                    mark(row, Fault::Budget, at);
+                }
+                tally
+                    .commits
+                    .extend(judgement.commits.iter().map(|c| c.id.clone()));
+                tally.row.commits = tally.commits.len() as u32;
+                if let Some(newest) = judgement.commits.first() {
+                    tally.row.latest_commit = Some(newest.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The row of a task, as far as the log told it.
+    pub fn row(&self, task_id: &str) -> Option<TaskRow> {
+        let index = *self.by_id.get(task_id)?;
+        Some(self.tasks[index].row.clone())
+    }
+
+    /// Every task the log told of, in the order they began.
+    pub fn rows(self) -> Vec<TaskRow> {
+        self.tasks.into_iter().map(|t| t.row).collect()
+    }
+
+    /// The task a step begins on: known, or new. A new task replaces one still under
+    /// way (`plan --fresh`).
+    fn task(&mut self, id: &str, text: Option<&str>, at: u64) -> usize {
+        if let Some(index) = self.by_id.get(id) {
+            return *index;
+        }
+        if let Some(latest) = self.latest {
+            let old = &mut self.tasks[latest].row;
+            if !old.standing.ended() {
+                old.standing = Standing::Replaced;
+                old.last_ms = old.last_ms.max(at);
+                old.duration_ms = old.last_ms.saturating_sub(old.started_ms);
+            }
+        }
+        let index = self.tasks.len();
+        self.tasks.push(Tally {
+            row: new_row(id, text.unwrap_or_default(), at),
+            commits: BTreeSet::new(),
+        });
+        self.by_id.insert(id.to_string(), index);
+        self.latest = Some(index);
+        index
+    }
+
+    /// The task an event belongs to: its step's, or, for a fault told outside any
+    /// step, the task under way.
+    fn owner(&self, event: &Event<Value>) -> Option<usize> {
+        if let Some(id) = event.turn {
+            return self.steps.get(&id).map(|s| s.0);
+        }
+        match &event.body {
+            EventBody::Notice { fault: Some(_), .. } => {
+                self.latest.filter(|i| !self.tasks[*i].row.standing.ended())
+            }
+            _ => None,
+        }
+    }
+}
+
+fn new_row(id: &str, task: &str, at: u64) -> TaskRow {
+    TaskRow {
+        worker: String::new(),
+        branch: None,
+        task_id: id.to_string(),
+        task: task.to_string(),
+        standing: Standing::Unfinished,
+        verdict: None,
+        exit_code: None,
+        message: None,
+        phase: None,
+        started_ms: at,
+        last_ms: at,
+        commits: 0,
+        latest_commit: None,
+        checks_passed: 0,
+        checks_failed: 0,
+        reviews: 0,
+        nudges: 0,
+        rescopes: 0,
+        cost_usd: 0.0,
+        cost: Default::default(),
+        turns: 0,
+        duration_ms: 0,
+        faults: Default::default(),
+        spans: Vec::new(),
+        markers: Vec::new(),
+    }
+}
+
+/// Where a turn's time goes: its kind's phase; a compaction counts with its step's.
+fn span_phase(kind: TurnKind, step: Option<Step>) -> Option<SpanPhase> {
+    Some(match (kind, step) {
+        (TurnKind::Plan, _) | (TurnKind::Compact, Some(Step::Plan)) => SpanPhase::Planning,
+        (TurnKind::Implement | TurnKind::Nudge | TurnKind::Compact, _) => SpanPhase::Implementing,
+        (TurnKind::Review, _) => SpanPhase::Review,
+        (TurnKind::User, _) => return None,
+    })
+}
+
+fn close(tally: &mut Tally, open: &OpenTurn, at: u64) {
+    push_span(&mut tally.row, open.phase, open.started, at);
+}
+
+fn push_span(row: &mut TaskRow, phase: SpanPhase, start_ms: u64, end_ms: u64) {
+    // Back to back in one phase: one stretch.
+    if let Some(last) = row.spans.last_mut()
+        && last.phase == phase
+        && start_ms <= last.end_ms + 1
+    {
+        last.end_ms = last.end_ms.max(end_ms);
+        return;
+    }
+    row.spans.push(Span {
+        phase,
+        start_ms,
+        end_ms,
+    });
+    if row.spans.len() > MAX_SPANS {
+        row.spans.remove(0);
+    }
+}
+
+fn mark(row: &mut TaskRow, fault: Fault, at_ms: u64) {
+    row.faults.count(fault);
+    row.markers.push(Marker { fault, at_ms });
+    if row.markers.len() > MAX_MARKERS {
+        row.markers.remove(0);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,288 @@
+//! The fold, event by event: what each event adds to its task's row, and which task an
+//! event belongs to.
+
+use serde_json::Value;
+
+use super::*;
+use crate::claude::conversation::Compaction;
+use crate::git::CommitInfo;
+use crate::protocol::Level;
+use crate::report::Faults;
+use crate::turn::{Outcome, TurnStatus};
+use crate::worker::checks::CheckResult;
+use crate::worker::machine::judgement;
+use crate::worker::{Judgement, Phase, Task, WorkerState};
+
+fn event(ts: u64, turn: Option<u64>, body: EventBody<Value>) -> Event<Value> {
+    Event {
+        seq: ts,
+        ts,
+        turn,
+        body,
+    }
+}
+
+fn step(ts: u64, id: u64, step: Step, task: &str) -> Event<Value> {
+    event(
+        ts,
+        Some(id),
+        EventBody::StepStarted {
+            step,
+            task_id: Some(format!("id-{task}")),
+            task: Some(task.to_string()),
+        },
+    )
+}
+
+fn started(ts: u64, id: u64, kind: TurnKind) -> Event<Value> {
+    event(
+        ts,
+        Some(id),
+        EventBody::TurnStarted {
+            kind,
+            prompt: format!("a {kind} prompt"),
+        },
+    )
+}
+
+fn ended(ts: u64, id: u64, cost: f64) -> Event<Value> {
+    event(
+        ts,
+        Some(id),
+        EventBody::TurnEnded {
+            outcome: Outcome {
+                status: TurnStatus::Success,
+                exit_code: 0,
+                turn: id,
+                result: None,
+                message: None,
+                session_id: "s".into(),
+                model: None,
+                cost_usd: Some(cost),
+                duration_ms: 0,
+                api_error_status: None,
+                retries: 0,
+            },
+        },
+    )
+}
+
+fn judged(ts: u64, id: u64, task: &str, verdict: Verdict, commits: &[&str]) -> Event<Value> {
+    let state = WorkerState {
+        phase: match verdict {
+            Verdict::Committed => Phase::Done,
+            Verdict::Planned => Phase::Planned,
+            _ => Phase::Implementing,
+        },
+        task: Task {
+            id: Some(format!("id-{task}")),
+            ..Task::default()
+        },
+        ..WorkerState::default()
+    };
+    let judgement = Judgement {
+        commits: commits
+            .iter()
+            .map(|id| CommitInfo {
+                id: id.to_string(),
+                summary: format!("commit {id}"),
+                author: "a".into(),
+            })
+            .collect(),
+        task_cost_usd: 0.5,
+        ..judgement(&state, Step::Implement, verdict, format!("{verdict:?}"))
+    };
+    event(ts, Some(id), EventBody::Judged { judgement })
+}
+
+fn fault(ts: u64, turn: Option<u64>, fault: Fault) -> Event<Value> {
+    event(
+        ts,
+        turn,
+        EventBody::Notice {
+            level: Level::Warn,
+            message: format!("{fault:?}"),
+            fault: Some(fault),
+        },
+    )
+}
+
+fn fold(events: &[Event<Value>]) -> Vec<TaskRow> {
+    let mut ledger = Ledger::new();
+    for e in events {
+        ledger.observe(e);
+    }
+    ledger.rows()
+}
+
+#[test]
+fn a_task_through_plan_implement_and_a_nudge_is_one_row_with_its_figures() {
+    let rows = fold(&[
+        step(1_000, 1, Step::Plan, "add x"),
+        started(1_010, 1, TurnKind::Plan),
+        ended(2_000, 1, 0.10),
+        judged(2_001, 1, "add x", Verdict::Planned, &[]),
+        step(3_000, 2, Step::Implement, "add x"),
+        started(3_010, 2, TurnKind::Implement),
+        ended(5_000, 2, 0.25),
+        judged(5_001, 2, "add x", Verdict::Uncommitted, &[]),
+        step(6_000, 3, Step::Nudge, "add x"),
+        started(6_010, 3, TurnKind::Nudge),
+        ended(7_000, 3, 0.05),
+        event(
+            7_500,
+            Some(3),
+            EventBody::ChecksRan {
+                checks: vec![CheckResult {
+                    command: "true".into(),
+                    exit_code: Some(0),
+                    timed_out: false,
+                    duration_ms: 400,
+                    output_tail: String::new(),
+                    disturbed: None,
+                }],
+            },
+        ),
+        judged(7_501, 3, "add x", Verdict::Committed, &["c2", "c1"]),
+    ]);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let row = &rows[0];
+    assert_eq!(row.task, "add x");
+    assert_eq!(row.standing, Standing::Done);
+    assert_eq!(
+        (row.verdict, row.exit_code),
+        (Some(Verdict::Committed), Some(0))
+    );
+    assert_eq!((row.turns, row.nudges, row.commits), (3, 1, 2));
+    assert_eq!(row.latest_commit.as_ref().unwrap().id, "c2");
+    assert_eq!((row.checks_passed, row.checks_failed), (1, 0));
+    assert_eq!((row.started_ms, row.duration_ms), (1_000, 6_501));
+    assert_eq!(row.cost_usd, 0.5, "as the step reported it");
+    assert_eq!(
+        (
+            row.cost.plan_usd,
+            row.cost.implement_usd,
+            row.cost.nudges_usd
+        ),
+        (0.10, 0.25, 0.05)
+    );
+    let phases: Vec<(SpanPhase, u64, u64)> = row
+        .spans
+        .iter()
+        .map(|s| (s.phase, s.start_ms, s.end_ms))
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            (SpanPhase::Planning, 1_010, 2_000),
+            (SpanPhase::Implementing, 3_010, 5_000),
+            (SpanPhase::Implementing, 6_010, 7_000),
+            (SpanPhase::Checks, 7_100, 7_500),
+        ]
+    );
+}
+
+#[test]
+fn faults_are_counted_and_marked_on_the_task_they_happened_to() {
+    let rows = fold(&[
+        step(1_000, 1, Step::Implement, "a"),
+        started(1_001, 1, TurnKind::Implement),
+        fault(1_100, Some(1), Fault::ProviderError),
+        fault(1_200, Some(1), Fault::Crash),
+        fault(1_300, Some(1), Fault::HandOff),
+        event(
+            1_400,
+            Some(1),
+            EventBody::Compacted {
+                compaction: Compaction {
+                    trigger: "auto".into(),
+                    pre_tokens: None,
+                    post_tokens: None,
+                    ts: 1_400,
+                },
+            },
+        ),
+        // The daemon died mid-turn: the next one says so outside any step.
+        fault(2_000, None, Fault::DaemonRestart),
+        step(2_100, 2, Step::Implement, "a"),
+        started(2_101, 2, TurnKind::Implement),
+        ended(2_500, 2, 0.1),
+        judged(2_600, 2, "a", Verdict::BudgetExhausted, &[]),
+        // A fault outside any step, with no task under way, is nobody's.
+        fault(3_000, None, Fault::DaemonRestart),
+    ]);
+    let row = &rows[0];
+    assert_eq!(row.standing, Standing::OverBudget);
+    assert_eq!(
+        row.faults,
+        Faults {
+            crashes: 1,
+            daemon_restarts: 1,
+            compactions: 1,
+            hand_offs: 1,
+            provider_errors: 1,
+            budget: true,
+        }
+    );
+    let marked: Vec<(Fault, u64)> = row.markers.iter().map(|m| (m.fault, m.at_ms)).collect();
+    assert_eq!(
+        marked,
+        [
+            (Fault::ProviderError, 1_100),
+            (Fault::Crash, 1_200),
+            (Fault::HandOff, 1_300),
+            (Fault::Compaction, 1_400),
+            (Fault::DaemonRestart, 2_000),
+            (Fault::Budget, 2_600),
+        ]
+    );
+    // The turn cut off by the daemon's death ends where the next one began.
+    assert_eq!(row.spans[0].start_ms, 1_001);
+    assert_eq!(row.turns, 2);
+}
+
+#[test]
+fn a_new_task_replaces_one_under_way_but_not_one_that_ended() {
+    let rows = fold(&[
+        step(1_000, 1, Step::Plan, "a"),
+        judged(1_500, 1, "a", Verdict::Planned, &[]),
+        step(2_000, 2, Step::Plan, "b"),
+        judged(2_500, 2, "b", Verdict::Committed, &["c1"]),
+        step(3_000, 3, Step::Plan, "c"),
+    ]);
+    let standings: Vec<(&str, Standing)> =
+        rows.iter().map(|r| (r.task.as_str(), r.standing)).collect();
+    assert_eq!(
+        standings,
+        [
+            ("a", Standing::Replaced),
+            ("b", Standing::Done),
+            ("c", Standing::Unfinished)
+        ]
+    );
+    assert_eq!(rows[0].duration_ms, 1_000, "replaced when b began");
+}
+
+#[test]
+fn a_refused_step_does_not_change_the_task_it_names() {
+    let rows = fold(&[
+        step(1_000, 1, Step::Implement, "a"),
+        judged(1_500, 1, "a", Verdict::Uncommitted, &[]),
+        step(2_000, 2, Step::Plan, "a"),
+        judged(2_001, 2, "a", Verdict::Busy, &[]),
+    ]);
+    assert_eq!(rows[0].verdict, Some(Verdict::Uncommitted));
+    assert_eq!(rows[0].exit_code, Some(12));
+}
+
+#[test]
+fn events_outside_any_step_and_unread_lines_are_skipped() {
+    let mut ledger = Ledger::new();
+    ledger.line(r#"{"type":"claude","seq":1,"ts":1,"turn":1,"msg":{"type":"assistant"}}"#);
+    ledger.line("{ torn");
+    ledger.observe(&started(5, 9, TurnKind::User));
+    ledger.observe(&ended(6, 9, 1.0));
+    assert!(ledger.rows().is_empty());
+    assert!(!wanted(r#"{"type":"claude","seq":1}"#));
+    assert!(wanted(r#"{"type":"judged","seq":1}"#));
+}

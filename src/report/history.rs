@@ -1,0 +1,141 @@
+//! A worker's task history, `history.jsonl`: one row per task that ended, written by the
+//! daemon as the task ends, from the event log as it is then. The event log rotates
+//! away a busy worker's earlier days; the history keeps its newest [`MAX_TASKS`].
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use super::TaskRow;
+use super::fold::Ledger;
+use crate::eventlog::{LOG_FILE, ROTATED_FILE};
+
+pub const HISTORY_FILE: &str = "history.jsonl";
+/// Tasks a worker's history keeps; it is cut back to this once it grows a tenth over.
+pub const MAX_TASKS: usize = 1000;
+
+/// One writer at a time in this process (a daemon may end two tasks close together).
+static WRITING: Mutex<()> = Mutex::new(());
+
+/// The worker's event logs folded, the rotated one first.
+pub fn fold_logs(state_dir: &Path) -> Ledger {
+    let mut ledger = Ledger::new();
+    for name in [ROTATED_FILE, LOG_FILE] {
+        let Ok(file) = File::open(state_dir.join(name)) else {
+            continue;
+        };
+        let mut reader = BufReader::with_capacity(256 * 1024, file);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if let Ok(text) = std::str::from_utf8(&line) {
+                        ledger.line(text);
+                    }
+                }
+            }
+        }
+    }
+    ledger
+}
+
+/// The task's row as the worker's event logs tell it, added to its history.
+pub fn record(state_dir: &Path, worker: &str, branch: Option<String>, task_id: &str) {
+    let Some(row) = fold_logs(state_dir).row(task_id) else {
+        return;
+    };
+    let row = TaskRow {
+        worker: worker.to_string(),
+        branch,
+        ..row
+    };
+    if let Err(e) = append(state_dir, &row) {
+        eprintln!(
+            "leash daemon: cannot add the task to {}: {e}",
+            state_dir.join(HISTORY_FILE).display()
+        );
+    }
+}
+
+/// Adds a row; past a tenth over [`MAX_TASKS`], the oldest go.
+pub fn append(state_dir: &Path, row: &TaskRow) -> io::Result<()> {
+    let _one = WRITING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let path = state_dir.join(HISTORY_FILE);
+    let mut line = serde_json::to_string(row).map_err(io::Error::other)?;
+    line.push('\n');
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)?
+        .write_all(line.as_bytes())?;
+    let text = std::fs::read_to_string(&path)?;
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= MAX_TASKS + MAX_TASKS / 10 {
+        return Ok(());
+    }
+    let kept = lines[lines.len() - MAX_TASKS..].join("\n") + "\n";
+    crate::paths::write_atomic(&path, kept.as_bytes())
+}
+
+/// The history's rows, oldest first; a task recorded more than once (it ended, then
+/// went on) keeps its latest. A torn or unreadable line is skipped.
+pub fn load(state_dir: &Path) -> Vec<TaskRow> {
+    let Ok(file) = File::open(state_dir.join(HISTORY_FILE)) else {
+        return Vec::new();
+    };
+    let mut rows: Vec<TaskRow> = Vec::new();
+    for line in BufReader::new(file).lines().map_while(Result::ok) {
+        let Ok(row) = serde_json::from_str::<TaskRow>(&line) else {
+            continue;
+        };
+        rows.retain(|r| r.task_id != row.task_id);
+        rows.push(row);
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Standing;
+
+    fn row(id: usize) -> TaskRow {
+        let mut ledger = Ledger::new();
+        ledger.line(&format!(
+            r#"{{"type":"step_started","seq":1,"ts":{id},"turn":1,"step":"plan","task_id":"t{id}","task":"task {id}"}}"#
+        ));
+        ledger.row(&format!("t{id}")).unwrap()
+    }
+
+    #[test]
+    fn the_history_keeps_the_newest_tasks_and_the_latest_row_of_each() {
+        let dir = tempfile::tempdir().unwrap();
+        for id in 0..MAX_TASKS + MAX_TASKS / 10 + 1 {
+            append(dir.path(), &row(id)).unwrap();
+        }
+        let rows = load(dir.path());
+        assert_eq!(rows.len(), MAX_TASKS);
+        assert_eq!(rows[0].task_id, format!("t{}", MAX_TASKS / 10 + 1));
+        let again = TaskRow {
+            standing: Standing::Done,
+            ..row(MAX_TASKS)
+        };
+        append(dir.path(), &again).unwrap();
+        let rows = load(dir.path());
+        assert_eq!(rows.len(), MAX_TASKS, "the same task once");
+        assert_eq!(rows.last().unwrap().standing, Standing::Done);
+        std::fs::write(
+            dir.path().join(HISTORY_FILE),
+            std::fs::read_to_string(dir.path().join(HISTORY_FILE)).unwrap() + "{\"torn",
+        )
+        .unwrap();
+        assert_eq!(load(dir.path()).len(), MAX_TASKS, "a torn line is skipped");
+    }
+}

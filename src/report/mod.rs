@@ -1,0 +1,304 @@
+//! What every worker did with its tasks: one row per task, folded from the worker's
+//! event log ([`fold`]), kept beyond the log's rotation in a bounded per-worker history
+//! ([`history`]), and drawn as a timeline ([`svg`]). `leash report` shows them; the
+//! daemon writes a task's row to its history when the task ends.
+
+pub mod fold;
+pub mod history;
+pub mod svg;
+pub mod table;
+
+use serde::{Deserialize, Serialize};
+
+use crate::git::CommitInfo;
+use crate::protocol::Fault;
+use crate::worker::{Phase, TaskCost, Verdict};
+
+/// One task of a worker, from its first step to its end (or to now).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TaskRow {
+    /// The worker that worked on it.
+    pub worker: String,
+    /// The branch the worker works on, when it has a worktree of its own.
+    pub branch: Option<String>,
+    /// Which task it is (a new task gets a new id; `worker.json`'s `task_id`).
+    pub task_id: String,
+    /// The task, verbatim.
+    pub task: String,
+    /// How the task stands.
+    pub standing: Standing,
+    /// The last step's verdict, as the command reported it; `null` before any.
+    pub verdict: Option<Verdict>,
+    /// The last step's exit code, as the command reported it; `null` before any.
+    pub exit_code: Option<u8>,
+    /// The last step's message.
+    pub message: Option<String>,
+    /// The worker's phase after the last step.
+    pub phase: Option<Phase>,
+    /// Unix ms when its first step began.
+    pub started_ms: u64,
+    /// Unix ms of its last event.
+    pub last_ms: u64,
+    /// The worker's commits for the task.
+    pub commits: u32,
+    /// The newest of them.
+    pub latest_commit: Option<CommitInfo>,
+    /// Checks that passed, over every run of them.
+    pub checks_passed: u32,
+    /// Checks that failed (or timed out, or disturbed the work tree).
+    pub checks_failed: u32,
+    /// Reviews by the plan model.
+    pub reviews: u32,
+    /// Nudges sent.
+    pub nudges: u32,
+    /// Times the task was planned again.
+    pub rescopes: u32,
+    /// What its turns cost, as the last step reported it (US dollars).
+    pub cost_usd: f64,
+    /// Its turns' cost by phase, as claude reported each turn.
+    pub cost: TaskCost,
+    /// Turns sent for it.
+    pub turns: u32,
+    /// From its first step to its last event.
+    pub duration_ms: u64,
+    /// What went wrong on the way, counted.
+    pub faults: Faults,
+    /// Where its time went, for the picture (the latest 200 stretches).
+    pub spans: Vec<Span>,
+    /// When each fault happened (the latest 100).
+    pub markers: Vec<Marker>,
+}
+
+/// How a task stands.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// Committed, and through its gates.
+    Done,
+    /// The agent is blocked: it needs an answer.
+    Blocked,
+    /// Not committed after the nudge cap.
+    OutOfNudges,
+    /// Its budget is spent.
+    OverBudget,
+    /// Another task replaced it.
+    Replaced,
+    /// The API or claude kept failing; its loop resumes it.
+    Failed,
+    /// Interrupted; its loop resumes it.
+    Interrupted,
+    /// A step of it runs now.
+    Running,
+    /// Under way, but nothing runs it now (a step ended with more to do, or its
+    /// command was stopped).
+    Unfinished,
+}
+
+impl Standing {
+    /// How a task stands after a step's verdict.
+    pub fn after(verdict: Verdict) -> Standing {
+        match verdict {
+            Verdict::Committed => Standing::Done,
+            Verdict::Blocked => Standing::Blocked,
+            Verdict::OutOfNudges => Standing::OutOfNudges,
+            Verdict::BudgetExhausted => Standing::OverBudget,
+            Verdict::Replaced => Standing::Replaced,
+            Verdict::ProviderError | Verdict::TurnFailed => Standing::Failed,
+            Verdict::Interrupted => Standing::Interrupted,
+            _ => Standing::Unfinished,
+        }
+    }
+
+    /// The task is over (for now: a failed or interrupted one resumes when asked).
+    pub fn ended(self) -> bool {
+        !matches!(self, Standing::Running | Standing::Unfinished)
+    }
+
+    /// A person should look at it.
+    pub fn needs_you(self) -> bool {
+        matches!(
+            self,
+            Standing::Blocked
+                | Standing::OutOfNudges
+                | Standing::OverBudget
+                | Standing::Failed
+                | Standing::Interrupted
+        )
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Standing::Done => "done",
+            Standing::Blocked => "blocked",
+            Standing::OutOfNudges => "out of nudges",
+            Standing::OverBudget => "over budget",
+            Standing::Replaced => "replaced",
+            Standing::Failed => "failed",
+            Standing::Interrupted => "interrupted",
+            Standing::Running => "running",
+            Standing::Unfinished => "unfinished",
+        }
+    }
+}
+
+/// What went wrong on a task's way, counted.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub struct Faults {
+    /// claude died or hung and was restarted to continue.
+    pub crashes: u32,
+    /// The daemon died and a new one took over.
+    pub daemon_restarts: u32,
+    /// The conversation was compacted (by claude, or by leash before a phase).
+    pub compactions: u32,
+    /// The conversation was full and went on in a new one.
+    pub hand_offs: u32,
+    /// Provider errors (429/529/5xx) waited out.
+    pub provider_errors: u32,
+    /// The task spent its budget.
+    pub budget: bool,
+}
+
+impl Faults {
+    pub fn count(&mut self, fault: Fault) {
+        match fault {
+            Fault::Crash => self.crashes += 1,
+            Fault::DaemonRestart => self.daemon_restarts += 1,
+            Fault::Compaction => self.compactions += 1,
+            Fault::HandOff => self.hand_offs += 1,
+            Fault::ProviderError => self.provider_errors += 1,
+            Fault::Budget => self.budget = true,
+        }
+    }
+
+    pub fn add(&mut self, other: &Faults) {
+        self.crashes += other.crashes;
+        self.daemon_restarts += other.daemon_restarts;
+        self.compactions += other.compactions;
+        self.hand_offs += other.hand_offs;
+        self.provider_errors += other.provider_errors;
+        self.budget |= other.budget;
+    }
+
+    /// `2 crashes, 1 hand-off`; empty when nothing went wrong.
+    pub fn describe(&self) -> String {
+        let counted = [
+            (self.crashes, "crash", "crashes"),
+            (self.daemon_restarts, "daemon restart", "daemon restarts"),
+            (self.compactions, "compaction", "compactions"),
+            (self.hand_offs, "hand-off", "hand-offs"),
+            (self.provider_errors, "provider error", "provider errors"),
+        ];
+        let mut parts: Vec<String> = counted
+            .iter()
+            .filter(|(n, ..)| *n > 0)
+            .map(|(n, one, many)| format!("{n} {}", if *n == 1 { one } else { many }))
+            .collect();
+        if self.budget {
+            parts.push("budget".to_string());
+        }
+        parts.join(", ")
+    }
+}
+
+/// Where a stretch of a task's time went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SpanPhase {
+    Planning,
+    Implementing,
+    Checks,
+    Review,
+}
+
+/// A stretch of a task's time in one phase (Unix ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Span {
+    pub phase: SpanPhase,
+    /// When it began.
+    pub start_ms: u64,
+    /// When it ended.
+    pub end_ms: u64,
+}
+
+/// A fault, and when it happened (Unix ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Marker {
+    pub fault: Fault,
+    /// When it happened.
+    pub at_ms: u64,
+}
+
+/// Spans and markers a row keeps: a night of one task needs far fewer.
+pub const MAX_SPANS: usize = 200;
+pub const MAX_MARKERS: usize = 100;
+
+/// Tasks added up: a worker's (`worker` set), or everyone's.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, schemars::JsonSchema)]
+pub struct Totals {
+    /// The worker, or `null` for every worker of the report.
+    pub worker: Option<String>,
+    /// Tasks in the report.
+    pub tasks: u32,
+    /// Tasks done.
+    pub done: u32,
+    /// Tasks blocked, out of nudges, over budget, failed or interrupted.
+    pub need_you: u32,
+    /// Tasks a step runs now.
+    pub running: u32,
+    /// Tasks under way that nothing runs now.
+    pub unfinished: u32,
+    /// Tasks another task replaced.
+    pub replaced: u32,
+    /// The workers' commits.
+    pub commits: u32,
+    /// What the tasks cost (US dollars).
+    pub cost_usd: f64,
+    /// Turns sent.
+    pub turns: u32,
+    /// The tasks' durations added up.
+    pub duration_ms: u64,
+    /// What went wrong, added up.
+    pub faults: Faults,
+}
+
+impl Totals {
+    pub fn of<'r>(worker: Option<String>, rows: impl IntoIterator<Item = &'r TaskRow>) -> Totals {
+        let mut totals = Totals {
+            worker,
+            ..Totals::default()
+        };
+        for row in rows {
+            totals.tasks += 1;
+            match row.standing {
+                Standing::Done => totals.done += 1,
+                Standing::Running => totals.running += 1,
+                Standing::Unfinished => totals.unfinished += 1,
+                Standing::Replaced => totals.replaced += 1,
+                _ => totals.need_you += 1,
+            }
+            totals.commits += row.commits;
+            totals.cost_usd += row.cost_usd;
+            totals.turns += row.turns;
+            totals.duration_ms += row.duration_ms;
+            totals.faults.add(&row.faults);
+        }
+        totals
+    }
+}
+
+/// The task's text on one line, cut at `max` characters.
+pub fn one_line(task: &str, max: usize) -> String {
+    let first = task.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let more = task.lines().filter(|l| !l.trim().is_empty()).count() > 1;
+    let first = first.trim();
+    if !more && first.chars().count() <= max {
+        return first.to_string();
+    }
+    let mut line: String = first.chars().take(max.saturating_sub(1)).collect();
+    line.push('…');
+    line
+}

@@ -1,0 +1,343 @@
+//! The report as a table: its columns are declared once and drawn three ways (for a
+//! terminal, as Markdown, as HTML).
+
+use std::time::Duration;
+
+use super::svg::xml;
+use super::{Standing, TaskRow, Totals, one_line};
+use crate::human::{safe, usd};
+
+/// A column: its header, how a task and a total fill it, whether it holds a number
+/// (right-aligned), and when it goes on a narrow terminal (0: never; the highest first).
+struct Column {
+    name: &'static str,
+    numeric: bool,
+    drop_order: u8,
+    cell: fn(&TaskRow) -> String,
+    total: fn(&Totals) -> String,
+}
+
+const TASK_MIN: usize = 20;
+
+fn dash(n: u32) -> String {
+    if n == 0 {
+        "-".to_string()
+    } else {
+        n.to_string()
+    }
+}
+
+fn time(ms: u64) -> String {
+    crate::human::duration(Duration::from_millis(ms))
+}
+
+fn or_dash(text: String) -> String {
+    if text.is_empty() {
+        "-".to_string()
+    } else {
+        text
+    }
+}
+
+const COLUMNS: &[Column] = &[
+    Column {
+        name: "WORKER",
+        numeric: false,
+        drop_order: 0,
+        cell: |r| r.worker.clone(),
+        total: |t| t.worker.clone().unwrap_or_else(|| "all".to_string()),
+    },
+    Column {
+        name: "TASK",
+        numeric: false,
+        drop_order: 0,
+        cell: |r| one_line(&r.task, 200),
+        total: |t| {
+            let mut parts = vec![format!("{} task(s): {} done", t.tasks, t.done)];
+            for (n, what) in [
+                (t.need_you, "need you"),
+                (t.running, "running"),
+                (t.unfinished, "unfinished"),
+                (t.replaced, "replaced"),
+            ] {
+                if n > 0 {
+                    parts.push(format!("{n} {what}"));
+                }
+            }
+            parts.join(", ")
+        },
+    },
+    Column {
+        name: "OUTCOME",
+        numeric: false,
+        drop_order: 0,
+        cell: |r| r.standing.label().to_string(),
+        total: |_| String::new(),
+    },
+    Column {
+        name: "EXIT",
+        numeric: true,
+        drop_order: 1,
+        cell: |r| r.exit_code.map_or("-".to_string(), |c| c.to_string()),
+        total: |_| String::new(),
+    },
+    Column {
+        name: "COMMITS",
+        numeric: true,
+        drop_order: 2,
+        cell: |r| match &r.latest_commit {
+            Some(c) => format!("{} {}", r.commits, c.id.chars().take(7).collect::<String>()),
+            None => dash(r.commits),
+        },
+        total: |t| dash(t.commits),
+    },
+    Column {
+        name: "CHECKS",
+        numeric: false,
+        drop_order: 3,
+        cell: |r| match (r.checks_passed, r.checks_failed) {
+            (0, 0) => "-".to_string(),
+            (p, 0) => format!("{p} pass"),
+            (p, f) => format!("{p} pass {f} fail"),
+        },
+        total: |_| String::new(),
+    },
+    Column {
+        name: "REVIEWS",
+        numeric: true,
+        drop_order: 6,
+        cell: |r| dash(r.reviews),
+        total: |_| String::new(),
+    },
+    Column {
+        name: "NUDGES",
+        numeric: true,
+        drop_order: 4,
+        cell: |r| dash(r.nudges),
+        total: |_| String::new(),
+    },
+    Column {
+        name: "RESCOPES",
+        numeric: true,
+        drop_order: 7,
+        cell: |r| dash(r.rescopes),
+        total: |_| String::new(),
+    },
+    Column {
+        name: "COST",
+        numeric: true,
+        drop_order: 1,
+        cell: |r| usd(r.cost_usd),
+        total: |t| usd(t.cost_usd),
+    },
+    Column {
+        name: "TURNS",
+        numeric: true,
+        drop_order: 5,
+        cell: |r| r.turns.to_string(),
+        total: |t| t.turns.to_string(),
+    },
+    Column {
+        name: "TIME",
+        numeric: true,
+        drop_order: 2,
+        cell: |r| time(r.duration_ms),
+        total: |t| time(t.duration_ms),
+    },
+    Column {
+        name: "WENT WRONG",
+        numeric: false,
+        drop_order: 3,
+        cell: |r| or_dash(r.faults.describe()),
+        total: |t| or_dash(t.faults.describe()),
+    },
+    Column {
+        name: "BRANCH",
+        numeric: false,
+        drop_order: 8,
+        cell: |r| r.branch.clone().unwrap_or_else(|| "-".to_string()),
+        total: |_| String::new(),
+    },
+];
+
+/// Every cell: the tasks' rows, then the totals'.
+fn cells(rows: &[TaskRow], totals: &[Totals]) -> Vec<Vec<String>> {
+    let tasks = rows
+        .iter()
+        .map(|r| COLUMNS.iter().map(|c| (c.cell)(r)).collect());
+    let sums = totals
+        .iter()
+        .map(|t| COLUMNS.iter().map(|c| (c.total)(t)).collect());
+    tasks.chain(sums).collect()
+}
+
+/// For a terminal `width` columns wide (`None`: as wide as it takes); with `color`,
+/// each outcome in its color. Text from outside is escaped.
+pub fn text(rows: &[TaskRow], totals: &[Totals], width: Option<usize>, color: bool) -> String {
+    let cells: Vec<Vec<String>> = cells(rows, totals)
+        .into_iter()
+        .map(|row| row.into_iter().map(|c| safe(&c).into_owned()).collect())
+        .collect();
+    let chars = |s: &str| s.chars().count();
+    let mut widths: Vec<usize> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .map(|row| chars(&row[i]))
+                .max()
+                .unwrap_or(0)
+                .max(c.name.len())
+        })
+        .collect();
+    let mut shown: Vec<bool> = vec![true; COLUMNS.len()];
+    let task = 1;
+    if let Some(width) = width {
+        let used = |widths: &[usize], shown: &[bool]| -> usize {
+            widths
+                .iter()
+                .zip(shown)
+                .filter(|(_, s)| **s)
+                .map(|(w, _)| w + 2)
+                .sum()
+        };
+        let over = used(&widths, &shown).saturating_sub(width);
+        widths[task] = widths[task].saturating_sub(over).max(TASK_MIN);
+        let mut order: Vec<usize> = (0..COLUMNS.len())
+            .filter(|i| COLUMNS[*i].drop_order > 0)
+            .collect();
+        order.sort_by_key(|i| std::cmp::Reverse(COLUMNS[*i].drop_order));
+        for i in order {
+            if used(&widths, &shown) <= width {
+                break;
+            }
+            shown[i] = false;
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = COLUMNS.iter().map(|c| c.name.to_string()).collect();
+    let outcome = 2;
+    for (r, row) in std::iter::once(&header).chain(&cells).enumerate() {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if !shown[i] {
+                continue;
+            }
+            let cell = cut(cell, widths[i]);
+            let pad = widths[i].saturating_sub(chars(&cell));
+            let padded = if COLUMNS[i].numeric {
+                format!("{}{cell}", " ".repeat(pad))
+            } else {
+                format!("{cell}{}", " ".repeat(pad))
+            };
+            let is_task_row = r > 0 && r <= rows.len();
+            if color && i == outcome && is_task_row {
+                line.push_str(&paint(rows[r - 1].standing, &padded));
+            } else {
+                line.push_str(&padded);
+            }
+            line.push_str("  ");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// At most `width` characters, the cut shown.
+fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+fn paint(standing: Standing, text: &str) -> String {
+    let styled = console::style(text);
+    match standing {
+        Standing::Done => styled.green(),
+        Standing::Running | Standing::Unfinished | Standing::Replaced => styled.cyan(),
+        _ => styled.red().bold(),
+    }
+    .force_styling(true)
+    .to_string()
+}
+
+/// As a Markdown table, for a pull request or a chat.
+pub fn markdown(rows: &[TaskRow], totals: &[Totals]) -> String {
+    let escape = |s: &str| safe(s).replace('|', "\\|");
+    let mut out = String::new();
+    let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
+    out.push_str(&line(COLUMNS.iter().map(|c| c.name.to_string()).collect()));
+    out.push_str(&line(
+        COLUMNS
+            .iter()
+            .map(|c| if c.numeric { "---:" } else { "---" }.to_string())
+            .collect(),
+    ));
+    for (i, row) in cells(rows, totals).into_iter().enumerate() {
+        let total = i >= rows.len();
+        out.push_str(&line(
+            row.iter()
+                .map(|c| match (total, c.is_empty()) {
+                    (true, false) => format!("**{}**", escape(c)),
+                    _ => escape(c),
+                })
+                .collect(),
+        ));
+    }
+    out
+}
+
+/// As an HTML table.
+pub fn html(rows: &[TaskRow], totals: &[Totals]) -> String {
+    let mut out = String::from("<table>\n<tr>");
+    for c in COLUMNS {
+        out.push_str(&format!("<th>{}</th>", c.name));
+    }
+    out.push_str("</tr>\n");
+    for (i, row) in cells(rows, totals).into_iter().enumerate() {
+        let class = match rows.get(i) {
+            Some(r) => r.standing.label().replace(' ', "_"),
+            None => "total".to_string(),
+        };
+        out.push_str(&format!("<tr class=\"{class}\">"));
+        for (c, cell) in COLUMNS.iter().zip(row) {
+            let align = if c.numeric { " class=\"n\"" } else { "" };
+            out.push_str(&format!("<td{align}>{}</td>", xml(&cell)));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+    out
+}
+
+/// A page of its own: the picture above the table, nothing fetched from elsewhere.
+pub fn page(svg: &str, table: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>leash report</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; color: #24292f; }}
+table {{ border-collapse: collapse; margin-top: 1.5em; }}
+th, td {{ padding: 4px 10px; border-bottom: 1px solid #d0d7de; text-align: left; }}
+td.n {{ text-align: right; }}
+tr.done td:nth-child(3) {{ color: #1a7f37; }}
+tr.blocked td:nth-child(3), tr.out_of_nudges td:nth-child(3), tr.over_budget td:nth-child(3),
+tr.failed td:nth-child(3), tr.interrupted td:nth-child(3) {{ color: #cf222e; font-weight: bold; }}
+tr.total td {{ font-weight: bold; }}
+</style>
+</head>
+<body>
+<h1>leash report</h1>
+{svg}{table}</body>
+</html>
+"#
+    )
+}
