@@ -350,7 +350,10 @@ fn startup_section(runs: usize) {
 /// client at the same time.
 fn relay_section(runs: usize) {
     const EVENTS: u64 = 100_000;
-    let bench = Bench::new();
+    let mut bench = Bench::new();
+    // The flood is 42 MB of events: a follower on a busy machine may fall further
+    // behind than the default 32 MiB and be dropped, by design; here it must not be.
+    bench.set("LEASH_CLIENT_BUFFER", "256MiB");
     bench.leash(&["session", "start"]);
     let daemon = daemon_pid(&bench);
     let rss_before = rss_kib(daemon);

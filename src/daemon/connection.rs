@@ -64,22 +64,14 @@ pub async fn serve(stream: UnixStream, shared: Arc<Shared>) {
     // An error here means the client went away; there is no one left to tell.
     let _ = conn.handle(&shared).await;
     if conn.written > RELEASE_AFTER {
-        release_memory();
+        // Events queued for a slow reader: handed back, so a daemon that runs for
+        // days keeps a small footprint.
+        crate::process::release_free_memory();
     }
 }
 
 /// A client that took this much had a backlog queued for it: worth giving back.
 const RELEASE_AFTER: u64 = 1 << 20;
-
-/// Hands the memory a large stream used (events queued for a slow reader) back to the
-/// system, so a daemon that runs for days keeps a small footprint.
-fn release_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
 
 struct Conn {
     reader: BufReader<OwnedReadHalf>,

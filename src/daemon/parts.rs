@@ -141,6 +141,8 @@ impl Parts {
         tokio::task::spawn_blocking(move || {
             let branch = cwd.as_deref().and_then(crate::worktree::branch_at);
             crate::report::history::record(&state_dir, &worker, branch, &task_id);
+            // Reading the log took memory for a moment; the daemon stays small.
+            crate::process::release_free_memory();
         });
     }
 
