@@ -17,6 +17,11 @@ use crate::error::Error;
 pub const DAEMON_LOG: &str = "daemon.log";
 /// Held (flock) by the daemon that serves the worker, and holding its pid.
 pub const LOCK_FILE: &str = "daemon.lock";
+
+/// The pid a worker's lock file names (its first word).
+pub fn lock_holder_pid(text: &str) -> Option<u32> {
+    text.split_whitespace().next()?.parse().ok()
+}
 /// What a worker's state dir holds: its session record (`record.rs`), its phase
 /// (`worker/`), its own worktree (`worktree.rs`). Any of them makes it a worker.
 pub const RECORD_FILE: &str = "session.json";

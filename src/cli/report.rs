@@ -160,12 +160,21 @@ fn tasks_of(target: &Target) -> Result<Vec<TaskRow>, Error> {
     let mut rows: Vec<TaskRow> = history::load(&target.state_dir);
     for folded in history::fold_logs(&target.state_dir).rows() {
         match rows.iter_mut().find(|r| r.task_id == folded.task_id) {
-            Some(kept) => {
-                // The log saw the whole task, or saw it go on after it was kept.
-                if folded.started_ms <= kept.started_ms || folded.last_ms > kept.last_ms {
-                    *kept = folded;
-                }
+            // The log saw the whole task: its word is the latest.
+            Some(kept) if folded.started_ms <= kept.started_ms => *kept = folded,
+            // The log lost the task's beginning, and saw it go on after it was kept:
+            // the kept figures stand, the latest judgement is the log's.
+            Some(kept) if folded.last_ms > kept.last_ms && folded.verdict.is_some() => {
+                kept.standing = folded.standing;
+                kept.verdict = folded.verdict;
+                kept.exit_code = folded.exit_code;
+                kept.message = folded.message;
+                kept.phase = folded.phase;
+                kept.cost_usd = folded.cost_usd;
+                kept.last_ms = folded.last_ms;
+                kept.duration_ms = kept.last_ms.saturating_sub(kept.started_ms);
             }
+            Some(_) => {}
             None => rows.push(folded),
         }
     }
@@ -197,7 +206,12 @@ fn tasks_of(target: &Target) -> Result<Vec<TaskRow>, Error> {
 
 /// `--since`: a time back from now, or a UTC date (and time).
 fn since_ms(text: &str) -> Result<u64, Error> {
-    if let Some(back) = crate::settings::parse_duration(text) {
+    // A time back names its unit (`20261202` is no date, nor that many seconds).
+    let with_unit = text.trim().ends_with(|c: char| c.is_ascii_alphabetic());
+    if let Some(back) = with_unit
+        .then(|| crate::settings::parse_duration(text))
+        .flatten()
+    {
         return Ok(now_ms().saturating_sub(u64::try_from(back.as_millis()).unwrap_or(u64::MAX)));
     }
     utc_ms(text).ok_or_else(|| {
@@ -222,6 +236,9 @@ fn utc_ms(text: &str) -> Option<u64> {
         return None;
     }
     // Days from the civil date (Howard Hinnant's algorithm).
+    if !(1970..=9999).contains(&y) {
+        return None;
+    }
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -242,11 +259,19 @@ mod tests {
         assert_eq!(utc_ms("2026-12-02"), Some(1_796_169_600_000));
         assert_eq!(utc_ms("2026-12-02T18:30"), Some(1_796_236_200_000));
         assert_eq!(utc_ms("2024-02-29T00:00:01"), Some(1_709_164_801_000));
-        for bad in ["yesterday", "2026-13-01", "2026-12-02T25:00", "2026-12", ""] {
+        for bad in [
+            "yesterday",
+            "2026-13-01",
+            "2026-12-02T25:00",
+            "2026-12",
+            "",
+            "99999999999999-01-01",
+        ] {
             assert_eq!(utc_ms(bad), None, "{bad}");
         }
         let back = since_ms("12h").unwrap();
         assert!(now_ms() - back >= 12 * 3_600_000);
         assert!(since_ms("soon").is_err());
+        assert!(since_ms("20261202").is_err(), "no unit, no date");
     }
 }

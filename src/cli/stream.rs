@@ -158,7 +158,7 @@ pub async fn stream_surviving(
         deaths += 1;
         if deaths > survive.max_deaths {
             return Err(Error::turn_failed(format!(
-                "the session daemon died {deaths} times in a row during this {}; leash gave up (max_crashes {})",
+                "the session daemon died {deaths} times during this {}; leash gave up (max_crashes {})",
                 what(&request),
                 survive.max_deaths
             ))
@@ -230,6 +230,13 @@ pub async fn stream(
         };
         let Some(raw) = next else {
             printer.flush();
+            // Asked to stop: a daemon that died meanwhile is not started again for it.
+            if interrupted {
+                return Err(Error::new(
+                    ErrorKind::Interrupted,
+                    "the turn was interrupted and the session daemon went away",
+                ));
+            }
             if died(conn.daemon_pid).await {
                 return Ok(Ending::DaemonDied { started });
             }

@@ -121,11 +121,12 @@ impl Connection {
 
     /// The next line from the daemon as it came; `None` when it closed.
     pub async fn next_raw(&mut self) -> Result<Option<String>, Error> {
-        let read = self
-            .lines
-            .next(&mut self.reader)
-            .await
-            .map_err(|e| Error::io("cannot read from the daemon", e))?;
+        let read = match self.lines.next(&mut self.reader).await {
+            // A daemon that died with our last words unread resets the connection: it
+            // is gone, as one that closed it is.
+            Err(e) if is_gone(&e) => return Ok(None),
+            read => read.map_err(|e| Error::io("cannot read from the daemon", e))?,
+        };
         self.line_of(read)
     }
 

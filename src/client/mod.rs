@@ -109,7 +109,7 @@ impl Target {
     /// that process runs `leash daemon` for this worker.
     pub fn lock_holder(&self) -> Option<u32> {
         let text = std::fs::read_to_string(self.state_dir.join(LOCK_FILE)).ok()?;
-        let pid: u32 = text.trim().parse().ok()?;
+        let pid = crate::paths::lock_holder_pid(&text)?;
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
         let serves =

@@ -85,30 +85,38 @@ impl Ledger {
             if let Some(step_id) = event.turn {
                 self.steps.insert(step_id, (index, *step));
             }
-            // A turn cut off (its daemon died) ends where the next step begins.
-            if let Some(cut) = self.turns.remove(&index) {
-                close(&mut self.tasks[index], &cut, at);
-            }
+            // A turn cut off (its daemon died) ended with the last word of it.
+            self.cut_off(index);
             return;
+        }
+        if let EventBody::Notice {
+            fault: Some(Fault::DaemonRestart),
+            ..
+        } = &event.body
+        {
+            // The new daemon may hand out the dead one's step ids again.
+            self.steps.clear();
         }
         let Some(index) = self.owner(event) else {
             return;
         };
         let step = event.turn.and_then(|id| self.steps.get(&id)).map(|s| s.1);
-        let tally = &mut self.tasks[index];
-        tally.row.last_ms = tally.row.last_ms.max(at);
-        tally.row.duration_ms = tally.row.last_ms - tally.row.started_ms;
+        if about_the_work(&event.body) {
+            let row = &mut self.tasks[index].row;
+            row.last_ms = row.last_ms.max(at);
+            row.duration_ms = row.last_ms - row.started_ms;
+        }
         match &event.body {
             EventBody::TurnStarted { kind, prompt } => {
-                tally.row.turns += 1;
-                if *kind == TurnKind::Nudge && prompt != CONTINUE_AFTER_RESTART {
-                    tally.row.nudges += 1;
-                }
+                // A plain `session send` is no part of a task.
                 let Some(phase) = span_phase(*kind, step) else {
                     return;
                 };
-                if let Some(cut) = self.turns.remove(&index) {
-                    close(tally, &cut, at);
+                self.cut_off(index);
+                let row = &mut self.tasks[index].row;
+                row.turns += 1;
+                if *kind == TurnKind::Nudge && !prompt.starts_with(CONTINUE_AFTER_RESTART) {
+                    row.nudges += 1;
                 }
                 let open = OpenTurn {
                     kind: *kind,
@@ -121,6 +129,7 @@ impl Ledger {
                 let Some(open) = self.turns.remove(&index) else {
                     return;
                 };
+                let tally = &mut self.tasks[index];
                 close(tally, &open, at);
                 let kind = match (open.kind, step) {
                     (TurnKind::Compact, Some(Step::Plan)) => TurnKind::Plan,
@@ -129,46 +138,29 @@ impl Ledger {
                 tally.row.cost.add(kind, outcome.cost_usd.unwrap_or(0.0));
             }
             EventBody::ChecksRan { checks } => {
+                let row = &mut self.tasks[index].row;
                 let took: u64 = checks.iter().map(|c| c.duration_ms).sum();
-                push_span(
-                    &mut tally.row,
-                    SpanPhase::Checks,
-                    at.saturating_sub(took),
-                    at,
-                );
+                push_span(row, SpanPhase::Checks, at.saturating_sub(took), at);
                 let passed = checks.iter().filter(|c| c.passed()).count() as u32;
-                tally.row.checks_passed += passed;
-                tally.row.checks_failed += checks.len() as u32 - passed;
+                row.checks_passed += passed;
+                row.checks_failed += checks.len() as u32 - passed;
             }
-            EventBody::Reviewed { .. } => tally.row.reviews += 1,
-            EventBody::Rescoped { .. } => tally.row.rescopes += 1,
-            EventBody::Compacted { .. } => mark(&mut tally.row, Fault::Compaction, at),
+            EventBody::Reviewed { .. } => self.tasks[index].row.reviews += 1,
+            EventBody::Rescoped { .. } => self.tasks[index].row.rescopes += 1,
+            EventBody::Compacted { .. } => mark(&mut self.tasks[index].row, Fault::Compaction, at),
             EventBody::Notice {
                 fault: Some(fault), ..
-            } => mark(&mut tally.row, *fault, at),
+            } => mark(&mut self.tasks[index].row, *fault, at),
             EventBody::Judged { judgement } => {
+                if let Some(id) = event.turn {
+                    self.steps.remove(&id);
+                }
+                let tally = &mut self.tasks[index];
                 if let Some(open) = self.turns.remove(&index) {
                     close(tally, &open, at);
                 }
-                if !judgement.verdict.concerns_the_work() {
-                    return;
-                }
-                let row = &mut tally.row;
-                row.verdict = Some(judgement.verdict);
-                row.exit_code = Some(judgement.exit_code);
-                row.message = Some(judgement.message.clone());
-                row.phase = Some(judgement.phase);
-                row.cost_usd = judgement.task_cost_usd;
-                row.standing = Standing::after(judgement.verdict);
-                if judgement.verdict == Verdict::BudgetExhausted {
-                    mark(row, Fault::Budget, at);
-                }
-                tally
-                    .commits
-                    .extend(judgement.commits.iter().map(|c| c.id.clone()));
-                tally.row.commits = tally.commits.len() as u32;
-                if let Some(newest) = judgement.commits.first() {
-                    tally.row.latest_commit = Some(newest.clone());
+                if judgement.verdict.concerns_the_work() {
+                    judged(tally, judgement, at);
                 }
             }
             _ => {}
@@ -181,9 +173,23 @@ impl Ledger {
         Some(self.tasks[index].row.clone())
     }
 
-    /// Every task the log told of, in the order they began.
-    pub fn rows(self) -> Vec<TaskRow> {
+    /// Every task the log told of, in the order they began; a turn still open ends
+    /// with the last word of its task.
+    pub fn rows(mut self) -> Vec<TaskRow> {
+        let open: Vec<usize> = self.turns.keys().copied().collect();
+        for index in open {
+            self.cut_off(index);
+        }
         self.tasks.into_iter().map(|t| t.row).collect()
+    }
+
+    /// The task's open turn, if any, closed at the task's last word.
+    fn cut_off(&mut self, index: usize) {
+        if let Some(open) = self.turns.remove(&index) {
+            let tally = &mut self.tasks[index];
+            let end = tally.row.last_ms.max(open.started);
+            close(tally, &open, end);
+        }
     }
 
     /// The task a step begins on: known, or new. A new task replaces one still under
@@ -193,8 +199,12 @@ impl Ledger {
             return *index;
         }
         if let Some(latest) = self.latest {
+            self.cut_off(latest);
             let old = &mut self.tasks[latest].row;
-            if !old.standing.ended() {
+            if matches!(
+                old.standing,
+                Standing::Unfinished | Standing::Failed | Standing::Interrupted
+            ) {
                 old.standing = Standing::Replaced;
                 old.last_ms = old.last_ms.max(at);
                 old.duration_ms = old.last_ms.saturating_sub(old.started_ms);
@@ -222,6 +232,37 @@ impl Ledger {
             }
             _ => None,
         }
+    }
+}
+
+/// A step's judgement about the work: the task's standing as the command reported it.
+fn judged(tally: &mut Tally, judgement: &crate::worker::Judgement, at: u64) {
+    let row = &mut tally.row;
+    row.verdict = Some(judgement.verdict);
+    row.exit_code = Some(judgement.exit_code);
+    row.message = Some(judgement.message.clone());
+    row.phase = Some(judgement.phase);
+    row.cost_usd = judgement.task_cost_usd;
+    row.standing = Standing::after(judgement.verdict);
+    if judgement.verdict == Verdict::BudgetExhausted {
+        mark(row, Fault::Budget, at);
+    }
+    tally
+        .commits
+        .extend(judgement.commits.iter().map(|c| c.id.clone()));
+    tally.row.commits = tally.commits.len() as u32;
+    if let Some(newest) = judgement.commits.first() {
+        tally.row.latest_commit = Some(newest.clone());
+    }
+}
+
+/// Whether an event moves a task's time on: a refused step or a routine notice (a hook
+/// nudging a done worker hours later) does not.
+fn about_the_work(body: &EventBody<Value>) -> bool {
+    match body {
+        EventBody::Judged { judgement } => judgement.verdict.concerns_the_work(),
+        EventBody::Notice { fault, .. } => fault.is_some(),
+        _ => true,
     }
 }
 

@@ -19,13 +19,15 @@ pub const MAX_TASKS: usize = 1000;
 /// One writer at a time in this process (a daemon may end two tasks close together).
 static WRITING: Mutex<()> = Mutex::new(());
 
-/// The worker's event logs folded, the rotated one first.
+/// The worker's event logs folded, the rotated one first. Both are opened before
+/// either is read, so a rotation meanwhile loses nothing.
 pub fn fold_logs(state_dir: &Path) -> Ledger {
     let mut ledger = Ledger::new();
-    for name in [ROTATED_FILE, LOG_FILE] {
-        let Ok(file) = File::open(state_dir.join(name)) else {
-            continue;
-        };
+    let files: Vec<File> = [ROTATED_FILE, LOG_FILE]
+        .iter()
+        .filter_map(|name| File::open(state_dir.join(name)).ok())
+        .collect();
+    for file in files {
         let mut reader = BufReader::with_capacity(256 * 1024, file);
         let mut line = Vec::new();
         loop {
@@ -45,6 +47,11 @@ pub fn fold_logs(state_dir: &Path) -> Ledger {
 
 /// The task's row as the worker's event logs tell it, added to its history.
 pub fn record(state_dir: &Path, worker: &str, branch: Option<String>, task_id: &str) {
+    // One task's rows in the order the daemon ended it (it may end twice close together:
+    // interrupted, then replaced).
+    let _one = WRITING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let Some(row) = fold_logs(state_dir).row(task_id) else {
         return;
     };
@@ -61,13 +68,17 @@ pub fn record(state_dir: &Path, worker: &str, branch: Option<String>, task_id: &
     }
 }
 
-/// Adds a row; past a tenth over [`MAX_TASKS`], the oldest go.
+/// Adds a row; past a tenth over [`MAX_TASKS`], the oldest go. A torn last line (a
+/// daemon killed as it wrote) is left on a line of its own.
 pub fn append(state_dir: &Path, row: &TaskRow) -> io::Result<()> {
-    let _one = WRITING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let path = state_dir.join(HISTORY_FILE);
-    let mut line = serde_json::to_string(row).map_err(io::Error::other)?;
+    let torn = std::fs::read(&path).is_ok_and(|text| text.last().is_some_and(|b| *b != b'\n'));
+    let mut line = if torn {
+        "\n".to_string()
+    } else {
+        String::new()
+    };
+    line.push_str(&serde_json::to_string(row).map_err(io::Error::other)?);
     line.push('\n');
     OpenOptions::new()
         .create(true)

@@ -268,7 +268,14 @@ fn paint(standing: Standing, text: &str) -> String {
 
 /// As a Markdown table, for a pull request or a chat.
 pub fn markdown(rows: &[TaskRow], totals: &[Totals]) -> String {
-    let escape = |s: &str| safe(s).replace('|', "\\|");
+    // Markdown renders HTML: a task's `<b>` is shown, not obeyed.
+    let escape = |s: &str| {
+        safe(s)
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('|', "\\|")
+    };
     let mut out = String::new();
     let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
     out.push_str(&line(COLUMNS.iter().map(|c| c.name.to_string()).collect()));

@@ -125,10 +125,12 @@ If you cannot go on, answer with `{BLOCKED_MARKER} <reason>`."
     )
 }
 
-/// Sent after claude was restarted in the middle of a step (it crashed or was killed).
-pub const CONTINUE_AFTER_RESTART: &str = "The process running this conversation was \
-restarted in the middle of your last step. Check the state of your work before you go on \
-(the files you were changing, `git status`, `git log`), then continue where you left off.";
+/// Sent when a step goes on from a turn that was cut off: claude died or hung and was
+/// restarted, the daemon died, or the turn was interrupted (a daemon that stops does).
+pub const CONTINUE_AFTER_RESTART: &str = "Your last step was cut off: the process running \
+this conversation was stopped or restarted in the middle of it. Check the state of your work \
+before you go on (the files you were changing, `git status`, `git log`), then continue where \
+you left off.";
 
 /// What a new conversation is told when the last one was full.
 #[derive(Default)]

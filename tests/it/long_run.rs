@@ -219,7 +219,7 @@ fn claude_killed_in_the_middle_of_an_implement_turn_is_restarted_and_the_step_co
     assert!(!alive(claude));
     let last = env.turns().last().unwrap().clone();
     assert!(
-        last["prompt"].as_str().unwrap().contains("was restarted"),
+        last["prompt"].as_str().unwrap().contains("was cut off"),
         "{last}"
     );
     assert_eq!(last["session_id"], env.turns()[1]["session_id"], "resumed");

@@ -85,7 +85,13 @@ fn assert_row_tells(row: &Value, ran: &Ran) {
     assert_eq!(row["turns"], turns.len(), "{what}");
     let nudges = turns
         .iter()
-        .filter(|t| t["kind"] == "nudge" && !t["prompt"].as_str().unwrap().contains("restarted"))
+        .filter(|t| {
+            t["kind"] == "nudge"
+                && !t["prompt"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Your last step was cut off")
+        })
         .count();
     assert_eq!(row["nudges"], nudges, "{what}");
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::support::{Env, alive, finish, signal};
 
-const CONTINUE: &str = "The process running this conversation was restarted";
+const CONTINUE: &str = "Your last step was cut off";
 
 fn prompts(env: &Env) -> Vec<String> {
     env.turns()
@@ -87,7 +87,7 @@ fn a_daemon_that_dies_every_time_ends_the_step_with_6_saying_why() {
     assert_eq!(run.code(), 6, "{run:?}");
     assert!(
         run.stderr
-            .contains("died 3 times in a row during this step; leash gave up (max_crashes 2)"),
+            .contains("died 3 times during this step; leash gave up (max_crashes 2)"),
         "{run:?}"
     );
     assert!(run.stderr.contains("daemon.log"), "the hint: {run:?}");
@@ -198,4 +198,51 @@ fn a_reboot_between_steps_resumes_from_the_saved_phase() {
     let prompts = prompts(&env);
     assert_eq!(prompts.len(), 2, "one plan, one implement: {prompts:#?}");
     assert_eq!(count(&prompts, CONTINUE), 0);
+}
+
+#[test]
+fn a_new_task_whose_daemon_dies_while_planning_is_planned_once() {
+    let env = Env::worker();
+    env.script(&[
+        "reply 1. write a.txt",
+        "write a.txt; commit add a",
+        "kill_daemon",
+        "reply 1. write b.txt",
+        "write b.txt; commit add b",
+    ]);
+    env.ok(&["loop", "--task", "Add a.txt"]);
+    let run = env.leash(&["loop", "--task", "Add b.txt"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let prompts = prompts(&env);
+    assert_eq!(count(&prompts, "Add b.txt"), 1, "{prompts:#?}");
+    assert_eq!(count(&prompts, CONTINUE), 1, "{prompts:#?}");
+    assert_eq!(env.worker_status()["task"], "Add b.txt");
+    assert_eq!(env.worker_status()["phase"], "done");
+}
+
+/// An orderly shutdown (SIGTERM, as a reboot sends it) interrupts the turn; the loop
+/// run again continues it instead of sending its prompt a second time.
+#[test]
+fn a_turn_a_stopping_daemon_cut_off_is_continued_not_sent_again() {
+    let env = Env::worker();
+    env.script(&[
+        "reply 1. write a.txt",
+        "write a.txt; sleep 30000",
+        "commit add a",
+    ]);
+    let night = env.spawn(&["loop", "--task", "Add a.txt"]);
+    env.wait_until("the implement turn", || {
+        prompts(&env).iter().any(|p| p.contains("Implement"))
+    });
+    let daemon = env.status()["daemon_pid"].as_u64().unwrap() as u32;
+    signal(daemon, libc::SIGTERM);
+    let night = finish(night, Duration::from_secs(20));
+    assert_eq!(night.code(), 130, "{night:?}");
+    assert_eq!(env.worker_status()["in_flight"]["turn"], "implement");
+
+    let morning = env.leash(&["loop", "--task", "Add a.txt"]);
+    assert_eq!(morning.code(), 0, "{morning:?}");
+    let prompts = prompts(&env);
+    assert_eq!(count(&prompts, "Implement"), 1, "{prompts:#?}");
+    assert_eq!(count(&prompts, CONTINUE), 1, "{prompts:#?}");
 }

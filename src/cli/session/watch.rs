@@ -51,8 +51,12 @@ pub async fn run() -> Result<u8, Error> {
     discover(&dirs, &mut live, &tx).await?;
     let keys = Keys::listen();
     let mut quit = keys.quit;
-    let mut ctrl_c =
-        signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch for Ctrl-C", e))?;
+    let watch = |kind| signal(kind).map_err(|e| Error::io("cannot watch for signals", e));
+    let (mut ctrl_c, mut term, mut hangup) = (
+        watch(SignalKind::interrupt())?,
+        watch(SignalKind::terminate())?,
+        watch(SignalKind::hangup())?,
+    );
     let mut tick = tokio::time::interval(TICK);
     let _screen = Screen::enter();
     loop {
@@ -67,8 +71,12 @@ pub async fn run() -> Result<u8, Error> {
                 }
             }
             _ = tick.tick() => discover(&dirs, &mut live, &tx).await?,
-            _ = quit.recv() => break,
+            // (Standard input at its end is no `q`: the watch goes on.)
+            Some(()) = quit.recv() => break,
+            // The terminal is put back as it was however the watch is stopped.
             _ = ctrl_c.recv() => break,
+            _ = term.recv() => break,
+            _ = hangup.recv() => break,
         }
     }
     Ok(0)
@@ -263,7 +271,7 @@ fn draw(live: &BTreeMap<String, Live>) {
                 .context_percent
                 .map_or("-".to_string(), |p| format!("{p}%")),
             crate::human::usd(l.row.cost_usd),
-            l.task.as_deref().unwrap_or("-"),
+            cut(l.task.as_deref().unwrap_or("-"), 60),
         );
         // Tasks, tools and paths come from outside: shown, never obeyed.
         screen.push_str(&crate::human::safe(&line));
@@ -274,9 +282,11 @@ fn draw(live: &BTreeMap<String, Live>) {
     let _ = stdout.flush();
 }
 
+/// On one line (a tool's command may span several), at most `width` characters.
 fn cut(text: &str, width: usize) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if text.chars().count() <= width {
-        return text.to_string();
+        return text;
     }
     let mut cut: String = text.chars().take(width - 1).collect();
     cut.push('…');

@@ -100,7 +100,10 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
                 return Ok(ErrorKind::Interrupted.exit_code());
             }
             let planning = matches!(step, WorkerStep::Plan { .. });
-            let judgement = run_step(&target, step, task_id.clone(), &settings, false, out).await?;
+            // A plan starts the task this loop works on: it names no earlier one (sent
+            // again after its daemon died, it must find its own task, not be refused).
+            let mine = (!planning).then(|| task_id.clone()).flatten();
+            let judgement = run_step(&target, step, mine, &settings, false, out).await?;
             if planning && judgement.verdict.concerns_the_work() {
                 task_id.clone_from(&judgement.task_id);
             }

@@ -286,3 +286,78 @@ fn events_outside_any_step_and_unread_lines_are_skipped() {
     assert!(!wanted(r#"{"type":"claude","seq":1}"#));
     assert!(wanted(r#"{"type":"judged","seq":1}"#));
 }
+
+#[test]
+fn a_step_id_a_new_daemon_hands_out_again_is_not_the_old_task_s() {
+    let rows = fold(&[
+        step(1_000, 7, Step::Implement, "a"),
+        started(1_001, 7, TurnKind::Implement),
+        // The daemon died; the new one says so and reuses id 7 for a plain send.
+        fault(2_000, None, Fault::DaemonRestart),
+        started(2_100, 7, TurnKind::User),
+        ended(2_200, 7, 9.0),
+    ]);
+    let row = &rows[0];
+    assert_eq!(row.turns, 1, "{row:#?}");
+    assert_eq!(row.cost.total_usd(), 0.0);
+    assert_eq!(row.faults.daemon_restarts, 1);
+    assert_eq!(row.last_ms, 2_000);
+    assert_eq!(
+        (row.spans[0].start_ms, row.spans[0].end_ms),
+        (1_001, 2_000),
+        "the cut-off turn ends with the task's last word"
+    );
+}
+
+#[test]
+fn a_step_with_nothing_to_do_later_does_not_stretch_the_task() {
+    let mut nothing = judged(90_000, 2, "a", Verdict::NothingToDo, &[]);
+    if let EventBody::Judged { judgement } = &mut nothing.body {
+        judgement.phase = Phase::Done;
+    }
+    let rows = fold(&[
+        step(1_000, 1, Step::Implement, "a"),
+        judged(2_000, 1, "a", Verdict::Committed, &["c1"]),
+        step(90_000, 2, Step::Nudge, "a"),
+        nothing,
+    ]);
+    assert_eq!((rows[0].last_ms, rows[0].duration_ms), (2_000, 1_000));
+    assert_eq!(rows[0].standing, Standing::Done);
+}
+
+#[test]
+fn a_failed_or_interrupted_task_a_new_one_replaces_is_replaced() {
+    for verdict in [Verdict::TurnFailed, Verdict::Interrupted] {
+        let rows = fold(&[
+            step(1_000, 1, Step::Implement, "a"),
+            judged(2_000, 1, "a", verdict, &[]),
+            step(3_000, 2, Step::Plan, "b"),
+        ]);
+        assert_eq!(rows[0].standing, Standing::Replaced, "{verdict:?}");
+    }
+    let blocked = fold(&[
+        step(1_000, 1, Step::Implement, "a"),
+        judged(2_000, 1, "a", Verdict::Blocked, &[]),
+        step(3_000, 2, Step::Plan, "b"),
+    ]);
+    assert_eq!(
+        blocked[0].standing,
+        Standing::Blocked,
+        "its question stands"
+    );
+}
+
+#[test]
+fn a_turn_still_running_has_its_bar_up_to_the_last_word() {
+    let rows = fold(&[
+        step(1_000, 1, Step::Implement, "a"),
+        started(1_010, 1, TurnKind::Implement),
+        fault(1_500, Some(1), Fault::ProviderError),
+    ]);
+    let spans: Vec<(u64, u64)> = rows[0]
+        .spans
+        .iter()
+        .map(|s| (s.start_ms, s.end_ms))
+        .collect();
+    assert_eq!(spans, [(1_010, 1_500)]);
+}

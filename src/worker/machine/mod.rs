@@ -257,6 +257,13 @@ impl StepMachine {
             self.stage = Stage::Over;
             return Action::Finish(refused);
         }
+        // A work turn cut off before it ended (interrupted, as a stopping daemon does;
+        // claude dead or hung past the restarts) stays in flight: the next step of its
+        // phase continues it rather than sending its prompt again.
+        let cut_off = matches!(&seen, Seen::Turn { outcome, .. } if matches!(
+            outcome.status,
+            TurnStatus::Interrupted | TurnStatus::Crashed | TurnStatus::Hung
+        ));
         if let Some(cost) = self.cost_of(&seen) {
             let kind = self.turn_kind();
             state.task.cost.add(kind, cost);
@@ -283,7 +290,10 @@ impl StepMachine {
         // The budget this step runs under (a new task begins without a cost).
         state.task.cost.budget_usd = self.config.task_budget_usd;
         let action = self.within_budget(state, action);
-        state.in_flight = self.in_flight(&action);
+        let cut = cut_off && matches!(action, Action::Finish(_));
+        if !cut {
+            state.in_flight = self.in_flight(&action);
+        }
         if let Action::Finish(judged) = &action {
             self.stage = Stage::Over;
             if judged.verdict.concerns_the_work() {
@@ -416,8 +426,10 @@ impl StepMachine {
         let in_flight = state.in_flight?;
         let kind = in_flight.kind();
         let stage = match (&self.step, in_flight) {
-            (WorkerStep::Plan { task, replace }, InFlight::Plan | InFlight::Replan)
-                if !replace && state.task.text.as_deref() == Some(task.as_str()) =>
+            // The same task's plan, `--fresh` or not: a step sent again after its
+            // daemon died must not plan it twice.
+            (WorkerStep::Plan { task, .. }, InFlight::Plan | InFlight::Replan)
+                if state.task.text.as_deref() == Some(task.as_str()) =>
             {
                 Some(Stage::PlanTurn)
             }
@@ -441,9 +453,17 @@ impl StepMachine {
             "the session daemon died during the {kind} turn; claude resumed the conversation and is told to continue"
         ));
         self.stage = stage;
+        // What a person or a hook says now still reaches the agent.
+        let prompt = match &self.step {
+            WorkerStep::Nudge { reasons, events } if !(reasons.is_empty() && events.is_empty()) => {
+                let said: Vec<&str> = reasons.iter().chain(events).map(String::as_str).collect();
+                format!("{CONTINUE_AFTER_RESTART}\n\nAlso: {}", said.join("\n"))
+            }
+            _ => CONTINUE_AFTER_RESTART.to_string(),
+        };
         Some(Action::Send {
             kind,
-            prompt: CONTINUE_AFTER_RESTART.to_string(),
+            prompt,
             settings: self.config.turns.settings(kind),
             resumed: true,
         })

@@ -146,10 +146,7 @@ pub(super) fn a_step_whose_daemon_is_killed_mid_turn_goes_on_in_a_new_daemon(cli
     let said: Vec<String> = turns.iter().filter_map(last_user_text).collect();
     let continued = turns
         .iter()
-        .find(|t| {
-            last_user_text(t)
-                .is_some_and(|u| u.contains("The process running this conversation was restarted"))
-        })
+        .find(|t| last_user_text(t).is_some_and(|u| u.contains("Your last step was cut off")))
         .unwrap_or_else(|| panic!("claude was told to continue: {said:#?}"));
     assert!(
         texts(continued, "assistant").iter().any(|t| t == plan),

@@ -1,6 +1,7 @@
 //! Implementing: the prompt sent once, the work judged from git.
 
 use super::*;
+use crate::worker::prompts::CONTINUE_AFTER_RESTART;
 
 #[test]
 fn implementing_from_a_fresh_phase_begins_at_head_and_judges_from_git() {
@@ -132,11 +133,13 @@ fn restart_begins_the_phase_over_with_a_fresh_nudge_budget() {
 }
 
 #[test]
-fn a_failed_implementation_turn_is_sent_again_in_the_same_phase() {
-    for (status, verdict, code) in [
-        (TurnStatus::ProviderError, Verdict::ProviderError, 5),
-        (TurnStatus::Crashed, Verdict::TurnFailed, 6),
-        (TurnStatus::Interrupted, Verdict::Interrupted, 130),
+fn a_failed_implementation_turn_is_sent_again_or_continued_in_the_same_phase() {
+    // (how the turn ended, its verdict and exit code, whether the next implement
+    // continues it (it was cut off) rather than sending the prompt again)
+    for (status, verdict, code, continued) in [
+        (TurnStatus::ProviderError, Verdict::ProviderError, 5, false),
+        (TurnStatus::Crashed, Verdict::TurnFailed, 6, true),
+        (TurnStatus::Interrupted, Verdict::Interrupted, 130, true),
     ] {
         let mut s = state(Phase::Planned);
         s.run.implement_sent = false;
@@ -152,16 +155,27 @@ fn a_failed_implementation_turn_is_sent_again_in_the_same_phase() {
             !s.run.implement_sent,
             "the prompt did not get a complete turn"
         );
-        // The next implement sends it again, without beginning the phase anew.
         s.run.foreign_commits.clear();
-        let again = drive(IMPLEMENT, &mut s, vec![git("f1", &["f1"], &[])]);
-        assert_eq!(sent(&again).len(), 1, "sent again");
-        assert_eq!(s.run.head_at_start.as_deref(), Some("h0"), "same phase");
+        let again = if continued {
+            drive(IMPLEMENT, &mut s, vec![])
+        } else {
+            drive(IMPLEMENT, &mut s, vec![git("f1", &["f1"], &[])])
+        };
+        let sent = sent(&again);
+        assert_eq!(sent.len(), 1, "{status:?}: {again:?}");
         assert_eq!(
-            s.run.foreign_commits.len(),
-            1,
-            "someone else's commit is remembered"
+            sent[0].1.starts_with(CONTINUE_AFTER_RESTART),
+            continued,
+            "{status:?}"
         );
+        assert_eq!(s.run.head_at_start.as_deref(), Some("h0"), "same phase");
+        if !continued {
+            assert_eq!(
+                s.run.foreign_commits.len(),
+                1,
+                "someone else's commit is remembered"
+            );
+        }
     }
 }
 

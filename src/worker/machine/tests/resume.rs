@@ -119,13 +119,14 @@ fn a_step_goes_on_from_its_own_turn_and_leaves_anyone_elses() {
             nudge(Some("an answer")),
             Some(TurnKind::Nudge),
         ),
-        // Steps that are not the one in flight begin as they would.
+        // A `--fresh` plan sent again after its daemon died: the same task, not twice.
         (
             Phase::Planning,
             InFlight::Plan,
             plan_of("add a --version flag", true),
-            None,
+            Some(TurnKind::Plan),
         ),
+        // Steps that are not the one in flight begin as they would.
         (Phase::Planning, InFlight::Plan, other_task, None),
         (
             Phase::Implementing,
@@ -160,7 +161,10 @@ fn a_step_goes_on_from_its_own_turn_and_leaves_anyone_elses() {
                     panic!("{what}");
                 };
                 assert_eq!((*sent, *resumed), (kind, true), "{what}");
-                assert_eq!(prompt, CONTINUE_AFTER_RESTART, "not sent twice: {what}");
+                assert!(
+                    prompt.starts_with(CONTINUE_AFTER_RESTART),
+                    "not sent twice: {what}"
+                );
                 assert_eq!(
                     s.in_flight.map(InFlight::kind),
                     Some(kind),
@@ -260,4 +264,53 @@ fn the_marker_is_kept_on_disk_only_while_a_turn_is_out() {
     );
     let back: WorkerState = serde_json::from_value(saved).unwrap();
     assert_eq!(back, s);
+}
+
+#[test]
+fn a_nudge_sent_again_keeps_what_its_person_said() {
+    let mut s = state(Phase::Implementing);
+    s.in_flight = Some(InFlight::Nudge { number: Some(1) });
+    let actions = drive(nudge(Some("use the old API")), &mut s, vec![]);
+    let sent = sent(&actions);
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].1.starts_with(CONTINUE_AFTER_RESTART), "{sent:?}");
+    assert!(sent[0].1.ends_with("Also: use the old API"), "{sent:?}");
+}
+
+#[test]
+fn a_turn_cut_off_stays_in_flight_and_the_next_step_continues_it() {
+    for status in [
+        TurnStatus::Interrupted,
+        TurnStatus::Crashed,
+        TurnStatus::Hung,
+    ] {
+        let mut s = state(Phase::Planned);
+        s.run.implement_sent = false;
+        let actions = drive(
+            IMPLEMENT,
+            &mut s,
+            vec![git("h0", &[], &[]), turn(outcome(status, ""), &[])],
+        );
+        assert_eq!(judged(&actions).phase, Phase::Implementing, "{status:?}");
+        assert_eq!(s.in_flight, Some(InFlight::Implement), "{status:?}: kept");
+        let again = drive(IMPLEMENT, &mut s, vec![]);
+        let sent = sent(&again);
+        assert_eq!(sent.len(), 1, "{status:?}: {again:?}");
+        assert!(sent[0].1.starts_with(CONTINUE_AFTER_RESTART), "{status:?}");
+    }
+    // A turn that ended with an answer, even an error, is over.
+    for status in [
+        TurnStatus::Error,
+        TurnStatus::ProviderError,
+        TurnStatus::Success,
+    ] {
+        let mut s = state(Phase::Planned);
+        s.run.implement_sent = false;
+        drive(
+            IMPLEMENT,
+            &mut s,
+            vec![git("h0", &[], &[]), turn(outcome(status, "done"), &[])],
+        );
+        assert_eq!(s.in_flight, None, "{status:?}");
+    }
 }
