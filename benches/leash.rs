@@ -350,6 +350,7 @@ fn startup_section(runs: usize) {
 /// client at the same time.
 fn relay_section(runs: usize) {
     const EVENTS: u64 = 100_000;
+    const SETTLE: Duration = Duration::from_millis(200);
     let mut bench = Bench::new();
     // The flood is 42 MB of events: a follower on a busy machine may fall further
     // behind than the default 32 MiB and be dropped, by design; here it must not be.
@@ -367,6 +368,9 @@ fn relay_section(runs: usize) {
         bench.leash(&["session", "send", "--json", &prompt]);
         to_client.push(started.elapsed());
         to_follower.push(follower.until_turn_ended() - started);
+        // The daemon hands the flood's memory back once its last reader has caught up,
+        // a moment after that reader saw the turn's end.
+        std::thread::sleep(SETTLE);
         rss_after.push(rss_kib(daemon).to_string());
     }
     let rate = |samples: &[Duration]| {
