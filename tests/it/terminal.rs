@@ -232,3 +232,17 @@ fn session_list_watch_redraws_a_phase_change_as_it_happens() {
     assert!(once.stdout.starts_with("WORKER"), "{once:?}");
     assert!(once.stderr.contains("not a terminal"), "{once:?}");
 }
+
+/// A daemon that takes connections but never answers holds back its own row only: the
+/// others are drawn, and `q` quits, well within the 3 s a status may take.
+#[test]
+fn session_list_watch_is_not_held_up_by_a_daemon_that_never_answers() {
+    let env = Env::worker();
+    env.ok(&["session", "start"]);
+    std::fs::create_dir_all(&env.runtime).unwrap();
+    let _hung = std::os::unix::net::UnixListener::bind(env.runtime.join("aaa-hung.sock")).unwrap();
+    let mut pty = Pty::spawn(env.command(&["session", "list", "--watch"]));
+    pty.wait_for("idle", Duration::from_secs(2));
+    pty.type_keys("q");
+    assert!(pty.wait(Duration::from_secs(2)).success(), "{}", pty.text());
+}

@@ -33,6 +33,10 @@ enum Update {
     Status(String, Box<SessionStatus>),
     /// The worker's daemon stopped (its follow ended).
     Gone(String),
+    /// A worker not yet followed, as a discovery round found it (`None`: not running).
+    Found(String, Option<Box<SessionStatus>>),
+    /// A discovery round is over.
+    Discovered,
 }
 
 /// A worker as the watch shows it: its list row, and what it is doing now.
@@ -48,7 +52,8 @@ pub async fn run() -> Result<u8, Error> {
     let dirs = Dirs::from_env()?;
     let (tx, mut updates) = mpsc::channel::<Update>(1024);
     let mut live: BTreeMap<String, Live> = BTreeMap::new();
-    discover(&dirs, &mut live, &tx).await?;
+    tokio::spawn(discover(dirs.clone(), Vec::new(), tx.clone()));
+    let mut discovering = true;
     let keys = Keys::listen();
     let mut quit = keys.quit;
     let watch = |kind| signal(kind).map_err(|e| Error::io("cannot watch for signals", e));
@@ -58,19 +63,26 @@ pub async fn run() -> Result<u8, Error> {
         watch(SignalKind::hangup())?,
     );
     let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let _screen = Screen::enter();
     loop {
         draw(&live);
         tokio::select! {
             Some(update) = updates.recv() => {
+                discovering &= !matches!(update, Update::Discovered);
                 apply(&dirs, &mut live, update, &tx);
                 // What else arrives within a frame is drawn with it.
                 let frame = tokio::time::Instant::now() + FRAME;
                 while let Ok(Some(update)) = tokio::time::timeout_at(frame, updates.recv()).await {
+                    discovering &= !matches!(update, Update::Discovered);
                     apply(&dirs, &mut live, update, &tx);
                 }
             }
-            _ = tick.tick() => discover(&dirs, &mut live, &tx).await?,
+            _ = tick.tick(), if !discovering => {
+                discovering = true;
+                let followed = live.iter().filter(|(_, l)| l.followed).map(|(w, _)| w.clone());
+                tokio::spawn(discover(dirs.clone(), followed.collect(), tx.clone()));
+            }
             // (Standard input at its end is no `q`: the watch goes on.)
             Some(()) = quit.recv() => break,
             // The terminal is put back as it was however the watch is stopped.
@@ -82,38 +94,58 @@ pub async fn run() -> Result<u8, Error> {
     Ok(0)
 }
 
-/// Adds the workers not yet shown and follows each running one not yet followed.
-async fn discover(
-    dirs: &Dirs,
-    live: &mut BTreeMap<String, Live>,
-    tx: &mpsc::Sender<Update>,
-) -> Result<(), Error> {
+/// Asks every worker not yet followed, all at once, whether its daemon runs (a daemon
+/// slow to answer holds back only its own row), then says the round is over.
+async fn discover(dirs: Dirs, followed: Vec<String>, tx: mpsc::Sender<Update>) {
+    let mut asks = tokio::task::JoinSet::new();
     for worker in dirs.known_workers() {
         let name = worker.to_string();
-        if live.get(&name).is_some_and(|l| l.followed) {
+        if followed.contains(&name) {
             continue;
         }
-        let target = Target::for_worker(dirs.clone(), worker.clone())?;
-        let status = running_status(&target).await;
-        let running = status.is_some();
-        if live.contains_key(&name) && !running {
+        let Ok(target) = Target::for_worker(dirs.clone(), worker) else {
             continue;
-        }
-        live.insert(
-            name.clone(),
-            Live {
-                row: row_of(&target, status),
-                since_ms: None,
-                doing: None,
-                task: task_of(&target),
-                followed: running,
-            },
-        );
-        if running {
-            tokio::spawn(follow(target, name, tx.clone()));
-        }
+        };
+        let tx = tx.clone();
+        asks.spawn(async move {
+            let status = running_status(&target).await.map(Box::new);
+            let _ = tx.send(Update::Found(name, status)).await;
+        });
     }
-    Ok(())
+    while asks.join_next().await.is_some() {}
+    let _ = tx.send(Update::Discovered).await;
+}
+
+/// Shows a worker a discovery round found, and follows it if its daemon runs.
+fn found(
+    dirs: &Dirs,
+    live: &mut BTreeMap<String, Live>,
+    worker: String,
+    status: Option<SessionStatus>,
+    tx: &mpsc::Sender<Update>,
+) {
+    let running = status.is_some();
+    let shown = live.get(&worker);
+    if shown.is_some_and(|l| l.followed) || (shown.is_some() && !running) {
+        return;
+    }
+    let Ok(target) = WorkerName::parse(&worker).and_then(|n| Target::for_worker(dirs.clone(), n))
+    else {
+        return;
+    };
+    live.insert(
+        worker.clone(),
+        Live {
+            row: row_of(&target, status),
+            since_ms: None,
+            doing: None,
+            task: task_of(&target),
+            followed: running,
+        },
+    );
+    if running {
+        tokio::spawn(follow(target, worker, tx.clone()));
+    }
 }
 
 /// The worker's task, one line.
@@ -153,6 +185,8 @@ fn apply(
     tx: &mpsc::Sender<Update>,
 ) {
     match update {
+        Update::Discovered => {}
+        Update::Found(worker, status) => found(dirs, live, worker, status.map(|s| *s), tx),
         Update::Gone(worker) => {
             if let Some(l) = live.get_mut(&worker) {
                 l.followed = false;
