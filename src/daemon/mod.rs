@@ -9,6 +9,7 @@ mod checks;
 mod connection;
 mod feed;
 mod handle;
+mod history_file;
 mod job;
 mod lifecycle;
 mod parts;

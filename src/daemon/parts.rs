@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::history_file::HistoryFile;
 use super::lifecycle::Lifecycle;
 use super::permissions::Permissions;
 use super::queue::Queue;
@@ -45,6 +46,7 @@ pub struct Parts {
     pub queue: Queue,
     pub life: Lifecycle,
     pub record: RecordFile,
+    history: HistoryFile,
     pub place: Place,
     pub limits: Limits,
     /// The job running now, if any.
@@ -80,6 +82,7 @@ impl Parts {
             queue,
             life,
             record: RecordFile::new(place.state_dir.clone()),
+            history: HistoryFile::new(place.state_dir.clone(), place.worker.clone()),
             place,
             limits,
             current: None,
@@ -135,15 +138,7 @@ impl Parts {
     /// from the event log in the background once the log is on disk.
     pub fn record_task(&mut self, task_id: String) {
         self.out.flush();
-        let state_dir = self.place.state_dir.clone();
-        let worker = self.place.worker.clone();
-        let cwd = self.session.view().cwd();
-        tokio::task::spawn_blocking(move || {
-            let branch = cwd.as_deref().and_then(crate::worktree::branch_at);
-            crate::report::history::record(&state_dir, &worker, branch, &task_id);
-            // Reading the log took memory for a moment; the daemon stays small.
-            crate::process::release_free_memory();
-        });
+        self.history.task_ended(task_id, self.session.view().cwd());
     }
 
     /// The session record as it stands.

@@ -16,7 +16,7 @@ pub const HISTORY_FILE: &str = "history.jsonl";
 /// Tasks a worker's history keeps; it is cut back to this once it grows a tenth over.
 pub const MAX_TASKS: usize = 1000;
 
-/// One writer at a time in this process (a daemon may end two tasks close together).
+/// One writer at a time in this process.
 static WRITING: Mutex<()> = Mutex::new(());
 
 /// The worker's event logs folded, the rotated one first. Both are opened before
@@ -45,26 +45,35 @@ pub fn fold_logs(state_dir: &Path) -> Ledger {
     ledger
 }
 
-/// The task's row as the worker's event logs tell it, added to its history.
-pub fn record(state_dir: &Path, worker: &str, branch: Option<String>, task_id: &str) {
-    // One task's rows in the order the daemon ended it (it may end twice close together:
-    // interrupted, then replaced).
+/// The rows of tasks that ended, as the worker's event logs tell them, added to its
+/// history: the logs are folded once for all of them. Each task comes with its branch.
+pub fn record(state_dir: &Path, worker: &str, ended: &[(String, Option<String>)]) {
     let _one = WRITING
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let Some(row) = fold_logs(state_dir).row(task_id) else {
-        return;
-    };
-    let row = TaskRow {
-        worker: worker.to_string(),
-        branch,
-        ..row
-    };
-    if let Err(e) = append(state_dir, &row) {
-        eprintln!(
-            "leash daemon: cannot add the task to {}: {e}",
-            state_dir.join(HISTORY_FILE).display()
-        );
+    let ledger = fold_logs(state_dir);
+    let mut recorded: Vec<&str> = Vec::new();
+    for (task_id, branch) in ended {
+        // A task may end twice close together (interrupted, then replaced): the fold
+        // already holds both.
+        if recorded.contains(&task_id.as_str()) {
+            continue;
+        }
+        recorded.push(task_id);
+        let Some(row) = ledger.row(task_id) else {
+            continue;
+        };
+        let row = TaskRow {
+            worker: worker.to_string(),
+            branch: branch.clone(),
+            ..row
+        };
+        if let Err(e) = append(state_dir, &row) {
+            eprintln!(
+                "leash daemon: cannot add the task to {}: {e}",
+                state_dir.join(HISTORY_FILE).display()
+            );
+        }
     }
 }
 
