@@ -11,7 +11,7 @@ use super::common::{block_on, current_dir};
 use super::session::list::running_status;
 use super::{Global, Output};
 use crate::client::Target;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::paths::{Dirs, WorkerName};
 use crate::record::SessionRecord;
 use crate::report::{Standing, TaskRow, Totals, history, svg, table};
@@ -84,9 +84,13 @@ pub fn run(args: ReportArgs, global: &Global, out: &Output) -> Result<u8, Error>
         return Ok(0);
     }
     if rows.is_empty() {
-        out.note(match args.all {
-            true => "no tasks yet",
-            false => "no tasks yet in this repository (`leash report --all` shows every worker's)",
+        out.note(&match (&global.worker, args.all) {
+            (Some(worker), _) => format!("worker {worker} has no tasks yet"),
+            (None, true) => "no tasks yet".to_string(),
+            (None, false) => {
+                "no tasks yet in this repository (`leash report --all` shows every worker's)"
+                    .to_string()
+            }
         });
         return Ok(0);
     }
@@ -126,10 +130,17 @@ fn totals(rows: &[TaskRow]) -> Vec<Totals> {
 /// The workers the report is about: `--worker`, every one with `--all`, else those of
 /// the repository this runs in.
 fn workers(dirs: &Dirs, global: &Global, all: bool) -> Result<Vec<WorkerName>, Error> {
-    if let Some(name) = &global.worker {
-        return Ok(vec![WorkerName::parse(name)?]);
-    }
     let known = dirs.known_workers();
+    if let Some(name) = &global.worker {
+        let worker = WorkerName::parse(name)?;
+        if !known.contains(&worker) {
+            return Err(
+                Error::new(ErrorKind::NoSession, format!("there is no worker {worker}"))
+                    .hint("`leash session list` names your workers; `leash report --all` reports on every one"),
+            );
+        }
+        return Ok(vec![worker]);
+    }
     if all {
         return Ok(known);
     }

@@ -381,3 +381,18 @@ fn a_task_whose_events_were_rotated_away_is_still_in_the_report() {
     assert_row_tells(is, &ran);
     assert_eq!(is["faults"]["crashes"], 1);
 }
+
+#[test]
+fn a_report_on_a_worker_that_does_not_exist_says_so() {
+    let env = Env::worker();
+    env.ok(&["--worker", "real", "session", "start"]);
+    let run = env.leash(&["--json", "--worker", "typo", "report"]);
+    assert_eq!(run.code(), 3, "{run:?}");
+    assert_eq!(run.last_json()["type"], "error", "{run:?}");
+    assert!(run.stderr.contains("there is no worker typo"), "{run:?}");
+    let run = env.ok(&["--worker", "real", "report"]);
+    assert!(
+        run.stderr.contains("worker real has no tasks yet"),
+        "{run:?}"
+    );
+}
