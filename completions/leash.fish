@@ -139,7 +139,7 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -l force -d 'Remove its worktree even with uncommitted changes or untracked files in it'
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -l force -d 'Remove its worktree even when it holds work git could not give back, or is locked'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from rm" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from fork" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r

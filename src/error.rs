@@ -96,7 +96,7 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (
         ErrorKind::Dirty.exit_code(),
-        "dirty: the worker's worktree holds work git could not give back (uncommitted, untracked or ignored files, commits on no ref), so `session rm` kept it (`--force` removes it)",
+        "dirty: the worker's worktree holds work git could not give back (uncommitted, untracked or ignored files, submodules, commits on no ref) or is locked or out of git's sight, so `session rm` kept it (`--force` removes it)",
     ),
     (
         ErrorKind::Interrupted.exit_code(),

@@ -220,11 +220,13 @@ pub fn changes(dir: &Path) -> Result<Vec<FileChange>, Error> {
 }
 
 /// Files git ignores in the work tree (`.env`, build output): no commit has them, so
-/// nothing could bring them back. An ignored directory is listed once, as a whole.
+/// nothing could bring them back. An ignored directory is listed once, as a whole;
+/// untracked directories are looked into (a new `conf/` may hold only a `.env`).
 pub fn ignored(dir: &Path) -> Result<Vec<String>, Error> {
     let mut options = StatusOptions::new();
     options
-        .include_untracked(false)
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
         .include_ignored(true)
         .recurse_ignored_dirs(false);
     statuses(dir, options, |path, status| {
@@ -250,34 +252,125 @@ fn statuses<T>(
         .collect())
 }
 
-/// Commits HEAD holds that no branch, tag or other ref of the repository has (a HEAD
-/// detached and committed on): counted, with the newest.
-pub fn unreferenced_commits(dir: &Path) -> Result<Option<(usize, String)>, Error> {
+/// Tracked files a person told git not to look at (`update-index --assume-unchanged`
+/// or `--skip-worktree`) whose content differs from the index: status hides them, yet
+/// they are edits no commit has.
+pub fn hidden_changes(dir: &Path) -> Result<Vec<String>, Error> {
+    const ASSUME_UNCHANGED: u16 = 0x8000;
+    const SKIP_WORKTREE: u16 = 1 << 14;
     let repo = open(dir)?;
-    let Ok(head) = repo.head() else {
-        return Ok(None);
+    let Some(workdir) = repo.workdir() else {
+        return Ok(Vec::new());
     };
-    if head.is_branch() {
-        return Ok(None);
+    let index = repo.index().map_err(|e| git_error("read the index", e))?;
+    Ok(index
+        .iter()
+        .filter(|e| e.flags & ASSUME_UNCHANGED != 0 || e.flags_extended & SKIP_WORKTREE != 0)
+        .filter_map(|e| {
+            let path = String::from_utf8_lossy(&e.path).into_owned();
+            let file = workdir.join(&path);
+            // A hidden file that is gone loses nothing: the index has it.
+            let on_disk = git2::Oid::hash_file(git2::ObjectType::Blob, &file).ok()?;
+            (on_disk != e.id).then_some(path)
+        })
+        .collect())
+}
+
+/// Submodules checked out in the work tree: each is a repository of its own whose
+/// commits and files go with the worktree (git refuses to remove such a worktree too).
+pub fn checked_out_submodules(dir: &Path) -> Result<Vec<String>, Error> {
+    let repo = open(dir)?;
+    let submodules = repo
+        .submodules()
+        .map_err(|e| git_error("list the submodules", e))?;
+    Ok(submodules
+        .iter()
+        .filter(|s| s.open().is_ok())
+        .map(|s| s.path().display().to_string())
+        .collect())
+}
+
+/// The refs that belong to one worktree alone and go with it.
+const PER_WORKTREE_REFS: [&str; 3] = ["refs/worktree/", "refs/bisect/", "refs/rewritten/"];
+
+/// Commits that only the worktree holds: on its detached HEAD, or on refs of its own
+/// (`refs/worktree/*`, `refs/bisect/*`), and on no branch, tag or other ref of the
+/// repository, nor checked out in another worktree. Says which of its heads hold them
+/// (`HEAD at 1a2b3c4d5e`) and how many there are.
+pub fn unreferenced_commits(
+    main: &Repository,
+    worktree: &Repository,
+) -> Result<Option<(usize, Vec<String>)>, Error> {
+    let walk_error = |e| git_error("walk the history", e);
+    let mut heads: Vec<(String, git2::Oid)> = Vec::new();
+    if let Ok(head) = worktree.head()
+        && !head.is_branch()
+        && let Some(tip) = head.target()
+    {
+        heads.push(("detached HEAD".to_string(), tip));
     }
-    let Some(tip) = head.target() else {
-        return Ok(None);
-    };
-    let mut walk = repo
-        .revwalk()
-        .map_err(|e| git_error("walk the history", e))?;
-    walk.push(tip)
-        .map_err(|e| git_error("walk the history", e))?;
-    let references = repo
+    own_refs(&worktree.path().join("refs"), "refs", &mut heads);
+    let mut kept: Vec<git2::Oid> = Vec::new();
+    let references = main
         .references()
         .map_err(|e| git_error("list the references", e))?;
     for reference in references.flatten() {
-        if let Some(oid) = reference.target() {
-            let _ = walk.hide(oid);
+        let name = reference.name().unwrap_or_default();
+        if PER_WORKTREE_REFS.iter().any(|own| name.starts_with(own)) {
+            continue;
+        }
+        kept.extend(reference.resolve().ok().and_then(|r| r.target()));
+    }
+    kept.extend(main.head().ok().and_then(|h| h.target()));
+    let this = worktree.path().canonicalize().ok();
+    let names = main
+        .worktrees()
+        .map_err(|e| git_error("list the worktrees", e))?;
+    for name in names.iter() {
+        let Some(Ok(other)) = name.ok().flatten().map(|name| main.find_worktree(name)) else {
+            continue;
+        };
+        let Ok(other) = Repository::open_from_worktree(&other) else {
+            continue;
+        };
+        if other.path().canonicalize().ok() != this {
+            kept.extend(other.head().ok().and_then(|h| h.target()));
         }
     }
-    let count = walk.flatten().count();
-    Ok((count > 0).then(|| (count, tip.to_string())))
+    let mut count = 0;
+    let mut holding = Vec::new();
+    for (name, tip) in heads {
+        let mut walk = worktree.revwalk().map_err(walk_error)?;
+        walk.push(tip).map_err(walk_error)?;
+        for oid in &kept {
+            let _ = walk.hide(*oid);
+        }
+        let only_here = walk.flatten().count();
+        if only_here > 0 {
+            count = count.max(only_here);
+            let tip = tip.to_string();
+            holding.push(format!("{name} at {}", &tip[..10]));
+        }
+    }
+    Ok((count > 0).then_some((count, holding)))
+}
+
+/// The loose refs under a worktree's own `refs/` directory (git never packs them).
+fn own_refs(dir: &Path, prefix: &str, found: &mut Vec<(String, git2::Oid)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = format!("{prefix}/{}", entry.file_name().to_string_lossy());
+        let path = entry.path();
+        if path.is_dir() {
+            own_refs(&path, &name, found);
+        } else if let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(oid) = git2::Oid::from_str(text.trim())
+        {
+            found.push((name, oid));
+        }
+    }
 }
 
 fn short_code(status: Status) -> String {

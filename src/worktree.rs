@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use git2::{BranchType, Repository, WorktreeAddOptions, WorktreePruneOptions};
+use git2::{BranchType, Repository, WorktreeAddOptions, WorktreeLockStatus, WorktreePruneOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind};
@@ -108,14 +108,14 @@ impl Worktree {
     pub fn remove(&self, force: bool) -> Result<BranchFate, Error> {
         let main = open(&self.repo)?;
         let _lock = lock(&main)?;
-        let path = self.place(&main);
         if !force {
-            self.ensure_clean_at(&path)?;
+            self.ensure_clean_in(&main)?;
         }
+        let path = self.place(&main);
         match main.find_worktree(&git_name_of(&self.path)).ok() {
             Some(worktree) => {
                 let mut prune = WorktreePruneOptions::new();
-                prune.valid(true).locked(false).working_tree(true);
+                prune.valid(true).locked(force).working_tree(true);
                 worktree
                     .prune(Some(&mut prune))
                     .map_err(|e| git_error("remove the worktree", e))?;
@@ -141,42 +141,94 @@ impl Worktree {
             .unwrap_or_else(|| self.path.clone())
     }
 
-    /// A worktree is kept when removing it would lose work: uncommitted changes,
-    /// untracked or ignored files, or commits on a HEAD no ref has.
+    /// A worktree is kept when removing it would lose work: uncommitted changes (those
+    /// git was told to overlook included), untracked or ignored files, checked-out
+    /// submodules, commits only it holds; or when a person locked it, or moved it where
+    /// git cannot see.
     pub fn ensure_clean(&self) -> Result<(), Error> {
-        let path = match open(&self.repo) {
-            Ok(main) => self.place(&main),
-            Err(_) => self.path.clone(),
-        };
-        self.ensure_clean_at(&path)
+        match open(&self.repo) {
+            Ok(main) => self.ensure_clean_in(&main),
+            // No repository any more: nothing of it is left to lose.
+            Err(_) => Ok(()),
+        }
     }
 
-    fn ensure_clean_at(&self, path: &Path) -> Result<(), Error> {
-        if !path.exists() {
-            return Ok(());
-        }
-        let changes = crate::git::changes(path)?;
-        if !changes.is_empty() {
-            let listed: Vec<String> = changes
-                .iter()
-                .map(|c| format!("{} {}", c.code.trim(), c.path))
-                .collect();
+    fn ensure_clean_in(&self, main: &Repository) -> Result<(), Error> {
+        let path = self.place(main);
+        let Ok(registered) = main.find_worktree(&git_name_of(&self.path)) else {
+            return self.ensure_clean_files(&path);
+        };
+        if let Ok(WorktreeLockStatus::Locked(reason)) = registered.is_locked() {
+            let reason = reason
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty());
             return Err(kept(
-                path,
-                format!("{} uncommitted change(s)", changes.len()),
-                &listed,
-                "commit or discard them there, or `--force` removes the worktree with them",
+                &path,
+                "a lock".to_string(),
+                &[reason.unwrap_or_else(|| "git worktree lock".to_string())],
+                &format!(
+                    "`git worktree unlock {}` first, or `--force` removes it locked",
+                    path.display()
+                ),
             ));
         }
-        if let Some((count, tip)) = crate::git::unreferenced_commits(path)? {
+        // Its own git dir holds its HEAD and refs even when its files are gone.
+        let own = main.path().join("worktrees").join(git_name_of(&self.path));
+        if let Ok(worktree) =
+            Repository::open_from_worktree(&registered).or_else(|_| Repository::open(&own))
+            && let Some((count, heads)) = crate::git::unreferenced_commits(main, &worktree)?
+        {
             return Err(kept(
-                path,
-                format!("{count} commit(s) on a detached HEAD that no branch or tag has"),
-                &[format!("HEAD is at {}", &tip[..tip.len().min(10)])],
+                &path,
+                format!("{count} commit(s) that no branch or tag has"),
+                &heads,
                 &format!(
                     "keep them on a branch first (`git -C {} branch NAME`), or `--force` drops them",
                     path.display()
                 ),
+            ));
+        }
+        if !path.exists() {
+            return Err(Error::new(
+                ErrorKind::Dirty,
+                format!(
+                    "the worktree is not at {}, where git has it: moved by hand, or deleted; nothing was removed",
+                    path.display()
+                ),
+            )
+            .hint("moved: `git worktree repair NEW_PATH` tells git, then rm checks it there; deleted: `--force` forgets it"));
+        }
+        self.ensure_clean_files(&path)
+    }
+
+    fn ensure_clean_files(&self, path: &Path) -> Result<(), Error> {
+        if !path.exists() {
+            return Ok(());
+        }
+        let mut changes: Vec<String> = crate::git::changes(path)?
+            .iter()
+            .map(|c| format!("{} {}", c.code.trim(), c.path))
+            .collect();
+        changes.extend(
+            crate::git::hidden_changes(path)?
+                .into_iter()
+                .map(|file| format!("M {file} (marked unchanged)")),
+        );
+        if !changes.is_empty() {
+            return Err(kept(
+                path,
+                format!("{} uncommitted change(s)", changes.len()),
+                &changes,
+                "commit or discard them there, or `--force` removes the worktree with them",
+            ));
+        }
+        let submodules = crate::git::checked_out_submodules(path)?;
+        if !submodules.is_empty() {
+            return Err(kept(
+                path,
+                format!("{} checked-out submodule(s)", submodules.len()),
+                &submodules,
+                "their commits and files would go with it: push or copy what you need, then `--force`",
             ));
         }
         let ignored = crate::git::ignored(path)?;

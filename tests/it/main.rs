@@ -12,6 +12,7 @@ mod gates;
 mod generated_docs;
 mod hostile;
 mod json_output;
+mod keep;
 mod long_run;
 mod many;
 mod outcomes;

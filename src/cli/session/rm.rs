@@ -16,7 +16,7 @@ pub struct RmArgs {
     /// The worker to remove
     #[arg(value_name = "NAME")]
     pub name: String,
-    /// Remove its worktree even with uncommitted changes or untracked files in it
+    /// Remove its worktree even when it holds work git could not give back, or is locked
     #[arg(long)]
     pub force: bool,
 }
