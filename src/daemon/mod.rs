@@ -297,9 +297,9 @@ async fn serve(
         signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch signals", e))?;
     let mut hangup =
         signal(SignalKind::hangup()).map_err(|e| Error::io("cannot watch signals", e))?;
-    // A socket deleted under the daemon (temp-dir cleaners do that) is re-created when
-    // a client that finds none asks with SIGUSR1. No timer looks for it: an idle
-    // daemon wakes for nothing.
+    // A socket deleted under the daemon (temp-dir cleaners do that, sometimes with its
+    // directory) is re-created when a client that finds none asks with SIGUSR1. No
+    // timer looks for it: an idle daemon wakes for nothing.
     let mut rebind =
         signal(SignalKind::user_defined1()).map_err(|e| Error::io("cannot watch signals", e))?;
 
@@ -371,6 +371,10 @@ fn keep_socket(socket: &Path, listener: &mut UnixListener, bound: &mut Option<u6
 /// create files): the socket is bound, then made 0600, in a runtime dir only its owner
 /// can enter.
 fn rebind_private(socket: &Path) -> Result<UnixListener, Error> {
+    // A cleaner may have taken the whole runtime dir.
+    if let Some(dir) = socket.parent() {
+        crate::paths::ensure_private_dir(dir)?;
+    }
     remove_stale(socket)?;
     let listener = UnixListener::bind(socket)
         .map_err(|e| Error::io(format!("cannot listen on {}", socket.display()), e))?;

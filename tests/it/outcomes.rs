@@ -197,6 +197,33 @@ fn a_deleted_socket_does_not_lose_the_daemon() {
     });
 }
 
+/// A cleaner that takes the whole runtime dir while a step runs: the step ends with its
+/// own verdict, and the next command finds the same daemon.
+#[test]
+fn a_runtime_dir_wiped_under_a_running_step_loses_nothing() {
+    let env = Env::worker();
+    env.script(&[
+        "reply 1. write a.txt",
+        "write a.txt; sleep 1500",
+        "commit add a",
+    ]);
+    let night = env.spawn(&["loop", "--task", "Add a.txt"]);
+    env.wait_until("the implement turn", || env.turns().len() == 2);
+    let daemon = json_status(&env)["daemon_pid"].clone();
+    std::fs::remove_dir_all(&env.runtime).unwrap();
+    assert_eq!(json_status(&env)["daemon_pid"], daemon, "the same daemon");
+    let night = crate::support::finish(night, Duration::from_secs(30));
+    assert_eq!(night.code(), 0, "{night:?}");
+    std::fs::remove_dir_all(&env.runtime).unwrap();
+    let send = env.leash(&["session", "send", "hi"]);
+    assert_eq!(send.code(), 0, "{send:?}");
+    assert_eq!(
+        json_status(&env)["daemon_pid"],
+        daemon,
+        "still the same daemon"
+    );
+}
+
 /// Case 6: claude dies with its daemon.
 #[test]
 fn claude_dies_with_a_daemon_killed_mid_turn() {
