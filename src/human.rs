@@ -48,11 +48,16 @@ pub fn tokens(n: u64) -> String {
 
 /// US dollars for people: `$0.42`; below a cent, up to four places: `$0.001`.
 pub fn usd(amount: f64) -> String {
-    if amount != 0.0 && amount.abs() < 0.01 {
-        let text = format!("{amount:.4}");
-        format!("${}", text.trim_end_matches('0'))
-    } else {
-        format!("${amount:.2}")
+    if amount == 0.0 || amount.abs() >= 0.01 || !amount.is_finite() {
+        return format!("${amount:.2}");
+    }
+    // Two significant digits of a small amount, never fewer than four places.
+    let places = (-amount.abs().log10()).ceil().clamp(3.0, 9.0) as usize + 1;
+    let text = format!("{amount:.places$}");
+    let text = text.trim_end_matches('0');
+    match text.ends_with('.') {
+        true => format!("${amount:.2}"),
+        false => format!("${text}"),
     }
 }
 
@@ -123,6 +128,9 @@ mod tests {
         assert_eq!(usd(0.001), "$0.001");
         assert_eq!(usd(0.00125), "$0.0013");
         assert_eq!(usd(12.5), "$12.50");
+        assert_eq!(usd(0.00001), "$0.00001");
+        assert_eq!(usd(0.000_023_4), "$0.000023");
+        assert_eq!(usd(1e-15), "$0.00");
     }
 
     #[test]

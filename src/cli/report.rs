@@ -169,10 +169,17 @@ fn repository_of(dir: &Path) -> Option<PathBuf> {
 /// hold yet (a task under way) or holds an older word on.
 fn tasks_of(target: &Target) -> Result<Vec<TaskRow>, Error> {
     let mut rows: Vec<TaskRow> = history::load(&target.state_dir);
-    for folded in history::fold_logs(&target.state_dir).rows() {
+    let ledger = history::fold_logs(&target.state_dir);
+    let open_steps = ledger.open_steps();
+    for folded in ledger.rows() {
         match rows.iter_mut().find(|r| r.task_id == folded.task_id) {
-            // The log saw the whole task: its word is the latest.
-            Some(kept) if folded.started_ms <= kept.started_ms => *kept = folded,
+            // The log saw the whole task: its word is the latest (the branch it was
+            // recorded on stays: the worker may be elsewhere now).
+            Some(kept) if folded.started_ms <= kept.started_ms => {
+                let branch = kept.branch.take();
+                *kept = folded;
+                kept.branch = kept.branch.take().or(branch);
+            }
             // The log lost the task's beginning, and saw it go on after it was kept:
             // the kept figures stand, the latest judgement is the log's.
             Some(kept) if folded.last_ms > kept.last_ms && folded.verdict.is_some() => {
@@ -194,12 +201,14 @@ fn tasks_of(target: &Target) -> Result<Vec<TaskRow>, Error> {
         .ok()
         .flatten()
         .and_then(|r| crate::worktree::branch_at(&r.conversation.cwd));
+    // Running: the daemon is on a step of the task now (not on a plain `session send`).
     let running = block_on(async { Ok(running_status(target).await) })?
         .and_then(|status| status.current_turn)
-        .and_then(|_| {
-            crate::worker::WorkerState::load(&target.state_dir)
-                .ok()
-                .and_then(|s| s.task.id)
+        .and_then(|turn| {
+            open_steps
+                .into_iter()
+                .find(|(step, _)| *step == turn)
+                .map(|(_, task)| task)
         });
     for row in &mut rows {
         if row.worker.is_empty() {
@@ -208,8 +217,9 @@ fn tasks_of(target: &Target) -> Result<Vec<TaskRow>, Error> {
         if row.branch.is_none() {
             row.branch.clone_from(&branch);
         }
-        if !row.standing.ended() && running.as_deref() == Some(row.task_id.as_str()) {
+        if running.as_deref() == Some(row.task_id.as_str()) {
             row.standing = Standing::Running;
+            row.exit_code = None;
         }
     }
     Ok(rows)
@@ -232,30 +242,29 @@ fn since_ms(text: &str) -> Result<u64, Error> {
     })
 }
 
-/// `YYYY-MM-DD`, optionally `THH:MM[:SS]`, in UTC, as Unix ms.
+/// `YYYY-MM-DD`, optionally `THH:MM[:SS]`, in UTC, as Unix ms. A date that is not in
+/// the calendar (`2026-02-31`) is no date.
 fn utc_ms(text: &str) -> Option<u64> {
     let (date, time) = text.split_once(['T', ' ']).unwrap_or((text, "00:00"));
-    let mut ymd = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
-    if ymd.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+    let numbers = |text: &str, sep: char| -> Option<Vec<i64>> {
+        text.split(sep).map(|p| p.parse::<i64>().ok()).collect()
+    };
+    let (y, m, d) = match numbers(date, '-')?.as_slice() {
+        [y, m, d] => (*y, *m, *d),
+        _ => return None,
+    };
+    let (h, min, s) = match numbers(time, ':')?.as_slice() {
+        [h, min] => (*h, *min, 0),
+        [h, min, s] => (*h, *min, *s),
+        _ => return None,
+    };
+    if !(1970..=9999).contains(&y) || h > 23 || min > 59 || s > 59 || h < 0 || min < 0 || s < 0 {
         return None;
     }
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, min) = (hms.next()??, hms.next()??);
-    let s = hms.next().flatten().unwrap_or(0);
-    if h > 23 || min > 59 || s > 59 {
+    let days = crate::time::days_from_civil(y, m, d);
+    if crate::time::civil_from_days(days) != (y, m, d) {
         return None;
     }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    if !(1970..=9999).contains(&y) {
-        return None;
-    }
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
     let secs = days * 86_400 + h * 3600 + min * 60 + s;
     u64::try_from(secs).ok().map(|s| s * 1000)
 }
@@ -277,6 +286,10 @@ mod tests {
             "2026-12",
             "",
             "99999999999999-01-01",
+            "2026-02-31",
+            "2026-12-02T18:00:zz",
+            "2026-12-02T18:00:00:99",
+            "2026-12-02T-1:00",
         ] {
             assert_eq!(utc_ms(bad), None, "{bad}");
         }

@@ -44,6 +44,9 @@ struct OpenTurn {
 struct Tally {
     row: TaskRow,
     commits: BTreeSet<String>,
+    /// The log saw the task planned here; without it (a fork's task, or a beginning
+    /// rotated away) the task's own running cost would count spend this log never saw.
+    planned_here: bool,
 }
 
 #[derive(Default)]
@@ -82,6 +85,9 @@ impl Ledger {
         } = &event.body
         {
             let index = self.task(id, task.as_deref(), at);
+            if *step == Step::Plan {
+                self.tasks[index].planned_here = true;
+            }
             if let Some(step_id) = event.turn {
                 self.steps.insert(step_id, (index, *step));
             }
@@ -167,6 +173,14 @@ impl Ledger {
         }
     }
 
+    /// The steps begun and not yet judged, with the task each works on.
+    pub fn open_steps(&self) -> Vec<(u64, String)> {
+        self.steps
+            .iter()
+            .map(|(id, (index, _))| (*id, self.tasks[*index].row.task_id.clone()))
+            .collect()
+    }
+
     /// The row of a task, as far as the log told it.
     pub fn row(&self, task_id: &str) -> Option<TaskRow> {
         let index = *self.by_id.get(task_id)?;
@@ -206,6 +220,7 @@ impl Ledger {
                 Standing::Unfinished | Standing::Failed | Standing::Interrupted
             ) {
                 old.standing = Standing::Replaced;
+                old.exit_code = Some(Verdict::Replaced.exit_code());
                 old.last_ms = old.last_ms.max(at);
                 old.duration_ms = old.last_ms.saturating_sub(old.started_ms);
             }
@@ -214,6 +229,7 @@ impl Ledger {
         self.tasks.push(Tally {
             row: new_row(id, text.unwrap_or_default(), at),
             commits: BTreeSet::new(),
+            planned_here: false,
         });
         self.by_id.insert(id.to_string(), index);
         self.latest = Some(index);
@@ -239,11 +255,19 @@ impl Ledger {
 fn judged(tally: &mut Tally, judgement: &crate::worker::Judgement, at: u64) {
     let row = &mut tally.row;
     row.verdict = Some(judgement.verdict);
-    row.exit_code = Some(judgement.exit_code);
+    row.standing = Standing::after(judgement.verdict);
+    // A task that ended says what `leash loop` exits with for it; one under way, what
+    // its last step's command did.
+    row.exit_code = Some(match row.standing.ended() {
+        true => judgement.verdict.exit_code(),
+        false => judgement.exit_code,
+    });
     row.message = Some(judgement.message.clone());
     row.phase = Some(judgement.phase);
-    row.cost_usd = judgement.task_cost_usd;
-    row.standing = Standing::after(judgement.verdict);
+    row.cost_usd = match tally.planned_here {
+        true => judgement.task_cost_usd,
+        false => row.cost.total_usd(),
+    };
     if judgement.verdict == Verdict::BudgetExhausted {
         mark(row, Fault::Budget, at);
     }

@@ -3,7 +3,7 @@
 //! away a busy worker's earlier days; the history keeps its newest [`MAX_TASKS`].
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Mutex;
@@ -81,7 +81,7 @@ pub fn record(state_dir: &Path, worker: &str, ended: &[(String, Option<String>)]
 /// daemon killed as it wrote) is left on a line of its own.
 pub fn append(state_dir: &Path, row: &TaskRow) -> io::Result<()> {
     let path = state_dir.join(HISTORY_FILE);
-    let torn = std::fs::read(&path).is_ok_and(|text| text.last().is_some_and(|b| *b != b'\n'));
+    let torn = read(&path).is_some_and(|text| text.last().is_some_and(|b| *b != b'\n'));
     let mut line = if torn {
         "\n".to_string()
     } else {
@@ -95,24 +95,30 @@ pub fn append(state_dir: &Path, row: &TaskRow) -> io::Result<()> {
         .mode(0o600)
         .open(&path)?
         .write_all(line.as_bytes())?;
-    let text = std::fs::read_to_string(&path)?;
-    let lines: Vec<&str> = text.lines().collect();
+    let Some(text) = read(&path) else {
+        return Ok(());
+    };
+    let lines: Vec<&[u8]> = text
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     if lines.len() <= MAX_TASKS + MAX_TASKS / 10 {
         return Ok(());
     }
-    let kept = lines[lines.len() - MAX_TASKS..].join("\n") + "\n";
-    crate::paths::write_atomic(&path, kept.as_bytes())
+    let mut kept = lines[lines.len() - MAX_TASKS..].join(&b'\n');
+    kept.push(b'\n');
+    crate::paths::write_atomic(&path, &kept)
 }
 
 /// The history's rows, oldest first; a task recorded more than once (it ended, then
-/// went on) keeps its latest. A torn or unreadable line is skipped.
+/// went on) keeps its latest. A torn, unreadable or oversized line is skipped.
 pub fn load(state_dir: &Path) -> Vec<TaskRow> {
-    let Ok(file) = File::open(state_dir.join(HISTORY_FILE)) else {
+    let Some(text) = read(&state_dir.join(HISTORY_FILE)) else {
         return Vec::new();
     };
     let mut rows: Vec<TaskRow> = Vec::new();
-    for line in BufReader::new(file).lines().map_while(Result::ok) {
-        let Ok(row) = serde_json::from_str::<TaskRow>(&line) else {
+    for line in text.split(|b| *b == b'\n') {
+        let Ok(row) = serde_json::from_slice::<TaskRow>(line) else {
             continue;
         };
         rows.retain(|r| r.task_id != row.task_id);
@@ -120,6 +126,21 @@ pub fn load(state_dir: &Path) -> Vec<TaskRow> {
     }
     rows
 }
+
+/// A history a person may have put anything in: only a regular file is read (a FIFO or
+/// a device would hang or never end), and at most [`MAX_BYTES`] of it.
+fn read(path: &Path) -> Option<Vec<u8>> {
+    let file = File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = Vec::new();
+    file.take(MAX_BYTES).read_to_end(&mut text).ok()?;
+    Some(text)
+}
+
+/// Far above what [`MAX_TASKS`] rows take (about 1 KB each).
+const MAX_BYTES: u64 = 64 << 20;
 
 #[cfg(test)]
 mod tests {
@@ -157,5 +178,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(load(dir.path()).len(), MAX_TASKS, "a torn line is skipped");
+    }
+
+    #[test]
+    fn a_line_that_is_not_text_hides_no_later_row() {
+        let dir = tempfile::tempdir().unwrap();
+        append(dir.path(), &row(1)).unwrap();
+        let path = dir.path().join(HISTORY_FILE);
+        let mut text = std::fs::read(&path).unwrap();
+        text.extend_from_slice(b"{\"task\":\"torn \xf0\x9f\n");
+        std::fs::write(&path, text).unwrap();
+        append(dir.path(), &row(2)).unwrap();
+        append(dir.path(), &row(3)).unwrap();
+        let ids: Vec<String> = load(dir.path()).into_iter().map(|r| r.task_id).collect();
+        assert_eq!(ids, ["t1", "t2", "t3"]);
+    }
+
+    #[test]
+    fn a_history_that_is_no_file_reads_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join(HISTORY_FILE)).unwrap();
+        assert!(load(dir.path()).is_empty());
     }
 }

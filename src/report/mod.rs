@@ -19,7 +19,8 @@ use crate::worker::{Phase, TaskCost, Verdict};
 pub struct TaskRow {
     /// The worker that worked on it.
     pub worker: String,
-    /// The branch the worker works on, when it has a worktree of its own.
+    /// The branch the worker was on when the task ended (for a task under way, the
+    /// one it is on now).
     pub branch: Option<String>,
     /// Which task it is (a new task gets a new id; `worker.json`'s `task_id`).
     pub task_id: String,
@@ -29,7 +30,9 @@ pub struct TaskRow {
     pub standing: Standing,
     /// The last step's verdict, as the command reported it; `null` before any.
     pub verdict: Option<Verdict>,
-    /// The last step's exit code, as the command reported it; `null` before any.
+    /// For a task that ended, the exit code `leash loop` ends with for it (10 out of
+    /// nudges, 14 replaced, ...); for one under way, its last step's; `null` before any
+    /// step and while a step runs.
     pub exit_code: Option<u8>,
     /// The last step's message.
     pub message: Option<String>,
@@ -53,7 +56,9 @@ pub struct TaskRow {
     pub nudges: u32,
     /// Times the task was planned again.
     pub rescopes: u32,
-    /// What its turns cost, as the last step reported it (US dollars).
+    /// What the task cost, as its last step reported it (US dollars); for a task
+    /// another worker planned (a fork's), what this worker's turns cost, so totals count
+    /// every turn once.
     pub cost_usd: f64,
     /// Its turns' cost by phase, as claude reported each turn.
     pub cost: TaskCost,
@@ -175,11 +180,11 @@ impl Faults {
     }
 
     pub fn add(&mut self, other: &Faults) {
-        self.crashes += other.crashes;
-        self.daemon_restarts += other.daemon_restarts;
-        self.compactions += other.compactions;
-        self.hand_offs += other.hand_offs;
-        self.provider_errors += other.provider_errors;
+        self.crashes = self.crashes.saturating_add(other.crashes);
+        self.daemon_restarts = self.daemon_restarts.saturating_add(other.daemon_restarts);
+        self.compactions = self.compactions.saturating_add(other.compactions);
+        self.hand_offs = self.hand_offs.saturating_add(other.hand_offs);
+        self.provider_errors = self.provider_errors.saturating_add(other.provider_errors);
         self.budget |= other.budget;
     }
 
@@ -280,10 +285,10 @@ impl Totals {
                 Standing::Replaced => totals.replaced += 1,
                 _ => totals.need_you += 1,
             }
-            totals.commits += row.commits;
+            totals.commits = totals.commits.saturating_add(row.commits);
             totals.cost_usd += row.cost_usd;
-            totals.turns += row.turns;
-            totals.duration_ms += row.duration_ms;
+            totals.turns = totals.turns.saturating_add(row.turns);
+            totals.duration_ms = totals.duration_ms.saturating_add(row.duration_ms);
             totals.faults.add(&row.faults);
         }
         totals

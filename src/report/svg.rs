@@ -29,7 +29,7 @@ pub fn render(rows: &[TaskRow], now_ms: u64) -> String {
         .map(|r| end_of(r, now_ms))
         .max()
         .unwrap_or(now_ms)
-        .max(start + 1000);
+        .max(start.saturating_add(1000));
     let axis = Axis { start, end };
     let height = TOP + ROW * workers.len().max(1) as f64 + LEGEND;
     let mut svg = String::new();
@@ -83,21 +83,43 @@ impl Axis {
         LABEL + (WIDTH - LABEL - RIGHT) * at as f64 / span
     }
 
-    /// Ticks at a round step, labelled in UTC.
+    /// At most about ten ticks at a round step, labelled in UTC: a time of day, the
+    /// date at midnight, and only dates once the step is a day or more.
     fn draw(&self, svg: &mut String, bottom: f64) {
-        const STEPS_S: [u64; 12] = [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200, 21600, 43200];
+        const DAY: u64 = 86_400;
+        const STEPS_S: [u64; 17] = [
+            1,
+            5,
+            15,
+            30,
+            60,
+            300,
+            900,
+            1800,
+            3600,
+            7200,
+            21600,
+            43200,
+            DAY,
+            2 * DAY,
+            7 * DAY,
+            14 * DAY,
+            28 * DAY,
+        ];
         let span_s = (self.end - self.start) / 1000;
         let step_s = STEPS_S
             .iter()
             .copied()
             .find(|s| span_s / s <= 10)
-            .unwrap_or(86400);
-        let step = step_s * 1000;
-        let mut tick = self.start.div_ceil(step) * step;
-        while tick <= self.end {
+            .unwrap_or_else(|| (span_s / 10).div_ceil(DAY) * DAY);
+        let step = step_s.saturating_mul(1000);
+        let mut next = Some(self.start.div_ceil(step).saturating_mul(step));
+        while let Some(tick) = next.filter(|t| *t <= self.end) {
+            next = tick.checked_add(step);
             let x = self.x(tick);
-            let secs = (tick / 1000) % 86400;
+            let secs = (tick / 1000) % DAY;
             let label = match step_s {
+                s if s >= DAY || secs == 0 => crate::time::utc_date(tick),
                 s if s < 60 => format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60),
                 _ => format!("{:02}:{:02}", secs / 3600, secs / 60 % 60),
             };
@@ -107,7 +129,6 @@ impl Axis {
                 TOP - 6.0,
                 TOP - 12.0
             );
-            tick += step;
         }
         let _ = write!(
             svg,
@@ -287,7 +308,10 @@ pub fn xml(text: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
             '\n' | '\t' => out.push(c),
-            c if c.is_control() => out.extend(c.escape_unicode()),
+            // What XML cannot hold at all (control characters, U+FFFE, U+FFFF) is shown.
+            c if c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}') => {
+                out.extend(c.escape_unicode());
+            }
             c => out.push(c),
         }
     }
@@ -302,5 +326,31 @@ mod tests {
     fn text_from_outside_cannot_break_the_markup() {
         let shown = xml("a <b> & \"c\" \u{1b}[2J\u{7}");
         assert_eq!(shown, "a &lt;b&gt; &amp; &quot;c&quot; \\u{1b}[2J\\u{7}");
+        assert_eq!(xml("\u{fffe}\u{ffff}"), "\\u{fffe}\\u{ffff}");
+    }
+
+    fn ticks(start: u64, end: u64) -> Vec<String> {
+        let mut svg = String::new();
+        Axis { start, end }.draw(&mut svg, 100.0);
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| t.split_once('>').and_then(|(_, rest)| rest.split_once('<')))
+            .map(|(label, _)| label.to_string())
+            .filter(|label| label != "UTC")
+            .collect()
+    }
+
+    #[test]
+    fn the_time_axis_has_a_few_ticks_and_dates_once_days_go_by() {
+        const DAY: u64 = 86_400_000;
+        let night = ticks(1_764_720_000_000, 1_764_720_000_000 + DAY / 2);
+        assert!(night.len() <= 11 && night.len() >= 5, "{night:?}");
+        assert_eq!(night[0], "2025-12-03", "midnight is a date");
+        assert_eq!(night[1], "02:00");
+        let month = ticks(1_764_720_000_000 - 30 * DAY, 1_764_720_000_000);
+        assert!(month.len() <= 11, "{month:?}");
+        assert!(month.iter().all(|t| t.starts_with("2025-")), "{month:?}");
+        let forever = ticks(0, u64::MAX);
+        assert!(forever.len() <= 11, "{forever:?}");
     }
 }

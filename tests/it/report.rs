@@ -396,3 +396,40 @@ fn a_report_on_a_worker_that_does_not_exist_says_so() {
         "{run:?}"
     );
 }
+
+/// Out of nudges is the 10 `loop` exited with; a fork's row costs what the fork spent
+/// (the plan is its original's, counted once); a plain `session send` running on a
+/// worker is no task running.
+#[test]
+fn forks_and_a_task_out_of_nudges_are_reported_as_they_ended() {
+    let mut env = Env::worker();
+    env.set("LEASH_MAX_NUDGES", "1");
+    env.script(&["cost 0.5; reply 1. write a.txt"]);
+    env.ok(&["plan", "--task", "Add a.txt"]);
+    env.ok(&["session", "fork", "try1", "--worktree"]);
+    env.script(&["cost 0.01; write a.txt; commit add a"]);
+    env.ok(&["--worker", "try1", "implement"]);
+    env.script(&["write a.txt", "write a.txt again"]);
+    let run = env.leash(&["loop"]);
+    assert_eq!(run.code(), 10, "{run:?}");
+
+    env.script(&["sleep 3000; reply later"]);
+    let chat = env.spawn(&["session", "send", "what time is it"]);
+    env.wait_busy();
+    let rows = report(&env, &["--all"]);
+    let tasks: Vec<&Value> = rows.iter().filter(|r| r["type"] == "task").collect();
+    let original = tasks.iter().find(|r| r["worker"] != "try1").unwrap();
+    let fork = tasks.iter().find(|r| r["worker"] == "try1").unwrap();
+    assert_eq!(original["standing"], "out_of_nudges", "{original}");
+    assert_eq!(original["exit_code"], 10, "{original}");
+    assert_eq!(fork["standing"], "done", "{fork}");
+    assert!(
+        (fork["cost_usd"].as_f64().unwrap() - 0.01).abs() < 1e-6,
+        "{fork}"
+    );
+    let all = rows.last().unwrap();
+    let spent = all["cost_usd"].as_f64().unwrap();
+    assert!(spent > 0.5 && spent < 0.52, "the plan once: {all}");
+    assert_eq!(all["running"], 0, "{all}");
+    crate::support::finish(chat, std::time::Duration::from_secs(20));
+}

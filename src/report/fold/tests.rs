@@ -361,3 +361,48 @@ fn a_turn_still_running_has_its_bar_up_to_the_last_word() {
         .collect();
     assert_eq!(spans, [(1_010, 1_500)]);
 }
+
+#[test]
+fn a_task_that_ended_shows_the_exit_code_loop_ends_with() {
+    let rows = fold(&[
+        step(1_000, 1, Step::Nudge, "add x"),
+        started(1_010, 1, TurnKind::Nudge),
+        ended(2_000, 1, 0.1),
+        judged(2_001, 1, "add x", Verdict::OutOfNudges, &[]),
+        step(3_000, 2, Step::Implement, "add y"),
+        judged(3_001, 2, "add y", Verdict::Uncommitted, &[]),
+        step(4_000, 3, Step::Plan, "add z"),
+    ]);
+    assert_eq!(rows[0].standing, Standing::OutOfNudges);
+    assert_eq!(
+        rows[0].exit_code,
+        Some(10),
+        "what loop exits, not the step's 0"
+    );
+    assert_eq!(rows[1].standing, Standing::Replaced);
+    assert_eq!(rows[1].exit_code, Some(14));
+}
+
+#[test]
+fn a_task_this_log_never_saw_planned_costs_what_this_log_saw() {
+    // A fork's task: the plan (and its cost) is the original worker's.
+    let rows = fold(&[
+        step(1_000, 1, Step::Implement, "add x"),
+        started(1_010, 1, TurnKind::Implement),
+        ended(2_000, 1, 0.01),
+        judged(2_001, 1, "add x", Verdict::Committed, &["c1"]),
+    ]);
+    assert!(
+        (rows[0].cost_usd - 0.01).abs() < 1e-9,
+        "{}",
+        rows[0].cost_usd
+    );
+    let planned = fold(&[
+        step(1_000, 1, Step::Plan, "add x"),
+        judged(1_001, 1, "add x", Verdict::Committed, &["c1"]),
+    ]);
+    assert!(
+        (planned[0].cost_usd - 0.5).abs() < 1e-9,
+        "the task's own figure"
+    );
+}
