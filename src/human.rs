@@ -5,9 +5,13 @@ use std::time::Duration;
 /// Text from outside (a task, a plan, claude's words, a check's output) made safe for
 /// a terminal: control characters other than newline and tab are shown escaped
 /// (`\u{1b}`), so the text can neither move the cursor, retitle the window, clear
-/// the screen nor colour what follows it.
+/// the screen nor colour what follows it. So are the bidirectional overrides, which
+/// would reorder what a line shows (a task reading as another).
 pub fn safe(text: &str) -> std::borrow::Cow<'_, str> {
-    let harmful = |c: char| c.is_control() && c != '\n' && c != '\t';
+    let harmful = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
     if !text.chars().any(harmful) {
         return std::borrow::Cow::Borrowed(text);
     }
@@ -110,6 +114,8 @@ mod tests {
         assert!(!shown.chars().any(|c| c.is_control()), "{shown}");
         assert!(shown.contains("\\u{1b}]0;owned"), "{shown}");
         assert!(shown.contains("all tests passed"));
+        assert_eq!(safe("fix \u{202e}txt.exe"), "fix \\u{202e}txt.exe");
+        assert_eq!(safe("\u{2066}a\u{2069}"), "\\u{2066}a\\u{2069}");
     }
 
     #[test]

@@ -131,6 +131,12 @@ fn totals(rows: &[TaskRow]) -> Vec<Totals> {
 /// the repository this runs in.
 fn workers(dirs: &Dirs, global: &Global, all: bool) -> Result<Vec<WorkerName>, Error> {
     let known = dirs.known_workers();
+    if global.worker.is_some() && all {
+        return Err(
+            Error::usage("--all reports on every worker and --worker on one")
+                .hint("drop one of them"),
+        );
+    }
     if let Some(name) = &global.worker {
         let worker = WorkerName::parse(name)?;
         if !known.contains(&worker) {

@@ -291,6 +291,8 @@ impl Totals {
             totals.duration_ms = totals.duration_ms.saturating_add(row.duration_ms);
             totals.faults.add(&row.faults);
         }
+        // Dollars added up in binary floating point: no 0.009000000000000001.
+        totals.cost_usd = (totals.cost_usd * 1e9).round() / 1e9;
         totals
     }
 }

@@ -433,3 +433,11 @@ fn forks_and_a_task_out_of_nudges_are_reported_as_they_ended() {
     assert_eq!(all["running"], 0, "{all}");
     crate::support::finish(chat, std::time::Duration::from_secs(20));
 }
+
+#[test]
+fn a_report_on_one_worker_and_on_all_at_once_is_refused() {
+    let env = Env::worker();
+    let run = env.leash(&["--worker", "a", "report", "--all"]);
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(run.stderr.contains("hint:"), "{run:?}");
+}

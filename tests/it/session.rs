@@ -500,3 +500,18 @@ fn bad_worker_names_are_usage_errors() {
         assert!(run.stderr.contains("invalid worker name"), "{run:?}");
     }
 }
+
+/// `start --fresh` on a running worker would not begin a new conversation: refused; the
+/// flags a running claude cannot take are named, not silently dropped.
+#[test]
+fn start_on_a_running_worker_says_what_it_did_not_do() {
+    let env = Env::new();
+    env.ok(&["session", "start"]);
+    let session = env.status()["session_id"].clone();
+    let run = env.leash(&["session", "start", "--fresh"]);
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(run.stderr.contains("session stop"), "{run:?}");
+    let run = env.ok(&["session", "start", "--model", "opus"]);
+    assert!(run.stderr.contains("--model not applied"), "{run:?}");
+    assert_eq!(env.status()["session_id"], session, "the same conversation");
+}

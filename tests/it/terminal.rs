@@ -246,3 +246,19 @@ fn session_list_watch_is_not_held_up_by_a_daemon_that_never_answers() {
     pty.type_keys("q");
     assert!(pty.wait(Duration::from_secs(2)).success(), "{}", pty.text());
 }
+
+/// A step already running when the watch opens shows what it is and since when.
+#[test]
+fn session_list_watch_shows_a_step_that_began_before_it_opened() {
+    let env = Env::worker();
+    env.script(&["sleep 2500; reply 1. watch it"]);
+    let plan = env.spawn(&["plan", "--task", "Watch me"]);
+    env.wait_until("the plan turn to reach claude", || !env.turns().is_empty());
+    let mut pty = Pty::spawn(env.command(&["session", "list", "--watch"]));
+    pty.wait_for("plan turn", Duration::from_secs(2));
+    pty.wait_for("0:0", Duration::from_secs(2));
+    pty.type_keys("q");
+    assert!(pty.wait(Duration::from_secs(5)).success());
+    let plan = crate::support::finish(plan, Duration::from_secs(20));
+    assert_eq!(plan.code(), 0, "{plan:?}");
+}

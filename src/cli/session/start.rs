@@ -46,12 +46,44 @@ pub struct StartArgs {
     pub claude_args: Vec<String>,
 }
 
+impl StartArgs {
+    /// The flags a running worker does not take: they shape a claude being started.
+    fn ignored_while_running(&self) -> Vec<&'static str> {
+        [
+            ("--cwd", self.cwd.is_some()),
+            ("--model", self.model.is_some()),
+            ("--system-prompt-file", self.system_prompt_file.is_some()),
+            ("--permission-mode", self.permission_mode.is_some()),
+            ("--interactive-permissions", self.interactive_permissions),
+            ("--allow-tool", !self.allow_tools.is_empty()),
+            ("claude arguments", !self.claude_args.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect()
+    }
+}
+
 pub async fn run(args: StartArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     let target = target(global)?;
     let (resolved, settings) = settings(&[(Name::claude, args.claude.clone())])?;
     let claude = resolve_claude(&settings.claude)?;
     let target = args.worktree.apply(target, global, &settings)?;
     if let Some(conn) = target.open().await? {
+        if args.fresh {
+            return Err(Error::usage(format!(
+                "worker {} is running: --fresh would start a new conversation, and it keeps its own",
+                target.worker
+            ))
+            .hint("`leash session stop` first (its conversation is kept for --resume), then start --fresh"));
+        }
+        let ignored = args.ignored_while_running();
+        if !ignored.is_empty() {
+            out.note(format!(
+                "{} not applied: the worker is running (`leash session stop` first; `session model` switches the model)",
+                ignored.join(", ")
+            ));
+        }
         return already_running(conn, &target, &settings, claude, out).await;
     }
     let cwd = args

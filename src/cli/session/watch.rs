@@ -125,6 +125,7 @@ fn found(
     tx: &mpsc::Sender<Update>,
 ) {
     let running = status.is_some();
+    let busy_with = status.as_ref().and_then(|s| s.current_turn);
     let shown = live.get(&worker);
     if shown.is_some_and(|l| l.followed) || (shown.is_some() && !running) {
         return;
@@ -133,19 +134,55 @@ fn found(
     else {
         return;
     };
-    live.insert(
-        worker.clone(),
-        Live {
-            row: row_of(&target, status),
-            since_ms: None,
-            doing: None,
-            task: task_of(&target),
-            followed: running,
-        },
-    );
+    let mut shown = Live {
+        row: row_of(&target, status),
+        since_ms: None,
+        doing: None,
+        task: task_of(&target),
+        followed: running,
+    };
+    if let Some(turn) = busy_with {
+        for event in began(&target.state_dir, turn) {
+            changed(&mut shown, &event);
+        }
+    }
+    live.insert(worker.clone(), shown);
     if running {
         tokio::spawn(follow(target, worker, tx.clone()));
     }
+}
+
+/// The events so far of the turn or step running as the watch finds the worker (it
+/// began before the watch followed), from the tail of its event log.
+fn began(state_dir: &std::path::Path, running: u64) -> Vec<Event<Value>> {
+    use std::io::{Seek, SeekFrom};
+    const TAIL: u64 = 256 * 1024;
+    const TOLD: [&str; 6] = [
+        "step_started",
+        "turn_started",
+        "claude",
+        "compacting",
+        "compacted",
+        "checks_ran",
+    ];
+    let Ok(mut file) = std::fs::File::open(state_dir.join(crate::eventlog::LOG_FILE)) else {
+        return Vec::new();
+    };
+    let len = file.metadata().map_or(0, |m| m.len());
+    let mut tail = Vec::new();
+    if file
+        .seek(SeekFrom::Start(len.saturating_sub(TAIL)))
+        .is_err()
+        || file.take(TAIL).read_to_end(&mut tail).is_err()
+    {
+        return Vec::new();
+    }
+    String::from_utf8_lossy(&tail)
+        .lines()
+        .filter(|line| crate::framing::peek_type(line).is_some_and(|t| TOLD.contains(&t.as_ref())))
+        .filter_map(|line| serde_json::from_str::<Event<Value>>(line).ok())
+        .filter(|event| event.turn == Some(running))
+        .collect()
 }
 
 /// The worker's task, one line.
@@ -275,21 +312,32 @@ fn refresh(dirs: &Dirs, worker: &str, tx: &mpsc::Sender<Update>) {
 }
 
 fn draw(live: &BTreeMap<String, Live>) {
+    // What fits the terminal: a line each, no wrapping; workers beyond its height are
+    // counted, not scrolled away with the header.
+    let (height, width) = console::Term::stdout()
+        .size_checked()
+        .map_or((usize::MAX, usize::MAX), |(h, w)| {
+            (usize::from(h), usize::from(w))
+        });
+    let room = height.saturating_sub(4).max(1);
     let busy = live
         .values()
         .filter(|l| l.row.state == SessionState::Busy)
         .count();
-    let mut screen = String::from("\x1b[H\x1b[2J");
-    screen.push_str(&format!(
-        "leash: {} worker(s), {busy} busy · q quits\r\n\r\n",
-        live.len()
-    ));
-    screen.push_str(&format!(
-        "{:<20} {:<8} {:<13} {:<36} {:>8} {:>4} {:>9}  TASK\r\n",
-        "WORKER", "STATE", "PHASE", "DOING", "ELAPSED", "CTX", "COST"
-    ));
+    let mut lines = vec![
+        format!("leash: {} worker(s), {busy} busy · q quits", live.len()),
+        String::new(),
+        format!(
+            "{:<20} {:<8} {:<13} {:<36} {:>8} {:>4} {:>9}  TASK",
+            "WORKER", "STATE", "PHASE", "DOING", "ELAPSED", "CTX", "COST"
+        ),
+    ];
     let now = now_ms();
-    for (worker, l) in live {
+    for (shown, (worker, l)) in live.iter().enumerate() {
+        if shown == room && live.len() > room {
+            lines.push(format!("… and {} more", live.len() - room));
+            break;
+        }
         let elapsed = l.since_ms.map_or("-".to_string(), |since| {
             let secs = now.saturating_sub(since) / 1000;
             format!("{}:{:02}", secs / 60, secs % 60)
@@ -308,7 +356,11 @@ fn draw(live: &BTreeMap<String, Live>) {
             cut(l.task.as_deref().unwrap_or("-"), 60),
         );
         // Tasks, tools and paths come from outside: shown, never obeyed.
-        screen.push_str(&crate::human::safe(&line));
+        lines.push(crate::human::safe(&line).into_owned());
+    }
+    let mut screen = String::from("\x1b[H\x1b[2J");
+    for line in lines {
+        screen.extend(line.chars().take(width));
         screen.push_str("\r\n");
     }
     let mut stdout = std::io::stdout().lock();
