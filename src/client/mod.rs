@@ -180,15 +180,26 @@ impl Target {
         if cwd.is_dir() {
             return Ok(());
         }
-        Err(Error::setup(format!(
+        Err(self.directory_gone(cwd))
+    }
+
+    /// The worker's directory (its worktree, or the repository it works in) is no more.
+    pub fn directory_gone(&self, dir: &Path) -> Error {
+        let error = Error::setup(format!(
             "worker {}'s directory {} is gone",
             self.worker,
-            cwd.display()
-        ))
-        .hint(format!(
-            "move it back, or start the worker over where you are with `leash --worker {} session start --fresh --cwd .`",
-            self.worker
-        )))
+            dir.display()
+        ));
+        match &self.worktree {
+            Some(_) => error.hint(format!(
+                "move it back, or `leash session rm {} --force` forgets the worker (its branch stays), then start it over",
+                self.worker
+            )),
+            None => error.hint(format!(
+                "move it back, or start the worker over where you are with `leash --worker {} session start --fresh --cwd .`",
+                self.worker
+            )),
+        }
     }
 
     pub fn no_session(&self) -> Error {

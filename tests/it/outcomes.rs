@@ -367,3 +367,31 @@ fn a_damaged_worker_state_blocks_nothing_and_status_shows_the_verdict() {
     let status = env.worker_status();
     assert_eq!(status["last"]["verdict"], "committed", "{status}");
 }
+
+/// A worktree deleted by hand under a running step: the step, and every step after it,
+/// says the worker's directory is gone (4) and how to start over.
+#[test]
+fn a_worktree_deleted_under_a_step_is_reported_gone() {
+    let env = Env::worker();
+    env.script(&[
+        "reply 1. write a.txt",
+        "write a.txt; sleep 1500",
+        "reply hmm",
+    ]);
+    let night = env.spawn(&[
+        "--worker",
+        "t1",
+        "loop",
+        "--worktree",
+        "--task",
+        "Add a.txt",
+    ]);
+    env.wait_until("the implement turn", || env.turns().len() == 2);
+    std::fs::remove_dir_all(env.repo.join(".leash/worktrees/t1")).unwrap();
+    let night = crate::support::finish(night, Duration::from_secs(30));
+    assert_eq!(night.code(), 4, "{night:?}");
+    assert!(night.stderr.contains("is gone"), "{night:?}");
+    let again = env.leash(&["--worker", "t1", "loop", "--task", "Add a.txt"]);
+    assert_eq!(again.code(), 4, "{again:?}");
+    assert!(again.stderr.contains("session rm t1 --force"), "{again:?}");
+}

@@ -121,7 +121,11 @@ async fn run_step(
     no_start: bool,
     out: &Output,
 ) -> Result<Judgement, Error> {
-    crate::git::work_tree(&worker_dir(target)?)?;
+    let dir = worker_dir(target)?;
+    if !dir.exists() {
+        return Err(target.directory_gone(&dir));
+    }
+    crate::git::work_tree(&dir)?;
     let config = settings.worker_config();
     // A session the worker starts allows its implementing tools from the first spawn.
     let autostart = (!no_start).then(|| Autostart {
@@ -142,7 +146,20 @@ async fn run_step(
         claude: Some(resolve_claude(&settings.claude)?),
         task_id,
     });
-    match stream_surviving(target, conn, request, out, survive).await? {
+    let ending = stream_surviving(target, conn, request, out, survive)
+        .await
+        // A step that failed because its directory went away says so.
+        .map_err(|e| {
+            if dir.exists() {
+                e
+            } else {
+                target.directory_gone(&dir)
+            }
+        })?;
+    match ending {
+        Ending::Step(judgement) if judgement.exit_code != 0 && !dir.exists() => {
+            Err(target.directory_gone(&dir))
+        }
         Ending::Step(judgement) => {
             report(&judgement, out);
             Ok(judgement)
