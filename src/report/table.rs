@@ -178,7 +178,8 @@ pub fn text(rows: &[TaskRow], totals: &[Totals], width: Option<usize>, color: bo
         .into_iter()
         .map(|row| row.into_iter().map(|c| safe(&c).into_owned()).collect())
         .collect();
-    let chars = |s: &str| s.chars().count();
+    // Columns a cell takes on a terminal (a CJK character takes two).
+    let chars = console::measure_text_width;
     let mut widths: Vec<usize> = COLUMNS
         .iter()
         .enumerate()
@@ -245,14 +246,9 @@ pub fn text(rows: &[TaskRow], totals: &[Totals], width: Option<usize>, color: bo
     out
 }
 
-/// At most `width` characters, the cut shown.
+/// At most `width` columns of a terminal, the cut shown.
 fn cut(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_string();
-    }
-    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
+    console::truncate_str(text, width, "…").into_owned()
 }
 
 fn paint(standing: Standing, text: &str) -> String {
@@ -268,13 +264,23 @@ fn paint(standing: Standing, text: &str) -> String {
 
 /// As a Markdown table, for a pull request or a chat.
 pub fn markdown(rows: &[TaskRow], totals: &[Totals]) -> String {
-    // Markdown renders HTML: a task's `<b>` is shown, not obeyed.
+    // Markdown renders HTML and its own marks: a task's `<b>`, `**x**` or `[a](b)` is
+    // shown as typed, not obeyed.
     let escape = |s: &str| {
-        safe(s)
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('|', "\\|")
+        let mut out = String::new();
+        for c in safe(s).chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '\\' | '|' | '*' | '_' | '`' | '[' | ']' | '~' | '#' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c => out.push(c),
+            }
+        }
+        out
     };
     let mut out = String::new();
     let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
@@ -347,4 +353,25 @@ tr.total td {{ font-weight: bold; }}
 </html>
 "#
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fold::Ledger;
+
+    #[test]
+    fn a_task_s_markdown_and_html_are_shown_as_typed() {
+        let mut ledger = Ledger::new();
+        ledger.line(
+            r#"{"type":"step_started","seq":1,"ts":1,"turn":1,"step":"plan","task_id":"t","task":"**bold** a\\|b [x](y) <b>"}"#,
+        );
+        let rows = ledger.rows();
+        let table = markdown(&rows, &[Totals::of(None, &rows)]);
+        let cell = table.lines().nth(2).unwrap();
+        assert!(
+            cell.contains(r"\*\*bold\*\* a\\\|b \[x\](y) &lt;b&gt;"),
+            "{cell}"
+        );
+    }
 }
