@@ -194,6 +194,8 @@ impl Settings {
                 review: self.review,
                 max_reviews: self.max_reviews,
                 rescopes: self.rescopes,
+                // The worker's, not a setting: the client names it with each step.
+                branch: None,
             },
         }
     }

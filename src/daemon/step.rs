@@ -397,6 +397,7 @@ fn git_view(cwd: &Path, state: &WorkerState) -> Result<GitView, Error> {
         None => (Vec::new(), Vec::new()),
     };
     Ok(GitView {
+        branch: crate::worktree::branch_at(cwd),
         head,
         commits,
         new_commits,

@@ -276,6 +276,10 @@ pub struct GateConfig {
     /// Plan the task again when the nudges run out, this many times per task.
     #[serde(default)]
     pub rescopes: u32,
+    /// The branch the work is taken from (a worktree worker's own): commits made on
+    /// another branch, or on a detached HEAD, are not done until they are on it.
+    #[serde(default)]
+    pub branch: Option<String>,
 }
 
 impl TurnConfig {

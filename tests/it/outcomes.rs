@@ -395,3 +395,38 @@ fn a_worktree_deleted_under_a_step_is_reported_gone() {
     assert_eq!(again.code(), 4, "{again:?}");
     assert!(again.stderr.contains("session rm t1 --force"), "{again:?}");
 }
+
+/// A worktree worker's work is what its branch holds: committed on another branch it
+/// is not done, and the nudge says how to put it where it belongs.
+#[test]
+fn work_committed_off_a_worktree_worker_s_branch_is_not_done() {
+    let env = Env::worker();
+    env.script(&[
+        "reply 1. write a.txt",
+        "sh git checkout -q -b feature/a; write a.txt; commit add a",
+        "sh git checkout -q leash/t1 && git merge -q --ff-only feature/a",
+    ]);
+    let run = env.leash(&[
+        "--worker",
+        "t1",
+        "loop",
+        "--worktree",
+        "--task",
+        "Add a.txt",
+    ]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let prompts: Vec<String> = env
+        .turns()
+        .iter()
+        .filter_map(|t| t["prompt"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        prompts.last().unwrap().contains("not on leash/t1"),
+        "{prompts:#?}"
+    );
+    let tree = env.repo.join(".leash/worktrees/t1");
+    assert!(
+        crate::support::git(&tree, &["log", "--format=%s", "-1", "leash/t1"]).contains("add a"),
+        "the work is on the worker's branch"
+    );
+}

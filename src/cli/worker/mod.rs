@@ -126,7 +126,8 @@ async fn run_step(
         return Err(target.directory_gone(&dir));
     }
     crate::git::work_tree(&dir)?;
-    let config = settings.worker_config();
+    let mut config = settings.worker_config();
+    config.gates.branch = target.worktree.as_ref().map(|w| w.branch.clone());
     // A session the worker starts allows its implementing tools from the first spawn.
     let autostart = (!no_start).then(|| Autostart {
         resolved,

@@ -5,7 +5,9 @@ use super::*;
 
 impl StepMachine {
     pub(super) fn gates_on(&self) -> bool {
-        !self.config.gates.checks.is_empty() || self.config.gates.review
+        !self.config.gates.checks.is_empty()
+            || self.config.gates.review
+            || self.config.gates.branch.is_some()
     }
 
     /// Committed work is done only once it passes its gates.
@@ -35,6 +37,25 @@ impl StepMachine {
             .as_deref()
             .map_or("?", |h| &h[..h.len().min(10)])
             .to_string();
+        if let Some(expected) = self.config.gates.branch.clone()
+            && self.on_branch.as_deref() != Some(expected.as_str())
+        {
+            let actual = match &self.on_branch {
+                Some(branch) => format!("branch {branch}"),
+                None => "a detached HEAD".to_string(),
+            };
+            let what = format!("the work is on {actual}, not on {expected}");
+            let feedback = format!(
+                "Your commits are on {actual}, not on {expected}, the branch your work is taken from. Put them on {expected} (for example `git checkout {expected}`, then `git merge --ff-only` or `git cherry-pick` your commits), and keep working on {expected}."
+            );
+            return self.gate_failed(
+                state,
+                judged,
+                then,
+                (Verdict::ChecksFailed, what, feedback),
+                now_ms,
+            );
+        }
         let mut passed = Vec::new();
         if !self.config.gates.checks.is_empty() {
             let ran_here = state

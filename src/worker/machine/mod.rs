@@ -25,6 +25,8 @@ use super::{
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GitView {
     pub head: Option<String>,
+    /// The branch HEAD is on (`None`: detached).
+    pub branch: Option<String>,
     /// Commits since the implement phase began (`head_at_start`), newest first.
     pub commits: Vec<CommitInfo>,
     /// Commits since leash last looked (`last_seen_head`), newest first.
@@ -179,6 +181,8 @@ pub struct StepMachine {
     stage: Stage,
     /// HEAD as the step saw it last.
     head: Option<String>,
+    /// The branch HEAD was on when the step last looked at git.
+    on_branch: Option<String>,
     /// The gates already decided this step's judgement.
     gated: bool,
     /// Taken by the daemon after each action.
@@ -195,6 +199,7 @@ impl StepMachine {
             context_percent: None,
             stage: Stage::Begin,
             head: None,
+            on_branch: None,
             gated: false,
             notes: Vec::new(),
         }
@@ -269,7 +274,10 @@ impl StepMachine {
             state.task.cost.add(kind, cost);
         }
         match &seen {
-            Seen::Git(view) => self.head.clone_from(&view.head),
+            Seen::Git(view) => {
+                self.head.clone_from(&view.head);
+                self.on_branch.clone_from(&view.branch);
+            }
             Seen::Turn {
                 head: Some(head), ..
             } => self.head = Some(head.clone()),

@@ -508,3 +508,58 @@ fn a_loop_out_of_nudges_with_rescopes_left_nudges_to_rescope() {
         Some(LoopNext::Finish(10, _))
     ));
 }
+
+fn on_branch(seen: Seen, branch: Option<&str>) -> Seen {
+    match seen {
+        Seen::Git(view) => Seen::Git(GitView {
+            branch: branch.map(str::to_string),
+            ..view
+        }),
+        other => other,
+    }
+}
+
+#[test]
+fn work_committed_off_the_worker_s_branch_is_not_done_until_it_is_on_it() {
+    let config = WorkerConfig {
+        gates: GateConfig {
+            branch: Some("leash/w".into()),
+            ..config().gates
+        },
+        ..config()
+    };
+    for elsewhere in [Some("feature/a"), None] {
+        let mut s = state(Phase::Planned);
+        let mut m = StepMachine::new(IMPLEMENT, config.clone(), None);
+        m.advance(&mut s, Seen::Start, NOW);
+        m.advance(&mut s, on_branch(git("h0", &[], &[]), Some("leash/w")), NOW);
+        m.advance(
+            &mut s,
+            turn(outcome(TurnStatus::Success, "done"), &["c1"]),
+            NOW,
+        );
+        let a = m.advance(&mut s, on_branch(git("c1", &["c1"], &[]), elsewhere), NOW);
+        let Action::Finish(j) = a else {
+            panic!("{a:?}")
+        };
+        assert_eq!(
+            (j.verdict, j.phase, j.exit_code),
+            (Verdict::ChecksFailed, Phase::Implementing, 12),
+            "{elsewhere:?}"
+        );
+        assert!(j.message.contains("not on leash/w"), "{}", j.message);
+        let feedback = s.run.gates.feedback.clone().unwrap();
+        assert!(feedback.contains("git checkout leash/w"), "{feedback}");
+        // Once the commits are on the worker's branch, the work is done.
+        let actions = step_with(
+            &config,
+            IMPLEMENT,
+            &mut s,
+            vec![on_branch(git("c1", &["c1"], &[]), Some("leash/w"))],
+        );
+        let Some(Action::Finish(j)) = actions.last() else {
+            panic!("{actions:?}")
+        };
+        assert_eq!((j.verdict, j.phase), (Verdict::Committed, Phase::Done));
+    }
+}

@@ -57,6 +57,7 @@ fn config() -> WorkerConfig {
             review: false,
             max_reviews: 2,
             rescopes: 0,
+            branch: None,
         },
     }
 }
@@ -109,6 +110,7 @@ fn turn(outcome: Outcome, made: &[&str]) -> Seen {
 fn git(head: &str, commits: &[&str], changes: &[&str]) -> Seen {
     Seen::Git(GitView {
         head: Some(head.to_string()),
+        branch: Some("main".to_string()),
         commits: commits.iter().map(|c| commit(c)).collect(),
         new_commits: commits.iter().map(|c| commit(c)).collect(),
         changes: changes.iter().map(|c| change(c)).collect(),

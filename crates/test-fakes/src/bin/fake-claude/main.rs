@@ -16,7 +16,7 @@
 //!   echo | reply TEXT (`\\n` is a newline) | sleep MS | silent MS | stream N MS | crash [CODE] | exit |
 //!   kill_daemon (SIGKILL this process's parent, the leash daemon, mid-turn) |
 //!   api_error STATUS | retry N STATUS | error TEXT | malformed | flood N | hang |
-//!   bigline BYTES | stderr N | write FILE [TEXT] | commit MESSAGE | tool NAME |
+//!   bigline BYTES | stderr N | write FILE [TEXT] | commit MESSAGE | sh COMMAND | tool NAME |
 //!   grow MB (hold that much more memory until exit) | ask TOOL | cost USD (what the turn costs; results report the conversation's running
 //!   total, carried over a resume as 2.1.332 does) | grandchild (a long `sleep` in claude's process group) |
 //!   rate_limit STATUS UTILIZATION [RESET_SECS [WINDOW]] (a `rate_limit_event`) |

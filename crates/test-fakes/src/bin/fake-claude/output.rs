@@ -95,6 +95,29 @@ impl Fake {
     }
 
     /// The assistant's tool call; returns its id for the result.
+    /// Runs `command` as claude's Bash tool would, its use and result on the stream;
+    /// true when it succeeded.
+    pub(crate) fn bash(&mut self, command: &str) -> bool {
+        let id = self.tool_use("Bash", json!({"command": command}));
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .output();
+        let (text, failed) = match output {
+            Ok(o) => (
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                ),
+                !o.status.success(),
+            ),
+            Err(e) => (e.to_string(), true),
+        };
+        self.tool_result(&id, &text, failed);
+        !failed
+    }
+
     pub(crate) fn tool_use(&mut self, name: &str, input: Value) -> String {
         self.request_seq += 1;
         let id = format!("toolu_{}", self.request_seq);

@@ -289,31 +289,19 @@ impl Fake {
                         );
                     } else {
                         let command = format!("git add -A && git commit -q -m {rest:?}");
-                        let id = self.tool_use("Bash", json!({"command": command}));
-                        let output = std::process::Command::new("sh")
-                            .arg("-c")
-                            .arg(&command)
-                            .output();
-                        let (text, failed) = match output {
-                            Ok(o) => (
-                                format!(
-                                    "{}{}",
-                                    String::from_utf8_lossy(&o.stdout),
-                                    String::from_utf8_lossy(&o.stderr)
-                                ),
-                                !o.status.success(),
-                            ),
-                            Err(e) => (e.to_string(), true),
-                        };
-                        if !failed {
+                        if self.bash(&command) {
                             // The real CLI notices commits its Bash tool makes.
                             emit(
                                 &json!({"type":"system","subtype":"vcs_state_changed","kind":"commit",
                                 "cwd":cwd(),"session_id":self.session_id,"uuid":uuid()}),
                             );
                         }
-                        self.tool_result(&id, &text, failed);
                     }
+                    None
+                }
+                // Any shell command, through the Bash tool (`sh git checkout -b x`).
+                "sh" => {
+                    self.bash(rest);
                     None
                 }
                 "grow" => {
