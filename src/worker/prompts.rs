@@ -315,6 +315,14 @@ commit. Make the changes the plan calls for, then commit them with git."
     parts.join("\n\n")
 }
 
+/// The nudge for work committed off the worker's branch (`actual`: "branch x" or "a
+/// detached HEAD").
+pub fn off_branch(actual: &str, expected: &str) -> String {
+    format!(
+        "Your commits are on {actual}, not on {expected}, the branch your work is taken from. Put them on {expected} (for example `git checkout {expected}`, then `git merge --ff-only` or `git cherry-pick` your commits), and keep working on {expected}."
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -368,6 +368,16 @@ fn a_damaged_worker_state_blocks_nothing_and_status_shows_the_verdict() {
     assert_eq!(status["last"]["verdict"], "committed", "{status}");
 }
 
+/// Worker t1's loop in a worktree of its own.
+const T1_LOOP: [&str; 6] = [
+    "--worker",
+    "t1",
+    "loop",
+    "--worktree",
+    "--task",
+    "Add a.txt",
+];
+
 /// A worktree deleted by hand under a running step: the step, and every step after it,
 /// says the worker's directory is gone (4) and how to start over.
 #[test]
@@ -378,14 +388,7 @@ fn a_worktree_deleted_under_a_step_is_reported_gone() {
         "write a.txt; sleep 1500",
         "reply hmm",
     ]);
-    let night = env.spawn(&[
-        "--worker",
-        "t1",
-        "loop",
-        "--worktree",
-        "--task",
-        "Add a.txt",
-    ]);
+    let night = env.spawn(&T1_LOOP);
     env.wait_until("the implement turn", || env.turns().len() == 2);
     std::fs::remove_dir_all(env.repo.join(".leash/worktrees/t1")).unwrap();
     let night = crate::support::finish(night, Duration::from_secs(30));
@@ -406,14 +409,7 @@ fn work_committed_off_a_worktree_worker_s_branch_is_not_done() {
         "sh git checkout -q -b feature/a; write a.txt; commit add a",
         "sh git checkout -q leash/t1 && git merge -q --ff-only feature/a",
     ]);
-    let run = env.leash(&[
-        "--worker",
-        "t1",
-        "loop",
-        "--worktree",
-        "--task",
-        "Add a.txt",
-    ]);
+    let run = env.leash(&T1_LOOP);
     assert_eq!(run.code(), 0, "{run:?}");
     let prompts: Vec<String> = env
         .turns()

@@ -45,9 +45,7 @@ impl StepMachine {
                 None => "a detached HEAD".to_string(),
             };
             let what = format!("the work is on {actual}, not on {expected}");
-            let feedback = format!(
-                "Your commits are on {actual}, not on {expected}, the branch your work is taken from. Put them on {expected} (for example `git checkout {expected}`, then `git merge --ff-only` or `git cherry-pick` your commits), and keep working on {expected}."
-            );
+            let feedback = crate::worker::prompts::off_branch(&actual, &expected);
             return self.gate_failed(
                 state,
                 judged,
