@@ -515,3 +515,24 @@ fn start_on_a_running_worker_says_what_it_did_not_do() {
     assert!(run.stderr.contains("--model not applied"), "{run:?}");
     assert_eq!(env.status()["session_id"], session, "the same conversation");
 }
+
+/// Daemons that take connections and never answer are asked at once, not one after
+/// another: the list waits one status bound (3 s), not one per hung daemon.
+#[test]
+fn list_asks_every_daemon_at_once() {
+    let env = Env::new();
+    env.ok(&["session", "start"]);
+    let hung: Vec<_> = ["hung-a", "hung-b", "hung-c"]
+        .iter()
+        .map(|name| {
+            std::os::unix::net::UnixListener::bind(env.runtime.join(format!("{name}.sock")))
+                .unwrap()
+        })
+        .collect();
+    let started = Instant::now();
+    let list = env.ok(&["session", "list", "--json"]);
+    let took = started.elapsed();
+    assert_eq!(list.json_lines().len(), 4, "{list:?}");
+    assert!(took < Duration::from_secs(7), "one after another: {took:?}");
+    drop(hung);
+}

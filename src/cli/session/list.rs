@@ -103,11 +103,27 @@ pub async fn run(args: ListArgs, out: &Output) -> Result<u8, Error> {
         out.note("not a terminal: the list is printed once (`--watch` redraws it on a terminal)");
     }
     let dirs = Dirs::from_env()?;
-    let mut rows = Vec::new();
-    for worker in dirs.known_workers() {
-        let target = Target::for_worker(dirs.clone(), worker.clone())?;
-        rows.push(row_of(&target, running_status(&target).await));
+    let targets = dirs
+        .known_workers()
+        .into_iter()
+        .map(|worker| Target::for_worker(dirs.clone(), worker))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Every daemon is asked at once: one slow to answer holds back no other.
+    let mut asks = tokio::task::JoinSet::new();
+    for (i, target) in targets.iter().cloned().enumerate() {
+        asks.spawn(async move { (i, running_status(&target).await) });
     }
+    let mut statuses = vec![None; targets.len()];
+    while let Some(asked) = asks.join_next().await {
+        if let Ok((i, status)) = asked {
+            statuses[i] = status;
+        }
+    }
+    let rows: Vec<WorkerRow> = targets
+        .iter()
+        .zip(statuses)
+        .map(|(target, status)| row_of(target, status))
+        .collect();
     if out.json {
         for row in &rows {
             out.json(row);
