@@ -27,6 +27,8 @@ pub struct LineReader {
     skipped: Option<usize>,
     max: usize,
     done: bool,
+    /// The last line ended at EOF, not at a newline.
+    unterminated: bool,
 }
 
 impl LineReader {
@@ -36,6 +38,7 @@ impl LineReader {
             skipped: None,
             max,
             done: false,
+            unterminated: false,
         }
     }
 
@@ -44,8 +47,14 @@ impl LineReader {
         &self.buf
     }
 
+    /// Whether the last line read ended at EOF rather than at a newline: a peer that
+    /// died in the middle of writing it leaves it torn.
+    pub fn unterminated(&self) -> bool {
+        self.unterminated
+    }
+
     /// Reads the next line. A last line without a newline before EOF counts as a line
-    /// (a torn write is the caller's to judge).
+    /// (a torn write is the caller's to judge, with [`LineReader::unterminated`]).
     pub async fn next<R>(&mut self, reader: &mut R) -> io::Result<LineRead>
     where
         R: AsyncBufRead + Unpin,
@@ -59,6 +68,7 @@ impl LineReader {
             let available = reader.fill_buf().await?;
             if available.is_empty() {
                 self.done = true;
+                self.unterminated = !self.buf.is_empty();
                 return Ok(match self.skipped {
                     Some(len) => LineRead::TooLong(len),
                     None if self.buf.is_empty() => LineRead::Eof,
@@ -80,6 +90,7 @@ impl LineReader {
             reader.consume(consumed);
             if newline.is_some() {
                 self.done = true;
+                self.unterminated = false;
                 return Ok(match self.skipped {
                     Some(len) => LineRead::TooLong(len),
                     None => LineRead::Line,
@@ -129,6 +140,17 @@ mod tests {
                 (LineRead::Line, "torn".to_string()),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_line_torn_at_eof_is_told_apart() {
+        let mut reader = tokio::io::BufReader::with_capacity(4, &b"whole\n{\"type\":\"cl"[..]);
+        let mut lines = LineReader::new(64);
+        assert_eq!(lines.next(&mut reader).await.unwrap(), LineRead::Line);
+        assert!(!lines.unterminated());
+        assert_eq!(lines.next(&mut reader).await.unwrap(), LineRead::Line);
+        assert!(lines.unterminated(), "{:?}", lines.line());
+        assert_eq!(lines.next(&mut reader).await.unwrap(), LineRead::Eof);
     }
 
     #[tokio::test]

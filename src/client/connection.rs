@@ -134,6 +134,9 @@ impl Connection {
     fn line_of(&self, read: LineRead) -> Result<Option<String>, Error> {
         match read {
             LineRead::Eof => Ok(None),
+            // The daemon died in the middle of a line: the line is no answer, and the
+            // daemon is gone.
+            LineRead::Line if self.lines.unterminated() => Ok(None),
             // The daemon skips claude's lines over 64 MiB; a longer one is a bug.
             LineRead::TooLong(len) => Err(Error::internal(format!(
                 "the daemon sent a {len}-byte line, over the {} MiB a client reads",

@@ -246,3 +246,39 @@ fn a_turn_a_stopping_daemon_cut_off_is_continued_not_sent_again() {
     assert_eq!(count(&prompts, "Implement"), 1, "{prompts:#?}");
     assert_eq!(count(&prompts, CONTINUE), 1, "{prompts:#?}");
 }
+
+/// A daemon killed in the middle of writing a line leaves it torn: the client reads
+/// that as the daemon's end (here: exit 6, it died), never as a line leash cannot
+/// read (exit 1). Played by a socket that answers as a daemon would, then dies mid-line.
+#[test]
+fn a_line_torn_by_a_dying_daemon_is_its_end_not_garbage() {
+    use std::io::{BufRead, BufReader, Write};
+    let env = Env::new();
+    std::fs::create_dir_all(&env.runtime).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(env.runtime.join("torn.sock")).unwrap();
+    let daemon = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut hello = String::new();
+        reader.read_line(&mut hello).unwrap();
+        let hello: Value = serde_json::from_str(&hello).unwrap();
+        let mut writer = stream;
+        writeln!(
+            writer,
+            r#"{{"type":"hello","version":{},"daemon_pid":999999999,"worker":"torn"}}"#,
+            hello["version"]
+        )
+        .unwrap();
+        let mut request = String::new();
+        reader.read_line(&mut request).unwrap();
+        writeln!(writer, r#"{{"type":"queued","turn":1,"ahead":0}}"#).unwrap();
+        write!(writer, r#"{{"type":"turn_started","kind":"user","pro"#).unwrap();
+    });
+    let run = env.leash(&["--worker", "torn", "session", "send", "--no-start", "hi"]);
+    daemon.join().unwrap();
+    assert_eq!(run.code(), 6, "{run:?}");
+    assert!(
+        run.stderr.contains("daemon died during the turn"),
+        "{run:?}"
+    );
+}
