@@ -296,7 +296,7 @@ const PER_WORKTREE_REFS: [&str; 3] = ["refs/worktree/", "refs/bisect/", "refs/re
 /// Commits that only the worktree holds: on its detached HEAD, or on refs of its own
 /// (`refs/worktree/*`, `refs/bisect/*`), and on no branch, tag or other ref of the
 /// repository, nor checked out in another worktree. Says which of its heads hold them
-/// (`HEAD at 1a2b3c4d5e`) and how many there are.
+/// (`detached HEAD at 1a2b3c4d5e`) and the most commits any one of them holds alone.
 pub fn unreferenced_commits(
     main: &Repository,
     worktree: &Repository,
@@ -310,6 +310,28 @@ pub fn unreferenced_commits(
         heads.push(("detached HEAD".to_string(), tip));
     }
     own_refs(&worktree.path().join("refs"), "refs", &mut heads);
+    let kept = kept_elsewhere(main, worktree)?;
+    let mut count = 0;
+    let mut holding = Vec::new();
+    for (name, tip) in heads {
+        let mut walk = worktree.revwalk().map_err(walk_error)?;
+        walk.push(tip).map_err(walk_error)?;
+        for oid in &kept {
+            let _ = walk.hide(*oid);
+        }
+        let only_here = walk.flatten().count();
+        if only_here > 0 {
+            count = count.max(only_here);
+            let tip = tip.to_string();
+            holding.push(format!("{name} at {}", &tip[..10]));
+        }
+    }
+    Ok((count > 0).then_some((count, holding)))
+}
+
+/// The tips that keep commits whatever becomes of `worktree`: the repository's shared
+/// refs, and the HEADs of its other worktrees.
+fn kept_elsewhere(main: &Repository, worktree: &Repository) -> Result<Vec<git2::Oid>, Error> {
     let mut kept: Vec<git2::Oid> = Vec::new();
     let references = main
         .references()
@@ -337,22 +359,7 @@ pub fn unreferenced_commits(
             kept.extend(other.head().ok().and_then(|h| h.target()));
         }
     }
-    let mut count = 0;
-    let mut holding = Vec::new();
-    for (name, tip) in heads {
-        let mut walk = worktree.revwalk().map_err(walk_error)?;
-        walk.push(tip).map_err(walk_error)?;
-        for oid in &kept {
-            let _ = walk.hide(*oid);
-        }
-        let only_here = walk.flatten().count();
-        if only_here > 0 {
-            count = count.max(only_here);
-            let tip = tip.to_string();
-            holding.push(format!("{name} at {}", &tip[..10]));
-        }
-    }
-    Ok((count > 0).then_some((count, holding)))
+    Ok(kept)
 }
 
 /// The loose refs under a worktree's own `refs/` directory (git never packs them).
