@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::common::{block_on, current_dir};
-use super::session::list::running_status;
+use super::session::list::running_statuses;
 use super::{Global, Output};
 use crate::client::Target;
 use crate::error::{Error, ErrorKind};
 use crate::paths::{Dirs, WorkerName};
+use crate::protocol::SessionStatus;
 use crate::record::SessionRecord;
 use crate::report::{Standing, TaskRow, Totals, history, svg, table};
 use crate::time::now_ms;
@@ -55,10 +56,14 @@ pub fn run(args: ReportArgs, global: &Global, out: &Output) -> Result<u8, Error>
     let since = args.since.as_deref().map(since_ms).transpose()?;
     let dirs = Dirs::from_env()?;
     let workers = workers(&dirs, global, args.all)?;
+    let targets = workers
+        .into_iter()
+        .map(|worker| Target::for_worker(dirs.clone(), worker))
+        .collect::<Result<Vec<_>, _>>()?;
+    let statuses = block_on(async { Ok(running_statuses(&targets).await) })?;
     let mut rows = Vec::new();
-    for worker in workers {
-        let target = Target::for_worker(dirs.clone(), worker)?;
-        rows.extend(tasks_of(&target)?);
+    for (target, status) in targets.iter().zip(statuses) {
+        rows.extend(tasks_of(target, status));
     }
     rows.retain(|r| {
         since.is_none_or(|since| r.last_ms >= since) || r.standing == Standing::Running
@@ -172,8 +177,9 @@ fn repository_of(dir: &Path) -> Option<PathBuf> {
 }
 
 /// A worker's tasks: its history, and its event logs for what the history does not
-/// hold yet (a task under way) or holds an older word on.
-fn tasks_of(target: &Target) -> Result<Vec<TaskRow>, Error> {
+/// hold yet (a task under way) or holds an older word on. `status`: its daemon's, if
+/// it runs.
+fn tasks_of(target: &Target, status: Option<SessionStatus>) -> Vec<TaskRow> {
     let mut rows: Vec<TaskRow> = history::load(&target.state_dir);
     let ledger = history::fold_logs(&target.state_dir);
     let open_steps = ledger.open_steps();
@@ -208,7 +214,7 @@ fn tasks_of(target: &Target) -> Result<Vec<TaskRow>, Error> {
         .flatten()
         .and_then(|r| crate::worktree::branch_at(&r.conversation.cwd));
     // Running: the daemon is on a step of the task now (not on a plain `session send`).
-    let running = block_on(async { Ok(running_status(target).await) })?
+    let running = status
         .and_then(|status| status.current_turn)
         .and_then(|turn| {
             open_steps
@@ -228,7 +234,7 @@ fn tasks_of(target: &Target) -> Result<Vec<TaskRow>, Error> {
             row.exit_code = None;
         }
     }
-    Ok(rows)
+    rows
 }
 
 /// `--since`: a time back from now, or a UTC date (and time).

@@ -76,6 +76,22 @@ pub(crate) async fn running_status(target: &Target) -> Option<SessionStatus> {
         .flatten()
 }
 
+/// Each target's status, in order, every daemon asked at once: one slow to answer holds
+/// back no other.
+pub(crate) async fn running_statuses(targets: &[Target]) -> Vec<Option<SessionStatus>> {
+    let mut asks = tokio::task::JoinSet::new();
+    for (i, target) in targets.iter().cloned().enumerate() {
+        asks.spawn(async move { (i, running_status(&target).await) });
+    }
+    let mut statuses = vec![None; targets.len()];
+    while let Some(asked) = asks.join_next().await {
+        if let Ok((i, status)) = asked {
+            statuses[i] = status;
+        }
+    }
+    statuses
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct ListArgs {
     /// Redraw the list in place as the workers' events arrive (`q` or Ctrl-C quits)
@@ -108,20 +124,9 @@ pub async fn run(args: ListArgs, out: &Output) -> Result<u8, Error> {
         .into_iter()
         .map(|worker| Target::for_worker(dirs.clone(), worker))
         .collect::<Result<Vec<_>, _>>()?;
-    // Every daemon is asked at once: one slow to answer holds back no other.
-    let mut asks = tokio::task::JoinSet::new();
-    for (i, target) in targets.iter().cloned().enumerate() {
-        asks.spawn(async move { (i, running_status(&target).await) });
-    }
-    let mut statuses = vec![None; targets.len()];
-    while let Some(asked) = asks.join_next().await {
-        if let Ok((i, status)) = asked {
-            statuses[i] = status;
-        }
-    }
     let rows: Vec<WorkerRow> = targets
         .iter()
-        .zip(statuses)
+        .zip(running_statuses(&targets).await)
         .map(|(target, status)| row_of(target, status))
         .collect();
     if out.json {
