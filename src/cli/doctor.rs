@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use console::style;
 
-use super::Output;
-use super::common::{block_on, current_dir, resolve_claude, settings};
+use super::common::{block_on, current_dir, resolve_claude, settings, target};
 use super::json::{Check, CheckStatus as Status};
+use super::{Global, Output};
 use crate::claude::version::Version;
 use crate::client::Target;
 use crate::error::{Error, ErrorKind};
@@ -49,14 +49,14 @@ const CREDENTIAL_VARS: &[&str] = &[
 ];
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn run(out: &Output) -> Result<u8, Error> {
+pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
     let cwd = current_dir()?;
     let mut checks = vec![claude_check(&cwd)];
     let dirs = Dirs::from_env();
     match &dirs {
         Ok(dirs) => {
             checks.push(dir_check("runtime dir", &dirs.runtime));
-            checks.push(socket_path_check(dirs, &cwd));
+            checks.push(socket_path_check(global));
             checks.push(dir_check("state dir", &dirs.state));
         }
         Err(e) => checks.push(check("directories", Status::Fail, e.message.clone(), None)),
@@ -167,21 +167,14 @@ fn version_of(path: &Path) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// A socket's path has a bound (`sun_path`): a runtime dir too deep for the worker here
-/// makes every other command fail.
-fn socket_path_check(dirs: &Dirs, cwd: &Path) -> Check {
-    let worker = match std::env::var("LEASH_WORKER") {
-        Ok(name) => match crate::paths::WorkerName::parse(&name) {
-            Ok(worker) => worker,
-            Err(e) => return check("socket path", Status::Fail, e.message, e.hint),
-        },
-        Err(_) => crate::paths::WorkerName::for_directory(cwd),
-    };
-    match dirs.checked_socket(&worker) {
-        Ok(path) => check(
+/// A socket's path has a bound (`sun_path`): a runtime dir too deep for the worker the
+/// commands here mean makes every other command fail, as finding that worker does.
+fn socket_path_check(global: &Global) -> Check {
+    match target(global) {
+        Ok(target) => check(
             "socket path",
             Status::Pass,
-            format!("{} fits", path.display()),
+            format!("{} fits", target.socket.display()),
             None,
         ),
         Err(e) => check("socket path", Status::Fail, e.message, e.hint),

@@ -168,7 +168,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Status => worker::status::run(global, &out),
         Command::Report(Deferred(args)) => report::run(args, global, &out),
         Command::Hooks(command) => hooks::run(command, &out),
-        Command::Doctor => doctor::run(&out),
+        Command::Doctor => doctor::run(global, &out),
         Command::Config => config::run(&out),
         Command::Completions(Deferred(args)) => completions::run(&args, &out),
     }
