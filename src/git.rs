@@ -21,13 +21,13 @@ pub struct CommitInfo {
 
 impl CommitInfo {
     pub fn short(&self) -> String {
-        format!(
-            "{} {} ({})",
-            &self.id[..self.id.len().min(10)],
-            self.summary,
-            self.author
-        )
+        format!("{} {} ({})", short_id(&self.id), self.summary, self.author)
     }
+}
+
+/// A commit id as people read it: its first ten characters.
+pub fn short_id(id: &str) -> &str {
+    id.get(..10).unwrap_or(id)
 }
 
 /// One changed path in the work tree, with a `git status --short`-like code.
@@ -37,6 +37,13 @@ pub struct FileChange {
     pub code: String,
     /// Relative to the repository root.
     pub path: String,
+}
+
+impl std::fmt::Display for FileChange {
+    /// `?? notes.txt`, `M src/a.rs`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code.trim(), self.path)
+    }
 }
 
 pub(crate) fn open(dir: &Path) -> Result<Repository, Error> {
@@ -322,8 +329,7 @@ pub fn unreferenced_commits(
         let only_here = walk.flatten().count();
         if only_here > 0 {
             count = count.max(only_here);
-            let tip = tip.to_string();
-            holding.push(format!("{name} at {}", &tip[..10]));
+            holding.push(format!("{name} at {}", short_id(&tip.to_string())));
         }
     }
     Ok((count > 0).then_some((count, holding)))

@@ -26,6 +26,15 @@ pub fn safe(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// The first `max` items, comma-separated, and how many more: `a, b and 3 more`.
+pub fn first_of<S: AsRef<str>>(items: &[S], max: usize) -> String {
+    let shown: Vec<&str> = items.iter().take(max).map(AsRef::as_ref).collect();
+    match items.len().saturating_sub(max) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
 /// A duration: `250 ms`, `1.5 s`, `3 min`.
 pub fn duration(d: Duration) -> String {
     let ms = d.as_millis();
@@ -116,6 +125,13 @@ mod tests {
         assert!(shown.contains("all tests passed"));
         assert_eq!(safe("fix \u{202e}txt.exe"), "fix \\u{202e}txt.exe");
         assert_eq!(safe("\u{2066}a\u{2069}"), "\\u{2066}a\\u{2069}");
+    }
+
+    #[test]
+    fn a_list_shows_its_first_items_and_counts_the_rest() {
+        assert_eq!(first_of(&["a", "b"], 5), "a, b");
+        assert_eq!(first_of(&["a", "b", "c"], 2), "a, b and 1 more");
+        assert_eq!(first_of::<&str>(&[], 5), "");
     }
 
     #[test]

@@ -207,7 +207,7 @@ impl Worktree {
         }
         let mut changes: Vec<String> = crate::git::changes(path)?
             .iter()
-            .map(|c| format!("{} {}", c.code.trim(), c.path))
+            .map(ToString::to_string)
             .collect();
         changes.extend(
             crate::git::hidden_changes(path)?
@@ -275,19 +275,12 @@ impl Worktree {
 
 /// Why a worktree is kept: what it holds that git could not give back.
 fn kept(path: &Path, what: String, items: &[String], hint: &str) -> Error {
-    let shown: Vec<&str> = items.iter().take(5).map(String::as_str).collect();
-    let more = items.len().saturating_sub(shown.len());
-    let more = if more > 0 {
-        format!(" and {more} more")
-    } else {
-        String::new()
-    };
     Error::new(
         ErrorKind::Dirty,
         format!(
-            "the worktree {} holds {what} ({}{more}); nothing was removed",
+            "the worktree {} holds {what} ({}); nothing was removed",
             path.display(),
-            shown.join(", ")
+            crate::human::first_of(items, 5)
         ),
     )
     .hint(hint)

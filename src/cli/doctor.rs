@@ -309,7 +309,7 @@ fn repository_check(cwd: &Path) -> Check {
     let head = git::head(cwd).ok().flatten();
     let changes = git::changes(cwd).map(|c| c.len()).unwrap_or(0);
     let head = head.map_or("no commits yet".to_string(), |h| {
-        format!("HEAD {}", &h[..h.len().min(10)])
+        format!("HEAD {}", git::short_id(&h))
     });
     check(
         "repository",

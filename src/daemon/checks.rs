@@ -58,7 +58,8 @@ impl Tree {
         if now.head != self.head {
             let short = |h: &Option<String>| {
                 h.as_deref()
-                    .map_or("nothing".to_string(), |h| h[..h.len().min(10)].to_string())
+                    .map_or("nothing", crate::git::short_id)
+                    .to_string()
             };
             return Some(format!(
                 "it moved HEAD from {} to {}",
@@ -70,7 +71,7 @@ impl Tree {
             .changes
             .iter()
             .filter(|c| !self.changes.contains(c))
-            .map(|c| format!("{} {}", c.code.trim(), c.path))
+            .map(ToString::to_string)
             .collect();
         (!left.is_empty()).then(|| {
             let shown: Vec<&str> = left.iter().take(5).map(String::as_str).collect();

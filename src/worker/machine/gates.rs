@@ -35,7 +35,7 @@ impl StepMachine {
         let head = self.head.clone();
         let commit = head
             .as_deref()
-            .map_or("?", |h| &h[..h.len().min(10)])
+            .map_or("?", crate::git::short_id)
             .to_string();
         if let Some(expected) = self.config.gates.branch.clone()
             && self.on_branch.as_deref() != Some(expected.as_str())

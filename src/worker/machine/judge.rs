@@ -112,14 +112,8 @@ pub(super) fn judge(
         _ => Phase::Implementing,
     };
     let files = || {
-        let names: Vec<&str> = changes.iter().take(5).map(|c| c.path.as_str()).collect();
-        let more = changes.len().saturating_sub(5);
-        let more = if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        };
-        format!("{}{more}", names.join(", "))
+        let names: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+        crate::human::first_of(&names, 5)
     };
     let message = match verdict {
         Verdict::Committed => format!(
