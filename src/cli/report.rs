@@ -1,7 +1,6 @@
 //! `leash report`: what each worker did with its tasks, one row per task, from the
 //! workers' event logs and task histories: a table, JSON, Markdown, or a picture.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -118,10 +117,7 @@ pub fn run(args: ReportArgs, global: &Global, out: &Output) -> Result<u8, Error>
 
 /// Each worker's totals (when there are several), then everyone's.
 fn totals(rows: &[TaskRow]) -> Vec<Totals> {
-    let mut by_worker: BTreeMap<&str, Vec<&TaskRow>> = BTreeMap::new();
-    for row in rows {
-        by_worker.entry(row.worker.as_str()).or_default().push(row);
-    }
+    let by_worker = crate::report::by_worker(rows);
     let mut totals: Vec<Totals> = Vec::new();
     if by_worker.len() > 1 {
         for (worker, tasks) in by_worker {
@@ -201,8 +197,7 @@ fn tasks_of(target: &Target, status: Option<SessionStatus>) -> Vec<TaskRow> {
                 kept.message = folded.message;
                 kept.phase = folded.phase;
                 kept.cost_usd = folded.cost_usd;
-                kept.last_ms = folded.last_ms;
-                kept.duration_ms = kept.last_ms.saturating_sub(kept.started_ms);
+                kept.reached(folded.last_ms);
             }
             Some(_) => {}
             None => rows.push(folded),

@@ -75,32 +75,25 @@ impl Subscribers {
     }
 
     pub fn info(&mut self, turn: Option<u64>, message: String) {
-        self.notice(turn, Level::Info, message);
+        self.notice(turn, Level::Info, message, None);
     }
 
     pub fn warn(&mut self, turn: Option<u64>, message: String) {
-        self.notice(turn, Level::Warn, message);
+        self.notice(turn, Level::Warn, message, None);
     }
 
     /// A warning that tells of a fault on the worker's way.
     pub fn fault(&mut self, turn: Option<u64>, fault: Fault, message: String) {
-        self.emit(
-            turn,
-            EventBody::<Value>::Notice {
-                level: Level::Warn,
-                message,
-                fault: Some(fault),
-            },
-        );
+        self.notice(turn, Level::Warn, message, Some(fault));
     }
 
-    fn notice(&mut self, turn: Option<u64>, level: Level, message: String) {
+    fn notice(&mut self, turn: Option<u64>, level: Level, message: String, fault: Option<Fault>) {
         self.emit(
             turn,
             EventBody::<Value>::Notice {
                 level,
                 message,
-                fault: None,
+                fault,
             },
         );
     }

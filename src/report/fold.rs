@@ -108,9 +108,7 @@ impl Ledger {
         };
         let step = event.turn.and_then(|id| self.steps.get(&id)).map(|s| s.1);
         if about_the_work(&event.body) {
-            let row = &mut self.tasks[index].row;
-            row.last_ms = row.last_ms.max(at);
-            row.duration_ms = row.last_ms - row.started_ms;
+            self.tasks[index].row.reached(at);
         }
         match &event.body {
             EventBody::TurnStarted { kind, prompt } => {
@@ -221,8 +219,7 @@ impl Ledger {
             ) {
                 old.standing = Standing::Replaced;
                 old.exit_code = Some(Verdict::Replaced.exit_code());
-                old.last_ms = old.last_ms.max(at);
-                old.duration_ms = old.last_ms.saturating_sub(old.started_ms);
+                old.reached(at);
             }
         }
         let index = self.tasks.len();

@@ -8,6 +8,8 @@ pub mod history;
 pub mod svg;
 pub mod table;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::git::CommitInfo;
@@ -74,6 +76,23 @@ pub struct TaskRow {
     pub markers: Vec<Marker>,
 }
 
+impl TaskRow {
+    /// The task's time reached `at_ms` (its last event so far); its duration follows.
+    pub fn reached(&mut self, at_ms: u64) {
+        self.last_ms = self.last_ms.max(at_ms);
+        self.duration_ms = self.last_ms.saturating_sub(self.started_ms);
+    }
+}
+
+/// The rows of each worker, in the order given, workers by name.
+pub fn by_worker(rows: &[TaskRow]) -> BTreeMap<&str, Vec<&TaskRow>> {
+    let mut workers: BTreeMap<&str, Vec<&TaskRow>> = BTreeMap::new();
+    for row in rows {
+        workers.entry(row.worker.as_str()).or_default().push(row);
+    }
+    workers
+}
+
 /// How a task stands.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
@@ -131,6 +150,11 @@ impl Standing {
                 | Standing::Failed
                 | Standing::Interrupted
         )
+    }
+
+    /// Its name in markup (`out_of_nudges`), where the picture and the page style it.
+    pub fn class(self) -> String {
+        self.label().replace(' ', "_")
     }
 
     pub fn label(self) -> &'static str {

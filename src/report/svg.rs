@@ -2,7 +2,6 @@
 //! a task's time colored by its phase, a marker where each fault happened, and each
 //! task's outcome where it ended. Hovering shows what each is (SVG `<title>`).
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::{Marker, Span, SpanPhase, Standing, TaskRow, one_line};
@@ -19,10 +18,7 @@ const LEGEND: f64 = 56.0;
 /// The picture of `rows` (a worker's tasks in the order they began); a task still
 /// running reaches `now_ms`.
 pub fn render(rows: &[TaskRow], now_ms: u64) -> String {
-    let mut workers: BTreeMap<&str, Vec<&TaskRow>> = BTreeMap::new();
-    for row in rows {
-        workers.entry(row.worker.as_str()).or_default().push(row);
-    }
+    let workers = super::by_worker(rows);
     let start = rows.iter().map(|r| r.started_ms).min().unwrap_or(now_ms);
     let end = rows
         .iter()
@@ -162,7 +158,7 @@ fn draw_task(svg: &mut String, task: &TaskRow, axis: &Axis, y: f64, now_ms: u64)
     let _ = write!(
         svg,
         r#"<text class="outcome {}" x="{:.1}" y="{:.1}" fill="{color}" font-weight="bold"><title>{}</title>{glyph}</text>"#,
-        class(task.standing),
+        task.standing.class(),
         end + 2.0,
         y + BAR - 3.0,
         xml(&summary)
@@ -254,10 +250,6 @@ fn fault_style(fault: Fault) -> (&'static str, &'static str) {
         Fault::ProviderError => ("provider_error", "#bf3989"),
         Fault::Budget => ("budget", "#953800"),
     }
-}
-
-fn class(standing: Standing) -> String {
-    standing.label().replace(' ', "_")
 }
 
 /// What hovering a task shows.

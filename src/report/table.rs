@@ -314,7 +314,7 @@ pub fn html(rows: &[TaskRow], totals: &[Totals]) -> String {
     out.push_str("</tr>\n");
     for (i, row) in cells(rows, totals).into_iter().enumerate() {
         let class = match rows.get(i) {
-            Some(r) => r.standing.label().replace(' ', "_"),
+            Some(r) => r.standing.class(),
             None => "total".to_string(),
         };
         out.push_str(&format!("<tr class=\"{class}\">"));

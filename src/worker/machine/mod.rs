@@ -403,11 +403,17 @@ impl StepMachine {
 
     /// A turn, on the model and in the mode its kind runs in.
     fn send(&self, kind: TurnKind, prompt: String) -> Action {
+        self.sending(kind, prompt, false)
+    }
+
+    /// A turn of `kind` with its settings; `resumed` when it goes on from one a daemon
+    /// died during.
+    fn sending(&self, kind: TurnKind, prompt: String, resumed: bool) -> Action {
         Action::Send {
             kind,
             prompt,
             settings: self.config.turns.settings(kind),
-            resumed: false,
+            resumed,
         }
     }
 
@@ -469,12 +475,7 @@ impl StepMachine {
             }
             _ => CONTINUE_AFTER_RESTART.to_string(),
         };
-        Some(Action::Send {
-            kind,
-            prompt,
-            settings: self.config.turns.settings(kind),
-            resumed: true,
-        })
+        Some(self.sending(kind, prompt, true))
     }
 
     fn note(&mut self, text: String) {
