@@ -128,28 +128,33 @@ fn last_seq(path: &Path) -> io::Result<Option<u64>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let len = file.metadata()?.len();
     let mut window = 64 * 1024u64;
     loop {
-        let start = len.saturating_sub(window);
-        file.seek(SeekFrom::Start(start))?;
-        let mut bytes = Vec::with_capacity((len - start) as usize);
-        Read::by_ref(&mut file)
-            .take(len - start)
-            .read_to_end(&mut bytes)?;
-        let text = String::from_utf8_lossy(&bytes);
+        let (text, whole) = tail(&mut file, window)?;
         // The first line of a window may be cut; only trust it when the window is the file.
-        let skip_first = start > 0;
         let found = text
             .lines()
-            .skip(usize::from(skip_first))
+            .skip(usize::from(!whole))
             .filter_map(seq_of)
             .last();
-        if found.is_some() || start == 0 {
+        if found.is_some() || whole {
             return Ok(found);
         }
         window *= 4;
     }
+}
+
+/// The last `bytes` of a log file as text, and whether that is the whole file (if not,
+/// its first line is likely cut).
+pub fn tail(file: &mut File, bytes: u64) -> io::Result<(String, bool)> {
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(bytes);
+    file.seek(SeekFrom::Start(start))?;
+    let mut read = Vec::with_capacity((len - start) as usize);
+    Read::by_ref(file)
+        .take(len - start)
+        .read_to_end(&mut read)?;
+    Ok((String::from_utf8_lossy(&read).into_owned(), start == 0))
 }
 
 /// Every well-formed entry with `after < seq <= upto`, oldest first, from the rotated

@@ -24,16 +24,15 @@ fn main() -> ExitCode {
 /// also an `error` line on stdout, so a script reads the outcome as always.
 fn usage_error(e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
+    let _ = e.print();
     if matches!(
         e.kind(),
         ErrorKind::DisplayHelp
             | ErrorKind::DisplayVersion
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
-        let _ = e.print();
         return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
     }
-    let _ = e.print();
     if std::env::args().skip(1).any(|arg| arg == "--json") {
         let rendered = e.to_string();
         // clap's first paragraph says what is wrong; the rest is usage.

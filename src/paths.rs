@@ -22,6 +22,21 @@ pub const LOCK_FILE: &str = "daemon.lock";
 pub fn lock_holder_pid(text: &str) -> Option<u32> {
     text.split_whitespace().next()?.parse().ok()
 }
+
+/// What a daemon writes in the lock file while it serves (emptied when it ends).
+pub fn serving_line(pid: u32) -> String {
+    format!("{pid} {SERVING}\n")
+}
+
+/// The daemon a lock file says is serving: one that wrote [`serving_line`] and did not
+/// end (a file of an earlier leash names a pid alone: no telling how that one ended).
+pub fn serving_pid(text: &str) -> Option<u32> {
+    (text.split_whitespace().nth(1) == Some(SERVING))
+        .then(|| lock_holder_pid(text))
+        .flatten()
+}
+
+const SERVING: &str = "serving";
 /// What a worker's state dir holds: its session record (`record.rs`), its phase
 /// (`worker/`), its own worktree (`worktree.rs`). Any of them makes it a worker.
 pub const RECORD_FILE: &str = "session.json";
@@ -360,6 +375,14 @@ mod tests {
             outside,
             "no repository: the directory itself"
         );
+    }
+
+    #[test]
+    fn the_lock_file_tells_a_serving_daemon_from_one_that_ended() {
+        assert_eq!(serving_pid(&serving_line(42)), Some(42));
+        assert_eq!(lock_holder_pid(&serving_line(42)), Some(42));
+        assert_eq!(serving_pid("42\n"), None, "an earlier leash's file");
+        assert_eq!(serving_pid(""), None, "emptied: it ended");
     }
 
     #[test]

@@ -134,9 +134,6 @@ fn read_start() -> Option<StartSpec> {
     }
 }
 
-/// What the lock file says after the pid of a daemon that serves.
-const SERVING: &str = "serving";
-
 /// How long a new daemon waits for a killed one to let go of the worker's lock.
 const DYING_HOLDER_WAIT: Duration = Duration::from_secs(5);
 
@@ -188,16 +185,13 @@ fn lock_worker(state_dir: &Path) -> Result<Option<WorkerLock>, Error> {
     match locked {
         Ok(()) => {
             use std::io::Write;
-            // `PID serving` while a daemon serves; emptied when it ends. (A file of an
-            // earlier leash names a pid alone: no telling how that one ended.)
             let predecessor = std::fs::read_to_string(&path)
                 .ok()
-                .filter(|text| text.split_whitespace().nth(1) == Some(SERVING))
-                .and_then(|text| crate::paths::lock_holder_pid(&text));
+                .and_then(|text| crate::paths::serving_pid(&text));
             let mut file = file;
-            let written = file
-                .set_len(0)
-                .and_then(|()| writeln!(file, "{} {SERVING}", std::process::id()));
+            let written = file.set_len(0).and_then(|()| {
+                file.write_all(crate::paths::serving_line(std::process::id()).as_bytes())
+            });
             if let Err(e) = written {
                 eprintln!("leash daemon: cannot write {}: {e}", path.display());
             }

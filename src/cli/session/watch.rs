@@ -155,7 +155,6 @@ fn found(
 /// The events so far of the turn or step running as the watch finds the worker (it
 /// began before the watch followed), from the tail of its event log.
 fn began(state_dir: &std::path::Path, running: u64) -> Vec<Event<Value>> {
-    use std::io::{Seek, SeekFrom};
     const TAIL: u64 = 256 * 1024;
     const TOLD: [&str; 6] = [
         "step_started",
@@ -168,17 +167,10 @@ fn began(state_dir: &std::path::Path, running: u64) -> Vec<Event<Value>> {
     let Ok(mut file) = std::fs::File::open(state_dir.join(crate::eventlog::LOG_FILE)) else {
         return Vec::new();
     };
-    let len = file.metadata().map_or(0, |m| m.len());
-    let mut tail = Vec::new();
-    if file
-        .seek(SeekFrom::Start(len.saturating_sub(TAIL)))
-        .is_err()
-        || file.take(TAIL).read_to_end(&mut tail).is_err()
-    {
+    let Ok((tail, _)) = crate::eventlog::tail(&mut file, TAIL) else {
         return Vec::new();
-    }
-    String::from_utf8_lossy(&tail)
-        .lines()
+    };
+    tail.lines()
         .filter(|line| crate::framing::peek_type(line).is_some_and(|t| TOLD.contains(&t.as_ref())))
         .filter_map(|line| serde_json::from_str::<Event<Value>>(line).ok())
         .filter(|event| event.turn == Some(running))
