@@ -60,9 +60,17 @@ pub(super) struct Reader {
     confirmed_mode: Option<String>,
     /// When the running attempt began, Unix ms: a refusal reported since is its own.
     attempt_started: u64,
+    /// A line changed the conversation's saved facts: the session publishes its view,
+    /// then tells the daemon (which saves what the view shows).
+    conversation_changed: bool,
 }
 
 impl Reader {
+    /// Whether the lines read since the last ask changed the conversation.
+    pub fn take_conversation_changed(&mut self) -> bool {
+        std::mem::take(&mut self.conversation_changed)
+    }
+
     /// Reports one stdout line, takes in what the session must know, and hands the
     /// parsed message back (`Other` for the assistant and user lines leash only
     /// relays); `None` for a malformed line.
@@ -141,9 +149,7 @@ impl Reader {
             conversation.fork_of = None;
             changed = true;
         }
-        if changed {
-            report.send(SessionEvent::ConversationChanged).await;
-        }
+        self.conversation_changed |= changed;
     }
 
     /// A compaction starts, ends or fails.
@@ -163,7 +169,7 @@ impl Reader {
             conversation.tally.context_tokens =
                 compaction.post_tokens.or(conversation.tally.context_tokens);
             conversation.tally.last_compaction = Some(compaction.clone());
-            report.send(SessionEvent::ConversationChanged).await;
+            self.conversation_changed = true;
         }
         report.send(SessionEvent::Compaction(news)).await;
     }

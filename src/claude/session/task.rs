@@ -707,6 +707,9 @@ impl Task {
             .reader
             .read(line, &mut self.conversation, &self.report)
             .await?;
+        if self.reader.take_conversation_changed() {
+            self.conversation_changed().await;
+        }
         match &message {
             // Only relayed: nothing of the session changed.
             StreamMessage::Other => return Some(message),
@@ -800,9 +803,11 @@ impl Task {
     }
 
     /// The conversation's saved facts changed: the daemon saves them.
+    /// The view is published first: the daemon saves what the view shows when it
+    /// hears of the change.
     async fn conversation_changed(&mut self) {
-        self.report.send(SessionEvent::ConversationChanged).await;
         self.publish();
+        self.report.send(SessionEvent::ConversationChanged).await;
     }
 
     /// Shows the session as it is now to whoever reads its view.
