@@ -176,7 +176,9 @@ impl Actor {
                     .permissions
                     .ask(request, turn, &mut self.parts.out);
             }
-            SessionEvent::ConversationChanged => self.parts.save_record(),
+            // At once, not in the background: a command run after this turn's answer (`session
+            // fork`) reads the conversation from the file. It happens once per conversation.
+            SessionEvent::ConversationChanged => self.parts.save_record_now(),
             SessionEvent::Done(done) => self.wake(Wake::Session(done)),
         }
     }

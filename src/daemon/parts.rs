@@ -161,7 +161,8 @@ impl Parts {
         }
     }
 
-    /// Saves the session record before the daemon exits.
+    /// Saves the session record now: the daemon is about to exit, or a command the
+    /// client runs next must find the conversation on disk.
     pub fn save_record_now(&mut self) {
         if let Some(record) = self.record_now() {
             self.record.save_now(record);

@@ -1,6 +1,7 @@
 //! `session.json`, written by the daemon alone. Saving it (an atomic replace, with
 //! fsync) must not hold up the turn whose end changed it: writes happen on a blocking
-//! thread, the newest always winning, and the last one at exit is written at once.
+//! thread, the newest always winning; the last one at exit, and a new conversation, are
+//! written at once.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -31,7 +32,7 @@ impl RecordFile {
         tokio::task::spawn_blocking(move || write(&dir, &record, number, &written));
     }
 
-    /// Saves `record` now (the daemon is about to exit).
+    /// Saves `record` now.
     pub fn save_now(&mut self, record: SessionRecord) {
         self.asked += 1;
         write(&self.dir, &record, self.asked, &self.written);

@@ -333,6 +333,9 @@ fn a_full_queue_and_a_restart_that_waited_too_long_exit_busy() {
 #[test]
 fn worker_names_git_cannot_take_are_refused_with_a_hint() {
     let env = Env::worker();
+    // The name is judged first, before whether there is anything to fork.
+    let run = env.leash(&["session", "fork", "foo.lock"]);
+    assert_eq!(run.code(), 2, "{run:?}");
     env.ok(&["session", "send", "hi"]);
     for name in ["foo.lock", "a..b", "x."] {
         let run = env.leash(&["--worker", name, "session", "start", "--worktree"]);

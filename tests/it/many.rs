@@ -379,3 +379,18 @@ fn a_fork_needs_a_conversation_and_a_free_name() {
         env.repo.canonicalize().unwrap().display().to_string()
     );
 }
+
+/// The first turn's answer means the conversation is on disk: a script that forks right
+/// after it (the README's best-of-three) never finds "no conversation to fork yet".
+#[test]
+fn a_fork_right_after_the_first_turn_finds_the_conversation() {
+    let env = many();
+    let run = env.bash(
+        "set -e; for i in 0 1 2 3 4 5 6 7 8 9; do \
+           leash --worker \"src$i\" session send hi >/dev/null; \
+           leash --worker \"src$i\" session fork \"copy$i\" >/dev/null; \
+         done",
+    );
+    assert_eq!(run.code(), 0, "{run:?}");
+    env.ok(&["session", "stop", "--all"]);
+}

@@ -39,6 +39,7 @@ pub struct ForkArgs {
 
 pub async fn run(args: ForkArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     let original = target(global)?;
+    let name = WorkerName::parse(&args.name)?;
     let record = SessionRecord::load(&original.state_dir)?
         .filter(|r| r.conversation.started)
         .ok_or_else(|| {
@@ -48,7 +49,6 @@ pub async fn run(args: ForkArgs, global: &Global, out: &Output) -> Result<u8, Er
             )
             .hint("send it a turn first (`leash session send ...`, `leash plan ...`)")
         })?;
-    let name = WorkerName::parse(&args.name)?;
     if name == original.worker {
         return Err(
             Error::usage(format!("worker {name} cannot be a fork of itself"))
