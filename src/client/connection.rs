@@ -38,6 +38,9 @@ impl Connection {
         let stream = match UnixStream::connect(socket).await {
             Ok(stream) => stream,
             Err(e) if is_not_running(&e) => return Ok(None),
+            // Our connection was still in the queue of a listener that died then (a
+            // daemon killed in the middle of an fsync keeps its socket a moment longer).
+            Err(e) if is_gone(&e) => return Ok(None),
             Err(e) => {
                 return Err(Error::io(
                     format!("cannot connect to {}", socket.display()),
@@ -262,5 +265,20 @@ mod tests {
             .block_on(Connection::open(&socket));
         dying.join().unwrap();
         assert!(matches!(opened, Ok(None)), "{:?}", opened.err());
+    }
+
+    /// A connection queued at a listener that then dies is reset before it is
+    /// accepted: what `connect` reports when a killed daemon's socket outlives it by a
+    /// moment. That is no daemon either.
+    #[test]
+    fn a_connection_queued_at_a_dying_listener_is_no_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("dying.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let queued = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        drop(listener);
+        let error = queued.take_error().unwrap().expect("the kernel resets it");
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionReset);
+        assert!(is_gone(&error));
     }
 }
