@@ -536,10 +536,15 @@ fn prompt_directives(prompt: &str) -> Option<String> {
     (!steps.is_empty()).then(|| steps.join(";"))
 }
 
-fn unix_secs() -> u64 {
-    std::time::SystemTime::now()
+/// The unix second (claude's `resetsAt`) a window that resets in `secs` seconds names:
+/// the first whole second no sooner than that, as a limit is never lifted early. Rounding
+/// down would put "in 1 s" a few milliseconds away.
+fn resets_in(secs: u64) -> u64 {
+    let at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .unwrap_or_default()
+        + std::time::Duration::from_secs(secs);
+    at.as_secs() + u64::from(at.subsec_nanos() > 0)
 }
 
 fn default_usage() -> Value {

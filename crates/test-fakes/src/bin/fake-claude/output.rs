@@ -21,8 +21,13 @@ impl Fake {
 
     /// A `rate_limit_event` as claude writes it when the API's unified rate-limit
     /// headers change; a warning carries the window's use at the top level too.
-    pub(crate) fn rate_limit_event(&self, status: &str, utilization: f64, secs: u64, window: &str) {
-        let resets = unix_secs() + secs;
+    pub(crate) fn rate_limit_event(
+        &self,
+        status: &str,
+        utilization: f64,
+        resets: u64,
+        window: &str,
+    ) {
         let mut info = json!({"status":status,"resetsAt":resets,"rateLimitType":window,
             "isUsingOverage":false,
             "unifiedWindows":{window:{"utilization":utilization,"resetsAt":resets}}});

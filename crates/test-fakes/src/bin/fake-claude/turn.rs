@@ -196,15 +196,15 @@ impl Fake {
                         parts.next().and_then(|u| u.parse().ok()).unwrap_or(0.92);
                     let secs: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(3600);
                     let window = parts.next().unwrap_or("five_hour");
-                    self.rate_limit_event(status, utilization, secs, window);
+                    self.rate_limit_event(status, utilization, resets_in(secs), window);
                     None
                 }
                 "usage_limit" => {
                     // The subscription's window is used up: claude 2.1.332 with gateway
                     // auth, its own retries off.
                     let secs = number(2);
-                    self.rate_limit_event("rejected", 1.0, secs, "five_hour");
-                    let resets = unix_secs() + secs;
+                    let resets = resets_in(secs);
+                    self.rate_limit_event("rejected", 1.0, resets, "five_hour");
                     let info = json!({"status":"rejected","resetsAt":resets,"rateLimitType":"five_hour",
                         "isUsingOverage":false});
                     let text = "You've hit your 5-hour limit · resets 7:24pm (UTC)";
