@@ -177,7 +177,8 @@ impl Actor {
                     .ask(request, turn, &mut self.parts.out);
             }
             // At once, not in the background: a command run after this turn's answer (`session
-            // fork`) reads the conversation from the file. It happens once per conversation.
+            // fork`) reads the conversation from the file. It changes when it begins, on a new
+            // model, tools or binary, and on a compaction: never on a plain turn.
             SessionEvent::ConversationChanged => self.parts.save_record_now(),
             SessionEvent::Done(done) => self.wake(Wake::Session(done)),
         }

@@ -1,7 +1,7 @@
 //! `session.json`, written by the daemon alone. Saving it (an atomic replace, with
 //! fsync) must not hold up the turn whose end changed it: writes happen on a blocking
-//! thread, the newest always winning; the last one at exit, and a new conversation, are
-//! written at once.
+//! thread, the newest always winning; the last one at exit, and a changed conversation,
+//! are written at once.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
