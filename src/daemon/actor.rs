@@ -1,7 +1,8 @@
-//! The actor: the one task that owns the daemon's parts. One `select!` takes whatever
-//! comes next (what the session reports, a client's request, the end of what the
-//! running job waits for, a person's deadline, the idle timeout) and hands it to the
-//! part or the job it is for. Jobs run one at a time, in the order they were queued.
+//! The actor: the one task that owns the daemon's parts and the queue of jobs beside
+//! them. One `select!` takes whatever comes next (what the session reports, a client's
+//! request, the end of what the running job waits for, a person's deadline, the idle
+//! timeout) and hands it to the part or the job it is for. Jobs run one at a time, in
+//! the order they were queued.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,9 +10,11 @@ use std::pin::Pin;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::handle::{self, Answer};
+use super::answer::Answer;
+use super::handle;
 use super::job::{Job, Wait, Wake};
 use super::parts::Parts;
+use super::queue::Queue;
 use crate::claude::session::{Cancel, CompactionNews, SessionEvent};
 use crate::human::duration as human;
 use crate::protocol::{EventBody, Fault, Request};
@@ -25,17 +28,19 @@ pub enum Inbound {
     },
 }
 
-type Pending = Pin<Box<dyn Future<Output = Wake> + Send>>;
+/// What a job waits for besides the session: a pause, or work of its own.
+type Awaited = Pin<Box<dyn Future<Output = Wake> + Send>>;
 
 /// The job that runs, and what it waits for besides the session.
 struct Running {
     job: Box<dyn Job>,
     cancel: Cancel,
-    pending: Option<Pending>,
+    awaited: Option<Awaited>,
 }
 
 pub struct Actor {
     parts: Parts,
+    queue: Queue,
     events: mpsc::Receiver<SessionEvent>,
     inbox: mpsc::Receiver<Inbound>,
     running: Option<Running>,
@@ -52,11 +57,13 @@ pub struct Leftovers {
 impl Actor {
     pub fn new(
         parts: Parts,
+        queue: Queue,
         events: mpsc::Receiver<SessionEvent>,
         inbox: mpsc::Receiver<Inbound>,
     ) -> Actor {
         Actor {
             parts,
+            queue,
             events,
             inbox,
             running: None,
@@ -82,10 +89,10 @@ impl Actor {
         }
         loop {
             if self.running.is_none() {
-                if self.parts.life.stopping() {
+                if self.parts.life().stopping() {
                     break;
                 }
-                if !self.parts.queue.is_empty() {
+                if !self.queue.is_empty() {
                     // The clients answered meanwhile (a queued step's caller, a hook)
                     // hear so before the job's own work holds this thread.
                     tokio::task::yield_now().await;
@@ -95,7 +102,7 @@ impl Actor {
             }
             if self.events.is_empty() && self.inbox.is_empty() {
                 // Nothing is ready: a good moment to make the log durable.
-                self.parts.out.flush();
+                self.parts.out().flush();
             }
             if self.next().await == Flow::Stop {
                 break;
@@ -106,13 +113,13 @@ impl Actor {
 
     /// Waits for whatever comes next and hands it on.
     async fn next(&mut self) -> Flow {
-        let person = self.parts.permissions.deadline();
+        let person = self.parts.permission_deadline();
         let idle = self
             .parts
-            .life
+            .life()
             .idle_deadline()
             .filter(|_| self.running.is_none());
-        let pending = self.running.as_mut().and_then(|r| r.pending.as_mut());
+        let awaited = self.running.as_mut().and_then(|r| r.awaited.as_mut());
         tokio::select! {
             biased;
             event = self.events.recv() => match event {
@@ -123,18 +130,18 @@ impl Actor {
             inbound = self.inbox.recv() => match inbound {
                 Some(inbound) => self.on_inbound(inbound),
                 // Every connection and signal is gone: nobody can ask for anything.
-                None => self.parts.life.request_stop(Answer::none()),
+                None => self.parts.life().request_stop(Answer::none()),
             },
-            wake = wait_for(pending) => {
+            wake = wait_for(awaited) => {
                 if let Some(running) = self.running.as_mut() {
-                    running.pending = None;
+                    running.awaited = None;
                 }
                 self.wake(wake);
             }
-            () = sleep_until(person) => self.parts.permissions.expire(&mut self.parts.out),
+            () = sleep_until(person) => self.parts.expire_permissions(),
             () = sleep_until(idle) => {
-                if self.parts.life.idle_expired() {
-                    let idle = human(self.parts.life.idle_timeout());
+                if self.parts.life().idle_expired() {
+                    let idle = human(self.parts.life().idle_timeout());
                     self.parts.info(format!("idle for {idle}; stopping (the conversation is kept)"));
                     return Flow::Stop;
                 }
@@ -145,8 +152,10 @@ impl Actor {
 
     fn on_inbound(&mut self, inbound: Inbound) {
         match inbound {
-            Inbound::Request(request, answer) => handle::accept(&mut self.parts, *request, answer),
-            Inbound::Left { turn } => self.parts.permissions.detach(turn, &mut self.parts.out),
+            Inbound::Request(request, answer) => {
+                handle::accept(&mut self.parts, &mut self.queue, *request, answer);
+            }
+            Inbound::Left { turn } => self.parts.detach_permissions(turn),
         }
     }
 
@@ -154,7 +163,7 @@ impl Actor {
     /// goes to the job that waits for it.
     fn on_session(&mut self, event: SessionEvent) {
         let turn = self.parts.running();
-        let out = &mut self.parts.out;
+        let out = self.parts.out();
         match event {
             SessionEvent::Line(raw) => out.emit(turn, EventBody::Claude { msg: &*raw }),
             SessionEvent::Stderr(line) => out.emit(turn, EventBody::<Value>::Stderr { line }),
@@ -171,11 +180,7 @@ impl Actor {
             SessionEvent::RateLimit(limit) => {
                 out.emit(turn, EventBody::<Value>::RateLimit { limit })
             }
-            SessionEvent::ToolRequest(request) => {
-                self.parts
-                    .permissions
-                    .ask(request, turn, &mut self.parts.out);
-            }
+            SessionEvent::ToolRequest(request) => self.parts.ask_permission(request),
             // At once, not in the background: a command run after this turn's answer (`session
             // fork`) reads the conversation from the file. It changes when it begins, on a new
             // model, tools or binary, and on a compaction: never on a plain turn.
@@ -186,7 +191,7 @@ impl Actor {
 
     /// The next queued job begins.
     fn start_next(&mut self) {
-        let Some(mut job) = self.parts.queue.pop() else {
+        let Some(mut job) = self.queue.pop() else {
             return;
         };
         let cancel = self.parts.job_began(job.id());
@@ -194,7 +199,7 @@ impl Actor {
         self.running = Some(Running {
             job,
             cancel,
-            pending: None,
+            awaited: None,
         });
         self.wait(wait);
     }
@@ -218,11 +223,12 @@ impl Actor {
             return;
         };
         let mut cancel = running.cancel.clone();
-        running.pending = match wait {
-            Wait::Finished => {
-                self.running = None;
-                self.parts.job_ended();
-                return;
+        running.awaited = match wait {
+            Wait::Finished => return self.finished(),
+            Wait::AnswerStatus(answer) => {
+                let status = self.parts.status(self.queue.waiting());
+                answer.reply(crate::protocol::Reply::Status(Box::new(status)));
+                return self.finished();
             }
             Wait::Session => None,
             Wait::Until(at) => Some(Box::pin(async move {
@@ -240,23 +246,37 @@ impl Actor {
         };
     }
 
+    /// The running job is over. When it did the worker's work, the nudges still
+    /// waiting have nothing left to nudge and are dropped.
+    fn finished(&mut self) {
+        let Some(running) = self.running.take() else {
+            return;
+        };
+        self.parts.job_ended();
+        if running.job.did_the_work() {
+            for nudge in self.queue.take_nudges() {
+                nudge.superseded(&mut self.parts);
+            }
+        }
+    }
+
     /// The daemon stops: what waits is told it will not run, claude is stopped the
     /// polite way (what it says meanwhile still reaches the log), and the record saved.
     async fn shut_down(mut self) -> Vec<Answer> {
-        for job in self.parts.queue.drain() {
+        for job in self.queue.drain() {
             job.cancel(
                 &mut self.parts,
                 "the session was stopped before this ran; start it again with `leash session start`",
             );
         }
-        self.parts.session.close();
+        self.parts.close_session();
         while let Some(event) = self.events.recv().await {
             self.on_session(event);
         }
         self.parts.save_record_now();
         self.parts.info("daemon stopped".to_string());
-        self.parts.out.flush();
-        self.parts.life.take_stop_replies()
+        self.parts.out().flush();
+        self.parts.life().take_stop_replies()
     }
 }
 
@@ -266,9 +286,9 @@ enum Flow {
     Stop,
 }
 
-async fn wait_for(pending: Option<&mut Pending>) -> Wake {
-    match pending {
-        Some(pending) => pending.await,
+async fn wait_for(awaited: Option<&mut Awaited>) -> Wake {
+    match awaited {
+        Some(awaited) => awaited.await,
         None => std::future::pending().await,
     }
 }

@@ -13,8 +13,8 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 
 use super::actor::Inbound;
+use super::answer::{Answer, Answered};
 use super::feed::{FeedReceiver, Outgoing};
-use super::handle::{Answer, Answered};
 use super::lifecycle::ClientCount;
 use crate::error::{Error, ErrorKind};
 use crate::eventlog::read_entries;

@@ -9,6 +9,7 @@ use std::pin::Pin;
 
 use tokio::time::Instant;
 
+use super::answer::Answer;
 use super::parts::Parts;
 use crate::claude::session::{self, Cancel};
 use crate::worker::checks::CheckResult;
@@ -23,6 +24,9 @@ pub enum Wait {
     Work(Pin<Box<dyn Future<Output = Wake> + Send>>),
     /// The job is over: its answer is given.
     Finished,
+    /// The job is over: its answer is the session's status (which counts the queue
+    /// beside the parts, so the actor gives it).
+    AnswerStatus(Answer),
 }
 
 /// What woke a job.
@@ -62,4 +66,14 @@ pub trait Job: Send {
     fn is_nudge(&self) -> bool {
         false
     }
+
+    /// The finished job did the worker's work: the nudges still waiting have nothing
+    /// left to nudge.
+    fn did_the_work(&self) -> bool {
+        false
+    }
+
+    /// A waiting nudge is dropped because the work is done: whoever waits for it is
+    /// told so.
+    fn superseded(self: Box<Self>, _parts: &mut Parts) {}
 }

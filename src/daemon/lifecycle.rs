@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::handle::Answer;
+use super::answer::Answer;
 
 /// Counts connected clients; the idle timeout only runs while it is zero.
 #[derive(Clone, Default)]

@@ -5,6 +5,7 @@
 //! runtime dir, and runs the session [`actor`] until asked to stop, signalled, or idle.
 
 mod actor;
+mod answer;
 mod checks;
 mod connection;
 mod feed;
@@ -16,12 +17,12 @@ mod parts;
 mod permissions;
 mod queue;
 mod record_file;
-mod step;
 mod subscribers;
 mod tally;
 mod turn;
 mod turn_policy;
 mod worker_file;
+mod worker_step;
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
@@ -41,8 +42,8 @@ use crate::protocol::{Reply, Request, StartSpec};
 use crate::record::SessionRecord;
 use crate::settings::{Resolved, Settings};
 use actor::{Actor, Inbound, Leftovers};
+use answer::Answer;
 use connection::Shared;
-use handle::Answer;
 use lifecycle::{ClientCount, Lifecycle};
 use parts::{Limits, Parts, Place};
 use permissions::Permissions;
@@ -256,10 +257,6 @@ async fn serve(
         permissions,
         tally::Tally::from_record(record.as_ref()),
         worker_file::WorkerFile::load(place.state_dir.clone()),
-        queue::Queue::new(
-            record.as_ref().map_or(0, |r| r.last_turn),
-            usize::try_from(settings.max_queue).unwrap_or(usize::MAX),
-        ),
         Lifecycle::new(clients, settings.idle_timeout),
         place,
         Limits {
@@ -269,6 +266,7 @@ async fn serve(
         },
     );
     let mut parts = parts;
+    let mut queue = queue::Queue::new(usize::try_from(settings.max_queue).unwrap_or(usize::MAX));
     if let Some(spec) = start {
         // Before any client is served: whoever reaches this daemon finds its
         // conversation set up.
@@ -277,9 +275,9 @@ async fn serve(
             warm: false,
             ..spec
         };
-        handle::accept(&mut parts, Request::Start(spec), Answer::none());
+        handle::accept(&mut parts, &mut queue, Request::Start(spec), Answer::none());
     }
-    let actor = Actor::new(parts, events, inbox);
+    let actor = Actor::new(parts, queue, events, inbox);
     let mut actor_task = tokio::spawn(actor.run(Leftovers {
         claude: stale_claude,
         predecessor,

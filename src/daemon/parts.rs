@@ -1,6 +1,7 @@
 //! The daemon's parts, each with its own state and a small API, held by the actor and
 //! lent to the job that runs. What needs several of them at once (the status, the
-//! session record, an outcome's common fields) is put together here.
+//! session record, an outcome's common fields, a turn's beginning and end) is put
+//! together here; the queue of jobs stands beside the parts, with the actor.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,16 +10,15 @@ use serde_json::Value;
 
 use super::history_file::HistoryFile;
 use super::lifecycle::Lifecycle;
-use super::permissions::Permissions;
-use super::queue::Queue;
+use super::permissions::{Decision, Permissions};
 use super::record_file::RecordFile;
 use super::subscribers::Subscribers;
 use super::tally::Tally;
 use super::worker_file::WorkerFile;
-use crate::claude::session::{Cancel, Canceller, SessionHandle};
+use crate::claude::session::{Cancel, Canceller, SessionHandle, ToolRequest};
 use crate::protocol::{EventBody, Fault, SessionState, SessionStatus};
 use crate::record::SessionRecord;
-use crate::turn::{Outcome, TurnStatus};
+use crate::turn::{Outcome, TurnKind, TurnStatus};
 
 /// Where the daemon lives: its worker, its state dir, its socket.
 pub struct Place {
@@ -38,17 +38,16 @@ pub struct Limits {
 }
 
 pub struct Parts {
-    pub session: SessionHandle,
-    pub out: Subscribers,
-    pub permissions: Permissions,
-    pub tally: Tally,
-    pub worker: WorkerFile,
-    pub queue: Queue,
-    pub life: Lifecycle,
-    pub record: RecordFile,
+    session: SessionHandle,
+    out: Subscribers,
+    permissions: Permissions,
+    tally: Tally,
+    worker: WorkerFile,
+    life: Lifecycle,
+    record: RecordFile,
     history: HistoryFile,
-    pub place: Place,
-    pub limits: Limits,
+    place: Place,
+    limits: Limits,
     /// The job running now, if any.
     current: Option<Current>,
 }
@@ -68,7 +67,6 @@ impl Parts {
         permissions: Permissions,
         tally: Tally,
         worker: WorkerFile,
-        queue: Queue,
         life: Lifecycle,
         place: Place,
         limits: Limits,
@@ -79,7 +77,6 @@ impl Parts {
             permissions,
             tally,
             worker,
-            queue,
             life,
             record: RecordFile::new(place.state_dir.clone()),
             history: HistoryFile::new(place.state_dir.clone(), place.worker.clone()),
@@ -87,6 +84,94 @@ impl Parts {
             limits,
             current: None,
         }
+    }
+
+    pub fn session(&self) -> &SessionHandle {
+        &self.session
+    }
+
+    /// claude is stopped the polite way; what it says meanwhile still comes.
+    pub fn close_session(&mut self) {
+        self.session.close();
+    }
+
+    /// Where events go: the log and the clients.
+    pub fn out(&mut self) -> &mut Subscribers {
+        &mut self.out
+    }
+
+    pub fn worker(&self) -> &WorkerFile {
+        &self.worker
+    }
+
+    pub fn worker_mut(&mut self) -> &mut WorkerFile {
+        &mut self.worker
+    }
+
+    pub fn tally(&mut self) -> &mut Tally {
+        &mut self.tally
+    }
+
+    pub fn life(&mut self) -> &mut Lifecycle {
+        &mut self.life
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn worker_name(&self) -> &str {
+        &self.place.worker
+    }
+
+    /// claude asks to use a tool during the job running now.
+    pub fn ask_permission(&mut self, request: ToolRequest) {
+        let turn = self.running();
+        self.permissions.ask(request, turn, &mut self.out);
+    }
+
+    /// A person's answer to a tool request; the record is saved when it changes what
+    /// is always allowed.
+    pub fn decide_permission(&mut self, request_id: &str, decision: Decision) {
+        if self.permissions.decide(request_id, decision, &mut self.out) {
+            self.save_record();
+        }
+    }
+
+    /// Nobody is left to answer the questions of `turn`.
+    pub fn detach_permissions(&mut self, turn: u64) {
+        self.permissions.detach(turn, &mut self.out);
+    }
+
+    /// When the oldest unanswered tool request expires.
+    pub fn permission_deadline(&self) -> Option<tokio::time::Instant> {
+        self.permissions.deadline()
+    }
+
+    pub fn expire_permissions(&mut self) {
+        self.permissions.expire(&mut self.out);
+    }
+
+    pub fn set_allow_list(&mut self, allow: Vec<String>) {
+        self.permissions.set_allow_list(allow);
+    }
+
+    /// A turn begins: its prompt is remembered (for a hand-off), its questions are
+    /// asked of its client, and its clients hear of it.
+    pub fn turn_began(&mut self, id: u64, kind: TurnKind, prompt: &str, interactive: bool) {
+        self.tally.prompt_sent(kind, prompt);
+        self.permissions.turn_started(id, interactive);
+    }
+
+    /// A turn's end, also for a turn that never ran: nobody is left to answer its
+    /// questions, it is counted, and its clients are told.
+    pub fn turn_ended(&mut self, outcome: Outcome) {
+        let id = outcome.turn;
+        self.detach_permissions(id);
+        self.tally.turn_ended(outcome.cost_usd);
+        self.out
+            .emit(Some(id), EventBody::<Value>::TurnEnded { outcome });
+        self.save_record();
     }
 
     /// A job begins; what it is given to watch for an interrupt.
@@ -147,7 +232,7 @@ impl Parts {
         Some(SessionRecord {
             permission_allow: self.permissions.allow_list().to_vec(),
             always_allow: self.permissions.always_list().to_vec(),
-            last_turn: self.queue.last_id(),
+            last_turn: self.tally.last_id(),
             turns: self.tally.turns(),
             cost_usd: self.tally.cost_usd(),
             ..SessionRecord::new(conversation)
@@ -169,8 +254,8 @@ impl Parts {
         }
     }
 
-    /// The session as `session status` shows it.
-    pub fn status(&self) -> SessionStatus {
+    /// The session as `session status` shows it, with `queued` turns and steps waiting.
+    pub fn status(&self, queued: usize) -> SessionStatus {
         let view = self.session.view();
         let conversation = view.conversation.as_ref();
         let state = if view.failure.is_some() {
@@ -199,7 +284,7 @@ impl Parts {
                 .or_else(|| conversation.and_then(|c| c.spawn.permission_mode.clone())),
             cwd: conversation.map(|c| c.cwd.clone()).unwrap_or_default(),
             current_turn: self.running(),
-            queued: self.queue.waiting(),
+            queued,
             turns: self.tally.turns(),
             cost_usd: self.tally.cost_usd(),
             context_tokens: conversation.and_then(|c| c.tally.context_tokens),

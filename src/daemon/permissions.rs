@@ -13,7 +13,7 @@ use crate::human::duration as human;
 use crate::protocol::EventBody;
 
 /// A request waiting for the person at the turn's terminal.
-struct Pending {
+struct Question {
     request: ToolRequest,
     turn: Option<u64>,
     asked_at: Instant,
@@ -27,7 +27,7 @@ pub struct Decision {
 }
 
 pub struct Permissions {
-    pending: Vec<Pending>,
+    pending: Vec<Question>,
     /// Tools approved when no one is attached to approve.
     allow: Vec<String>,
     /// Tools a person allowed "always" in this session.
@@ -80,7 +80,7 @@ impl Permissions {
                     input: request.input().clone(),
                 },
             );
-            self.pending.push(Pending {
+            self.pending.push(Question {
                 request,
                 turn,
                 asked_at: Instant::now(),
@@ -106,7 +106,7 @@ impl Permissions {
         else {
             return false;
         };
-        let Pending { request, turn, .. } = self.pending.remove(at);
+        let Question { request, turn, .. } = self.pending.remove(at);
         let tool = request.tool().to_string();
         let remember = decision.allow && decision.always && !self.always.contains(&tool);
         if remember {
@@ -154,7 +154,7 @@ impl Permissions {
         self.deny(|p| p.asked_at + timeout <= now, &why, out);
     }
 
-    fn deny(&mut self, which: impl Fn(&Pending) -> bool, why: &str, out: &mut Subscribers) {
+    fn deny(&mut self, which: impl Fn(&Question) -> bool, why: &str, out: &mut Subscribers) {
         let (denied, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
             .into_iter()
             .partition(|p| which(p));

@@ -1,39 +1,23 @@
 //! The work waiting for the session, in order: turns, worker steps, and the session
-//! changes that must wait for the running turn (a start, a model switch). Ids are
-//! never reused within a worker's life.
+//! changes that must wait for the running turn (a start, a model switch). It stands
+//! beside the daemon's parts: the actor holds both and lends the parts to a job.
 
 use std::collections::VecDeque;
 
 use super::job::Job;
 
-/// What a merged nudge carries at most: hooks firing all day must not grow it without
-/// bound, and the latest words matter most.
-pub const MAX_MERGED: usize = 10;
-
 pub struct Queue {
     jobs: VecDeque<Box<dyn Job>>,
-    last_id: u64,
     max: usize,
 }
 
 impl Queue {
-    /// `last_id`: the last id handed out in the worker's life; `max`: turns and steps
-    /// that may wait.
-    pub fn new(last_id: u64, max: usize) -> Queue {
+    /// `max`: turns and steps that may wait.
+    pub fn new(max: usize) -> Queue {
         Queue {
             jobs: VecDeque::new(),
-            last_id,
             max,
         }
-    }
-
-    pub fn last_id(&self) -> u64 {
-        self.last_id
-    }
-
-    pub fn next_id(&mut self) -> u64 {
-        self.last_id += 1;
-        self.last_id
     }
 
     /// Turns and steps waiting.
@@ -93,17 +77,6 @@ impl Queue {
     }
 }
 
-/// Adds what is new to a pending nudge's list, keeping the latest [`MAX_MERGED`].
-pub fn merge_into(pending: &mut Vec<String>, new: &[String]) {
-    for item in new {
-        if !pending.contains(item) {
-            pending.push(item.clone());
-        }
-    }
-    let excess = pending.len().saturating_sub(MAX_MERGED);
-    pending.drain(..excess);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,7 +104,7 @@ mod tests {
         fn merge_nudge(&mut self, reasons: &[String], _: &[String]) -> bool {
             match &mut self.nudge {
                 Some(pending) => {
-                    merge_into(pending, reasons);
+                    pending.extend_from_slice(reasons);
                     true
                 }
                 None => false,
@@ -150,33 +123,19 @@ mod tests {
     }
 
     #[test]
-    fn merged_nudges_stay_bounded_and_keep_the_latest() {
-        let mut pending = vec!["a".to_string()];
-        merge_into(&mut pending, &["a".to_string(), "b".to_string()]);
-        assert_eq!(pending, ["a", "b"]);
-        let many: Vec<String> = (0..25).map(|i| format!("r{i}")).collect();
-        merge_into(&mut pending, &many);
-        assert_eq!(pending.len(), MAX_MERGED);
-        assert_eq!(pending.last().unwrap(), "r24");
-    }
-
-    #[test]
     fn only_turns_and_steps_count_as_waiting_and_fill_the_queue() {
-        let mut queue = Queue::new(7, 2);
-        let id = queue.next_id();
-        assert_eq!(id, 8, "ids go on from the worker's last");
+        let mut queue = Queue::new(2);
         queue.push(stub(None, false));
-        queue.push(stub(Some(id), false));
+        queue.push(stub(Some(8), false));
         assert_eq!(queue.waiting(), 1);
         assert!(!queue.is_full());
-        let id = queue.next_id();
-        queue.push(stub(Some(id), false));
+        queue.push(stub(Some(9), false));
         assert!(queue.is_full());
     }
 
     #[test]
     fn a_nudge_merges_into_the_one_waiting_and_leaves_with_the_others() {
-        let mut queue = Queue::new(0, 10);
+        let mut queue = Queue::new(10);
         assert_eq!(queue.merge_nudge(&["r".into()], &[]), None, "none waits");
         queue.push(stub(Some(1), false));
         queue.push(stub(Some(2), true));

@@ -13,6 +13,8 @@ const PROMPT_KEPT: usize = 4_000;
 
 #[derive(Debug, Default)]
 pub struct Tally {
+    /// The last turn or step id handed out: ids are never reused within a worker's life.
+    last_id: u64,
     turns: u64,
     cost_usd: f64,
     /// Until when (Unix ms) leash waits for a rate limit to reset.
@@ -24,13 +26,24 @@ impl Tally {
     /// The tallies a worker's record kept.
     pub fn from_record(record: Option<&SessionRecord>) -> Tally {
         record.map_or_else(Tally::default, |r| Tally {
+            last_id: r.last_turn,
             turns: r.turns,
             cost_usd: r.cost_usd,
             ..Tally::default()
         })
     }
 
-    /// A new conversation: its tallies begin at nothing.
+    pub fn last_id(&self) -> u64 {
+        self.last_id
+    }
+
+    /// The id of a new turn or step.
+    pub fn next_id(&mut self) -> u64 {
+        self.last_id += 1;
+        self.last_id
+    }
+
+    /// A new conversation: its tallies begin at nothing (its ids go on).
     pub fn reset(&mut self) {
         self.turns = 0;
         self.cost_usd = 0.0;
@@ -85,6 +98,24 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_go_on_from_the_workers_last() {
+        let record = SessionRecord {
+            last_turn: 7,
+            ..SessionRecord::new(crate::claude::conversation::Conversation::new(
+                "w",
+                std::path::PathBuf::from("/tmp"),
+                std::path::PathBuf::from("claude"),
+                String::new(),
+            ))
+        };
+        let mut tally = Tally::from_record(Some(&record));
+        assert_eq!(tally.next_id(), 8, "ids go on from the worker's last");
+        tally.reset();
+        assert_eq!(tally.next_id(), 9, "a new conversation reuses no id");
+        assert_eq!(tally.last_id(), 9);
+    }
 
     #[test]
     fn a_hand_off_repeats_the_latest_prompts_before_the_failing_one() {

@@ -13,7 +13,6 @@ use super::job::{Wait, Wake};
 use super::parts::Parts;
 use super::turn_policy::{self, Course, Ending, Next, Rules};
 use crate::claude::session::{Cancel, Done, TurnAsk, TurnEnd, TurnReport};
-use crate::git;
 use crate::human::duration as human;
 use crate::protocol::{EventBody, Fault};
 use crate::time::now_ms;
@@ -62,9 +61,9 @@ impl TurnRun {
             max_retries: spec.retry.max_retries,
             max_wait_ms: spec.retry.max_wait_ms,
             continue_on_crash: spec.continue_on_crash,
-            restart_limit: parts.limits.restart_limit,
+            restart_limit: parts.limits().restart_limit,
             compaction: spec.kind == TurnKind::Compact,
-            silence_timeout: parts.limits.silence_timeout,
+            silence_timeout: parts.limits().silence_timeout,
         };
         TurnRun {
             id,
@@ -85,10 +84,12 @@ impl TurnRun {
     /// The turn begins: it is told to its clients, and its first attempt goes out.
     pub fn begin(&mut self, parts: &mut Parts, cancel: &Cancel) -> Wait {
         self.started = Instant::now();
-        parts.tally.prompt_sent(self.spec.kind, &self.spec.prompt);
-        parts
-            .permissions
-            .turn_started(self.id, self.spec.interactive);
+        parts.turn_began(
+            self.id,
+            self.spec.kind,
+            &self.spec.prompt,
+            self.spec.interactive,
+        );
         parts.emit(EventBody::TurnStarted {
             kind: self.spec.kind,
             prompt: self.spec.prompt.clone(),
@@ -103,7 +104,7 @@ impl TurnRun {
             settings: self.spec.settings.clone(),
             claude: self.spec.claude.clone(),
         };
-        parts.session.turn(ask, cancel.clone());
+        parts.session().turn(ask, cancel.clone());
         Wait::Session
     }
 
@@ -114,11 +115,11 @@ impl TurnRun {
                 self.attempted(parts, report, cancel)
             }
             (Stage::Pausing, Wake::Timer) => {
-                parts.tally.set_rate_limited_until(None);
+                parts.tally().set_rate_limited_until(None);
                 Progress::Wait(self.attempt(parts, cancel))
             }
             (Stage::Pausing, Wake::Cancelled) => {
-                parts.tally.set_rate_limited_until(None);
+                parts.tally().set_rate_limited_until(None);
                 Progress::Ended(self.finish(parts, Ending::interrupted_waiting()))
             }
             (Stage::Retiring { report, handoff }, Wake::Session(Done::Retired(new))) => {
@@ -192,12 +193,12 @@ impl TurnRun {
                     human(delay),
                     self.course.retries
                 ));
-                parts.tally.set_rate_limited_until(limit.resets_at);
+                parts.tally().set_rate_limited_until(limit.resets_at);
                 self.pause(delay)
             }
             Next::HandOff => {
                 let handoff = handoff_text(parts, self.spec.kind);
-                parts.session.retire();
+                parts.session().retire();
                 self.stage = Stage::Retiring { report, handoff };
                 Progress::Wait(Wait::Session)
             }
@@ -221,12 +222,12 @@ impl TurnRun {
             }
             Next::Finish(ending) => Progress::Ended(self.finish(parts, ending)),
             Next::Abandon(ending) => {
-                parts.tally.forget_latest_prompt();
+                parts.tally().forget_latest_prompt();
                 parts.warn(
                     "the prompt alone does not fit a conversation; the one that holds it is left for a new one"
                         .to_string(),
                 );
-                parts.session.retire();
+                parts.session().retire();
                 self.stage = Stage::Abandoning(ending);
                 Progress::Wait(Wait::Session)
             }
@@ -249,58 +250,21 @@ impl TurnRun {
             duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             ..base
         };
-        end_turn(parts, self.id, outcome.clone());
+        parts.turn_ended(outcome.clone());
         outcome
     }
 }
 
-/// A turn's end, also for a turn that never ran: nobody is left to answer its
-/// questions, it is counted, and its clients are told.
-pub fn end_turn(parts: &mut Parts, id: u64, outcome: Outcome) {
-    parts.permissions.detach(id, &mut parts.out);
-    parts.tally.turn_ended(outcome.cost_usd);
-    parts.out.emit(
-        Some(id),
-        EventBody::<serde_json::Value>::TurnEnded { outcome },
-    );
-    parts.save_record();
-}
-
 /// The first message of the conversation that takes over from a full one: the
 /// worker's task and state for a worker's turn, and the latest prompts.
-fn handoff_text(parts: &Parts, kind: TurnKind) -> String {
-    let recent = parts.tally.earlier_prompts();
-    let state = parts.worker.state();
-    let worker_turn = !matches!(kind, TurnKind::User | TurnKind::Compact);
-    if !worker_turn || state.task.text.is_none() {
+fn handoff_text(parts: &mut Parts, kind: TurnKind) -> String {
+    let recent = parts.tally().earlier_prompts();
+    if matches!(kind, TurnKind::User | TurnKind::Compact) {
         return handoff_prompt(&Handoff {
             recent_prompts: &recent,
             ..Handoff::default()
         });
     }
-    let cwd = parts.session.view().cwd();
-    let (commits, uncommitted) = match &cwd {
-        Some(cwd) => (
-            git::head(cwd)
-                .ok()
-                .flatten()
-                .and_then(|head| {
-                    git::commits_between(cwd, state.run.head_at_start.as_deref(), &head).ok()
-                })
-                .unwrap_or_default(),
-            git::changes(cwd).unwrap_or_default(),
-        ),
-        None => (Vec::new(), Vec::new()),
-    };
-    handoff_prompt(&Handoff {
-        task: state.task.text.as_deref(),
-        plan: state.task.plan.as_deref(),
-        phase: Some(state.phase.to_string()),
-        last_verdict: state.last.as_ref().map(|j| j.message.as_str()),
-        nudges: Some((state.run.nudges, state.run.max_nudges)),
-        head_at_start: state.run.head_at_start.as_deref(),
-        commits: &commits,
-        uncommitted: &uncommitted,
-        recent_prompts: &recent,
-    })
+    let cwd = parts.session().view().cwd();
+    parts.worker().handoff(cwd.as_deref(), &recent)
 }

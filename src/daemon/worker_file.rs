@@ -1,10 +1,12 @@
 //! `worker.json`: the worker's phase state, saved whenever a step changes it. A damaged
 //! file is kept (and reported to every step) until a new task replaces it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::worker::WorkerState;
+use crate::git;
+use crate::worker::machine::{Action, GitView, Seen, StepMachine, dropped_nudge, judgement};
+use crate::worker::{Judgement, Step, Verdict, WorkerState, observe};
 
 pub struct WorkerFile {
     state: WorkerState,
@@ -24,14 +26,6 @@ impl WorkerFile {
             damaged,
             dir,
         }
-    }
-
-    pub fn state(&self) -> &WorkerState {
-        &self.state
-    }
-
-    pub fn state_mut(&mut self) -> &mut WorkerState {
-        &mut self.state
     }
 
     /// Writes the state; a damaged file stays as it is until it is replaced.
@@ -73,6 +67,67 @@ impl WorkerFile {
     }
 }
 
+/// What the daemon asks of the worker's state: the worker's rules read it, the daemon
+/// only carries their answers out.
+impl WorkerFile {
+    /// The step's machine takes the step on from what was seen; the state is saved.
+    pub fn advance(&mut self, machine: &mut StepMachine, seen: Seen, now_ms: u64) -> Action {
+        let action = machine.advance(&mut self.state, seen, now_ms);
+        self.save();
+        action
+    }
+
+    /// A step's judgement becomes the worker's last word; true when the work is done.
+    pub fn judged(&mut self, judged: &Judgement) -> bool {
+        let done = self.state.judged(judged);
+        self.save();
+        done
+    }
+
+    /// A judgement of `step` on the worker as it stands.
+    pub fn judgement(&self, step: Step, verdict: Verdict, message: String) -> Judgement {
+        judgement(&self.state, step, verdict, message)
+    }
+
+    /// What a nudge that waited while the work got done is answered.
+    pub fn dropped_nudge(&self) -> Judgement {
+        dropped_nudge(&self.state)
+    }
+
+    /// The id of the task under way, if one is.
+    pub fn task_under_way(&self) -> Option<String> {
+        self.state
+            .task_under_way()
+            .then(|| self.state.task.id.clone())
+            .flatten()
+    }
+
+    /// The task's id and text.
+    pub fn task(&self) -> (Option<String>, Option<String>) {
+        (self.state.task.id.clone(), self.state.task.text.clone())
+    }
+
+    /// The HEAD leash last saw in the worker's repository.
+    pub fn last_seen_head(&self) -> Option<String> {
+        self.state.run.last_seen_head.clone()
+    }
+
+    /// The repository as the step's machine reads it.
+    pub fn look(&self, cwd: &Path) -> Result<GitView, Error> {
+        observe::git_view(cwd, &self.state)
+    }
+
+    /// The change a reviewer is shown.
+    pub fn review_diff(&self, cwd: &Path) -> Result<git::Diff, Error> {
+        observe::review_diff(cwd, &self.state)
+    }
+
+    /// What the conversation that takes over from a full one is told first.
+    pub fn handoff(&self, cwd: Option<&Path>, recent_prompts: &[String]) -> String {
+        observe::handoff(&self.state, cwd, recent_prompts)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,7 +139,7 @@ mod tests {
         std::fs::write(&path, "{ not json").unwrap();
         let mut file = WorkerFile::load(dir.path().to_path_buf());
         assert!(file.damage().is_some());
-        file.state_mut().phase = crate::worker::Phase::Planning;
+        file.state.phase = crate::worker::Phase::Planning;
         file.save();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),

@@ -6,6 +6,7 @@
 
 pub mod checks;
 pub mod machine;
+pub mod observe;
 pub(crate) mod prompts;
 
 use std::path::{Path, PathBuf};
@@ -202,7 +203,26 @@ pub enum WorkerStep {
     },
 }
 
+/// What a merged nudge carries at most: hooks firing all day must not grow it without
+/// bound, and the latest words matter most.
+pub const MAX_MERGED: usize = 10;
+
 impl WorkerStep {
+    /// A nudge waiting to run takes in another's reasons and events (at most one nudge
+    /// waits per worker); false when this step is no nudge.
+    pub fn merge_nudge(&mut self, reasons: &[String], events: &[String]) -> bool {
+        let WorkerStep::Nudge {
+            reasons: pending_reasons,
+            events: pending_events,
+        } = self
+        else {
+            return false;
+        };
+        merge_into(pending_reasons, reasons);
+        merge_into(pending_events, events);
+        true
+    }
+
     /// A plan begins a new task, which replaces a damaged `worker.json` (kept aside);
     /// every other step reports the damage.
     pub fn replaces_damaged_state(&self) -> bool {
@@ -216,6 +236,17 @@ impl WorkerStep {
             WorkerStep::Nudge { .. } => Step::Nudge,
         }
     }
+}
+
+/// Adds what is new to a pending nudge's list, keeping the latest [`MAX_MERGED`].
+fn merge_into(pending: &mut Vec<String>, new: &[String]) {
+    for item in new {
+        if !pending.contains(item) {
+            pending.push(item.clone());
+        }
+    }
+    let excess = pending.len().saturating_sub(MAX_MERGED);
+    pending.drain(..excess);
 }
 
 /// How the steps run; resolved by the client from flags, environment and config, and
@@ -669,6 +700,35 @@ pub fn judge_work(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merged_nudges_stay_bounded_and_keep_the_latest() {
+        let mut pending = vec!["a".to_string()];
+        merge_into(&mut pending, &["a".to_string(), "b".to_string()]);
+        assert_eq!(pending, ["a", "b"]);
+        let many: Vec<String> = (0..25).map(|i| format!("r{i}")).collect();
+        merge_into(&mut pending, &many);
+        assert_eq!(pending.len(), MAX_MERGED);
+        assert_eq!(pending.last().unwrap(), "r24");
+    }
+
+    #[test]
+    fn only_a_nudge_takes_in_another_nudges_words() {
+        let mut nudge = WorkerStep::Nudge {
+            reasons: vec!["r1".into()],
+            events: Vec::new(),
+        };
+        assert!(nudge.merge_nudge(&["r2".into()], &["post-commit".into()]));
+        assert_eq!(
+            nudge,
+            WorkerStep::Nudge {
+                reasons: vec!["r1".into(), "r2".into()],
+                events: vec!["post-commit".into()],
+            }
+        );
+        let mut implement = WorkerStep::Implement { restart: false };
+        assert!(!implement.merge_nudge(&["r".into()], &[]));
+    }
 
     #[test]
     fn blocked_marker_is_found_on_its_own_line() {

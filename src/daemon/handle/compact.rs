@@ -3,9 +3,10 @@
 
 use super::Answer;
 use crate::daemon::parts::Parts;
+use crate::daemon::queue::Queue;
 use crate::turn::{TurnKind, TurnSpec};
 
-pub fn handle(parts: &mut Parts, instructions: Option<String>, answer: Answer) {
+pub fn handle(parts: &mut Parts, queue: &mut Queue, instructions: Option<String>, answer: Answer) {
     let prompt = match instructions.as_deref().map(str::trim) {
         Some(text) if !text.is_empty() => format!("/compact {text}"),
         _ => "/compact".to_string(),
@@ -14,5 +15,5 @@ pub fn handle(parts: &mut Parts, instructions: Option<String>, answer: Answer) {
         kind: TurnKind::Compact,
         ..TurnSpec::user(prompt)
     };
-    super::send::enqueue(parts, spec, answer);
+    super::send::enqueue(parts, queue, spec, answer);
 }

@@ -3,8 +3,9 @@
 
 use super::Answer;
 use crate::daemon::parts::Parts;
+use crate::daemon::queue::Queue;
 
-pub fn handle(parts: &mut Parts, turn: Option<u64>, answer: Answer) {
+pub fn handle(parts: &mut Parts, queue: &mut Queue, turn: Option<u64>, answer: Answer) {
     if let Some(current) = parts.running()
         && turn.is_none_or(|t| t == current)
     {
@@ -12,7 +13,7 @@ pub fn handle(parts: &mut Parts, turn: Option<u64>, answer: Answer) {
         return answer.ok(format!("interrupting turn {current}"));
     }
     if let Some(wanted) = turn
-        && let Some(job) = parts.queue.remove(wanted)
+        && let Some(job) = queue.remove(wanted)
     {
         job.cancel(parts, "interrupted before it started");
         return answer.ok(format!("dropped queued turn {wanted}"));

@@ -13,10 +13,5 @@ pub fn handle(parts: &mut Parts, request_id: String, decision: Decision, answer:
                 .hint("answer it where `leash session send` or the worker step runs"),
         );
     }
-    if parts
-        .permissions
-        .decide(&request_id, decision, &mut parts.out)
-    {
-        parts.save_record();
-    }
+    parts.decide_permission(&request_id, decision);
 }

@@ -5,28 +5,29 @@ use super::{Answer, accepting, subscribe};
 use crate::claude::session::Cancel;
 use crate::daemon::job::{Job, Wait, Wake};
 use crate::daemon::parts::Parts;
+use crate::daemon::queue::Queue;
 use crate::daemon::subscribers::Until;
 use crate::daemon::turn::{Progress, TurnRun};
 use crate::error::Error;
 use crate::protocol::{EventBody, Reply};
 use crate::turn::{Outcome, TurnSpec, TurnStatus};
 
-pub fn handle(parts: &mut Parts, spec: TurnSpec, answer: Answer) {
+pub fn handle(parts: &mut Parts, queue: &mut Queue, spec: TurnSpec, answer: Answer) {
     if spec.prompt.trim().is_empty() {
         return answer
             .error(&Error::usage("the prompt is empty").hint("send a prompt with some text"));
     }
-    enqueue(parts, spec, answer);
+    enqueue(parts, queue, spec, answer);
 }
 
 /// Queues a turn and streams it to the client.
-pub(super) fn enqueue(parts: &mut Parts, spec: TurnSpec, answer: Answer) {
-    if let Err(e) = accepting(parts) {
+pub(super) fn enqueue(parts: &mut Parts, queue: &mut Queue, spec: TurnSpec, answer: Answer) {
+    if let Err(e) = accepting(parts, queue) {
         return answer.error(&e);
     }
-    let (turn, ahead, feed) = subscribe(parts, Until::TurnEnded);
+    let (turn, ahead, feed) = subscribe(parts, queue, Until::TurnEnded);
     let run = TurnRun::new(turn, spec, parts);
-    parts.queue.push(Box::new(TurnJob { run }));
+    queue.push(Box::new(TurnJob { run }));
     answer.stream(Reply::Queued { turn, ahead }, feed);
 }
 
@@ -56,7 +57,7 @@ impl Job for TurnJob {
             message: Some(why.to_string()),
             ..parts.outcome(id, TurnStatus::Interrupted, 0)
         };
-        parts.out.emit(
+        parts.out().emit(
             Some(id),
             EventBody::<serde_json::Value>::TurnEnded { outcome },
         );

@@ -2,8 +2,9 @@
 
 use super::Answer;
 use crate::daemon::parts::Parts;
+use crate::daemon::queue::Queue;
 use crate::protocol::Reply;
 
-pub fn handle(parts: &mut Parts, answer: Answer) {
-    answer.reply(Reply::Status(Box::new(parts.status())));
+pub fn handle(parts: &mut Parts, queue: &Queue, answer: Answer) {
+    answer.reply(Reply::Status(Box::new(parts.status(queue.waiting()))));
 }

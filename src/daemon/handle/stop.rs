@@ -5,6 +5,6 @@ use super::Answer;
 use crate::daemon::parts::Parts;
 
 pub fn handle(parts: &mut Parts, answer: Answer) {
-    parts.life.request_stop(answer);
+    parts.life().request_stop(answer);
     parts.interrupt_running();
 }

@@ -84,12 +84,14 @@ pub enum Action {
     Pause { ms: u64, why: String },
     /// Run this turn in the worker's conversation, with these settings. `resumed`: the
     /// turn continues one a daemon died during (its commits count from the HEAD leash
-    /// last saw, not from HEAD now).
+    /// last saw, not from HEAD now). `continue_on_crash`: a claude that dies during the
+    /// turn is started again and told to continue.
     Send {
         kind: TurnKind,
         prompt: String,
         settings: TurnSettings,
         resumed: bool,
+        continue_on_crash: bool,
     },
     /// Compact the conversation first, keeping what `instructions` name; answer
     /// [`Seen::Compacted`].
@@ -407,13 +409,15 @@ impl StepMachine {
     }
 
     /// A turn of `kind` with its settings; `resumed` when it goes on from one a daemon
-    /// died during.
+    /// died during. Every turn of a worker's step goes on after a crash: a step is
+    /// unattended work.
     fn sending(&self, kind: TurnKind, prompt: String, resumed: bool) -> Action {
         Action::Send {
             kind,
             prompt,
             settings: self.config.turns.settings(kind),
             resumed,
+            continue_on_crash: true,
         }
     }
 

@@ -2,7 +2,7 @@
 //! its actions out (looking at git, pausing, running turns in the conversation,
 //! running checks) and feeds back what it saw, until the step's judgement.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -17,13 +17,9 @@ use crate::git;
 use crate::protocol::{EventBody, WorkerRequest};
 use crate::time::now_ms;
 use crate::turn::{TurnKind, TurnSpec};
-use crate::worker::machine::{
-    Action, GitView, Note, Seen, StepMachine, dropped_nudge, ends_the_task, judgement,
-};
-use crate::worker::{Judgement, Verdict, WorkerState};
-
-/// How much of a diff a reviewer is shown.
-const MAX_REVIEW_DIFF: usize = 64 * 1024;
+use crate::worker::machine::{Action, Note, Seen, StepMachine, ends_the_task};
+use crate::worker::observe::attribute;
+use crate::worker::{Judgement, Verdict};
 
 /// A turn the step runs, and what the step needs to judge it.
 struct StepTurn {
@@ -44,6 +40,8 @@ pub struct StepRun {
     announced: bool,
     /// The task under way when the step began: one a new task replaces ends here.
     under_way: Option<String>,
+    /// The step ended with the worker's work done.
+    work_done: bool,
 }
 
 impl StepRun {
@@ -55,6 +53,7 @@ impl StepRun {
             turn: None,
             announced: false,
             under_way: None,
+            work_done: false,
         }
     }
 
@@ -70,26 +69,24 @@ impl StepRun {
         &mut self.request
     }
 
+    /// The step ended with the worker's work done.
+    pub fn work_done(&self) -> bool {
+        self.work_done
+    }
+
     pub fn begin(&mut self, parts: &mut Parts, cancel: &Cancel) -> Wait {
-        let before = parts.worker.state();
-        self.under_way = before
-            .task_under_way()
-            .then(|| before.task.id.clone())
-            .flatten();
+        self.under_way = parts.worker().task_under_way();
         if let Err(e) = ready_for(parts, &self.request) {
             let judged = Judgement {
                 exit_code: e.exit_code(),
-                ..judgement(
-                    parts.worker.state(),
-                    self.request.step.step(),
-                    Verdict::TurnFailed,
-                    e.message,
-                )
+                ..parts
+                    .worker()
+                    .judgement(self.request.step.step(), Verdict::TurnFailed, e.message)
             };
-            end_step(parts, self.id, judged);
+            self.work_done = end_step(parts, self.id, judged);
             return Wait::Finished;
         }
-        let context = parts.session.view().context_percent();
+        let context = parts.session().view().context_percent();
         self.machine = Some(
             StepMachine::new(
                 self.request.step.clone(),
@@ -135,20 +132,19 @@ impl StepRun {
             return Wait::Finished;
         };
         loop {
-            let action = machine.advance(parts.worker.state_mut(), seen, now_ms());
-            parts.worker.save();
+            let action = parts.worker_mut().advance(machine, seen, now_ms());
             if !self.announced {
                 self.announced = true;
-                let task = &parts.worker.state().task;
-                let body = EventBody::StepStarted {
-                    step: machine.step(),
-                    task_id: task.id.clone(),
-                    task: task.text.clone(),
-                };
+                let (task_id, task) = parts.worker().task();
                 let replaced = self
                     .under_way
                     .take()
-                    .filter(|old| task.id.as_ref() != Some(old));
+                    .filter(|old| task_id.as_ref() != Some(old));
+                let body = EventBody::StepStarted {
+                    step: machine.step(),
+                    task_id,
+                    task,
+                };
                 parts.emit(body);
                 if let Some(old) = replaced {
                     parts.record_task(old);
@@ -159,7 +155,7 @@ impl StepRun {
             }
             seen = match action {
                 Action::Finish(judged) => {
-                    end_step(parts, self.id, judged);
+                    self.work_done = end_step(parts, self.id, judged);
                     return Wait::Finished;
                 }
                 Action::Look => look(parts),
@@ -180,6 +176,7 @@ impl StepRun {
                     prompt,
                     settings,
                     resumed,
+                    continue_on_crash,
                 } => {
                     let spec = TurnSpec {
                         prompt,
@@ -188,9 +185,9 @@ impl StepRun {
                         interactive: self.request.interactive,
                         retry: self.request.config.retry,
                         claude: self.request.claude.clone(),
-                        continue_on_crash: true,
+                        continue_on_crash,
                     };
-                    let since = resumed.then(|| parts.worker.state().run.last_seen_head.clone());
+                    let since = resumed.then(|| parts.worker().last_seen_head());
                     return self.run_turn(parts, spec, false, since, cancel);
                 }
                 Action::RunChecks {
@@ -237,43 +234,32 @@ fn ready_for(parts: &mut Parts, request: &WorkerRequest) -> Result<(), Error> {
     })?;
     git::work_tree(&cwd)?;
     if request.step.replaces_damaged_state()
-        && let Some(note) = parts.worker.replace_damaged()
+        && let Some(note) = parts.worker_mut().replace_damaged()
     {
         parts.warn(note);
     }
-    match parts.worker.damage() {
+    match parts.worker().damage() {
         Some(e) => Err(Error::setup(e.message.clone())
             .hint("`leash loop --fresh --task ...` starts over (the damaged file is kept aside)")),
         None => Ok(()),
     }
 }
 
-/// Records the step's judgement and tells its clients. Once the work is done, nudges
-/// still waiting are dropped.
-pub fn end_step(parts: &mut Parts, id: u64, judged: Judgement) {
-    let work_done = parts.worker.state_mut().judged(&judged);
-    parts.worker.save();
+/// Records the step's judgement and tells its clients; true when the work is done
+/// (the nudges still waiting are then dropped).
+pub fn end_step(parts: &mut Parts, id: u64, judged: Judgement) -> bool {
+    let work_done = parts.worker_mut().judged(&judged);
     let ended = ends_the_task(&judged)
         .then(|| judged.task_id.clone())
         .flatten();
-    parts.out.emit(
+    parts.out().emit(
         Some(id),
         EventBody::<serde_json::Value>::Judged { judgement: judged },
     );
     if let Some(task_id) = ended {
         parts.record_task(task_id);
     }
-    if !work_done {
-        return;
-    }
-    for nudge in parts.queue.take_nudges() {
-        let Some(nudge) = nudge.id() else { continue };
-        let dropped = dropped_nudge(parts.worker.state());
-        parts.out.emit(
-            Some(nudge),
-            EventBody::<serde_json::Value>::Judged { judgement: dropped },
-        );
-    }
+    work_done
 }
 
 /// What a step's machine said happened, as notices and events.
@@ -287,7 +273,7 @@ fn emit_note(parts: &mut Parts, note: Note) {
 }
 
 fn cwd(parts: &Parts) -> Option<PathBuf> {
-    parts.session.view().cwd()
+    parts.session().view().cwd()
 }
 
 /// How a turn of the step ended, with the commits that appeared meanwhile: the
@@ -301,7 +287,7 @@ fn turn_seen(
     let after = cwd.as_deref().and_then(|cwd| git::head(cwd).ok().flatten());
     let (made, foreign) = match (&cwd, &head_before, &after) {
         (Some(cwd), Some(before), Some(after)) if before.as_deref() != Some(after.as_str()) => {
-            attribute(cwd, &parts.place.worker, before.as_deref(), after)
+            attribute(cwd, parts.worker_name(), before.as_deref(), after)
         }
         _ => (Vec::new(), Vec::new()),
     };
@@ -311,29 +297,6 @@ fn turn_seen(
         foreign,
         head: after,
     }
-}
-
-/// The commits that appeared during a turn: the worker's (its tools' commits carry its
-/// mark in HEAD's reflog) and anyone else's. Where the reflog is off, a commit made
-/// during the turn counts as the worker's, as before there was one.
-fn attribute(
-    cwd: &Path,
-    worker: &str,
-    before: Option<&str>,
-    after: &str,
-) -> (Vec<String>, Vec<git::CommitInfo>) {
-    let appeared = git::commits_between(cwd, before, after).unwrap_or_default();
-    let made_by =
-        git::made_by_worker(cwd, worker, &appeared).unwrap_or_else(|_| vec![None; appeared.len()]);
-    let mut made = Vec::new();
-    let mut foreign = Vec::new();
-    for (commit, by_worker) in appeared.into_iter().zip(made_by) {
-        match by_worker {
-            Some(false) => foreign.push(commit),
-            Some(true) | None => made.push(commit.id),
-        }
-    }
-    (made, foreign)
 }
 
 /// The checks, one after the other at the repository root; an interrupt stops them
@@ -359,12 +322,7 @@ fn diff(parts: &Parts) -> Seen {
     let Some(cwd) = cwd(parts) else {
         return Seen::GitFailed(Error::internal("the worker lost its session"));
     };
-    let from = parts.worker.state().run.head_at_start.clone();
-    let diff = git::head(&cwd).and_then(|head| match head {
-        Some(head) => git::diff_between(&cwd, from.as_deref(), &head, MAX_REVIEW_DIFF),
-        None => Ok(git::Diff::default()),
-    });
-    match diff {
+    match parts.worker().review_diff(&cwd) {
         Ok(diff) => Seen::Diff(diff),
         Err(e) => Seen::GitFailed(e),
     }
@@ -375,32 +333,8 @@ fn look(parts: &Parts) -> Seen {
     let Some(cwd) = cwd(parts) else {
         return Seen::GitFailed(Error::internal("the worker lost its session"));
     };
-    match git_view(&cwd, parts.worker.state()) {
+    match parts.worker().look(&cwd) {
         Ok(view) => Seen::Git(view),
         Err(e) => Seen::GitFailed(e),
     }
-}
-
-/// HEAD, the phase's commits, those since leash last looked, and the loose changes.
-fn git_view(cwd: &Path, state: &WorkerState) -> Result<GitView, Error> {
-    let head = git::head(cwd)?;
-    let (commits, new_commits) = match &head {
-        Some(head) => (
-            git::commits_between(cwd, state.run.head_at_start.as_deref(), head)?,
-            if state.run.last_seen_head.as_deref() == Some(head.as_str()) {
-                Vec::new()
-            } else {
-                git::commits_between(cwd, state.run.last_seen_head.as_deref(), head)
-                    .unwrap_or_default()
-            },
-        ),
-        None => (Vec::new(), Vec::new()),
-    };
-    Ok(GitView {
-        branch: crate::worktree::branch_at(cwd),
-        head,
-        commits,
-        new_commits,
-        changes: git::changes(cwd)?,
-    })
 }

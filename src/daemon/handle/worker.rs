@@ -1,0 +1,103 @@
+//! `worker`: one worker step (plan, implement, nudge), queued behind whatever runs.
+//! With `wait` its events stream to the client until `judged`; without, the answer is
+//! that it was queued. A nudge queued while another waits is merged into it.
+
+use super::{Answer, accepting, ahead, follow_from_now, subscribe};
+use crate::claude::session::Cancel;
+use crate::daemon::job::{Job, Wait, Wake};
+use crate::daemon::parts::Parts;
+use crate::daemon::queue::Queue;
+use crate::daemon::subscribers::Until;
+use crate::daemon::worker_step::{StepRun, end_step};
+use crate::protocol::{Reply, WorkerRequest};
+use crate::worker::{Verdict, WorkerStep};
+
+pub fn handle(parts: &mut Parts, queue: &mut Queue, request: WorkerRequest, answer: Answer) {
+    if let Err(e) = accepting(parts, queue) {
+        return answer.error(&e);
+    }
+    let wait = request.wait;
+    if let WorkerStep::Nudge { reasons, events } = &request.step
+        && let Some((id, at)) = queue.merge_nudge(reasons, events)
+    {
+        let queued = Reply::Queued {
+            turn: id,
+            ahead: at + usize::from(parts.running().is_some()),
+        };
+        if !wait {
+            return answer.reply(queued);
+        }
+        let rx = follow_from_now(parts, id, Until::Judged);
+        return answer.stream(queued, rx);
+    }
+    if !wait {
+        let ahead = ahead(parts, queue);
+        let id = parts.tally().next_id();
+        queue.push(Box::new(StepJob::new(id, request)));
+        return answer.reply(Reply::Queued { turn: id, ahead });
+    }
+    let (id, ahead, rx) = subscribe(parts, queue, Until::Judged);
+    queue.push(Box::new(StepJob::new(id, request)));
+    answer.stream(Reply::Queued { turn: id, ahead }, rx);
+}
+
+struct StepJob {
+    run: StepRun,
+    /// The step ended with the worker's work done.
+    work_done: bool,
+}
+
+impl StepJob {
+    fn new(id: u64, request: WorkerRequest) -> StepJob {
+        StepJob {
+            run: StepRun::new(id, request),
+            work_done: false,
+        }
+    }
+}
+
+impl Job for StepJob {
+    fn id(&self) -> Option<u64> {
+        Some(self.run.id())
+    }
+
+    fn begin(&mut self, parts: &mut Parts, cancel: &Cancel) -> Wait {
+        let wait = self.run.begin(parts, cancel);
+        self.work_done = self.run.work_done();
+        wait
+    }
+
+    fn wake(&mut self, parts: &mut Parts, wake: Wake, cancel: &Cancel) -> Wait {
+        let wait = self.run.wake(parts, wake, cancel);
+        self.work_done = self.run.work_done();
+        wait
+    }
+
+    fn cancel(self: Box<Self>, parts: &mut Parts, why: &str) {
+        let step = self.run.request().step.step();
+        let judged = parts
+            .worker()
+            .judgement(step, Verdict::Interrupted, why.to_string());
+        end_step(parts, self.run.id(), judged);
+    }
+
+    fn merge_nudge(&mut self, reasons: &[String], events: &[String]) -> bool {
+        self.run.request_mut().step.merge_nudge(reasons, events)
+    }
+
+    fn is_nudge(&self) -> bool {
+        matches!(self.run.request().step, WorkerStep::Nudge { .. })
+    }
+
+    fn did_the_work(&self) -> bool {
+        self.work_done
+    }
+
+    fn superseded(self: Box<Self>, parts: &mut Parts) {
+        let dropped = parts.worker().dropped_nudge();
+        parts.out().emit(
+            Some(self.run.id()),
+            crate::protocol::EventBody::<serde_json::Value>::Judged { judgement: dropped },
+        );
+    }
+}
