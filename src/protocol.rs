@@ -219,6 +219,10 @@ pub enum EventBody<M = Value> {
         kind: TurnKind,
         /// The prompt as sent.
         prompt: String,
+        /// The turn continues one that was cut off after claude had its prompt: the
+        /// prompt tells claude to continue (absent in logs written before leash said so).
+        #[serde(default)]
+        continuation: bool,
     },
     /// A line claude wrote on stdout, untouched.
     Claude {

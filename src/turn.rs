@@ -81,6 +81,12 @@ pub struct TurnSpec {
     /// continue (within the crash limit), instead of ending the turn as crashed.
     #[serde(default)]
     pub continue_on_crash: bool,
+    /// The turn goes on from one that was cut off (its daemon or claude died, it was
+    /// interrupted), whose prompt this is; `prompt` tells claude to continue. When
+    /// claude's conversation does not hold this prompt (claude never answered it), it is
+    /// sent instead, as itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_off_prompt: Option<String>,
 }
 
 fn no_retries() -> RetryPolicy {
@@ -97,6 +103,7 @@ impl TurnSpec {
             retry: RetryPolicy::NONE,
             claude: None,
             continue_on_crash: false,
+            cut_off_prompt: None,
         }
     }
 }

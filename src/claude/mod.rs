@@ -17,5 +17,5 @@ pub mod display;
 pub mod limits;
 pub mod messages;
 pub(crate) mod session;
-pub(crate) mod transcript;
+pub mod transcript;
 pub mod version;

@@ -11,18 +11,86 @@ use std::path::{Path, PathBuf};
 
 const MAX_FOLDER: usize = 200;
 
+/// The most of a transcript leash reads to find a prompt in it.
+const MAX_TRANSCRIPT: u64 = 256 * 1024 * 1024;
+
+/// claude's configuration folder, as claude finds it.
+fn config_dir() -> Option<PathBuf> {
+    match std::env::var_os("CLAUDE_CONFIG_DIR") {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => Some(PathBuf::from(std::env::var_os("HOME")?).join(".claude")),
+    }
+}
+
 /// claude's folder of conversations that ran in `cwd`, when its name is not cut.
 fn project_dir(cwd: &Path) -> Option<PathBuf> {
-    let config = match std::env::var_os("CLAUDE_CONFIG_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".claude"),
-    };
+    project_dir_under(&config_dir()?, cwd)
+}
+
+fn project_dir_under(config: &Path, cwd: &Path) -> Option<PathBuf> {
     let name: String = cwd
         .to_string_lossy()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
     (name.len() <= MAX_FOLDER).then(|| config.join("projects").join(name))
+}
+
+/// Whether the conversation `session`, which runs in `cwd`, holds `prompt` as a
+/// person's message: claude writes a prompt to its transcript once it has it, before
+/// the turn ends (measured on 2.1.110 and 2.1.332). `None` when there is no transcript
+/// to read.
+pub fn holds_prompt(session: &str, cwd: &Path, prompt: &str) -> Option<bool> {
+    holds_prompt_under(&config_dir()?, cwd, session, prompt)
+}
+
+/// [`holds_prompt`] for claude's configuration folder `config`.
+pub fn holds_prompt_under(config: &Path, cwd: &Path, session: &str, prompt: &str) -> Option<bool> {
+    use std::io::{BufRead, Read};
+    let path = project_dir_under(config, cwd)?.join(format!("{session}.jsonl"));
+    let file = std::fs::File::open(path).ok()?;
+    let reader = std::io::BufReader::new(file.take(MAX_TRANSCRIPT));
+    let found = reader
+        .split(b'\n')
+        .map_while(Result::ok)
+        .any(|line| is_prompt_line(&line, prompt));
+    Some(found)
+}
+
+/// A transcript line that is the person's message `prompt` (text, or text blocks).
+fn is_prompt_line(line: &[u8], prompt: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default)]
+        message: Option<Message>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Message {
+        #[serde(default)]
+        content: serde_json::Value,
+    }
+    // Most lines are claude's own: only a line that could hold the prompt is parsed.
+    let needle = serde_json::to_string(prompt).unwrap_or_default();
+    let needle = needle.trim_matches('"').as_bytes();
+    let contains = |hay: &[u8]| hay.windows(needle.len().max(1)).any(|w| w == needle);
+    if !contains(line) {
+        return false;
+    }
+    let Ok(entry) = serde_json::from_slice::<Entry>(line) else {
+        return false;
+    };
+    let Some(message) = entry.message.filter(|_| entry.kind == "user") else {
+        return false;
+    };
+    match &message.content {
+        serde_json::Value::String(text) => text == prompt,
+        serde_json::Value::Array(blocks) => blocks
+            .iter()
+            .any(|b| b["type"] == "text" && b["text"].as_str() == Some(prompt)),
+        _ => false,
+    }
 }
 
 /// Makes the transcript of `session`, which ran in `from`, findable from `to` (a

@@ -51,7 +51,7 @@ pub fn describe(event: &Event) -> Vec<Line> {
     let one = |kind, text| vec![line(kind, text)];
     match &event.body {
         EventBody::Claude { msg } => describe_said(&said(msg), msg),
-        EventBody::TurnStarted { kind, prompt } => one(
+        EventBody::TurnStarted { kind, prompt, .. } => one(
             Kind::Detail,
             format!("turn {turn} started ({kind}): {}", one_line(prompt, 120)),
         ),

@@ -172,10 +172,13 @@ pub async fn stream_surviving(
             what(&request),
             survive.max_deaths
         ));
+        // The turn goes on: continued if claude's conversation holds its prompt, else
+        // sent as itself (the new daemon decides, as for a worker's turn).
         if let Request::Send(spec) = &mut request
             && started
         {
-            spec.prompt = CONTINUE_AFTER_RESTART.to_string();
+            let cut_off = std::mem::replace(&mut spec.prompt, CONTINUE_AFTER_RESTART.to_string());
+            spec.cut_off_prompt.get_or_insert(cut_off);
         }
         conn = connect_or_start(target, Some(survive.autostart.clone())).await?;
     }

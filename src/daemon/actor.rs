@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use super::answer::Answer;
 use super::handle;
 use super::job::{Job, Wait, Wake};
-use super::parts::Parts;
+use super::parts::{Parts, Saving};
 use super::queue::Queue;
 use crate::claude::session::{Cancel, CompactionNews, SessionEvent};
 use crate::human::duration as human;
@@ -184,7 +184,7 @@ impl Actor {
             // At once, not in the background: a command run after this turn's answer (`session
             // fork`) reads the conversation from the file. It changes when it begins, on a new
             // model, tools or binary, and on a compaction: never on a plain turn.
-            SessionEvent::ConversationChanged => self.parts.save_record_now(),
+            SessionEvent::ConversationChanged => self.parts.save_record(Saving::Now),
             SessionEvent::Done(done) => self.wake(Wake::Session(done)),
         }
     }
@@ -273,7 +273,7 @@ impl Actor {
         while let Some(event) = self.events.recv().await {
             self.on_session(event);
         }
-        self.parts.save_record_now();
+        self.parts.save_record(Saving::Now);
         self.parts.info("daemon stopped".to_string());
         self.parts.out().flush();
         self.parts.life().take_stop_replies()

@@ -37,6 +37,13 @@ pub struct Limits {
     pub restart_limit: u32,
 }
 
+/// When the session record is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saving {
+    Background,
+    Now,
+}
+
 pub struct Parts {
     session: SessionHandle,
     out: Subscribers,
@@ -134,7 +141,7 @@ impl Parts {
     /// is always allowed.
     pub fn decide_permission(&mut self, request_id: &str, decision: Decision) {
         if self.permissions.decide(request_id, decision, &mut self.out) {
-            self.save_record();
+            self.save_record(Saving::Background);
         }
     }
 
@@ -171,7 +178,7 @@ impl Parts {
         self.tally.turn_ended(outcome.cost_usd);
         self.out
             .emit(Some(id), EventBody::<Value>::TurnEnded { outcome });
-        self.save_record();
+        self.save_record(Saving::Background);
     }
 
     /// A job begins; what it is given to watch for an interrupt.
@@ -226,31 +233,23 @@ impl Parts {
         self.history.task_ended(task_id, self.session.view().cwd());
     }
 
-    /// The session record as it stands.
-    fn record_now(&self) -> Option<SessionRecord> {
-        let conversation = self.session.view().conversation.clone()?;
-        Some(SessionRecord {
+    /// Saves the session record: in the background, or now when the daemon is about
+    /// to exit or a command the client runs next must find the conversation on disk.
+    pub fn save_record(&mut self, when: Saving) {
+        let Some(conversation) = self.session.view().conversation.clone() else {
+            return;
+        };
+        let record = SessionRecord {
             permission_allow: self.permissions.allow_list().to_vec(),
             always_allow: self.permissions.always_list().to_vec(),
             last_turn: self.tally.last_id(),
             turns: self.tally.turns(),
             cost_usd: self.tally.cost_usd(),
             ..SessionRecord::new(conversation)
-        })
-    }
-
-    /// Saves the session record (in the background).
-    pub fn save_record(&mut self) {
-        if let Some(record) = self.record_now() {
-            self.record.save(record);
-        }
-    }
-
-    /// Saves the session record now: the daemon is about to exit, or a command the
-    /// client runs next must find the conversation on disk.
-    pub fn save_record_now(&mut self) {
-        if let Some(record) = self.record_now() {
-            self.record.save_now(record);
+        };
+        match when {
+            Saving::Background => self.record.save(record),
+            Saving::Now => self.record.save_now(record),
         }
     }
 

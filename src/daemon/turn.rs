@@ -84,6 +84,7 @@ impl TurnRun {
     /// The turn begins: it is told to its clients, and its first attempt goes out.
     pub fn begin(&mut self, parts: &mut Parts, cancel: &Cancel) -> Wait {
         self.started = Instant::now();
+        let continuation = self.continuation(parts);
         parts.turn_began(
             self.id,
             self.spec.kind,
@@ -92,9 +93,31 @@ impl TurnRun {
         );
         parts.emit(EventBody::TurnStarted {
             kind: self.spec.kind,
-            prompt: self.spec.prompt.clone(),
+            prompt: self.prompt.clone(),
+            continuation,
         });
         self.attempt(parts, cancel)
+    }
+
+    /// A turn that goes on from one cut off is continued if claude's conversation holds
+    /// its prompt, else sent as itself: claude hears it once, never twice, never not.
+    fn continuation(&mut self, parts: &mut Parts) -> bool {
+        let Some(cut_off) = self.spec.cut_off_prompt.clone() else {
+            return false;
+        };
+        if parts.session().view().holds_prompt(&cut_off) {
+            parts.info(
+                "claude's conversation holds the cut-off turn's prompt: it is told to continue"
+                    .into(),
+            );
+            return true;
+        }
+        parts.info(
+            "claude's conversation does not hold the cut-off turn's prompt (claude never answered it): it is sent again"
+                .into(),
+        );
+        self.prompt = cut_off;
+        false
     }
 
     fn attempt(&mut self, parts: &mut Parts, cancel: &Cancel) -> Wait {
@@ -216,8 +239,17 @@ impl TurnRun {
                     ),
                     _ => "claude hung and was restarted;".to_string(),
                 };
-                parts.fault(Fault::Crash, format!("{what} telling it to continue"));
-                self.prompt = CONTINUE_AFTER_RESTART.to_string();
+                // The rule of a cut-off turn: continued if claude had the prompt, else
+                // the prompt is sent again.
+                if parts.session().view().holds_prompt(&self.prompt) {
+                    parts.fault(Fault::Crash, format!("{what} telling it to continue"));
+                    self.prompt = CONTINUE_AFTER_RESTART.to_string();
+                } else {
+                    parts.fault(
+                        Fault::Crash,
+                        format!("{what} sending the prompt again (claude never answered it)"),
+                    );
+                }
                 Progress::Wait(self.attempt(parts, cancel))
             }
             Next::Finish(ending) => Progress::Ended(self.finish(parts, ending)),

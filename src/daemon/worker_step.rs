@@ -177,6 +177,7 @@ impl StepRun {
                     settings,
                     resumed,
                     continue_on_crash,
+                    cut_off_prompt,
                 } => {
                     let spec = TurnSpec {
                         prompt,
@@ -186,6 +187,7 @@ impl StepRun {
                         retry: self.request.config.retry,
                         claude: self.request.claude.clone(),
                         continue_on_crash,
+                        cut_off_prompt,
                     };
                     let since = resumed.then(|| parts.worker().last_seen_head());
                     return self.run_turn(parts, spec, false, since, cancel);

@@ -111,7 +111,11 @@ impl Ledger {
             self.tasks[index].row.reached(at);
         }
         match &event.body {
-            EventBody::TurnStarted { kind, prompt } => {
+            EventBody::TurnStarted {
+                kind,
+                prompt,
+                continuation,
+            } => {
                 // A plain `session send` is no part of a task.
                 let Some(phase) = span_phase(*kind, step) else {
                     return;
@@ -119,7 +123,9 @@ impl Ledger {
                 self.cut_off(index);
                 let row = &mut self.tasks[index].row;
                 row.turns += 1;
-                if *kind == TurnKind::Nudge && !prompt.starts_with(CONTINUE_AFTER_RESTART) {
+                // Logs written before the event said so tell a continuation by its words.
+                let continued = *continuation || prompt.starts_with(CONTINUE_AFTER_RESTART);
+                if *kind == TurnKind::Nudge && !continued {
                     row.nudges += 1;
                 }
                 let open = OpenTurn {

@@ -368,6 +368,10 @@ pub struct WorkerState {
     /// A turn of the work that was sent and has not ended yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight: Option<InFlight>,
+    /// The prompt of the turn in flight, as it was sent: a step that goes on from the
+    /// turn continues it if claude's conversation holds this, else sends it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_prompt: Option<String>,
 }
 
 /// A turn of the work under way, saved before it is sent. A daemon that finds one when

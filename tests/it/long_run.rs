@@ -206,11 +206,17 @@ fn claude_killed_in_the_middle_of_an_implement_turn_is_restarted_and_the_step_co
     let env = Env::worker();
     env.script(&[
         "reply plan",
-        "sleep 20000",
+        // The model begins to answer, so the prompt is in the conversation when
+        // claude dies (a claude killed before that is told the prompt again).
+        "stream 1 10; sleep 20000",
         "write x.txt; commit after the restart",
     ]);
     let run = env.spawn(&["loop", "--task", "Add x.txt"]);
-    env.wait_until("the implement turn", || env.turns().len() == 2);
+    env.wait_until("the implement turn to be answered", || {
+        env.answered_prompts()
+            .iter()
+            .any(|p| p.starts_with("Implement"))
+    });
     let claude = env.status()["claude_pid"].as_i64().unwrap();
     signal(claude as u32, libc::SIGKILL);
     let run = finish(run, Duration::from_secs(30));
@@ -228,10 +234,11 @@ fn claude_killed_in_the_middle_of_an_implement_turn_is_restarted_and_the_step_co
     // A plain send continues only when asked to.
     let run = env.leash(&["session", "send", "[[crash]]"]);
     assert_eq!(run.code(), 6, "{run:?}");
-    env.script(&["crash", "reply carried on"]);
+    env.script(&["stream 1 10; crash", "reply carried on"]);
     let run = env.leash(&["session", "send", "--continue-on-crash", "go"]);
     assert_eq!(run.code(), 0, "{run:?}");
-    assert_eq!(run.stdout, "carried on\n");
+    // What claude said before it died, then what it said after.
+    assert_eq!(run.stdout, "chunk 0\ncarried on\n");
 }
 
 #[test]

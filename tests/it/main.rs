@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod continuation;
 mod e2e;
 mod faults;
 mod fleet;

@@ -96,7 +96,12 @@ fn a_daemon_that_dies_every_time_ends_the_step_with_6_saying_why() {
 #[test]
 fn a_plain_turn_goes_on_through_its_daemons_death_only_when_asked() {
     let env = Env::new();
-    env.script(&["kill_daemon", "kill_daemon", "reply carried on"]);
+    // The model began to answer each time: the prompt is in the conversation.
+    env.script(&[
+        "stream 1 10; kill_daemon",
+        "stream 1 10; kill_daemon",
+        "reply carried on",
+    ]);
     let plain = env.leash(&["session", "send", "hello"]);
     assert_eq!(plain.code(), 6, "{plain:?}");
     assert!(
@@ -109,7 +114,8 @@ fn a_plain_turn_goes_on_through_its_daemons_death_only_when_asked() {
 
     let asked = env.leash(&["session", "send", "--continue-on-crash", "hello again"]);
     assert_eq!(asked.code(), 0, "{asked:?}");
-    assert_eq!(asked.stdout, "carried on\n");
+    // What claude said before its daemon died, then what it said after.
+    assert_eq!(asked.stdout, "chunk 0\ncarried on\n");
     let prompts = prompts(&env);
     assert_eq!(
         count(&prompts, "hello again"),
@@ -206,7 +212,7 @@ fn a_new_task_whose_daemon_dies_while_planning_is_planned_once() {
     env.script(&[
         "reply 1. write a.txt",
         "write a.txt; commit add a",
-        "kill_daemon",
+        "stream 1 10; kill_daemon",
         "reply 1. write b.txt",
         "write b.txt; commit add b",
     ]);

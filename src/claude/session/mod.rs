@@ -76,6 +76,17 @@ impl View {
     pub fn cwd(&self) -> Option<PathBuf> {
         self.conversation.as_ref().map(|c| c.cwd.clone())
     }
+
+    /// Whether claude's conversation holds `prompt`: what `--resume` gives claude back
+    /// is its transcript, and a prompt is there once the model's answer began. False
+    /// when that cannot be read.
+    pub fn holds_prompt(&self, prompt: &str) -> bool {
+        let Some(conversation) = &self.conversation else {
+            return false;
+        };
+        super::transcript::holds_prompt(&conversation.session_id, &conversation.cwd, prompt)
+            == Some(true)
+    }
 }
 
 /// What the session reports, in the order it happened.

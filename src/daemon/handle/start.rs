@@ -4,7 +4,7 @@
 
 use super::{Answering, SessionCommand};
 use crate::claude::session::{Cancel, Conversation, Done, StartAsk};
-use crate::daemon::parts::Parts;
+use crate::daemon::parts::{Parts, Saving};
 use crate::protocol::StartSpec;
 
 pub struct Start {
@@ -55,7 +55,7 @@ impl SessionCommand for Start {
         if let Some(allow) = spec.change.permission_allow.take() {
             parts.set_allow_list(allow);
         }
-        parts.save_record();
+        parts.save_record(Saving::Background);
         Some(match started.result {
             Ok(()) => Answering::Status,
             Err(e) => Answering::Error(e),

@@ -41,6 +41,7 @@ fn started(ts: u64, id: u64, kind: TurnKind) -> Event<Value> {
         EventBody::TurnStarted {
             kind,
             prompt: format!("a {kind} prompt"),
+            continuation: false,
         },
     )
 }
@@ -405,4 +406,39 @@ fn a_task_this_log_never_saw_planned_costs_what_this_log_saw() {
         (planned[0].cost_usd - 0.5).abs() < 1e-9,
         "the task's own figure"
     );
+}
+
+#[test]
+fn a_continued_nudge_is_no_new_nudge_in_logs_old_and_new() {
+    let step_of = |ts| step(ts, 1, Step::Nudge, "a");
+    // As a daemon writes it now: the continuation is the event's own fact.
+    let mut now = Ledger::new();
+    now.observe(&step_of(1_000));
+    now.observe(&started(1_001, 1, TurnKind::Nudge));
+    now.observe(&event(
+        1_002,
+        Some(1),
+        EventBody::TurnStarted {
+            kind: TurnKind::Nudge,
+            prompt: "any words".into(),
+            continuation: true,
+        },
+    ));
+    // As a daemon wrote it before: a line without the field, told by its words.
+    let mut before = Ledger::new();
+    before.observe(&step_of(1_000));
+    before.observe(&started(1_001, 1, TurnKind::Nudge));
+    let old_line = serde_json::json!({
+        "type": "turn_started", "seq": 3, "ts": 1_002, "turn": 1, "kind": "nudge",
+        "prompt": format!("{CONTINUE_AFTER_RESTART} more"),
+    });
+    before.line(&old_line.to_string());
+    for (which, ledger) in [("now", now), ("before", before)] {
+        let rows = ledger.rows();
+        assert_eq!(
+            rows[0].nudges, 1,
+            "{which}: the continuation is the same nudge"
+        );
+        assert_eq!(rows[0].turns, 2, "{which}");
+    }
 }

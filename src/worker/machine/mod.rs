@@ -85,13 +85,16 @@ pub enum Action {
     /// Run this turn in the worker's conversation, with these settings. `resumed`: the
     /// turn continues one a daemon died during (its commits count from the HEAD leash
     /// last saw, not from HEAD now). `continue_on_crash`: a claude that dies during the
-    /// turn is started again and told to continue.
+    /// turn is started again and told to continue. `cut_off_prompt`: the turn goes on
+    /// from one cut off, whose prompt this is; sent instead of `prompt` (which tells
+    /// claude to continue) when claude's conversation does not hold it.
     Send {
         kind: TurnKind,
         prompt: String,
         settings: TurnSettings,
         resumed: bool,
         continue_on_crash: bool,
+        cut_off_prompt: Option<String>,
     },
     /// Compact the conversation first, keeping what `instructions` name; answer
     /// [`Seen::Compacted`].
@@ -159,6 +162,20 @@ enum Stage {
         after: Box<Judgement>,
     },
     Over,
+}
+
+/// A turn of `kind` with its settings; `resumed` when it goes on from one a daemon died
+/// during. Every turn of a worker's step goes on after a crash: a step is unattended
+/// work.
+fn sending(config: &WorkerConfig, kind: TurnKind, prompt: String, resumed: bool) -> Action {
+    Action::Send {
+        kind,
+        prompt,
+        settings: config.turns.settings(kind),
+        resumed,
+        continue_on_crash: true,
+        cut_off_prompt: None,
+    }
 }
 
 /// What follows a gate that committed work did not pass.
@@ -303,6 +320,17 @@ impl StepMachine {
         let cut = cut_off && matches!(action, Action::Finish(_));
         if !cut {
             state.in_flight = self.in_flight(&action);
+            state.in_flight_prompt = match (&state.in_flight, &action) {
+                (
+                    Some(_),
+                    Action::Send {
+                        prompt,
+                        cut_off_prompt,
+                        ..
+                    },
+                ) => Some(cut_off_prompt.as_ref().unwrap_or(prompt).clone()),
+                _ => None,
+            };
         }
         if let Action::Finish(judged) = &action {
             self.stage = Stage::Over;
@@ -405,20 +433,7 @@ impl StepMachine {
 
     /// A turn, on the model and in the mode its kind runs in.
     fn send(&self, kind: TurnKind, prompt: String) -> Action {
-        self.sending(kind, prompt, false)
-    }
-
-    /// A turn of `kind` with its settings; `resumed` when it goes on from one a daemon
-    /// died during. Every turn of a worker's step goes on after a crash: a step is
-    /// unattended work.
-    fn sending(&self, kind: TurnKind, prompt: String, resumed: bool) -> Action {
-        Action::Send {
-            kind,
-            prompt,
-            settings: self.config.turns.settings(kind),
-            resumed,
-            continue_on_crash: true,
-        }
+        sending(&self.config, kind, prompt, false)
     }
 
     /// The turn of the work `action` sends, saved before it goes out so that a daemon
@@ -438,8 +453,10 @@ impl StepMachine {
     }
 
     /// A step that finds a turn of its own kind in flight (its daemon died during it)
-    /// goes on from that turn: claude resumed the conversation, and is told, as after
-    /// a crash, to check its work and continue. Another step leaves it behind.
+    /// goes on from that turn: claude resumes the conversation and, if the conversation
+    /// holds the turn's prompt, is told, as after a crash, to check its work and
+    /// continue; if it does not (claude never answered it), the prompt is sent again.
+    /// Another step leaves it behind.
     fn resume(&mut self, state: &WorkerState) -> Option<Action> {
         let in_flight = state.in_flight?;
         let kind = in_flight.kind();
@@ -468,7 +485,7 @@ impl StepMachine {
             return None;
         };
         self.note(format!(
-            "the session daemon died during the {kind} turn; claude resumed the conversation and is told to continue"
+            "the session daemon died during the {kind} turn; it goes on in the resumed conversation"
         ));
         self.stage = stage;
         // What a person or a hook says now still reaches the agent.
@@ -479,7 +496,12 @@ impl StepMachine {
             }
             _ => CONTINUE_AFTER_RESTART.to_string(),
         };
-        Some(self.sending(kind, prompt, true))
+        let mut send = sending(&self.config, kind, prompt, true);
+        // Saved before leash kept the prompt, it is continued, as leash did then.
+        if let Action::Send { cut_off_prompt, .. } = &mut send {
+            cut_off_prompt.clone_from(&state.in_flight_prompt);
+        }
+        Some(send)
     }
 
     fn note(&mut self, text: String) {

@@ -308,6 +308,32 @@ impl Env {
             .count()
     }
 
+    /// The prompts claude's conversations hold (its transcripts, as the fake claude
+    /// writes them where the real one does): a prompt is there once the model began to
+    /// answer it, and a resumed conversation has exactly these.
+    pub fn answered_prompts(&self) -> Vec<String> {
+        let projects = self.dir.path().join(".claude/projects");
+        let mut prompts = Vec::new();
+        for folder in std::fs::read_dir(&projects).into_iter().flatten().flatten() {
+            for file in std::fs::read_dir(folder.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let text = std::fs::read_to_string(file.path()).unwrap_or_default();
+                for line in text.lines() {
+                    let Ok(entry) = serde_json::from_str::<Value>(line) else {
+                        continue;
+                    };
+                    if let Some(prompt) = entry["message"]["content"].as_str() {
+                        prompts.push(prompt.to_string());
+                    }
+                }
+            }
+        }
+        prompts
+    }
+
     pub fn wait_until(&self, what: &str, mut check: impl FnMut() -> bool) {
         wait_until(what, Duration::from_secs(20), &mut check);
     }

@@ -314,3 +314,49 @@ fn a_turn_cut_off_stays_in_flight_and_the_next_step_continues_it() {
         assert_eq!(s.in_flight, None, "{status:?}");
     }
 }
+
+#[test]
+fn the_prompt_in_flight_is_kept_and_a_step_going_on_from_it_carries_it() {
+    let mut s = state(Phase::Planned);
+    s.run.implement_sent = false;
+    let first = markers(
+        IMPLEMENT,
+        &mut s,
+        vec![
+            git("h0", &[], &[]),
+            turn(outcome(TurnStatus::Crashed, ""), &[]),
+        ],
+    );
+    let Action::Send { prompt, .. } = &first[1].0 else {
+        panic!("{first:?}");
+    };
+    let original = prompt.clone();
+    assert!(original.starts_with("Implement"), "{original}");
+    assert_eq!(
+        s.in_flight_prompt.as_deref(),
+        Some(original.as_str()),
+        "kept while cut off"
+    );
+
+    let again = drive(IMPLEMENT, &mut s, vec![]);
+    let Some(Action::Send {
+        prompt,
+        cut_off_prompt,
+        resumed,
+        ..
+    }) = again.first()
+    else {
+        panic!("{again:?}");
+    };
+    assert!(prompt.starts_with(CONTINUE_AFTER_RESTART), "{prompt}");
+    assert_eq!(cut_off_prompt.as_deref(), Some(original.as_str()));
+    assert!(resumed);
+    assert_eq!(
+        s.in_flight_prompt.as_deref(),
+        Some(original.as_str()),
+        "the cut-off turn's prompt, not the words that continue it"
+    );
+
+    let ended = drive(IMPLEMENT, &mut s, vec![ok_made("done", &["c1"])]);
+    assert!(matches!(ended.last(), Some(Action::Look)), "{ended:?}");
+}

@@ -26,10 +26,39 @@ impl Fake {
     }
 
     pub(crate) fn remember(&mut self, entry: Value) {
-        if entry.get("prompt").is_some() {
+        if let Some(prompt) = entry.get("prompt") {
             self.prompts += 1;
+            *self.untranscribed.borrow_mut() = prompt.as_str().map(str::to_string);
         }
         append_line(&self.history, &entry);
+    }
+
+    /// As claude does once the model answered a prompt: the person's message goes
+    /// into the conversation's transcript, where claude keeps it (`$CLAUDE_CONFIG_DIR`,
+    /// else `~/.claude`, `/projects/<cwd, every character but ASCII letters and digits
+    /// as '-'>/<session id>.jsonl`), in claude's shape. A claude killed before that
+    /// leaves no trace of the prompt, and `--resume` does not have it.
+    pub(crate) fn transcribe(&self) {
+        let Some(prompt) = self.untranscribed.borrow_mut().take() else {
+            return;
+        };
+        let config = match std::env::var_os("CLAUDE_CONFIG_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => match std::env::var_os("HOME") {
+                Some(home) => PathBuf::from(home).join(".claude"),
+                None => return,
+            },
+        };
+        let cwd = cwd();
+        let folder: String = cwd
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let dir = config.join("projects").join(folder);
+        let _ = std::fs::create_dir_all(&dir);
+        let line = json!({"type":"user","message":{"role":"user","content":prompt},
+            "sessionId":self.session_id,"cwd":cwd,"uuid":uuid()});
+        append_line(&dir.join(format!("{}.jsonl", self.session_id)), &line);
     }
 
     /// The earlier prompts of this conversation.

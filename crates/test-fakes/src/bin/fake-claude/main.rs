@@ -159,6 +159,9 @@ struct Fake {
     drops_prompt: bool,
     /// The prompts the conversation has had, as its file says.
     prompts: usize,
+    /// This turn's prompt until the model's first answer, when claude writes it to the
+    /// conversation's transcript (measured: not before, on 2.1.110 and 2.1.332).
+    untranscribed: std::cell::RefCell<Option<String>>,
 }
 
 enum TurnEnd {
@@ -273,6 +276,7 @@ fn main() {
         leaked: Vec::new(),
         drops_prompt: std::env::var_os("FAKE_CLAUDE_DROPS_PROMPT").is_some(),
         prompts: 0,
+        untranscribed: std::cell::RefCell::new(None),
     };
     fake.load_history();
     fake.log_event(json!({"event": "spawn", "argv": args.argv, "cwd": cwd()}));

@@ -4,6 +4,7 @@ use super::*;
 
 impl Fake {
     pub(crate) fn assistant(&self, content: Value) {
+        self.transcribe();
         emit(
             &json!({"type":"assistant","message":{"id":format!("msg_{}", uuid()),"type":"message",
             "role":"assistant","model":self.model,"content":content,"stop_reason":null,

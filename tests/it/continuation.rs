@@ -1,0 +1,101 @@
+//! One rule for a turn that was cut off, whatever its kind (issue 27, cases 2, 3 and
+//! 11): on resume it is continued if and only if claude's conversation holds its prompt
+//! (what `--resume` gives claude back), else it is sent as itself — claude hears every
+//! prompt once, never twice, never not at all. The real CLI writes a prompt into the
+//! conversation once the model's answer begins (tests/it/e2e/transcript.rs measures
+//! it), and the fake claude does the same.
+
+use crate::support::Env;
+
+const CONTINUE: &str = "Your last step was cut off";
+
+fn received(env: &Env) -> Vec<String> {
+    env.turns()
+        .iter()
+        .filter_map(|t| t["prompt"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn count(prompts: &[String], needle: &str) -> usize {
+    prompts.iter().filter(|p| p.contains(needle)).count()
+}
+
+/// Case 2: the daemon dies before claude answered the plan prompt; the loop run on
+/// plans the task, instead of telling claude to continue a turn it never had.
+#[test]
+fn a_plan_cut_off_before_claude_answered_it_is_sent_again_not_continued() {
+    let env = Env::worker();
+    env.script(&[
+        "kill_daemon",
+        "reply 1. write a.txt",
+        "write a.txt; commit add a.txt",
+    ]);
+    let run = env.leash(&["--json", "loop", "--task", "Add a.txt"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(run.last_json()["exit_code"], 0, "{run:?}");
+    let answered = env.answered_prompts();
+    assert_eq!(
+        count(&answered, "Add a.txt"),
+        1,
+        "the conversation holds the task once: {answered:#?}"
+    );
+    assert_eq!(count(&answered, CONTINUE), 0, "{answered:#?}");
+    let prompts = received(&env);
+    assert!(
+        prompts[1].contains("Add a.txt") && !prompts[1].contains(CONTINUE),
+        "the plan prompt went again, as itself: {prompts:#?}"
+    );
+    let status = env.worker_status();
+    assert_eq!(status["plan"], "1. write a.txt", "{status}");
+    assert_eq!(status["phase"], "done", "{status}");
+}
+
+/// The same rule the other way: a turn the model had begun to answer is continued.
+#[test]
+fn an_implement_turn_cut_off_mid_answer_is_continued_not_sent_again() {
+    let env = Env::worker();
+    env.script(&[
+        "reply 1. write a.txt",
+        "stream 1 10; kill_daemon",
+        "write a.txt; commit add a.txt",
+    ]);
+    let run = env.leash(&["loop", "--task", "Add a.txt"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let answered = env.answered_prompts();
+    assert_eq!(count(&answered, "Implement"), 1, "{answered:#?}");
+    assert_eq!(count(&answered, CONTINUE), 1, "{answered:#?}");
+}
+
+/// Case 3: `session send --continue-on-crash`: the daemon dies after the turn started
+/// but before claude answered; the prompt is what claude answers, not "continue".
+#[test]
+fn a_plain_turn_cut_off_before_claude_answered_it_is_sent_as_itself() {
+    let env = Env::new();
+    env.script(&["kill_daemon", "echo"]);
+    let run = env.leash(&[
+        "--json",
+        "session",
+        "send",
+        "--continue-on-crash",
+        "Remember the word tangerine",
+    ]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let ended = run.last_json();
+    assert_eq!(
+        ended["outcome"]["result"], "echo: Remember the word tangerine",
+        "{run:?}"
+    );
+    let answered = env.answered_prompts();
+    assert_eq!(
+        answered,
+        ["Remember the word tangerine"],
+        "once, as itself: {answered:#?}"
+    );
+    let started: Vec<bool> = env
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "turn_started")
+        .map(|e| e["continuation"] == true)
+        .collect();
+    assert_eq!(started, [false, false], "no turn continued: {started:?}");
+}
