@@ -6,7 +6,6 @@
 use serde_json::Value;
 
 use crate::claude::display::{Part, Said, said};
-use crate::cli::render::tool_summary;
 use crate::protocol::{Event, EventBody, Level};
 
 /// One line of what an event says.
@@ -200,6 +199,24 @@ pub fn one_line(text: &str, max: usize) -> String {
     short
 }
 
+/// One short line for a tool call: the command, the file, or the input in brief.
+pub fn tool_summary(name: &str, input: &Value) -> String {
+    let field = |key: &str| input.get(key).and_then(Value::as_str);
+    let detail = field("command")
+        .or_else(|| field("file_path"))
+        .or_else(|| field("path"))
+        .or_else(|| field("pattern"))
+        .or_else(|| field("url"))
+        .map(str::to_string)
+        .unwrap_or_else(|| input.to_string());
+    let detail: String = detail.replace('\n', " ");
+    let mut short: String = detail.chars().take(100).collect();
+    if short.len() < detail.len() {
+        short.push('…');
+    }
+    format!("{name}: {short}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +276,15 @@ mod tests {
     fn long_text_is_one_bounded_line() {
         assert_eq!(one_line("a\nb", 10), "a ⏎ b");
         assert_eq!(one_line(&"x".repeat(50), 10).chars().count(), 11);
+    }
+
+    #[test]
+    fn tool_lines_are_short_and_single_line() {
+        let input =
+            serde_json::json!({"command": format!("git commit -m 'x'\n{}", "y".repeat(300))});
+        let line = tool_summary("Bash", &input);
+        assert!(line.starts_with("Bash: git commit"));
+        assert!(!line.contains('\n'));
+        assert!(line.chars().count() <= 110);
     }
 }
