@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use crate::claude::display::{Part, Said, said};
+use crate::human::one_line;
 use crate::protocol::{Event, EventBody, Level};
 
 /// One line of what an event says.
@@ -189,16 +190,6 @@ pub fn describe_said(said: &Said, msg: &Value) -> Vec<Line> {
     }
 }
 
-/// Text on one line, at most `max` characters.
-pub fn one_line(text: &str, max: usize) -> String {
-    let flat = text.trim().replace('\n', " ⏎ ");
-    let mut short: String = flat.chars().take(max).collect();
-    if short.len() < flat.len() {
-        short.push('…');
-    }
-    short
-}
-
 /// One short line for a tool call: the command, the file, or the input in brief.
 pub fn tool_summary(name: &str, input: &Value) -> String {
     let field = |key: &str| input.get(key).and_then(Value::as_str);
@@ -270,12 +261,6 @@ mod tests {
             message: "started claude".into(),
         }));
         assert_eq!(routine[0].kind, Kind::Detail);
-    }
-
-    #[test]
-    fn long_text_is_one_bounded_line() {
-        assert_eq!(one_line("a\nb", 10), "a ⏎ b");
-        assert_eq!(one_line(&"x".repeat(50), 10).chars().count(), 11);
     }
 
     #[test]
