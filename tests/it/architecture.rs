@@ -88,6 +88,38 @@ fn the_daemon_leaves_the_worker_state_to_its_file() {
     );
 }
 
+/// The checks above pass on a crate they cannot see: every file of src/ must be read,
+/// but the test modules (`tests.rs`, `tests/`), which `#[cfg(test)] mod tests;` leaves out.
+#[test]
+fn every_source_file_is_read() {
+    fn walk(dir: &Path, root: &Path, found: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, root, found);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                let relative = path.strip_prefix(root).unwrap();
+                found.insert(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut on_disk = BTreeSet::new();
+    walk(&root.join("src"), root, &mut on_disk);
+    let crate_files = read_crate();
+    let read: BTreeSet<String> = crate_files.iter().map(|f| f.path.clone()).collect();
+    let unread: Vec<&String> = on_disk
+        .difference(&read)
+        .filter(|path| !path.ends_with("/tests.rs") && !path.contains("/tests/"))
+        .collect();
+    assert!(
+        unread.is_empty(),
+        "files the module walk missed: {unread:?}"
+    );
+    let arrow_count: usize = arrows(&crate_files).values().map(BTreeMap::len).sum();
+    assert!(arrow_count > 100, "only {arrow_count} arrows between files");
+}
+
 /// One source file: where it is, the module it defines, and its code as tokens.
 struct SourceFile {
     path: String,
