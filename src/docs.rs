@@ -200,7 +200,7 @@ pub fn json_docs() -> String {
             "| `{}` | {} | {} |",
             line.kind,
             line.printed_by,
-            one_line(description(&line.schema))
+            markdown_line(description(&line.schema))
         );
     }
     doc.push_str("\n## Fields of each line\n");
@@ -215,7 +215,7 @@ pub fn json_docs() -> String {
     for (name, schema) in objects {
         let _ = write!(doc, "\n### {name}\n\n");
         if let Some(text) = schema.get("description").and_then(Value::as_str) {
-            let _ = write!(doc, "{}\n\n", one_line(text));
+            let _ = write!(doc, "{}\n\n", markdown_line(text));
         }
         fields_table(&mut doc, schema, &defs);
     }
@@ -223,12 +223,12 @@ pub fn json_docs() -> String {
     for (name, schema) in values {
         let _ = write!(doc, "\n### {name}\n\n");
         if let Some(text) = schema.get("description").and_then(Value::as_str) {
-            let _ = write!(doc, "{}\n\n", one_line(text));
+            let _ = write!(doc, "{}\n\n", markdown_line(text));
         }
         for (value, meaning) in enum_values(schema) {
             match meaning {
                 Some(meaning) => {
-                    let _ = writeln!(doc, "- `{value}`: {}", one_line(&meaning));
+                    let _ = writeln!(doc, "- `{value}`: {}", markdown_line(&meaning));
                 }
                 None => {
                     let _ = writeln!(doc, "- `{value}`");
@@ -324,9 +324,9 @@ fn description(schema: &Value) -> &str {
         .unwrap_or("")
 }
 
-/// Doc comments span lines and link with rustdoc's brackets; a table cell does
-/// neither.
-fn one_line(text: &str) -> String {
+/// A doc comment as one line of Markdown: doc comments span lines and link with
+/// rustdoc's brackets; a table cell does neither.
+fn markdown_line(text: &str) -> String {
     text.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
@@ -370,7 +370,7 @@ fn fields_table(doc: &mut String, schema: &Value, defs: &Map<String, Value>) {
             doc,
             "| `{name}` | {} | {} |",
             type_of(field),
-            one_line(meaning)
+            markdown_line(meaning)
         );
     }
 }

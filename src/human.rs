@@ -35,6 +35,16 @@ pub fn first_of<S: AsRef<str>>(items: &[S], max: usize) -> String {
     }
 }
 
+/// Text on one line, its line breaks shown as `⏎`, cut after `max` characters with `…`.
+pub fn one_line(text: &str, max: usize) -> String {
+    let flat = text.trim().replace('\n', " ⏎ ");
+    let mut short: String = flat.chars().take(max).collect();
+    if short.len() < flat.len() {
+        short.push('…');
+    }
+    short
+}
+
 /// A duration: `250 ms`, `1.5 s`, `3 min`.
 pub fn duration(d: Duration) -> String {
     let ms = d.as_millis();
@@ -100,6 +110,34 @@ pub fn clock(unix_ms: u64) -> String {
     const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
     let day = usize::try_from(at.tm_wday).ok().and_then(|d| DAYS.get(d));
     format!("{} {hm}", day.unwrap_or(&"?"))
+}
+
+/// Which clock a moment to the second is read on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// The machine's: a log read where it was written.
+    Local,
+    /// UTC: a report, which reads the same on every machine.
+    Utc,
+}
+
+/// A moment to the second: `14:00:05` on the local clock, `14:00:05 UTC` on UTC's.
+pub fn clock_seconds(unix_ms: u64, zone: Zone) -> String {
+    match zone {
+        Zone::Local => match local_time(unix_ms) {
+            Some(at) => format!("{:02}:{:02}:{:02}", at.tm_hour, at.tm_min, at.tm_sec),
+            None => "--:--:--".to_string(),
+        },
+        Zone::Utc => {
+            let secs = unix_ms / 1000 % 86_400;
+            format!(
+                "{:02}:{:02}:{:02} UTC",
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60
+            )
+        }
+    }
 }
 
 fn local_time(unix_ms: u64) -> Option<libc::tm> {
@@ -169,5 +207,20 @@ mod tests {
         assert_eq!(&soon[2..3], ":");
         let later = clock(crate::time::now_ms() + 3 * 24 * 3600 * 1000);
         assert_eq!(later.len(), 9, "{later}");
+    }
+
+    #[test]
+    fn clocks_to_the_second() {
+        let an_hour_in = 86_400_000 + 3_723_000;
+        assert_eq!(clock_seconds(an_hour_in, Zone::Utc), "01:02:03 UTC");
+        let local = clock_seconds(an_hour_in, Zone::Local);
+        assert_eq!(local.len(), 8, "{local}");
+        assert!(local.ends_with(":02:03"), "{local}");
+    }
+
+    #[test]
+    fn long_text_is_one_bounded_line() {
+        assert_eq!(one_line("a\nb", 10), "a ⏎ b");
+        assert_eq!(one_line(&"x".repeat(50), 10).chars().count(), 11);
     }
 }

@@ -1,3 +1,8 @@
+//! The `leash` binary: reads the command line with clap, runs it through the library
+//! (`leash::cli::run`) and turns the outcome into the process's exit code. A command
+//! line clap cannot read ends here, as clap prints it (with an `error` line on stdout
+//! under `--json`).
+
 use std::process::ExitCode;
 
 use clap::Parser;

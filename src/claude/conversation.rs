@@ -25,7 +25,7 @@ pub struct Conversation {
     #[serde(flatten)]
     pub spawn: Spawn,
     #[serde(flatten)]
-    pub tally: Tally,
+    pub tally: SizeAndCost,
     /// Conversations this worker retired because they were full, oldest first.
     #[serde(default)]
     pub previous_session_ids: Vec<String>,
@@ -54,7 +54,7 @@ pub struct Spawn {
 
 /// What leash knows of the conversation's size and cost.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Tally {
+pub struct SizeAndCost {
     /// How full the conversation is, as of claude's last main-thread message.
     #[serde(default)]
     pub context_tokens: Option<u64>,
@@ -136,7 +136,7 @@ impl Conversation {
                 append_system_prompt: Some(append_system_prompt),
                 ..Spawn::default()
             },
-            tally: Tally::default(),
+            tally: SizeAndCost::default(),
             previous_session_ids: Vec::new(),
             fork_of: None,
         }
@@ -148,7 +148,7 @@ impl Conversation {
         let old = std::mem::replace(&mut self.session_id, uuid::Uuid::new_v4().to_string());
         self.previous_session_ids.push(old.clone());
         self.started = false;
-        self.tally = Tally::default();
+        self.tally = SizeAndCost::default();
         old
     }
 

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::claude::display::{Part, Said, said};
-use crate::cli::render::tool_summary;
+use crate::human::one_line;
 use crate::protocol::{Event, EventBody, Level};
 
 /// One line of what an event says.
@@ -190,14 +190,22 @@ pub fn describe_said(said: &Said, msg: &Value) -> Vec<Line> {
     }
 }
 
-/// Text on one line, at most `max` characters.
-pub fn one_line(text: &str, max: usize) -> String {
-    let flat = text.trim().replace('\n', " ⏎ ");
-    let mut short: String = flat.chars().take(max).collect();
-    if short.len() < flat.len() {
+/// One short line for a tool call: the command, the file, or the input in brief.
+pub fn tool_summary(name: &str, input: &Value) -> String {
+    let field = |key: &str| input.get(key).and_then(Value::as_str);
+    let detail = field("command")
+        .or_else(|| field("file_path"))
+        .or_else(|| field("path"))
+        .or_else(|| field("pattern"))
+        .or_else(|| field("url"))
+        .map(str::to_string)
+        .unwrap_or_else(|| input.to_string());
+    let detail: String = detail.replace('\n', " ");
+    let mut short: String = detail.chars().take(100).collect();
+    if short.len() < detail.len() {
         short.push('…');
     }
-    short
+    format!("{name}: {short}")
 }
 
 #[cfg(test)]
@@ -256,8 +264,12 @@ mod tests {
     }
 
     #[test]
-    fn long_text_is_one_bounded_line() {
-        assert_eq!(one_line("a\nb", 10), "a ⏎ b");
-        assert_eq!(one_line(&"x".repeat(50), 10).chars().count(), 11);
+    fn tool_lines_are_short_and_single_line() {
+        let input =
+            serde_json::json!({"command": format!("git commit -m 'x'\n{}", "y".repeat(300))});
+        let line = tool_summary("Bash", &input);
+        assert!(line.starts_with("Bash: git commit"));
+        assert!(!line.contains('\n'));
+        assert!(line.chars().count() <= 110);
     }
 }

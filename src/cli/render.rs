@@ -6,8 +6,6 @@ use std::io::{self, IsTerminal, Write};
 
 use console::style;
 
-use serde_json::Value;
-
 use crate::claude::display::{Part, Said, said};
 use crate::cli::Global;
 use crate::cli::describe::{Kind, Line, describe, describe_said};
@@ -16,6 +14,10 @@ use crate::error::Error;
 use crate::human::safe;
 use crate::protocol::{EventBody, ServerLine};
 use crate::turn::Outcome;
+
+// session/watch.rs still imports the tool line from here; it now lives with the other
+// descriptions, which this file shows and does not make.
+pub use crate::cli::describe::tool_summary;
 
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -383,38 +385,5 @@ impl Drop for TurnPrinter<'_> {
             progress.bar.finish_and_clear();
         }
         let _ = self.stdout.flush();
-    }
-}
-
-/// One short line for a tool call: the command, the file, or the input in brief.
-pub fn tool_summary(name: &str, input: &Value) -> String {
-    let field = |key: &str| input.get(key).and_then(Value::as_str);
-    let detail = field("command")
-        .or_else(|| field("file_path"))
-        .or_else(|| field("path"))
-        .or_else(|| field("pattern"))
-        .or_else(|| field("url"))
-        .map(str::to_string)
-        .unwrap_or_else(|| input.to_string());
-    let detail: String = detail.replace('\n', " ");
-    let mut short: String = detail.chars().take(100).collect();
-    if short.len() < detail.len() {
-        short.push('…');
-    }
-    format!("{name}: {short}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tool_lines_are_short_and_single_line() {
-        let input =
-            serde_json::json!({"command": format!("git commit -m 'x'\n{}", "y".repeat(300))});
-        let line = tool_summary("Bash", &input);
-        assert!(line.starts_with("Bash: git commit"));
-        assert!(!line.contains('\n'));
-        assert!(line.chars().count() <= 110);
     }
 }

@@ -10,7 +10,8 @@ use serde_json::Value;
 use std::time::Duration;
 
 use super::common::{Autostart, connect_or_start};
-use super::render::{Output, TurnPrinter, tool_summary};
+use super::describe::tool_summary;
+use super::render::{Output, TurnPrinter};
 use crate::client::{Connection, Target, parse_line};
 use crate::error::{Error, ErrorKind};
 use crate::framing::peek_type;

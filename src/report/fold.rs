@@ -41,7 +41,7 @@ struct OpenTurn {
 }
 
 /// A task as the fold goes: its row, and what it needs to fill it in.
-struct Tally {
+struct TaskSoFar {
     row: TaskRow,
     commits: BTreeSet<String>,
     /// The log saw the task planned here; without it (a fork's task, or a beginning
@@ -51,7 +51,7 @@ struct Tally {
 
 #[derive(Default)]
 pub struct Ledger {
-    tasks: Vec<Tally>,
+    tasks: Vec<TaskSoFar>,
     by_id: HashMap<String, usize>,
     /// The task and step kind of each step id.
     steps: HashMap<u64, (usize, Step)>,
@@ -229,7 +229,7 @@ impl Ledger {
             }
         }
         let index = self.tasks.len();
-        self.tasks.push(Tally {
+        self.tasks.push(TaskSoFar {
             row: new_row(id, text.unwrap_or_default(), at),
             commits: BTreeSet::new(),
             planned_here: false,
@@ -255,7 +255,7 @@ impl Ledger {
 }
 
 /// A step's judgement about the work: the task's standing as the command reported it.
-fn judged(tally: &mut Tally, judgement: &crate::worker::Judgement, at: u64) {
+fn judged(tally: &mut TaskSoFar, judgement: &crate::worker::Judgement, at: u64) {
     let row = &mut tally.row;
     row.verdict = Some(judgement.verdict);
     row.standing = Standing::after(judgement.verdict);
@@ -333,7 +333,7 @@ fn span_phase(kind: TurnKind, step: Option<Step>) -> Option<SpanPhase> {
     })
 }
 
-fn close(tally: &mut Tally, open: &OpenTurn, at: u64) {
+fn close(tally: &mut TaskSoFar, open: &OpenTurn, at: u64) {
     push_span(&mut tally.row, open.phase, open.started, at);
 }
 

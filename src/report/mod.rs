@@ -16,6 +16,9 @@ use crate::git::CommitInfo;
 use crate::protocol::Fault;
 use crate::worker::{Phase, TaskCost, Verdict};
 
+// A task in a table, a picture or `session watch` reads on one line as any text does.
+pub use crate::human::one_line;
+
 /// One task of a worker, from its first step to its end (or to now).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TaskRow {
@@ -319,17 +322,4 @@ impl Totals {
         totals.cost_usd = (totals.cost_usd * 1e9).round() / 1e9;
         totals
     }
-}
-
-/// The task's text on one line, cut at `max` characters.
-pub fn one_line(task: &str, max: usize) -> String {
-    let first = task.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    let more = task.lines().filter(|l| !l.trim().is_empty()).count() > 1;
-    let first = first.trim();
-    if !more && first.chars().count() <= max {
-        return first.to_string();
-    }
-    let mut line: String = first.chars().take(max.saturating_sub(1)).collect();
-    line.push('…');
-    line
 }

@@ -188,7 +188,7 @@ fn draw_marker(svg: &mut String, marker: &Marker, axis: &Axis, y: f64) {
         axis.x(marker.at_ms),
         y - 4.0,
         name.replace('_', " "),
-        clock(marker.at_ms)
+        crate::human::clock_seconds(marker.at_ms, crate::human::Zone::Utc)
     );
 }
 
@@ -275,17 +275,6 @@ pub fn describe(task: &TaskRow) -> String {
         let _ = write!(text, "\n{faults}");
     }
     text
-}
-
-/// `HH:MM:SS` UTC.
-fn clock(ms: u64) -> String {
-    let secs = (ms / 1000) % 86400;
-    format!(
-        "{:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
 }
 
 /// Text from outside, made safe to put in XML: markup escaped, control characters

@@ -86,7 +86,7 @@ const COLUMNS: &[Column] = &[
         numeric: true,
         drop_order: 2,
         cell: |r| match &r.latest_commit {
-            Some(c) => format!("{} {}", r.commits, c.id.chars().take(7).collect::<String>()),
+            Some(c) => format!("{} {}", r.commits, crate::git::short_id(&c.id)),
             None => dash(r.commits),
         },
         total: |t| dash(t.commits),

@@ -282,7 +282,7 @@ pub fn spawn(
         ..View::default()
     };
     let (view_tx, view_rx) = watch::channel(view);
-    let task = task::Task::new(conversation, bounds, pid_file, events_tx, view_tx);
+    let task = task::SessionTask::new(conversation, bounds, pid_file, events_tx, view_tx);
     tokio::spawn(task.run(commands));
     let handle = SessionHandle {
         commands: Some(commands_tx),

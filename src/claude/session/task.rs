@@ -16,7 +16,7 @@ use super::super::messages::{
 };
 use super::process::{Process, Spawn};
 use super::reader::{Reader, Reporter, classify};
-use super::tools::Pending;
+use super::tools::UnansweredRequests;
 use super::{
     Bounds, Cancel, Command, Conversation, Done, SessionEvent, StartAsk, Started, TurnAsk, TurnEnd,
     TurnReport, View,
@@ -57,30 +57,30 @@ fn need(conversation: &mut Option<Conversation>) -> Result<&mut Conversation, Er
     })
 }
 
-pub(super) struct Task {
+pub(super) struct SessionTask {
     /// `None` until the daemon is told what conversation to hold.
     conversation: Option<Conversation>,
     bounds: Bounds,
     process: Process,
     reader: Reader,
-    tools: Pending,
+    tools: UnansweredRequests,
     report: Reporter,
 }
 
-impl Task {
+impl SessionTask {
     pub fn new(
         conversation: Option<Conversation>,
         bounds: Bounds,
         pid_file: PathBuf,
         events: mpsc::Sender<SessionEvent>,
         view: watch::Sender<View>,
-    ) -> Task {
-        Task {
+    ) -> SessionTask {
+        SessionTask {
             conversation,
             bounds,
             process: Process::new(pid_file),
             reader: Reader::default(),
-            tools: Pending::new(),
+            tools: UnansweredRequests::new(),
             report: Reporter::new(events, view),
         }
     }

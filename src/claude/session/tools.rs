@@ -72,16 +72,16 @@ impl Drop for ToolRequest {
 }
 
 /// The requests claude waits on, and where their answers arrive.
-pub(super) struct Pending {
+pub(super) struct UnansweredRequests {
     waiting: HashSet<String>,
     tx: mpsc::UnboundedSender<Answer>,
     rx: mpsc::UnboundedReceiver<Answer>,
 }
 
-impl Pending {
-    pub fn new() -> Pending {
+impl UnansweredRequests {
+    pub fn new() -> UnansweredRequests {
         let (tx, rx) = mpsc::unbounded_channel();
-        Pending {
+        UnansweredRequests {
             waiting: HashSet::new(),
             tx,
             rx,
@@ -143,7 +143,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_request_is_answered_even_when_dropped() {
-        let mut pending = Pending::new();
+        let mut pending = UnansweredRequests::new();
         let allowed = pending.ask(
             "r1".into(),
             "Bash".into(),
@@ -169,7 +169,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_for_a_claude_that_is_gone_is_dropped() {
-        let mut pending = Pending::new();
+        let mut pending = UnansweredRequests::new();
         let request = pending.ask("r1".into(), "Bash".into(), Value::Null);
         pending.forget();
         request.deny("no");

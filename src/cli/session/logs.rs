@@ -7,12 +7,13 @@ use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::common::target;
-use crate::cli::describe::{Kind, describe, one_line};
+use crate::cli::describe::{Kind, describe};
 use crate::cli::{Global, Output};
 use crate::client::parse_line;
 use crate::error::{Error, ErrorKind};
 use crate::eventlog::{read_entries, seq_of};
 use crate::framing::peek_type;
+use crate::human::{Zone, clock_seconds, one_line};
 use crate::protocol::{Event, Reply, Request, ServerLine};
 
 #[derive(Debug, Clone, Args)]
@@ -96,7 +97,7 @@ fn print_log_line(stdout: &mut impl Write, line: &str, out: &Output) {
     let Ok(event) = serde_json::from_str::<Event>(line) else {
         return;
     };
-    let clock = clock(event.ts);
+    let clock = clock_seconds(event.ts, Zone::Local);
     for line in describe(&event) {
         let text = match line.kind {
             Kind::Words => format!("claude: {}", one_line(&line.text, 200)),
@@ -108,16 +109,4 @@ fn print_log_line(stdout: &mut impl Write, line: &str, out: &Output) {
         };
         let _ = writeln!(stdout, "{clock} {}", crate::human::safe(&text));
     }
-}
-
-/// Local wall-clock time of a log timestamp, `HH:MM:SS`.
-fn clock(ts_ms: u64) -> String {
-    let secs = (ts_ms / 1000) as libc::time_t;
-    // SAFETY: localtime_r only writes the struct we hand it.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
-    if !ok {
-        return "--:--:--".to_string();
-    }
-    format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
 }

@@ -19,17 +19,14 @@ pub struct ImplementArgs {
     /// Start the implement phase over even if it is under way
     #[arg(long)]
     pub restart: bool,
-    /// Fail with exit code 3 instead of starting a session when none is running
-    #[arg(long)]
-    pub no_start: bool,
     #[command(flatten)]
-    pub budget: super::BudgetArgs,
+    pub step: super::StepArgs,
     #[command(flatten)]
     pub gates: super::GateArgs,
 }
 
 pub fn run(args: ImplementArgs, global: &Global, out: &Output) -> Result<u8, Error> {
-    let mut flags = vec![(Name::implement_model, args.model), args.budget.flag()];
+    let mut flags = vec![(Name::implement_model, args.model), args.step.budget.flag()];
     flags.extend(args.gates.flags());
     let settings = settings(&flags)?;
     let target = args.worktree.apply(target(global)?, global, &settings.1)?;
@@ -37,7 +34,7 @@ pub fn run(args: ImplementArgs, global: &Global, out: &Output) -> Result<u8, Err
         let step = WorkerStep::Implement {
             restart: args.restart,
         };
-        let judgement = run_step(&target, step, None, &settings, args.no_start, out).await?;
+        let judgement = run_step(&target, step, None, &settings, args.step.no_start, out).await?;
         Ok(judgement.exit_code)
     })
 }

@@ -78,6 +78,17 @@ impl BudgetArgs {
     }
 }
 
+/// The flags of one step (plan, implement, nudge): whether it may start a session, and
+/// the task's budget. `leash loop` always may start one, so it takes the budget alone.
+#[derive(Debug, Clone, Args)]
+pub struct StepArgs {
+    /// Fail with exit code 3 instead of starting a session when none is running
+    #[arg(long)]
+    pub no_start: bool,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+}
+
 /// How committed work is judged, for every step that judges it.
 #[derive(Debug, Clone, Args)]
 pub struct GateArgs {

@@ -28,11 +28,8 @@ pub struct NudgeArgs {
     /// Queue the nudge and return at once; does nothing when no session runs
     #[arg(long)]
     pub no_wait: bool,
-    /// Fail with exit code 3 instead of starting a session when none is running
-    #[arg(long)]
-    pub no_start: bool,
     #[command(flatten)]
-    pub budget: super::BudgetArgs,
+    pub step: super::StepArgs,
     #[command(flatten)]
     pub gates: super::GateArgs,
 }
@@ -50,7 +47,7 @@ pub fn run(args: NudgeArgs, global: &Global, out: &Output) -> Result<u8, Error> 
         out.note("the worker's own git command; no nudge");
         return Ok(0);
     }
-    let mut flags = vec![args.budget.flag()];
+    let mut flags = vec![args.step.budget.flag()];
     flags.extend(args.gates.flags());
     let settings = settings(&flags)?;
     let step = WorkerStep::Nudge {
@@ -59,7 +56,8 @@ pub fn run(args: NudgeArgs, global: &Global, out: &Output) -> Result<u8, Error> 
     };
     block_on(async {
         if !args.no_wait {
-            let judgement = run_step(&target, step, None, &settings, args.no_start, out).await?;
+            let judgement =
+                run_step(&target, step, None, &settings, args.step.no_start, out).await?;
             return Ok(judgement.exit_code);
         }
         let request = Request::Worker(WorkerRequest {

@@ -22,23 +22,20 @@ pub struct PlanArgs {
     /// refused with exit code 14 while another task is under way)
     #[arg(long)]
     pub fresh: bool,
-    /// Fail with exit code 3 instead of starting a session when none is running
-    #[arg(long)]
-    pub no_start: bool,
     #[command(flatten)]
-    pub budget: super::BudgetArgs,
+    pub step: super::StepArgs,
 }
 
 pub fn run(args: PlanArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     let task = args.task.read()?.ok_or_else(no_task)?;
-    let settings = settings(&[(Name::plan_model, args.model), args.budget.flag()])?;
+    let settings = settings(&[(Name::plan_model, args.model), args.step.budget.flag()])?;
     let target = args.worktree.apply(target(global)?, global, &settings.1)?;
     block_on(async {
         let step = WorkerStep::Plan {
             task,
             replace: args.fresh,
         };
-        let judgement = run_step(&target, step, None, &settings, args.no_start, out).await?;
+        let judgement = run_step(&target, step, None, &settings, args.step.no_start, out).await?;
         Ok(judgement.exit_code)
     })
 }
