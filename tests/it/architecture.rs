@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 #[test]
-#[ignore = "enabled once issue 26 lands"]
+#[ignore = "enabled once session list and watch no longer import each other"]
 fn no_file_imports_one_that_imports_it_back() {
     let crate_files = read_crate();
     let arrows = arrows(&crate_files);
@@ -42,7 +42,6 @@ fn no_file_imports_one_that_imports_it_back() {
 }
 
 #[test]
-#[ignore = "enabled once issue 26 lands"]
 fn types_with_behaviour_stay_small() {
     let crate_files = read_crate();
     let oversized: Vec<String> = struct_shapes(&crate_files)
@@ -71,7 +70,6 @@ fn types_with_behaviour_stay_small() {
 /// The daemon reads no field of the worker's state: short of a type checker, no file of the
 /// daemon but the one that loads and saves it names `WorkerState` at all.
 #[test]
-#[ignore = "enabled once issue 26 lands"]
 fn the_daemon_leaves_the_worker_state_to_its_file() {
     let crate_files = read_crate();
     let naming: Vec<&str> = crate_files
