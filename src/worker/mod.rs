@@ -389,15 +389,20 @@ pub enum InFlight {
     Nudge {
         number: Option<u32>,
     },
+    /// A review of the committed work.
+    Review,
+    /// Planning the task again after the nudges ran out.
+    Rescope,
 }
 
 impl InFlight {
     /// The kind of turn it is.
     pub fn kind(self) -> TurnKind {
         match self {
-            InFlight::Plan | InFlight::Replan => TurnKind::Plan,
+            InFlight::Plan | InFlight::Replan | InFlight::Rescope => TurnKind::Plan,
             InFlight::Implement => TurnKind::Implement,
             InFlight::Nudge { .. } => TurnKind::Nudge,
+            InFlight::Review => TurnKind::Review,
         }
     }
 }

@@ -99,3 +99,32 @@ fn a_plain_turn_cut_off_before_claude_answered_it_is_sent_as_itself() {
         .collect();
     assert_eq!(started, [false, false], "no turn continued: {started:?}");
 }
+
+/// Case 11: a review cut off by its daemon's death is continued when the model had
+/// begun it, not sent a second time; one cut off before is sent once more, as itself.
+#[test]
+fn a_review_cut_off_by_a_daemon_death_is_reviewed_once() {
+    for (cut, continued) in [("stream 1 10; kill_daemon", 1), ("kill_daemon", 0)] {
+        let env = Env::worker();
+        env.script(&[
+            "reply 1. write feature.txt",
+            "write feature.txt v1; commit add the feature",
+            cut,
+            "reply Looks complete.\\nLEASH-APPROVED",
+        ]);
+        let run = env.leash(&["loop", "--review", "--task", "Add feature.txt"]);
+        assert_eq!(run.code(), 0, "{cut}: {run:?}");
+        let answered = env.answered_prompts();
+        let reviews = answered
+            .iter()
+            .filter(|p| p.contains("LEASH-APPROVED") && !p.contains(CONTINUE))
+            .count();
+        assert_eq!(reviews, 1, "{cut}: the review prompt once: {answered:#?}");
+        assert_eq!(
+            count(&answered, CONTINUE),
+            continued,
+            "{cut}: {answered:#?}"
+        );
+        assert_eq!(env.worker_status()["phase"], "done");
+    }
+}

@@ -178,6 +178,19 @@ fn sending(config: &WorkerConfig, kind: TurnKind, prompt: String, resumed: bool)
     }
 }
 
+/// The in-flight marker of the turn a stage sends.
+fn marker_of(stage: &Stage) -> Option<InFlight> {
+    match stage {
+        Stage::PlanTurn => Some(InFlight::Plan),
+        Stage::ReplanTurn => Some(InFlight::Replan),
+        Stage::ImplementTurn => Some(InFlight::Implement),
+        Stage::NudgeTurn { number } => Some(InFlight::Nudge { number: *number }),
+        Stage::ReviewTurn { .. } => Some(InFlight::Review),
+        Stage::RescopeTurn { .. } => Some(InFlight::Rescope),
+        _ => None,
+    }
+}
+
 /// What follows a gate that committed work did not pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Then {
@@ -206,6 +219,9 @@ pub struct StepMachine {
     gated: bool,
     /// Taken by the daemon after each action.
     notes: Vec<Note>,
+    /// A review or rescope a dead daemon cut off, and its prompt: the step continues
+    /// it when it comes to that turn again, rather than sending a second one.
+    cut_off: Option<(InFlight, String)>,
 }
 
 impl StepMachine {
@@ -221,6 +237,7 @@ impl StepMachine {
             on_branch: None,
             gated: false,
             notes: Vec::new(),
+            cut_off: None,
         }
     }
 
@@ -319,7 +336,10 @@ impl StepMachine {
         let action = self.within_budget(state, action);
         let cut = cut_off && matches!(action, Action::Finish(_));
         if !cut {
-            state.in_flight = self.in_flight(&action);
+            // A review or rescope cut off stays marked until the step continues it.
+            state.in_flight = self
+                .in_flight(&action)
+                .or_else(|| self.cut_off.as_ref().map(|(marker, _)| *marker));
             state.in_flight_prompt = match (&state.in_flight, &action) {
                 (
                     Some(_),
@@ -329,6 +349,7 @@ impl StepMachine {
                         ..
                     },
                 ) => Some(cut_off_prompt.as_ref().unwrap_or(prompt).clone()),
+                (Some(_), _) => self.cut_off.as_ref().map(|(_, prompt)| prompt.clone()),
                 _ => None,
             };
         }
@@ -431,25 +452,30 @@ impl StepMachine {
         }
     }
 
-    /// A turn, on the model and in the mode its kind runs in.
-    fn send(&self, kind: TurnKind, prompt: String) -> Action {
-        sending(&self.config, kind, prompt, false)
+    /// A turn, on the model and in the mode its kind runs in; a review or rescope that
+    /// goes on from one a dead daemon cut off continues it.
+    fn send(&mut self, kind: TurnKind, prompt: String) -> Action {
+        let cut_off = self
+            .cut_off
+            .take_if(|(marker, _)| Some(*marker) == marker_of(&self.stage));
+        let Some((_, cut_off)) = cut_off else {
+            return sending(&self.config, kind, prompt, false);
+        };
+        let mut send = sending(&self.config, kind, CONTINUE_AFTER_RESTART.to_string(), true);
+        if let Action::Send { cut_off_prompt, .. } = &mut send {
+            *cut_off_prompt = Some(cut_off);
+        }
+        send
     }
 
     /// The turn of the work `action` sends, saved before it goes out so that a daemon
-    /// dying during it leaves word. Compactions, reviews and rescopes are not saved: a
-    /// step that finds one of them interrupted simply begins again.
+    /// dying during it leaves word. Compactions are not saved: a step that finds one
+    /// interrupted simply begins again.
     fn in_flight(&self, action: &Action) -> Option<InFlight> {
         if !matches!(action, Action::Send { .. }) {
             return None;
         }
-        match self.stage {
-            Stage::PlanTurn => Some(InFlight::Plan),
-            Stage::ReplanTurn => Some(InFlight::Replan),
-            Stage::ImplementTurn => Some(InFlight::Implement),
-            Stage::NudgeTurn { number } => Some(InFlight::Nudge { number }),
-            _ => None,
-        }
+        marker_of(&self.stage)
     }
 
     /// A step that finds a turn of its own kind in flight (its daemon died during it)
@@ -460,6 +486,15 @@ impl StepMachine {
     fn resume(&mut self, state: &WorkerState) -> Option<Action> {
         let in_flight = state.in_flight?;
         let kind = in_flight.kind();
+        if matches!(in_flight, InFlight::Review | InFlight::Rescope) {
+            // The step comes to that turn again after git, the checks and the diff:
+            // there it is continued (or sent as itself, if claude never answered it).
+            self.cut_off = state.in_flight_prompt.clone().map(|p| (in_flight, p));
+            self.note(format!(
+                "the session daemon died during the {kind} turn; the step goes on to it again"
+            ));
+            return None;
+        }
         let stage = match (&self.step, in_flight) {
             // The same task's plan, `--fresh` or not: a step sent again after its
             // daemon died must not plan it twice.
