@@ -438,3 +438,29 @@ fn lock(main: &Repository) -> Result<std::fs::File, Error> {
         }
     }
 }
+
+/// Removes git's `index.lock` from a worker's worktree when nothing of the worker can
+/// be running git there: no daemon holds the worker's lock (`worker_lock`, a file
+/// lock every host sees), so the git that took it died with its daemon, its claude
+/// or its whole node. Left in place, it makes every later commit there fail. Says
+/// what it removed.
+pub fn clear_dead_index_lock(worktree: &Path, worker_lock: &Path) -> Option<String> {
+    let index_lock = Repository::open(worktree).ok()?.path().join("index.lock");
+    if !index_lock.exists() {
+        return None;
+    }
+    let lock = std::fs::File::open(worker_lock).ok()?;
+    // Held for a moment only. A daemon of this worker started by another command in
+    // that very moment takes it for another daemon's and exits; that command then
+    // fails and runs again. The daemon, once it holds the lock, is the place without
+    // even that window, and the one that also covers a daemon killed mid-git.
+    lock.try_lock().ok()?;
+    let removed = std::fs::remove_file(&index_lock).is_ok();
+    drop(lock);
+    removed.then(|| {
+        format!(
+            "removed {}, left by a git that died with an earlier run of this worker",
+            index_lock.display()
+        )
+    })
+}
