@@ -306,6 +306,11 @@ fn a_night_on_a_slurm_cluster_survives_a_node_dying_mid_turn() {
         &["log", "--format=%s", &format!("main..leash/{worker}")],
     );
     assert_eq!(log, format!("add f{DOOMED}.txt"), "the task's commit");
+    let log = night.log(DOOMED);
+    assert!(
+        log.contains("plan: planned") && log.contains("implement: committed"),
+        "both runs in the task's log, the dead node's appended to: {log}"
+    );
 
     let report = night.env.ok(&["report", "--all", "--json"]).json_lines();
     let mut workers: Vec<&str> = report
@@ -321,6 +326,30 @@ fn a_night_on_a_slurm_cluster_survives_a_node_dying_mid_turn() {
             eprintln!("{} ran last on {host}", row["worker"]);
         }
     }
+    assert_eq!(
+        night.leftovers(),
+        Vec::<String>::new(),
+        "nothing left running"
+    );
+
+    // Run again, as after a bad night: done tasks end 0 at once, one line each still.
+    let code_file = night.env.repo.join(".leash/night/task-1.code");
+    let modified = || {
+        std::fs::metadata(&code_file)
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    let first = modified();
+    let again = night.submit("1-2");
+    night.wait("the tasks run again", Duration::from_secs(60), || {
+        night.queue(&again).is_empty()
+    });
+    assert_ne!(modified(), first, "task 1 ran again");
+    let results =
+        std::fs::read_to_string(night.env.repo.join(".leash/night/results")).unwrap_or_default();
+    let mut again: Vec<&str> = results.lines().collect();
+    again.sort_by_key(|l| l.split_whitespace().nth(1).map(str::to_string));
+    assert_eq!(again, lines, "{}", night.logs());
     assert_eq!(
         night.leftovers(),
         Vec::<String>::new(),
