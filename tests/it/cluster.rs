@@ -98,7 +98,7 @@ impl Night {
 
         let cluster_dir = dir.join("cluster");
         std::fs::create_dir_all(&cluster_dir).unwrap();
-        let cluster = Cluster::start(&cluster_dir, &env.runtime);
+        let cluster = Cluster::start(&cluster_dir, &dir);
         eprintln!("the cluster came up in {:?}", cluster.came_up_in);
         Some(Night {
             cluster,
@@ -125,6 +125,11 @@ impl Night {
             }
         }
         command.envs(self.env.vars.iter().map(|(k, v)| (k, v)));
+        // leash's runtime dir where it is by default, in each node's own /tmp; the
+        // login node's XDG_RUNTIME_DIR comes along with the job, and does not exist
+        // on the node (here it cannot: it is under a file).
+        command.env_remove("LEASH_RUNTIME_DIR");
+        command.env("XDG_RUNTIME_DIR", self.tasks.join("run"));
         let run = crate::support::run_with_timeout(command, None);
         assert_eq!(run.code(), 0, "sbatch: {run:?}");
         run.stdout.trim().to_string()
@@ -249,11 +254,18 @@ fn a_night_on_a_slurm_cluster_survives_a_node_dying_mid_turn() {
     let doomed = format!("{job}_{DOOMED}");
     let worker = format!("task-{DOOMED}");
 
+    let queued = |n: usize| {
+        night
+            .queue(&job)
+            .iter()
+            .any(|(id, _, _)| *id == n.to_string())
+    };
     night.wait(
         "task 3's implement turn to take git's index lock",
         Duration::from_secs(90),
-        || index_lock(&night.env.repo, &worker).exists(),
+        || index_lock(&night.env.repo, &worker).exists() || !queued(DOOMED),
     );
+    assert!(queued(DOOMED), "task 3 ended on its own:\n{}", night.logs());
     let node = night
         .queue(&job)
         .into_iter()

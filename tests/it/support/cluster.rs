@@ -6,8 +6,9 @@
 //! Each node is a host of its own as far as a job can tell: its `slurmd` runs under
 //! `unshare --pid --mount --uts` with its own hostname, its own pids (they collide
 //! across nodes, as on real hosts), `tini` as its first process (so exited jobs do not
-//! linger as zombies), and a node-local directory bind-mounted at one path (leash's
-//! runtime dir). Killing a node's `unshare` kills everything on it at once.
+//! linger as zombies), and a `/tmp` of its own (where leash's runtime dir is by
+//! default), with the storage every node shares bind-mounted in it at the same path.
+//! Killing a node's `unshare` kills everything on it at once.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -97,8 +98,8 @@ fn is_root() -> bool {
 pub struct Cluster {
     dir: PathBuf,
     pub conf: PathBuf,
-    /// The path every node mounts its own directory at.
-    node_local: PathBuf,
+    /// Storage every node sees at this same path (under /tmp, which is each node's own).
+    shared: PathBuf,
     munged: Child,
     slurmctld: Child,
     nodes: Vec<(String, Child)>,
@@ -107,9 +108,10 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts the cluster in `dir` (which must exist), its nodes `n1`, `n2`, each with
-    /// `dir/<node>/local` mounted at `node_local`. Waits until both nodes are idle.
-    pub fn start(dir: &Path, node_local: &Path) -> Cluster {
+    /// Starts the cluster in `dir` (which must exist, inside `shared`), its nodes `n1`,
+    /// `n2`, each with `dir/<node>/tmp` as its `/tmp` and `shared` at its own path in
+    /// it. Waits until both nodes are idle.
+    pub fn start(dir: &Path, shared: &Path) -> Cluster {
         let started = Instant::now();
         let munge = dir.join("munge");
         mkdir_mode(&munge, 0o700);
@@ -137,7 +139,7 @@ impl Cluster {
         let mut cluster = Cluster {
             dir: dir.to_path_buf(),
             conf: dir.join("slurm.conf"),
-            node_local: node_local.to_path_buf(),
+            shared: shared.to_path_buf(),
             munged,
             slurmctld: Command::new("true").spawn().expect("true"),
             nodes: Vec::new(),
@@ -161,7 +163,6 @@ impl Cluster {
             .stderr(log_file(&dir.join("log/slurmctld.out")))
             .spawn()
             .expect("slurmctld");
-        std::fs::create_dir_all(node_local).unwrap();
         for node in NODES {
             cluster.start_node(node);
         }
@@ -178,13 +179,25 @@ impl Cluster {
 
     /// Starts (or restarts) a node: its slurmd, alone in its namespaces.
     pub fn start_node(&mut self, node: &str) {
-        let local = self.dir.join(node).join("local");
-        mkdir_mode(&local, 0o700);
+        let tmp = self.dir.join(node).join("tmp");
+        mkdir_mode(&tmp, 0o1777);
+        // Shared storage outside /tmp is seen as it is; inside, it is mounted back.
+        let keep_shared = match self.shared.strip_prefix("/tmp") {
+            Ok(inside) => {
+                let at = tmp.join(inside);
+                std::fs::create_dir_all(&at).unwrap();
+                format!(
+                    "mount --bind {} {} && ",
+                    self.shared.display(),
+                    at.display()
+                )
+            }
+            Err(_) => String::new(),
+        };
         std::fs::create_dir_all(self.dir.join("spool").join(node)).unwrap();
         let script = format!(
-            "hostname {node} && mount --bind {local} {at} && exec {tini} -s -- {slurmd} -D -N {node} -f {conf}",
-            local = local.display(),
-            at = self.node_local.display(),
+            "hostname {node} && {keep_shared}mount --rbind {tmp} /tmp && exec {tini} -s -- {slurmd} -D -N {node} -f {conf}",
+            tmp = tmp.display(),
             tini = which("tini").unwrap().display(),
             slurmd = which("slurmd").unwrap().display(),
             conf = self.conf.display(),
