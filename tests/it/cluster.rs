@@ -333,9 +333,16 @@ fn a_night_on_a_slurm_cluster_survives_a_node_dying_mid_turn() {
     workers.sort();
     let expected: Vec<String> = (1..=TASKS).map(|n| format!("task-{n}")).collect();
     assert_eq!(workers, expected, "{report:#?}");
+    // Where each task ran last, once the report says (a `host` field).
+    let survivor = if node == "n1" { "n2" } else { "n1" };
     for row in report.iter().filter(|l| l["type"] == "task") {
         if let Some(host) = row.get("host") {
             eprintln!("{} ran last on {host}", row["worker"]);
+            if row["worker"] == worker.as_str() {
+                assert_eq!(host, survivor, "task 3 ended on the node that lived: {row}");
+            } else {
+                assert!(host == "n1" || host == "n2", "{row}");
+            }
         }
     }
     assert_eq!(
