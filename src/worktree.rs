@@ -438,3 +438,83 @@ fn lock(main: &Repository) -> Result<std::fs::File, Error> {
         }
     }
 }
+
+/// Removes git's `index.lock` from a worker's worktree when nothing of the worker can
+/// be running git there: no daemon holds the worker's lock (`worker_lock`, a file
+/// lock every host sees), so the git that took it died with its daemon, its claude
+/// or its whole node. Left in place, it makes every later commit there fail. Says
+/// what it removed.
+pub fn clear_dead_index_lock(worktree: &Path, worker_lock: &Path) -> Option<String> {
+    let index_lock = Repository::open(worktree).ok()?.path().join("index.lock");
+    if !index_lock.exists() {
+        return None;
+    }
+    let lock = std::fs::File::open(worker_lock).ok()?;
+    // Held for a moment only. A daemon of this worker started by another command in
+    // that very moment takes it for another daemon's and exits; that command then
+    // fails and runs again. The daemon, once it holds the lock, is the place without
+    // even that window, and the one that also covers a daemon killed mid-git.
+    lock.try_lock().ok()?;
+    let removed = std::fs::remove_file(&index_lock).is_ok();
+    drop(lock);
+    removed.then(|| {
+        format!(
+            "removed {}, left by a git that died with an earlier run of this worker",
+            index_lock.display()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    #[test]
+    fn a_dead_gits_index_lock_goes_only_while_no_daemon_holds_the_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        std::fs::create_dir(&repo).unwrap();
+        git(&repo, &["init", "-q"]);
+        git(&repo, &["commit", "-q", "--allow-empty", "-m", "first"]);
+        let worktree = dir.path().join("wt");
+        git(
+            &repo,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                "leash/w",
+                &worktree.display().to_string(),
+            ],
+        );
+        let index_lock = repo.join(".git/worktrees/wt/index.lock");
+        std::fs::write(&index_lock, "").unwrap();
+        let worker_lock = dir.path().join("daemon.lock");
+        let daemon = std::fs::File::create(&worker_lock).unwrap();
+
+        daemon.lock().unwrap();
+        assert_eq!(clear_dead_index_lock(&worktree, &worker_lock), None);
+        assert!(index_lock.exists(), "a serving daemon's git may hold it");
+
+        daemon.unlock().unwrap();
+        let said = clear_dead_index_lock(&worktree, &worker_lock).expect("removed");
+        assert!(said.contains("index.lock"), "{said}");
+        assert!(!index_lock.exists());
+        assert_eq!(clear_dead_index_lock(&worktree, &worker_lock), None);
+    }
+}

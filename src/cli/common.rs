@@ -122,6 +122,11 @@ impl WorktreeArg {
             settings.worktree_base.as_deref(),
             self.reuse_branch,
         )?;
+        let worker_lock = target.state_dir.join(crate::paths::LOCK_FILE);
+        if let Some(removed) = crate::worktree::clear_dead_index_lock(&worktree.path, &worker_lock)
+        {
+            eprintln!("leash: {}", crate::human::safe(&removed));
+        }
         if let Some(record) = crate::record::SessionRecord::load(&target.state_dir)?
             && record.conversation.cwd != worktree.path
         {

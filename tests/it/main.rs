@@ -6,6 +6,7 @@ mod support;
 
 mod architecture;
 mod cli;
+mod cluster;
 mod continuation;
 mod e2e;
 mod faults;

@@ -3,7 +3,9 @@
 //! against it.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod pty;
+pub mod readme;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
