@@ -63,7 +63,9 @@ fn write_all(state_dir: &Path, worker: &str, ended: &mpsc::Receiver<Ended>) {
                 (e.task_id, branch)
             })
             .collect();
-        history::record(state_dir, worker, &batch);
+        if let Err(e) = history::record(state_dir, worker, &batch) {
+            eprintln!("leash daemon: {e}");
+        }
         // Reading the log took memory for a moment; the daemon stays small.
         crate::process::release_free_memory();
     }
@@ -96,7 +98,7 @@ mod tests {
         }
         file.task_ended("never-began".to_string(), None);
         drop(file);
-        let rows = history::load(dir.path());
+        let rows = history::load(dir.path()).unwrap().rows;
         let ids: Vec<&str> = rows.iter().map(|r| r.task_id.as_str()).collect();
         let expected: Vec<String> = (0..50).map(|n| format!("t{n}")).collect();
         assert_eq!(ids, expected);
