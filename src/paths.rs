@@ -193,10 +193,13 @@ impl Dirs {
                 Error::setup("no state directory")
                     .hint("set LEASH_STATE_DIR, XDG_STATE_HOME or HOME")
             })?;
-        Ok(Dirs {
+        let dirs = Dirs {
             runtime: absolute(runtime)?,
             state: absolute(state)?,
-        })
+        };
+        no_file_in_the_way(&dirs.runtime)?;
+        no_file_in_the_way(&dirs.state)?;
+        Ok(dirs)
     }
 
     pub fn socket(&self, worker: &WorkerName) -> PathBuf {
@@ -266,6 +269,23 @@ fn absolute(path: PathBuf) -> Result<PathBuf, Error> {
         Error::setup(format!("cannot resolve {}: {e}", path.display()))
             .hint("point LEASH_RUNTIME_DIR and LEASH_STATE_DIR at directories of yours")
     })
+}
+
+/// A dir of leash's that is a file (or lies under one) is refused as the unsafe dirs
+/// are, before anything fails on a path in it with "not a directory".
+fn no_file_in_the_way(dir: &Path) -> Result<(), Error> {
+    let in_the_way = match fs::metadata(dir) {
+        Ok(meta) => !meta.is_dir(),
+        Err(e) => e.raw_os_error() == Some(libc::ENOTDIR),
+    };
+    if in_the_way {
+        return Err(Error::setup(format!(
+            "{} is not a directory (a file is in the way)",
+            dir.display()
+        ))
+        .hint("move the file away, or point LEASH_RUNTIME_DIR / LEASH_STATE_DIR elsewhere"));
+    }
+    Ok(())
 }
 
 pub fn current_uid() -> u32 {

@@ -388,3 +388,183 @@ fn implement_without_a_task_is_refused() {
     let run = env.leash(&["loop"]);
     assert_eq!(run.code(), 2, "{run:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue 27, cases 7-10 and 12-14: state files that are no regular files, an oversized
+// history line, a full disk, text that is not UTF-8, a runtime dir that is a file.
+// ---------------------------------------------------------------------------------------
+
+fn mkfifo(path: &std::path::Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// A task planned, implemented and committed by `loop`.
+fn finish_a_task(env: &Env, task: &str) -> crate::support::Run {
+    env.script(&[
+        "reply 1. write feature.txt\\n2. commit it",
+        "write feature.txt done; commit add the feature",
+    ]);
+    env.leash(&["loop", "--json", "--task", task])
+}
+
+/// The worker's state dir, its daemon started.
+fn state_dir_of(env: &Env) -> std::path::PathBuf {
+    env.ok(&["session", "start"]);
+    env.state.join(env.worker_name())
+}
+
+/// A command's failure as its `--json` output ends it: exit code and `error.kind`.
+fn assert_refused(run: &crate::support::Run, code: i32, kind: &str, says: &str) {
+    assert_eq!(run.code(), code, "{run:?}");
+    let last = run.last_json();
+    assert_eq!(last["type"], "error", "{run:?}");
+    assert_eq!(last["kind"], kind, "{run:?}");
+    assert!(run.stderr.contains(says), "{says:?} not said: {run:?}");
+}
+
+/// Issue 27 case 7: an event log replaced by a FIFO or a link to `/dev/zero` is refused
+/// with a line naming it; nothing waits on it, and the daemon's history thread is not
+/// held up by it (so `session stop` returns).
+#[test]
+fn event_logs_that_are_a_fifo_or_a_link_are_refused_never_waited_on() {
+    let env = Env::worker();
+    let dir = state_dir_of(&env);
+    mkfifo(&dir.join("events.1.jsonl"));
+    let run = finish_a_task(&env, "Add feature.txt");
+    assert_eq!(run.code(), 0, "{run:?}");
+    env.ok(&["session", "stop"]);
+    let run = env.leash(&["--json", "report"]);
+    assert_refused(&run, 4, "setup", "events.1.jsonl is a FIFO");
+    let run = env.leash(&["--json", "session", "logs"]);
+    assert_refused(&run, 4, "setup", "events.1.jsonl is a FIFO");
+
+    std::fs::remove_file(dir.join("events.1.jsonl")).unwrap();
+    std::fs::rename(dir.join("events.jsonl"), dir.join("kept.jsonl")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("events.jsonl")).unwrap();
+    let run = env.leash(&["--json", "report"]);
+    assert_refused(&run, 4, "setup", "events.jsonl is a symlink");
+    let run = env.leash(&["--json", "session", "start"]);
+    assert_refused(&run, 4, "setup", "events.jsonl is a symlink");
+}
+
+/// Issue 27 case 7: `worker.json` and `session.json` that are a FIFO or a link to
+/// `/dev/zero` are refused, not read forever.
+#[test]
+fn worker_and_session_files_that_are_a_fifo_or_a_link_are_refused() {
+    let env = Env::worker();
+    let dir = state_dir_of(&env);
+    env.ok(&["session", "stop"]);
+    mkfifo(&dir.join("worker.json"));
+    let run = env.leash(&["--json", "status"]);
+    assert_refused(&run, 4, "setup", "worker.json is a FIFO");
+    std::fs::remove_file(dir.join("worker.json")).unwrap();
+    std::fs::remove_file(dir.join("session.json")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("session.json")).unwrap();
+    let run = env.leash(&["--json", "session", "status"]);
+    assert_refused(&run, 4, "setup", "session.json is a symlink");
+    let run = env.leash(&["--json", "session", "send", "hi"]);
+    assert_refused(&run, 4, "setup", "session.json is a symlink");
+}
+
+/// Issue 27 case 8: a history whose first line is over 64 MiB hides no later row: the
+/// line is skipped (and said), the tasks recorded after it are reported.
+#[test]
+fn an_oversized_history_line_hides_no_later_task() {
+    let env = Env::worker();
+    let dir = state_dir_of(&env);
+    let huge = format!("{{\"task\":\"{}\"}}\n", "x".repeat(65 << 20));
+    std::fs::write(dir.join("history.jsonl"), huge).unwrap();
+    let run = finish_a_task(&env, "Add feature.txt");
+    assert_eq!(run.code(), 0, "{run:?}");
+    env.ok(&["session", "stop"]);
+    // Only the history holds the task now, as after a busy week of rotations.
+    for log in ["events.jsonl", "events.1.jsonl"] {
+        let _ = std::fs::remove_file(dir.join(log));
+    }
+    let run = env.ok(&["--json", "report"]);
+    let rows: Vec<_> = run
+        .json_lines()
+        .into_iter()
+        .filter(|l| l["type"] == "task")
+        .collect();
+    assert_eq!(rows.len(), 1, "{run:?}");
+    assert_eq!(rows[0]["task"], "Add feature.txt");
+    assert!(run.stderr.contains("skipped 1 line(s)"), "{run:?}");
+}
+
+/// Issue 27 case 10: an argument that is not UTF-8 is a usage error naming it, wherever
+/// `--json` is, never a panic.
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error_naming_it() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new();
+    let bad = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    for (before, after) in [(&["--json"][..], &[][..]), (&[], &["--json"])] {
+        let mut command = env.command(before);
+        command.args(["session", "send"]).arg(bad).args(after);
+        let run = crate::support::run_with_timeout(command, None);
+        assert_refused(&run, 2, "usage", "is not valid UTF-8");
+        assert!(run.stderr.contains("caf\u{fffd}"), "names it: {run:?}");
+    }
+    let mut command = env.command(&["session", "send"]);
+    command.arg(bad);
+    let run = crate::support::run_with_timeout(command, None);
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(run.stderr.contains("argument 3"), "{run:?}");
+    assert!(env.turns().is_empty(), "nothing was sent");
+}
+
+/// Issue 27 case 12: a setting whose environment variable is not UTF-8 is refused as
+/// `abc` is, naming the variable, not silently replaced by its default.
+#[test]
+fn settings_from_environment_values_that_are_not_utf8_are_refused() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new();
+    for var in ["LEASH_MAX_NUDGES", "LEASH_CLAUDE", "LEASH_MODEL"] {
+        let mut command = env.command(&["--json", "session", "send", "hi"]);
+        command.env(var, std::ffi::OsStr::from_bytes(b"5\xff"));
+        let run = crate::support::run_with_timeout(command, None);
+        assert_refused(&run, 2, "usage", var);
+        assert!(run.stderr.contains("not valid UTF-8"), "{run:?}");
+    }
+    assert!(env.turns().is_empty(), "nothing was sent");
+}
+
+/// Issue 27 case 13: a runtime dir that is a regular file is an unsafe dir (4), not an
+/// internal error.
+#[test]
+fn a_runtime_dir_that_is_a_file_is_a_setup_error() {
+    let mut env = Env::new();
+    let file = env.dir.path().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    env.set("LEASH_RUNTIME_DIR", file.to_str().unwrap());
+    for args in [
+        &["--json", "session", "status"][..],
+        &["--json", "session", "send", "hi"],
+    ] {
+        let run = env.leash(args);
+        assert_refused(&run, 4, "setup", "is not a directory");
+    }
+    env.set("LEASH_RUNTIME_DIR", file.join("below").to_str().unwrap());
+    let run = env.leash(&["--json", "session", "status"]);
+    assert_refused(&run, 4, "setup", "is not a directory");
+}
+
+/// Issue 27 case 14: a history that is a symlink is never appended to: the file it
+/// points at, outside the state dir, stays as it was, and `report` says why it refuses.
+#[test]
+fn a_history_that_is_a_symlink_is_never_written_through() {
+    let env = Env::worker();
+    let dir = state_dir_of(&env);
+    let outside = env.dir.path().join("outside.jsonl");
+    std::fs::write(&outside, "").unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("history.jsonl")).unwrap();
+    let run = finish_a_task(&env, "Add feature.txt");
+    assert_eq!(run.code(), 0, "{run:?}");
+    env.ok(&["session", "stop"]);
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "", "untouched");
+    let run = env.leash(&["--json", "report"]);
+    assert_refused(&run, 4, "setup", "history.jsonl is a symlink");
+}
