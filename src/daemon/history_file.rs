@@ -27,7 +27,7 @@ impl HistoryFile {
             .name("history".to_string())
             .spawn(move || write_all(&state_dir, &worker, &rx));
         let writer = writer
-            .inspect_err(|e| eprintln!("leash daemon: no task history this time: {e}"))
+            .inspect_err(|e| log_line!("leash daemon: no task history this time: {e}"))
             .ok();
         HistoryFile {
             ended: Some(ended),
@@ -64,7 +64,7 @@ fn write_all(state_dir: &Path, worker: &str, ended: &mpsc::Receiver<Ended>) {
             })
             .collect();
         if let Err(e) = history::record(state_dir, worker, &batch) {
-            eprintln!("leash daemon: {e}");
+            log_line!("leash daemon: {e}");
         }
         // Reading the log took memory for a moment; the daemon stays small.
         crate::process::release_free_memory();

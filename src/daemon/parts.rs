@@ -164,8 +164,16 @@ impl Parts {
     /// Saves the session record now: the daemon is about to exit, or a command the
     /// client runs next must find the conversation on disk.
     pub fn save_record_now(&mut self) {
-        if let Some(record) = self.record_now() {
-            self.record.save_now(record);
+        if let Err(e) = self.save_session_now() {
+            log_line!("leash daemon: {e}");
+        }
+    }
+
+    /// Saves the session record now, and says why it could not be saved.
+    pub fn save_session_now(&mut self) -> Result<(), crate::error::Error> {
+        match self.record_now() {
+            Some(record) => self.record.save_now(record),
+            None => Ok(()),
         }
     }
 

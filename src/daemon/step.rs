@@ -136,7 +136,11 @@ impl StepRun {
         };
         loop {
             let action = machine.advance(parts.worker.state_mut(), seen, now_ms());
-            parts.worker.save();
+            if let Err(e) = parts.worker.save() {
+                let failed = unsaved(parts.worker.state(), machine.step(), e);
+                end_step(parts, self.id, failed);
+                return Wait::Finished;
+            }
             if !self.announced {
                 self.announced = true;
                 let task = &parts.worker.state().task;
@@ -252,7 +256,11 @@ fn ready_for(parts: &mut Parts, request: &WorkerRequest) -> Result<(), Error> {
 /// still waiting are dropped.
 pub fn end_step(parts: &mut Parts, id: u64, judged: Judgement) {
     let work_done = parts.worker.state_mut().judged(&judged);
-    parts.worker.save();
+    let saved = parts.worker.save().and_then(|()| parts.save_session_now());
+    let judged = match saved {
+        Ok(()) => judged,
+        Err(e) => unsaved(parts.worker.state(), judged.step, e),
+    };
     let ended = ends_the_task(&judged)
         .then(|| judged.task_id.clone())
         .flatten();
@@ -273,6 +281,15 @@ pub fn end_step(parts: &mut Parts, id: u64, judged: Judgement) {
             Some(nudge),
             EventBody::<serde_json::Value>::Judged { judgement: dropped },
         );
+    }
+}
+
+/// A step whose state could not be saved (a full disk) fails with why, naming the
+/// file: what it did is not on disk, so it must not be reported as done.
+fn unsaved(state: &WorkerState, step: crate::worker::Step, e: Error) -> Judgement {
+    Judgement {
+        exit_code: e.exit_code(),
+        ..judgement(state, step, Verdict::TurnFailed, e.message)
     }
 }
 

@@ -34,14 +34,13 @@ impl WorkerFile {
         &mut self.state
     }
 
-    /// Writes the state; a damaged file stays as it is until it is replaced.
-    pub fn save(&self) {
+    /// Writes the state; a damaged file stays as it is until it is replaced. A write
+    /// that failed (a full disk) is returned: the step it belongs to fails with it.
+    pub fn save(&self) -> Result<(), Error> {
         if self.damaged.is_some() {
-            return;
+            return Ok(());
         }
-        if let Err(e) = self.state.save(&self.dir) {
-            eprintln!("leash daemon: {e}");
-        }
+        self.state.save(&self.dir)
     }
 
     /// Why `worker.json` could not be read, if it could not.
@@ -66,10 +65,14 @@ impl WorkerFile {
     }
 
     /// A new worker begins with this state (a fork's copy of its original's).
+    /// A write that fails here is told by the new worker's first step, which saves it
+    /// again.
     pub fn begin_as(&mut self, state: WorkerState) {
         self.damaged = None;
         self.state = state;
-        self.save();
+        if let Err(e) = self.save() {
+            log_line!("leash daemon: {e}");
+        }
     }
 }
 
@@ -85,7 +88,7 @@ mod tests {
         let mut file = WorkerFile::load(dir.path().to_path_buf());
         assert!(file.damage().is_some());
         file.state_mut().phase = crate::worker::Phase::Planning;
-        file.save();
+        file.save().unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "{ not json",
@@ -94,7 +97,7 @@ mod tests {
         let note = file.replace_damaged().unwrap();
         assert!(note.contains("kept as"), "{note}");
         assert!(file.damage().is_none());
-        file.save();
+        file.save().unwrap();
         assert!(WorkerState::load(dir.path()).is_ok());
         let aside: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()

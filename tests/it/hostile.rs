@@ -567,4 +567,100 @@ fn a_history_that_is_a_symlink_is_never_written_through() {
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "", "untouched");
     let run = env.leash(&["--json", "report"]);
     assert_refused(&run, 4, "setup", "history.jsonl is a symlink");
+    let run = env.leash(&["doctor"]);
+    assert!(run.stdout.contains("warn  state file"), "{run:?}");
+    assert!(run.stdout.contains("history.jsonl is a symlink"), "{run:?}");
+}
+
+/// A tmpfs of a given size, for a full disk; unmounted when dropped. `None` where this
+/// process may not mount (not root, no CAP_SYS_ADMIN).
+struct TinyDisk {
+    dir: tempfile::TempDir,
+}
+
+impl TinyDisk {
+    fn mount(size: &str) -> Option<TinyDisk> {
+        let dir = tempfile::Builder::new().prefix("ltdisk").tempdir().ok()?;
+        let mounted = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(TinyDisk { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Fills the disk to the last byte; the file that fills it is returned.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.path().join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        while file.write_all(&block[..1]).is_ok() {}
+        let _ = file.sync_all();
+        filler
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Issue 27 case 9: on a full state disk a step whose `worker.json` cannot be saved
+/// fails (exit 1, I/O) with a line naming the file and the cause, and is never
+/// reported done with nothing saved; with space again the worker goes on.
+#[test]
+fn a_full_state_disk_fails_the_step_naming_the_file_and_the_cause() {
+    let Some(disk) = TinyDisk::mount("512k") else {
+        eprintln!("SKIPPED: a full disk needs a tmpfs, and this process may not mount one");
+        return;
+    };
+    let mut env = Env::worker();
+    let state = disk.path().join("state");
+    env.set("LEASH_STATE_DIR", state.to_str().unwrap());
+    env.state = state;
+    env.ok(&["session", "start"]);
+    let filler = disk.fill();
+    // The daemon's own lines cannot reach daemon.log either: it goes on all the same.
+    let run = env.leash(&["session", "send", "hi"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(run.stdout, "echo: hi\n");
+    let run = env.leash(&["doctor"]);
+    assert!(run.stdout.contains("warn  state disk"), "{run:?}");
+    let run = finish_a_task(&env, "Add feature.txt");
+    assert_eq!(run.code(), 1, "{run:?}");
+    let judged: Vec<_> = run
+        .json_lines()
+        .into_iter()
+        .filter(|l| l["type"] == "judged")
+        .collect();
+    let last = &judged.last().expect("a judged line")["judgement"];
+    assert_eq!(last["exit_code"], 1, "{run:?}");
+    assert_eq!(last["verdict"], "turn_failed", "{run:?}");
+    let message = last["message"].as_str().unwrap();
+    assert!(message.contains("worker.json"), "names the file: {message}");
+    assert!(
+        message.contains("No space left"),
+        "names the cause: {message}"
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    let run = env.leash(&["loop", "--json", "--fresh", "--task", "Add feature.txt"]);
+    assert_eq!(run.code(), 0, "{run:?}");
 }

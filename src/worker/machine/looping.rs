@@ -99,7 +99,7 @@ pub fn loop_next(judgement: &Judgement) -> LoopNext {
         | Verdict::ChangesRequested => LoopNext::Nudge,
         Verdict::Rescoped => LoopNext::Implement,
         Verdict::NothingToDo if judgement.phase != Phase::Done => LoopNext::Implement,
-        verdict => LoopNext::Finish(verdict.exit_code(), None),
+        _ => LoopNext::Finish(judgement.exit_code, None),
     }
 }
 
