@@ -65,17 +65,17 @@ fn usage_error(e: clap::Error) -> ExitCode {
 /// The argument (or `LEASH_WORKER`, which stands for `--worker`) that is not UTF-8, as
 /// a usage error naming it.
 fn not_text_argument() -> Error {
-    let hint = "leash reads its arguments as UTF-8 text: pass text that is, or write it to a file for `--task-file`";
     let bad = std::env::args_os()
         .enumerate()
         .skip(1)
         .find(|(_, arg)| arg.to_str().is_none());
-    let message = match bad {
-        Some((at, arg)) => format!(
+    match bad {
+        Some((at, arg)) => Error::usage(format!(
             "argument {at} ({:?}) is not valid UTF-8",
             arg.to_string_lossy()
-        ),
-        None => "the environment variable LEASH_WORKER is not valid UTF-8".to_string(),
-    };
-    Error::usage(message).hint(hint)
+        ))
+        .hint("leash reads its arguments as UTF-8 text: pass text that is, or write it to a file for `--task-file`"),
+        None => Error::usage("the environment variable LEASH_WORKER is not valid UTF-8")
+            .hint("set it to a worker name (letters, digits, '.', '_' and '-'), or unset it"),
+    }
 }

@@ -522,7 +522,7 @@ fn an_argument_that_is_not_utf8_is_a_usage_error_naming_it() {
 fn settings_from_environment_values_that_are_not_utf8_are_refused() {
     use std::os::unix::ffi::OsStrExt;
     let env = Env::new();
-    for var in ["LEASH_MAX_NUDGES", "LEASH_CLAUDE", "LEASH_MODEL"] {
+    for var in ["LEASH_MAX_NUDGES", "LEASH_CLAUDE", "LEASH_MODEL", "LEASH_WORKER"] {
         let mut command = env.command(&["--json", "session", "send", "hi"]);
         command.env(var, std::ffi::OsStr::from_bytes(b"5\xff"));
         let run = crate::support::run_with_timeout(command, None);

@@ -99,7 +99,9 @@ pub fn loop_next(judgement: &Judgement) -> LoopNext {
         | Verdict::ChangesRequested => LoopNext::Nudge,
         Verdict::Rescoped => LoopNext::Implement,
         Verdict::NothingToDo if judgement.phase != Phase::Done => LoopNext::Implement,
-        _ => LoopNext::Finish(judgement.exit_code, None),
+        // A step that failed says why in its own code (a state it could not save: 1).
+        Verdict::TurnFailed => LoopNext::Finish(judgement.exit_code, None),
+        verdict => LoopNext::Finish(verdict.exit_code(), None),
     }
 }
 
