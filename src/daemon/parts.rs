@@ -97,6 +97,13 @@ impl Parts {
             canceller.cancel();
         }
         self.current = Some(Current { id, canceller });
+        // What failed to reach the disk between jobs is told to this job's command.
+        if let Some(failure) = self.history.take_failure() {
+            self.warn(format!("a task's row is not in the history: {failure}"));
+        }
+        if let Some(failure) = self.out.take_untold() {
+            self.warn(failure);
+        }
         cancel
     }
 

@@ -34,6 +34,8 @@ pub struct Subscribers {
     subscribers: Vec<Subscriber>,
     /// The log could not be written (a full disk): told once, until a write succeeds.
     log_failing: bool,
+    /// That warning, when it came up between jobs: for the next job's command.
+    untold: Option<String>,
 }
 
 impl Subscribers {
@@ -42,6 +44,7 @@ impl Subscribers {
             log,
             subscribers: Vec::new(),
             log_failing: false,
+            untold: None,
         }
     }
 
@@ -52,13 +55,19 @@ impl Subscribers {
         if std::mem::replace(&mut self.log_failing, true) {
             return;
         }
-        self.warn(
-            turn,
-            format!(
-                "cannot write the event log {}: {e}; `leash session logs` and `leash report` miss what happens until it can",
-                self.log.path().display()
-            ),
+        let warning = format!(
+            "cannot write the event log {}: {e}; `leash session logs` and `leash report` miss what happens until it can",
+            self.log.path().display()
         );
+        if turn.is_none() {
+            self.untold = Some(warning.clone());
+        }
+        self.warn(turn, warning);
+    }
+
+    /// A failed write of the log that no job's command has heard of yet.
+    pub fn take_untold(&mut self) -> Option<String> {
+        self.untold.take()
     }
 
     /// Sends a turn's (or step's) events to `feed` until `until`.

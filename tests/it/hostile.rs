@@ -522,7 +522,12 @@ fn an_argument_that_is_not_utf8_is_a_usage_error_naming_it() {
 fn settings_from_environment_values_that_are_not_utf8_are_refused() {
     use std::os::unix::ffi::OsStrExt;
     let env = Env::new();
-    for var in ["LEASH_MAX_NUDGES", "LEASH_CLAUDE", "LEASH_MODEL", "LEASH_WORKER"] {
+    for var in [
+        "LEASH_MAX_NUDGES",
+        "LEASH_CLAUDE",
+        "LEASH_MODEL",
+        "LEASH_WORKER",
+    ] {
         let mut command = env.command(&["--json", "session", "send", "hi"]);
         command.env(var, std::ffi::OsStr::from_bytes(b"5\xff"));
         let run = crate::support::run_with_timeout(command, None);
@@ -563,6 +568,16 @@ fn a_history_that_is_a_symlink_is_never_written_through() {
     std::os::unix::fs::symlink(&outside, dir.join("history.jsonl")).unwrap();
     let run = finish_a_task(&env, "Add feature.txt");
     assert_eq!(run.code(), 0, "{run:?}");
+    // The row is saved once the task's command is gone: the next command says it was not.
+    env.wait_until("the history thread to give up", || {
+        std::fs::read_to_string(dir.join("daemon.log"))
+            .is_ok_and(|log| log.contains("cannot add the task"))
+    });
+    let run = env.ok(&["session", "send", "hi"]);
+    assert!(
+        run.stderr.contains("history.jsonl is a symlink"),
+        "the warning is printed: {run:?}"
+    );
     env.ok(&["session", "stop"]);
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "", "untouched");
     let run = env.leash(&["--json", "report"]);
@@ -641,6 +656,11 @@ fn a_full_state_disk_fails_the_step_naming_the_file_and_the_cause() {
     let run = env.leash(&["session", "send", "hi"]);
     assert_eq!(run.code(), 0, "{run:?}");
     assert_eq!(run.stdout, "echo: hi\n");
+    env.wait_until("the event log to fail", || {
+        let run = env.leash(&["session", "send", "again"]);
+        assert_eq!(run.code(), 0, "{run:?}");
+        run.stderr.contains("cannot write the event log")
+    });
     let run = env.leash(&["doctor"]);
     assert!(run.stdout.contains("warn  state disk"), "{run:?}");
     let run = finish_a_task(&env, "Add feature.txt");
