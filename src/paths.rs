@@ -354,11 +354,13 @@ pub fn check_private_dir(dir: &Path) -> Result<(), Error> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let result = (|| {
+        // A link planted at the temp path is refused, never written through.
         let mut file = fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
@@ -461,6 +463,15 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, b"theirs").unwrap();
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        std::os::unix::fs::symlink(&elsewhere, &tmp).unwrap();
+        assert!(
+            write_atomic(&path, b"mine").is_err(),
+            "a planted link is refused"
+        );
+        assert_eq!(std::fs::read(&elsewhere).unwrap(), b"theirs");
     }
 
     #[test]
