@@ -1,18 +1,25 @@
 //! The worker's event log: append-only JSON lines (the protocol's [`Event`]s), rotated
 //! at a size bound so a worker running for days cannot fill the disk. Only the daemon
 //! writes it; anyone may read it, and readers skip a torn last line left by a crash.
+//! Both files are opened through [`state_file`], so a FIFO or a link put in their place
+//! is refused, never waited on or read without end.
 //!
 //! [`Event`]: crate::protocol::Event
+//! [`state_file`]: crate::state_file
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::state_file;
+
 pub const LOG_FILE: &str = "events.jsonl";
 pub const ROTATED_FILE: &str = "events.1.jsonl";
+/// The longest entry a reader takes: one carrying the largest request leash accepts,
+/// with room for its escaping. A longer line is no entry of leash's and is skipped.
+pub const MAX_LINE: usize = 2 * crate::protocol::MAX_REQUEST_BYTES;
 
 pub struct EventLog {
     dir: PathBuf,
@@ -92,15 +99,13 @@ impl EventLog {
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
+    state_file::open_append(path)
 }
 
 fn last_byte(path: &Path) -> io::Result<Option<u8>> {
-    let mut file = File::open(path)?;
+    let Some(mut file) = state_file::open(path)? else {
+        return Ok(None);
+    };
     let len = file.metadata()?.len();
     if len == 0 {
         return Ok(None);
@@ -123,10 +128,8 @@ pub fn seq_of(line: &str) -> Option<u64> {
 /// The seq of the last well-formed entry, reading backwards in growing windows so a
 /// large log is not read whole.
 fn last_seq(path: &Path) -> io::Result<Option<u64>> {
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(mut file) = state_file::open(path)? else {
+        return Ok(None);
     };
     let mut window = 64 * 1024u64;
     loop {
@@ -157,30 +160,46 @@ pub fn tail(file: &mut File, bytes: u64) -> io::Result<(String, bool)> {
     Ok((String::from_utf8_lossy(&read).into_owned(), start == 0))
 }
 
+/// The worker's event logs for reading, the rotated one first, both opened before
+/// either is read so a rotation meanwhile loses nothing.
+pub fn open_logs(dir: &Path) -> io::Result<Vec<File>> {
+    let mut files = Vec::new();
+    for name in [ROTATED_FILE, LOG_FILE] {
+        files.extend(state_file::open(&dir.join(name))?);
+    }
+    Ok(files)
+}
+
+/// Calls `each` with every line of the worker's event logs, oldest first, read in
+/// bounded pieces (a line over [`MAX_LINE`] is skipped). A line that is not text is
+/// passed on with its bad bytes replaced.
+pub fn each_line(dir: &Path, mut each: impl FnMut(&str)) -> io::Result<()> {
+    for file in open_logs(dir)? {
+        state_file::each_line(file, MAX_LINE, |line| {
+            each(&String::from_utf8_lossy(line));
+        })?;
+    }
+    Ok(())
+}
+
 /// Every well-formed entry with `after < seq <= upto`, oldest first, from the rotated
 /// file and the current one. Torn or foreign lines are skipped.
 pub fn read_entries(dir: &Path, after: Option<u64>, upto: Option<u64>) -> io::Result<Vec<String>> {
     let mut out = Vec::new();
-    for name in [ROTATED_FILE, LOG_FILE] {
-        let text = match std::fs::read(dir.join(name)) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        for line in text.lines() {
-            let Some(seq) = seq_of(line) else { continue };
-            if after.is_some_and(|a| seq <= a) || upto.is_some_and(|u| seq > u) {
-                continue;
-            }
-            out.push(line.to_string());
+    each_line(dir, |line| {
+        let Some(seq) = seq_of(line) else { return };
+        if after.is_some_and(|a| seq <= a) || upto.is_some_and(|u| seq > u) {
+            return;
         }
-    }
+        out.push(line.to_string());
+    })?;
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     fn line(seq: u64) -> String {
         format!("{{\"type\":\"notice\",\"seq\":{seq},\"ts\":0,\"turn\":null,\"message\":\"m\"}}\n")

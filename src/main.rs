@@ -29,6 +29,18 @@ fn main() -> ExitCode {
 /// also an `error` line on stdout, so a script reads the outcome as always.
 fn usage_error(e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
+    let json = std::env::args_os().skip(1).any(|arg| arg == "--json");
+    if e.kind() == ErrorKind::InvalidUtf8 {
+        // clap says only that some argument is not UTF-8: say which.
+        let err = not_text_argument();
+        let out = Output {
+            json,
+            quiet: false,
+            verbose: 0,
+        };
+        out.error(&err);
+        return ExitCode::from(err.exit_code());
+    }
     let _ = e.print();
     if matches!(
         e.kind(),
@@ -38,7 +50,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
     ) {
         return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
     }
-    if std::env::args().skip(1).any(|arg| arg == "--json") {
+    if json {
         let rendered = e.to_string();
         // clap's first paragraph says what is wrong; the rest is usage.
         let first: Vec<&str> = rendered
@@ -53,4 +65,22 @@ fn usage_error(e: clap::Error) -> ExitCode {
         return ExitCode::from(err.exit_code());
     }
     ExitCode::from(Error::usage("").exit_code())
+}
+
+/// The argument (or `LEASH_WORKER`, which stands for `--worker`) that is not UTF-8, as
+/// a usage error naming it.
+fn not_text_argument() -> Error {
+    let bad = std::env::args_os()
+        .enumerate()
+        .skip(1)
+        .find(|(_, arg)| arg.to_str().is_none());
+    match bad {
+        Some((at, arg)) => Error::usage(format!(
+            "argument {at} ({:?}) is not valid UTF-8",
+            arg.to_string_lossy()
+        ))
+        .hint("leash reads its arguments as UTF-8 text: pass text that is, or write it to a file for `--task-file`"),
+        None => Error::usage("the environment variable LEASH_WORKER is not valid UTF-8")
+            .hint("set it to a worker name (letters, digits, '.', '_' and '-'), or unset it"),
+    }
 }

@@ -193,10 +193,13 @@ impl Dirs {
                 Error::setup("no state directory")
                     .hint("set LEASH_STATE_DIR, XDG_STATE_HOME or HOME")
             })?;
-        Ok(Dirs {
+        let dirs = Dirs {
             runtime: absolute(runtime)?,
             state: absolute(state)?,
-        })
+        };
+        no_file_in_the_way(&dirs.runtime)?;
+        no_file_in_the_way(&dirs.state)?;
+        Ok(dirs)
     }
 
     pub fn socket(&self, worker: &WorkerName) -> PathBuf {
@@ -268,6 +271,23 @@ fn absolute(path: PathBuf) -> Result<PathBuf, Error> {
     })
 }
 
+/// A dir of leash's that is a file (or lies under one) is refused as the unsafe dirs
+/// are, before anything fails on a path in it with "not a directory".
+fn no_file_in_the_way(dir: &Path) -> Result<(), Error> {
+    let in_the_way = match fs::metadata(dir) {
+        Ok(meta) => !meta.is_dir(),
+        Err(e) => e.raw_os_error() == Some(libc::ENOTDIR),
+    };
+    if in_the_way {
+        return Err(Error::setup(format!(
+            "{} is not a directory (a file is in the way)",
+            dir.display()
+        ))
+        .hint("move the file away, or point LEASH_RUNTIME_DIR / LEASH_STATE_DIR elsewhere"));
+    }
+    Ok(())
+}
+
 pub fn current_uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
     unsafe { libc::getuid() }
@@ -334,11 +354,13 @@ pub fn check_private_dir(dir: &Path) -> Result<(), Error> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let result = (|| {
+        // A link planted at the temp path is refused, never written through.
         let mut file = fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
@@ -441,6 +463,15 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, b"theirs").unwrap();
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        std::os::unix::fs::symlink(&elsewhere, &tmp).unwrap();
+        assert!(
+            write_atomic(&path, b"mine").is_err(),
+            "a planted link is refused"
+        );
+        assert_eq!(std::fs::read(&elsewhere).unwrap(), b"theirs");
     }
 
     #[test]

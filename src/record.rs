@@ -49,10 +49,15 @@ impl SessionRecord {
     /// `Ok(None)` when the worker has never been started.
     pub fn load(state_dir: &Path) -> Result<Option<SessionRecord>, Error> {
         let path = Self::path(state_dir);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
+        let bytes = match crate::state_file::read(&path, crate::state_file::MAX_RECORD_BYTES) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                return Err(crate::state_file::error(
+                    format!("cannot read {}", path.display()),
+                    e,
+                ));
+            }
         };
         serde_json::from_slice(&bytes).map(Some).map_err(|e| {
             Error::setup(format!("{} is damaged ({e})", path.display()))

@@ -256,6 +256,8 @@ impl std::fmt::Display for Source {
 #[derive(Debug, Clone)]
 pub struct Resolved {
     values: BTreeMap<&'static str, (Raw, Source)>,
+    /// Settings whose environment variable is not UTF-8: refused by name when parsed.
+    not_text: Vec<&'static str>,
 }
 
 impl Resolved {
@@ -283,24 +285,34 @@ impl Resolved {
                 (key.name, value)
             })
             .collect();
-        Resolved { values }
+        Resolved {
+            values,
+            not_text: Vec::new(),
+        }
     }
 
     /// The settings for a command run in `dir`: its repository's `.leash.toml`, this
     /// process's environment, and `flags`.
     pub fn load(dir: &Path, flags: &[(Name, String)]) -> Result<Resolved, Error> {
         let file = ConfigFile::find(dir)?;
-        Ok(Self::resolve(
-            file.as_ref(),
-            |name| std::env::var(name).ok(),
-            flags,
-        ))
+        Ok(Self::resolve(file.as_ref(), process_env, flags).marking_not_text())
     }
 
     /// The settings of a daemon: its environment over the defaults (the command that
     /// started it exported what it resolved).
     pub fn from_env() -> Resolved {
-        Self::resolve(None, |name| std::env::var(name).ok(), &[])
+        Self::resolve(None, process_env, &[]).marking_not_text()
+    }
+
+    /// Marks the settings taken from an environment variable that is not UTF-8.
+    fn marking_not_text(mut self) -> Resolved {
+        self.not_text = KEYS
+            .iter()
+            .filter(|key| matches!(self.values.get(key.name), Some((_, Source::Env(_)))))
+            .filter(|key| std::env::var_os(key.env).is_some_and(|v| v.to_str().is_none()))
+            .map(|key| key.name)
+            .collect();
+        self
     }
 
     /// `(key, value, source)` for every setting, in key order.
@@ -323,11 +335,20 @@ impl Resolved {
         let Some((key, raw, source)) = self.entries().find(|(key, _, _)| key.name == name) else {
             unreachable!("every key is resolved");
         };
-        parse(raw).ok_or_else(|| {
-            Error::usage(format!(
-                "{name} = {:?} (from {source}) is not {}",
-                raw.to_string(),
+        let value = if self.not_text.contains(&name) {
+            None
+        } else {
+            parse(raw)
+        };
+        value.ok_or_else(|| {
+            let expects = if self.not_text.contains(&name) {
+                "valid UTF-8"
+            } else {
                 key.expects
+            };
+            Error::usage(format!(
+                "{name} = {:?} (from {source}) is not {expects}",
+                raw.to_string(),
             ))
             .hint(format!(
                 "fix it where it comes from ({}); `leash config` shows every setting",
@@ -340,6 +361,14 @@ impl Resolved {
             ))
         })
     }
+}
+
+/// A variable of this process's environment, as settings read it: one that is not
+/// UTF-8 is taken with its bad bytes replaced (and marked, see
+/// [`Resolved::marking_not_text`]), so it is refused by name as `abc` is, never
+/// silently ignored.
+fn process_env(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
 }
 
 /// How each kind of value is read.

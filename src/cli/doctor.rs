@@ -14,7 +14,7 @@ use crate::claude::version::Version;
 use crate::client::Target;
 use crate::error::{Error, ErrorKind};
 use crate::git;
-use crate::paths::{Dirs, check_private_dir, project_root};
+use crate::paths::{Dirs, WorkerName, check_private_dir, project_root};
 use crate::protocol::{Reply, Request, SessionState};
 use crate::settings::{ConfigFile, Resolved};
 
@@ -252,6 +252,7 @@ async fn worker_checks(dirs: &Dirs) -> Vec<Check> {
         let Ok(target) = Target::for_worker(dirs.clone(), worker.clone()) else {
             continue;
         };
+        checks.extend(state_checks(&worker, &target.state_dir));
         let status = tokio::time::timeout(Duration::from_secs(3), async {
             let conn = target.open().await.ok()??;
             match conn.call(&Request::Status).await.ok()? {
@@ -294,6 +295,62 @@ async fn worker_checks(dirs: &Dirs) -> Vec<Check> {
     };
     checks.insert(0, check("workers", Status::Pass, message, None));
     checks
+}
+
+/// The files a worker's daemon keeps, which anyone may have replaced.
+const STATE_FILES: [&str; 5] = [
+    crate::paths::RECORD_FILE,
+    crate::paths::WORKER_FILE,
+    crate::eventlog::LOG_FILE,
+    crate::eventlog::ROTATED_FILE,
+    crate::report::history::HISTORY_FILE,
+];
+/// Less room than this on a state disk, and a step's state may not be saved.
+const LOW_SPACE: u64 = 1 << 20;
+
+/// A worker's state as its daemon needs it: regular files (a FIFO or a link in their
+/// place is refused), on a disk with room to save them (a failed save of the history
+/// or the event log is only a warning where it happens, so it is shown here too).
+fn state_checks(worker: &WorkerName, dir: &Path) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for name in STATE_FILES {
+        if let Err(e) = crate::state_file::open(&dir.join(name)) {
+            checks.push(check(
+                "state file",
+                Status::Warn,
+                format!("{worker}: {e}"),
+                Some("move it away: leash writes a new one where it needs one".to_string()),
+            ));
+        }
+    }
+    if let Some(free) = free_bytes(dir).filter(|free| *free < LOW_SPACE) {
+        checks.push(check(
+            "state disk",
+            Status::Warn,
+            format!(
+                "{worker}: {} has {} KiB free; its state (worker.json, session.json, the history, the event log) cannot be saved",
+                dir.display(),
+                free >> 10
+            ),
+            Some("free space on that disk, or point LEASH_STATE_DIR elsewhere".to_string()),
+        ));
+    }
+    checks
+}
+
+/// The bytes an unprivileged write may still use on the disk holding `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: a valid NUL-terminated path and a buffer of the right type, read only
+    // after statvfs filled it.
+    let stats = unsafe {
+        if libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) != 0 {
+            return None;
+        }
+        stats.assume_init()
+    };
+    Some(stats.f_bavail.saturating_mul(stats.f_frsize))
 }
 
 fn repository_check(cwd: &Path) -> Check {

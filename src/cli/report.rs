@@ -14,6 +14,7 @@ use crate::error::{Error, ErrorKind};
 use crate::paths::{Dirs, WorkerName};
 use crate::protocol::SessionStatus;
 use crate::record::SessionRecord;
+use crate::report::history::HISTORY_FILE;
 use crate::report::{Standing, TaskRow, Totals, history, svg, table};
 use crate::time::now_ms;
 
@@ -62,7 +63,7 @@ pub fn run(args: ReportArgs, global: &Global, out: &Output) -> Result<u8, Error>
     let statuses = block_on(async { Ok(running_statuses(&targets).await) })?;
     let mut rows = Vec::new();
     for (target, status) in targets.iter().zip(statuses) {
-        rows.extend(tasks_of(target, status));
+        rows.extend(tasks_of(target, status, out)?);
     }
     rows.retain(|r| {
         since.is_none_or(|since| r.last_ms >= since) || r.standing == Standing::Running
@@ -175,9 +176,30 @@ fn repository_of(dir: &Path) -> Option<PathBuf> {
 /// A worker's tasks: its history, and its event logs for what the history does not
 /// hold yet (a task under way) or holds an older word on. `status`: its daemon's, if
 /// it runs.
-fn tasks_of(target: &Target, status: Option<SessionStatus>) -> Vec<TaskRow> {
-    let mut rows: Vec<TaskRow> = history::load(&target.state_dir);
-    let ledger = history::fold_logs(&target.state_dir);
+fn tasks_of(
+    target: &Target,
+    status: Option<SessionStatus>,
+    out: &Output,
+) -> Result<Vec<TaskRow>, Error> {
+    let dir = &target.state_dir;
+    let history = history::load(dir).map_err(|e| {
+        crate::state_file::error(
+            format!("cannot read {}", dir.join(HISTORY_FILE).display()),
+            e,
+        )
+    })?;
+    if history.skipped > 0 {
+        out.say(format!(
+            "skipped {} line(s) of {} longer than {} KiB (no task row is that long)",
+            history.skipped,
+            dir.join(HISTORY_FILE).display(),
+            history::MAX_LINE >> 10
+        ));
+    }
+    let mut rows: Vec<TaskRow> = history.rows;
+    let ledger = history::fold_logs(dir).map_err(|e| {
+        crate::state_file::error(format!("cannot read the event log in {}", dir.display()), e)
+    })?;
     let open_steps = ledger.open_steps();
     for folded in ledger.rows() {
         match rows.iter_mut().find(|r| r.task_id == folded.task_id) {
@@ -229,7 +251,7 @@ fn tasks_of(target: &Target, status: Option<SessionStatus>) -> Vec<TaskRow> {
             row.exit_code = None;
         }
     }
-    rows
+    Ok(rows)
 }
 
 /// `--since`: a time back from now, or a UTC date (and time).

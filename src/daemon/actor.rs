@@ -184,7 +184,7 @@ impl Actor {
             // At once, not in the background: a command run after this turn's answer (`session
             // fork`) reads the conversation from the file. It changes when it begins, on a new
             // model, tools or binary, and on a compaction: never on a plain turn.
-            SessionEvent::ConversationChanged => self.parts.save_record(Saving::Now),
+            SessionEvent::ConversationChanged => self.save_record_now(),
             SessionEvent::Done(done) => self.wake(Wake::Session(done)),
         }
     }
@@ -246,6 +246,14 @@ impl Actor {
         };
     }
 
+    /// The session record, saved now; a failure is told to `daemon.log` (the step that
+    /// ends next saves it again, and fails with it).
+    fn save_record_now(&mut self) {
+        if let Err(e) = self.parts.save_record(Saving::Now) {
+            log_line!("leash daemon: {e}");
+        }
+    }
+
     /// The running job is over. When it did the worker's work, the nudges still
     /// waiting have nothing left to nudge and are dropped.
     fn finished(&mut self) {
@@ -273,7 +281,7 @@ impl Actor {
         while let Some(event) = self.events.recv().await {
             self.on_session(event);
         }
-        self.parts.save_record(Saving::Now);
+        self.save_record_now();
         self.parts.info("daemon stopped".to_string());
         self.parts.out().flush();
         self.parts.life().take_stop_replies()

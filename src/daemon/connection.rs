@@ -41,7 +41,7 @@ pub async fn serve(stream: UnixStream, shared: Arc<Shared>) {
     match stream.peer_cred() {
         Ok(cred) if cred.uid() == current_uid() => {}
         Ok(cred) => {
-            eprintln!(
+            log_line!(
                 "leash daemon: rejected a connection from uid {} (pid {:?}): only uid {} may use this worker",
                 cred.uid(),
                 cred.pid(),
@@ -50,7 +50,7 @@ pub async fn serve(stream: UnixStream, shared: Arc<Shared>) {
             return;
         }
         Err(e) => {
-            eprintln!("leash daemon: rejected a connection whose credentials cannot be read: {e}");
+            log_line!("leash daemon: rejected a connection whose credentials cannot be read: {e}");
             return;
         }
     }

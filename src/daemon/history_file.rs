@@ -4,7 +4,7 @@
 //! endings never piles up threads or folds.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use crate::report::history;
@@ -18,21 +18,35 @@ struct Ended {
 pub struct HistoryFile {
     ended: Option<mpsc::Sender<Ended>>,
     writer: Option<JoinHandle<()>>,
+    /// Why the latest tasks' rows could not be saved, until it is told.
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 impl HistoryFile {
     pub fn new(state_dir: PathBuf, worker: String) -> HistoryFile {
         let (ended, rx) = mpsc::channel();
+        let failure = Arc::new(Mutex::new(None));
+        let failed = failure.clone();
         let writer = std::thread::Builder::new()
             .name("history".to_string())
-            .spawn(move || write_all(&state_dir, &worker, &rx));
+            .spawn(move || write_all(&state_dir, &worker, &rx, &failed));
         let writer = writer
-            .inspect_err(|e| eprintln!("leash daemon: no task history this time: {e}"))
+            .inspect_err(|e| log_line!("leash daemon: no task history this time: {e}"))
             .ok();
         HistoryFile {
             ended: Some(ended),
             writer,
+            failure,
         }
+    }
+
+    /// Why a task's row could not be saved (the task ended before; its command is
+    /// gone), once: the daemon tells it to the next command it serves.
+    pub fn take_failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     /// The task's row goes into the history once the log it is folded from is on disk
@@ -54,7 +68,12 @@ impl Drop for HistoryFile {
     }
 }
 
-fn write_all(state_dir: &Path, worker: &str, ended: &mpsc::Receiver<Ended>) {
+fn write_all(
+    state_dir: &Path,
+    worker: &str,
+    ended: &mpsc::Receiver<Ended>,
+    failure: &Mutex<Option<String>>,
+) {
     while let Ok(first) = ended.recv() {
         let batch: Vec<(String, Option<String>)> = std::iter::once(first)
             .chain(ended.try_iter())
@@ -63,7 +82,12 @@ fn write_all(state_dir: &Path, worker: &str, ended: &mpsc::Receiver<Ended>) {
                 (e.task_id, branch)
             })
             .collect();
-        history::record(state_dir, worker, &batch);
+        if let Err(e) = history::record(state_dir, worker, &batch) {
+            log_line!("leash daemon: {e}");
+            *failure
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+        }
         // Reading the log took memory for a moment; the daemon stays small.
         crate::process::release_free_memory();
     }
@@ -96,7 +120,7 @@ mod tests {
         }
         file.task_ended("never-began".to_string(), None);
         drop(file);
-        let rows = history::load(dir.path());
+        let rows = history::load(dir.path()).unwrap().rows;
         let ids: Vec<&str> = rows.iter().map(|r| r.task_id.as_str()).collect();
         let expected: Vec<String> = (0..50).map(|n| format!("t{n}")).collect();
         assert_eq!(ids, expected);

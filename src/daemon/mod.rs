@@ -4,6 +4,15 @@
 //! left by a dead one can be removed safely), binds the socket 0600 in the private
 //! runtime dir, and runs the session [`actor`] until asked to stop, signalled, or idle.
 
+/// A line for `daemon.log` (the daemon's stderr). Unlike `eprintln!`, a write that fails
+/// (the state disk is full) is dropped: it must not panic the daemon away.
+macro_rules! log_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod actor;
 mod answer;
 mod checks;
@@ -65,7 +74,7 @@ pub fn run(worker: &WorkerName, dirs: &Dirs) -> Result<(), Error> {
     let state_dir = dirs.ensure_worker_state(worker)?;
     let socket = dirs.checked_socket(worker)?;
     let Some(lock) = lock_worker(&state_dir)? else {
-        eprintln!("leash daemon: another daemon already serves worker {worker}; exiting");
+        log_line!("leash daemon: another daemon already serves worker {worker}; exiting");
         return Ok(());
     };
     let served = serve_locked(worker, state_dir, socket, lock.predecessor);
@@ -120,7 +129,7 @@ fn read_start() -> Option<StartSpec> {
     let mut text = Vec::new();
     let limit = u64::try_from(crate::protocol::MAX_REQUEST_BYTES).unwrap_or(u64::MAX);
     if let Err(e) = stdin.lock().take(limit).read_to_end(&mut text) {
-        eprintln!("leash daemon: cannot read the start request: {e}");
+        log_line!("leash daemon: cannot read the start request: {e}");
         return None;
     }
     if text.iter().all(u8::is_ascii_whitespace) {
@@ -129,7 +138,7 @@ fn read_start() -> Option<StartSpec> {
     match serde_json::from_slice(&text) {
         Ok(spec) => Some(spec),
         Err(e) => {
-            eprintln!("leash daemon: the start request is not one leash can read: {e}");
+            log_line!("leash daemon: the start request is not one leash can read: {e}");
             None
         }
     }
@@ -150,7 +159,7 @@ impl WorkerLock {
     /// The daemon ends: the next one finds the file empty, so knows this one did not die.
     fn release(self) {
         if let Err(e) = self.file.set_len(0) {
-            eprintln!("leash daemon: cannot empty the worker's lock file: {e}");
+            log_line!("leash daemon: cannot empty the worker's lock file: {e}");
         }
     }
 }
@@ -194,7 +203,7 @@ fn lock_worker(state_dir: &Path) -> Result<Option<WorkerLock>, Error> {
                 file.write_all(crate::paths::serving_line(std::process::id()).as_bytes())
             });
             if let Err(e) = written {
-                eprintln!("leash daemon: cannot write {}: {e}", path.display());
+                log_line!("leash daemon: cannot write {}: {e}", path.display());
             }
             Ok(Some(WorkerLock { file, predecessor }))
         }
@@ -302,7 +311,7 @@ async fn serve(
                     connections.spawn(connection::serve(stream, shared.clone()));
                 }
                 Err(e) => {
-                    eprintln!("leash daemon: accept failed: {e}");
+                    log_line!("leash daemon: accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -317,7 +326,7 @@ async fn serve(
 
     drop(listener);
     if let Err(e) = std::fs::remove_file(&socket) {
-        eprintln!("leash daemon: cannot remove {}: {e}", socket.display());
+        log_line!("leash daemon: cannot remove {}: {e}", socket.display());
     }
     for reply in stop_replies {
         reply.reply(Reply::Ok {
@@ -350,12 +359,12 @@ fn keep_socket(socket: &Path, listener: &mut UnixListener, bound: &mut Option<u6
         Ok(fresh) => {
             *listener = fresh;
             *bound = socket_inode(socket);
-            eprintln!(
+            log_line!(
                 "leash daemon: {} was deleted or replaced; listening on it again",
                 socket.display()
             );
         }
-        Err(e) => eprintln!("leash daemon: {e}"),
+        Err(e) => log_line!("leash daemon: {e}"),
     }
 }
 

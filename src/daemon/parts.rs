@@ -16,6 +16,7 @@ use super::subscribers::Subscribers;
 use super::tally::Tally;
 use super::worker_file::WorkerFile;
 use crate::claude::session::{Cancel, Canceller, SessionHandle, ToolRequest};
+use crate::error::Error;
 use crate::protocol::{EventBody, Fault, SessionState, SessionStatus};
 use crate::record::SessionRecord;
 use crate::turn::{Outcome, TurnKind, TurnStatus};
@@ -141,7 +142,7 @@ impl Parts {
     /// is always allowed.
     pub fn decide_permission(&mut self, request_id: &str, decision: Decision) {
         if self.permissions.decide(request_id, decision, &mut self.out) {
-            self.save_record(Saving::Background);
+            let _ = self.save_record(Saving::Background);
         }
     }
 
@@ -178,7 +179,7 @@ impl Parts {
         self.tally.turn_ended(outcome.cost_usd);
         self.out
             .emit(Some(id), EventBody::<Value>::TurnEnded { outcome });
-        self.save_record(Saving::Background);
+        let _ = self.save_record(Saving::Background);
     }
 
     /// A job begins; what it is given to watch for an interrupt.
@@ -189,6 +190,13 @@ impl Parts {
             canceller.cancel();
         }
         self.current = Some(Current { id, canceller });
+        // What failed to reach the disk between jobs is told to this job's command.
+        if let Some(failure) = self.history.take_failure() {
+            self.warn(format!("a task's row is not in the history: {failure}"));
+        }
+        if let Some(failure) = self.out.take_untold() {
+            self.warn(failure);
+        }
         cancel
     }
 
@@ -235,9 +243,11 @@ impl Parts {
 
     /// Saves the session record: in the background, or now when the daemon is about
     /// to exit or a command the client runs next must find the conversation on disk.
-    pub fn save_record(&mut self, when: Saving) {
+    /// A save now that failed (a full disk) is returned; one in the background tells
+    /// `daemon.log`, and the step that ends next saves now.
+    pub fn save_record(&mut self, when: Saving) -> Result<(), Error> {
         let Some(conversation) = self.session.view().conversation.clone() else {
-            return;
+            return Ok(());
         };
         let record = SessionRecord {
             permission_allow: self.permissions.allow_list().to_vec(),
@@ -248,7 +258,10 @@ impl Parts {
             ..SessionRecord::new(conversation)
         };
         match when {
-            Saving::Background => self.record.save(record),
+            Saving::Background => {
+                self.record.save(record);
+                Ok(())
+            }
             Saving::Now => self.record.save_now(record),
         }
     }

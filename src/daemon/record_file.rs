@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use crate::error::Error;
 use crate::record::SessionRecord;
 
 pub struct RecordFile {
@@ -25,31 +26,39 @@ impl RecordFile {
         }
     }
 
-    /// Saves `record` in the background.
+    /// Saves `record` in the background. A failure is in `daemon.log`; the step that
+    /// ends next saves again with [`RecordFile::save_now`], and fails with it.
     pub fn save(&mut self, record: SessionRecord) {
         self.asked += 1;
         let (number, dir, written) = (self.asked, self.dir.clone(), self.written.clone());
-        tokio::task::spawn_blocking(move || write(&dir, &record, number, &written));
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = write(&dir, &record, number, &written) {
+                log_line!("leash daemon: {e}");
+            }
+        });
     }
 
-    /// Saves `record` now.
-    pub fn save_now(&mut self, record: SessionRecord) {
+    /// Saves `record` now; a write that failed (a full disk) is returned.
+    pub fn save_now(&mut self, record: SessionRecord) -> Result<(), Error> {
         self.asked += 1;
-        write(&self.dir, &record, self.asked, &self.written);
+        write(&self.dir, &record, self.asked, &self.written)
     }
 }
 
-fn write(dir: &std::path::Path, record: &SessionRecord, number: u64, written: &Mutex<u64>) {
+fn write(
+    dir: &std::path::Path,
+    record: &SessionRecord,
+    number: u64,
+    written: &Mutex<u64>,
+) -> Result<(), Error> {
     let mut last = written
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if number <= *last {
-        return;
-    }
-    if let Err(e) = record.save(dir) {
-        eprintln!("leash daemon: {e}");
+        return Ok(());
     }
     *last = number;
+    record.save(dir)
 }
 
 #[cfg(test)]
@@ -69,8 +78,8 @@ mod tests {
     fn a_late_older_save_never_replaces_a_newer_one() {
         let dir = tempfile::tempdir().unwrap();
         let written = Mutex::new(0);
-        write(dir.path(), &record(2), 2, &written);
-        write(dir.path(), &record(1), 1, &written);
+        write(dir.path(), &record(2), 2, &written).unwrap();
+        write(dir.path(), &record(1), 1, &written).unwrap();
         let saved = SessionRecord::load(dir.path()).unwrap().unwrap();
         assert_eq!(saved.turns, 2);
     }
@@ -80,7 +89,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut file = RecordFile::new(dir.path().to_path_buf());
         file.save(record(1));
-        file.save_now(record(7));
+        file.save_now(record(7)).unwrap();
         tokio::task::yield_now().await;
         let saved = SessionRecord::load(dir.path()).unwrap().unwrap();
         assert_eq!(saved.turns, 7);

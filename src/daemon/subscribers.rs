@@ -32,6 +32,10 @@ struct Subscriber {
 pub struct Subscribers {
     log: EventLog,
     subscribers: Vec<Subscriber>,
+    /// The log could not be written (a full disk): told once, until a write succeeds.
+    log_failing: bool,
+    /// That warning, when it came up between jobs: for the next job's command.
+    untold: Option<String>,
 }
 
 impl Subscribers {
@@ -39,7 +43,31 @@ impl Subscribers {
         Subscribers {
             log,
             subscribers: Vec::new(),
+            log_failing: false,
+            untold: None,
         }
+    }
+
+    /// A failed write of the log is a warning to the clients (the one place it can
+    /// still go), once per stretch of failures.
+    fn log_failed(&mut self, turn: Option<u64>, e: &std::io::Error) {
+        log_line!("leash daemon: cannot write the event log: {e}");
+        if std::mem::replace(&mut self.log_failing, true) {
+            return;
+        }
+        let warning = format!(
+            "cannot write the event log {}: {e}; `leash session logs` and `leash report` miss what happens until it can",
+            self.log.path().display()
+        );
+        if turn.is_none() {
+            self.untold = Some(warning.clone());
+        }
+        self.warn(turn, warning);
+    }
+
+    /// A failed write of the log that no job's command has heard of yet.
+    pub fn take_untold(&mut self) -> Option<String> {
+        self.untold.take()
     }
 
     /// Sends a turn's (or step's) events to `feed` until `until`.
@@ -65,8 +93,9 @@ impl Subscribers {
 
     /// Makes the log durable; done whenever the daemon has nothing else to do.
     pub fn flush(&mut self) {
-        if let Err(e) = self.log.flush() {
-            eprintln!("leash daemon: cannot write the event log: {e}");
+        match self.log.flush() {
+            Ok(()) => self.log_failing = false,
+            Err(e) => self.log_failed(None, &e),
         }
     }
 
@@ -114,9 +143,7 @@ impl Subscribers {
             body,
         };
         let line = to_line(&event);
-        if let Err(e) = self.log.append(&line) {
-            eprintln!("leash daemon: cannot write the event log: {e}");
-        }
+        let appended = self.log.append(&line);
         let line: Arc<str> = Arc::from(line);
         let mut dropped = 0;
         self.subscribers.retain(|sub| {
@@ -139,6 +166,9 @@ impl Subscribers {
                 Offer::Closed => false,
             }
         });
+        if let Err(e) = appended {
+            self.log_failed(turn, &e);
+        }
         if dropped > 0 {
             self.warn(
                 turn,

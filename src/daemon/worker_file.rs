@@ -28,14 +28,13 @@ impl WorkerFile {
         }
     }
 
-    /// Writes the state; a damaged file stays as it is until it is replaced.
-    pub fn save(&self) {
+    /// Writes the state; a damaged file stays as it is until it is replaced. A write
+    /// that failed (a full disk) is returned: the step it belongs to fails with it.
+    pub fn save(&self) -> Result<(), Error> {
         if self.damaged.is_some() {
-            return;
+            return Ok(());
         }
-        if let Err(e) = self.state.save(&self.dir) {
-            eprintln!("leash daemon: {e}");
-        }
+        self.state.save(&self.dir)
     }
 
     /// Why `worker.json` could not be read, if it could not.
@@ -60,28 +59,38 @@ impl WorkerFile {
     }
 
     /// A new worker begins with this state (a fork's copy of its original's).
+    /// A write that fails here is told by the new worker's first step, which saves it
+    /// again.
     pub fn begin_as(&mut self, state: WorkerState) {
         self.damaged = None;
         self.state = state;
-        self.save();
+        if let Err(e) = self.save() {
+            log_line!("leash daemon: {e}");
+        }
     }
 }
 
 /// What the daemon asks of the worker's state: the worker's rules read it, the daemon
 /// only carries their answers out.
 impl WorkerFile {
-    /// The step's machine takes the step on from what was seen; the state is saved.
-    pub fn advance(&mut self, machine: &mut StepMachine, seen: Seen, now_ms: u64) -> Action {
+    /// The step's machine takes the step on from what was seen; the state is saved (a
+    /// failed save is returned: the step fails with it).
+    pub fn advance(
+        &mut self,
+        machine: &mut StepMachine,
+        seen: Seen,
+        now_ms: u64,
+    ) -> Result<Action, Error> {
         let action = machine.advance(&mut self.state, seen, now_ms);
-        self.save();
-        action
+        self.save()?;
+        Ok(action)
     }
 
     /// A step's judgement becomes the worker's last word; true when the work is done.
-    pub fn judged(&mut self, judged: &Judgement) -> bool {
+    pub fn judged(&mut self, judged: &Judgement) -> Result<bool, Error> {
         let done = self.state.judged(judged);
-        self.save();
-        done
+        self.save()?;
+        Ok(done)
     }
 
     /// A judgement of `step` on the worker as it stands.
@@ -140,7 +149,7 @@ mod tests {
         let mut file = WorkerFile::load(dir.path().to_path_buf());
         assert!(file.damage().is_some());
         file.state.phase = crate::worker::Phase::Planning;
-        file.save();
+        file.save().unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "{ not json",
@@ -149,7 +158,7 @@ mod tests {
         let note = file.replace_damaged().unwrap();
         assert!(note.contains("kept as"), "{note}");
         assert!(file.damage().is_none());
-        file.save();
+        file.save().unwrap();
         assert!(WorkerState::load(dir.path()).is_ok());
         let aside: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()

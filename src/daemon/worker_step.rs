@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::checks;
 use super::job::{Wait, Wake};
-use super::parts::Parts;
+use super::parts::{Parts, Saving};
 use super::turn::{Progress, TurnRun};
 use crate::claude::session::Cancel;
 use crate::error::Error;
@@ -132,7 +132,14 @@ impl StepRun {
             return Wait::Finished;
         };
         loop {
-            let action = parts.worker_mut().advance(machine, seen, now_ms());
+            let action = match parts.worker_mut().advance(machine, seen, now_ms()) {
+                Ok(action) => action,
+                Err(e) => {
+                    let failed = unsaved(parts, machine.step(), e);
+                    self.work_done = end_step(parts, self.id, failed);
+                    return Wait::Finished;
+                }
+            };
             if !self.announced {
                 self.announced = true;
                 let (task_id, task) = parts.worker().task();
@@ -248,9 +255,17 @@ fn ready_for(parts: &mut Parts, request: &WorkerRequest) -> Result<(), Error> {
 }
 
 /// Records the step's judgement and tells its clients; true when the work is done
-/// (the nudges still waiting are then dropped).
+/// (the nudges still waiting are then dropped). A judgement that cannot be saved (a
+/// full disk) fails the step, naming the file.
 pub fn end_step(parts: &mut Parts, id: u64, judged: Judgement) -> bool {
-    let work_done = parts.worker_mut().judged(&judged);
+    let saved = parts
+        .worker_mut()
+        .judged(&judged)
+        .and_then(|done| parts.save_record(Saving::Now).map(|()| done));
+    let (judged, work_done) = match saved {
+        Ok(done) => (judged, done),
+        Err(e) => (unsaved(parts, judged.step, e), false),
+    };
     let ended = ends_the_task(&judged)
         .then(|| judged.task_id.clone())
         .flatten();
@@ -262,6 +277,17 @@ pub fn end_step(parts: &mut Parts, id: u64, judged: Judgement) -> bool {
         parts.record_task(task_id);
     }
     work_done
+}
+
+/// A step whose state could not be saved (a full disk) fails with why, naming the
+/// file: what it did is not on disk, so it must not be reported as done.
+fn unsaved(parts: &Parts, step: crate::worker::Step, e: Error) -> Judgement {
+    Judgement {
+        exit_code: e.exit_code(),
+        ..parts
+            .worker()
+            .judgement(step, Verdict::TurnFailed, e.message)
+    }
 }
 
 /// What a step's machine said happened, as notices and events.

@@ -2,56 +2,49 @@
 //! daemon as the task ends, from the event log as it is then. The event log rotates
 //! away a busy worker's earlier days; the history keeps its newest [`MAX_TASKS`].
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Mutex;
 
 use super::TaskRow;
 use super::fold::Ledger;
-use crate::eventlog::{LOG_FILE, ROTATED_FILE};
+use crate::state_file;
 
 pub const HISTORY_FILE: &str = "history.jsonl";
 /// Tasks a worker's history keeps; it is cut back to this once it grows a tenth over.
 pub const MAX_TASKS: usize = 1000;
+/// Far above what a row takes (about 1 KB, its task verbatim): a longer line is no row
+/// of leash's, and is skipped rather than read whole.
+pub const MAX_LINE: usize = 1 << 20;
 
 /// One writer at a time in this process.
 static WRITING: Mutex<()> = Mutex::new(());
 
 /// The worker's event logs folded, the rotated one first. Both are opened before
-/// either is read, so a rotation meanwhile loses nothing.
-pub fn fold_logs(state_dir: &Path) -> Ledger {
+/// either is read, so a rotation meanwhile loses nothing. A log that is no regular file
+/// is refused (an error naming it), never waited on.
+pub fn fold_logs(state_dir: &Path) -> io::Result<Ledger> {
     let mut ledger = Ledger::new();
-    let files: Vec<File> = [ROTATED_FILE, LOG_FILE]
-        .iter()
-        .filter_map(|name| File::open(state_dir.join(name)).ok())
-        .collect();
-    for file in files {
-        let mut reader = BufReader::with_capacity(256 * 1024, file);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    if let Ok(text) = std::str::from_utf8(&line) {
-                        ledger.line(text);
-                    }
-                }
-            }
-        }
-    }
-    ledger
+    crate::eventlog::each_line(state_dir, |line| ledger.line(line))?;
+    Ok(ledger)
 }
 
 /// The rows of tasks that ended, as the worker's event logs tell them, added to its
 /// history: the logs are folded once for all of them. Each task comes with its branch.
-pub fn record(state_dir: &Path, worker: &str, ended: &[(String, Option<String>)]) {
+/// What could not be recorded is said, and returned.
+pub fn record(
+    state_dir: &Path,
+    worker: &str,
+    ended: &[(String, Option<String>)],
+) -> Result<(), String> {
     let _one = WRITING
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let ledger = fold_logs(state_dir);
+    let path = state_dir.join(HISTORY_FILE);
+    let ledger = fold_logs(state_dir)
+        .map_err(|e| format!("cannot add the task to {}: {e}", path.display()))?;
     let mut recorded: Vec<&str> = Vec::new();
     for (task_id, branch) in ended {
         // A task may end twice close together (interrupted, then replaced): the fold
@@ -68,79 +61,87 @@ pub fn record(state_dir: &Path, worker: &str, ended: &[(String, Option<String>)]
             branch: branch.clone(),
             ..row
         };
-        if let Err(e) = append(state_dir, &row) {
-            eprintln!(
-                "leash daemon: cannot add the task to {}: {e}",
-                state_dir.join(HISTORY_FILE).display()
-            );
-        }
+        append(state_dir, &row)
+            .map_err(|e| format!("cannot add the task to {}: {e}", path.display()))?;
     }
+    Ok(())
 }
 
 /// Adds a row; past a tenth over [`MAX_TASKS`], the oldest go. A torn last line (a
-/// daemon killed as it wrote) is left on a line of its own.
+/// daemon killed as it wrote) is left on a line of its own. A history that is a symlink
+/// (or anything but a regular file) is refused: nothing is written through it.
 pub fn append(state_dir: &Path, row: &TaskRow) -> io::Result<()> {
     let path = state_dir.join(HISTORY_FILE);
-    let torn = read(&path).is_some_and(|text| text.last().is_some_and(|b| *b != b'\n'));
-    let mut line = if torn {
-        "\n".to_string()
-    } else {
+    let mut file = state_file::open_append(&path)?;
+    let len = file.metadata()?.len();
+    let mut last = [b'\n'];
+    if len > 0 {
+        file.read_exact_at(&mut last, len - 1)?;
+    }
+    let mut line = if last[0] == b'\n' {
         String::new()
+    } else {
+        "\n".to_string()
     };
     line.push_str(&serde_json::to_string(row).map_err(io::Error::other)?);
     line.push('\n');
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&path)?
-        .write_all(line.as_bytes())?;
-    let Some(text) = read(&path) else {
+    file.write_all(line.as_bytes())?;
+    drop(file);
+    trim(&path)
+}
+
+/// Cuts the history back to its newest [`MAX_TASKS`] lines once it holds a tenth more.
+fn trim(path: &Path) -> io::Result<()> {
+    let Some(file) = state_file::open(path)? else {
         return Ok(());
     };
-    let lines: Vec<&[u8]> = text
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
-    if lines.len() <= MAX_TASKS + MAX_TASKS / 10 {
+    let mut newest: VecDeque<Vec<u8>> = VecDeque::with_capacity(MAX_TASKS + 1);
+    let mut lines = 0;
+    state_file::each_line(file, MAX_LINE, |line| {
+        if line.is_empty() {
+            return;
+        }
+        lines += 1;
+        if newest.len() == MAX_TASKS {
+            newest.pop_front();
+        }
+        newest.push_back(line.to_vec());
+    })?;
+    if lines <= MAX_TASKS + MAX_TASKS / 10 {
         return Ok(());
     }
-    let mut kept = lines[lines.len() - MAX_TASKS..].join(&b'\n');
-    kept.push(b'\n');
-    crate::paths::write_atomic(&path, &kept)
+    let mut kept = Vec::new();
+    for line in newest {
+        kept.extend_from_slice(&line);
+        kept.push(b'\n');
+    }
+    crate::paths::write_atomic(path, &kept)
+}
+
+/// A worker's history as read: its rows, and how many lines were too long to be rows.
+#[derive(Debug, Default)]
+pub struct History {
+    pub rows: Vec<TaskRow>,
+    pub skipped: u64,
 }
 
 /// The history's rows, oldest first; a task recorded more than once (it ended, then
-/// went on) keeps its latest. A torn, unreadable or oversized line is skipped.
-pub fn load(state_dir: &Path) -> Vec<TaskRow> {
-    let Some(text) = read(&state_dir.join(HISTORY_FILE)) else {
-        return Vec::new();
+/// went on) keeps its latest. A torn or unreadable line is passed over, an oversized
+/// one skipped and counted; a history that is no regular file is refused.
+pub fn load(state_dir: &Path) -> io::Result<History> {
+    let Some(file) = state_file::open(&state_dir.join(HISTORY_FILE))? else {
+        return Ok(History::default());
     };
     let mut rows: Vec<TaskRow> = Vec::new();
-    for line in text.split(|b| *b == b'\n') {
+    let skipped = state_file::each_line(file, MAX_LINE, |line| {
         let Ok(row) = serde_json::from_slice::<TaskRow>(line) else {
-            continue;
+            return;
         };
         rows.retain(|r| r.task_id != row.task_id);
         rows.push(row);
-    }
-    rows
+    })?;
+    Ok(History { rows, skipped })
 }
-
-/// A history a person may have put anything in: only a regular file is read (a FIFO or
-/// a device would hang or never end), and at most [`MAX_BYTES`] of it.
-fn read(path: &Path) -> Option<Vec<u8>> {
-    let file = File::open(path).ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut text = Vec::new();
-    file.take(MAX_BYTES).read_to_end(&mut text).ok()?;
-    Some(text)
-}
-
-/// Far above what [`MAX_TASKS`] rows take (about 1 KB each).
-const MAX_BYTES: u64 = 64 << 20;
 
 #[cfg(test)]
 mod tests {
@@ -161,7 +162,7 @@ mod tests {
         for id in 0..MAX_TASKS + MAX_TASKS / 10 + 1 {
             append(dir.path(), &row(id)).unwrap();
         }
-        let rows = load(dir.path());
+        let rows = load(dir.path()).unwrap().rows;
         assert_eq!(rows.len(), MAX_TASKS);
         assert_eq!(rows[0].task_id, format!("t{}", MAX_TASKS / 10 + 1));
         let again = TaskRow {
@@ -169,7 +170,7 @@ mod tests {
             ..row(MAX_TASKS)
         };
         append(dir.path(), &again).unwrap();
-        let rows = load(dir.path());
+        let rows = load(dir.path()).unwrap().rows;
         assert_eq!(rows.len(), MAX_TASKS, "the same task once");
         assert_eq!(rows.last().unwrap().standing, Standing::Done);
         std::fs::write(
@@ -177,7 +178,11 @@ mod tests {
             std::fs::read_to_string(dir.path().join(HISTORY_FILE)).unwrap() + "{\"torn",
         )
         .unwrap();
-        assert_eq!(load(dir.path()).len(), MAX_TASKS, "a torn line is skipped");
+        assert_eq!(
+            load(dir.path()).unwrap().rows.len(),
+            MAX_TASKS,
+            "a torn line is skipped"
+        );
     }
 
     #[test]
@@ -190,14 +195,43 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         append(dir.path(), &row(2)).unwrap();
         append(dir.path(), &row(3)).unwrap();
-        let ids: Vec<String> = load(dir.path()).into_iter().map(|r| r.task_id).collect();
+        let ids: Vec<String> = load(dir.path())
+            .unwrap()
+            .rows
+            .into_iter()
+            .map(|r| r.task_id)
+            .collect();
         assert_eq!(ids, ["t1", "t2", "t3"]);
     }
 
     #[test]
-    fn a_history_that_is_no_file_reads_as_empty() {
+    fn a_history_that_is_no_file_is_refused_and_never_written_through() {
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/dev/zero", dir.path().join(HISTORY_FILE)).unwrap();
-        assert!(load(dir.path()).is_empty());
+        let e = load(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("a symlink"), "{e}");
+        let elsewhere = dir.path().join("elsewhere.jsonl");
+        std::fs::write(&elsewhere, "").unwrap();
+        std::fs::remove_file(dir.path().join(HISTORY_FILE)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join(HISTORY_FILE)).unwrap();
+        assert!(append(dir.path(), &row(1)).is_err());
+        assert_eq!(
+            std::fs::read(&elsewhere).unwrap(),
+            b"",
+            "the target untouched"
+        );
+    }
+
+    #[test]
+    fn an_oversized_first_line_hides_no_later_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let huge = format!("{{\"task\":\"{}\"}}\n", "x".repeat(MAX_LINE + 1));
+        std::fs::write(dir.path().join(HISTORY_FILE), huge).unwrap();
+        append(dir.path(), &row(1)).unwrap();
+        append(dir.path(), &row(2)).unwrap();
+        let history = load(dir.path()).unwrap();
+        let ids: Vec<&str> = history.rows.iter().map(|r| r.task_id.as_str()).collect();
+        assert_eq!(ids, ["t1", "t2"]);
+        assert_eq!(history.skipped, 1);
     }
 }

@@ -569,13 +569,16 @@ impl WorkerState {
     /// A missing file is a fresh worker; a damaged one is reported.
     pub fn load(state_dir: &Path) -> Result<WorkerState, Error> {
         let path = Self::path(state_dir);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+        match crate::state_file::read(&path, crate::state_file::MAX_RECORD_BYTES) {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes).map_err(|e| {
                 Error::setup(format!("{} is damaged ({e})", path.display()))
                     .hint("`leash loop --fresh --task ...` starts over and keeps it aside")
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(WorkerState::default()),
-            Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+            Ok(None) => Ok(WorkerState::default()),
+            Err(e) => Err(
+                crate::state_file::error(format!("cannot read {}", path.display()), e)
+                    .hint("`leash loop --fresh --task ...` starts over and keeps it aside"),
+            ),
         }
     }
 

@@ -388,3 +388,299 @@ fn implement_without_a_task_is_refused() {
     let run = env.leash(&["loop"]);
     assert_eq!(run.code(), 2, "{run:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue 27, cases 7-10 and 12-14: state files that are no regular files, an oversized
+// history line, a full disk, text that is not UTF-8, a runtime dir that is a file.
+// ---------------------------------------------------------------------------------------
+
+fn mkfifo(path: &std::path::Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// A task planned, implemented and committed by `loop`.
+fn finish_a_task(env: &Env, task: &str) -> crate::support::Run {
+    env.script(&[
+        "reply 1. write feature.txt\\n2. commit it",
+        "write feature.txt done; commit add the feature",
+    ]);
+    env.leash(&["loop", "--json", "--task", task])
+}
+
+/// The worker's state dir, its daemon started.
+fn state_dir_of(env: &Env) -> std::path::PathBuf {
+    env.ok(&["session", "start"]);
+    env.state.join(env.worker_name())
+}
+
+/// A command's failure as its `--json` output ends it: exit code and `error.kind`.
+fn assert_refused(run: &crate::support::Run, code: i32, kind: &str, says: &str) {
+    assert_eq!(run.code(), code, "{run:?}");
+    let last = run.last_json();
+    assert_eq!(last["type"], "error", "{run:?}");
+    assert_eq!(last["kind"], kind, "{run:?}");
+    assert!(run.stderr.contains(says), "{says:?} not said: {run:?}");
+}
+
+/// Issue 27 case 7: an event log replaced by a FIFO or a link to `/dev/zero` is refused
+/// with a line naming it; nothing waits on it, and the daemon's history thread is not
+/// held up by it (so `session stop` returns).
+#[test]
+fn event_logs_that_are_a_fifo_or_a_link_are_refused_never_waited_on() {
+    let env = Env::worker();
+    let dir = state_dir_of(&env);
+    mkfifo(&dir.join("events.1.jsonl"));
+    let run = finish_a_task(&env, "Add feature.txt");
+    assert_eq!(run.code(), 0, "{run:?}");
+    env.ok(&["session", "stop"]);
+    let run = env.leash(&["--json", "report"]);
+    assert_refused(&run, 4, "setup", "events.1.jsonl is a FIFO");
+    let run = env.leash(&["--json", "session", "logs"]);
+    assert_refused(&run, 4, "setup", "events.1.jsonl is a FIFO");
+
+    std::fs::remove_file(dir.join("events.1.jsonl")).unwrap();
+    std::fs::rename(dir.join("events.jsonl"), dir.join("kept.jsonl")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("events.jsonl")).unwrap();
+    let run = env.leash(&["--json", "report"]);
+    assert_refused(&run, 4, "setup", "events.jsonl is a symlink");
+    let run = env.leash(&["--json", "session", "start"]);
+    assert_refused(&run, 4, "setup", "events.jsonl is a symlink");
+}
+
+/// Issue 27 case 7: `worker.json` and `session.json` that are a FIFO or a link to
+/// `/dev/zero` are refused, not read forever.
+#[test]
+fn worker_and_session_files_that_are_a_fifo_or_a_link_are_refused() {
+    let env = Env::worker();
+    let dir = state_dir_of(&env);
+    env.ok(&["session", "stop"]);
+    mkfifo(&dir.join("worker.json"));
+    let run = env.leash(&["--json", "status"]);
+    assert_refused(&run, 4, "setup", "worker.json is a FIFO");
+    std::fs::remove_file(dir.join("worker.json")).unwrap();
+    std::fs::remove_file(dir.join("session.json")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("session.json")).unwrap();
+    let run = env.leash(&["--json", "session", "status"]);
+    assert_refused(&run, 4, "setup", "session.json is a symlink");
+    let run = env.leash(&["--json", "session", "send", "hi"]);
+    assert_refused(&run, 4, "setup", "session.json is a symlink");
+}
+
+/// Issue 27 case 8: a history whose first line is over 64 MiB hides no later row: the
+/// line is skipped (and said), the tasks recorded after it are reported.
+#[test]
+fn an_oversized_history_line_hides_no_later_task() {
+    let env = Env::worker();
+    let dir = state_dir_of(&env);
+    let huge = format!("{{\"task\":\"{}\"}}\n", "x".repeat(65 << 20));
+    std::fs::write(dir.join("history.jsonl"), huge).unwrap();
+    let run = finish_a_task(&env, "Add feature.txt");
+    assert_eq!(run.code(), 0, "{run:?}");
+    env.ok(&["session", "stop"]);
+    // Only the history holds the task now, as after a busy week of rotations.
+    for log in ["events.jsonl", "events.1.jsonl"] {
+        let _ = std::fs::remove_file(dir.join(log));
+    }
+    let run = env.ok(&["--json", "report"]);
+    let rows: Vec<_> = run
+        .json_lines()
+        .into_iter()
+        .filter(|l| l["type"] == "task")
+        .collect();
+    assert_eq!(rows.len(), 1, "{run:?}");
+    assert_eq!(rows[0]["task"], "Add feature.txt");
+    assert!(run.stderr.contains("skipped 1 line(s)"), "{run:?}");
+}
+
+/// Issue 27 case 10: an argument that is not UTF-8 is a usage error naming it, wherever
+/// `--json` is, never a panic.
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error_naming_it() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new();
+    let bad = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    for (before, after) in [(&["--json"][..], &[][..]), (&[], &["--json"])] {
+        let mut command = env.command(before);
+        command.args(["session", "send"]).arg(bad).args(after);
+        let run = crate::support::run_with_timeout(command, None);
+        assert_refused(&run, 2, "usage", "is not valid UTF-8");
+        assert!(run.stderr.contains("caf\u{fffd}"), "names it: {run:?}");
+    }
+    let mut command = env.command(&["session", "send"]);
+    command.arg(bad);
+    let run = crate::support::run_with_timeout(command, None);
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(run.stderr.contains("argument 3"), "{run:?}");
+    assert!(env.turns().is_empty(), "nothing was sent");
+}
+
+/// Issue 27 case 12: a setting whose environment variable is not UTF-8 is refused as
+/// `abc` is, naming the variable, not silently replaced by its default.
+#[test]
+fn settings_from_environment_values_that_are_not_utf8_are_refused() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new();
+    for var in [
+        "LEASH_MAX_NUDGES",
+        "LEASH_CLAUDE",
+        "LEASH_MODEL",
+        "LEASH_WORKER",
+    ] {
+        let mut command = env.command(&["--json", "session", "send", "hi"]);
+        command.env(var, std::ffi::OsStr::from_bytes(b"5\xff"));
+        let run = crate::support::run_with_timeout(command, None);
+        assert_refused(&run, 2, "usage", var);
+        assert!(run.stderr.contains("not valid UTF-8"), "{run:?}");
+    }
+    assert!(env.turns().is_empty(), "nothing was sent");
+}
+
+/// Issue 27 case 13: a runtime dir that is a regular file is an unsafe dir (4), not an
+/// internal error.
+#[test]
+fn a_runtime_dir_that_is_a_file_is_a_setup_error() {
+    let mut env = Env::new();
+    let file = env.dir.path().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    env.set("LEASH_RUNTIME_DIR", file.to_str().unwrap());
+    for args in [
+        &["--json", "session", "status"][..],
+        &["--json", "session", "send", "hi"],
+    ] {
+        let run = env.leash(args);
+        assert_refused(&run, 4, "setup", "is not a directory");
+    }
+    env.set("LEASH_RUNTIME_DIR", file.join("below").to_str().unwrap());
+    let run = env.leash(&["--json", "session", "status"]);
+    assert_refused(&run, 4, "setup", "is not a directory");
+}
+
+/// Issue 27 case 14: a history that is a symlink is never appended to: the file it
+/// points at, outside the state dir, stays as it was, and `report` says why it refuses.
+#[test]
+fn a_history_that_is_a_symlink_is_never_written_through() {
+    let env = Env::worker();
+    let dir = state_dir_of(&env);
+    let outside = env.dir.path().join("outside.jsonl");
+    std::fs::write(&outside, "").unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("history.jsonl")).unwrap();
+    let run = finish_a_task(&env, "Add feature.txt");
+    assert_eq!(run.code(), 0, "{run:?}");
+    // The row is saved once the task's command is gone: the next command says it was not.
+    env.wait_until("the history thread to give up", || {
+        std::fs::read_to_string(dir.join("daemon.log"))
+            .is_ok_and(|log| log.contains("cannot add the task"))
+    });
+    let run = env.ok(&["session", "send", "hi"]);
+    assert!(
+        run.stderr.contains("history.jsonl is a symlink"),
+        "the warning is printed: {run:?}"
+    );
+    env.ok(&["session", "stop"]);
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "", "untouched");
+    let run = env.leash(&["--json", "report"]);
+    assert_refused(&run, 4, "setup", "history.jsonl is a symlink");
+    let run = env.leash(&["doctor"]);
+    assert!(run.stdout.contains("warn  state file"), "{run:?}");
+    assert!(run.stdout.contains("history.jsonl is a symlink"), "{run:?}");
+}
+
+/// A tmpfs of a given size, for a full disk; unmounted when dropped. `None` where this
+/// process may not mount (not root, no CAP_SYS_ADMIN).
+struct TinyDisk {
+    dir: tempfile::TempDir,
+}
+
+impl TinyDisk {
+    fn mount(size: &str) -> Option<TinyDisk> {
+        let dir = tempfile::Builder::new().prefix("ltdisk").tempdir().ok()?;
+        let mounted = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(TinyDisk { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Fills the disk to the last byte; the file that fills it is returned.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.path().join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        while file.write_all(&block[..1]).is_ok() {}
+        let _ = file.sync_all();
+        filler
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Issue 27 case 9: on a full state disk a step whose `worker.json` cannot be saved
+/// fails (exit 1, I/O) with a line naming the file and the cause, and is never
+/// reported done with nothing saved; with space again the worker goes on.
+#[test]
+fn a_full_state_disk_fails_the_step_naming_the_file_and_the_cause() {
+    let Some(disk) = TinyDisk::mount("512k") else {
+        eprintln!("SKIPPED: a full disk needs a tmpfs, and this process may not mount one");
+        return;
+    };
+    let mut env = Env::worker();
+    let state = disk.path().join("state");
+    env.set("LEASH_STATE_DIR", state.to_str().unwrap());
+    env.state = state;
+    env.ok(&["session", "start"]);
+    let filler = disk.fill();
+    // The daemon's own lines cannot reach daemon.log either: it goes on all the same.
+    let run = env.leash(&["session", "send", "hi"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(run.stdout, "echo: hi\n");
+    env.wait_until("the event log to fail", || {
+        let run = env.leash(&["session", "send", "again"]);
+        assert_eq!(run.code(), 0, "{run:?}");
+        run.stderr.contains("cannot write the event log")
+    });
+    let run = env.leash(&["doctor"]);
+    assert!(run.stdout.contains("warn  state disk"), "{run:?}");
+    let run = finish_a_task(&env, "Add feature.txt");
+    assert_eq!(run.code(), 1, "{run:?}");
+    let judged: Vec<_> = run
+        .json_lines()
+        .into_iter()
+        .filter(|l| l["type"] == "judged")
+        .collect();
+    let last = &judged.last().expect("a judged line")["judgement"];
+    assert_eq!(last["exit_code"], 1, "{run:?}");
+    assert_eq!(last["verdict"], "turn_failed", "{run:?}");
+    let message = last["message"].as_str().unwrap();
+    assert!(message.contains("worker.json"), "names the file: {message}");
+    assert!(
+        message.contains("No space left"),
+        "names the cause: {message}"
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    let run = env.leash(&["loop", "--json", "--fresh", "--task", "Add feature.txt"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+}

@@ -29,8 +29,9 @@ pub struct LogsArgs {
 pub async fn run(args: LogsArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     let target = target(global)?;
     let dir = target.state_dir.clone();
-    let entries = read_entries(&dir, None, None)
-        .map_err(|e| Error::io(format!("cannot read the event log in {}", dir.display()), e))?;
+    let entries = read_entries(&dir, None, None).map_err(|e| {
+        crate::state_file::error(format!("cannot read the event log in {}", dir.display()), e)
+    })?;
     let last_seq = entries.last().and_then(|l| seq_of(l)).unwrap_or(0);
     let skip = if args.lines == 0 {
         0

@@ -164,7 +164,8 @@ fn began(state_dir: &std::path::Path, running: u64) -> Vec<Event<Value>> {
         "compacted",
         "checks_ran",
     ];
-    let Ok(mut file) = std::fs::File::open(state_dir.join(crate::eventlog::LOG_FILE)) else {
+    let Ok(Some(mut file)) = crate::state_file::open(&state_dir.join(crate::eventlog::LOG_FILE))
+    else {
         return Vec::new();
     };
     let Ok((tail, _)) = crate::eventlog::tail(&mut file, TAIL) else {

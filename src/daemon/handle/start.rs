@@ -55,7 +55,7 @@ impl SessionCommand for Start {
         if let Some(allow) = spec.change.permission_allow.take() {
             parts.set_allow_list(allow);
         }
-        parts.save_record(Saving::Background);
+        let _ = parts.save_record(Saving::Background);
         Some(match started.result {
             Ok(()) => Answering::Status,
             Err(e) => Answering::Error(e),

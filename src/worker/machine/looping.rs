@@ -99,6 +99,8 @@ pub fn loop_next(judgement: &Judgement) -> LoopNext {
         | Verdict::ChangesRequested => LoopNext::Nudge,
         Verdict::Rescoped => LoopNext::Implement,
         Verdict::NothingToDo if judgement.phase != Phase::Done => LoopNext::Implement,
+        // A step that failed says why in its own code (a state it could not save: 1).
+        Verdict::TurnFailed => LoopNext::Finish(judgement.exit_code, None),
         verdict => LoopNext::Finish(verdict.exit_code(), None),
     }
 }
