@@ -178,72 +178,111 @@ pub fn text(rows: &[TaskRow], totals: &[Totals], width: Option<usize>, color: bo
         .into_iter()
         .map(|row| row.into_iter().map(|c| safe(&c).into_owned()).collect())
         .collect();
-    // Columns a cell takes on a terminal (a CJK character takes two).
-    let chars = console::measure_text_width;
-    let mut widths: Vec<usize> = COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            cells
-                .iter()
-                .map(|row| chars(&row[i]))
-                .max()
-                .unwrap_or(0)
-                .max(c.name.len())
-        })
-        .collect();
-    let mut shown: Vec<bool> = vec![true; COLUMNS.len()];
-    let task = 1;
-    if let Some(width) = width {
-        let used = |widths: &[usize], shown: &[bool]| -> usize {
-            widths
-                .iter()
-                .zip(shown)
-                .filter(|(_, s)| **s)
-                .map(|(w, _)| w + 2)
-                .sum()
-        };
-        let over = used(&widths, &shown).saturating_sub(width);
-        widths[task] = widths[task].saturating_sub(over).max(TASK_MIN);
-        let mut order: Vec<usize> = (0..COLUMNS.len())
-            .filter(|i| COLUMNS[*i].drop_order > 0)
-            .collect();
-        order.sort_by_key(|i| std::cmp::Reverse(COLUMNS[*i].drop_order));
-        for i in order {
-            if used(&widths, &shown) <= width {
-                break;
-            }
-            shown[i] = false;
-        }
-    }
+    let (widths, shown) = layout(&cells, width);
     let mut out = String::new();
     let header: Vec<String> = COLUMNS.iter().map(|c| c.name.to_string()).collect();
     let outcome = 2;
     for (r, row) in std::iter::once(&header).chain(&cells).enumerate() {
+        let is_task_row = r > 0 && r <= rows.len();
+        let is_total = r > rows.len();
         let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
+        let mut i = 0;
+        while i < COLUMNS.len() {
             if !shown[i] {
+                i += 1;
                 continue;
             }
-            let cell = cut(cell, widths[i]);
-            let pad = widths[i].saturating_sub(chars(&cell));
+            // A total's words run on over the empty cells after them.
+            let mut room = widths[i];
+            let mut next = i + 1;
+            while is_total
+                && width_of(&row[i]) > room
+                && next < COLUMNS.len()
+                && row[next].is_empty()
+            {
+                if shown[next] {
+                    room += widths[next] + GAP;
+                }
+                next += 1;
+            }
+            let cell = cut(&row[i], room);
+            let pad = room.saturating_sub(width_of(&cell));
             let padded = if COLUMNS[i].numeric {
                 format!("{}{cell}", " ".repeat(pad))
             } else {
                 format!("{cell}{}", " ".repeat(pad))
             };
-            let is_task_row = r > 0 && r <= rows.len();
             if color && i == outcome && is_task_row {
                 line.push_str(&paint(rows[r - 1].standing, &padded));
             } else {
                 line.push_str(&padded);
             }
             line.push_str("  ");
+            i = next;
         }
         out.push_str(line.trim_end());
         out.push('\n');
     }
     out
+}
+
+/// Columns between two cells.
+const GAP: usize = 2;
+/// What the task column keeps before any other column goes.
+const TASK_COMFORT: usize = 40;
+const TASK: usize = 1;
+
+/// Columns a cell takes on a terminal (a CJK character takes two).
+fn width_of(text: &str) -> usize {
+    console::measure_text_width(text)
+}
+
+/// Each column's width and whether it is shown, to fit `width`: the task column gives
+/// way down to a comfortable width, then the least telling columns go whole, then the
+/// task column gives way down to its least; what is left over goes back to it.
+fn layout(cells: &[Vec<String>], width: Option<usize>) -> (Vec<usize>, Vec<bool>) {
+    let mut widths: Vec<usize> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .map(|row| width_of(&row[i]))
+                .max()
+                .unwrap_or(0)
+                .max(c.name.len())
+        })
+        .collect();
+    let mut shown: Vec<bool> = vec![true; COLUMNS.len()];
+    let Some(width) = width else {
+        return (widths, shown);
+    };
+    let natural = widths[TASK];
+    let used = |widths: &[usize], shown: &[bool]| -> usize {
+        widths
+            .iter()
+            .zip(shown)
+            .filter(|(_, s)| **s)
+            .map(|(w, _)| w + GAP)
+            .sum::<usize>()
+            - GAP
+    };
+    widths[TASK] = natural.min(TASK_COMFORT);
+    let mut order: Vec<usize> = (0..COLUMNS.len())
+        .filter(|i| COLUMNS[*i].drop_order > 0)
+        .collect();
+    order.sort_by_key(|i| std::cmp::Reverse(COLUMNS[*i].drop_order));
+    for i in order {
+        if used(&widths, &shown) <= width {
+            break;
+        }
+        shown[i] = false;
+    }
+    let others = used(&widths, &shown) - widths[TASK];
+    widths[TASK] = width
+        .saturating_sub(others)
+        .clamp(TASK_MIN, natural.max(TASK_MIN));
+    (widths, shown)
 }
 
 /// At most `width` columns of a terminal, the cut shown.
@@ -319,7 +358,12 @@ pub fn html(rows: &[TaskRow], totals: &[Totals]) -> String {
         };
         out.push_str(&format!("<tr class=\"{class}\">"));
         for (c, cell) in COLUMNS.iter().zip(row) {
-            let align = if c.numeric { " class=\"n\"" } else { "" };
+            // Numbers, branches and outcomes stay on one line; only prose wraps.
+            let align = match (c.numeric, c.name) {
+                (true, _) => " class=\"n\"",
+                (false, "TASK" | "WENT WRONG") => " class=\"prose\"",
+                (false, _) => "",
+            };
             out.push_str(&format!("<td{align}>{}</td>", xml(&cell)));
         }
         out.push_str("</tr>\n");
@@ -339,8 +383,10 @@ pub fn page(svg: &str, table: &str) -> String {
 <style>
 body {{ font-family: sans-serif; margin: 2em; color: #24292f; }}
 table {{ border-collapse: collapse; margin-top: 1.5em; }}
-th, td {{ padding: 4px 10px; border-bottom: 1px solid #d0d7de; text-align: left; }}
+th, td {{ padding: 4px 10px; border-bottom: 1px solid #d0d7de; text-align: left; white-space: nowrap; }}
 td.n {{ text-align: right; }}
+td.prose {{ white-space: normal; }}
+svg {{ width: 100%; height: auto; display: block; }}
 tr.done td:nth-child(3) {{ color: #1a7f37; }}
 tr.blocked td:nth-child(3), tr.out_of_nudges td:nth-child(3), tr.over_budget td:nth-child(3),
 tr.failed td:nth-child(3), tr.interrupted td:nth-child(3) {{ color: #cf222e; font-weight: bold; }}
@@ -359,6 +405,67 @@ tr.total td {{ font-weight: bold; }}
 mod tests {
     use super::*;
     use crate::report::fold::Ledger;
+
+    /// A night of five tasks that ended each its own way.
+    fn night() -> (Vec<TaskRow>, Vec<Totals>) {
+        let mut ledger = Ledger::new();
+        for i in 1..=5 {
+            ledger.line(&format!(
+                r#"{{"type":"step_started","seq":{i},"ts":{i}000,"turn":{i},"step":"plan","task_id":"t{i}","task":"Add a --version flag that prints the build's commit, number {i}"}}"#
+            ));
+        }
+        let mut rows = ledger.rows();
+        let ends = [
+            Standing::Done,
+            Standing::Done,
+            Standing::Blocked,
+            Standing::Running,
+            Standing::Replaced,
+        ];
+        for (i, (row, standing)) in rows.iter_mut().zip(ends).enumerate() {
+            row.worker = format!("task-{}", i + 1);
+            row.branch = Some(format!("leash/task-{}", i + 1));
+            row.standing = standing;
+            row.exit_code = Some(0);
+            row.cost_usd = 0.0012;
+            row.turns = 3;
+            row.duration_ms = 16_400;
+            row.checks_passed = 1;
+            row.faults.crashes = 1;
+        }
+        let totals = vec![Totals::of(None, &rows)];
+        (rows, totals)
+    }
+
+    #[test]
+    fn at_80_100_and_120_columns_the_table_fits_header_and_rows_alike() {
+        let (rows, totals) = night();
+        let breakdown = "5 task(s): 2 done, 1 need you, 1 running, 1 replaced";
+        for width in [80, 100, 120] {
+            let table = text(&rows, &totals, Some(width), false);
+            let lines: Vec<&str> = table.lines().collect();
+            for line in &lines {
+                assert!(width_of(line) <= width, "{width}: {line}\n{table}");
+            }
+            let header = lines[0];
+            for (name, mark) in [
+                ("COST", "$0.0012"),
+                ("TIME", "16.4 s"),
+                ("BRANCH", "leash/task-1"),
+            ] {
+                let in_rows = lines[1..=rows.len()].iter().all(|l| l.contains(mark));
+                assert_eq!(header.contains(name), in_rows, "{width}: {name}\n{table}");
+            }
+            assert!(
+                lines[1].contains("Add a --version flag"),
+                "{width}:\n{table}"
+            );
+            assert!(
+                lines.last().unwrap().contains(breakdown),
+                "the totals are not cut at {width}:\n{table}"
+            );
+        }
+    }
 
     #[test]
     fn a_task_s_markdown_and_html_are_shown_as_typed() {
