@@ -13,11 +13,39 @@ struct Column {
     name: &'static str,
     numeric: bool,
     drop_order: u8,
+    /// Whether the report's rows call for it at all.
+    wanted: fn(&[TaskRow]) -> bool,
     cell: fn(&TaskRow) -> String,
     total: fn(&Totals) -> String,
 }
 
 const TASK_MIN: usize = 20;
+
+fn always(_: &[TaskRow]) -> bool {
+    true
+}
+
+/// A report over workers of more than one repository names each row's.
+fn several_repositories(rows: &[TaskRow]) -> bool {
+    let mut repositories = rows.iter().map(|r| r.repository.as_deref());
+    let first = repositories.next();
+    repositories.any(|r| Some(r) != first)
+}
+
+/// The items of the columns `wanted`.
+fn only<T>(items: Vec<T>, wanted: &[bool]) -> Vec<T> {
+    items
+        .into_iter()
+        .zip(wanted)
+        .filter(|(_, w)| **w)
+        .map(|(item, _)| item)
+        .collect()
+}
+
+/// Which columns the rows call for.
+fn wanted(rows: &[TaskRow]) -> Vec<bool> {
+    COLUMNS.iter().map(|c| (c.wanted)(rows)).collect()
+}
 
 fn dash(n: u32) -> String {
     if n == 0 {
@@ -44,6 +72,7 @@ const COLUMNS: &[Column] = &[
         name: "WORKER",
         numeric: false,
         drop_order: 0,
+        wanted: always,
         cell: |r| r.worker.clone(),
         total: |t| t.worker.clone().unwrap_or_else(|| "all".to_string()),
     },
@@ -51,6 +80,7 @@ const COLUMNS: &[Column] = &[
         name: "TASK",
         numeric: false,
         drop_order: 0,
+        wanted: always,
         cell: |r| one_line(&r.task, 200),
         total: |t| {
             let mut parts = vec![format!("{} task(s): {} done", t.tasks, t.done)];
@@ -71,6 +101,7 @@ const COLUMNS: &[Column] = &[
         name: "OUTCOME",
         numeric: false,
         drop_order: 0,
+        wanted: always,
         cell: |r| r.standing.label().to_string(),
         total: |_| String::new(),
     },
@@ -78,6 +109,7 @@ const COLUMNS: &[Column] = &[
         name: "EXIT",
         numeric: true,
         drop_order: 1,
+        wanted: always,
         cell: |r| r.exit_code.map_or("-".to_string(), |c| c.to_string()),
         total: |_| String::new(),
     },
@@ -85,6 +117,7 @@ const COLUMNS: &[Column] = &[
         name: "COMMITS",
         numeric: true,
         drop_order: 2,
+        wanted: always,
         cell: |r| match &r.latest_commit {
             Some(c) => format!("{} {}", r.commits, c.id.chars().take(7).collect::<String>()),
             None => dash(r.commits),
@@ -95,6 +128,7 @@ const COLUMNS: &[Column] = &[
         name: "CHECKS",
         numeric: false,
         drop_order: 3,
+        wanted: always,
         cell: |r| match (r.checks_passed, r.checks_failed) {
             (0, 0) => "-".to_string(),
             (p, 0) => format!("{p} pass"),
@@ -106,6 +140,7 @@ const COLUMNS: &[Column] = &[
         name: "REVIEWS",
         numeric: true,
         drop_order: 6,
+        wanted: always,
         cell: |r| dash(r.reviews),
         total: |_| String::new(),
     },
@@ -113,6 +148,7 @@ const COLUMNS: &[Column] = &[
         name: "NUDGES",
         numeric: true,
         drop_order: 4,
+        wanted: always,
         cell: |r| dash(r.nudges),
         total: |_| String::new(),
     },
@@ -120,6 +156,7 @@ const COLUMNS: &[Column] = &[
         name: "RESCOPES",
         numeric: true,
         drop_order: 7,
+        wanted: always,
         cell: |r| dash(r.rescopes),
         total: |_| String::new(),
     },
@@ -127,6 +164,7 @@ const COLUMNS: &[Column] = &[
         name: "COST",
         numeric: true,
         drop_order: 1,
+        wanted: always,
         cell: |r| usd(r.cost_usd),
         total: |t| usd(t.cost_usd),
     },
@@ -134,6 +172,7 @@ const COLUMNS: &[Column] = &[
         name: "TURNS",
         numeric: true,
         drop_order: 5,
+        wanted: always,
         cell: |r| r.turns.to_string(),
         total: |t| t.turns.to_string(),
     },
@@ -141,6 +180,7 @@ const COLUMNS: &[Column] = &[
         name: "TIME",
         numeric: true,
         drop_order: 2,
+        wanted: always,
         cell: |r| time(r.duration_ms),
         total: |t| time(t.duration_ms),
     },
@@ -148,13 +188,23 @@ const COLUMNS: &[Column] = &[
         name: "WENT WRONG",
         numeric: false,
         drop_order: 3,
+        wanted: always,
         cell: |r| or_dash(r.faults.describe()),
         total: |t| or_dash(t.faults.describe()),
+    },
+    Column {
+        name: "REPOSITORY",
+        numeric: false,
+        drop_order: 9,
+        wanted: several_repositories,
+        cell: |r| r.repository.clone().unwrap_or_else(|| "-".to_string()),
+        total: |_| String::new(),
     },
     Column {
         name: "BRANCH",
         numeric: false,
         drop_order: 8,
+        wanted: always,
         cell: |r| r.branch.clone().unwrap_or_else(|| "-".to_string()),
         total: |_| String::new(),
     },
@@ -178,7 +228,7 @@ pub fn text(rows: &[TaskRow], totals: &[Totals], width: Option<usize>, color: bo
         .into_iter()
         .map(|row| row.into_iter().map(|c| safe(&c).into_owned()).collect())
         .collect();
-    let (widths, shown) = layout(&cells, width);
+    let (widths, shown) = layout(&cells, wanted(rows), width);
     let mut out = String::new();
     let header: Vec<String> = COLUMNS.iter().map(|c| c.name.to_string()).collect();
     let outcome = 2;
@@ -240,7 +290,11 @@ fn width_of(text: &str) -> usize {
 /// Each column's width and whether it is shown, to fit `width`: the task column gives
 /// way down to a comfortable width, then the least telling columns go whole, then the
 /// task column gives way down to its least; what is left over goes back to it.
-fn layout(cells: &[Vec<String>], width: Option<usize>) -> (Vec<usize>, Vec<bool>) {
+fn layout(
+    cells: &[Vec<String>],
+    mut shown: Vec<bool>,
+    width: Option<usize>,
+) -> (Vec<usize>, Vec<bool>) {
     let mut widths: Vec<usize> = COLUMNS
         .iter()
         .enumerate()
@@ -253,7 +307,6 @@ fn layout(cells: &[Vec<String>], width: Option<usize>) -> (Vec<usize>, Vec<bool>
                 .max(c.name.len())
         })
         .collect();
-    let mut shown: Vec<bool> = vec![true; COLUMNS.len()];
     let Some(width) = width else {
         return (widths, shown);
     };
@@ -322,7 +375,8 @@ pub fn markdown(rows: &[TaskRow], totals: &[Totals]) -> String {
         out
     };
     let mut out = String::new();
-    let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
+    let wanted = wanted(rows);
+    let line = |cells: Vec<String>| format!("| {} |\n", only(cells, &wanted).join(" | "));
     out.push_str(&line(COLUMNS.iter().map(|c| c.name.to_string()).collect()));
     out.push_str(&line(
         COLUMNS
@@ -346,8 +400,10 @@ pub fn markdown(rows: &[TaskRow], totals: &[Totals]) -> String {
 
 /// As an HTML table.
 pub fn html(rows: &[TaskRow], totals: &[Totals]) -> String {
+    let wanted = wanted(rows);
+    let columns = only(COLUMNS.iter().collect(), &wanted);
     let mut out = String::from("<table>\n<tr>");
-    for c in COLUMNS {
+    for c in &columns {
         out.push_str(&format!("<th>{}</th>", c.name));
     }
     out.push_str("</tr>\n");
@@ -357,7 +413,7 @@ pub fn html(rows: &[TaskRow], totals: &[Totals]) -> String {
             None => "total".to_string(),
         };
         out.push_str(&format!("<tr class=\"{class}\">"));
-        for (c, cell) in COLUMNS.iter().zip(row) {
+        for (c, cell) in columns.iter().zip(only(row, &wanted)) {
             // Numbers, branches and outcomes stay on one line; only prose wraps.
             let align = match (c.numeric, c.name) {
                 (true, _) => " class=\"n\"",

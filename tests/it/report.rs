@@ -711,3 +711,41 @@ fn status_and_report_tell_the_code_the_loop_exited_with() {
         );
     }
 }
+
+/// `report --all` over workers of two repositories names each row's; over one, it
+/// does not.
+#[test]
+fn a_report_over_several_repositories_names_each_row_s() {
+    let mut env = Env::worker();
+    let scripts = env.dir.path().join("script-%w.txt");
+    env.set("FAKE_CLAUDE_SCRIPT", &scripts.display().to_string());
+    let other = env.dir.path().join("other-repo");
+    std::fs::create_dir_all(&other).unwrap();
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["config", "user.email", "test@example.com"],
+        &["config", "user.name", "Test"],
+        &["commit", "-q", "--allow-empty", "-m", "initial"],
+    ] {
+        crate::support::git(&other, args);
+    }
+    for (worker, dir) in [("here", env.repo.clone()), ("there", other.clone())] {
+        let path = env.dir.path().join(format!("script-{worker}.txt"));
+        std::fs::write(path, "reply 1. write a.txt\n").unwrap();
+        let run = env.leash_in(&dir, &["--worker", worker, "plan", "--task", "Add a.txt"]);
+        assert_eq!(run.code(), 0, "{run:?}");
+    }
+    let all = env.ok(&["report", "--all", "--markdown"]).stdout;
+    let header = all.lines().next().unwrap();
+    assert!(header.contains("| REPOSITORY |"), "{all}");
+    assert!(all.contains("| other-repo |"), "{all}");
+    let here = env.repo.file_name().unwrap().to_str().unwrap();
+    assert!(all.contains(&format!("| {here} |")), "{all}");
+    let table = env.ok(&["report", "--all"]).stdout;
+    assert!(
+        table.starts_with("WORKER") && table.contains("REPOSITORY"),
+        "{table}"
+    );
+    let one = env.ok(&["report", "--markdown"]).stdout;
+    assert!(!one.contains("REPOSITORY"), "{one}");
+}

@@ -1,5 +1,6 @@
 //! `leash loop`: the whole worker, step after step, by the worker machine's rules.
 
+use crate::cli::common::with_default;
 use std::io::IsTerminal;
 
 use clap::Args;
@@ -28,17 +29,14 @@ pub struct LoopArgs {
     pub worktree: crate::cli::common::WorktreeArg,
     #[command(flatten)]
     pub task: TaskArgs,
-    /// Nudges per implement phase before giving up with exit code 10 [default: max_nudges]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = with_default("Nudges per implement phase before giving up with exit code 10", Name::max_nudges))]
     pub max_nudges: Option<u32>,
     /// Ask before each phase (needs a terminal)
     #[arg(long)]
     pub step: bool,
-    /// Model for planning [default: plan_model]
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, value_name = "MODEL", help = with_default("Model for planning", Name::plan_model))]
     pub plan_model: Option<String>,
-    /// Model for implementing and nudging [default: implement_model]
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, value_name = "MODEL", help = with_default("Model for implementing and nudging", Name::implement_model))]
     pub implement_model: Option<String>,
     /// Start the task over even if the worker already finished or gave up on it
     #[arg(long)]
