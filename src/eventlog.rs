@@ -178,6 +178,32 @@ pub fn read_entries(dir: &Path, after: Option<u64>, upto: Option<u64>) -> io::Re
     Ok(out)
 }
 
+/// Every line of a worker's logs, the rotated file first, streamed (a log may be
+/// large); a line that is not UTF-8 is skipped. Both files are opened before either is
+/// read, so a rotation meanwhile loses nothing.
+pub fn for_each_line(dir: &Path, mut each: impl FnMut(&str)) {
+    use std::io::BufRead;
+    let files: Vec<File> = [ROTATED_FILE, LOG_FILE]
+        .iter()
+        .filter_map(|name| File::open(dir.join(name)).ok())
+        .collect();
+    for file in files {
+        let mut reader = io::BufReader::with_capacity(256 * 1024, file);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if let Ok(text) = std::str::from_utf8(&line) {
+                        each(text);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

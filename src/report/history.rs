@@ -3,14 +3,13 @@
 //! away a busy worker's earlier days; the history keeps its newest [`MAX_TASKS`].
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Mutex;
 
 use super::TaskRow;
 use super::fold::Ledger;
-use crate::eventlog::{LOG_FILE, ROTATED_FILE};
 
 pub const HISTORY_FILE: &str = "history.jsonl";
 /// Tasks a worker's history keeps; it is cut back to this once it grows a tenth over.
@@ -19,29 +18,10 @@ pub const MAX_TASKS: usize = 1000;
 /// One writer at a time in this process.
 static WRITING: Mutex<()> = Mutex::new(());
 
-/// The worker's event logs folded, the rotated one first. Both are opened before
-/// either is read, so a rotation meanwhile loses nothing.
+/// The worker's event logs folded, read by the event log's own reader.
 pub fn fold_logs(state_dir: &Path) -> Ledger {
     let mut ledger = Ledger::new();
-    let files: Vec<File> = [ROTATED_FILE, LOG_FILE]
-        .iter()
-        .filter_map(|name| File::open(state_dir.join(name)).ok())
-        .collect();
-    for file in files {
-        let mut reader = BufReader::with_capacity(256 * 1024, file);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    if let Ok(text) = std::str::from_utf8(&line) {
-                        ledger.line(text);
-                    }
-                }
-            }
-        }
-    }
+    crate::eventlog::for_each_line(state_dir, |line| ledger.line(line));
     ledger
 }
 

@@ -113,9 +113,7 @@ pub fn row_of(target: &Target, status: Option<SessionStatus>) -> WorkerRow {
 
 pub async fn run(args: ListArgs, out: &Output) -> Result<u8, Error> {
     if args.watch {
-        if super::watch::possible(out) {
-            return super::watch::run().await;
-        }
+        // `--watch` where it can draw never reaches here (see `session`'s dispatch).
         out.note("not a terminal: the list is printed once (`--watch` redraws it on a terminal)");
     }
     let dirs = Dirs::from_env()?;
