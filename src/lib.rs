@@ -21,6 +21,7 @@ pub(crate) mod record;
 pub mod report;
 pub mod retry;
 pub mod settings;
+pub(crate) mod table;
 pub(crate) mod time;
 pub mod turn;
 pub mod worker;

@@ -70,7 +70,7 @@ pub fn run(args: ReportArgs, global: &Global, out: &Output) -> Result<u8, Error>
         skipped += gathered.skipped;
     }
     if skipped > 0 {
-        out.note(&format!(
+        out.note(format!(
             "{skipped} history row(s) skipped: dated before 2020 or more than a day ahead"
         ));
     }

@@ -6,20 +6,18 @@ use std::time::Duration;
 use super::svg::xml;
 use super::{Standing, TaskRow, Totals, one_line};
 use crate::human::{safe, usd};
+use crate::table as grid;
 
-/// A column: its header, how a task and a total fill it, whether it holds a number
-/// (right-aligned), and when it goes on a narrow terminal (0: never; the highest first).
+/// A column: its header, how a task and a total fill it, and whether it holds a number
+/// (right-aligned). Which go first on a narrow terminal is [`crate::table::RANKING`]'s.
 struct Column {
     name: &'static str,
     numeric: bool,
-    drop_order: u8,
     /// Whether the report's rows call for it at all.
     wanted: fn(&[TaskRow]) -> bool,
     cell: fn(&TaskRow) -> String,
     total: fn(&Totals) -> String,
 }
-
-const TASK_MIN: usize = 20;
 
 fn always(_: &[TaskRow]) -> bool {
     true
@@ -71,7 +69,6 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "WORKER",
         numeric: false,
-        drop_order: 0,
         wanted: always,
         cell: |r| r.worker.clone(),
         total: |t| t.worker.clone().unwrap_or_else(|| "all".to_string()),
@@ -79,7 +76,6 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "TASK",
         numeric: false,
-        drop_order: 0,
         wanted: always,
         cell: |r| one_line(&r.task, 200),
         total: |t| {
@@ -100,7 +96,6 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "OUTCOME",
         numeric: false,
-        drop_order: 0,
         wanted: always,
         cell: |r| r.standing.label().to_string(),
         total: |_| String::new(),
@@ -108,7 +103,6 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "EXIT",
         numeric: true,
-        drop_order: 1,
         wanted: always,
         cell: |r| r.exit_code.map_or("-".to_string(), |c| c.to_string()),
         total: |_| String::new(),
@@ -116,7 +110,6 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "COMMITS",
         numeric: true,
-        drop_order: 2,
         wanted: always,
         cell: |r| match &r.latest_commit {
             Some(c) => format!("{} {}", r.commits, c.id.chars().take(7).collect::<String>()),
@@ -127,7 +120,6 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "CHECKS",
         numeric: false,
-        drop_order: 3,
         wanted: always,
         cell: |r| match (r.checks_passed, r.checks_failed) {
             (0, 0) => "-".to_string(),
@@ -139,7 +131,6 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "REVIEWS",
         numeric: true,
-        drop_order: 6,
         wanted: always,
         cell: |r| dash(r.reviews),
         total: |_| String::new(),
@@ -147,7 +138,6 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "NUDGES",
         numeric: true,
-        drop_order: 4,
         wanted: always,
         cell: |r| dash(r.nudges),
         total: |_| String::new(),
@@ -155,7 +145,6 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "RESCOPES",
         numeric: true,
-        drop_order: 7,
         wanted: always,
         cell: |r| dash(r.rescopes),
         total: |_| String::new(),
@@ -163,7 +152,6 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "COST",
         numeric: true,
-        drop_order: 1,
         wanted: always,
         cell: |r| usd(r.cost_usd),
         total: |t| usd(t.cost_usd),
@@ -171,7 +159,6 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "TURNS",
         numeric: true,
-        drop_order: 5,
         wanted: always,
         cell: |r| r.turns.to_string(),
         total: |t| t.turns.to_string(),
@@ -179,7 +166,6 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "TIME",
         numeric: true,
-        drop_order: 2,
         wanted: always,
         cell: |r| time(r.duration_ms),
         total: |t| time(t.duration_ms),
@@ -187,7 +173,6 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "WENT WRONG",
         numeric: false,
-        drop_order: 3,
         wanted: always,
         cell: |r| or_dash(r.faults.describe()),
         total: |t| or_dash(t.faults.describe()),
@@ -195,7 +180,6 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "REPOSITORY",
         numeric: false,
-        drop_order: 9,
         wanted: several_repositories,
         cell: |r| r.repository.clone().unwrap_or_else(|| "-".to_string()),
         total: |_| String::new(),
@@ -203,7 +187,6 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "BRANCH",
         numeric: false,
-        drop_order: 8,
         wanted: always,
         cell: |r| r.branch.clone().unwrap_or_else(|| "-".to_string()),
         total: |_| String::new(),
@@ -228,120 +211,35 @@ pub fn text(rows: &[TaskRow], totals: &[Totals], width: Option<usize>, color: bo
         .into_iter()
         .map(|row| row.into_iter().map(|c| safe(&c).into_owned()).collect())
         .collect();
-    let (widths, shown) = layout(&cells, wanted(rows), width);
-    let mut out = String::new();
+    let columns: Vec<grid::Column> = COLUMNS
+        .iter()
+        .map(|c| grid::Column {
+            name: c.name,
+            numeric: c.numeric,
+        })
+        .collect();
+    let fitted = grid::Fitted::new(&columns, &cells, wanted(rows), TASK, width);
     let header: Vec<String> = COLUMNS.iter().map(|c| c.name.to_string()).collect();
-    let outcome = 2;
-    for (r, row) in std::iter::once(&header).chain(&cells).enumerate() {
-        let is_task_row = r > 0 && r <= rows.len();
-        let is_total = r > rows.len();
-        let mut line = String::new();
-        let mut i = 0;
-        while i < COLUMNS.len() {
-            if !shown[i] {
-                i += 1;
-                continue;
-            }
-            // A total's words run on over the empty cells after them.
-            let mut room = widths[i];
-            let mut next = i + 1;
-            while is_total
-                && width_of(&row[i]) > room
-                && next < COLUMNS.len()
-                && row[next].is_empty()
-            {
-                if shown[next] {
-                    room += widths[next] + GAP;
+    let mut out = fitted.line(&columns, &header, grid::Kind::Header, |_, c| c);
+    out.push('\n');
+    for (r, row) in cells.iter().enumerate() {
+        let line = match rows.get(r) {
+            Some(task) => fitted.line(&columns, row, grid::Kind::Row, |i, cell| {
+                match color && i == OUTCOME {
+                    true => paint(task.standing, &cell),
+                    false => cell,
                 }
-                next += 1;
-            }
-            let cell = cut(&row[i], room);
-            let pad = room.saturating_sub(width_of(&cell));
-            let padded = if COLUMNS[i].numeric {
-                format!("{}{cell}", " ".repeat(pad))
-            } else {
-                format!("{cell}{}", " ".repeat(pad))
-            };
-            if color && i == outcome && is_task_row {
-                line.push_str(&paint(rows[r - 1].standing, &padded));
-            } else {
-                line.push_str(&padded);
-            }
-            line.push_str("  ");
-            i = next;
-        }
-        out.push_str(line.trim_end());
+            }),
+            None => fitted.line(&columns, row, grid::Kind::Total, |_, c| c),
+        };
+        out.push_str(&line);
         out.push('\n');
     }
     out
 }
 
-/// Columns between two cells.
-const GAP: usize = 2;
-/// What the task column keeps before any other column goes.
-const TASK_COMFORT: usize = 40;
 const TASK: usize = 1;
-
-/// Columns a cell takes on a terminal (a CJK character takes two).
-fn width_of(text: &str) -> usize {
-    console::measure_text_width(text)
-}
-
-/// Each column's width and whether it is shown, to fit `width`: the task column gives
-/// way down to a comfortable width, then the least telling columns go whole, then the
-/// task column gives way down to its least; what is left over goes back to it.
-fn layout(
-    cells: &[Vec<String>],
-    mut shown: Vec<bool>,
-    width: Option<usize>,
-) -> (Vec<usize>, Vec<bool>) {
-    let mut widths: Vec<usize> = COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            cells
-                .iter()
-                .map(|row| width_of(&row[i]))
-                .max()
-                .unwrap_or(0)
-                .max(c.name.len())
-        })
-        .collect();
-    let Some(width) = width else {
-        return (widths, shown);
-    };
-    let natural = widths[TASK];
-    let used = |widths: &[usize], shown: &[bool]| -> usize {
-        widths
-            .iter()
-            .zip(shown)
-            .filter(|(_, s)| **s)
-            .map(|(w, _)| w + GAP)
-            .sum::<usize>()
-            - GAP
-    };
-    widths[TASK] = natural.min(TASK_COMFORT);
-    let mut order: Vec<usize> = (0..COLUMNS.len())
-        .filter(|i| COLUMNS[*i].drop_order > 0)
-        .collect();
-    order.sort_by_key(|i| std::cmp::Reverse(COLUMNS[*i].drop_order));
-    for i in order {
-        if used(&widths, &shown) <= width {
-            break;
-        }
-        shown[i] = false;
-    }
-    let others = used(&widths, &shown) - widths[TASK];
-    widths[TASK] = width
-        .saturating_sub(others)
-        .clamp(TASK_MIN, natural.max(TASK_MIN));
-    (widths, shown)
-}
-
-/// At most `width` columns of a terminal, the cut shown.
-fn cut(text: &str, width: usize) -> String {
-    console::truncate_str(text, width, "…").into_owned()
-}
+const OUTCOME: usize = 2;
 
 fn paint(standing: Standing, text: &str) -> String {
     let styled = console::style(text);
@@ -501,7 +399,7 @@ mod tests {
             let table = text(&rows, &totals, Some(width), false);
             let lines: Vec<&str> = table.lines().collect();
             for line in &lines {
-                assert!(width_of(line) <= width, "{width}: {line}\n{table}");
+                assert!(grid::width_of(line) <= width, "{width}: {line}\n{table}");
             }
             let header = lines[0];
             for (name, mark) in [
