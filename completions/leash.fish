@@ -64,11 +64,11 @@ complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen
 complete -c leash -n "__fish_leash_using_subcommand session; and not __fish_seen_subcommand_from start stop status list send interrupt compact model restart rm fork logs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l cwd -d 'Directory claude works in [default: the repository root, else the current directory]' -r -F
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l model -d 'Model for the session, an alias such as `sonnet` or `opus` or a full name [default: model]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l model -d 'Model for the session, an alias such as `sonnet` or `opus` or a full name [default: sonnet]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l system-prompt-file -d 'Replace claude\'s system prompt with this file\'s contents' -r -F
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l permission-mode -d 'claude\'s permission mode (default, acceptEdits, plan, bypassPermissions)' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l claude -d 'The claude executable, a path or a name on PATH [default: claude]' -r
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l allow-tool -d 'Approve this tool when no one is attached to ask (repeat for more) [default: permission_allow]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l allow-tool -d 'Approve this tool when no one is attached to ask (repeat for more) [default: none]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from start" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
@@ -99,7 +99,7 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
-complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l retries -d 'Re-send the turn this many times after provider errors (429/529/5xx) [default: provider_retries]' -r
+complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l retries -d 'Re-send the turn this many times after provider errors (429/529/5xx) [default: 3]' -r
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_subcommand_from send" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
@@ -174,8 +174,8 @@ complete -c leash -n "__fish_leash_using_subcommand session; and __fish_seen_sub
 complete -c leash -n "__fish_leash_using_subcommand plan" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand plan" -l task -d 'The task, verbatim' -r
 complete -c leash -n "__fish_leash_using_subcommand plan" -l task-file -d 'Read the task from this file' -r -F
-complete -c leash -n "__fish_leash_using_subcommand plan" -l model -d 'Model for the planning turn [default: plan_model]' -r
-complete -c leash -n "__fish_leash_using_subcommand plan" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: task_budget_usd]' -r
+complete -c leash -n "__fish_leash_using_subcommand plan" -l model -d 'Model for the planning turn [default: opus]' -r
+complete -c leash -n "__fish_leash_using_subcommand plan" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: none]' -r
 complete -c leash -n "__fish_leash_using_subcommand plan" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand plan" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand plan" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
@@ -186,10 +186,10 @@ complete -c leash -n "__fish_leash_using_subcommand plan" -l no-start -d 'Fail w
 complete -c leash -n "__fish_leash_using_subcommand plan" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand plan" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand implement" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
-complete -c leash -n "__fish_leash_using_subcommand implement" -l model -d 'Model for implementing [default: implement_model]' -r
-complete -c leash -n "__fish_leash_using_subcommand implement" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: task_budget_usd]' -r
-complete -c leash -n "__fish_leash_using_subcommand implement" -l check -d 'A check the commit must pass, run with `sh -c` at the repository root (repeatable) [default: checks]' -r
-complete -c leash -n "__fish_leash_using_subcommand implement" -l rescopes -d 'Plan the task again when its nudges run out, up to N times [default: rescopes]' -r
+complete -c leash -n "__fish_leash_using_subcommand implement" -l model -d 'Model for implementing [default: sonnet]' -r
+complete -c leash -n "__fish_leash_using_subcommand implement" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: none]' -r
+complete -c leash -n "__fish_leash_using_subcommand implement" -l check -d 'A check the commit must pass, run with `sh -c` at the repository root (repeatable); the checks given replace those of .leash.toml for this task [default: none]' -r
+complete -c leash -n "__fish_leash_using_subcommand implement" -l rescopes -d 'Plan the task again when its nudges run out, up to N times [default: 0]' -r
 complete -c leash -n "__fish_leash_using_subcommand implement" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand implement" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand implement" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
@@ -197,32 +197,32 @@ complete -c leash -n "__fish_leash_using_subcommand implement" -l worktree -d 'W
 complete -c leash -n "__fish_leash_using_subcommand implement" -l reuse-branch -d 'With --worktree: continue on a branch `leash/NAME` an earlier worker of that name left, instead of refusing to (a new worker starts from HEAD or `worktree_base`)'
 complete -c leash -n "__fish_leash_using_subcommand implement" -l restart -d 'Start the implement phase over even if it is under way'
 complete -c leash -n "__fish_leash_using_subcommand implement" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
-complete -c leash -n "__fish_leash_using_subcommand implement" -l review -d 'Have the plan model review committed work that passed its checks [default: review]'
+complete -c leash -n "__fish_leash_using_subcommand implement" -l review -d 'Have the plan model review committed work that passed its checks [default: false]'
 complete -c leash -n "__fish_leash_using_subcommand implement" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand implement" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l reason -d 'Why the worker is nudged, told to it verbatim' -r
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l event -d 'The git hook that fires this nudge (post-commit, pre-commit, ...)' -r
-complete -c leash -n "__fish_leash_using_subcommand nudge" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: task_budget_usd]' -r
-complete -c leash -n "__fish_leash_using_subcommand nudge" -l check -d 'A check the commit must pass, run with `sh -c` at the repository root (repeatable) [default: checks]' -r
-complete -c leash -n "__fish_leash_using_subcommand nudge" -l rescopes -d 'Plan the task again when its nudges run out, up to N times [default: rescopes]' -r
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: none]' -r
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l check -d 'A check the commit must pass, run with `sh -c` at the repository root (repeatable); the checks given replace those of .leash.toml for this task [default: none]' -r
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l rescopes -d 'Plan the task again when its nudges run out, up to N times [default: 0]' -r
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l no-wait -d 'Queue the nudge and return at once; does nothing when no session runs'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -l no-start -d 'Fail with exit code 3 instead of starting a session when none is running'
-complete -c leash -n "__fish_leash_using_subcommand nudge" -l review -d 'Have the plan model review committed work that passed its checks [default: review]'
+complete -c leash -n "__fish_leash_using_subcommand nudge" -l review -d 'Have the plan model review committed work that passed its checks [default: false]'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand nudge" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l task -d 'The task, verbatim' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l task-file -d 'Read the task from this file' -r -F
-complete -c leash -n "__fish_leash_using_subcommand loop" -l max-nudges -d 'Nudges per implement phase before giving up with exit code 10 [default: max_nudges]' -r
-complete -c leash -n "__fish_leash_using_subcommand loop" -l plan-model -d 'Model for planning [default: plan_model]' -r
-complete -c leash -n "__fish_leash_using_subcommand loop" -l implement-model -d 'Model for implementing and nudging [default: implement_model]' -r
-complete -c leash -n "__fish_leash_using_subcommand loop" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: task_budget_usd]' -r
-complete -c leash -n "__fish_leash_using_subcommand loop" -l check -d 'A check the commit must pass, run with `sh -c` at the repository root (repeatable) [default: checks]' -r
-complete -c leash -n "__fish_leash_using_subcommand loop" -l rescopes -d 'Plan the task again when its nudges run out, up to N times [default: rescopes]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l max-nudges -d 'Nudges per implement phase before giving up with exit code 10 [default: 5]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l plan-model -d 'Model for planning [default: opus]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l implement-model -d 'Model for implementing and nudging [default: sonnet]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: none]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l check -d 'A check the commit must pass, run with `sh -c` at the repository root (repeatable); the checks given replace those of .leash.toml for this task [default: none]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l rescopes -d 'Plan the task again when its nudges run out, up to N times [default: 0]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l json -d 'Machine-readable output: one JSON object per line, the last line is the outcome'
 complete -c leash -n "__fish_leash_using_subcommand loop" -s q -l quiet -d 'Print only what was asked for (no notices, no progress)'
 complete -c leash -n "__fish_leash_using_subcommand loop" -s v -l verbose -d 'Print more: daemon notices, claude\'s stderr (repeat for more)'
@@ -230,7 +230,7 @@ complete -c leash -n "__fish_leash_using_subcommand loop" -l worktree -d 'Work i
 complete -c leash -n "__fish_leash_using_subcommand loop" -l reuse-branch -d 'With --worktree: continue on a branch `leash/NAME` an earlier worker of that name left, instead of refusing to (a new worker starts from HEAD or `worktree_base`)'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l step -d 'Ask before each phase (needs a terminal)'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l fresh -d 'Start the task over even if the worker already finished or gave up on it'
-complete -c leash -n "__fish_leash_using_subcommand loop" -l review -d 'Have the plan model review committed work that passed its checks [default: review]'
+complete -c leash -n "__fish_leash_using_subcommand loop" -l review -d 'Have the plan model review committed work that passed its checks [default: false]'
 complete -c leash -n "__fish_leash_using_subcommand loop" -s h -l help -d 'Print help'
 complete -c leash -n "__fish_leash_using_subcommand loop" -s V -l version -d 'Print version'
 complete -c leash -n "__fish_leash_using_subcommand status" -l worker -d 'The worker to act on [default: one per repository, derived from where you run]' -r

@@ -128,16 +128,14 @@ pub fn clock_seconds(unix_ms: u64, zone: Zone) -> String {
             Some(at) => format!("{:02}:{:02}:{:02}", at.tm_hour, at.tm_min, at.tm_sec),
             None => "--:--:--".to_string(),
         },
-        Zone::Utc => {
-            let secs = unix_ms / 1000 % 86_400;
-            format!(
-                "{:02}:{:02}:{:02} UTC",
-                secs / 3600,
-                secs / 60 % 60,
-                secs % 60
-            )
-        }
+        Zone::Utc => format!("{} UTC", clock_of_day(unix_ms)),
     }
+}
+
+/// `HH:MM:SS` of a Unix time in ms, UTC, with no zone named.
+pub fn clock_of_day(unix_ms: u64) -> String {
+    let secs = (unix_ms / 1000) % 86_400;
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 fn local_time(unix_ms: u64) -> Option<libc::tm> {

@@ -22,6 +22,7 @@ pub mod report;
 pub mod retry;
 pub mod settings;
 pub(crate) mod state_file;
+pub(crate) mod table;
 pub(crate) mod time;
 pub mod turn;
 pub mod worker;

@@ -13,8 +13,9 @@ use std::path::Path;
 use crate::error::Error;
 
 /// The most a whole-file state (`worker.json`, `session.json`) is read: far above what
-/// it takes even with a task and a plan of the largest request leash accepts.
-pub const MAX_RECORD_BYTES: u64 = 2 * crate::protocol::MAX_REQUEST_BYTES as u64;
+/// it takes even with a task and a plan of the largest request leash accepts (a test
+/// holds it so; a state file stands below the protocol and does not import it).
+pub const MAX_RECORD_BYTES: u64 = 64 << 20;
 
 /// A state file that is no regular file, and what it is instead.
 #[derive(Debug)]
@@ -176,6 +177,11 @@ fn not_regular(why: String) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_holds_a_task_and_a_plan_of_the_largest_request() {
+        assert!(MAX_RECORD_BYTES >= 2 * crate::protocol::MAX_REQUEST_BYTES as u64);
+    }
 
     fn fifo(path: &Path) {
         let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();

@@ -11,6 +11,21 @@ use crate::protocol::{NewSession, SessionChange, StartSpec};
 use crate::settings::{Name, Resolved, Settings};
 
 /// Commands are short-lived clients: one thread is all they need.
+/// A flag's help with the built-in default of the setting it sets: `[default: 5]`.
+/// The value in force (after `.leash.toml` and the environment) is `leash config`'s
+/// to show; the help stays the same everywhere, as the generated man pages are.
+pub fn with_default(help: &str, name: Name) -> String {
+    let default = crate::settings::KEYS
+        .iter()
+        .find(|key| key.id == name)
+        .map_or("", |key| key.default);
+    let default = match default {
+        "" => "none",
+        value => value,
+    };
+    format!("{help} [default: {default}]")
+}
+
 pub fn block_on<T>(
     future: impl std::future::Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {

@@ -6,6 +6,11 @@ use super::json::Setting;
 use crate::error::Error;
 use crate::settings::{CONFIG_FILE, ConfigFile, Resolved};
 
+/// Columns a value takes on a terminal (a CJK character takes two).
+fn width_of(text: &str) -> usize {
+    console::measure_text_width(text)
+}
+
 pub fn run(out: &Output) -> Result<u8, Error> {
     let cwd = current_dir()?;
     let file = ConfigFile::find(&cwd)?;
@@ -32,14 +37,24 @@ pub fn run(out: &Output) -> Result<u8, Error> {
             Some(file) => format!("config file: {}", file.path.display()),
             None => format!("config file: none ({CONFIG_FILE} at the repository root)"),
         });
-        out.data(format!("{:<26} {:<20} SOURCE", "SETTING", "VALUE"));
-        for row in &rows {
-            let value = if row.value.is_empty() {
-                "-"
-            } else {
-                &row.value
-            };
-            out.data(format!("{:<26} {:<20} {}", row.key, value, row.source));
+        let values: Vec<String> = rows
+            .iter()
+            .map(|row| match row.value.is_empty() {
+                true => "-".to_string(),
+                false => crate::human::safe(&row.value).into_owned(),
+            })
+            .collect();
+        // Columns as wide as their widest cell, so a long value shifts the source, not
+        // the alignment.
+        let key_width = rows.iter().map(|r| r.key.len()).max().unwrap_or(0).max(7);
+        let value_width = values.iter().map(|v| width_of(v)).max().unwrap_or(0).max(5);
+        let line = |key: &str, value: &str, source: &str| {
+            let pad = " ".repeat(value_width - width_of(value));
+            format!("{key:<key_width$}  {value}{pad}  {source}")
+        };
+        out.data(line("SETTING", "VALUE", "SOURCE"));
+        for (row, value) in rows.iter().zip(&values) {
+            out.data(line(row.key, value, &row.source));
         }
         if out.verbose > 0 {
             out.data("");

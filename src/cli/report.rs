@@ -14,8 +14,9 @@ use crate::error::{Error, ErrorKind};
 use crate::paths::{Dirs, WorkerName};
 use crate::protocol::SessionStatus;
 use crate::record::SessionRecord;
-use crate::report::history::HISTORY_FILE;
-use crate::report::{Standing, TaskRow, Totals, history, svg, table};
+use crate::report::gather::{self, Gathered, WorkerFacts};
+use crate::report::history::{self, HISTORY_FILE};
+use crate::report::{Standing, TaskRow, Totals, natural_cmp, svg, table};
 use crate::time::now_ms;
 
 pub const EXAMPLES: &str = "Examples:
@@ -61,14 +62,31 @@ pub fn run(args: ReportArgs, global: &Global, out: &Output) -> Result<u8, Error>
         .map(|worker| Target::for_worker(dirs.clone(), worker))
         .collect::<Result<Vec<_>, _>>()?;
     let statuses = block_on(async { Ok(running_statuses(&targets).await) })?;
+    let now = now_ms();
     let mut rows = Vec::new();
+    let mut skipped = 0;
     for (target, status) in targets.iter().zip(statuses) {
-        rows.extend(tasks_of(target, status, out)?);
+        let gathered = tasks_of(target, status, now)?;
+        rows.extend(gathered.rows);
+        skipped += gathered.skipped;
+        if gathered.long_lines > 0 {
+            out.say(format!(
+                "skipped {} line(s) of {} longer than {} KiB (no task row is that long)",
+                gathered.long_lines,
+                target.state_dir.join(HISTORY_FILE).display(),
+                history::MAX_LINE >> 10
+            ));
+        }
+    }
+    if skipped > 0 {
+        out.note(format!(
+            "{skipped} history row(s) skipped: dated before 2020 or more than a day ahead"
+        ));
     }
     rows.retain(|r| {
         since.is_none_or(|since| r.last_ms >= since) || r.standing == Standing::Running
     });
-    rows.sort_by(|a, b| (&a.worker, a.started_ms).cmp(&(&b.worker, b.started_ms)));
+    rows.sort_by(|a, b| natural_cmp(&a.worker, &b.worker).then(a.started_ms.cmp(&b.started_ms)));
     let totals = totals(&rows);
     if out.json {
         for row in &rows {
@@ -80,11 +98,11 @@ pub fn run(args: ReportArgs, global: &Global, out: &Output) -> Result<u8, Error>
         return Ok(0);
     }
     if args.svg {
-        out.data(svg::render(&rows, now_ms()).trim_end());
+        out.data(svg::render(&rows, now).trim_end());
         return Ok(0);
     }
     if args.html {
-        let page = table::page(&svg::render(&rows, now_ms()), &table::html(&rows, &totals));
+        let page = table::page(&svg::render(&rows, now), &table::html(&rows, &totals));
         out.data(page.trim_end());
         return Ok(0);
     }
@@ -173,85 +191,32 @@ fn repository_of(dir: &Path) -> Option<PathBuf> {
     repo.commondir().canonicalize().ok()
 }
 
-/// A worker's tasks: its history, and its event logs for what the history does not
-/// hold yet (a task under way) or holds an older word on. `status`: its daemon's, if
-/// it runs.
-fn tasks_of(
-    target: &Target,
-    status: Option<SessionStatus>,
-    out: &Output,
-) -> Result<Vec<TaskRow>, Error> {
-    let dir = &target.state_dir;
-    let history = history::load(dir).map_err(|e| {
-        crate::state_file::error(
-            format!("cannot read {}", dir.join(HISTORY_FILE).display()),
-            e,
-        )
-    })?;
-    if history.skipped > 0 {
-        out.say(format!(
-            "skipped {} line(s) of {} longer than {} KiB (no task row is that long)",
-            history.skipped,
-            dir.join(HISTORY_FILE).display(),
-            history::MAX_LINE >> 10
-        ));
-    }
-    let mut rows: Vec<TaskRow> = history.rows;
-    let ledger = history::fold_logs(dir).map_err(|e| {
-        crate::state_file::error(format!("cannot read the event log in {}", dir.display()), e)
-    })?;
-    let open_steps = ledger.open_steps();
-    for folded in ledger.rows() {
-        match rows.iter_mut().find(|r| r.task_id == folded.task_id) {
-            // The log saw the whole task: its word is the latest (the branch it was
-            // recorded on stays: the worker may be elsewhere now).
-            Some(kept) if folded.started_ms <= kept.started_ms => {
-                let branch = kept.branch.take();
-                *kept = folded;
-                kept.branch = kept.branch.take().or(branch);
-            }
-            // The log lost the task's beginning, and saw it go on after it was kept:
-            // the kept figures stand, the latest judgement is the log's.
-            Some(kept) if folded.last_ms > kept.last_ms && folded.verdict.is_some() => {
-                kept.standing = folded.standing;
-                kept.verdict = folded.verdict;
-                kept.exit_code = folded.exit_code;
-                kept.message = folded.message;
-                kept.phase = folded.phase;
-                kept.cost_usd = folded.cost_usd;
-                kept.reached(folded.last_ms);
-            }
-            Some(_) => {}
-            None => rows.push(folded),
-        }
-    }
-    // As the daemon records it: the branch where the worker works.
-    let branch = SessionRecord::load(&target.state_dir)
+/// What a person calls the repository a directory is in: its directory's name (a
+/// worktree's is its main repository's).
+fn repository_name(dir: &Path) -> Option<String> {
+    let common = repository_of(dir)?;
+    let top = match common.file_name().is_some_and(|name| name == ".git") {
+        true => common.parent()?.to_path_buf(),
+        false => common,
+    };
+    Some(top.file_name()?.to_string_lossy().into_owned())
+}
+
+/// A worker's tasks, as the report module merges its history and logs, with what only
+/// the CLI knows: where the worker works, and what its daemon runs now.
+fn tasks_of(target: &Target, status: Option<SessionStatus>, now: u64) -> Result<Gathered, Error> {
+    let cwd = SessionRecord::load(&target.state_dir)
         .ok()
         .flatten()
-        .and_then(|r| crate::worktree::branch_at(&r.conversation.cwd));
-    // Running: the daemon is on a step of the task now (not on a plain `session send`).
-    let running = status
-        .and_then(|status| status.current_turn)
-        .and_then(|turn| {
-            open_steps
-                .into_iter()
-                .find(|(step, _)| *step == turn)
-                .map(|(_, task)| task)
-        });
-    for row in &mut rows {
-        if row.worker.is_empty() {
-            row.worker = target.worker.to_string();
-        }
-        if row.branch.is_none() {
-            row.branch.clone_from(&branch);
-        }
-        if running.as_deref() == Some(row.task_id.as_str()) {
-            row.standing = Standing::Running;
-            row.exit_code = None;
-        }
-    }
-    Ok(rows)
+        .map(|r| r.conversation.cwd);
+    let worker = WorkerFacts {
+        worker: target.worker.to_string(),
+        // As the daemon records it: the branch where the worker works.
+        branch: cwd.as_deref().and_then(crate::worktree::branch_at),
+        repository: cwd.as_deref().and_then(repository_name),
+        current_turn: status.and_then(|status| status.current_turn),
+    };
+    gather::tasks(&target.state_dir, &worker, now)
 }
 
 /// `--since`: a time back from now, or a UTC date (and time).

@@ -127,6 +127,7 @@ impl Ledger {
                 let continued = *continuation || prompt.starts_with(CONTINUE_AFTER_RESTART);
                 if *kind == TurnKind::Nudge && !continued {
                     row.nudges += 1;
+                    push_bounded(&mut row.nudged_ms, at, MAX_MARKERS);
                 }
                 let open = OpenTurn {
                     kind: *kind,
@@ -150,7 +151,8 @@ impl Ledger {
             EventBody::ChecksRan { checks } => {
                 let row = &mut self.tasks[index].row;
                 let took: u64 = checks.iter().map(|c| c.duration_ms).sum();
-                push_span(row, SpanPhase::Checks, at.saturating_sub(took), at);
+                let failure = checks.iter().find(|c| !c.passed()).map(failure_of);
+                push_span(row, SpanPhase::Checks, at.saturating_sub(took), at, failure);
                 let passed = checks.iter().filter(|c| c.passed()).count() as u32;
                 row.checks_passed += passed;
                 row.checks_failed += checks.len() as u32 - passed;
@@ -223,9 +225,9 @@ impl Ledger {
                 old.standing,
                 Standing::Unfinished | Standing::Failed | Standing::Interrupted
             ) {
+                // Its time ends with its last work, not when the next task began.
                 old.standing = Standing::Replaced;
                 old.exit_code = Some(Verdict::Replaced.exit_code());
-                old.reached(at);
             }
         }
         let index = self.tasks.len();
@@ -320,6 +322,8 @@ fn new_row(id: &str, task: &str, at: u64) -> TaskRow {
         faults: Default::default(),
         spans: Vec::new(),
         markers: Vec::new(),
+        nudged_ms: Vec::new(),
+        repository: None,
     }
 }
 
@@ -334,13 +338,45 @@ fn span_phase(kind: TurnKind, step: Option<Step>) -> Option<SpanPhase> {
 }
 
 fn close(tally: &mut TaskSoFar, open: &OpenTurn, at: u64) {
-    push_span(&mut tally.row, open.phase, open.started, at);
+    push_span(&mut tally.row, open.phase, open.started, at, None);
 }
 
-fn push_span(row: &mut TaskRow, phase: SpanPhase, start_ms: u64, end_ms: u64) {
-    // Back to back in one phase: one stretch.
+/// What a failed check's stretch says: the check, how it ended, and the first line of
+/// its output that names a failure (else its first line).
+fn failure_of(check: &crate::worker::checks::CheckResult) -> String {
+    let lines = || {
+        check
+            .output_tail
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+    };
+    let telling = |line: &&str| {
+        let lower = line.to_lowercase();
+        ["error", "fail", "panicked", "assert"]
+            .iter()
+            .any(|word| lower.contains(word))
+    };
+    let first = lines().find(telling).or_else(|| lines().next());
+    let mut text = format!("`{}` {}", check.command, check.outcome());
+    if let Some(first) = first {
+        text.push_str(": ");
+        text.push_str(&super::one_line(first, 160));
+    }
+    text
+}
+
+fn push_span(
+    row: &mut TaskRow,
+    phase: SpanPhase,
+    start_ms: u64,
+    end_ms: u64,
+    failure: Option<String>,
+) {
+    // Back to back in one phase, and alike: one stretch.
     if let Some(last) = row.spans.last_mut()
         && last.phase == phase
+        && last.failure == failure
         && start_ms <= last.end_ms + 1
     {
         last.end_ms = last.end_ms.max(end_ms);
@@ -350,9 +386,18 @@ fn push_span(row: &mut TaskRow, phase: SpanPhase, start_ms: u64, end_ms: u64) {
         phase,
         start_ms,
         end_ms,
+        failure,
     });
     if row.spans.len() > MAX_SPANS {
         row.spans.remove(0);
+    }
+}
+
+/// Keeps the latest `max` of a list.
+fn push_bounded(list: &mut Vec<u64>, at: u64, max: usize) {
+    list.push(at);
+    if list.len() > max {
+        list.remove(0);
     }
 }
 

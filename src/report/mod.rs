@@ -3,7 +3,9 @@
 //! ([`history`]), and drawn as a timeline ([`svg`]). `leash report` shows them; the
 //! daemon writes a task's row to its history when the task ends.
 
+pub mod exits;
 pub mod fold;
+pub mod gather;
 pub mod history;
 pub mod svg;
 pub mod table;
@@ -17,13 +19,17 @@ use crate::protocol::Fault;
 use crate::worker::{Phase, TaskCost, Verdict};
 
 // A task in a table, a picture or `session watch` reads on one line as any text does.
-pub use crate::human::one_line;
+pub use crate::human::{clock_of_day, one_line};
 
 /// One task of a worker, from its first step to its end (or to now).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TaskRow {
     /// The worker that worked on it.
     pub worker: String,
+    /// The repository the worker works in (its directory's name), as the report found
+    /// it; `null` when the worker's record names none.
+    #[serde(default)]
+    pub repository: Option<String>,
     /// The branch the worker was on when the task ended (for a task under way, the
     /// one it is on now).
     pub branch: Option<String>,
@@ -77,6 +83,9 @@ pub struct TaskRow {
     pub spans: Vec<Span>,
     /// When each fault happened (the latest 100).
     pub markers: Vec<Marker>,
+    /// When each nudge was sent (Unix ms, the latest 100).
+    #[serde(default)]
+    pub nudged_ms: Vec<u64>,
 }
 
 impl TaskRow {
@@ -87,13 +96,57 @@ impl TaskRow {
     }
 }
 
-/// The rows of each worker, in the order given, workers by name.
-pub fn by_worker(rows: &[TaskRow]) -> BTreeMap<&str, Vec<&TaskRow>> {
+/// The rows of each worker, in the order given, workers by name as a person counts
+/// (`task-2` before `task-10`).
+pub fn by_worker(rows: &[TaskRow]) -> Vec<(&str, Vec<&TaskRow>)> {
     let mut workers: BTreeMap<&str, Vec<&TaskRow>> = BTreeMap::new();
     for row in rows {
         workers.entry(row.worker.as_str()).or_default().push(row);
     }
+    let mut workers: Vec<(&str, Vec<&TaskRow>)> = workers.into_iter().collect();
+    workers.sort_by(|a, b| natural_cmp(a.0, b.0));
     workers
+}
+
+/// Names in the order a person counts: runs of digits compare as numbers, so `task-2`
+/// comes before `task-10`; names alike but for leading zeros fall back to the text.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn runs(text: &str) -> impl Iterator<Item = &str> {
+        let mut rest = text;
+        std::iter::from_fn(move || {
+            let first = rest.chars().next()?;
+            let digits = first.is_ascii_digit();
+            let end = rest
+                .find(|c: char| c.is_ascii_digit() != digits)
+                .unwrap_or(rest.len());
+            let (run, after) = rest.split_at(end);
+            rest = after;
+            Some(run)
+        })
+    }
+    let number = |run: &str| {
+        let run = run.trim_start_matches('0');
+        (run.len(), run.to_string())
+    };
+    let mut left = runs(a);
+    let mut right = runs(b);
+    loop {
+        let order = match (left.next(), right.next()) {
+            (None, None) => return a.cmp(b),
+            (None, Some(_)) => return std::cmp::Ordering::Less,
+            (Some(_), None) => return std::cmp::Ordering::Greater,
+            (Some(x), Some(y))
+                if x.starts_with(|c: char| c.is_ascii_digit())
+                    && y.starts_with(|c: char| c.is_ascii_digit()) =>
+            {
+                number(x).cmp(&number(y))
+            }
+            (Some(x), Some(y)) => x.cmp(y),
+        };
+        if order.is_ne() {
+            return order;
+        }
+    }
 }
 
 /// How a task stands.
@@ -247,13 +300,17 @@ pub enum SpanPhase {
 }
 
 /// A stretch of a task's time in one phase (Unix ms).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Span {
     pub phase: SpanPhase,
     /// When it began.
     pub start_ms: u64,
     /// When it ended.
     pub end_ms: u64,
+    /// For checks that failed: the first that did, how it ended and the first line of
+    /// its failure (`` `cargo test` failed (exit 101): error[E0308]: mismatched types ``).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// A fault, and when it happened (Unix ms).
@@ -321,5 +378,24 @@ impl Totals {
         // Dollars added up in binary floating point: no 0.009000000000000001.
         totals.cost_usd = (totals.cost_usd * 1e9).round() / 1e9;
         totals
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_ordered_as_a_person_counts() {
+        let mut names = [
+            "task-10", "task-2", "task-1", "task-11", "b", "a9", "a10", "task-02",
+        ];
+        names.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            names,
+            [
+                "a9", "a10", "b", "task-1", "task-02", "task-2", "task-10", "task-11"
+            ]
+        );
     }
 }

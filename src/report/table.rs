@@ -6,18 +6,44 @@ use std::time::Duration;
 use super::svg::xml;
 use super::{Standing, TaskRow, Totals, one_line};
 use crate::human::{safe, usd};
+use crate::table as grid;
 
-/// A column: its header, how a task and a total fill it, whether it holds a number
-/// (right-aligned), and when it goes on a narrow terminal (0: never; the highest first).
+/// A column: its header, how a task and a total fill it, and whether it holds a number
+/// (right-aligned). Which go first on a narrow terminal is [`crate::table::RANKING`]'s.
 struct Column {
     name: &'static str,
     numeric: bool,
-    drop_order: u8,
+    /// Whether the report's rows call for it at all.
+    wanted: fn(&[TaskRow]) -> bool,
     cell: fn(&TaskRow) -> String,
     total: fn(&Totals) -> String,
 }
 
-const TASK_MIN: usize = 20;
+fn always(_: &[TaskRow]) -> bool {
+    true
+}
+
+/// A report over workers of more than one repository names each row's.
+fn several_repositories(rows: &[TaskRow]) -> bool {
+    let mut repositories = rows.iter().map(|r| r.repository.as_deref());
+    let first = repositories.next();
+    repositories.any(|r| Some(r) != first)
+}
+
+/// The items of the columns `wanted`.
+fn only<T>(items: Vec<T>, wanted: &[bool]) -> Vec<T> {
+    items
+        .into_iter()
+        .zip(wanted)
+        .filter(|(_, w)| **w)
+        .map(|(item, _)| item)
+        .collect()
+}
+
+/// Which columns the rows call for.
+fn wanted(rows: &[TaskRow]) -> Vec<bool> {
+    COLUMNS.iter().map(|c| (c.wanted)(rows)).collect()
+}
 
 fn dash(n: u32) -> String {
     if n == 0 {
@@ -43,14 +69,14 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "WORKER",
         numeric: false,
-        drop_order: 0,
+        wanted: always,
         cell: |r| r.worker.clone(),
         total: |t| t.worker.clone().unwrap_or_else(|| "all".to_string()),
     },
     Column {
         name: "TASK",
         numeric: false,
-        drop_order: 0,
+        wanted: always,
         cell: |r| one_line(&r.task, 200),
         total: |t| {
             let mut parts = vec![format!("{} task(s): {} done", t.tasks, t.done)];
@@ -70,21 +96,21 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "OUTCOME",
         numeric: false,
-        drop_order: 0,
+        wanted: always,
         cell: |r| r.standing.label().to_string(),
         total: |_| String::new(),
     },
     Column {
         name: "EXIT",
         numeric: true,
-        drop_order: 1,
+        wanted: always,
         cell: |r| r.exit_code.map_or("-".to_string(), |c| c.to_string()),
         total: |_| String::new(),
     },
     Column {
         name: "COMMITS",
         numeric: true,
-        drop_order: 2,
+        wanted: always,
         cell: |r| match &r.latest_commit {
             Some(c) => format!("{} {}", r.commits, crate::git::short_id(&c.id)),
             None => dash(r.commits),
@@ -94,7 +120,7 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "CHECKS",
         numeric: false,
-        drop_order: 3,
+        wanted: always,
         cell: |r| match (r.checks_passed, r.checks_failed) {
             (0, 0) => "-".to_string(),
             (p, 0) => format!("{p} pass"),
@@ -105,56 +131,63 @@ const COLUMNS: &[Column] = &[
     Column {
         name: "REVIEWS",
         numeric: true,
-        drop_order: 6,
+        wanted: always,
         cell: |r| dash(r.reviews),
         total: |_| String::new(),
     },
     Column {
         name: "NUDGES",
         numeric: true,
-        drop_order: 4,
+        wanted: always,
         cell: |r| dash(r.nudges),
         total: |_| String::new(),
     },
     Column {
         name: "RESCOPES",
         numeric: true,
-        drop_order: 7,
+        wanted: always,
         cell: |r| dash(r.rescopes),
         total: |_| String::new(),
     },
     Column {
         name: "COST",
         numeric: true,
-        drop_order: 1,
+        wanted: always,
         cell: |r| usd(r.cost_usd),
         total: |t| usd(t.cost_usd),
     },
     Column {
         name: "TURNS",
         numeric: true,
-        drop_order: 5,
+        wanted: always,
         cell: |r| r.turns.to_string(),
         total: |t| t.turns.to_string(),
     },
     Column {
         name: "TIME",
         numeric: true,
-        drop_order: 2,
+        wanted: always,
         cell: |r| time(r.duration_ms),
         total: |t| time(t.duration_ms),
     },
     Column {
         name: "WENT WRONG",
         numeric: false,
-        drop_order: 3,
+        wanted: always,
         cell: |r| or_dash(r.faults.describe()),
         total: |t| or_dash(t.faults.describe()),
     },
     Column {
+        name: "REPOSITORY",
+        numeric: false,
+        wanted: several_repositories,
+        cell: |r| r.repository.clone().unwrap_or_else(|| "-".to_string()),
+        total: |_| String::new(),
+    },
+    Column {
         name: "BRANCH",
         numeric: false,
-        drop_order: 8,
+        wanted: always,
         cell: |r| r.branch.clone().unwrap_or_else(|| "-".to_string()),
         total: |_| String::new(),
     },
@@ -178,78 +211,35 @@ pub fn text(rows: &[TaskRow], totals: &[Totals], width: Option<usize>, color: bo
         .into_iter()
         .map(|row| row.into_iter().map(|c| safe(&c).into_owned()).collect())
         .collect();
-    // Columns a cell takes on a terminal (a CJK character takes two).
-    let chars = console::measure_text_width;
-    let mut widths: Vec<usize> = COLUMNS
+    let columns: Vec<grid::Column> = COLUMNS
         .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            cells
-                .iter()
-                .map(|row| chars(&row[i]))
-                .max()
-                .unwrap_or(0)
-                .max(c.name.len())
+        .map(|c| grid::Column {
+            name: c.name,
+            numeric: c.numeric,
         })
         .collect();
-    let mut shown: Vec<bool> = vec![true; COLUMNS.len()];
-    let task = 1;
-    if let Some(width) = width {
-        let used = |widths: &[usize], shown: &[bool]| -> usize {
-            widths
-                .iter()
-                .zip(shown)
-                .filter(|(_, s)| **s)
-                .map(|(w, _)| w + 2)
-                .sum()
-        };
-        let over = used(&widths, &shown).saturating_sub(width);
-        widths[task] = widths[task].saturating_sub(over).max(TASK_MIN);
-        let mut order: Vec<usize> = (0..COLUMNS.len())
-            .filter(|i| COLUMNS[*i].drop_order > 0)
-            .collect();
-        order.sort_by_key(|i| std::cmp::Reverse(COLUMNS[*i].drop_order));
-        for i in order {
-            if used(&widths, &shown) <= width {
-                break;
-            }
-            shown[i] = false;
-        }
-    }
-    let mut out = String::new();
+    let fitted = grid::Fitted::new(&columns, &cells, wanted(rows), TASK, width);
     let header: Vec<String> = COLUMNS.iter().map(|c| c.name.to_string()).collect();
-    let outcome = 2;
-    for (r, row) in std::iter::once(&header).chain(&cells).enumerate() {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if !shown[i] {
-                continue;
-            }
-            let cell = cut(cell, widths[i]);
-            let pad = widths[i].saturating_sub(chars(&cell));
-            let padded = if COLUMNS[i].numeric {
-                format!("{}{cell}", " ".repeat(pad))
-            } else {
-                format!("{cell}{}", " ".repeat(pad))
-            };
-            let is_task_row = r > 0 && r <= rows.len();
-            if color && i == outcome && is_task_row {
-                line.push_str(&paint(rows[r - 1].standing, &padded));
-            } else {
-                line.push_str(&padded);
-            }
-            line.push_str("  ");
-        }
-        out.push_str(line.trim_end());
+    let mut out = fitted.line(&columns, &header, grid::Kind::Header, |_, c| c);
+    out.push('\n');
+    for (r, row) in cells.iter().enumerate() {
+        let line = match rows.get(r) {
+            Some(task) => fitted.line(&columns, row, grid::Kind::Row, |i, cell| {
+                match color && i == OUTCOME {
+                    true => paint(task.standing, &cell),
+                    false => cell,
+                }
+            }),
+            None => fitted.line(&columns, row, grid::Kind::Total, |_, c| c),
+        };
+        out.push_str(&line);
         out.push('\n');
     }
     out
 }
 
-/// At most `width` columns of a terminal, the cut shown.
-fn cut(text: &str, width: usize) -> String {
-    console::truncate_str(text, width, "…").into_owned()
-}
+const TASK: usize = 1;
+const OUTCOME: usize = 2;
 
 fn paint(standing: Standing, text: &str) -> String {
     let styled = console::style(text);
@@ -283,7 +273,8 @@ pub fn markdown(rows: &[TaskRow], totals: &[Totals]) -> String {
         out
     };
     let mut out = String::new();
-    let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
+    let wanted = wanted(rows);
+    let line = |cells: Vec<String>| format!("| {} |\n", only(cells, &wanted).join(" | "));
     out.push_str(&line(COLUMNS.iter().map(|c| c.name.to_string()).collect()));
     out.push_str(&line(
         COLUMNS
@@ -307,8 +298,10 @@ pub fn markdown(rows: &[TaskRow], totals: &[Totals]) -> String {
 
 /// As an HTML table.
 pub fn html(rows: &[TaskRow], totals: &[Totals]) -> String {
+    let wanted = wanted(rows);
+    let columns = only(COLUMNS.iter().collect(), &wanted);
     let mut out = String::from("<table>\n<tr>");
-    for c in COLUMNS {
+    for c in &columns {
         out.push_str(&format!("<th>{}</th>", c.name));
     }
     out.push_str("</tr>\n");
@@ -318,8 +311,13 @@ pub fn html(rows: &[TaskRow], totals: &[Totals]) -> String {
             None => "total".to_string(),
         };
         out.push_str(&format!("<tr class=\"{class}\">"));
-        for (c, cell) in COLUMNS.iter().zip(row) {
-            let align = if c.numeric { " class=\"n\"" } else { "" };
+        for (c, cell) in columns.iter().zip(only(row, &wanted)) {
+            // Numbers, branches and outcomes stay on one line; only prose wraps.
+            let align = match (c.numeric, c.name) {
+                (true, _) => " class=\"n\"",
+                (false, "TASK" | "WENT WRONG") => " class=\"prose\"",
+                (false, _) => "",
+            };
             out.push_str(&format!("<td{align}>{}</td>", xml(&cell)));
         }
         out.push_str("</tr>\n");
@@ -339,8 +337,10 @@ pub fn page(svg: &str, table: &str) -> String {
 <style>
 body {{ font-family: sans-serif; margin: 2em; color: #24292f; }}
 table {{ border-collapse: collapse; margin-top: 1.5em; }}
-th, td {{ padding: 4px 10px; border-bottom: 1px solid #d0d7de; text-align: left; }}
+th, td {{ padding: 4px 10px; border-bottom: 1px solid #d0d7de; text-align: left; white-space: nowrap; }}
 td.n {{ text-align: right; }}
+td.prose {{ white-space: normal; }}
+svg {{ width: 100%; height: auto; display: block; }}
 tr.done td:nth-child(3) {{ color: #1a7f37; }}
 tr.blocked td:nth-child(3), tr.out_of_nudges td:nth-child(3), tr.over_budget td:nth-child(3),
 tr.failed td:nth-child(3), tr.interrupted td:nth-child(3) {{ color: #cf222e; font-weight: bold; }}
@@ -359,6 +359,67 @@ tr.total td {{ font-weight: bold; }}
 mod tests {
     use super::*;
     use crate::report::fold::Ledger;
+
+    /// A night of five tasks that ended each its own way.
+    fn night() -> (Vec<TaskRow>, Vec<Totals>) {
+        let mut ledger = Ledger::new();
+        for i in 1..=5 {
+            ledger.line(&format!(
+                r#"{{"type":"step_started","seq":{i},"ts":{i}000,"turn":{i},"step":"plan","task_id":"t{i}","task":"Add a --version flag that prints the build's commit, number {i}"}}"#
+            ));
+        }
+        let mut rows = ledger.rows();
+        let ends = [
+            Standing::Done,
+            Standing::Done,
+            Standing::Blocked,
+            Standing::Running,
+            Standing::Replaced,
+        ];
+        for (i, (row, standing)) in rows.iter_mut().zip(ends).enumerate() {
+            row.worker = format!("task-{}", i + 1);
+            row.branch = Some(format!("leash/task-{}", i + 1));
+            row.standing = standing;
+            row.exit_code = Some(0);
+            row.cost_usd = 0.0012;
+            row.turns = 3;
+            row.duration_ms = 16_400;
+            row.checks_passed = 1;
+            row.faults.crashes = 1;
+        }
+        let totals = vec![Totals::of(None, &rows)];
+        (rows, totals)
+    }
+
+    #[test]
+    fn at_80_100_and_120_columns_the_table_fits_header_and_rows_alike() {
+        let (rows, totals) = night();
+        let breakdown = "5 task(s): 2 done, 1 need you, 1 running, 1 replaced";
+        for width in [80, 100, 120] {
+            let table = text(&rows, &totals, Some(width), false);
+            let lines: Vec<&str> = table.lines().collect();
+            for line in &lines {
+                assert!(grid::width_of(line) <= width, "{width}: {line}\n{table}");
+            }
+            let header = lines[0];
+            for (name, mark) in [
+                ("COST", "$0.0012"),
+                ("TIME", "16.4 s"),
+                ("BRANCH", "leash/task-1"),
+            ] {
+                let in_rows = lines[1..=rows.len()].iter().all(|l| l.contains(mark));
+                assert_eq!(header.contains(name), in_rows, "{width}: {name}\n{table}");
+            }
+            assert!(
+                lines[1].contains("Add a --version flag"),
+                "{width}:\n{table}"
+            );
+            assert!(
+                lines.last().unwrap().contains(breakdown),
+                "the totals are not cut at {width}:\n{table}"
+            );
+        }
+    }
 
     #[test]
     fn a_task_s_markdown_and_html_are_shown_as_typed() {

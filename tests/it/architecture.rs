@@ -24,7 +24,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 #[test]
-#[ignore = "enabled once session list and watch no longer import each other"]
 fn no_file_imports_one_that_imports_it_back() {
     let crate_files = read_crate();
     let arrows = arrows(&crate_files);

@@ -208,3 +208,55 @@ fn quiet_and_verbose_work_the_same_everywhere() {
         "quiet and verbose conflict"
     );
 }
+
+/// A task typed where `-` goes is told how to give it; `--help` shows the built-in
+/// defaults (not setting names) and what `--check` does to the file's checks.
+#[test]
+fn a_task_without_its_flag_is_told_how_and_help_shows_the_defaults() {
+    let env = Env::new();
+    let run = env.leash(&["loop", "Add a flag"]);
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(run.stderr.contains("`--task \"Add a flag\"`"), "{run:?}");
+    let help = env.ok(&["loop", "--help"]).stdout;
+    for wanted in [
+        "[default: 5]",
+        "[default: opus]",
+        "[default: sonnet]",
+        "replace those of .leash.toml",
+    ] {
+        assert!(help.contains(wanted), "{wanted} in {help}");
+    }
+    let names: Vec<&str> = [
+        "max_nudges",
+        "plan_model",
+        "implement_model",
+        "checks",
+        "review",
+        "rescopes",
+    ]
+    .into_iter()
+    .filter(|name| help.contains(&format!("[default: {name}]")))
+    .collect();
+    assert!(names.is_empty(), "setting names as defaults: {names:?}");
+}
+
+/// `config` keeps its columns aligned around a long value.
+#[test]
+fn config_aligns_its_columns_around_a_long_value() {
+    let env = Env::new();
+    std::fs::write(
+        env.repo.join(".leash.toml"),
+        "implement_model = \"claude-sonnet-4-5-20250929-with-a-name-longer-than-a-column\"\n",
+    )
+    .unwrap();
+    let human = env.ok(&["config"]).stdout;
+    let lines: Vec<&str> = human.lines().skip(1).collect();
+    let source_at = lines[0].find("SOURCE").unwrap();
+    for line in &lines[1..] {
+        let (before, source) = line.split_at(source_at);
+        assert!(
+            before.ends_with("  ") && !source.starts_with(' '),
+            "{human}"
+        );
+    }
+}

@@ -326,34 +326,63 @@ fn the_readme_backlog_script_runs_a_night_and_says_what_each_task_needs() {
     let bin = env.dir.path();
     std::fs::write(bin.join("night.sh"), readme_script("night.sh")).unwrap();
     std::fs::write(bin.join("morning.sh"), readme_script("morning.sh")).unwrap();
+    // Written on Windows: CRLF endings, a blank line that is only a CR, and a task
+    // that reads like a flag.
     std::fs::write(
         bin.join("tasks.txt"),
-        "Add a.txt\n\nPick a database for b\nAdd c.txt\n",
+        "Add a.txt\r\n\r\n-Pick a database for b\r\nAdd c.txt\r\n",
     )
     .unwrap();
-
-    let night = env.bash(&format!(
-        "bash {dir}/night.sh {dir}/tasks.txt 2 && cat .leash/night/results",
-        dir = bin.display()
-    ));
-    assert_eq!(night.code(), 0, "{night:?}");
-    let mut results: Vec<&str> = night.stdout.lines().collect();
+    let night = |n: usize| {
+        let run = env.bash(&format!(
+            "bash {dir}/night.sh {dir}/tasks.txt 2 && cat .leash/night/results",
+            dir = bin.display()
+        ));
+        assert_eq!(run.code(), 0, "night {n}: {run:?}");
+        run
+    };
+    let first = night(1);
+    let mut results: Vec<&str> = first.stdout.lines().collect();
     results.sort();
     assert_eq!(
         results,
         [
             "0 task-1 Add a.txt",
             "0 task-3 Add c.txt",
-            "11 task-2 Pick a database for b",
+            "11 task-2 -Pick a database for b",
         ]
     );
     let morning = env.bash(&format!("bash {}/morning.sh", bin.display()));
     assert_eq!(
         morning.stdout,
         "merge  leash/task-1  Add a.txt\n\
-         look   leash/task-2  Pick a database for b  (exit 11: leash --worker task-2 status)\n\
+         look   leash/task-2  -Pick a database for b  (exit 11: leash --worker task-2 status)\n\
          merge  leash/task-3  Add c.txt\n",
         "{morning:?}"
+    );
+    let log_of = |n: usize| {
+        std::fs::read_to_string(env.repo.join(format!(".leash/night/task-{n}.log"))).unwrap()
+    };
+    let first_log = log_of(1);
+    // After a reboot, as README says: the same file again.
+    let again = night(2);
+    let tasks: Vec<&str> = again
+        .stdout
+        .lines()
+        .map(|l| l.split(' ').nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        tasks,
+        ["task-1", "task-2", "task-3"],
+        "one line per task: {again:?}"
+    );
+    assert!(
+        again.stdout.starts_with("0 task-1 Add a.txt\n"),
+        "{again:?}"
+    );
+    assert!(
+        log_of(1).starts_with(&first_log) && log_of(1).len() > first_log.len(),
+        "the log is appended to"
     );
     assert_eq!(
         git(&env.repo, &["status", "--porcelain"]),

@@ -141,7 +141,19 @@ fn each_row_tells_its_task_as_the_command_reported_it_with_what_went_wrong() {
             .is_some_and(|t| t["script"] == "sleep 30000")
     });
 
+    // Past the running task's last event: its time counts to now.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let asked = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     let rows = report(&env, &[]);
+    let running_row = row(&rows, "Add e.txt");
+    let started = running_row["started_ms"].as_u64().unwrap();
+    assert!(
+        running_row["duration_ms"].as_u64().unwrap() >= asked - started,
+        "{running_row:#}"
+    );
     for ran in [&crash, &hand_off, &check, &budget] {
         assert_row_tells(row(&rows, &ran.task), ran);
     }
@@ -236,6 +248,10 @@ fn each_row_tells_its_task_as_the_command_reported_it_with_what_went_wrong() {
     crate::support::finish(running, std::time::Duration::from_secs(20));
 }
 
+/// The picture tells what happened and why: a bar per stretch, a failed check red with
+/// its command and first failure line, a mark per nudge and per fault, each kind of end
+/// its own mark with a legend entry, a header with the verdict, and ticks across the
+/// whole axis. The HTML page scales it, and escapes what the other formats escape.
 #[test]
 fn the_picture_has_a_row_per_worker_a_bar_per_span_a_marker_per_fault() {
     let mut env = Env::worker();
@@ -246,8 +262,9 @@ fn the_picture_has_a_row_per_worker_a_bar_per_span_a_marker_per_fault() {
             "w1",
             &[
                 "reply 1. write a.txt",
-                "write a.txt; sleep 50; crash 137",
+                "write a.txt broken; sleep 50; crash 137",
                 "commit add a",
+                "write a.txt fixed; commit fix a",
                 "reply 1. write <b>.txt & \\u001b[2J",
                 "write b.txt; commit add b",
             ][..],
@@ -258,30 +275,26 @@ fn the_picture_has_a_row_per_worker_a_bar_per_span_a_marker_per_fault() {
                 "reply 1. write c.txt",
                 "overflow",
                 "write c.txt; commit add c",
+                "reply LEASH-BLOCKED: which database?",
             ][..],
         ),
     ] {
         let path = env.dir.path().join(format!("script-{worker}.txt"));
         std::fs::write(path, lines.join("\n") + "\n").unwrap();
     }
+    let check = "grep -q fixed a.txt || { echo; echo 'error: a.txt is not fixed'; exit 1; }";
     env.ok(&[
         "--worker",
         "w1",
         "loop",
         "--worktree",
         "--check",
-        "true",
+        check,
         "--task",
         "Add a.txt",
     ]);
-    env.ok(&[
-        "--worker",
-        "w1",
-        "loop",
-        "--worktree",
-        "--task",
-        "Add <b> & \u{1b}[2J",
-    ]);
+    let hostile = "Add <b> & \u{1b}[2J \u{202e}txt.exe";
+    env.ok(&["--worker", "w1", "loop", "--worktree", "--task", hostile]);
     env.ok(&[
         "--worker",
         "w2",
@@ -290,12 +303,14 @@ fn the_picture_has_a_row_per_worker_a_bar_per_span_a_marker_per_fault() {
         "--task",
         "Add c.txt",
     ]);
+    let blocked = env.leash(&["--worker", "w2", "loop", "--task", "Pick a database"]);
+    assert_eq!(blocked.code(), 11, "{blocked:?}");
 
     let rows: Vec<Value> = report(&env, &[])
         .into_iter()
         .filter(|r| r["type"] == "task")
         .collect();
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 4);
     let count = |field: &str| -> usize {
         rows.iter()
             .map(|r| r[field].as_array().unwrap().len())
@@ -303,7 +318,7 @@ fn the_picture_has_a_row_per_worker_a_bar_per_span_a_marker_per_fault() {
     };
     let svg = env.ok(&["report", "--svg"]).stdout;
     let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{e}:\n{svg}"));
-    let with_class = |class: &str| -> Vec<roxmltree::Node> {
+    let classed = |class: &str| -> Vec<roxmltree::Node> {
         doc.descendants()
             .filter(|n| {
                 n.attribute("class")
@@ -311,38 +326,182 @@ fn the_picture_has_a_row_per_worker_a_bar_per_span_a_marker_per_fault() {
             })
             .collect()
     };
-    let workers: Vec<&str> = with_class("worker")
+    let title = |node: &roxmltree::Node| -> String {
+        node.children()
+            .find(|c| c.has_tag_name("title"))
+            .and_then(|t| t.text())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let text = |node: &roxmltree::Node| -> String {
+        node.descendants()
+            .filter(|n| n.is_text())
+            .filter_map(|n| n.text())
+            .collect()
+    };
+    let workers: Vec<&str> = classed("worker")
         .iter()
         .filter_map(|n| n.attribute("data-worker"))
         .collect();
     assert_eq!(workers, ["w1", "w2"]);
     assert!(
-        count("spans") >= 3 * 2,
+        count("spans") >= 4 * 2,
         "plan and implement at least: {rows:#?}"
     );
-    assert_eq!(with_class("span").len(), count("spans"));
-    assert_eq!(with_class("marker").len(), count("markers"));
-    let markers: Vec<&str> = with_class("marker")
+    assert_eq!(classed("span").len(), count("spans"));
+    assert_eq!(classed("marker").len(), count("markers"));
+    let markers: Vec<&str> = classed("marker")
         .iter()
         .filter_map(|n| n.attribute("class"))
         .collect();
     assert!(markers.contains(&"marker crash"), "{markers:?}");
     assert!(markers.contains(&"marker hand_off"), "{markers:?}");
-    for task in with_class("task") {
-        let title = task
+
+    // The failed check: red, with its command and the first line of its failure.
+    let failed: Vec<roxmltree::Node> = classed("span")
+        .into_iter()
+        .filter(|n| n.attribute("class") == Some("span checks failed"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{svg}");
+    assert_eq!(failed[0].attribute("fill"), Some("#cf222e"));
+    let passed = classed("span")
+        .into_iter()
+        .find(|n| n.attribute("class") == Some("span checks"))
+        .expect("the check that passed after the fix");
+    assert_ne!(passed.attribute("fill"), failed[0].attribute("fill"));
+    let hover = title(&failed[0]);
+    assert!(hover.contains(check), "{hover}");
+    assert!(hover.contains("error: a.txt is not fixed"), "{hover}");
+    // A mark per nudge: the fix the failed check asked for.
+    let nudged = row(&rows, "Add a.txt")["nudges"].as_u64().unwrap();
+    assert!(nudged >= 1, "{rows:#?}");
+    assert_eq!(classed("nudge").len() as u64, nudged, "{svg}");
+
+    // Every task is hoverable along its whole bar, and says what it is.
+    for task in classed("task") {
+        assert!(title(&task).starts_with("Add ") || title(&task).starts_with("Pick "));
+        let target = task
             .children()
-            .find(|c| c.has_tag_name("title"))
-            .and_then(|t| t.text())
-            .expect("a title");
-        assert!(title.starts_with("Add "), "{title}");
+            .find(|c| c.attribute("class") == Some("hover"))
+            .expect("a hover target");
+        let spans = task
+            .children()
+            .filter(|c| c.attribute("class").is_some_and(|c| c.starts_with("span")));
+        let x = |n: &roxmltree::Node, a: &str| n.attribute(a).unwrap().parse::<f64>().unwrap();
+        let (from, to) = (x(&target, "x"), x(&target, "x") + x(&target, "width"));
+        for span in spans {
+            assert!(x(&span, "x") >= from && x(&span, "x") + x(&span, "width") <= to + 0.2);
+        }
     }
-    assert_eq!(with_class("outcome").len(), 3);
+    // Each kind of end its own mark, and the legend names each.
+    let ends: Vec<(String, String)> = classed("outcome")
+        .iter()
+        .map(|n| (n.attribute("class").unwrap().to_string(), text(n)))
+        .collect();
+    assert_eq!(ends.len(), 4, "{ends:?}");
+    let mark_of = |kind: &str| {
+        ends.iter()
+            .find(|(class, _)| class == &format!("outcome {kind}"))
+            .map(|(_, mark)| mark.clone())
+            .unwrap_or_else(|| panic!("{kind} in {ends:?}"))
+    };
+    assert_ne!(mark_of("done"), mark_of("blocked"));
+    let legend: Vec<String> = classed("legend-end").iter().map(text).collect();
+    for kind in ["done", "blocked"] {
+        let entry = format!("{}{}", mark_of(kind), kind);
+        assert!(legend.contains(&entry), "{entry} in {legend:?}");
+    }
+    assert!(legend.len() >= 9, "{legend:?}");
+
+    // The header: where, when, and the verdict.
+    let repository = env.repo.file_name().unwrap().to_str().unwrap();
+    let heading = text(&classed("heading")[0]);
+    assert!(heading.starts_with(repository), "{heading}");
+    assert!(
+        heading.ends_with(" UTC") && heading.contains(" – "),
+        "{heading}"
+    );
+    let verdict = text(&classed("verdict")[0]);
+    assert!(verdict.starts_with("3 done · 1 needs you · $"), "{verdict}");
+
+    // Ticks across the whole range: the axis is fitted to the data.
+    let ticks: Vec<f64> = classed("tick")
+        .iter()
+        .map(|n| n.attribute("x1").unwrap().parse().unwrap())
+        .collect();
+    let xs: Vec<f64> = classed("span")
+        .iter()
+        .flat_map(|n| {
+            let x: f64 = n.attribute("x").unwrap().parse().unwrap();
+            [x, x + n.attribute("width").unwrap().parse::<f64>().unwrap()]
+        })
+        .collect();
+    let (first, last) = (
+        xs.iter().copied().fold(f64::MAX, f64::min),
+        xs.iter().copied().fold(f64::MIN, f64::max),
+    );
+    let width: f64 = doc
+        .root_element()
+        .attribute("width")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ticks.len() >= 3, "{ticks:?}");
+    assert!(
+        last - first > width * 0.7,
+        "the data fills the width: {first}..{last}"
+    );
+    assert!(
+        ticks[0] < first + (last - first) / 3.0
+            && ticks[ticks.len() - 1] > last - (last - first) / 3.0,
+        "{ticks:?} across {first}..{last}"
+    );
     assert!(!svg.contains('\u{1b}'), "no raw escape in the picture");
+    assert!(
+        !svg.contains('\u{202e}'),
+        "no raw bidi override in the picture"
+    );
 
     let html = env.ok(&["report", "--html"]).stdout;
     assert!(html.starts_with("<!doctype html>"), "{html}");
-    assert!(html.contains("<svg") && html.contains("<table>"));
-    assert!(html.contains("Add &lt;b&gt; &amp;"), "escaped");
+    let fragment = |open: &str, close: &str| -> String {
+        let at = html
+            .find(open)
+            .unwrap_or_else(|| panic!("{open} in {html}"));
+        let end = html[at..].find(close).unwrap() + at + close.len();
+        html[at..end].to_string()
+    };
+    let picture = fragment("<svg", "</svg>");
+    let picture = roxmltree::Document::parse(&picture).unwrap();
+    assert!(picture.root_element().attribute("viewBox").is_some());
+    assert!(html.contains("svg { width: 100%; height: auto;"), "{html}");
+    let table = fragment("<table>", "</table>");
+    let table = roxmltree::Document::parse(&table).unwrap();
+    let cells: Vec<roxmltree::Node> = table
+        .descendants()
+        .filter(|n| n.has_tag_name("td"))
+        .collect();
+    assert!(
+        cells
+            .iter()
+            .any(|c| c.text() == Some("Add <b> & \\u{1b}[2J \\u{202e}txt.exe")),
+        "escaped as in the other formats"
+    );
+    assert!(
+        !html.contains('\u{202e}'),
+        "no raw bidi override in the page"
+    );
+    assert!(html.contains("white-space: nowrap"), "{html}");
+    let wraps = |cell: &str| {
+        cells
+            .iter()
+            .find(|c| c.text() == Some(cell))
+            .unwrap_or_else(|| panic!("{cell}"))
+            .attribute("class")
+            == Some("prose")
+    };
+    assert!(!wraps("leash/w1"), "a branch stays on one line");
+    assert!(wraps("Add c.txt"), "a task wraps");
 }
 
 #[test]
@@ -440,4 +599,153 @@ fn a_report_on_one_worker_and_on_all_at_once_is_refused() {
     let run = env.leash(&["--worker", "a", "report", "--all"]);
     assert_eq!(run.code(), 2, "{run:?}");
     assert!(run.stderr.contains("hint:"), "{run:?}");
+}
+
+/// `status` and `report` tell the code `leash loop` exited with, the one a night's
+/// script saw: 10 out of nudges, and a loop that died before any judgement (its claude
+/// could not start) as failed with its code. Workers are ordered as a person counts; a
+/// history row from no possible time is skipped and said; a replaced task's time ends
+/// with its last work.
+#[test]
+fn status_and_report_tell_the_code_the_loop_exited_with() {
+    let mut env = Env::worker();
+    env.set("LEASH_MAX_NUDGES", "1");
+    env.script(&["reply 1. write a.txt", "write a.txt", "write a.txt again"]);
+    let out_of_nudges = env.leash(&["--worker", "task-10", "loop", "--task", "Add a.txt"]);
+    assert_eq!(out_of_nudges.code(), 10, "{out_of_nudges:?}");
+    let status = env.ok(&["--worker", "task-10", "status"]).stdout;
+    let last = status.lines().find(|l| l.starts_with("last")).unwrap();
+    assert!(last.ends_with("(`leash loop` exits 10)"), "{status}");
+
+    env.script(&["reply 1. write b.txt"]);
+    env.ok(&["--worker", "task-9", "plan", "--task", "Add b.txt"]);
+    env.ok(&["--worker", "task-9", "session", "stop"]);
+    let claude = env
+        .vars
+        .iter()
+        .find(|(k, _)| k == "LEASH_CLAUDE")
+        .unwrap()
+        .1
+        .clone();
+    env.set("LEASH_CLAUDE", "/nonexistent/claude");
+    let died = env.leash(&["--worker", "task-9", "loop"]);
+    let code = died.code();
+    assert!(code != 0 && code != 12, "{died:?}");
+    env.set("LEASH_CLAUDE", &claude);
+    let status = env.ok(&["--worker", "task-9", "status"]).stdout;
+    assert!(
+        status.contains(&format!("the last `leash loop` exited {code}")),
+        "{status}"
+    );
+
+    // A task replaced a while after its last work.
+    env.script(&["reply 1. write x.txt", "reply 1. write y.txt"]);
+    env.ok(&["--worker", "task-11", "plan", "--task", "Add x.txt"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    env.ok(&[
+        "--worker",
+        "task-11",
+        "plan",
+        "--fresh",
+        "--task",
+        "Add y.txt",
+    ]);
+
+    // A damaged history row: a time no task can have.
+    let history = env.state.join("task-10").join("history.jsonl");
+    let mut kept: Value = serde_json::from_str(
+        std::fs::read_to_string(&history)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    kept["task_id"] = "damaged".into();
+    kept["started_ms"] = u64::MAX.into();
+    kept["last_ms"] = u64::MAX.into();
+    let mut text = std::fs::read_to_string(&history).unwrap();
+    text.push_str(&format!("{kept}\n"));
+    std::fs::write(&history, text).unwrap();
+
+    let run = env.ok(&["report", "--all", "--json"]);
+    assert!(run.stderr.contains("1 history row(s) skipped"), "{run:?}");
+    let rows: Vec<Value> = run
+        .json_lines()
+        .into_iter()
+        .filter(|r| r["type"] == "task")
+        .collect();
+    let workers: Vec<&str> = rows.iter().map(|r| r["worker"].as_str().unwrap()).collect();
+    assert_eq!(workers, ["task-9", "task-10", "task-11", "task-11"]);
+    assert_eq!(
+        (&rows[0]["standing"], &rows[0]["exit_code"]),
+        (&"failed".into(), &code.into()),
+        "{:#}",
+        rows[0]
+    );
+    assert_eq!(
+        (&rows[1]["standing"], &rows[1]["exit_code"]),
+        (&"out_of_nudges".into(), &10.into())
+    );
+    let (x, y) = (&rows[2], &rows[3]);
+    assert_eq!(x["standing"], "replaced", "{x:#}");
+    let ms = |row: &Value, field: &str| row[field].as_u64().unwrap();
+    assert!(
+        ms(x, "last_ms") + 300 <= ms(y, "started_ms"),
+        "replaced: its time ends with its last work: {x:#} {y:#}"
+    );
+    assert_eq!(ms(x, "duration_ms"), ms(x, "last_ms") - ms(x, "started_ms"));
+    let svg = env.ok(&["report", "--all", "--svg"]).stdout;
+    let heading = svg.split("class=\"heading\"").nth(1).unwrap();
+    let range = heading.split("<tspan").nth(1).unwrap();
+    let dates: Vec<&str> = range
+        .split(['>', '<', ' '])
+        .filter(|w| w.len() == 10 && w.contains('-'))
+        .collect();
+    assert!(!dates.is_empty(), "{heading}");
+    for date in dates {
+        let year: u32 = date[..4].parse().unwrap();
+        assert!(
+            (2020..2100).contains(&year),
+            "the damaged row is not drawn: {heading}"
+        );
+    }
+}
+
+/// `report --all` over workers of two repositories names each row's; over one, it
+/// does not.
+#[test]
+fn a_report_over_several_repositories_names_each_row_s() {
+    let mut env = Env::worker();
+    let scripts = env.dir.path().join("script-%w.txt");
+    env.set("FAKE_CLAUDE_SCRIPT", &scripts.display().to_string());
+    let other = env.dir.path().join("other-repo");
+    std::fs::create_dir_all(&other).unwrap();
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["config", "user.email", "test@example.com"],
+        &["config", "user.name", "Test"],
+        &["commit", "-q", "--allow-empty", "-m", "initial"],
+    ] {
+        crate::support::git(&other, args);
+    }
+    for (worker, dir) in [("here", env.repo.clone()), ("there", other.clone())] {
+        let path = env.dir.path().join(format!("script-{worker}.txt"));
+        std::fs::write(path, "reply 1. write a.txt\n").unwrap();
+        let run = env.leash_in(&dir, &["--worker", worker, "plan", "--task", "Add a.txt"]);
+        assert_eq!(run.code(), 0, "{run:?}");
+    }
+    let all = env.ok(&["report", "--all", "--markdown"]).stdout;
+    let header = all.lines().next().unwrap();
+    assert!(header.contains("| REPOSITORY |"), "{all}");
+    assert!(all.contains("| other-repo |"), "{all}");
+    let here = env.repo.file_name().unwrap().to_str().unwrap();
+    assert!(all.contains(&format!("| {here} |")), "{all}");
+    let table = env.ok(&["report", "--all"]).stdout;
+    assert!(
+        table.starts_with("WORKER") && table.contains("REPOSITORY"),
+        "{table}"
+    );
+    let one = env.ok(&["report", "--markdown"]).stdout;
+    assert!(!one.contains("REPOSITORY"), "{one}");
 }

@@ -262,3 +262,56 @@ fn session_list_watch_shows_a_step_that_began_before_it_opened() {
     let plan = crate::support::finish(plan, Duration::from_secs(20));
     assert_eq!(plan.code(), 0, "{plan:?}");
 }
+
+/// The watch lists busy workers first (none hides below an idle one), and an idle
+/// worker shows no DOING and no ELAPSED left over from its last turn.
+#[test]
+fn session_list_watch_puts_busy_workers_first_and_forgets_an_idle_one_s_tool() {
+    let mut env = Env::worker();
+    let scripts = env.dir.path().join("script-%w.txt");
+    env.set("FAKE_CLAUDE_SCRIPT", &scripts.display().to_string());
+    for (worker, line) in [
+        ("aaa", "sh echo checked; reply done"),
+        ("zzz", "sleep 4000; reply later"),
+    ] {
+        let path = env.dir.path().join(format!("script-{worker}.txt"));
+        std::fs::write(path, format!("{line}\n")).unwrap();
+    }
+    env.ok(&["--worker", "aaa", "session", "send", "run it"]);
+    let busy = env.spawn(&["--worker", "zzz", "session", "send", "wait"]);
+    env.wait_until("zzz's turn to reach claude", || {
+        env.turns()
+            .iter()
+            .any(|t| t["script"] == "sleep 4000; reply later")
+    });
+    let mut pty = Pty::spawn(env.command(&["session", "list", "--watch"]));
+    pty.wait_for("1 busy", Duration::from_secs(5));
+    pty.wait_for("aaa", Duration::from_secs(5));
+    pty.type_keys("q");
+    assert!(pty.wait(Duration::from_secs(5)).success());
+    let raw = pty.raw();
+    let frame = raw
+        .rsplit("\u{1b}[H\u{1b}[2J")
+        .find(|f| f.contains("aaa") && f.contains("zzz"))
+        .expect("a frame with both workers");
+    let frame = strip_ansi(frame);
+    let lines: Vec<&str> = frame.lines().collect();
+    let at = |name: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {frame}"))
+    };
+    assert!(
+        lines[0].starts_with("leash: 2 worker(s), 1 busy"),
+        "{frame}"
+    );
+    assert!(at("zzz") < at("aaa"), "busy first:\n{frame}");
+    let idle: Vec<&str> = lines[at("aaa")].split_whitespace().collect();
+    assert_eq!(
+        &idle[1..5],
+        ["idle", "-", "-", "-"],
+        "no stale DOING or ELAPSED:\n{frame}"
+    );
+    crate::support::finish(busy, Duration::from_secs(20));
+}

@@ -1,5 +1,6 @@
 //! `leash session list`: every worker of this user, one row each.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use crate::cli::Output;
@@ -9,6 +10,7 @@ use crate::error::Error;
 use crate::paths::Dirs;
 use crate::protocol::{SessionState, SessionStatus};
 use crate::record::SessionRecord;
+use crate::table::{Column, Fitted};
 use crate::worker::{Phase, WorkerState};
 
 use super::status::{context_percent, or_dash};
@@ -113,9 +115,7 @@ pub fn row_of(target: &Target, status: Option<SessionStatus>) -> WorkerRow {
 
 pub async fn run(args: ListArgs, out: &Output) -> Result<u8, Error> {
     if args.watch {
-        if super::watch::possible(out) {
-            return super::watch::run().await;
-        }
+        // `--watch` where it can draw never reaches here (see `session`'s dispatch).
         out.note("not a terminal: the list is printed once (`--watch` redraws it on a terminal)");
     }
     let dirs = Dirs::from_env()?;
@@ -139,25 +139,88 @@ pub async fn run(args: ListArgs, out: &Output) -> Result<u8, Error> {
         out.note("no workers yet; start one with `leash session start`");
         return Ok(0);
     }
-    out.data(format!(
-        "{:<24} {:<8} {:>8} {:<18} {:<13} {:>6} {:>9} {:>4}  {:<20} CWD",
-        "WORKER", "STATE", "PID", "MODEL", "PHASE", "TURNS", "COST", "CTX", "BRANCH"
-    ));
-    for row in rows {
-        // Models and paths come from outside: shown, never obeyed.
-        out.data(crate::human::safe(&format!(
-            "{:<24} {:<8} {:>8} {:<18} {:<13} {:>6} {:>9} {:>4}  {:<20} {}",
-            row.worker,
-            row.state.to_string(),
-            or_dash(row.daemon_pid),
-            or_dash(row.model),
-            or_dash(row.phase),
-            row.turns,
-            crate::human::usd(row.cost_usd),
-            or_dash(row.context_percent.map(|p| format!("{p}%"))),
-            or_dash(row.branch),
-            or_dash(row.cwd.map(|c| c.display().to_string()))
-        )));
+    let width = std::io::stdout()
+        .is_terminal()
+        .then(|| {
+            console::Term::stdout()
+                .size_checked()
+                .map(|(_, w)| usize::from(w))
+        })
+        .flatten();
+    for line in table(&rows, width) {
+        out.data(line);
     }
     Ok(0)
+}
+
+const COLUMNS: [Column; 10] = [
+    Column {
+        name: "WORKER",
+        numeric: false,
+    },
+    Column {
+        name: "STATE",
+        numeric: false,
+    },
+    Column {
+        name: "PID",
+        numeric: true,
+    },
+    Column {
+        name: "MODEL",
+        numeric: false,
+    },
+    Column {
+        name: "PHASE",
+        numeric: false,
+    },
+    Column {
+        name: "TURNS",
+        numeric: true,
+    },
+    Column {
+        name: "COST",
+        numeric: true,
+    },
+    Column {
+        name: "CTX",
+        numeric: true,
+    },
+    Column {
+        name: "BRANCH",
+        numeric: false,
+    },
+    Column {
+        name: "CWD",
+        numeric: false,
+    },
+];
+/// The column that gives way first: the directory.
+const CWD: usize = 9;
+
+/// The rows as lines for a terminal `width` columns wide (`None`: as wide as they
+/// take). Models and paths come from outside: shown, never obeyed.
+fn table(rows: &[WorkerRow], width: Option<usize>) -> Vec<String> {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            [
+                row.worker.clone(),
+                row.state.to_string(),
+                or_dash(row.daemon_pid),
+                or_dash(row.model.clone()),
+                or_dash(row.phase),
+                row.turns.to_string(),
+                crate::human::usd(row.cost_usd),
+                or_dash(row.context_percent.map(|p| format!("{p}%"))),
+                or_dash(row.branch.clone()),
+                or_dash(row.cwd.as_ref().map(|c| c.display().to_string())),
+            ]
+            .into_iter()
+            .map(|cell| crate::human::safe(&cell).into_owned())
+            .collect()
+        })
+        .collect();
+    let fitted = Fitted::new(&COLUMNS, &cells, vec![true; COLUMNS.len()], CWD, width);
+    fitted.lines(&COLUMNS, &cells)
 }

@@ -57,6 +57,11 @@ pub fn run(command: SessionCommand, global: &Global, out: &Output) -> Result<u8,
             SessionCommand::Start(Deferred(args)) => start::run(args, global, out).await,
             SessionCommand::Stop(Deferred(args)) => stop::run(args, global, out).await,
             SessionCommand::Status => status::run(global, out).await,
+            // The watch draws the list's rows: it stands above the list, and the list
+            // knows nothing of it.
+            SessionCommand::List(Deferred(args)) if args.watch && watch::possible(out) => {
+                watch::run().await
+            }
             SessionCommand::List(Deferred(args)) => list::run(args, out).await,
             SessionCommand::Send(Deferred(args)) => send::run(args, global, out).await,
             SessionCommand::Interrupt => interrupt::run(global, out).await,

@@ -1,5 +1,6 @@
 //! `leash session send`: one turn in the worker's conversation, streamed as it comes.
 
+use crate::cli::common::with_default;
 use clap::Args;
 
 use crate::cli::common::{
@@ -28,8 +29,10 @@ pub struct SendArgs {
     /// Fail with exit code 3 instead of starting a session when none is running
     #[arg(long)]
     pub no_start: bool,
-    /// Re-send the turn this many times after provider errors (429/529/5xx) [default: provider_retries]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = with_default(
+        "Re-send the turn this many times after provider errors (429/529/5xx)",
+        Name::provider_retries,
+    ))]
     pub retries: Option<u32>,
     /// When claude, or the session daemon, dies during the turn, restart it and tell
     /// claude to continue (the prompt is not sent twice)

@@ -1,6 +1,7 @@
 //! `leash session start`: the worker's daemon and claude, on the worker's conversation
 //! (or a new one).
 
+use crate::cli::common::with_default;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -18,8 +19,10 @@ pub struct StartArgs {
     /// Directory claude works in [default: the repository root, else the current directory]
     #[arg(long, value_name = "DIR", conflicts_with = "worktree")]
     pub cwd: Option<PathBuf>,
-    /// Model for the session, an alias such as `sonnet` or `opus` or a full name [default: model]
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, value_name = "MODEL", help = with_default(
+        "Model for the session, an alias such as `sonnet` or `opus` or a full name",
+        Name::model,
+    ))]
     pub model: Option<String>,
     /// Replace claude's system prompt with this file's contents
     #[arg(long, value_name = "FILE")]
@@ -27,8 +30,10 @@ pub struct StartArgs {
     /// claude's permission mode (default, acceptEdits, plan, bypassPermissions)
     #[arg(long, value_name = "MODE")]
     pub permission_mode: Option<String>,
-    /// The claude executable, a path or a name on PATH [default: claude]
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help = with_default(
+        "The claude executable, a path or a name on PATH",
+        Name::claude,
+    ))]
     pub claude: Option<String>,
     /// Start a new conversation instead of resuming the worker's
     #[arg(long)]
@@ -36,8 +41,10 @@ pub struct StartArgs {
     /// Ask the person at the terminal before claude uses a tool (Allow once / always / Deny)
     #[arg(long)]
     pub interactive_permissions: bool,
-    /// Approve this tool when no one is attached to ask (repeat for more) [default: permission_allow]
-    #[arg(long = "allow-tool", value_name = "TOOL")]
+    #[arg(long = "allow-tool", value_name = "TOOL", help = with_default(
+        "Approve this tool when no one is attached to ask (repeat for more)",
+        Name::permission_allow,
+    ))]
     pub allow_tools: Vec<String>,
     #[command(flatten)]
     pub worktree: crate::cli::common::WorktreeArg,

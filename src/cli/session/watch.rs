@@ -20,6 +20,7 @@ use crate::client::Target;
 use crate::error::Error;
 use crate::paths::{Dirs, WorkerName};
 use crate::protocol::{Event, EventBody, Request, SessionState, SessionStatus};
+use crate::table::{Column, Fitted};
 use crate::time::now_ms;
 
 /// Redraws are at most this often; a busy worker streams far faster.
@@ -304,9 +305,47 @@ fn refresh(dirs: &Dirs, worker: &str, tx: &mpsc::Sender<Update>) {
     });
 }
 
+const COLUMNS: [Column; 8] = [
+    Column {
+        name: "WORKER",
+        numeric: false,
+    },
+    Column {
+        name: "STATE",
+        numeric: false,
+    },
+    Column {
+        name: "PHASE",
+        numeric: false,
+    },
+    Column {
+        name: "DOING",
+        numeric: false,
+    },
+    Column {
+        name: "ELAPSED",
+        numeric: true,
+    },
+    Column {
+        name: "CTX",
+        numeric: true,
+    },
+    Column {
+        name: "COST",
+        numeric: true,
+    },
+    Column {
+        name: "TASK",
+        numeric: false,
+    },
+];
+const TASK: usize = 7;
+/// What a tool's line may take before the task gets the rest.
+const DOING_MAX: usize = 36;
+
 fn draw(live: &BTreeMap<String, Live>) {
-    // What fits the terminal: a line each, no wrapping; workers beyond its height are
-    // counted, not scrolled away with the header.
+    // What fits the terminal: a line each, no wrapping; the summary stays on top, and
+    // workers beyond its height are counted, busy ones first so none hides below.
     let (height, width) = console::Term::stdout()
         .size_checked()
         .map_or((usize::MAX, usize::MAX), |(h, w)| {
@@ -317,48 +356,75 @@ fn draw(live: &BTreeMap<String, Live>) {
         .values()
         .filter(|l| l.row.state == SessionState::Busy)
         .count();
+    let mut workers: Vec<(&String, &Live)> = live.iter().collect();
+    workers.sort_by(|a, b| {
+        let idle = |l: &Live| l.row.state != SessionState::Busy;
+        idle(a.1)
+            .cmp(&idle(b.1))
+            .then_with(|| crate::report::natural_cmp(a.0, b.0))
+    });
+    let hidden = workers.len().saturating_sub(room);
+    if hidden > 0 {
+        workers.truncate(room - 1);
+    }
+    let now = now_ms();
+    let cells: Vec<Vec<String>> = workers
+        .iter()
+        .map(|(worker, l)| row_cells(worker, l, now))
+        .collect();
+    let fitted = Fitted::new(
+        &COLUMNS,
+        &cells,
+        vec![true; COLUMNS.len()],
+        TASK,
+        Some(width),
+    );
     let mut lines = vec![
         format!("leash: {} worker(s), {busy} busy · q quits", live.len()),
         String::new(),
-        format!(
-            "{:<20} {:<8} {:<13} {:<36} {:>8} {:>4} {:>9}  TASK",
-            "WORKER", "STATE", "PHASE", "DOING", "ELAPSED", "CTX", "COST"
-        ),
     ];
-    let now = now_ms();
-    for (shown, (worker, l)) in live.iter().enumerate() {
-        if shown == room && live.len() > room {
-            lines.push(format!("… and {} more", live.len() - room));
-            break;
-        }
-        let elapsed = l.since_ms.map_or("-".to_string(), |since| {
-            let secs = now.saturating_sub(since) / 1000;
-            format!("{}:{:02}", secs / 60, secs % 60)
-        });
-        let line = format!(
-            "{:<20} {:<8} {:<13} {:<36} {:>8} {:>4} {:>9}  {}",
-            cut(worker, 20),
-            l.row.state.to_string(),
-            l.row.phase.map_or("-".to_string(), |p| p.to_string()),
-            cut(l.doing.as_deref().unwrap_or("-"), 36),
-            elapsed,
-            l.row
-                .context_percent
-                .map_or("-".to_string(), |p| format!("{p}%")),
-            crate::human::usd(l.row.cost_usd),
-            cut(l.task.as_deref().unwrap_or("-"), 60),
-        );
-        // Tasks, tools and paths come from outside: shown, never obeyed.
-        lines.push(crate::human::safe(&line).into_owned());
+    lines.extend(fitted.lines(&COLUMNS, &cells));
+    if hidden > 0 {
+        lines.push(format!("… and {} more", hidden + 1));
     }
     let mut screen = String::from("\x1b[H\x1b[2J");
     for line in lines {
-        screen.extend(line.chars().take(width));
+        screen.push_str(&crate::table::cut(&line, width));
         screen.push_str("\r\n");
     }
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(screen.as_bytes());
     let _ = stdout.flush();
+}
+
+/// A worker's cells. What it does and since when only while it is busy: an idle
+/// worker's last tool is history. Tasks, tools and paths come from outside: shown,
+/// never obeyed.
+fn row_cells(worker: &str, l: &Live, now: u64) -> Vec<String> {
+    let busy = l.row.state == SessionState::Busy;
+    let elapsed = l
+        .since_ms
+        .filter(|_| busy)
+        .map_or("-".to_string(), |since| {
+            let secs = now.saturating_sub(since) / 1000;
+            format!("{}:{:02}", secs / 60, secs % 60)
+        });
+    let doing = l.doing.as_deref().filter(|_| busy).unwrap_or("-");
+    [
+        worker.to_string(),
+        l.row.state.to_string(),
+        l.row.phase.map_or("-".to_string(), |p| p.to_string()),
+        cut(doing, DOING_MAX),
+        elapsed,
+        l.row
+            .context_percent
+            .map_or("-".to_string(), |p| format!("{p}%")),
+        crate::human::usd(l.row.cost_usd),
+        cut(l.task.as_deref().unwrap_or("-"), 200),
+    ]
+    .into_iter()
+    .map(|cell| crate::human::safe(&cell).into_owned())
+    .collect()
 }
 
 /// On one line (a tool's command may span several), at most `width` characters.

@@ -1,5 +1,6 @@
 //! `leash implement`: a turn on the implementation model, done when a new commit lands.
 
+use crate::cli::common::with_default;
 use clap::Args;
 
 use super::run_step;
@@ -13,8 +14,7 @@ use crate::worker::WorkerStep;
 pub struct ImplementArgs {
     #[command(flatten)]
     pub worktree: crate::cli::common::WorktreeArg,
-    /// Model for implementing [default: implement_model]
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, value_name = "MODEL", help = with_default("Model for implementing", Name::implement_model))]
     pub model: Option<String>,
     /// Start the implement phase over even if it is under way
     #[arg(long)]

@@ -8,6 +8,7 @@ pub mod plan;
 pub mod run_loop;
 pub mod status;
 
+use crate::cli::common::with_default;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -36,8 +37,26 @@ pub struct TaskArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "stdin")]
     pub task_file: Option<PathBuf>,
     /// `-` reads the task from standard input
-    #[arg(value_name = "-", value_parser = ["-"])]
+    #[arg(value_name = "-", value_parser = stdin_marker)]
     pub stdin: Option<String>,
+}
+
+/// The one word a step takes where a task could be: `-`. A task typed there instead
+/// (`leash loop "Add a flag"`) is told how to give it.
+fn stdin_marker(word: &str) -> Result<String, String> {
+    if word == "-" {
+        return Ok(word.to_string());
+    }
+    let quoted: String = crate::human::safe(word)
+        .chars()
+        .flat_map(|c| match c {
+            '"' | '\\' | '$' | '`' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    Err(format!(
+        "a task is given with --task: `--task \"{quoted}\"` (or `-` reads it from standard input)"
+    ))
 }
 
 impl TaskArgs {
@@ -65,9 +84,10 @@ impl TaskArgs {
 /// A task's budget, for every step that may send a turn.
 #[derive(Debug, Clone, Args)]
 pub struct BudgetArgs {
-    /// Send no further turn once the task's turns cost this many US dollars; exit code 13
-    /// [default: task_budget_usd]
-    #[arg(long, value_name = "USD")]
+    #[arg(long, value_name = "USD", help = with_default(
+        "Send no further turn once the task's turns cost this many US dollars; exit code 13",
+        Name::task_budget_usd,
+    ))]
     pub budget: Option<String>,
 }
 
@@ -92,15 +112,21 @@ pub struct StepArgs {
 /// How committed work is judged, for every step that judges it.
 #[derive(Debug, Clone, Args)]
 pub struct GateArgs {
-    /// A check the commit must pass, run with `sh -c` at the repository root
-    /// (repeatable) [default: checks]
-    #[arg(long = "check", value_name = "CMD")]
+    #[arg(long = "check", value_name = "CMD", help = with_default(
+        "A check the commit must pass, run with `sh -c` at the repository root (repeatable); \
+         the checks given replace those of .leash.toml for this task",
+        Name::checks,
+    ))]
     pub checks: Vec<String>,
-    /// Have the plan model review committed work that passed its checks [default: review]
-    #[arg(long)]
+    #[arg(long, help = with_default(
+        "Have the plan model review committed work that passed its checks",
+        Name::review,
+    ))]
     pub review: bool,
-    /// Plan the task again when its nudges run out, up to N times [default: rescopes]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = with_default(
+        "Plan the task again when its nudges run out, up to N times",
+        Name::rescopes,
+    ))]
     pub rescopes: Option<u32>,
 }
 

@@ -1,5 +1,6 @@
 //! `leash plan`: a read-only planning turn on the planning model; the plan is saved.
 
+use crate::cli::common::with_default;
 use clap::Args;
 
 use super::{TaskArgs, no_task, run_step};
@@ -15,8 +16,7 @@ pub struct PlanArgs {
     pub worktree: crate::cli::common::WorktreeArg,
     #[command(flatten)]
     pub task: TaskArgs,
-    /// Model for the planning turn [default: plan_model]
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, value_name = "MODEL", help = with_default("Model for the planning turn", Name::plan_model))]
     pub model: Option<String>,
     /// Replace the task under way with this one (otherwise a plan waits its turn:
     /// refused with exit code 14 while another task is under way)

@@ -1,5 +1,6 @@
 //! `leash loop`: the whole worker, step after step, by the worker machine's rules.
 
+use crate::cli::common::with_default;
 use std::io::IsTerminal;
 
 use clap::Args;
@@ -28,17 +29,14 @@ pub struct LoopArgs {
     pub worktree: crate::cli::common::WorktreeArg,
     #[command(flatten)]
     pub task: TaskArgs,
-    /// Nudges per implement phase before giving up with exit code 10 [default: max_nudges]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = with_default("Nudges per implement phase before giving up with exit code 10", Name::max_nudges))]
     pub max_nudges: Option<u32>,
     /// Ask before each phase (needs a terminal)
     #[arg(long)]
     pub step: bool,
-    /// Model for planning [default: plan_model]
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, value_name = "MODEL", help = with_default("Model for planning", Name::plan_model))]
     pub plan_model: Option<String>,
-    /// Model for implementing and nudging [default: implement_model]
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, value_name = "MODEL", help = with_default("Model for implementing and nudging", Name::implement_model))]
     pub implement_model: Option<String>,
     /// Start the task over even if the worker already finished or gave up on it
     #[arg(long)]
@@ -77,7 +75,7 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     let mut task_id = state.task.id.clone();
     let mut phase = state.phase;
     let mut last_message = state.last.map(|j| j.message).unwrap_or_default();
-    block_on(async {
+    let ended = block_on(async {
         loop {
             let description = next.describe(&config);
             let step = match next.into_step(args.fresh) {
@@ -111,7 +109,31 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
             last_message = judgement.message.clone();
             next = loop_next(&judgement);
         }
-    })
+    });
+    record_exit(&target.state_dir, task_id, &ended);
+    ended
+}
+
+/// Keeps the code this loop exits with beside its task, for `report` and `status`: a
+/// loop that dies leaves no judgement saying so. A loop that died planning knows no
+/// task yet; the worker's state names the one it began.
+fn record_exit(state_dir: &std::path::Path, task_id: Option<String>, ended: &Result<u8, Error>) {
+    let exit_code = match ended {
+        Ok(code) => *code,
+        Err(e) => e.exit_code(),
+    };
+    let task_id = task_id.or_else(|| WorkerState::load(state_dir).ok()?.task.id);
+    let Some(task_id) = task_id else {
+        return;
+    };
+    let exit = crate::report::exits::LoopExit {
+        task_id,
+        exit_code,
+        at_ms: crate::time::now_ms(),
+    };
+    // The exit code itself is what matters to the caller; a state dir that cannot be
+    // written now only costs the report this detail.
+    let _ = crate::report::exits::record(state_dir, exit);
 }
 
 fn confirm(prompt: &str) -> Result<bool, Error> {

@@ -5,7 +5,9 @@ use crate::cli::json::WorkerStatus;
 use crate::cli::{Global, Output};
 use crate::error::Error;
 use crate::record::SessionRecord;
-use crate::worker::WorkerState;
+use crate::report::exits;
+use crate::worker::machine::{LoopNext, loop_next};
+use crate::worker::{Judgement, WorkerState};
 
 /// The first `n` non-empty lines of `text`, indented under a status row.
 fn first_lines(text: &str, n: usize) -> String {
@@ -96,8 +98,41 @@ pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
     if let Some(last) = &state.last {
         out.rows([(
             "last",
-            format!("{}: {} (exit {})", last.step, last.message, last.exit_code),
+            format!("{}: {} ({})", last.step, last.message, loop_after(last)),
         )]);
     }
+    if let Some(died) = loop_died(&target.state_dir, &state) {
+        out.rows([("loop", died)]);
+    }
     Ok(0)
+}
+
+/// What `leash loop` does in this state: the code it ends with (the one a night's
+/// script saw), or the step it takes next. Not the last step's own code: a nudge that
+/// found the nudges spent exited 0 as a step, and its loop 10.
+fn loop_after(last: &Judgement) -> String {
+    match loop_next(last) {
+        LoopNext::Finish(code, _) => format!("`leash loop` exits {code}"),
+        LoopNext::Plan(_) => "`leash loop` plans next".to_string(),
+        LoopNext::Implement => "`leash loop` implements next".to_string(),
+        LoopNext::Nudge => "`leash loop` nudges next".to_string(),
+    }
+}
+
+/// The task's last loop, when it died with a code no judgement tells.
+fn loop_died(state_dir: &std::path::Path, state: &WorkerState) -> Option<String> {
+    let exits = exits::load(state_dir);
+    let exit = exits::of_task(&exits, state.task.id.as_deref()?)?;
+    let told = state.last.as_ref().map(|last| match loop_next(last) {
+        LoopNext::Finish(code, _) => code,
+        _ => 0,
+    });
+    (exit.exit_code != 0 && told != Some(exit.exit_code)).then(|| {
+        format!(
+            "the last `leash loop` exited {} ({} {} UTC)",
+            exit.exit_code,
+            crate::time::utc_date(exit.at_ms),
+            crate::report::clock_of_day(exit.at_ms)
+        )
+    })
 }

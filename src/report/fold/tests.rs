@@ -261,7 +261,10 @@ fn a_new_task_replaces_one_under_way_but_not_one_that_ended() {
             ("c", Standing::Unfinished)
         ]
     );
-    assert_eq!(rows[0].duration_ms, 1_000, "replaced when b began");
+    assert_eq!(
+        rows[0].duration_ms, 500,
+        "its time ends at its last work, not when b began"
+    );
 }
 
 #[test]
