@@ -12,28 +12,36 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::pid_record::PidRecord;
 
 /// The daemon's own log (its stderr), in the worker's state dir.
 pub const DAEMON_LOG: &str = "daemon.log";
-/// Held (flock) by the daemon that serves the worker, and holding its pid.
+/// Held (flock) by the daemon that serves the worker. While it serves, the file holds
+/// its pid record (one JSON line, see [`crate::pid_record`]), so a client can reach a
+/// daemon whose socket was deleted and tell one on another host; it is emptied when the
+/// daemon ends. An earlier leash wrote `PID serving` (serving) or a pid alone (no
+/// telling how that one ended); neither proves which process it names.
 pub const LOCK_FILE: &str = "daemon.lock";
 
-/// The pid a worker's lock file names (its first word).
-pub fn lock_holder_pid(text: &str) -> Option<u32> {
-    text.split_whitespace().next()?.parse().ok()
+/// The daemon a worker's lock file names, serving or not.
+pub fn lock_holder(text: &str) -> Option<PidRecord> {
+    PidRecord::parse(text)
 }
 
 /// What a daemon writes in the lock file while it serves (emptied when it ends).
-pub fn serving_line(pid: u32) -> String {
-    format!("{pid} {SERVING}\n")
+pub fn serving_line() -> String {
+    PidRecord::of_self().map_or_else(
+        || format!("{} {SERVING}\n", std::process::id()),
+        |record| record.line(),
+    )
 }
 
 /// The daemon a lock file says is serving: one that wrote [`serving_line`] and did not
-/// end (a file of an earlier leash names a pid alone: no telling how that one ended).
-pub fn serving_pid(text: &str) -> Option<u32> {
-    (text.split_whitespace().nth(1) == Some(SERVING))
-        .then(|| lock_holder_pid(text))
-        .flatten()
+/// end (a file of an earlier leash that names a pid alone: no telling how that one ended).
+pub fn serving(text: &str) -> Option<PidRecord> {
+    let text = text.trim();
+    let serving = text.starts_with('{') || text.split_whitespace().nth(1) == Some(SERVING);
+    serving.then(|| lock_holder(text)).flatten()
 }
 
 const SERVING: &str = "serving";
@@ -379,10 +387,19 @@ mod tests {
 
     #[test]
     fn the_lock_file_tells_a_serving_daemon_from_one_that_ended() {
-        assert_eq!(serving_pid(&serving_line(42)), Some(42));
-        assert_eq!(lock_holder_pid(&serving_line(42)), Some(42));
-        assert_eq!(serving_pid("42\n"), None, "an earlier leash's file");
-        assert_eq!(serving_pid(""), None, "emptied: it ended");
+        let me = std::process::id();
+        let line = serving_line();
+        let serving_now = serving(&line).unwrap();
+        assert_eq!(serving_now.pid, me);
+        assert_eq!(serving_now.identify(), crate::pid_record::Identity::Running);
+        assert_eq!(lock_holder(&line).map(|r| r.pid), Some(me));
+        assert_eq!(
+            serving("42 serving\n").map(|r| r.pid),
+            Some(42),
+            "leash 0.x"
+        );
+        assert_eq!(serving("42\n"), None, "an earlier leash's file");
+        assert_eq!(serving(""), None, "emptied: it ended");
     }
 
     #[test]

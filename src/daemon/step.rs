@@ -349,8 +349,9 @@ fn run_checks(parts: &mut Parts, commands: Vec<String>, timeout_ms: u64) -> Resu
         root.display()
     ));
     let timeout = Duration::from_millis(timeout_ms);
+    let record = checks::record_file(&parts.place.state_dir);
     Ok(Wait::Work(Box::pin(async move {
-        Wake::Checked(checks::run_all(&commands, &root, timeout).await)
+        Wake::Checked(checks::run_all(&commands, &root, timeout, &record).await)
     })))
 }
 

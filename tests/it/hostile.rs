@@ -388,3 +388,180 @@ fn implement_without_a_task_is_refused() {
     let run = env.leash(&["loop"]);
     assert_eq!(run.code(), 2, "{run:?}");
 }
+
+/// A process group the test started, killed whatever the test's outcome.
+struct Stranger {
+    leader: std::process::Child,
+    members: Vec<i64>,
+}
+
+impl Stranger {
+    /// `setsid bash -c 'sleep 1000 & sleep 1000 & wait'`: a session and group leader
+    /// with two members, as a shell, tmux or a service is.
+    fn start(dir: &std::path::Path) -> Stranger {
+        let members = dir.join("stranger-members");
+        let _ = std::fs::remove_file(&members);
+        let leader = std::process::Command::new("setsid")
+            .arg("bash")
+            .arg("-c")
+            .arg(format!(
+                "sleep 1000 & echo $! > {m}.tmp; sleep 1000 & echo $! >> {m}.tmp; mv {m}.tmp {m}; wait",
+                m = members.display()
+            ))
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        crate::support::wait_until(
+            "the stranger's members",
+            std::time::Duration::from_secs(20),
+            &mut || members.exists(),
+        );
+        let members = std::fs::read_to_string(&members)
+            .unwrap()
+            .split_whitespace()
+            .map(|pid| pid.parse().unwrap())
+            .collect();
+        Stranger { leader, members }
+    }
+
+    fn pid(&self) -> u32 {
+        self.leader.id()
+    }
+
+    fn all_alive(&self) -> bool {
+        crate::support::alive(i64::from(self.pid()))
+            && self.members.iter().all(|&m| crate::support::alive(m))
+    }
+}
+
+impl Drop for Stranger {
+    fn drop(&mut self) {
+        crate::support::signal(self.pid(), libc::SIGKILL);
+        for &member in &self.members {
+            crate::support::signal(member as u32, libc::SIGKILL);
+        }
+        let _ = self.leader.wait();
+    }
+}
+
+/// The start time a `claude.pid` holds, in the format this leash writes or an
+/// earlier leash's `PID STARTTIME`.
+fn recorded_start(record: &str) -> u64 {
+    match serde_json::from_str::<serde_json::Value>(record) {
+        Ok(json) => json["start_time"].as_u64().unwrap(),
+        Err(_) => record.split_whitespace().nth(1).unwrap().parse().unwrap(),
+    }
+}
+
+/// Issue 27 case 1: after a daemon was killed, its `claude.pid` names a pid that a
+/// stranger's group leader has now (a shell, a `setsid` job). The next daemon leaves
+/// that group alone, in the old `PID STARTTIME` format and in this leash's format with
+/// the old start time, and says why in its log and its event log.
+#[test]
+fn a_new_daemon_never_kills_a_stranger_whose_pid_claude_pid_names() {
+    let env = Env::new();
+    for format in ["old", "new"] {
+        env.ok(&["session", "send", "hi"]);
+        let state = env.state.join(env.worker_name());
+        let daemon = env.status()["daemon_pid"].as_u64().unwrap() as u32;
+        crate::support::signal(daemon, libc::SIGKILL);
+        env.wait_until("the daemon to die", || {
+            !crate::support::alive(i64::from(daemon))
+        });
+        let pid_file = state.join("claude.pid");
+        let recorded = std::fs::read_to_string(&pid_file).unwrap();
+        let started = recorded_start(&recorded);
+        let stranger = Stranger::start(env.dir.path());
+        let pid = stranger.pid();
+        let record = match format {
+            "old" => format!("{pid} {started}\n"),
+            _ => {
+                let mut json: serde_json::Value = serde_json::from_str(&recorded).unwrap();
+                json["pid"] = pid.into();
+                format!("{json}\n")
+            }
+        };
+        std::fs::write(&pid_file, record).unwrap();
+
+        env.ok(&["session", "send", "hi"]);
+        assert!(
+            stranger.all_alive(),
+            "{format} format: the stranger's group was killed"
+        );
+        let log = std::fs::read_to_string(state.join("daemon.log")).unwrap();
+        let said = format!("left pid {pid} alone");
+        assert!(log.contains(&said), "{format} format: {log}");
+        assert_eq!(env.said(&said), 1, "{format} format: a notice says so");
+        drop(stranger);
+    }
+}
+
+/// Issue 27 case 6: a check running when its daemon dies dies with it (its leader by
+/// `PR_SET_PDEATHSIG`, what it started by the next daemon, from its record), and the
+/// next daemon's run of the same check never overlaps it.
+#[test]
+fn a_check_dies_with_its_daemon_and_its_rerun_runs_alone() {
+    let mut env = Env::worker();
+    env.set("LEASH_CHECK_TIMEOUT", "300s");
+    planned(&env);
+    env.script(&["write feature.txt done; commit add the feature"]);
+    let marks = env.dir.path().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    let (runs, sleeper, overlap) = (
+        marks.join("runs"),
+        marks.join("sleeper"),
+        marks.join("overlap"),
+    );
+    // The first run sleeps until killed; a later one says whether any process of the
+    // first still runs (a zombie does not count).
+    let check = format!(
+        "live() {{ s=$(cut -d' ' -f3 /proc/$1/stat 2>/dev/null); [ -n \"$s\" ] && [ \"$s\" != Z ]; }}; \
+         if [ -e {runs} ]; then \
+           for p in $(cat {runs}) $(cat {sleeper}); do if live $p; then echo $p >> {overlap}; fi; done; \
+           echo $$ >> {runs}; \
+         else \
+           echo $$ >> {runs}; sleep 1000 & echo $! > {sleeper}.tmp; mv {sleeper}.tmp {sleeper}; wait; \
+         fi",
+        runs = runs.display(),
+        sleeper = sleeper.display(),
+        overlap = overlap.display()
+    );
+    let mut step = env.spawn(&["implement", "--check", &check]);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !sleeper.exists() {
+        if let Ok(Some(_)) = step.try_wait() {
+            let ended = crate::support::finish(step, std::time::Duration::from_secs(1));
+            panic!("the step ended before its check ran: {ended:?}");
+        }
+        assert!(std::time::Instant::now() < until, "the check never ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let first: Vec<i64> = std::fs::read_to_string(&runs)
+        .unwrap()
+        .split_whitespace()
+        .chain(
+            std::fs::read_to_string(&sleeper)
+                .unwrap()
+                .split_whitespace(),
+        )
+        .map(|pid| pid.parse().unwrap())
+        .collect();
+    let daemon = env.status()["daemon_pid"].as_u64().unwrap() as u32;
+    crate::support::signal(daemon, libc::SIGKILL);
+
+    env.wait_until("the first check's processes to be gone", || {
+        !first.iter().any(|&pid| crate::support::alive(pid))
+    });
+    let step = crate::support::finish(step, std::time::Duration::from_secs(60));
+    for &pid in &first {
+        crate::support::signal(pid as u32, libc::SIGKILL);
+    }
+    assert_eq!(step.code(), 0, "{step:?}");
+    let ran = std::fs::read_to_string(&runs).unwrap();
+    assert_eq!(ran.lines().count(), 2, "run once, then again: {ran}");
+    assert!(
+        !overlap.exists(),
+        "the re-run overlapped the first: {}",
+        std::fs::read_to_string(&overlap).unwrap_or_default()
+    );
+}

@@ -47,6 +47,8 @@ pub struct Process {
     /// Where the running claude's pid is kept, so a daemon killed without stopping it
     /// lets the next one kill it.
     pid_file: PathBuf,
+    /// The record of the last claude started, for its group's leftovers once it is gone.
+    last_record: Option<crate::pid_record::PidRecord>,
     stderr_tail: VecDeque<String>,
     next_request: u64,
 }
@@ -56,6 +58,7 @@ impl Process {
         Process {
             state: State::Cold,
             pid_file,
+            last_record: None,
             stderr_tail: VecDeque::new(),
             next_request: 1,
         }
@@ -130,7 +133,8 @@ impl Process {
             }
         };
         let pid = child.pid();
-        crate::process::record_claude(&self.pid_file, pid);
+        crate::process::record_claude(&self.pid_file, child.record());
+        self.last_record = child.record().cloned();
         self.stderr_tail.clear();
         self.state = State::Running { child, crashes };
         Ok(pid)
@@ -197,7 +201,9 @@ impl Process {
     /// claude is gone: tools it started may outlive it in its group, and its pid is no
     /// longer one a later daemon should kill.
     pub fn after_exit(&self, pid: u32) {
-        crate::process::signal_group(pid, libc::SIGKILL);
+        if let Some(record) = self.last_record.as_ref().filter(|r| r.pid == pid) {
+            record.signal_group(libc::SIGKILL);
+        }
         crate::process::forget_claude(&self.pid_file);
     }
 
