@@ -393,4 +393,48 @@ mod tests {
         });
         assert!(gone, "the check's own children are killed too");
     }
+
+    #[test]
+    fn a_check_dies_with_the_thread_that_ran_it_and_its_rest_is_stopped_from_its_record() {
+        let root = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let member_file = root.path().join("member");
+        let command = format!("sleep 300 & echo $! > {}; wait", member_file.display());
+        let (root_dir, record) = (root.path().to_path_buf(), record_file(state.path()));
+        // The daemon's runtime thread ends, as it does when the daemon is killed.
+        let leader = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let running = Running::start(&command, &root_dir, &record).unwrap();
+                    let pid = running.child.id().unwrap();
+                    // As if the daemon died here: nothing of it stops the check.
+                    std::mem::forget(running);
+                    pid
+                })
+        })
+        .join()
+        .unwrap();
+        let gone = |pid: u32| {
+            (0..500).any(|_| {
+                std::thread::sleep(Duration::from_millis(10));
+                !crate::process::alive(pid)
+            })
+        };
+        assert!(gone(leader), "the check's leader dies with its daemon");
+        let member: u32 = std::fs::read_to_string(&member_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(crate::process::alive(member));
+        match stop_left_behind(state.path()) {
+            Leftover::Stopped(what) => assert!(what.contains("1 process(es)"), "{what}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(!crate::process::alive(member), "waited for until gone");
+        assert!(!record_file(state.path()).exists());
+    }
 }

@@ -409,6 +409,8 @@ impl Stranger {
                 m = members.display()
             ))
             .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
         crate::support::wait_until(
@@ -546,16 +548,16 @@ fn a_check_dies_with_its_daemon_and_its_rerun_runs_alone() {
         )
         .map(|pid| pid.parse().unwrap())
         .collect();
+    let mut cleanup = KilledPids(first.clone());
     let daemon = env.status()["daemon_pid"].as_u64().unwrap() as u32;
     crate::support::signal(daemon, libc::SIGKILL);
 
     env.wait_until("the first check's processes to be gone", || {
         !first.iter().any(|&pid| crate::support::alive(pid))
     });
+    // Gone: their pids are anyone's now.
+    cleanup.0.clear();
     let step = crate::support::finish(step, std::time::Duration::from_secs(60));
-    for &pid in &first {
-        crate::support::signal(pid as u32, libc::SIGKILL);
-    }
     assert_eq!(step.code(), 0, "{step:?}");
     let ran = std::fs::read_to_string(&runs).unwrap();
     assert_eq!(ran.lines().count(), 2, "run once, then again: {ran}");
@@ -564,4 +566,82 @@ fn a_check_dies_with_its_daemon_and_its_rerun_runs_alone() {
         "the re-run overlapped the first: {}",
         std::fs::read_to_string(&overlap).unwrap_or_default()
     );
+}
+
+/// Issue 31, host-safe state: a state dir on storage two hosts share. While a daemon on
+/// another host holds the worker's lock, a command here says so (14, naming the host)
+/// and signals nothing, whatever process has that pid here; once the lock is free, the
+/// record is taken over.
+#[test]
+fn a_worker_held_on_another_host_is_busy_there_until_its_lock_is_free() {
+    let env = Env::new();
+    env.ok(&["session", "send", "hi"]);
+    env.ok(&["session", "stop"]);
+    let state = env.state.join(env.worker_name());
+    let local = Killed(
+        std::process::Command::new("sleep")
+            .arg("1000")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let local = &local.0;
+    let exe = std::fs::read_link(format!("/proc/{}/exe", local.id())).unwrap();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let record = serde_json::json!({
+        "pid": local.id(),
+        "start_time": 1,
+        "boot_id": boot.trim(),
+        "exe": exe,
+        "host": "another-node",
+    });
+    let lock_path = state.join("daemon.lock");
+    std::fs::write(&lock_path, format!("{record}\n")).unwrap();
+    let held = std::fs::File::open(&lock_path).unwrap();
+    held.lock().unwrap();
+
+    let run = env.leash(&["session", "send", "hi"]);
+    assert_eq!(run.code(), 14, "{run:?}");
+    assert!(run.stderr.contains("on host another-node"), "{run:?}");
+    let json = env.leash(&["--json", "session", "send", "hi"]);
+    assert_eq!(json.code(), 14, "{json:?}");
+    let last = json.last_json();
+    assert_eq!(last["type"], "error", "{json:?}");
+    assert_eq!(last["kind"], "busy", "{json:?}");
+    assert!(
+        last["message"].as_str().unwrap().contains("another-node"),
+        "{json:?}"
+    );
+    assert!(
+        crate::support::alive(i64::from(local.id())),
+        "the local process with that pid was signalled"
+    );
+
+    drop(held);
+    let run = env.leash(&["session", "send", "hi"]);
+    assert_eq!(run.code(), 0, "the record is taken over: {run:?}");
+}
+
+/// Processes a test's leash started, killed when the test ends however it ends.
+struct KilledPids(Vec<i64>);
+
+impl Drop for KilledPids {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            if crate::support::alive(pid) {
+                crate::support::signal(pid as u32, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// A process the test started, killed when the test ends however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
