@@ -252,6 +252,10 @@ async fn worker_checks(dirs: &Dirs) -> Vec<Check> {
         let Ok(target) = Target::for_worker(dirs.clone(), worker.clone()) else {
             continue;
         };
+        if let Some(host) = target.held_elsewhere() {
+            running.push(format!("{worker} (on host {})", crate::human::safe(&host)));
+            continue;
+        }
         let status = tokio::time::timeout(Duration::from_secs(3), async {
             let conn = target.open().await.ok()??;
             match conn.call(&Request::Status).await.ok()? {

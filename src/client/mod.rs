@@ -127,6 +127,13 @@ impl Target {
             .map(|holder| holder.pid)
     }
 
+    /// The host whose daemon serves the worker, when that is another host than this.
+    pub fn held_elsewhere(&self) -> Option<String> {
+        let holder = self.lock_record()?;
+        let host = holder.other_host()?;
+        self.lock_is_held().then(|| host.to_string())
+    }
+
     /// Someone holds the worker's lock (a daemon, here or on another host).
     fn lock_is_held(&self) -> bool {
         let Ok(file) = std::fs::File::open(self.state_dir.join(LOCK_FILE)) else {

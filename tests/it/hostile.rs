@@ -613,6 +613,11 @@ fn a_worker_held_on_another_host_is_busy_there_until_its_lock_is_free() {
         last["message"].as_str().unwrap().contains("another-node"),
         "{json:?}"
     );
+    let doctor = env.leash(&["doctor"]);
+    assert!(
+        doctor.stdout.contains("(on host another-node)"),
+        "doctor shows where it runs: {doctor:?}"
+    );
     assert!(
         crate::support::alive(i64::from(local.id())),
         "the local process with that pid was signalled"
