@@ -399,8 +399,12 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let state = tempfile::tempdir().unwrap();
         let member_file = root.path().join("member");
-        let command = format!("sleep 300 & echo $! > {}; wait", member_file.display());
+        let command = format!(
+            "sleep 300 & echo $! > {m}.tmp; mv {m}.tmp {m}; wait",
+            m = member_file.display()
+        );
         let (root_dir, record) = (root.path().to_path_buf(), record_file(state.path()));
+        let started = member_file.clone();
         // The daemon's runtime thread ends, as it does when the daemon is killed.
         let leader = std::thread::spawn(move || {
             tokio::runtime::Builder::new_current_thread()
@@ -410,6 +414,9 @@ mod tests {
                 .block_on(async {
                     let running = Running::start(&command, &root_dir, &record).unwrap();
                     let pid = running.child.id().unwrap();
+                    while !started.exists() {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
                     // As if the daemon died here: nothing of it stops the check.
                     std::mem::forget(running);
                     pid
