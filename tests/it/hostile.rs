@@ -650,3 +650,35 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// A `claude` that is a script (`#!/usr/bin/env node`, as npm installs it) runs another
+/// executable once it is going than the moment it was started: its record names what
+/// runs, or the next daemon would take it for a stranger.
+#[test]
+fn claude_pid_names_the_executable_a_claude_script_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut env = Env::new();
+    let fake = test_fakes::fake_claude();
+    let wrapper = env.dir.path().join("claude-script");
+    std::fs::write(
+        &wrapper,
+        format!("#!/usr/bin/env bash\nexec {} \"$@\"\n", fake.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.set("LEASH_CLAUDE", &wrapper.display().to_string());
+    env.ok(&["session", "send", "hi"]);
+    let state = env.state.join(env.worker_name());
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.join("claude.pid")).unwrap()).unwrap();
+    assert_eq!(
+        record["exe"].as_str().map(std::path::PathBuf::from),
+        Some(fake.canonicalize().unwrap()),
+        "{record}"
+    );
+    assert_eq!(
+        record["pid"].as_i64(),
+        env.status()["claude_pid"].as_i64(),
+        "{record}"
+    );
+}
