@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind};
 use crate::paths::{DAEMON_LOG, Dirs, LOCK_FILE, WorkerName};
-use crate::pid_record::{Identity, PidRecord};
+use crate::pid_record::PidRecord;
 use crate::protocol::{SessionStatus, StartSpec};
 pub use connection::{Connection, ok_message, parse_line, unexpected};
 
@@ -117,14 +117,6 @@ impl Target {
     fn lock_record(&self) -> Option<PidRecord> {
         let file = std::fs::read_to_string(self.state_dir.join(LOCK_FILE)).ok()?;
         crate::paths::lock_holder(&file)
-    }
-
-    /// The daemon that holds the worker's lock, here: the pid its lock file names,
-    /// when that is provably the process that wrote it.
-    pub fn lock_holder(&self) -> Option<u32> {
-        self.lock_record()
-            .filter(|holder| holder.identify() == Identity::Running)
-            .map(|holder| holder.pid)
     }
 
     /// The host whose daemon serves the worker, when that is another host than this.
