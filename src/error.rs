@@ -92,7 +92,7 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (
         ErrorKind::Busy.exit_code(),
-        "busy: the worker is on another task (wait, use another --worker, or --fresh), this command's task was replaced, or the session's queue is full; try again later",
+        "busy: the worker is on another task (wait, use another --worker, or --fresh), this command's task was replaced, the session's queue is full, or its daemon runs on another host (named); try again later",
     ),
     (
         ErrorKind::Dirty.exit_code(),

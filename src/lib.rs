@@ -15,6 +15,7 @@ pub mod framing;
 pub(crate) mod git;
 pub(crate) mod human;
 pub(crate) mod paths;
+pub(crate) mod pid_record;
 pub(crate) mod process;
 pub mod protocol;
 pub(crate) mod record;

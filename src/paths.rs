@@ -7,33 +7,40 @@
 //! owned by someone else, because the socket is the key to a worker's conversation.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::pid_record::PidRecord;
 
 /// The daemon's own log (its stderr), in the worker's state dir.
 pub const DAEMON_LOG: &str = "daemon.log";
-/// Held (flock) by the daemon that serves the worker, and holding its pid.
+/// Held (flock) by the daemon that serves the worker. While it serves, the file holds
+/// its pid record (one JSON line, see [`crate::pid_record`]), so a client can reach a
+/// daemon whose socket was deleted and tell one on another host; it is emptied when the
+/// daemon ends. An earlier leash wrote `PID serving` (serving) or a pid alone (no
+/// telling how that one ended); neither proves which process it names.
 pub const LOCK_FILE: &str = "daemon.lock";
 
-/// The pid a worker's lock file names (its first word).
-pub fn lock_holder_pid(text: &str) -> Option<u32> {
-    text.split_whitespace().next()?.parse().ok()
+/// The daemon a worker's lock file names, serving or not.
+pub fn lock_holder(text: &str) -> Option<PidRecord> {
+    PidRecord::parse(text)
 }
 
 /// What a daemon writes in the lock file while it serves (emptied when it ends).
-pub fn serving_line(pid: u32) -> String {
-    format!("{pid} {SERVING}\n")
+pub fn serving_line() -> String {
+    PidRecord::of_self().map_or_else(
+        || format!("{} {SERVING}\n", std::process::id()),
+        |record| record.line(),
+    )
 }
 
 /// The daemon a lock file says is serving: one that wrote [`serving_line`] and did not
-/// end (a file of an earlier leash names a pid alone: no telling how that one ended).
-pub fn serving_pid(text: &str) -> Option<u32> {
-    (text.split_whitespace().nth(1) == Some(SERVING))
-        .then(|| lock_holder_pid(text))
-        .flatten()
+/// end (a file of an earlier leash that names a pid alone: no telling how that one ended).
+pub fn serving(text: &str) -> Option<PidRecord> {
+    let text = text.trim();
+    let serving = text.starts_with('{') || text.split_whitespace().nth(1) == Some(SERVING);
+    serving.then(|| lock_holder(text)).flatten()
 }
 
 const SERVING: &str = "serving";
@@ -349,29 +356,6 @@ pub fn check_private_dir(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` so that a reader sees the old content or the new one, never
-/// a mix: a crash mid-write leaves only a stray temp file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let result = (|| {
-        // A link planted at the temp path is refused, never written through.
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,10 +385,19 @@ mod tests {
 
     #[test]
     fn the_lock_file_tells_a_serving_daemon_from_one_that_ended() {
-        assert_eq!(serving_pid(&serving_line(42)), Some(42));
-        assert_eq!(lock_holder_pid(&serving_line(42)), Some(42));
-        assert_eq!(serving_pid("42\n"), None, "an earlier leash's file");
-        assert_eq!(serving_pid(""), None, "emptied: it ended");
+        let me = std::process::id();
+        let line = serving_line();
+        let serving_now = serving(&line).unwrap();
+        assert_eq!(serving_now.pid, me);
+        assert_eq!(serving_now.identify(), crate::pid_record::Identity::Running);
+        assert_eq!(lock_holder(&line).map(|r| r.pid), Some(me));
+        assert_eq!(
+            serving("42 serving\n").map(|r| r.pid),
+            Some(42),
+            "leash 0.x"
+        );
+        assert_eq!(serving("42\n"), None, "an earlier leash's file");
+        assert_eq!(serving(""), None, "emptied: it ended");
     }
 
     #[test]
@@ -448,30 +441,6 @@ mod tests {
         assert_ne!(wa, wb);
         assert!(WorkerName::parse(wa.as_str()).is_ok());
         assert_eq!(wa, WorkerName::for_directory(a.path()));
-    }
-
-    #[test]
-    fn atomic_writes_replace_whole_and_leave_no_temp_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        write_atomic(&path, b"old").unwrap();
-        write_atomic(&path, b"new and longer").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"new and longer");
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
-        let elsewhere = dir.path().join("elsewhere");
-        std::fs::write(&elsewhere, b"theirs").unwrap();
-        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-        std::os::unix::fs::symlink(&elsewhere, &tmp).unwrap();
-        assert!(
-            write_atomic(&path, b"mine").is_err(),
-            "a planted link is refused"
-        );
-        assert_eq!(std::fs::read(&elsewhere).unwrap(), b"theirs");
     }
 
     #[test]

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::claude::session::Conversation;
 use crate::error::Error;
-use crate::paths::{RECORD_FILE, write_atomic};
+use crate::paths::RECORD_FILE;
+use crate::state_file::write_atomic;
 
 const RECORD_VERSION: u32 = 1;
 

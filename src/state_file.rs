@@ -174,9 +174,56 @@ fn not_regular(why: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, NotRegular(why))
 }
 
+/// Writes `bytes` to `path` so that a reader sees the old content or the new one, never
+/// a mix: a crash mid-write leaves only a stray temp file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let result = (|| {
+        // A link planted at the temp path is refused, never written through.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn atomic_writes_replace_whole_and_leave_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        write_atomic(&path, b"old").unwrap();
+        write_atomic(&path, b"new and longer").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new and longer");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, b"theirs").unwrap();
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        std::os::unix::fs::symlink(&elsewhere, &tmp).unwrap();
+        assert!(
+            write_atomic(&path, b"mine").is_err(),
+            "a planted link is refused"
+        );
+        assert_eq!(std::fs::read(&elsewhere).unwrap(), b"theirs");
+    }
 
     #[test]
     fn a_record_holds_a_task_and_a_plan_of_the_largest_request() {

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind};
 use crate::git::{git_error, open};
-use crate::paths::{LEASH_DIR, WORKTREE_FILE, WORKTREES, WorkerName, write_atomic};
+use crate::paths::{LEASH_DIR, WORKTREE_FILE, WORKTREES, WorkerName};
+use crate::state_file::write_atomic;
 
 /// How long a command waits for another to finish creating or removing a worktree.
 const LOCK_WAIT: Duration = Duration::from_secs(30);

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncWriteExt, BufReader};
@@ -12,6 +14,7 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 
 use crate::framing::{LineRead, LineReader};
+use crate::pid_record::PidRecord;
 
 /// claude writes whole files and tool results on one line; several MiB are normal.
 pub const MAX_STDOUT_LINE: usize = 64 << 20;
@@ -69,6 +72,11 @@ const EVENT_QUEUE: usize = 1024;
 
 pub struct Child {
     pid: u32,
+    /// Taken as it started, for whoever signals its group after it was reaped.
+    record: Option<PidRecord>,
+    /// Set by the reaper the moment it reaps claude: until then the pid is provably
+    /// claude's (a zombie keeps it); after, only the record can say.
+    reaped: Arc<AtomicBool>,
     program: PathBuf,
     /// The one strong handle: dropping it closes claude's stdin.
     stdin: Option<mpsc::Sender<String>>,
@@ -138,6 +146,9 @@ impl Child {
         }
         let mut child = command.spawn()?;
         let pid = child.id().unwrap_or(0);
+        let record = PidRecord::of(pid);
+        let reaped = Arc::new(AtomicBool::new(false));
+        let reaper_reaped = reaped.clone();
         let (stdin, stdout, stderr) =
             match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
                 (Some(i), Some(o), Some(e)) => (i, o, e),
@@ -151,6 +162,7 @@ impl Child {
         let stderr_task = tokio::spawn(read_stderr(stderr, events_tx.clone()));
         tokio::spawn(async move {
             let status = child.wait().await;
+            reaper_reaped.store(true, Ordering::SeqCst);
             let linger = async {
                 let _ = stdout_task.await;
                 let _ = stderr_task.await;
@@ -171,6 +183,8 @@ impl Child {
 
         Ok(Child {
             pid,
+            record,
+            reaped,
             program: spec.program.clone(),
             stdin: Some(stdin_tx),
             events,
@@ -179,6 +193,11 @@ impl Child {
 
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// What identifies this claude beyond its pid, when it could be read as it started.
+    pub fn record(&self) -> Option<&PidRecord> {
+        self.record.as_ref()
     }
 
     /// The binary that runs.
@@ -204,9 +223,14 @@ impl Child {
         self.events.try_recv().ok()
     }
 
-    /// Sends `signal` to claude's whole process group.
+    /// Sends `signal` to claude's whole process group; once claude is reaped, to what
+    /// is left of its group, by its record.
     pub fn signal_group(&self, signal: i32) {
-        crate::process::signal_group(self.pid, signal);
+        if !self.reaped.load(Ordering::SeqCst) {
+            crate::pid_record::signal_unreaped_group(self.pid, signal);
+        } else if let Some(record) = &self.record {
+            record.signal_group(signal);
+        }
     }
 }
 

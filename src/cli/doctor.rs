@@ -253,6 +253,10 @@ async fn worker_checks(dirs: &Dirs) -> Vec<Check> {
             continue;
         };
         checks.extend(state_checks(&worker, &target.state_dir));
+        if let Some(host) = target.held_elsewhere() {
+            running.push(format!("{worker} (on host {})", crate::human::safe(&host)));
+            continue;
+        }
         let status = tokio::time::timeout(Duration::from_secs(3), async {
             let conn = target.open().await.ok()??;
             match conn.call(&Request::Status).await.ok()? {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind};
 use crate::paths::{DAEMON_LOG, Dirs, LOCK_FILE, WorkerName};
+use crate::pid_record::PidRecord;
 use crate::protocol::{SessionStatus, StartSpec};
 pub use connection::{Connection, ok_message, parse_line, unexpected};
 
@@ -83,17 +84,24 @@ impl Target {
 
     /// Connects to the worker's daemon, `None` when none runs. A daemon whose socket
     /// was deleted (temp-dir cleaners do that) still holds the worker's lock: it is
-    /// asked to listen again, and found.
+    /// asked to listen again, and found. A daemon that holds the lock on another host
+    /// (a state dir on shared storage) is reported: busy, there.
     pub async fn open(&self) -> Result<Option<Connection>, Error> {
         if let Some(conn) = Connection::open(&self.socket).await? {
             return Ok(Some(conn));
         }
-        let Some(pid) = self.lock_holder() else {
+        let Some(holder) = self.lock_record() else {
             return Ok(None);
         };
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe {
-            libc::kill(pid as i32, libc::SIGUSR1);
+        if let Some(host) = holder.other_host() {
+            return match self.lock_is_held() {
+                true => Err(self.held_on(host)),
+                // Its host died or lost the file: the record is taken over.
+                false => Ok(None),
+            };
+        }
+        if holder.signal(libc::SIGUSR1).is_err() {
+            return Ok(None);
         }
         let deadline = Instant::now() + REBIND_WAIT;
         while Instant::now() < deadline {
@@ -105,16 +113,41 @@ impl Target {
         Ok(None)
     }
 
-    /// The daemon that holds the worker's lock: the pid its lock file names, when
-    /// that process runs `leash daemon` for this worker.
-    pub fn lock_holder(&self) -> Option<u32> {
-        let text = std::fs::read_to_string(self.state_dir.join(LOCK_FILE)).ok()?;
-        let pid = crate::paths::lock_holder_pid(&text)?;
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        let serves =
-            args.contains(&&b"daemon"[..]) && args.contains(&self.worker.as_str().as_bytes());
-        (serves && crate::process::alive(pid)).then_some(pid)
+    /// The daemon the worker's lock file names, serving or not.
+    fn lock_record(&self) -> Option<PidRecord> {
+        let file = std::fs::read_to_string(self.state_dir.join(LOCK_FILE)).ok()?;
+        crate::paths::lock_holder(&file)
+    }
+
+    /// The host whose daemon serves the worker, when that is another host than this.
+    pub fn held_elsewhere(&self) -> Option<String> {
+        let holder = self.lock_record()?;
+        let host = holder.other_host()?;
+        self.lock_is_held().then(|| host.to_string())
+    }
+
+    /// Someone holds the worker's lock (a daemon, here or on another host).
+    fn lock_is_held(&self) -> bool {
+        let Ok(file) = std::fs::File::open(self.state_dir.join(LOCK_FILE)) else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+    }
+
+    /// The worker's daemon runs on another host.
+    fn held_on(&self, host: &str) -> Error {
+        Error::new(
+            ErrorKind::Busy,
+            format!(
+                "worker {} is served by its daemon on host {}",
+                self.worker,
+                crate::human::safe(host)
+            ),
+        )
+        .hint(format!(
+            "run the command on {}, or wait until that daemon ends (a dead host's lock is freed when its lease ends)",
+            crate::human::safe(host)
+        ))
     }
 
     /// Connects to the running daemon, or fails with "not running".

@@ -4,6 +4,11 @@
 //! its process exits: what its children still hold open is read a moment longer, then
 //! the group goes. A check that moves HEAD or leaves changes behind fails: the work it
 //! passed is no longer the work that was committed.
+//!
+//! A check dies with the daemon that runs it: its leader gets SIGKILL when the daemon
+//! dies (`PR_SET_PDEATHSIG`), and the running check's group is recorded in the worker's
+//! state dir (`check.pid`, a [`PidRecord`]) so the next daemon stops what is left of
+//! it before it runs the check again: one run per commit at a time, never two.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -12,7 +17,20 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
+use crate::pid_record::{GroupSignal, PidRecord};
+use crate::process::Leftover;
 use crate::worker::checks::{CheckResult, Tail};
+
+/// The record of the check running now, in the worker's state dir.
+pub const CHECK_PID_FILE: &str = "check.pid";
+
+/// Where a worker's daemon records the check it runs.
+pub fn record_file(state_dir: &Path) -> std::path::PathBuf {
+    state_dir.join(CHECK_PID_FILE)
+}
+
+/// How long a new daemon waits for a check group it stopped to be gone.
+const LEFT_BEHIND_WAIT: Duration = Duration::from_secs(5);
 
 /// How long a killed check may take to go, and its output to end.
 const AFTER_KILL: Duration = Duration::from_secs(2);
@@ -20,12 +38,17 @@ const AFTER_KILL: Duration = Duration::from_secs(2);
 /// behind holding its pipes.
 const AFTER_EXIT: Duration = Duration::from_millis(300);
 
-/// Runs the checks in order until one fails.
-pub async fn run_all(commands: &[String], root: &Path, timeout: Duration) -> Vec<CheckResult> {
+/// Runs the checks in order until one fails, each recorded in `record` while it runs.
+pub async fn run_all(
+    commands: &[String],
+    root: &Path,
+    timeout: Duration,
+    record: &Path,
+) -> Vec<CheckResult> {
     let before = Tree::read(root);
     let mut results = Vec::new();
     for command in commands {
-        let mut result = run(command, root, timeout).await;
+        let mut result = run(command, root, timeout, record).await;
         if let Some(disturbed) = before.as_ref().and_then(|b| b.disturbed(root)) {
             result.disturbed = Some(disturbed);
         }
@@ -84,16 +107,109 @@ impl Tree {
     }
 }
 
-/// Kills a check's process group when dropped: a check never outlives its step.
-struct Group(u32);
+/// A running check: its process, and its group killed when dropped (a check never
+/// outlives its step), its record with it.
+struct Running {
+    child: Child,
+    record: Option<PidRecord>,
+    record_file: std::path::PathBuf,
+}
 
-impl Drop for Group {
-    fn drop(&mut self) {
-        crate::process::signal_group(self.0, libc::SIGKILL);
+impl Running {
+    fn start(command: &str, root: &Path, record_file: &Path) -> std::io::Result<Running> {
+        let mut spawn = Command::new("sh");
+        spawn
+            .arg("-c")
+            .arg(command)
+            .current_dir(root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let daemon = std::process::id();
+        // SAFETY: prctl and getppid are async-signal-safe; nothing else runs here.
+        unsafe {
+            spawn.pre_exec(move || {
+                // The check dies with the daemon that runs it, even one killed with
+                // SIGKILL: the next daemon runs it again. (Set in this thread, the
+                // daemon's runtime thread, which lives as long as the daemon.)
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() as u32 != daemon {
+                    return Err(std::io::Error::other("the leash daemon is gone"));
+                }
+                Ok(())
+            });
+        }
+        let child = spawn.spawn()?;
+        let record = child.id().and_then(PidRecord::of);
+        if let Some(record) = &record
+            && let Err(e) = record.write(record_file)
+        {
+            log_line!(
+                "leash daemon: cannot record the check in {}: {e}",
+                record_file.display()
+            );
+        }
+        Ok(Running {
+            child,
+            record,
+            record_file: record_file.to_path_buf(),
+        })
+    }
+
+    /// SIGKILL to the check's whole group: by its pid while the check is unreaped
+    /// (proof enough), else to what is left of it, by its record.
+    fn kill_group(&self) {
+        match (self.child.id(), &self.record) {
+            (Some(pid), _) => crate::pid_record::signal_unreaped_group(pid, libc::SIGKILL),
+            (None, Some(record)) => {
+                record.signal_group(libc::SIGKILL);
+            }
+            (None, None) => {}
+        }
     }
 }
 
-async fn run(command: &str, root: &Path, timeout: Duration) -> CheckResult {
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill_group();
+        let _ = std::fs::remove_file(&self.record_file);
+    }
+}
+
+/// Stops what is left of a check a daemon of this worker was running when it died.
+pub fn stop_left_behind(state_dir: &Path) -> Leftover {
+    let file = record_file(state_dir);
+    let Some(record) = PidRecord::read(&file) else {
+        let _ = std::fs::remove_file(&file);
+        return Leftover::Nothing;
+    };
+    let pid = record.pid;
+    let stopped = match record.signal_group(libc::SIGKILL) {
+        GroupSignal::Group => format!("a check's process group (pid {pid})"),
+        GroupSignal::Members(0) => {
+            let _ = std::fs::remove_file(&file);
+            return Leftover::Nothing;
+        }
+        GroupSignal::Members(n) => format!("{n} process(es) of a check (pid {pid})"),
+        GroupSignal::Refused(why) => {
+            let _ = std::fs::remove_file(&file);
+            return crate::process::refusal("a check", &record, &why);
+        }
+    };
+    // The check runs again next: not while this one still does.
+    let until = Instant::now() + LEFT_BEHIND_WAIT;
+    while record.group_lives() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = std::fs::remove_file(&file);
+    Leftover::Stopped(stopped)
+}
+
+async fn run(command: &str, root: &Path, timeout: Duration, record_file: &Path) -> CheckResult {
     let started = Instant::now();
     let done = |exit_code, timed_out, output_tail| CheckResult {
         command: command.to_string(),
@@ -103,30 +219,17 @@ async fn run(command: &str, root: &Path, timeout: Duration) -> CheckResult {
         output_tail,
         disturbed: None,
     };
-    let spawned = Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
+    let mut running = match Running::start(command, root, record_file) {
+        Ok(running) => running,
         Err(e) => return done(None, false, format!("leash could not run sh: {e}")),
     };
-    let _group = child.id().map(Group);
     let mut tail = Tail::default();
-    let finished = tokio::time::timeout(timeout, collect(&mut child, &mut tail)).await;
+    let finished = tokio::time::timeout(timeout, collect(&mut running.child, &mut tail)).await;
     match finished {
         Ok(exit_code) => done(exit_code, false, tail.finish()),
         Err(_) => {
-            if let Some(pid) = child.id() {
-                crate::process::signal_group(pid, libc::SIGKILL);
-            }
-            let _ = tokio::time::timeout(AFTER_KILL, collect(&mut child, &mut tail)).await;
+            running.kill_group();
+            let _ = tokio::time::timeout(AFTER_KILL, collect(&mut running.child, &mut tail)).await;
             let mut output = tail.finish();
             if !output.is_empty() {
                 output.push('\n');
@@ -180,12 +283,18 @@ mod tests {
 
     fn run_now(commands: &[&str], timeout: Duration) -> Vec<CheckResult> {
         let dir = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
         let commands: Vec<String> = commands.iter().map(|c| c.to_string()).collect();
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(run_all(&commands, dir.path(), timeout))
+            .block_on(run_all(
+                &commands,
+                dir.path(),
+                timeout,
+                &record_file(state.path()),
+            ))
     }
 
     #[test]
@@ -233,13 +342,19 @@ mod tests {
                 message,
             ]);
         }
+        let state = tempfile::tempdir().unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let run = |commands: &[&str]| {
             let commands: Vec<String> = commands.iter().map(|c| c.to_string()).collect();
-            runtime.block_on(run_all(&commands, dir.path(), Duration::from_secs(30)))
+            runtime.block_on(run_all(
+                &commands,
+                dir.path(),
+                Duration::from_secs(30),
+                &record_file(state.path()),
+            ))
         };
         let moved = run(&["true", "git reset -q --hard HEAD~1", "echo never"]);
         assert_eq!(moved.len(), 2, "{moved:?}");
@@ -277,5 +392,56 @@ mod tests {
             !crate::process::alive(sleeper)
         });
         assert!(gone, "the check's own children are killed too");
+    }
+
+    #[test]
+    fn a_check_dies_with_the_thread_that_ran_it_and_its_rest_is_stopped_from_its_record() {
+        let root = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let member_file = root.path().join("member");
+        let command = format!(
+            "sleep 300 & echo $! > {m}.tmp; mv {m}.tmp {m}; wait",
+            m = member_file.display()
+        );
+        let (root_dir, record) = (root.path().to_path_buf(), record_file(state.path()));
+        let started = member_file.clone();
+        // The daemon's runtime thread ends, as it does when the daemon is killed.
+        let leader = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let running = Running::start(&command, &root_dir, &record).unwrap();
+                    let pid = running.child.id().unwrap();
+                    while !started.exists() {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    // As if the daemon died here: nothing of it stops the check.
+                    std::mem::forget(running);
+                    pid
+                })
+        })
+        .join()
+        .unwrap();
+        let gone = |pid: u32| {
+            (0..500).any(|_| {
+                std::thread::sleep(Duration::from_millis(10));
+                !crate::process::alive(pid)
+            })
+        };
+        assert!(gone(leader), "the check's leader dies with its daemon");
+        let member: u32 = std::fs::read_to_string(&member_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(crate::process::alive(member));
+        match stop_left_behind(state.path()) {
+            Leftover::Stopped(what) => assert!(what.contains("1 process(es)"), "{what}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(!crate::process::alive(member), "waited for until gone");
+        assert!(!record_file(state.path()).exists());
     }
 }

@@ -181,8 +181,8 @@ fn lock_worker(state_dir: &Path) -> Result<Option<WorkerLock>, Error> {
     let holder_dying = || {
         std::fs::read_to_string(&path)
             .ok()
-            .and_then(|text| crate::paths::lock_holder_pid(&text))
-            .is_some_and(|pid| !crate::process::alive(pid))
+            .and_then(|text| crate::paths::lock_holder(&text))
+            .is_some_and(|holder| holder.ended())
     };
     let mut locked = file.try_lock();
     while matches!(locked, Err(std::fs::TryLockError::WouldBlock))
@@ -197,11 +197,12 @@ fn lock_worker(state_dir: &Path) -> Result<Option<WorkerLock>, Error> {
             use std::io::Write;
             let predecessor = std::fs::read_to_string(&path)
                 .ok()
-                .and_then(|text| crate::paths::serving_pid(&text));
+                .and_then(|text| crate::paths::serving(&text))
+                .map(|holder| holder.pid);
             let mut file = file;
-            let written = file.set_len(0).and_then(|()| {
-                file.write_all(crate::paths::serving_line(std::process::id()).as_bytes())
-            });
+            let written = file
+                .set_len(0)
+                .and_then(|()| file.write_all(crate::paths::serving_line().as_bytes()));
             if let Err(e) = written {
                 log_line!("leash daemon: cannot write {}: {e}", path.display());
             }
@@ -236,7 +237,7 @@ async fn serve(
         worker: place.worker.clone(),
         state_dir: place.state_dir.clone(),
     });
-    let stale_claude = crate::process::kill_stale_claude(&place.state_dir, settings.stop_grace);
+    let (stale, left_alone) = sweep_leftovers(&place.state_dir, settings.stop_grace);
     let (session, events) = crate::claude::session::spawn(
         record.as_ref().map(|r| r.conversation.clone()),
         Bounds {
@@ -276,6 +277,10 @@ async fn serve(
     );
     let mut parts = parts;
     let mut queue = queue::Queue::new(usize::try_from(settings.max_queue).unwrap_or(usize::MAX));
+    for why in left_alone {
+        log_line!("leash daemon: {why}");
+        parts.warn(why);
+    }
     if let Some(spec) = start {
         // Before any client is served: whoever reaches this daemon finds its
         // conversation set up.
@@ -288,7 +293,7 @@ async fn serve(
     }
     let actor = Actor::new(parts, queue, events, inbox);
     let mut actor_task = tokio::spawn(actor.run(Leftovers {
-        claude: stale_claude,
+        claude: stale,
         predecessor,
     }));
     let mut connections = JoinSet::new();
@@ -338,6 +343,28 @@ async fn serve(
     })
     .await;
     Ok(())
+}
+
+/// Stops what a daemon of this worker that died left running (its claude, a check),
+/// each under its record's proof. Returns what was stopped, and why anything recorded
+/// was left alone.
+fn sweep_leftovers(state_dir: &Path, grace: Duration) -> (Option<String>, Vec<String>) {
+    use crate::process::Leftover;
+    let (mut stopped, mut left_alone) = (Vec::new(), Vec::new());
+    for found in [
+        crate::process::kill_stale_claude(state_dir, grace),
+        checks::stop_left_behind(state_dir),
+    ] {
+        match found {
+            Leftover::Nothing => {}
+            Leftover::Stopped(what) => stopped.push(what),
+            Leftover::LeftAlone(why) => left_alone.push(why),
+        }
+    }
+    (
+        (!stopped.is_empty()).then(|| stopped.join(" and ")),
+        left_alone,
+    )
 }
 
 /// A signal asks the daemon to stop, as `leash session stop` does.

@@ -128,8 +128,9 @@ impl Parts {
         &self.limits
     }
 
-    pub fn worker_name(&self) -> &str {
-        &self.place.worker
+    /// Where the daemon lives: its worker, its state dir, its socket.
+    pub fn place(&self) -> &Place {
+        &self.place
     }
 
     /// claude asks to use a tool during the job running now.

@@ -315,7 +315,7 @@ fn turn_seen(
     let after = cwd.as_deref().and_then(|cwd| git::head(cwd).ok().flatten());
     let (made, foreign) = match (&cwd, &head_before, &after) {
         (Some(cwd), Some(before), Some(after)) if before.as_deref() != Some(after.as_str()) => {
-            attribute(cwd, parts.worker_name(), before.as_deref(), after)
+            attribute(cwd, &parts.place().worker, before.as_deref(), after)
         }
         _ => (Vec::new(), Vec::new()),
     };
@@ -340,8 +340,9 @@ fn run_checks(parts: &mut Parts, commands: Vec<String>, timeout_ms: u64) -> Resu
         root.display()
     ));
     let timeout = Duration::from_millis(timeout_ms);
+    let record = checks::record_file(&parts.place().state_dir);
     Ok(Wait::Work(Box::pin(async move {
-        Wake::Checked(checks::run_all(&commands, &root, timeout).await)
+        Wake::Checked(checks::run_all(&commands, &root, timeout, &record).await)
     })))
 }
 

@@ -44,7 +44,7 @@ pub fn record(state_dir: &Path, exit: LoopExit) -> io::Result<()> {
         exits.drain(..exits.len() - MAX_TASKS);
     }
     let text = serde_json::to_vec(&exits).map_err(io::Error::other)?;
-    crate::paths::write_atomic(&state_dir.join(EXITS_FILE), &text)
+    crate::state_file::write_atomic(&state_dir.join(EXITS_FILE), &text)
 }
 
 /// The exits kept, oldest first; none when the file is missing or unreadable.

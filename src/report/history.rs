@@ -115,7 +115,7 @@ fn trim(path: &Path) -> io::Result<()> {
         kept.extend_from_slice(&line);
         kept.push(b'\n');
     }
-    crate::paths::write_atomic(path, &kept)
+    crate::state_file::write_atomic(path, &kept)
 }
 
 /// A worker's history as read: its rows, and how many lines were too long to be rows.

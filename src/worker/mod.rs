@@ -17,8 +17,9 @@ use self::checks::CheckResult;
 use crate::error::{Error, ErrorKind};
 use crate::git::{CommitInfo, FileChange};
 use crate::human::usd;
-use crate::paths::{WORKER_FILE, write_atomic};
+use crate::paths::WORKER_FILE;
 use crate::retry::RetryPolicy;
+use crate::state_file::write_atomic;
 use crate::turn::{TurnKind, TurnSettings};
 
 /// Where the worker is in its task.

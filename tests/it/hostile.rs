@@ -684,3 +684,297 @@ fn a_full_state_disk_fails_the_step_naming_the_file_and_the_cause() {
     let run = env.leash(&["loop", "--json", "--fresh", "--task", "Add feature.txt"]);
     assert_eq!(run.code(), 0, "{run:?}");
 }
+
+/// A process group the test started, killed whatever the test's outcome.
+struct Stranger {
+    leader: std::process::Child,
+    members: Vec<i64>,
+}
+
+impl Stranger {
+    /// `setsid bash -c 'sleep 1000 & sleep 1000 & wait'`: a session and group leader
+    /// with two members, as a shell, tmux or a service is.
+    fn start(dir: &std::path::Path) -> Stranger {
+        let members = dir.join("stranger-members");
+        let _ = std::fs::remove_file(&members);
+        let leader = std::process::Command::new("setsid")
+            .arg("bash")
+            .arg("-c")
+            .arg(format!(
+                "sleep 1000 & echo $! > {m}.tmp; sleep 1000 & echo $! >> {m}.tmp; mv {m}.tmp {m}; wait",
+                m = members.display()
+            ))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        crate::support::wait_until(
+            "the stranger's members",
+            std::time::Duration::from_secs(20),
+            &mut || members.exists(),
+        );
+        let members = std::fs::read_to_string(&members)
+            .unwrap()
+            .split_whitespace()
+            .map(|pid| pid.parse().unwrap())
+            .collect();
+        Stranger { leader, members }
+    }
+
+    fn pid(&self) -> u32 {
+        self.leader.id()
+    }
+
+    fn all_alive(&self) -> bool {
+        crate::support::alive(i64::from(self.pid()))
+            && self.members.iter().all(|&m| crate::support::alive(m))
+    }
+}
+
+impl Drop for Stranger {
+    fn drop(&mut self) {
+        crate::support::signal(self.pid(), libc::SIGKILL);
+        for &member in &self.members {
+            crate::support::signal(member as u32, libc::SIGKILL);
+        }
+        let _ = self.leader.wait();
+    }
+}
+
+/// The start time a `claude.pid` holds, in the format this leash writes or an
+/// earlier leash's `PID STARTTIME`.
+fn recorded_start(record: &str) -> u64 {
+    match serde_json::from_str::<serde_json::Value>(record) {
+        Ok(json) => json["start_time"].as_u64().unwrap(),
+        Err(_) => record.split_whitespace().nth(1).unwrap().parse().unwrap(),
+    }
+}
+
+/// Issue 27 case 1: after a daemon was killed, its `claude.pid` names a pid that a
+/// stranger's group leader has now (a shell, a `setsid` job). The next daemon leaves
+/// that group alone, in the old `PID STARTTIME` format and in this leash's format with
+/// the old start time, and says why in its log and its event log.
+#[test]
+fn a_new_daemon_never_kills_a_stranger_whose_pid_claude_pid_names() {
+    let env = Env::new();
+    for format in ["old", "new"] {
+        env.ok(&["session", "send", "hi"]);
+        let state = env.state.join(env.worker_name());
+        let daemon = env.status()["daemon_pid"].as_u64().unwrap() as u32;
+        crate::support::signal(daemon, libc::SIGKILL);
+        env.wait_until("the daemon to die", || {
+            !crate::support::alive(i64::from(daemon))
+        });
+        let pid_file = state.join("claude.pid");
+        let recorded = std::fs::read_to_string(&pid_file).unwrap();
+        let started = recorded_start(&recorded);
+        let stranger = Stranger::start(env.dir.path());
+        let pid = stranger.pid();
+        let record = match format {
+            "old" => format!("{pid} {started}\n"),
+            _ => {
+                let mut json: serde_json::Value = serde_json::from_str(&recorded).unwrap();
+                json["pid"] = pid.into();
+                format!("{json}\n")
+            }
+        };
+        std::fs::write(&pid_file, record).unwrap();
+
+        env.ok(&["session", "send", "hi"]);
+        assert!(
+            stranger.all_alive(),
+            "{format} format: the stranger's group was killed"
+        );
+        let log = std::fs::read_to_string(state.join("daemon.log")).unwrap();
+        let said = format!("left pid {pid} alone");
+        assert!(log.contains(&said), "{format} format: {log}");
+        assert_eq!(env.said(&said), 1, "{format} format: a notice says so");
+        drop(stranger);
+    }
+}
+
+/// Issue 27 case 6: a check running when its daemon dies dies with it (its leader by
+/// `PR_SET_PDEATHSIG`, what it started by the next daemon, from its record), and the
+/// next daemon's run of the same check never overlaps it.
+#[test]
+fn a_check_dies_with_its_daemon_and_its_rerun_runs_alone() {
+    let mut env = Env::worker();
+    env.set("LEASH_CHECK_TIMEOUT", "300s");
+    planned(&env);
+    env.script(&["write feature.txt done; commit add the feature"]);
+    let marks = env.dir.path().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    let (runs, sleeper, overlap) = (
+        marks.join("runs"),
+        marks.join("sleeper"),
+        marks.join("overlap"),
+    );
+    // The first run sleeps until killed; a later one says whether any process of the
+    // first still runs (a zombie does not count).
+    let check = format!(
+        "live() {{ s=$(cut -d' ' -f3 /proc/$1/stat 2>/dev/null); [ -n \"$s\" ] && [ \"$s\" != Z ]; }}; \
+         if [ -e {runs} ]; then \
+           for p in $(cat {runs}) $(cat {sleeper}); do if live $p; then echo $p >> {overlap}; fi; done; \
+           echo $$ >> {runs}; \
+         else \
+           echo $$ >> {runs}; sleep 1000 & echo $! > {sleeper}.tmp; mv {sleeper}.tmp {sleeper}; wait; \
+         fi",
+        runs = runs.display(),
+        sleeper = sleeper.display(),
+        overlap = overlap.display()
+    );
+    let mut step = env.spawn(&["implement", "--check", &check]);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !sleeper.exists() {
+        if let Ok(Some(_)) = step.try_wait() {
+            let ended = crate::support::finish(step, std::time::Duration::from_secs(1));
+            panic!("the step ended before its check ran: {ended:?}");
+        }
+        assert!(std::time::Instant::now() < until, "the check never ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let first: Vec<i64> = std::fs::read_to_string(&runs)
+        .unwrap()
+        .split_whitespace()
+        .chain(
+            std::fs::read_to_string(&sleeper)
+                .unwrap()
+                .split_whitespace(),
+        )
+        .map(|pid| pid.parse().unwrap())
+        .collect();
+    let mut cleanup = KilledPids(first.clone());
+    let daemon = env.status()["daemon_pid"].as_u64().unwrap() as u32;
+    crate::support::signal(daemon, libc::SIGKILL);
+
+    env.wait_until("the first check's processes to be gone", || {
+        !first.iter().any(|&pid| crate::support::alive(pid))
+    });
+    // Gone: their pids are anyone's now.
+    cleanup.0.clear();
+    let step = crate::support::finish(step, std::time::Duration::from_secs(60));
+    assert_eq!(step.code(), 0, "{step:?}");
+    let ran = std::fs::read_to_string(&runs).unwrap();
+    assert_eq!(ran.lines().count(), 2, "run once, then again: {ran}");
+    assert!(
+        !overlap.exists(),
+        "the re-run overlapped the first: {}",
+        std::fs::read_to_string(&overlap).unwrap_or_default()
+    );
+}
+
+/// Issue 31, host-safe state: a state dir on storage two hosts share. While a daemon on
+/// another host holds the worker's lock, a command here says so (14, naming the host)
+/// and signals nothing, whatever process has that pid here; once the lock is free, the
+/// record is taken over.
+#[test]
+fn a_worker_held_on_another_host_is_busy_there_until_its_lock_is_free() {
+    let env = Env::new();
+    env.ok(&["session", "send", "hi"]);
+    env.ok(&["session", "stop"]);
+    let state = env.state.join(env.worker_name());
+    let local = Killed(
+        std::process::Command::new("sleep")
+            .arg("1000")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let local = &local.0;
+    let exe = std::fs::read_link(format!("/proc/{}/exe", local.id())).unwrap();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let record = serde_json::json!({
+        "pid": local.id(),
+        "start_time": 1,
+        "boot_id": boot.trim(),
+        "exe": exe,
+        "host": "another-node",
+    });
+    let lock_path = state.join("daemon.lock");
+    std::fs::write(&lock_path, format!("{record}\n")).unwrap();
+    let held = std::fs::File::open(&lock_path).unwrap();
+    held.lock().unwrap();
+
+    let run = env.leash(&["session", "send", "hi"]);
+    assert_eq!(run.code(), 14, "{run:?}");
+    assert!(run.stderr.contains("on host another-node"), "{run:?}");
+    let json = env.leash(&["--json", "session", "send", "hi"]);
+    assert_eq!(json.code(), 14, "{json:?}");
+    let last = json.last_json();
+    assert_eq!(last["type"], "error", "{json:?}");
+    assert_eq!(last["kind"], "busy", "{json:?}");
+    assert!(
+        last["message"].as_str().unwrap().contains("another-node"),
+        "{json:?}"
+    );
+    let doctor = env.leash(&["doctor"]);
+    assert!(
+        doctor.stdout.contains("(on host another-node)"),
+        "doctor shows where it runs: {doctor:?}"
+    );
+    assert!(
+        crate::support::alive(i64::from(local.id())),
+        "the local process with that pid was signalled"
+    );
+
+    drop(held);
+    let run = env.leash(&["session", "send", "hi"]);
+    assert_eq!(run.code(), 0, "the record is taken over: {run:?}");
+}
+
+/// Processes a test's leash started, killed when the test ends however it ends.
+struct KilledPids(Vec<i64>);
+
+impl Drop for KilledPids {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            if crate::support::alive(pid) {
+                crate::support::signal(pid as u32, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// A process the test started, killed when the test ends however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A `claude` that is a script (`#!/usr/bin/env node`, as npm installs it) runs another
+/// executable once it is going than the moment it was started: its record names what
+/// runs, or the next daemon would take it for a stranger.
+#[test]
+fn claude_pid_names_the_executable_a_claude_script_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut env = Env::new();
+    let fake = test_fakes::fake_claude();
+    let wrapper = env.dir.path().join("claude-script");
+    std::fs::write(
+        &wrapper,
+        format!("#!/usr/bin/env bash\nexec {} \"$@\"\n", fake.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.set("LEASH_CLAUDE", &wrapper.display().to_string());
+    env.ok(&["session", "send", "hi"]);
+    let state = env.state.join(env.worker_name());
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.join("claude.pid")).unwrap()).unwrap();
+    assert_eq!(
+        record["exe"].as_str().map(std::path::PathBuf::from),
+        Some(fake.canonicalize().unwrap()),
+        "{record}"
+    );
+    assert_eq!(
+        record["pid"].as_i64(),
+        env.status()["claude_pid"].as_i64(),
+        "{record}"
+    );
+}

@@ -47,6 +47,10 @@ pub struct Process {
     /// Where the running claude's pid is kept, so a daemon killed without stopping it
     /// lets the next one kill it.
     pid_file: PathBuf,
+    /// The record of the last claude started, for its group's leftovers once it is gone.
+    last_record: Option<crate::pid_record::PidRecord>,
+    /// Its record was taken again once it first spoke (see [`Process::settle_record`]).
+    record_settled: bool,
     stderr_tail: VecDeque<String>,
     next_request: u64,
 }
@@ -56,6 +60,8 @@ impl Process {
         Process {
             state: State::Cold,
             pid_file,
+            last_record: None,
+            record_settled: false,
             stderr_tail: VecDeque::new(),
             next_request: 1,
         }
@@ -130,7 +136,9 @@ impl Process {
             }
         };
         let pid = child.pid();
-        crate::process::record_claude(&self.pid_file, pid);
+        crate::process::record_claude(&self.pid_file, child.record());
+        self.last_record = child.record().cloned();
+        self.record_settled = false;
         self.stderr_tail.clear();
         self.state = State::Running { child, crashes };
         Ok(pid)
@@ -197,7 +205,9 @@ impl Process {
     /// claude is gone: tools it started may outlive it in its group, and its pid is no
     /// longer one a later daemon should kill.
     pub fn after_exit(&self, pid: u32) {
-        crate::process::signal_group(pid, libc::SIGKILL);
+        if let Some(record) = self.last_record.as_ref().filter(|r| r.pid == pid) {
+            record.signal_group(libc::SIGKILL);
+        }
         crate::process::forget_claude(&self.pid_file);
     }
 
@@ -224,20 +234,45 @@ impl Process {
 
     /// The next thing claude did; never resolves while no claude runs.
     pub async fn next_event(&mut self) -> ChildEvent {
-        match &mut self.state {
+        let event = match &mut self.state {
             State::Running { child, .. } => child
                 .next_event()
                 .await
                 .unwrap_or(ChildEvent::Exited(ExitInfo::UNKNOWN)),
             _ => std::future::pending().await,
-        }
+        };
+        self.settle_record(&event);
+        event
     }
 
     /// What claude did that is already waiting, if anything.
     pub fn try_next_event(&mut self) -> Option<ChildEvent> {
-        match &mut self.state {
+        let event = match &mut self.state {
             State::Running { child, .. } => child.try_next_event(),
             _ => None,
+        }?;
+        self.settle_record(&event);
+        Some(event)
+    }
+
+    /// claude's record is taken again when it first speaks: a `claude` that is a script
+    /// (`#!/usr/bin/env node`) runs another executable by then than the moment it was
+    /// started, and a record naming the first would prove nothing. The same process
+    /// (same start time), or nothing.
+    fn settle_record(&mut self, event: &ChildEvent) {
+        if self.record_settled || !matches!(event, ChildEvent::Stdout(_)) {
+            return;
+        }
+        self.record_settled = true;
+        let (Some(pid), Some(first)) = (self.pid(), self.last_record.as_ref()) else {
+            return;
+        };
+        let Some(now) = crate::pid_record::PidRecord::of(pid) else {
+            return;
+        };
+        if now.start_time == first.start_time && now != *first {
+            crate::process::record_claude(&self.pid_file, Some(&now));
+            self.last_record = Some(now);
         }
     }
 

@@ -23,7 +23,7 @@ impl SessionCommand for Start {
     fn send(&mut self, parts: &mut Parts, cancel: &Cancel) {
         let spec = &self.spec;
         let mut new = Conversation::new(
-            parts.worker_name(),
+            &parts.place().worker,
             spec.new.cwd.clone(),
             spec.new.claude.clone(),
             crate::worker::prompts::system_prompt(),
