@@ -42,6 +42,28 @@ impl Figures {
     }
 }
 
+/// Paired samples `a - b`, turn by turn (each pair ran back to back, so the machine's
+/// drift cancels): the median difference and its spread.
+fn paired_difference(a: &Figures, b: &Figures) -> String {
+    let mut diffs: Vec<f64> = a
+        .samples
+        .iter()
+        .zip(&b.samples)
+        .map(|(x, y)| (x.as_secs_f64() - y.as_secs_f64()) * 1000.0)
+        .collect();
+    diffs.sort_by(f64::total_cmp);
+    let at = |p: f64| diffs[((diffs.len() - 1) as f64 * p).round() as usize];
+    format!(
+        "{:+.2} ms median of {} pairs (p25 {:+.2}, p75 {:+.2}; p10 {:+.2}, p90 {:+.2})",
+        at(0.5),
+        diffs.len(),
+        at(0.25),
+        at(0.75),
+        at(0.1),
+        at(0.9)
+    )
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
@@ -151,13 +173,6 @@ impl Bench {
         }
         command.envs(self.vars.iter().map(|(k, v)| (k, v)));
         command
-    }
-
-    /// `leash session send` to the running session, `runs` times.
-    fn warm_sends(&self, name: &str, runs: usize) -> Figures {
-        measure(name, runs, || {
-            self.leash(&["session", "send", "hi"]);
-        })
     }
 
     fn leash(&self, args: &[&str]) -> std::process::Output {
@@ -659,8 +674,9 @@ fn fake_claude_section(runs: usize) {
     print_table(&rows);
     let overhead = rows[0].median().saturating_sub(rows[1].median());
     println!(
-        "\nleash overhead over the direct pipe: {} ms (median, {runs} runs)",
-        ms(overhead)
+        "\nleash overhead over the direct pipe: {} ms (median, {runs} runs); paired: {}",
+        ms(overhead),
+        paired_difference(&rows[0], &rows[1])
     );
 }
 
@@ -687,15 +703,22 @@ fn real_claude_section(runs: usize, pin: real_cli::Pin) {
     bench.leash(&["session", "start"]);
 
     let label = |what: &str| format!("{what} (claude {version})");
-    let mut rows = vec![bench.warm_sends(&label("warm `leash session send`"), runs)];
-
     let mut direct = bench.command(&claude);
     direct.args(stream_json_args("00000000-0000-4000-8000-00000000d1ec"));
     let mut direct = DirectPipe::start(direct);
-    rows.push(measure(&label("direct pipe turn"), runs, || {
-        direct.turn("hi")
-    }));
+    // What leash adds to a warm turn of the real CLI: a turn through leash and one
+    // straight into claude's stdin, alternately, at least 100 pairs.
+    let pairs = runs.max(100);
+    let (through, straight) = interleaved(
+        pairs,
+        (&label("warm `leash session send`"), &mut || {
+            bench.leash(&["session", "send", "hi"]);
+        }),
+        (&label("direct pipe turn"), &mut || direct.turn("hi")),
+    );
     drop(direct);
+    let overhead = paired_difference(&through, &straight);
+    let mut rows = vec![through, straight];
 
     // The conversation each cold spawn resumes; the first run (untimed) creates it.
     let session = "00000000-0000-4000-8000-00000000c01d";
@@ -726,6 +749,7 @@ fn real_claude_section(runs: usize, pin: real_cli::Pin) {
     ));
 
     print_table(&rows);
+    println!("\nleash over the direct pipe, claude {version}: {overhead}");
     let (warm, cold) = (rows[0].median(), rows[2].median());
     println!(
         "\ncold spawn per turn / warm turn through leash: {} ms / {} ms = {:.1}x (medians of {runs}, {} API requests)",

@@ -182,19 +182,22 @@ impl Cluster {
     pub fn start_node(&mut self, node: &str) {
         let tmp = self.dir.join(node).join("tmp");
         mkdir_mode(&tmp, 0o1777);
-        // Shared storage outside /tmp is seen as it is; inside, it is mounted back.
-        let keep_shared = match self.shared.strip_prefix("/tmp") {
-            Ok(inside) => {
-                let at = tmp.join(inside);
-                std::fs::create_dir_all(&at).unwrap();
-                format!(
-                    "mount --bind {} {} && ",
-                    self.shared.display(),
-                    at.display()
-                )
-            }
-            Err(_) => String::new(),
-        };
+        // What every node must see outside /tmp is seen as it is; inside, it is mounted
+        // back: the shared storage, and the checkout with the binaries under test (a
+        // clone in /tmp, as CI may make, would be missing on the node otherwise).
+        let mut keep_shared = String::new();
+        for kept in [self.shared.as_path(), Path::new(env!("CARGO_MANIFEST_DIR"))] {
+            let Ok(inside) = kept.strip_prefix("/tmp") else {
+                continue;
+            };
+            let at = tmp.join(inside);
+            std::fs::create_dir_all(&at).unwrap();
+            keep_shared.push_str(&format!(
+                "mount --bind {} {} && ",
+                kept.display(),
+                at.display()
+            ));
+        }
         std::fs::create_dir_all(self.dir.join("spool").join(node)).unwrap();
         let script = format!(
             "hostname {node} && {keep_shared}mount --rbind {tmp} /tmp && exec {tini} -s -- {slurmd} -D -N {node} -f {conf}",
