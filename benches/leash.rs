@@ -260,6 +260,34 @@ impl Drop for DirectPipe {
     }
 }
 
+/// The command line of the claude leash runs, with `session` as its new conversation;
+/// `claude` with the bare stream-json flags where claude renamed its process (2.1.110
+/// sets its title, which hides its arguments).
+fn leash_claude_argv(bench: &Bench, claude: &str, session: &str) -> Vec<String> {
+    let out = bench.leash(&["session", "status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pid = status["claude_pid"]
+        .as_u64()
+        .expect("claude runs after `session start`");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let mut argv: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let Some(at) = argv
+        .iter()
+        .position(|a| a == "--session-id" || a == "--resume")
+    else {
+        let mut bare = vec![claude.to_string()];
+        bare.extend(stream_json_args(session));
+        return bare;
+    };
+    argv[at] = "--session-id".to_string();
+    argv[at + 1] = session.to_string();
+    argv
+}
+
 fn stream_json_args(session: &str) -> Vec<String> {
     [
         "--input-format",
@@ -703,8 +731,11 @@ fn real_claude_section(runs: usize, pin: real_cli::Pin) {
     bench.leash(&["session", "start"]);
 
     let label = |what: &str| format!("{what} (claude {version})");
-    let mut direct = bench.command(&claude);
-    direct.args(stream_json_args("00000000-0000-4000-8000-00000000d1ec"));
+    // The direct pipe runs claude exactly as leash does (its system prompt, tools and
+    // permission flags), so the difference is what leash adds, not what it asks for.
+    let argv = leash_claude_argv(&bench, &claude, "00000000-0000-4000-8000-00000000d1ec");
+    let mut direct = bench.command(&argv[0]);
+    direct.args(&argv[1..]);
     let mut direct = DirectPipe::start(direct);
     // What leash adds to a warm turn of the real CLI: a turn through leash and one
     // straight into claude's stdin, alternately, at least 100 pairs.
