@@ -12,6 +12,25 @@ pub fn alive(pid: u32) -> bool {
     pid != 0 && start_time(pid).is_some()
 }
 
+/// What a child runs first, before its program: it is sent `signal` when this process
+/// dies, even of SIGKILL, and it does not start at all when this process is already
+/// gone. (The death signal follows the thread that forked the child: leash forks from
+/// its runtime thread, which lives as long as it.)
+pub fn dies_with_this_process(signal: i32) -> impl FnMut() -> std::io::Result<()> {
+    let parent = std::process::id();
+    move || {
+        // SAFETY: prctl and getppid are async-signal-safe and touch no memory of ours.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // This process may have died before the line above.
+        if unsafe { libc::getppid() } as u32 != parent {
+            return Err(std::io::Error::other("the leash daemon is gone"));
+        }
+        Ok(())
+    }
+}
+
 /// Hands memory this process freed back to the system (glibc keeps it otherwise,
 /// per thread arena), after work that needed a lot of it for a moment.
 pub fn release_free_memory() {

@@ -49,6 +49,24 @@ pub struct Column {
     pub numeric: bool,
 }
 
+impl Column {
+    /// A column of words, aligned left.
+    pub const fn text(name: &'static str) -> Column {
+        Column {
+            name,
+            numeric: false,
+        }
+    }
+
+    /// A column of figures, aligned right.
+    pub const fn number(name: &'static str) -> Column {
+        Column {
+            name,
+            numeric: true,
+        }
+    }
+}
+
 /// Where a column stands in the ranking: 0 is the most telling; a name not ranked
 /// goes first.
 fn rank(name: &str) -> usize {
@@ -206,30 +224,12 @@ mod tests {
     use super::*;
 
     const COLUMNS: [Column; 6] = [
-        Column {
-            name: "WORKER",
-            numeric: false,
-        },
-        Column {
-            name: "STATE",
-            numeric: false,
-        },
-        Column {
-            name: "COST",
-            numeric: true,
-        },
-        Column {
-            name: "CTX",
-            numeric: true,
-        },
-        Column {
-            name: "BRANCH",
-            numeric: false,
-        },
-        Column {
-            name: "TASK",
-            numeric: false,
-        },
+        Column::text("WORKER"),
+        Column::text("STATE"),
+        Column::number("COST"),
+        Column::number("CTX"),
+        Column::text("BRANCH"),
+        Column::text("TASK"),
     ];
 
     fn rows() -> Vec<Vec<String>> {

@@ -125,24 +125,12 @@ impl Child {
             // Its own group, so stopping it also stops the tools it started.
             .process_group(0)
             .kill_on_drop(true);
-        let daemon = std::process::id();
-        // SAFETY: prctl and getppid are async-signal-safe; nothing else runs here.
+        // claude stops with the daemon that owns it, even a daemon killed with SIGKILL:
+        // nobody would read what it does. SIGTERM, so it saves its conversation first
+        // (2.1.110 writes its transcript late); the next daemon SIGKILLs what is left.
+        // SAFETY: the closure only makes async-signal-safe calls.
         unsafe {
-            command.pre_exec(move || {
-                // claude stops with the daemon that owns it, even a daemon killed with
-                // SIGKILL: nobody would read what it does. SIGTERM, so it saves its
-                // conversation first (2.1.110 writes its transcript late); the next
-                // daemon SIGKILLs what is left. (Set in this thread, which lives as
-                // long as the daemon's runtime.)
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The daemon may have died before the line above.
-                if libc::getppid() as u32 != daemon {
-                    return Err(std::io::Error::other("the leash daemon is gone"));
-                }
-                Ok(())
-            });
+            command.pre_exec(crate::process::dies_with_this_process(libc::SIGTERM));
         }
         let mut child = command.spawn()?;
         let pid = child.id().unwrap_or(0);

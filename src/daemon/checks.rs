@@ -127,21 +127,11 @@ impl Running {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let daemon = std::process::id();
-        // SAFETY: prctl and getppid are async-signal-safe; nothing else runs here.
+        // The check dies with the daemon that runs it, even one killed with SIGKILL:
+        // the next daemon runs it again.
+        // SAFETY: the closure only makes async-signal-safe calls.
         unsafe {
-            spawn.pre_exec(move || {
-                // The check dies with the daemon that runs it, even one killed with
-                // SIGKILL: the next daemon runs it again. (Set in this thread, the
-                // daemon's runtime thread, which lives as long as the daemon.)
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if libc::getppid() as u32 != daemon {
-                    return Err(std::io::Error::other("the leash daemon is gone"));
-                }
-                Ok(())
-            });
+            spawn.pre_exec(crate::process::dies_with_this_process(libc::SIGKILL));
         }
         let child = spawn.spawn()?;
         let record = child.id().and_then(PidRecord::of);

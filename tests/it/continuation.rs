@@ -5,20 +5,9 @@
 //! conversation once the model's answer begins (tests/it/e2e/transcript.rs measures
 //! it), and the fake claude does the same.
 
-use crate::support::Env;
+use crate::support::{Env, count_holding};
 
 const CONTINUE: &str = "Your last step was cut off";
-
-fn received(env: &Env) -> Vec<String> {
-    env.turns()
-        .iter()
-        .filter_map(|t| t["prompt"].as_str().map(str::to_string))
-        .collect()
-}
-
-fn count(prompts: &[String], needle: &str) -> usize {
-    prompts.iter().filter(|p| p.contains(needle)).count()
-}
 
 /// Case 2: the daemon dies before claude answered the plan prompt; the loop run on
 /// plans the task, instead of telling claude to continue a turn it never had.
@@ -35,12 +24,12 @@ fn a_plan_cut_off_before_claude_answered_it_is_sent_again_not_continued() {
     assert_eq!(run.last_json()["exit_code"], 0, "{run:?}");
     let answered = env.answered_prompts();
     assert_eq!(
-        count(&answered, "Add a.txt"),
+        count_holding(&answered, "Add a.txt"),
         1,
         "the conversation holds the task once: {answered:#?}"
     );
-    assert_eq!(count(&answered, CONTINUE), 0, "{answered:#?}");
-    let prompts = received(&env);
+    assert_eq!(count_holding(&answered, CONTINUE), 0, "{answered:#?}");
+    let prompts = env.prompts_received();
     assert!(
         prompts[1].contains("Add a.txt") && !prompts[1].contains(CONTINUE),
         "the plan prompt went again, as itself: {prompts:#?}"
@@ -62,8 +51,8 @@ fn an_implement_turn_cut_off_mid_answer_is_continued_not_sent_again() {
     let run = env.leash(&["loop", "--task", "Add a.txt"]);
     assert_eq!(run.code(), 0, "{run:?}");
     let answered = env.answered_prompts();
-    assert_eq!(count(&answered, "Implement"), 1, "{answered:#?}");
-    assert_eq!(count(&answered, CONTINUE), 1, "{answered:#?}");
+    assert_eq!(count_holding(&answered, "Implement"), 1, "{answered:#?}");
+    assert_eq!(count_holding(&answered, CONTINUE), 1, "{answered:#?}");
 }
 
 /// Case 3: `session send --continue-on-crash`: the daemon dies after the turn started
@@ -121,7 +110,7 @@ fn a_review_cut_off_by_a_daemon_death_is_reviewed_once() {
             .count();
         assert_eq!(reviews, 1, "{cut}: the review prompt once: {answered:#?}");
         assert_eq!(
-            count(&answered, CONTINUE),
+            count_holding(&answered, CONTINUE),
             continued,
             "{cut}: {answered:#?}"
         );

@@ -289,21 +289,6 @@ fn a_fleet_of_worktree_workers_gets_through_a_night_of_faults_and_a_reboot() {
     );
 }
 
-/// A script of the README's fleet section, as written there.
-fn readme_script(name: &str) -> String {
-    let readme = include_str!("../../README.md");
-    let marker = format!("<!-- fleet:{name}");
-    let at = readme
-        .find(&marker)
-        .unwrap_or_else(|| panic!("{marker} in README.md"));
-    let code = readme[at..]
-        .split("```bash\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("its code block");
-    code.to_string()
-}
-
 #[test]
 fn the_readme_backlog_script_runs_a_night_and_says_what_each_task_needs() {
     let mut env = Env::worker();
@@ -324,8 +309,16 @@ fn the_readme_backlog_script_runs_a_night_and_says_what_each_task_needs() {
         std::fs::write(path, lines.join("\n") + "\n").unwrap();
     }
     let bin = env.dir.path();
-    std::fs::write(bin.join("night.sh"), readme_script("night.sh")).unwrap();
-    std::fs::write(bin.join("morning.sh"), readme_script("morning.sh")).unwrap();
+    std::fs::write(
+        bin.join("night.sh"),
+        crate::support::readme::fleet_script("night.sh"),
+    )
+    .unwrap();
+    std::fs::write(
+        bin.join("morning.sh"),
+        crate::support::readme::fleet_script("morning.sh"),
+    )
+    .unwrap();
     // Written on Windows: CRLF endings, a blank line that is only a CR, and a task
     // that reads like a flag.
     std::fs::write(

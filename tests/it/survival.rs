@@ -6,20 +6,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Env, alive, finish, signal};
+use crate::support::{Env, alive, count_holding, finish, signal};
 
 const CONTINUE: &str = "Your last step was cut off";
-
-fn prompts(env: &Env) -> Vec<String> {
-    env.turns()
-        .iter()
-        .filter_map(|t| t["prompt"].as_str().map(str::to_string))
-        .collect()
-}
-
-fn count(prompts: &[String], needle: &str) -> usize {
-    prompts.iter().filter(|p| p.contains(needle)).count()
-}
 
 #[test]
 fn a_step_goes_on_in_a_new_daemon_when_its_daemon_is_killed_mid_turn() {
@@ -41,13 +30,13 @@ fn a_step_goes_on_in_a_new_daemon_when_its_daemon_is_killed_mid_turn() {
     assert!(status.get("in_flight").is_none(), "{status}");
     assert_eq!(env.commits(), 2);
 
-    let prompts = prompts(&env);
+    let prompts = env.prompts_received();
     assert_eq!(
-        count(&prompts, "Implement"),
+        count_holding(&prompts, "Implement"),
         1,
         "the implement prompt went once: {prompts:#?}"
     );
-    assert_eq!(count(&prompts, CONTINUE), 1, "{prompts:#?}");
+    assert_eq!(count_holding(&prompts, CONTINUE), 1, "{prompts:#?}");
     assert_eq!(prompts.len(), 3, "{prompts:#?}");
     assert_eq!(env.said("daemon started"), 2);
     let spawns = env.spawns();
@@ -116,13 +105,13 @@ fn a_plain_turn_goes_on_through_its_daemons_death_only_when_asked() {
     assert_eq!(asked.code(), 0, "{asked:?}");
     // What claude said before its daemon died, then what it said after.
     assert_eq!(asked.stdout, "chunk 0\ncarried on\n");
-    let prompts = prompts(&env);
+    let prompts = env.prompts_received();
     assert_eq!(
-        count(&prompts, "hello again"),
+        count_holding(&prompts, "hello again"),
         1,
         "not sent twice: {prompts:#?}"
     );
-    assert_eq!(count(&prompts, CONTINUE), 1, "{prompts:#?}");
+    assert_eq!(count_holding(&prompts, CONTINUE), 1, "{prompts:#?}");
 }
 
 #[test]
@@ -144,9 +133,13 @@ fn a_turn_waiting_behind_another_when_the_daemon_dies_is_sent_as_it_was() {
     let waiting = finish(waiting, Duration::from_secs(30));
     assert_eq!(waiting.code(), 0, "{waiting:?}");
     assert_eq!(waiting.stdout, "the waiting one\n");
-    let prompts = prompts(&env);
-    assert_eq!(count(&prompts, "the waiting one"), 1, "{prompts:#?}");
-    assert_eq!(count(&prompts, CONTINUE), 0, "{prompts:#?}");
+    let prompts = env.prompts_received();
+    assert_eq!(
+        count_holding(&prompts, "the waiting one"),
+        1,
+        "{prompts:#?}"
+    );
+    assert_eq!(count_holding(&prompts, CONTINUE), 0, "{prompts:#?}");
 }
 
 /// Every process of the worker killed at once, the runtime dir wiped: what a reboot
@@ -178,7 +171,9 @@ fn a_reboot_mid_turn_resumes_the_task_from_its_phase_without_a_second_prompt() {
     ]);
     let night = env.spawn(&["loop", "--task", "Add a.txt"]);
     env.wait_until("the implement turn", || {
-        prompts(&env).iter().any(|p| p.contains("Implement"))
+        env.prompts_received()
+            .iter()
+            .any(|p| p.contains("Implement"))
     });
     reboot(&env, Some(night));
     let saved: Value = env.worker_status();
@@ -187,9 +182,9 @@ fn a_reboot_mid_turn_resumes_the_task_from_its_phase_without_a_second_prompt() {
 
     let morning = env.leash(&["loop", "--task", "Add a.txt"]);
     assert_eq!(morning.code(), 0, "{morning:?}");
-    let prompts = prompts(&env);
-    assert_eq!(count(&prompts, "Implement"), 1, "{prompts:#?}");
-    assert_eq!(count(&prompts, CONTINUE), 1, "{prompts:#?}");
+    let prompts = env.prompts_received();
+    assert_eq!(count_holding(&prompts, "Implement"), 1, "{prompts:#?}");
+    assert_eq!(count_holding(&prompts, CONTINUE), 1, "{prompts:#?}");
     assert_eq!(env.worker_status()["phase"], "done");
 }
 
@@ -201,9 +196,9 @@ fn a_reboot_between_steps_resumes_from_the_saved_phase() {
     reboot(&env, None);
     let morning = env.leash(&["loop", "--task", "Add a.txt"]);
     assert_eq!(morning.code(), 0, "{morning:?}");
-    let prompts = prompts(&env);
+    let prompts = env.prompts_received();
     assert_eq!(prompts.len(), 2, "one plan, one implement: {prompts:#?}");
-    assert_eq!(count(&prompts, CONTINUE), 0);
+    assert_eq!(count_holding(&prompts, CONTINUE), 0);
 }
 
 #[test]
@@ -219,9 +214,9 @@ fn a_new_task_whose_daemon_dies_while_planning_is_planned_once() {
     env.ok(&["loop", "--task", "Add a.txt"]);
     let run = env.leash(&["loop", "--task", "Add b.txt"]);
     assert_eq!(run.code(), 0, "{run:?}");
-    let prompts = prompts(&env);
-    assert_eq!(count(&prompts, "Add b.txt"), 1, "{prompts:#?}");
-    assert_eq!(count(&prompts, CONTINUE), 1, "{prompts:#?}");
+    let prompts = env.prompts_received();
+    assert_eq!(count_holding(&prompts, "Add b.txt"), 1, "{prompts:#?}");
+    assert_eq!(count_holding(&prompts, CONTINUE), 1, "{prompts:#?}");
     assert_eq!(env.worker_status()["task"], "Add b.txt");
     assert_eq!(env.worker_status()["phase"], "done");
 }
@@ -238,7 +233,9 @@ fn a_turn_a_stopping_daemon_cut_off_is_continued_not_sent_again() {
     ]);
     let night = env.spawn(&["loop", "--task", "Add a.txt"]);
     env.wait_until("the implement turn", || {
-        prompts(&env).iter().any(|p| p.contains("Implement"))
+        env.prompts_received()
+            .iter()
+            .any(|p| p.contains("Implement"))
     });
     let daemon = env.status()["daemon_pid"].as_u64().unwrap() as u32;
     signal(daemon, libc::SIGTERM);
@@ -248,9 +245,9 @@ fn a_turn_a_stopping_daemon_cut_off_is_continued_not_sent_again() {
 
     let morning = env.leash(&["loop", "--task", "Add a.txt"]);
     assert_eq!(morning.code(), 0, "{morning:?}");
-    let prompts = prompts(&env);
-    assert_eq!(count(&prompts, "Implement"), 1, "{prompts:#?}");
-    assert_eq!(count(&prompts, CONTINUE), 1, "{prompts:#?}");
+    let prompts = env.prompts_received();
+    assert_eq!(count_holding(&prompts, "Implement"), 1, "{prompts:#?}");
+    assert_eq!(count_holding(&prompts, CONTINUE), 1, "{prompts:#?}");
 }
 
 /// A daemon killed in the middle of writing a line leaves it torn: the client reads

@@ -154,46 +154,16 @@ pub async fn run(args: ListArgs, out: &Output) -> Result<u8, Error> {
 }
 
 const COLUMNS: [Column; 10] = [
-    Column {
-        name: "WORKER",
-        numeric: false,
-    },
-    Column {
-        name: "STATE",
-        numeric: false,
-    },
-    Column {
-        name: "PID",
-        numeric: true,
-    },
-    Column {
-        name: "MODEL",
-        numeric: false,
-    },
-    Column {
-        name: "PHASE",
-        numeric: false,
-    },
-    Column {
-        name: "TURNS",
-        numeric: true,
-    },
-    Column {
-        name: "COST",
-        numeric: true,
-    },
-    Column {
-        name: "CTX",
-        numeric: true,
-    },
-    Column {
-        name: "BRANCH",
-        numeric: false,
-    },
-    Column {
-        name: "CWD",
-        numeric: false,
-    },
+    Column::text("WORKER"),
+    Column::text("STATE"),
+    Column::number("PID"),
+    Column::text("MODEL"),
+    Column::text("PHASE"),
+    Column::number("TURNS"),
+    Column::number("COST"),
+    Column::number("CTX"),
+    Column::text("BRANCH"),
+    Column::text("CWD"),
 ];
 /// The column that gives way first: the directory.
 const CWD: usize = 9;

@@ -306,38 +306,14 @@ fn refresh(dirs: &Dirs, worker: &str, tx: &mpsc::Sender<Update>) {
 }
 
 const COLUMNS: [Column; 8] = [
-    Column {
-        name: "WORKER",
-        numeric: false,
-    },
-    Column {
-        name: "STATE",
-        numeric: false,
-    },
-    Column {
-        name: "PHASE",
-        numeric: false,
-    },
-    Column {
-        name: "DOING",
-        numeric: false,
-    },
-    Column {
-        name: "ELAPSED",
-        numeric: true,
-    },
-    Column {
-        name: "CTX",
-        numeric: true,
-    },
-    Column {
-        name: "COST",
-        numeric: true,
-    },
-    Column {
-        name: "TASK",
-        numeric: false,
-    },
+    Column::text("WORKER"),
+    Column::text("STATE"),
+    Column::text("PHASE"),
+    Column::text("DOING"),
+    Column::number("ELAPSED"),
+    Column::number("CTX"),
+    Column::number("COST"),
+    Column::text("TASK"),
 ];
 const TASK: usize = 7;
 /// What a tool's line may take before the task gets the rest.

@@ -310,6 +310,14 @@ impl Env {
             .count()
     }
 
+    /// The prompts the fake claude received, in order (also those it never answered).
+    pub fn prompts_received(&self) -> Vec<String> {
+        self.turns()
+            .iter()
+            .filter_map(|t| t["prompt"].as_str().map(str::to_string))
+            .collect()
+    }
+
     /// The prompts claude's conversations hold (its transcripts, as the fake claude
     /// writes them where the real one does): a prompt is there once the model began to
     /// answer it, and a resumed conversation has exactly these.
@@ -458,4 +466,9 @@ pub fn signal(pid: u32, sig: i32) {
     unsafe {
         libc::kill(pid as i32, sig);
     }
+}
+
+/// How many of `prompts` hold `needle`.
+pub fn count_holding(prompts: &[String], needle: &str) -> usize {
+    prompts.iter().filter(|p| p.contains(needle)).count()
 }
