@@ -25,10 +25,18 @@ use crate::error::{Error, ErrorKind};
 use crate::human::duration as human;
 
 enum ControlError {
-    Exited,
+    Exited(ExitInfo),
     Timeout,
     Refused(String),
     Unwritable(String),
+}
+
+/// How a start of claude that did not fail for good ended.
+enum Startup {
+    Ready,
+    /// claude was killed by a signal before it answered `initialize`: a crash like any
+    /// other (counted), so it is started again within `max_crashes`.
+    Killed,
 }
 
 /// What woke a wait.
@@ -279,18 +287,32 @@ impl SessionTask {
     /// Starts claude unless it runs, backing off after crashes and giving up after too
     /// many in a row.
     async fn ensure_running(&mut self, cancel: &mut Cancel) -> Result<(), Error> {
+        loop {
+            let Some(crashes) = self.before_spawn(cancel).await? else {
+                return Ok(());
+            };
+            match self.spawn(crashes).await? {
+                Startup::Ready => return Ok(()),
+                Startup::Killed => {}
+            }
+        }
+    }
+
+    /// What must happen before claude is spawned: a backoff after crashes, or giving
+    /// up. Returns the crashes in a row so far; `None` if claude runs.
+    async fn before_spawn(&mut self, cancel: &mut Cancel) -> Result<Option<u32>, Error> {
         let spawn = self
             .process
             .before_spawn(self.bounds.max_crashes, self.bounds.crash_backoff);
-        let crashes = match spawn {
-            None => return Ok(()),
-            Some(Spawn::Failed(failure)) => return Err(Error::turn_failed(failure)),
+        match spawn {
+            None => Ok(None),
+            Some(Spawn::Failed(failure)) => Err(Error::turn_failed(failure)),
             Some(Spawn::GiveUp(failure)) => {
                 let hint = "see `leash session logs`; `leash session start` tries again";
                 self.report.warn(format!("{failure} ({hint})")).await;
                 self.process.give_up(failure.clone());
                 self.publish();
-                return Err(Error::turn_failed(failure).hint(hint));
+                Err(Error::turn_failed(failure).hint(hint))
             }
             Some(Spawn::After { crashes, delay }) => {
                 self.report
@@ -305,19 +327,19 @@ impl SessionTask {
                         "interrupted while waiting to restart claude",
                     ));
                 }
-                crashes
+                Ok(Some(crashes))
             }
-            Some(Spawn::Now { crashes }) => crashes,
-        };
-        self.spawn(crashes).await
+            Some(Spawn::Now { crashes }) => Ok(Some(crashes)),
+        }
     }
 
     /// Starts claude on the conversation. claude keeps its own list of the
     /// conversations it has; where leash's record disagrees (a daemon killed after
     /// sending the first turn but before claude answered it), claude's word wins, once.
-    async fn spawn(&mut self, crashes: u32) -> Result<(), Error> {
-        let Err(e) = self.spawn_once(crashes).await else {
-            return Ok(());
+    async fn spawn(&mut self, crashes: u32) -> Result<Startup, Error> {
+        let e = match self.spawn_once(crashes).await {
+            Err(e) => e,
+            started => return started,
         };
         let started = need(&mut self.conversation)?.started;
         let claude_knows = if !started && self.process.said("already in use") {
@@ -341,7 +363,7 @@ impl SessionTask {
         self.spawn_once(crashes).await
     }
 
-    async fn spawn_once(&mut self, crashes: u32) -> Result<(), Error> {
+    async fn spawn_once(&mut self, crashes: u32) -> Result<Startup, Error> {
         let conversation = need(&mut self.conversation)?;
         if !conversation.cwd.is_dir() {
             let gone = format!(
@@ -389,8 +411,13 @@ impl SessionTask {
         self.publish();
         let timeout = self.bounds.init_timeout;
         let failed = match self.control(ControlRequest::Initialize, timeout).await {
-            Ok(_) | Err(ControlError::Refused(_)) => return Ok(()),
-            Err(ControlError::Exited) => {
+            Ok(_) | Err(ControlError::Refused(_)) => return Ok(Startup::Ready),
+            // Killed (the OOM killer, a person, a reboot's stragglers): on_exit counted
+            // the crash. An exit with a code is claude refusing its setup.
+            Err(ControlError::Exited(info)) if info.signal.is_some() => {
+                return Ok(Startup::Killed);
+            }
+            Err(ControlError::Exited(_)) => {
                 return Err(Error::setup(format!(
                     "claude ({}) exited before answering initialize{}",
                     spec.program.display(),
@@ -441,7 +468,7 @@ impl SessionTask {
                 }
                 Woke::Child(ChildEvent::Exited(info)) => {
                     self.on_exit(info).await;
-                    return Err(ControlError::Exited);
+                    return Err(ControlError::Exited(info));
                 }
                 Woke::Child(other) => self.on_child_event(other).await,
                 Woke::Answered | Woke::Cancelled => {}
@@ -467,7 +494,7 @@ impl SessionTask {
                 self.report.info(format!("switched to {what}")).await;
                 return Ok(());
             }
-            Err(ControlError::Exited) => return self.ensure_running(cancel).await,
+            Err(ControlError::Exited(_)) => return self.ensure_running(cancel).await,
             Err(ControlError::Timeout) => format!(
                 "claude did not confirm {what} within {}",
                 human(self.bounds.control_timeout)
@@ -480,7 +507,10 @@ impl SessionTask {
             .await;
         let crashes = self.process.crashes();
         self.stop().await;
-        self.spawn(crashes).await
+        match self.spawn(crashes).await? {
+            Startup::Ready => Ok(()),
+            Startup::Killed => self.ensure_running(cancel).await,
+        }
     }
 
     /// Switches the model, keeping the conversation: `set_model` if claude runs (a
