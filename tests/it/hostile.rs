@@ -1041,3 +1041,50 @@ fn a_claude_killed_at_every_start_is_given_up_on_after_max_crashes() {
         "{run:?}"
     );
 }
+
+/// Case 5: the daemon is killed mid-step, and then each replacement `times` times
+/// during its own startup (a test-only switch of debug builds, armed by the turn).
+fn replacements_die_at_start(env: &mut Env, times: u32) {
+    let counter = env.repo.parent().unwrap().join("daemon-dies-at-start");
+    std::fs::write(&counter, "0").unwrap();
+    env.set(
+        "LEASH_TEST_DAEMON_DIES_AT_START",
+        &counter.display().to_string(),
+    );
+    env.script(&[
+        "reply 1. write a.txt",
+        &format!("write {} {times}; kill_daemon", counter.display()),
+        "write a.txt; commit add a.txt",
+    ]);
+}
+
+/// Case 5: a replacement daemon killed during its own startup is one more death, not a
+/// daemon that cannot start: the step goes on.
+#[test]
+fn a_replacement_daemon_killed_during_its_startup_is_one_more_death() {
+    let mut env = Env::worker();
+    replacements_die_at_start(&mut env, 1);
+    let run = env.leash(&["loop", "--task", "Add a.txt"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("a new session daemon died during its startup"),
+        "told: {run:?}"
+    );
+    assert_eq!(env.worker_status()["phase"], "done");
+}
+
+/// ... and counts toward `max_crashes`: every replacement killed ends the step with 6.
+#[test]
+fn replacement_daemons_killed_at_every_startup_end_the_step_with_6() {
+    let mut env = Env::worker();
+    env.set("LEASH_MAX_CRASHES", "2");
+    replacements_die_at_start(&mut env, 100);
+    let run = env.leash(&["--json", "loop", "--task", "Add a.txt"]);
+    assert_refused(
+        &run,
+        6,
+        "turn_failed",
+        "died 3 times during this step; leash gave up (max_crashes 2)",
+    );
+}
