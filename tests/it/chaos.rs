@@ -177,6 +177,8 @@ fn night(seed: u64, targets: &[Target]) -> Result<(), String> {
     // The night is about kills, not about giving up on them.
     env.set("LEASH_MAX_CRASHES", "100");
     env.set("LEASH_CRASH_BACKOFF", "10ms");
+    // Kills find claude starting, too (issue 27 case 4).
+    env.set("FAKE_CLAUDE_SLOW_START_MS", "60");
     for worker in WORKERS {
         let path = env.dir.path().join(format!("script-{worker}.txt"));
         std::fs::write(path, script(worker)).unwrap();

@@ -39,6 +39,8 @@
 //!   FAKE_CLAUDE_DIE_AT_START=file while `file` holds a number N > 0, write N-1 to it and
 //!                                 SIGKILL itself before reading stdin (a claude killed
 //!                                 during its startup, before it answers `initialize`)
+//!   FAKE_CLAUDE_SLOW_START_MS=N   take N ms to start before reading stdin (a Node CLI's
+//!                                 startup: a window for kills before `initialize`)
 //!   FAKE_CLAUDE_IGNORE=a,b        never answer these control subtypes (e.g. set_model)
 //!   FAKE_CLAUDE_LATE_RESULT_MS=N  delay the result of an interrupted turn
 //!   FAKE_CLAUDE_IGNORE_INTERRUPT=1  keep going after an interrupt
@@ -201,6 +203,12 @@ fn main() {
     }
     if let Some(counter) = std::env::var_os("FAKE_CLAUDE_DIE_AT_START") {
         die_at_start(&PathBuf::from(counter));
+    }
+    if let Some(ms) = std::env::var("FAKE_CLAUDE_SLOW_START_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
     }
     if std::env::var_os("FAKE_CLAUDE_IGNORE_SIGTERM").is_some() {
         // SAFETY: installing SIG_IGN has no preconditions.
