@@ -285,51 +285,43 @@ impl SessionTask {
     }
 
     /// Starts claude unless it runs, backing off after crashes and giving up after too
-    /// many in a row.
+    /// many in a row. A claude killed during its startup is one more crash.
     async fn ensure_running(&mut self, cancel: &mut Cancel) -> Result<(), Error> {
         loop {
-            let Some(crashes) = self.before_spawn(cancel).await? else {
-                return Ok(());
+            let spawn = self
+                .process
+                .before_spawn(self.bounds.max_crashes, self.bounds.crash_backoff);
+            let crashes = match spawn {
+                None => return Ok(()),
+                Some(Spawn::Failed(failure)) => return Err(Error::turn_failed(failure)),
+                Some(Spawn::GiveUp(failure)) => {
+                    let hint = "see `leash session logs`; `leash session start` tries again";
+                    self.report.warn(format!("{failure} ({hint})")).await;
+                    self.process.give_up(failure.clone());
+                    self.publish();
+                    return Err(Error::turn_failed(failure).hint(hint));
+                }
+                Some(Spawn::After { crashes, delay }) => {
+                    self.report
+                        .warn(format!(
+                            "claude failed {crashes} time(s) in a row; restarting it in {}",
+                            human(delay)
+                        ))
+                        .await;
+                    if self.wait(delay, cancel).await {
+                        return Err(Error::new(
+                            ErrorKind::Interrupted,
+                            "interrupted while waiting to restart claude",
+                        ));
+                    }
+                    crashes
+                }
+                Some(Spawn::Now { crashes }) => crashes,
             };
             match self.spawn(crashes).await? {
                 Startup::Ready => return Ok(()),
                 Startup::Killed => {}
             }
-        }
-    }
-
-    /// What must happen before claude is spawned: a backoff after crashes, or giving
-    /// up. Returns the crashes in a row so far; `None` if claude runs.
-    async fn before_spawn(&mut self, cancel: &mut Cancel) -> Result<Option<u32>, Error> {
-        let spawn = self
-            .process
-            .before_spawn(self.bounds.max_crashes, self.bounds.crash_backoff);
-        match spawn {
-            None => Ok(None),
-            Some(Spawn::Failed(failure)) => Err(Error::turn_failed(failure)),
-            Some(Spawn::GiveUp(failure)) => {
-                let hint = "see `leash session logs`; `leash session start` tries again";
-                self.report.warn(format!("{failure} ({hint})")).await;
-                self.process.give_up(failure.clone());
-                self.publish();
-                Err(Error::turn_failed(failure).hint(hint))
-            }
-            Some(Spawn::After { crashes, delay }) => {
-                self.report
-                    .warn(format!(
-                        "claude failed {crashes} time(s) in a row; restarting it in {}",
-                        human(delay)
-                    ))
-                    .await;
-                if self.wait(delay, cancel).await {
-                    return Err(Error::new(
-                        ErrorKind::Interrupted,
-                        "interrupted while waiting to restart claude",
-                    ));
-                }
-                Ok(Some(crashes))
-            }
-            Some(Spawn::Now { crashes }) => Ok(Some(crashes)),
         }
     }
 
