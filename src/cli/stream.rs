@@ -147,7 +147,7 @@ pub async fn stream_surviving(
     survive: Option<Survive<'_>>,
 ) -> Result<Ending, Error> {
     let worker = target.worker.as_str();
-    let mut deaths = 0;
+    let mut deaths = Deaths::default();
     loop {
         let ending = stream(conn, &request, out, worker).await?;
         let Ending::DaemonDied { started } = ending else {
@@ -156,23 +156,7 @@ pub async fn stream_surviving(
         let Some(survive) = &survive else {
             return Err(daemon_died());
         };
-        deaths += 1;
-        if deaths > survive.max_deaths {
-            return Err(Error::turn_failed(format!(
-                "the session daemon died {deaths} times during this {}; leash gave up (max_crashes {})",
-                what(&request),
-                survive.max_deaths
-            ))
-            .hint(format!(
-                "see {} for why it died",
-                target.daemon_log().display()
-            )));
-        }
-        out.note(format!(
-            "the session daemon died during the {}; a new one resumes the conversation ({deaths} of {})",
-            what(&request),
-            survive.max_deaths
-        ));
+        deaths.one_more(target, &request, survive, out, false)?;
         // The turn goes on: continued if claude's conversation holds its prompt, else
         // sent as itself (the new daemon decides, as for a worker's turn).
         if let Request::Send(spec) = &mut request
@@ -181,7 +165,58 @@ pub async fn stream_surviving(
             let cut_off = std::mem::replace(&mut spec.prompt, CONTINUE_AFTER_RESTART.to_string());
             spec.cut_off_prompt.get_or_insert(cut_off);
         }
-        conn = connect_or_start(target, Some(survive.autostart.clone())).await?;
+        conn = loop {
+            match connect_or_start(target, Some(survive.autostart.clone())).await {
+                Ok(conn) => break conn,
+                // Killed during its own startup: one more death, not a setup failure
+                // (a daemon that cannot start at all exits with a code, and ends it).
+                Err(e) if e.kind == ErrorKind::TurnFailed => {
+                    deaths.one_more(target, &request, survive, out, true)?;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+    }
+}
+
+/// The daemon deaths of one request, in a row.
+#[derive(Default)]
+struct Deaths(u32);
+
+impl Deaths {
+    /// Counts a death (of a new daemon during its own startup, with `at_startup`) and
+    /// says so; past `max_deaths`, the error that ends the command.
+    fn one_more(
+        &mut self,
+        target: &Target,
+        request: &Request,
+        survive: &Survive<'_>,
+        out: &Output,
+        at_startup: bool,
+    ) -> Result<(), Error> {
+        self.0 += 1;
+        let deaths = self.0;
+        if deaths > survive.max_deaths {
+            return Err(Error::turn_failed(format!(
+                "the session daemon died {deaths} times during this {}; leash gave up (max_crashes {})",
+                what(request),
+                survive.max_deaths
+            ))
+            .hint(format!(
+                "see {} for why it died",
+                target.daemon_log().display()
+            )));
+        }
+        let died = if at_startup {
+            "a new session daemon died during its startup".to_string()
+        } else {
+            format!("the session daemon died during the {}", what(request))
+        };
+        out.note(format!(
+            "{died}; a new one resumes the conversation ({deaths} of {})",
+            survive.max_deaths
+        ));
+        Ok(())
     }
 }
 

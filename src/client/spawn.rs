@@ -2,7 +2,7 @@
 //! standard input which conversation to begin when the worker has none.
 
 use std::io::{self, Write};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -73,6 +73,14 @@ pub(super) async fn daemon(
         if let Ok(Some(status)) = daemon.try_wait()
             && !status.success()
         {
+            // Killed (out of memory, a person, a chaos test): a death like a serving
+            // daemon's, which whoever started it may count and go on through.
+            if let Some(signal) = status.signal() {
+                return Err(Error::turn_failed(format!(
+                    "the leash daemon was killed (signal {signal}) before it was ready"
+                ))
+                .hint(format!("see {}", log_path.display())));
+            }
             return Err(Error::setup(format!(
                 "the leash daemon exited ({status}) before it was ready: {}",
                 last_line(&log_path).unwrap_or_else(|| "it said nothing".to_string())

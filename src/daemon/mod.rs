@@ -77,9 +77,34 @@ pub fn run(worker: &WorkerName, dirs: &Dirs) -> Result<(), Error> {
         log_line!("leash daemon: another daemon already serves worker {worker}; exiting");
         return Ok(());
     };
+    #[cfg(debug_assertions)]
+    die_at_start_for_tests();
     let served = serve_locked(worker, state_dir, socket, lock.predecessor);
     lock.release();
     served
+}
+
+/// Test-only, and in debug builds only: while the file `LEASH_TEST_DAEMON_DIES_AT_START`
+/// names holds a number N > 0, the daemon writes N-1 to it and SIGKILLs itself right
+/// after taking the worker's lock, as a daemon killed during its own startup (issue 27
+/// case 5). No release build reads it.
+#[cfg(debug_assertions)]
+fn die_at_start_for_tests() {
+    let Some(counter) = std::env::var_os("LEASH_TEST_DAEMON_DIES_AT_START") else {
+        return;
+    };
+    let left: u32 = std::fs::read_to_string(&counter)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(0);
+    if left == 0 {
+        return;
+    }
+    let _ = std::fs::write(&counter, (left - 1).to_string());
+    // SAFETY: signalling this very process has no preconditions.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
 }
 
 /// The daemon runs on one thread, with a helper thread now and then (a task's history

@@ -978,3 +978,113 @@ fn claude_pid_names_the_executable_a_claude_script_runs() {
         "{record}"
     );
 }
+
+/// Case 4: claude SIGKILLed `times` times during its startup, before it answers
+/// `initialize` (the fake counts down in a file).
+fn claude_dies_at_start(env: &mut Env, times: u32) {
+    let counter = env.repo.parent().unwrap().join("die-at-start");
+    std::fs::write(&counter, times.to_string()).unwrap();
+    env.set("FAKE_CLAUDE_DIE_AT_START", &counter.display().to_string());
+}
+
+/// Case 4: a claude killed during its startup is a crash like any other: started again
+/// (a new conversation stays new: no `--resume` of what claude never had), the turn
+/// answered, the crash told.
+#[test]
+fn a_claude_killed_during_its_startup_is_started_again() {
+    let mut env = Env::new();
+    claude_dies_at_start(&mut env, 1);
+    let run = env.leash(&["session", "send", "hello"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(run.stdout, "echo: hello\n", "{run:?}");
+    assert!(
+        env.said("exited unexpectedly (signal 9)") >= 1,
+        "the crash is told: {run:?}"
+    );
+    let spawns = env.spawns();
+    assert_eq!(spawns.len(), 1, "the one that lived: {spawns:?}");
+    let argv = spawns[0]["argv"].to_string();
+    assert!(
+        argv.contains("--session-id") && !argv.contains("--resume"),
+        "{argv}"
+    );
+}
+
+#[test]
+fn a_loop_whose_claude_is_killed_during_its_startup_goes_on() {
+    let mut env = Env::worker();
+    claude_dies_at_start(&mut env, 1);
+    env.script(&["reply 1. write a.txt", "write a.txt; commit add a.txt"]);
+    let run = env.leash(&["--json", "loop", "--task", "Add a.txt"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(env.worker_status()["phase"], "done");
+    let answered = env.answered_prompts();
+    assert_eq!(
+        answered.iter().filter(|p| p.contains("Add a.txt")).count(),
+        1,
+        "{answered:#?}"
+    );
+}
+
+/// ... within `max_crashes`: a claude killed at every start ends the step with 6.
+#[test]
+fn a_claude_killed_at_every_start_is_given_up_on_after_max_crashes() {
+    let mut env = Env::new();
+    env.set("LEASH_MAX_CRASHES", "2");
+    claude_dies_at_start(&mut env, 100);
+    let run = env.leash(&["--json", "session", "send", "hello"]);
+    assert_eq!(run.code(), 6, "{run:?}");
+    let outcome = &run.last_json()["outcome"];
+    assert_eq!(outcome["status"], "crashed", "{run:?}");
+    assert_eq!(
+        outcome["message"], "claude failed 2 times in a row; leash gave up",
+        "{run:?}"
+    );
+}
+
+/// Case 5: the daemon is killed mid-step, and then each replacement `times` times
+/// during its own startup (a test-only switch of debug builds, armed by the turn).
+fn replacements_die_at_start(env: &mut Env, times: u32) {
+    let counter = env.repo.parent().unwrap().join("daemon-dies-at-start");
+    std::fs::write(&counter, "0").unwrap();
+    env.set(
+        "LEASH_TEST_DAEMON_DIES_AT_START",
+        &counter.display().to_string(),
+    );
+    env.script(&[
+        "reply 1. write a.txt",
+        &format!("write {} {times}; kill_daemon", counter.display()),
+        "write a.txt; commit add a.txt",
+    ]);
+}
+
+/// Case 5: a replacement daemon killed during its own startup is one more death, not a
+/// daemon that cannot start: the step goes on.
+#[test]
+fn a_replacement_daemon_killed_during_its_startup_is_one_more_death() {
+    let mut env = Env::worker();
+    replacements_die_at_start(&mut env, 1);
+    let run = env.leash(&["loop", "--task", "Add a.txt"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("a new session daemon died during its startup"),
+        "told: {run:?}"
+    );
+    assert_eq!(env.worker_status()["phase"], "done");
+}
+
+/// ... and counts toward `max_crashes`: every replacement killed ends the step with 6.
+#[test]
+fn replacement_daemons_killed_at_every_startup_end_the_step_with_6() {
+    let mut env = Env::worker();
+    env.set("LEASH_MAX_CRASHES", "2");
+    replacements_die_at_start(&mut env, 100);
+    let run = env.leash(&["--json", "loop", "--task", "Add a.txt"]);
+    assert_refused(
+        &run,
+        6,
+        "turn_failed",
+        "died 3 times during this step; leash gave up (max_crashes 2)",
+    );
+}

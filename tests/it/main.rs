@@ -5,6 +5,7 @@
 mod support;
 
 mod architecture;
+mod chaos;
 mod cli;
 mod cluster;
 mod continuation;

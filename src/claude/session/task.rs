@@ -25,10 +25,18 @@ use crate::error::{Error, ErrorKind};
 use crate::human::duration as human;
 
 enum ControlError {
-    Exited,
+    Exited(ExitInfo),
     Timeout,
     Refused(String),
     Unwritable(String),
+}
+
+/// How a start of claude that did not fail for good ended.
+enum Startup {
+    Ready,
+    /// claude was killed by a signal before it answered `initialize`: a crash like any
+    /// other (counted), so it is started again within `max_crashes`.
+    Killed,
 }
 
 /// What woke a wait.
@@ -277,47 +285,53 @@ impl SessionTask {
     }
 
     /// Starts claude unless it runs, backing off after crashes and giving up after too
-    /// many in a row.
+    /// many in a row. A claude killed during its startup is one more crash.
     async fn ensure_running(&mut self, cancel: &mut Cancel) -> Result<(), Error> {
-        let spawn = self
-            .process
-            .before_spawn(self.bounds.max_crashes, self.bounds.crash_backoff);
-        let crashes = match spawn {
-            None => return Ok(()),
-            Some(Spawn::Failed(failure)) => return Err(Error::turn_failed(failure)),
-            Some(Spawn::GiveUp(failure)) => {
-                let hint = "see `leash session logs`; `leash session start` tries again";
-                self.report.warn(format!("{failure} ({hint})")).await;
-                self.process.give_up(failure.clone());
-                self.publish();
-                return Err(Error::turn_failed(failure).hint(hint));
-            }
-            Some(Spawn::After { crashes, delay }) => {
-                self.report
-                    .warn(format!(
-                        "claude failed {crashes} time(s) in a row; restarting it in {}",
-                        human(delay)
-                    ))
-                    .await;
-                if self.wait(delay, cancel).await {
-                    return Err(Error::new(
-                        ErrorKind::Interrupted,
-                        "interrupted while waiting to restart claude",
-                    ));
+        loop {
+            let spawn = self
+                .process
+                .before_spawn(self.bounds.max_crashes, self.bounds.crash_backoff);
+            let crashes = match spawn {
+                None => return Ok(()),
+                Some(Spawn::Failed(failure)) => return Err(Error::turn_failed(failure)),
+                Some(Spawn::GiveUp(failure)) => {
+                    let hint = "see `leash session logs`; `leash session start` tries again";
+                    self.report.warn(format!("{failure} ({hint})")).await;
+                    self.process.give_up(failure.clone());
+                    self.publish();
+                    return Err(Error::turn_failed(failure).hint(hint));
                 }
-                crashes
+                Some(Spawn::After { crashes, delay }) => {
+                    self.report
+                        .warn(format!(
+                            "claude failed {crashes} time(s) in a row; restarting it in {}",
+                            human(delay)
+                        ))
+                        .await;
+                    if self.wait(delay, cancel).await {
+                        return Err(Error::new(
+                            ErrorKind::Interrupted,
+                            "interrupted while waiting to restart claude",
+                        ));
+                    }
+                    crashes
+                }
+                Some(Spawn::Now { crashes }) => crashes,
+            };
+            match self.spawn(crashes).await? {
+                Startup::Ready => return Ok(()),
+                Startup::Killed => {}
             }
-            Some(Spawn::Now { crashes }) => crashes,
-        };
-        self.spawn(crashes).await
+        }
     }
 
     /// Starts claude on the conversation. claude keeps its own list of the
     /// conversations it has; where leash's record disagrees (a daemon killed after
     /// sending the first turn but before claude answered it), claude's word wins, once.
-    async fn spawn(&mut self, crashes: u32) -> Result<(), Error> {
-        let Err(e) = self.spawn_once(crashes).await else {
-            return Ok(());
+    async fn spawn(&mut self, crashes: u32) -> Result<Startup, Error> {
+        let e = match self.spawn_once(crashes).await {
+            Err(e) => e,
+            started => return started,
         };
         let started = need(&mut self.conversation)?.started;
         let claude_knows = if !started && self.process.said("already in use") {
@@ -341,7 +355,7 @@ impl SessionTask {
         self.spawn_once(crashes).await
     }
 
-    async fn spawn_once(&mut self, crashes: u32) -> Result<(), Error> {
+    async fn spawn_once(&mut self, crashes: u32) -> Result<Startup, Error> {
         let conversation = need(&mut self.conversation)?;
         if !conversation.cwd.is_dir() {
             let gone = format!(
@@ -389,8 +403,13 @@ impl SessionTask {
         self.publish();
         let timeout = self.bounds.init_timeout;
         let failed = match self.control(ControlRequest::Initialize, timeout).await {
-            Ok(_) | Err(ControlError::Refused(_)) => return Ok(()),
-            Err(ControlError::Exited) => {
+            Ok(_) | Err(ControlError::Refused(_)) => return Ok(Startup::Ready),
+            // Killed (the OOM killer, a person, a reboot's stragglers): on_exit counted
+            // the crash. An exit with a code is claude refusing its setup.
+            Err(ControlError::Exited(info)) if info.signal.is_some() => {
+                return Ok(Startup::Killed);
+            }
+            Err(ControlError::Exited(_)) => {
                 return Err(Error::setup(format!(
                     "claude ({}) exited before answering initialize{}",
                     spec.program.display(),
@@ -441,7 +460,7 @@ impl SessionTask {
                 }
                 Woke::Child(ChildEvent::Exited(info)) => {
                     self.on_exit(info).await;
-                    return Err(ControlError::Exited);
+                    return Err(ControlError::Exited(info));
                 }
                 Woke::Child(other) => self.on_child_event(other).await,
                 Woke::Answered | Woke::Cancelled => {}
@@ -467,7 +486,7 @@ impl SessionTask {
                 self.report.info(format!("switched to {what}")).await;
                 return Ok(());
             }
-            Err(ControlError::Exited) => return self.ensure_running(cancel).await,
+            Err(ControlError::Exited(_)) => return self.ensure_running(cancel).await,
             Err(ControlError::Timeout) => format!(
                 "claude did not confirm {what} within {}",
                 human(self.bounds.control_timeout)
@@ -480,7 +499,10 @@ impl SessionTask {
             .await;
         let crashes = self.process.crashes();
         self.stop().await;
-        self.spawn(crashes).await
+        match self.spawn(crashes).await? {
+            Startup::Ready => Ok(()),
+            Startup::Killed => self.ensure_running(cancel).await,
+        }
     }
 
     /// Switches the model, keeping the conversation: `set_model` if claude runs (a

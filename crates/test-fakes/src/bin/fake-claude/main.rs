@@ -36,6 +36,11 @@
 //!   FAKE_CLAUDE_LOG=file          append a JSON line per spawn and per turn
 //!   FAKE_CLAUDE_HOME=dir          where conversations are kept (default $HOME/.fake-claude)
 //!   FAKE_CLAUDE_EXIT_AT_START=N   print an error and exit N at once (e.g. bypass as root)
+//!   FAKE_CLAUDE_DIE_AT_START=file while `file` holds a number N > 0, write N-1 to it and
+//!                                 SIGKILL itself before reading stdin (a claude killed
+//!                                 during its startup, before it answers `initialize`)
+//!   FAKE_CLAUDE_SLOW_START_MS=N   take N ms to start before reading stdin (a Node CLI's
+//!                                 startup: a window for kills before `initialize`)
 //!   FAKE_CLAUDE_IGNORE=a,b        never answer these control subtypes (e.g. set_model)
 //!   FAKE_CLAUDE_LATE_RESULT_MS=N  delay the result of an interrupted turn
 //!   FAKE_CLAUDE_IGNORE_INTERRUPT=1  keep going after an interrupt
@@ -68,6 +73,22 @@ struct Args {
     /// `--resume A --fork-session`: a new conversation that starts as a copy of A.
     fork: bool,
     argv: Vec<String>,
+}
+
+/// SIGKILLs this process while `counter` holds a positive number, counting it down.
+fn die_at_start(counter: &std::path::Path) {
+    let left: u32 = std::fs::read_to_string(counter)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(0);
+    if left == 0 {
+        return;
+    }
+    let _ = std::fs::write(counter, (left - 1).to_string());
+    // SAFETY: signalling this very process has no preconditions.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
 }
 
 fn parse_args() -> Args {
@@ -179,6 +200,15 @@ fn main() {
             "--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons"
         );
         std::process::exit(code.parse().unwrap_or(1));
+    }
+    if let Some(counter) = std::env::var_os("FAKE_CLAUDE_DIE_AT_START") {
+        die_at_start(&PathBuf::from(counter));
+    }
+    if let Some(ms) = std::env::var("FAKE_CLAUDE_SLOW_START_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
     }
     if std::env::var_os("FAKE_CLAUDE_IGNORE_SIGTERM").is_some() {
         // SAFETY: installing SIG_IGN has no preconditions.
