@@ -288,13 +288,11 @@ fn every_task_ends_done_through_a_night_of_random_daemon_and_claude_kills() {
 }
 
 /// With the loop itself among the targets, a loop killed while its plan turn runs is
-/// run again, reads the worker still planning and sends the plan step again; the
-/// daemon, which went on with the first plan step after its client died, runs the second
-/// after it, and the plan prompt is in the conversation twice or more (all tasks still
-/// end done). Left to fix: the re-run's plan of a task the worker meanwhile planned must
-/// not be a second plan turn.
+/// run again, reads the worker still planning and sends the plan step again, while the
+/// daemon goes on with the first plan step its dead client left. The second names the
+/// plan under way by its task id, and finds it planned meanwhile: the plan prompt is in
+/// the conversation once (before that rule, twice to 24 times on these seeds).
 #[test]
-#[ignore = "issue 27: a re-run of a killed loop plans its task again (see the comment)"]
 fn every_task_ends_done_through_a_night_of_random_kills_loops_included() {
     nights(&[Target::Daemon, Target::Claude, Target::Loop]);
 }

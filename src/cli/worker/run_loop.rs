@@ -12,7 +12,7 @@ use crate::cli::{Global, Output};
 use crate::error::{Error, ErrorKind};
 use crate::settings::Name;
 use crate::worker::machine::{loop_next, loop_start};
-use crate::worker::{WorkerState, WorkerStep};
+use crate::worker::{Phase, WorkerState, WorkerStep};
 
 pub const EXAMPLES: &str = "Examples:
   leash loop --task \"Add a --version flag\"
@@ -70,9 +70,16 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
         Err(_) if args.fresh => WorkerState::default(),
         loaded => loaded?,
     };
+    // A loop run again on the task whose plan is under way resumes that plan, by its id:
+    // the daemon may still run the first loop's plan step, and the task is planned once.
+    let same_task = task.is_none() || task == state.task.text;
+    let mut resume_plan_of = (state.phase == Phase::Planning && same_task && !args.fresh)
+        .then(|| state.task.id.clone())
+        .flatten();
     let mut next = loop_start(&state, task, args.fresh, &config).ok_or_else(no_task)?;
     // The task this loop works on: the one under way, until it plans its own.
     let mut task_id = state.task.id.clone();
+
     let mut phase = state.phase;
     let mut last_message = state.last.map(|j| j.message).unwrap_or_default();
     let ended = block_on(async {
@@ -99,8 +106,12 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
             }
             let planning = matches!(step, WorkerStep::Plan { .. });
             // A plan starts the task this loop works on: it names no earlier one (sent
-            // again after its daemon died, it must find its own task, not be refused).
-            let mine = (!planning).then(|| task_id.clone()).flatten();
+            // again after its daemon died, it must find its own task, not be refused),
+            // but the plan under way it resumes.
+            let mine = match planning {
+                false => task_id.clone(),
+                true => resume_plan_of.take(),
+            };
             let judgement = run_step(&target, step, mine, &settings, false, out).await?;
             if planning && judgement.verdict.concerns_the_work() {
                 task_id.clone_from(&judgement.task_id);

@@ -370,6 +370,21 @@ impl StepMachine {
         }
         let step = self.step.clone();
         match (std::mem::replace(&mut self.stage, Stage::Over), step, seen) {
+            // A plan of the task under way (a loop run again while its plan step
+            // still ran): the step before this one planned it meanwhile.
+            (Stage::Begin, WorkerStep::Plan { .. }, Seen::Start)
+                if self.task_id.is_some()
+                    && self.task_id == state.task.id
+                    && state.phase != Phase::Planning
+                    && state.task.plan.is_some() =>
+            {
+                Action::Finish(judgement(
+                    state,
+                    Step::Plan,
+                    Verdict::NothingToDo,
+                    "the task was planned meanwhile, by the step before this one".to_string(),
+                ))
+            }
             (Stage::Begin, WorkerStep::Plan { task, .. }, Seen::Start) => {
                 state.begin_plan(task.clone());
                 self.phase_turn(state, Stage::PlanTurn, TurnKind::Plan, plan_prompt(&task))

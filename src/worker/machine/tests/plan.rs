@@ -112,3 +112,22 @@ fn a_step_for_a_task_that_was_replaced_is_refused() {
         );
     }
 }
+
+#[test]
+fn a_plan_of_the_task_under_way_that_was_planned_meanwhile_sends_no_second_plan() {
+    let mut s = state(Phase::Planned);
+    s.task.id = Some("t1".into());
+    let mut machine = StepMachine::new(PLAN(), config(), Some("t1".into()));
+    let action = machine.advance(&mut s, Seen::Start, NOW);
+    let Action::Finish(j) = action else {
+        panic!("{action:?}");
+    };
+    assert_eq!((j.verdict, j.exit_code), (Verdict::NothingToDo, 0));
+    assert_eq!(s.phase, Phase::Planned, "the plan stands");
+    // Still planning (its daemon died during the plan): the plan goes on, as before.
+    let mut s = state(Phase::Planning);
+    s.task.id = Some("t1".into());
+    s.task.plan = None;
+    let actions = drive(PLAN(), &mut s, vec![ok("1. do it")]);
+    assert_eq!(judged(&actions).verdict, Verdict::Planned);
+}
