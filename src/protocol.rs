@@ -84,6 +84,12 @@ pub enum Request {
     /// One worker step (plan, implement, nudge). With `wait`, the connection streams
     /// the step's events and ends with [`Event::Judged`]; without, it ends once queued.
     Worker(WorkerRequest),
+    /// `leash loop` ends with `exit_code` on this task: the daemon tells it in the
+    /// event log (`loop_ended`), where `report` and `status` read it.
+    LoopEnded {
+        task_id: String,
+        exit_code: u8,
+    },
     Stop,
 }
 
@@ -287,6 +293,9 @@ pub enum EventBody<M = Value> {
     /// A worker step's end: the verdict on the work and the phase after it; the last
     /// line of `plan`, `implement`, `nudge` (and of each step of `loop`).
     Judged { judgement: Judgement },
+    /// `leash loop` ended on this task with this exit code, the one its caller saw (a
+    /// loop that died on claude, its daemon or its setup leaves no judgement saying so).
+    LoopEnded { task_id: String, exit_code: u8 },
 }
 
 impl<M> EventBody<M> {
@@ -299,6 +308,7 @@ impl<M> EventBody<M> {
             "permission_asked" => (false, "The turn it belongs to."),
             "checks_ran" | "reviewed" | "rescoped" => (false, "The step it belongs to."),
             "step_started" => (true, "The step id."),
+            "loop_ended" => (false, "Always `null`: the loop ended between steps."),
             _ => (false, "The turn it belongs to; `null` outside a turn."),
         }
     }

@@ -123,6 +123,10 @@ pub fn describe(event: &Event) -> Vec<Line> {
                 judgement.step, judgement.message, judgement.phase
             ),
         ),
+        EventBody::LoopEnded { task_id, exit_code } => one(
+            Kind::Record,
+            format!("`leash loop` ended with exit code {exit_code} (task {task_id})"),
+        ),
     }
 }
 

@@ -105,6 +105,11 @@ pub struct WorkerStatus {
     pub running: bool,
     pub daemon_pid: Option<u32>,
     pub session_id: Option<String>,
+    /// The code `leash loop` ends with for the task as it stands (the one a night's
+    /// script saw): its last loop's when that loop died with no judgement saying so,
+    /// else the one the last verdict makes (10 out of nudges, 0 done); `null` while a
+    /// loop would go on.
+    pub loop_exit_code: Option<u8>,
     #[serde(flatten)]
     pub state: WorkerState,
 }
