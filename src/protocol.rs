@@ -287,6 +287,10 @@ pub enum EventBody<M = Value> {
         task_id: Option<String>,
         /// The task, verbatim.
         task: Option<String>,
+        /// The machine the step runs on (`gethostname()`); absent in logs written
+        /// before leash said so.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
     },
     /// A turn's end; the last line of `session send`.
     TurnEnded { outcome: Outcome },
@@ -406,6 +410,9 @@ pub struct SessionStatus {
     pub rate_limited_until: Option<u64>,
     /// What claude's process uses in memory (resident set, from /proc), while it runs.
     pub claude_rss_bytes: Option<u64>,
+    /// The machine the daemon runs on (`gethostname()`); `null` when it cannot tell.
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -55,6 +55,9 @@ pub struct WorkerRow {
     pub branch: Option<String>,
     /// Its phase, once it has had a task.
     pub phase: Option<Phase>,
+    /// The machine its daemon runs on, or last ran on (`gethostname()`); `null` when
+    /// no record tells.
+    pub host: Option<String>,
 }
 
 impl JsonLine for WorkerRow {

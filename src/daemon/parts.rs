@@ -308,6 +308,7 @@ impl Parts {
                 .map(|c| c.previous_session_ids.clone())
                 .unwrap_or_default(),
             uptime_secs: self.life.uptime_secs(),
+            host: crate::pid_record::host(),
             socket: self.place.socket.clone(),
             log: self.out.log_path(),
             failure: view.failure.clone(),

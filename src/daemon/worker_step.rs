@@ -151,6 +151,7 @@ impl StepRun {
                     step: machine.step(),
                     task_id,
                     task,
+                    host: crate::pid_record::host(),
                 };
                 parts.emit(body);
                 if let Some(old) = replaced {

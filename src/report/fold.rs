@@ -86,9 +86,13 @@ impl Ledger {
             step,
             task_id: Some(id),
             task,
+            host,
         } = &event.body
         {
             let index = self.task(id, task.as_deref(), at);
+            if host.is_some() {
+                self.tasks[index].row.host.clone_from(host);
+            }
             if *step == Step::Plan {
                 self.tasks[index].planned_here = true;
             }
@@ -353,6 +357,7 @@ fn new_row(id: &str, task: &str, at: u64) -> TaskRow {
         markers: Vec::new(),
         nudged_ms: Vec::new(),
         repository: None,
+        host: None,
     }
 }
 

@@ -708,6 +708,15 @@ fn status_and_report_tell_the_code_the_loop_exited_with() {
         (&rows[1]["standing"], &rows[1]["exit_code"]),
         (&"out_of_nudges".into(), &10.into())
     );
+    // Each row names the machine its last step ran on, and so does each worker's.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host = host.trim();
+    assert_eq!(rows[1]["host"], host, "{:#}", rows[1]);
+    let workers = env.ok(&["session", "list", "--json"]).json_lines();
+    let task_10 = workers.iter().find(|w| w["worker"] == "task-10").unwrap();
+    assert_eq!(task_10["host"], host, "{workers:#?}");
+    let task_11 = env.ok(&["--worker", "task-11", "session", "status", "--json"]);
+    assert_eq!(task_11.json_lines()[0]["host"], host, "{task_11:?}");
     let (x, y) = (&rows[2], &rows[3]);
     assert_eq!(x["standing"], "replaced", "{x:#}");
     let ms = |row: &Value, field: &str| row[field].as_u64().unwrap();

@@ -29,6 +29,7 @@ fn running(s: SessionStatus) -> WorkerRow {
         turns: s.turns,
         cost_usd: s.cost_usd,
         cwd: Some(s.cwd),
+        host: s.host,
     }
 }
 
@@ -48,13 +49,20 @@ fn stopped(worker: String, record: Option<SessionRecord>) -> WorkerRow {
         worktree: None,
         branch: None,
         phase: None,
+        host: None,
     }
 }
 
 /// Where the worker works, on which branch, and how far its task is.
 fn placed(row: WorkerRow, target: &Target) -> WorkerRow {
     let dir = row.cwd.clone().or_else(|| target.worktree_path());
+    // A stopped worker last ran where its daemon's lock record says.
+    let host = row.host.clone().or_else(|| {
+        let lock = std::fs::read_to_string(target.state_dir.join(crate::paths::LOCK_FILE));
+        crate::paths::lock_holder(&lock.ok()?)?.host
+    });
     WorkerRow {
+        host,
         worktree: target.worktree_path(),
         branch: dir.as_deref().and_then(crate::worktree::branch_at),
         phase: WorkerState::load(&target.state_dir)
@@ -153,7 +161,7 @@ pub async fn run(args: ListArgs, out: &Output) -> Result<u8, Error> {
     Ok(0)
 }
 
-const COLUMNS: [Column; 10] = [
+const COLUMNS: [Column; 11] = [
     Column {
         name: "WORKER",
         numeric: false,
@@ -191,12 +199,17 @@ const COLUMNS: [Column; 10] = [
         numeric: false,
     },
     Column {
+        name: "HOST",
+        numeric: false,
+    },
+    Column {
         name: "CWD",
         numeric: false,
     },
 ];
+const HOST: usize = 9;
 /// The column that gives way first: the directory.
-const CWD: usize = 9;
+const CWD: usize = 10;
 
 /// The rows as lines for a terminal `width` columns wide (`None`: as wide as they
 /// take). Models and paths come from outside: shown, never obeyed.
@@ -214,6 +227,7 @@ fn table(rows: &[WorkerRow], width: Option<usize>) -> Vec<String> {
                 crate::human::usd(row.cost_usd),
                 or_dash(row.context_percent.map(|p| format!("{p}%"))),
                 or_dash(row.branch.clone()),
+                or_dash(row.host.clone()),
                 or_dash(row.cwd.as_ref().map(|c| c.display().to_string())),
             ]
             .into_iter()
@@ -221,6 +235,15 @@ fn table(rows: &[WorkerRow], width: Option<usize>) -> Vec<String> {
             .collect()
         })
         .collect();
-    let fitted = Fitted::new(&COLUMNS, &cells, vec![true; COLUMNS.len()], CWD, width);
+    // Where each worker runs tells something only when they run on several machines.
+    let mut wanted = vec![true; COLUMNS.len()];
+    wanted[HOST] = several(rows.iter().map(|r| r.host.as_deref()));
+    let fitted = Fitted::new(&COLUMNS, &cells, wanted, CWD, width);
     fitted.lines(&COLUMNS, &cells)
+}
+
+/// Whether the values are not all one.
+fn several<'v>(mut values: impl Iterator<Item = Option<&'v str>>) -> bool {
+    let first = values.next();
+    values.any(|v| Some(v) != first)
 }

@@ -30,6 +30,7 @@ fn step(ts: u64, id: u64, step: Step, task: &str) -> Event<Value> {
             step,
             task_id: Some(format!("id-{task}")),
             task: Some(task.to_string()),
+            host: None,
         },
     )
 }
@@ -492,4 +493,19 @@ fn a_loop_that_died_mid_step_ends_its_task_with_its_code_until_the_task_goes_on(
         started(3_010, 2, TurnKind::Implement),
     ]);
     assert_eq!(went_on[0].standing, Standing::Unfinished);
+}
+
+#[test]
+fn a_task_shows_the_host_of_its_last_step_that_named_one() {
+    let on = |ts, id, host: Option<&str>| {
+        let mut e = step(ts, id, Step::Implement, "a");
+        if let EventBody::StepStarted { host: h, .. } = &mut e.body {
+            *h = host.map(str::to_string);
+        }
+        e
+    };
+    let rows = fold(&[on(1_000, 1, Some("n1")), on(2_000, 2, Some("n2"))]);
+    assert_eq!(rows[0].host.as_deref(), Some("n2"));
+    let old_log = fold(&[on(1_000, 1, Some("n1")), on(2_000, 2, None)]);
+    assert_eq!(old_log[0].host.as_deref(), Some("n1"));
 }
