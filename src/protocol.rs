@@ -413,6 +413,10 @@ pub struct SessionStatus {
     /// The machine the daemon runs on (`gethostname()`); `null` when it cannot tell.
     #[serde(default)]
     pub host: Option<String>,
+    /// Until when (Unix milliseconds) the running step pauses before its next turn
+    /// (between nudges); `null` while it works or nothing runs. `state` stays `busy`.
+    #[serde(default)]
+    pub waiting_until_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -58,6 +58,9 @@ pub struct WorkerRow {
     /// The machine its daemon runs on, or last ran on (`gethostname()`); `null` when
     /// no record tells.
     pub host: Option<String>,
+    /// Until when (Unix ms) its running step pauses between nudges (`state` stays
+    /// `busy`); `null` while it works.
+    pub waiting_until_ms: Option<u64>,
 }
 
 impl JsonLine for WorkerRow {

@@ -120,3 +120,44 @@ fn expect(env: &Env, args: &[&str], code: i32) -> crate::support::Run {
     assert_eq!(run.code(), code, "{run:?}");
     run
 }
+
+/// A worker pausing between nudges is `busy` with a documented `waiting_until_ms`, and
+/// `session list` says `waiting` with how long, not a bare `busy`.
+#[test]
+fn a_worker_waiting_between_nudges_says_until_when() {
+    let mut env = Env::worker();
+    env.set("LEASH_MAX_NUDGES", "3");
+    env.set("LEASH_NUDGE_BACKOFF", "10m");
+    env.set("LEASH_NUDGE_BACKOFF_MAX", "10m");
+    env.script(&[
+        "reply 1. write a.txt",
+        "write a.txt",
+        "write a.txt again",
+        "write a.txt more",
+    ]);
+    let looping = env.spawn(&["loop", "--task", "Add a.txt"]);
+    let mut status = serde_json::Value::Null;
+    env.wait_until("the pause before the second nudge", || {
+        status = env.status_or_none().unwrap_or_default();
+        !status["waiting_until_ms"].is_null()
+    });
+    assert_eq!(status["state"], "busy", "{status:#}");
+    let until = status["waiting_until_ms"].as_u64().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(until > now + 60_000 && until <= now + 600_000, "{status:#}");
+    let worker = env.ok(&["session", "list", "--json"]).last_json();
+    assert_eq!(worker["waiting_until_ms"], until, "{worker:#}");
+    let table = env.ok(&["session", "list"]).stdout;
+    assert!(
+        table.contains("waiting 9m") || table.contains("waiting 10m"),
+        "{table}"
+    );
+    env.ok(&["session", "interrupt"]);
+    let ended = crate::support::finish(looping, std::time::Duration::from_secs(20));
+    assert_eq!(ended.code(), 130, "{ended:?}");
+    let status = env.status();
+    assert!(status["waiting_until_ms"].is_null(), "{status:#}");
+}

@@ -30,6 +30,7 @@ fn running(s: SessionStatus) -> WorkerRow {
         cost_usd: s.cost_usd,
         cwd: Some(s.cwd),
         host: s.host,
+        waiting_until_ms: s.waiting_until_ms,
     }
 }
 
@@ -50,6 +51,7 @@ fn stopped(worker: String, record: Option<SessionRecord>) -> WorkerRow {
         branch: None,
         phase: None,
         host: None,
+        waiting_until_ms: None,
     }
 }
 
@@ -219,7 +221,7 @@ fn table(rows: &[WorkerRow], width: Option<usize>) -> Vec<String> {
         .map(|row| {
             [
                 row.worker.clone(),
-                row.state.to_string(),
+                state_of(row, crate::time::now_ms()),
                 or_dash(row.daemon_pid),
                 or_dash(row.model.clone()),
                 or_dash(row.phase),
@@ -246,4 +248,19 @@ fn table(rows: &[WorkerRow], width: Option<usize>) -> Vec<String> {
 fn several<'v>(mut values: impl Iterator<Item = Option<&'v str>>) -> bool {
     let first = values.next();
     values.any(|v| Some(v) != first)
+}
+
+/// A worker's state as a person reads it: a busy one pausing between nudges is
+/// `waiting`, with how long it still waits.
+pub(crate) fn state_of(row: &WorkerRow, now_ms: u64) -> String {
+    match row.waiting_until_ms {
+        Some(until) if row.state == SessionState::Busy && until > now_ms => {
+            let secs = (until - now_ms).div_ceil(1000);
+            match secs {
+                0..60 => format!("waiting {secs}s"),
+                _ => format!("waiting {}m{:02}s", secs / 60, secs % 60),
+            }
+        }
+        _ => row.state.to_string(),
+    }
 }

@@ -262,6 +262,8 @@ fn changed(l: &mut Live, event: &Event<Value>) -> bool {
             return true;
         }
         EventBody::TurnStarted { kind, .. } => {
+            // Its pause (if the watch saw one) is over.
+            l.row.waiting_until_ms = None;
             l.since_ms.get_or_insert(event.ts);
             l.doing = Some(format!("{kind} turn"));
             l.row.state = SessionState::Busy;
@@ -412,7 +414,7 @@ fn row_cells(worker: &str, l: &Live, now: u64) -> Vec<String> {
     let doing = l.doing.as_deref().filter(|_| busy).unwrap_or("-");
     [
         worker.to_string(),
-        l.row.state.to_string(),
+        super::list::state_of(&l.row, now),
         l.row.phase.map_or("-".to_string(), |p| p.to_string()),
         cut(doing, DOING_MAX),
         elapsed,
