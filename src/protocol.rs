@@ -260,6 +260,11 @@ pub enum EventBody<M = Value> {
     /// claude reported the provider's rate limit (its `rate_limit_event`, relayed as
     /// a `claude` event too): how much of which window is used, and when it resets.
     RateLimit { limit: RateLimit },
+    /// One of the worker's checks begins (at its new commit, in order).
+    CheckStarted {
+        /// The check's shell command.
+        command: String,
+    },
     /// The worker's checks ran at its new commit, in order, up to the first that failed.
     ChecksRan { checks: Vec<CheckResult> },
     /// The plan model reviewed the worker's committed work.
@@ -310,7 +315,9 @@ impl<M> EventBody<M> {
             "turn_started" | "turn_ended" => (true, "The turn (or worker step) id."),
             "judged" => (true, "The step id."),
             "permission_asked" => (false, "The turn it belongs to."),
-            "checks_ran" | "reviewed" | "rescoped" => (false, "The step it belongs to."),
+            "checks_ran" | "check_started" | "reviewed" | "rescoped" => {
+                (false, "The step it belongs to.")
+            }
             "step_started" => (true, "The step id."),
             "loop_ended" => (false, "Always `null`: the loop ended between steps."),
             _ => (false, "The turn it belongs to; `null` outside a turn."),

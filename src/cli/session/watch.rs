@@ -157,12 +157,13 @@ fn found(
 /// began before the watch followed), from the tail of its event log.
 fn began(state_dir: &std::path::Path, running: u64) -> Vec<Event<Value>> {
     const TAIL: u64 = 256 * 1024;
-    const TOLD: [&str; 6] = [
+    const TOLD: [&str; 7] = [
         "step_started",
         "turn_started",
         "claude",
         "compacting",
         "compacted",
+        "check_started",
         "checks_ran",
     ];
     let Ok(Some(mut file)) = crate::state_file::open(&state_dir.join(crate::eventlog::LOG_FILE))
@@ -278,6 +279,9 @@ fn changed(l: &mut Live, event: &Event<Value>) -> bool {
         }
         EventBody::Compacting => l.doing = Some("compacting".to_string()),
         EventBody::Compacted { .. } => l.doing = None,
+        EventBody::CheckStarted { command } => {
+            l.doing = Some(crate::cli::render::check_doing(command));
+        }
         EventBody::ChecksRan { .. } => l.doing = Some("checks ran".to_string()),
         EventBody::TurnEnded { .. } => return true,
         EventBody::Judged { judgement } => {
