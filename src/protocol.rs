@@ -84,6 +84,12 @@ pub enum Request {
     /// One worker step (plan, implement, nudge). With `wait`, the connection streams
     /// the step's events and ends with [`Event::Judged`]; without, it ends once queued.
     Worker(WorkerRequest),
+    /// `leash loop` ends with `exit_code` on this task: the daemon tells it in the
+    /// event log (`loop_ended`), where `report` and `status` read it.
+    LoopEnded {
+        task_id: String,
+        exit_code: u8,
+    },
     Stop,
 }
 
@@ -254,6 +260,11 @@ pub enum EventBody<M = Value> {
     /// claude reported the provider's rate limit (its `rate_limit_event`, relayed as
     /// a `claude` event too): how much of which window is used, and when it resets.
     RateLimit { limit: RateLimit },
+    /// One of the worker's checks begins (at its new commit, in order).
+    CheckStarted {
+        /// The check's shell command.
+        command: String,
+    },
     /// The worker's checks ran at its new commit, in order, up to the first that failed.
     ChecksRan { checks: Vec<CheckResult> },
     /// The plan model reviewed the worker's committed work.
@@ -281,12 +292,19 @@ pub enum EventBody<M = Value> {
         task_id: Option<String>,
         /// The task, verbatim.
         task: Option<String>,
+        /// The machine the step runs on (`gethostname()`); absent in logs written
+        /// before leash said so.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
     },
     /// A turn's end; the last line of `session send`.
     TurnEnded { outcome: Outcome },
     /// A worker step's end: the verdict on the work and the phase after it; the last
     /// line of `plan`, `implement`, `nudge` (and of each step of `loop`).
     Judged { judgement: Judgement },
+    /// `leash loop` ended on this task with this exit code, the one its caller saw (a
+    /// loop that died on claude, its daemon or its setup leaves no judgement saying so).
+    LoopEnded { task_id: String, exit_code: u8 },
 }
 
 impl<M> EventBody<M> {
@@ -297,8 +315,11 @@ impl<M> EventBody<M> {
             "turn_started" | "turn_ended" => (true, "The turn (or worker step) id."),
             "judged" => (true, "The step id."),
             "permission_asked" => (false, "The turn it belongs to."),
-            "checks_ran" | "reviewed" | "rescoped" => (false, "The step it belongs to."),
+            "checks_ran" | "check_started" | "reviewed" | "rescoped" => {
+                (false, "The step it belongs to.")
+            }
             "step_started" => (true, "The step id."),
+            "loop_ended" => (false, "Always `null`: the loop ended between steps."),
             _ => (false, "The turn it belongs to; `null` outside a turn."),
         }
     }
@@ -396,6 +417,13 @@ pub struct SessionStatus {
     pub rate_limited_until: Option<u64>,
     /// What claude's process uses in memory (resident set, from /proc), while it runs.
     pub claude_rss_bytes: Option<u64>,
+    /// The machine the daemon runs on (`gethostname()`); `null` when it cannot tell.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Until when (Unix milliseconds) the running step pauses before its next turn
+    /// (between nudges); `null` while it works or nothing runs. `state` stays `busy`.
+    #[serde(default)]
+    pub waiting_until_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

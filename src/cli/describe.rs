@@ -102,6 +102,10 @@ pub fn describe(event: &Event) -> Vec<Line> {
                 line(kind, format!("check {}", check.describe()))
             })
             .collect(),
+        EventBody::CheckStarted { command } => one(
+            Kind::Detail,
+            format!("check `{}` started", one_line(command, 120)),
+        ),
         EventBody::Reviewed { review } => one(Kind::News, review.describe()),
         EventBody::Rescoped { number, of, .. } => one(
             Kind::Warn,
@@ -122,6 +126,10 @@ pub fn describe(event: &Event) -> Vec<Line> {
                 "{} judged: {} (phase {})",
                 judgement.step, judgement.message, judgement.phase
             ),
+        ),
+        EventBody::LoopEnded { task_id, exit_code } => one(
+            Kind::Record,
+            format!("`leash loop` ended with exit code {exit_code} (task {task_id})"),
         ),
     }
 }

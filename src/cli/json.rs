@@ -55,6 +55,12 @@ pub struct WorkerRow {
     pub branch: Option<String>,
     /// Its phase, once it has had a task.
     pub phase: Option<Phase>,
+    /// The machine its daemon runs on, or last ran on (`gethostname()`); `null` when
+    /// no record tells.
+    pub host: Option<String>,
+    /// Until when (Unix ms) its running step pauses between nudges (`state` stays
+    /// `busy`); `null` while it works.
+    pub waiting_until_ms: Option<u64>,
 }
 
 impl JsonLine for WorkerRow {
@@ -105,6 +111,11 @@ pub struct WorkerStatus {
     pub running: bool,
     pub daemon_pid: Option<u32>,
     pub session_id: Option<String>,
+    /// The code `leash loop` ends with for the task as it stands (the one a night's
+    /// script saw): its last loop's when that loop died with no judgement saying so,
+    /// else the one the last verdict makes (10 out of nudges, 0 done); `null` while a
+    /// loop would go on.
+    pub loop_exit_code: Option<u8>,
     #[serde(flatten)]
     pub state: WorkerState,
 }

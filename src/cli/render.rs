@@ -269,6 +269,11 @@ impl<'a> TurnPrinter<'a> {
             EventBody::Compacting => {
                 self.update(|p| p.tool = Some("compacting the conversation".to_string()));
             }
+            EventBody::CheckStarted { command } => {
+                let doing = check_doing(command);
+                self.update(|p| p.tool = Some(doing));
+            }
+            EventBody::ChecksRan { .. } => self.update(|p| p.tool = None),
             EventBody::Compacted { .. } | EventBody::CompactFailed { .. } => {
                 self.update(|p| p.tool = None);
             }
@@ -386,4 +391,10 @@ impl Drop for TurnPrinter<'_> {
         }
         let _ = self.stdout.flush();
     }
+}
+
+/// What a worker does while a check runs, for the spinner and the watch: the command on
+/// one line, cut to fit.
+pub fn check_doing(command: &str) -> String {
+    format!("check: {}", crate::human::one_line(command, 60))
 }

@@ -113,7 +113,7 @@ impl Actor {
 
     /// Waits for whatever comes next and hands it on.
     async fn next(&mut self) -> Flow {
-        let person = self.parts.permission_deadline();
+        let person = self.parts.expire_permissions();
         let idle = self
             .parts
             .life()
@@ -138,7 +138,9 @@ impl Actor {
                 }
                 self.wake(wake);
             }
-            () = sleep_until(person) => self.parts.expire_permissions(),
+            () = sleep_until(person) => {
+                self.parts.expire_permissions();
+            }
             () = sleep_until(idle) => {
                 if self.parts.life().idle_expired() {
                     let idle = human(self.parts.life().idle_timeout());
@@ -223,6 +225,14 @@ impl Actor {
             return;
         };
         let mut cancel = running.cancel.clone();
+        let pause_ends_ms = match &wait {
+            Wait::Until(at) => {
+                let left = at.saturating_duration_since(tokio::time::Instant::now());
+                Some(crate::time::now_ms() + left.as_millis() as u64)
+            }
+            _ => None,
+        };
+        self.parts.job_waits(pause_ends_ms);
         running.awaited = match wait {
             Wait::Finished => return self.finished(),
             Wait::AnswerStatus(answer) => {

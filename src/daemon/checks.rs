@@ -39,26 +39,71 @@ const AFTER_KILL: Duration = Duration::from_secs(2);
 const AFTER_EXIT: Duration = Duration::from_millis(300);
 
 /// Runs the checks in order until one fails, each recorded in `record` while it runs.
+#[cfg(test)]
 pub async fn run_all(
     commands: &[String],
     root: &Path,
     timeout: Duration,
     record: &Path,
 ) -> Vec<CheckResult> {
-    let before = Tree::read(root);
-    let mut results = Vec::new();
-    for command in commands {
-        let mut result = run(command, root, timeout, record).await;
-        if let Some(disturbed) = before.as_ref().and_then(|b| b.disturbed(root)) {
-            result.disturbed = Some(disturbed);
-        }
-        let passed = result.passed();
-        results.push(result);
-        if !passed {
-            break;
+    let mut checking = Checking::new(commands.to_vec(), root, timeout, record);
+    while let Some((_, run)) = checking.next() {
+        let result = run.await;
+        checking.ended(result);
+    }
+    checking.results()
+}
+
+/// The checks of one run, one at a time (so whoever runs them can tell which runs
+/// now), in order until one fails.
+pub struct Checking {
+    commands: std::collections::VecDeque<String>,
+    root: std::path::PathBuf,
+    timeout: Duration,
+    record: std::path::PathBuf,
+    /// The work tree before the first check, which no check may change.
+    before: Option<Tree>,
+    results: Vec<CheckResult>,
+}
+
+/// One check running.
+pub type CheckRun = std::pin::Pin<Box<dyn std::future::Future<Output = CheckResult> + Send>>;
+
+impl Checking {
+    pub fn new(commands: Vec<String>, root: &Path, timeout: Duration, record: &Path) -> Checking {
+        Checking {
+            commands: commands.into(),
+            root: root.to_path_buf(),
+            timeout,
+            record: record.to_path_buf(),
+            before: Tree::read(root),
+            results: Vec::new(),
         }
     }
-    results
+
+    /// The next check: its command, and its run; `None` when none is left to run.
+    pub fn next(&mut self) -> Option<(String, CheckRun)> {
+        let command = self.commands.pop_front()?;
+        let (root, timeout, record) = (self.root.clone(), self.timeout, self.record.clone());
+        let shown = command.clone();
+        let run = async move { run(&command, &root, timeout, &record).await };
+        Some((shown, Box::pin(run)))
+    }
+
+    /// A check ended; after one that failed the rest do not run.
+    pub fn ended(&mut self, mut result: CheckResult) {
+        if let Some(disturbed) = self.before.as_ref().and_then(|b| b.disturbed(&self.root)) {
+            result.disturbed = Some(disturbed);
+        }
+        if !result.passed() {
+            self.commands.clear();
+        }
+        self.results.push(result);
+    }
+
+    pub fn results(self) -> Vec<CheckResult> {
+        self.results
+    }
 }
 
 /// HEAD and the uncommitted changes, as a check must leave them.

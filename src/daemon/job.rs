@@ -38,8 +38,8 @@ pub enum Wake {
     Timer,
     /// It was interrupted while it waited for a pause or work of its own.
     Cancelled,
-    /// The checks ran.
-    Checked(Vec<CheckResult>),
+    /// One check ran (its step runs the rest, one by one).
+    CheckRan(CheckResult),
 }
 
 pub trait Job: Send {

@@ -65,6 +65,8 @@ pub struct Parts {
 struct Current {
     id: Option<u64>,
     canceller: Canceller,
+    /// Until when (Unix ms) it pauses (between nudges), while it does.
+    waiting_until_ms: Option<u64>,
 }
 
 impl Parts {
@@ -152,13 +154,11 @@ impl Parts {
         self.permissions.detach(turn, &mut self.out);
     }
 
-    /// When the oldest unanswered tool request expires.
-    pub fn permission_deadline(&self) -> Option<tokio::time::Instant> {
-        self.permissions.deadline()
-    }
-
-    pub fn expire_permissions(&mut self) {
+    /// Denies the tool requests nobody answered in time; answers when the oldest one
+    /// still unanswered expires.
+    pub fn expire_permissions(&mut self) -> Option<tokio::time::Instant> {
         self.permissions.expire(&mut self.out);
+        self.permissions.deadline()
     }
 
     pub fn set_allow_list(&mut self, allow: Vec<String>) {
@@ -190,7 +190,11 @@ impl Parts {
         if self.life.stopping() {
             canceller.cancel();
         }
-        self.current = Some(Current { id, canceller });
+        self.current = Some(Current {
+            id,
+            canceller,
+            waiting_until_ms: None,
+        });
         // What failed to reach the disk between jobs is told to this job's command.
         if let Some(failure) = self.history.take_failure() {
             self.warn(format!("a task's row is not in the history: {failure}"));
@@ -199,6 +203,13 @@ impl Parts {
             self.warn(failure);
         }
         cancel
+    }
+
+    /// The running job pauses until `until_ms` (Unix ms), or, with `None`, works.
+    pub fn job_waits(&mut self, until_ms: Option<u64>) {
+        if let Some(current) = self.current.as_mut() {
+            current.waiting_until_ms = until_ms;
+        }
     }
 
     pub fn job_ended(&mut self) {
@@ -308,6 +319,8 @@ impl Parts {
                 .map(|c| c.previous_session_ids.clone())
                 .unwrap_or_default(),
             uptime_secs: self.life.uptime_secs(),
+            host: crate::pid_record::host(),
+            waiting_until_ms: self.current.as_ref().and_then(|c| c.waiting_until_ms),
             socket: self.place.socket.clone(),
             log: self.out.log_path(),
             failure: view.failure.clone(),

@@ -42,6 +42,8 @@ pub struct StepRun {
     under_way: Option<String>,
     /// The step ended with the worker's work done.
     work_done: bool,
+    /// The checks of the run under way, one at a time.
+    checking: Option<checks::Checking>,
 }
 
 impl StepRun {
@@ -54,6 +56,7 @@ impl StepRun {
             announced: false,
             under_way: None,
             work_done: false,
+            checking: None,
         }
     }
 
@@ -116,8 +119,24 @@ impl StepRun {
         }
         let seen = match wake {
             Wake::Timer => Seen::Waited,
-            Wake::Cancelled => Seen::Interrupted,
-            Wake::Checked(results) => Seen::Checked(results),
+            Wake::Cancelled => {
+                // The checks left to run do not run.
+                self.checking = None;
+                Seen::Interrupted
+            }
+            Wake::CheckRan(result) => match self.checking.take() {
+                Some(mut checking) => {
+                    checking.ended(result);
+                    match next_check(parts, &mut checking) {
+                        Some(wait) => {
+                            self.checking = Some(checking);
+                            return wait;
+                        }
+                        None => Seen::Checked(checking.results()),
+                    }
+                }
+                None => Seen::Checked(vec![result]),
+            },
             Wake::Session(done) => Seen::GitFailed(Error::internal(format!(
                 "leash lost its place in the step (the session answered {done:?})"
             ))),
@@ -151,6 +170,7 @@ impl StepRun {
                     step: machine.step(),
                     task_id,
                     task,
+                    host: crate::pid_record::host(),
                 };
                 parts.emit(body);
                 if let Some(old) = replaced {
@@ -202,8 +222,14 @@ impl StepRun {
                 Action::RunChecks {
                     commands,
                     timeout_ms,
-                } => match run_checks(parts, commands, timeout_ms) {
-                    Ok(wait) => return wait,
+                } => match start_checks(parts, commands, timeout_ms) {
+                    Ok(mut checking) => match next_check(parts, &mut checking) {
+                        Some(wait) => {
+                            self.checking = Some(checking);
+                            return wait;
+                        }
+                        None => Seen::Checked(Vec::new()),
+                    },
                     Err(e) => Seen::GitFailed(e),
                 },
             };
@@ -329,7 +355,11 @@ fn turn_seen(
 
 /// The checks, one after the other at the repository root; an interrupt stops them
 /// (their process groups are killed).
-fn run_checks(parts: &mut Parts, commands: Vec<String>, timeout_ms: u64) -> Result<Wait, Error> {
+fn start_checks(
+    parts: &mut Parts,
+    commands: Vec<String>,
+    timeout_ms: u64,
+) -> Result<checks::Checking, Error> {
     let root = match cwd(parts) {
         Some(cwd) => git::work_tree(&cwd)?,
         None => return Err(Error::internal("the worker lost its session")),
@@ -341,9 +371,17 @@ fn run_checks(parts: &mut Parts, commands: Vec<String>, timeout_ms: u64) -> Resu
     ));
     let timeout = Duration::from_millis(timeout_ms);
     let record = checks::record_file(&parts.place().state_dir);
-    Ok(Wait::Work(Box::pin(async move {
-        Wake::Checked(checks::run_all(&commands, &root, timeout, &record).await)
-    })))
+    Ok(checks::Checking::new(commands, &root, timeout, &record))
+}
+
+/// Starts the next check, told to the step's clients (`check_started`); `None` when
+/// the checks are over.
+fn next_check(parts: &mut Parts, checking: &mut checks::Checking) -> Option<Wait> {
+    let (command, run) = checking.next()?;
+    parts.emit(EventBody::CheckStarted { command });
+    Some(Wait::Work(Box::pin(
+        async move { Wake::CheckRan(run.await) },
+    )))
 }
 
 /// The change from the implement phase's start to HEAD, bounded, for a review.

@@ -1,7 +1,9 @@
-//! The code each task's last `leash loop` exited with, kept in the worker's state dir
-//! (`loop-exits.json`). A loop that dies on claude or its daemon (6) or on its setup (4)
-//! leaves no judgement behind: without this, its task would read as unfinished with
-//! its last step's 0. The loop writes it as it exits; `report` and `status` read it.
+//! The code each task's last `leash loop` exited with. A loop that dies on claude or its
+//! daemon (6) or on its setup (4) leaves no judgement behind: without this, its task
+//! would read as unfinished with its last step's 0. The loop tells its daemon as it
+//! exits (a `loop_ended` event in the log, which the fold reads); when no daemon
+//! answers, it keeps the code in the worker's state dir (`loop-exits.json`).
+//! `report` and `status` read both.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};

@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
 
+use super::exits::{self, LoopExit};
 use super::{MAX_MARKERS, MAX_SPANS, Marker, Span, SpanPhase, Standing, TaskRow};
 use crate::framing::peek_type;
 use crate::protocol::{Event, EventBody, Fault};
@@ -16,8 +17,9 @@ use crate::worker::{Step, Verdict};
 
 /// The event types the fold reads; the rest (claude's lines above all) are skipped
 /// unparsed.
-const READ: [&str; 9] = [
+const READ: [&str; 10] = [
     "step_started",
+    "loop_ended",
     "turn_started",
     "turn_ended",
     "judged",
@@ -47,6 +49,8 @@ struct TaskSoFar {
     /// The log saw the task planned here; without it (a fork's task, or a beginning
     /// rotated away) the task's own running cost would count spend this log never saw.
     planned_here: bool,
+    /// How the task's latest loop ended, as its daemon was told.
+    loop_exit: Option<LoopExit>,
 }
 
 #[derive(Default)]
@@ -82,9 +86,13 @@ impl Ledger {
             step,
             task_id: Some(id),
             task,
+            host,
         } = &event.body
         {
             let index = self.task(id, task.as_deref(), at);
+            if host.is_some() {
+                self.tasks[index].row.host.clone_from(host);
+            }
             if *step == Step::Plan {
                 self.tasks[index].planned_here = true;
             }
@@ -93,6 +101,16 @@ impl Ledger {
             }
             // A turn cut off (its daemon died) ended with the last word of it.
             self.cut_off(index);
+            return;
+        }
+        if let EventBody::LoopEnded { task_id, exit_code } = &event.body {
+            if let Some(index) = self.by_id.get(task_id) {
+                self.tasks[*index].loop_exit = Some(LoopExit {
+                    task_id: task_id.clone(),
+                    exit_code: *exit_code,
+                    at_ms: at,
+                });
+            }
             return;
         }
         if let EventBody::Notice {
@@ -193,6 +211,12 @@ impl Ledger {
         Some(self.tasks[index].row.clone())
     }
 
+    /// How the task's latest loop ended, as the log told it.
+    pub fn loop_exit(&self, task_id: &str) -> Option<&LoopExit> {
+        let index = *self.by_id.get(task_id)?;
+        self.tasks[index].loop_exit.as_ref()
+    }
+
     /// Every task the log told of, in the order they began; a turn still open ends
     /// with the last word of its task.
     pub fn rows(mut self) -> Vec<TaskRow> {
@@ -200,7 +224,15 @@ impl Ledger {
         for index in open {
             self.cut_off(index);
         }
-        self.tasks.into_iter().map(|t| t.row).collect()
+        self.tasks
+            .into_iter()
+            .map(|mut t| {
+                if let Some(exit) = t.loop_exit {
+                    exits::apply(std::slice::from_ref(&exit), &mut t.row);
+                }
+                t.row
+            })
+            .collect()
     }
 
     /// The task's open turn, if any, closed at the task's last word.
@@ -235,6 +267,7 @@ impl Ledger {
             row: new_row(id, text.unwrap_or_default(), at),
             commits: BTreeSet::new(),
             planned_here: false,
+            loop_exit: None,
         });
         self.by_id.insert(id.to_string(), index);
         self.latest = Some(index);
@@ -324,6 +357,7 @@ fn new_row(id: &str, task: &str, at: u64) -> TaskRow {
         markers: Vec::new(),
         nudged_ms: Vec::new(),
         repository: None,
+        host: None,
     }
 }
 

@@ -117,6 +117,9 @@ fn merge(rows: &mut Vec<TaskRow>, folded: TaskRow) {
             kept.message = folded.message;
             kept.phase = folded.phase;
             kept.cost_usd = folded.cost_usd;
+            if folded.host.is_some() {
+                kept.host = folded.host;
+            }
             kept.reached(folded.last_ms);
         }
         Some(_) => {}

@@ -86,6 +86,9 @@ pub struct TaskRow {
     /// When each nudge was sent (Unix ms, the latest 100).
     #[serde(default)]
     pub nudged_ms: Vec<u64>,
+    /// The machine its last step ran on; `null` when its log did not say.
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 impl TaskRow {

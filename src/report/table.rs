@@ -30,6 +30,13 @@ fn several_repositories(rows: &[TaskRow]) -> bool {
     repositories.any(|r| Some(r) != first)
 }
 
+/// Whether the tasks ran on more than one machine.
+fn several_hosts(rows: &[TaskRow]) -> bool {
+    let mut hosts = rows.iter().map(|r| r.host.as_deref());
+    let first = hosts.next();
+    hosts.any(|h| Some(h) != first)
+}
+
 /// The items of the columns `wanted`.
 fn only<T>(items: Vec<T>, wanted: &[bool]) -> Vec<T> {
     items
@@ -182,6 +189,13 @@ const COLUMNS: &[Column] = &[
         numeric: false,
         wanted: several_repositories,
         cell: |r| r.repository.clone().unwrap_or_else(|| "-".to_string()),
+        total: |_| String::new(),
+    },
+    Column {
+        name: "HOST",
+        numeric: false,
+        wanted: several_hosts,
+        cell: |r| r.host.clone().unwrap_or_else(|| "-".to_string()),
         total: |_| String::new(),
     },
     Column {
@@ -389,6 +403,20 @@ mod tests {
         }
         let totals = vec![Totals::of(None, &rows)];
         (rows, totals)
+    }
+
+    #[test]
+    fn a_host_column_shows_only_when_tasks_ran_on_several_machines() {
+        let (mut rows, totals) = night();
+        for row in &mut rows {
+            row.host = Some("node-a".to_string());
+        }
+        let one = text(&rows, &totals, None, false);
+        assert!(!one.lines().next().unwrap().contains("HOST"), "{one}");
+        rows[2].host = Some("node-b".to_string());
+        let two = text(&rows, &totals, None, false);
+        assert!(two.lines().next().unwrap().contains("HOST"), "{two}");
+        assert!(two.contains("node-b"), "{two}");
     }
 
     #[test]

@@ -69,12 +69,19 @@ fn every_command_speaks_json_lines_and_every_type_is_documented() {
         "write g.txt; commit g",
         "reply LEASH-APPROVED",
     ]);
-    record(
-        &env.ok(&[
-            "loop", "--json", "--fresh", "--task", "u", "--check", "true", "--review",
-        ]),
-        Some("finished"),
-    );
+    let checked = env.ok(&[
+        "loop", "--json", "--fresh", "--task", "u", "--check", "true", "--check", "echo ok",
+        "--review",
+    ]);
+    record(&checked, Some("finished"));
+    // Each check is told as it begins, before the checks' result.
+    let told: Vec<String> = checked
+        .json_lines()
+        .iter()
+        .filter(|l| l["type"] == "check_started" || l["type"] == "checks_ran")
+        .map(|l| l["command"].as_str().unwrap_or("ran").to_string())
+        .collect();
+    assert_eq!(told, ["true", "echo ok", "ran"], "{checked:?}");
     record(&env.ok(&["status", "--json"]), Some("worker_status"));
     record(&env.ok(&["report", "--json"]), Some("totals"));
     record(&env.ok(&["hooks", "install", "--json"]), Some("hook"));
@@ -106,6 +113,7 @@ fn every_command_speaks_json_lines_and_every_type_is_documented() {
         "turn_ended",
         "judged",
         "error",
+        "check_started",
         "checks_ran",
         "reviewed",
         "removed",
@@ -119,4 +127,50 @@ fn expect(env: &Env, args: &[&str], code: i32) -> crate::support::Run {
     let run = env.leash(args);
     assert_eq!(run.code(), code, "{run:?}");
     run
+}
+
+/// A worker pausing between nudges is `busy` with a documented `waiting_until_ms`, and
+/// `session list` says `waiting` with how long, not a bare `busy`.
+#[test]
+fn a_worker_waiting_between_nudges_says_until_when() {
+    let mut env = Env::worker();
+    env.set("LEASH_MAX_NUDGES", "3");
+    env.set("LEASH_NUDGE_BACKOFF", "10m");
+    env.set("LEASH_NUDGE_BACKOFF_MAX", "10m");
+    env.script(&[
+        "reply 1. write a.txt",
+        "write a.txt",
+        "write a.txt again",
+        "write a.txt more",
+    ]);
+    let looping = env.spawn(&["loop", "--task", "Add a.txt"]);
+    let mut status = serde_json::Value::Null;
+    env.wait_until("the pause before the second nudge", || {
+        status = env.status_or_none().unwrap_or_default();
+        !status["waiting_until_ms"].is_null()
+    });
+    assert_eq!(status["state"], "busy", "{status:#}");
+    let until = status["waiting_until_ms"].as_u64().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(until > now + 60_000 && until <= now + 600_000, "{status:#}");
+    let worker = env.ok(&["session", "list", "--json"]).last_json();
+    assert_eq!(worker["waiting_until_ms"], until, "{worker:#}");
+    let table = env.ok(&["session", "list"]).stdout;
+    // The pause is jittered: some minutes and seconds, whatever they are.
+    let row = table.lines().nth(1).unwrap();
+    let left = row
+        .split("waiting ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{table}"));
+    let left = left.split_whitespace().next().unwrap();
+    assert!(left.ends_with('s') && left.contains('m'), "{table}");
+    assert!(!table.contains("busy"), "{table}");
+    env.ok(&["session", "interrupt"]);
+    let ended = crate::support::finish(looping, std::time::Duration::from_secs(20));
+    assert_eq!(ended.code(), 130, "{ended:?}");
+    let status = env.status();
+    assert!(status["waiting_until_ms"].is_null(), "{status:#}");
 }

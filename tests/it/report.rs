@@ -616,6 +616,21 @@ fn status_and_report_tell_the_code_the_loop_exited_with() {
     let status = env.ok(&["--worker", "task-10", "status"]).stdout;
     let last = status.lines().find(|l| l.starts_with("last")).unwrap();
     assert!(last.ends_with("(`leash loop` exits 10)"), "{status}");
+    let status = env
+        .ok(&["--worker", "task-10", "status", "--json"])
+        .json_lines();
+    assert_eq!(status[0]["loop_exit_code"], 10, "{status:#?}");
+    // Its daemon answered: the code is in the event log, not in the state dir's file.
+    let logs = env.ok(&["--worker", "task-10", "session", "logs", "--json"]);
+    let ended: Vec<Value> = logs
+        .json_lines()
+        .into_iter()
+        .filter(|l| l["type"] == "loop_ended")
+        .collect();
+    assert_eq!(ended.len(), 1, "{logs:?}");
+    assert_eq!(ended[0]["exit_code"], 10, "{logs:?}");
+    assert_eq!(ended[0]["task_id"], status[0]["task_id"], "{logs:?}");
+    assert!(!env.state.join("task-10").join("loop-exits.json").exists());
 
     env.script(&["reply 1. write b.txt"]);
     env.ok(&["--worker", "task-9", "plan", "--task", "Add b.txt"]);
@@ -637,6 +652,12 @@ fn status_and_report_tell_the_code_the_loop_exited_with() {
         status.contains(&format!("the last `leash loop` exited {code}")),
         "{status}"
     );
+    let status = env
+        .ok(&["--worker", "task-9", "status", "--json"])
+        .json_lines();
+    assert_eq!(status[0]["loop_exit_code"], code, "{status:#?}");
+    // No daemon answered (the loop died before it started one): the state dir keeps it.
+    assert!(env.state.join("task-9").join("loop-exits.json").exists());
 
     // A task replaced a while after its last work.
     env.script(&["reply 1. write x.txt", "reply 1. write y.txt"]);
@@ -687,6 +708,15 @@ fn status_and_report_tell_the_code_the_loop_exited_with() {
         (&rows[1]["standing"], &rows[1]["exit_code"]),
         (&"out_of_nudges".into(), &10.into())
     );
+    // Each row names the machine its last step ran on, and so does each worker's.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host = host.trim();
+    assert_eq!(rows[1]["host"], host, "{:#}", rows[1]);
+    let workers = env.ok(&["session", "list", "--json"]).json_lines();
+    let task_10 = workers.iter().find(|w| w["worker"] == "task-10").unwrap();
+    assert_eq!(task_10["host"], host, "{workers:#?}");
+    let task_11 = env.ok(&["--worker", "task-11", "session", "status", "--json"]);
+    assert_eq!(task_11.json_lines()[0]["host"], host, "{task_11:?}");
     let (x, y) = (&rows[2], &rows[3]);
     assert_eq!(x["standing"], "replaced", "{x:#}");
     let ms = |row: &Value, field: &str| row[field].as_u64().unwrap();

@@ -29,6 +29,8 @@ fn running(s: SessionStatus) -> WorkerRow {
         turns: s.turns,
         cost_usd: s.cost_usd,
         cwd: Some(s.cwd),
+        host: s.host,
+        waiting_until_ms: s.waiting_until_ms,
     }
 }
 
@@ -48,13 +50,21 @@ fn stopped(worker: String, record: Option<SessionRecord>) -> WorkerRow {
         worktree: None,
         branch: None,
         phase: None,
+        host: None,
+        waiting_until_ms: None,
     }
 }
 
 /// Where the worker works, on which branch, and how far its task is.
 fn placed(row: WorkerRow, target: &Target) -> WorkerRow {
     let dir = row.cwd.clone().or_else(|| target.worktree_path());
+    // A stopped worker last ran where its daemon's lock record says.
+    let host = row.host.clone().or_else(|| {
+        let lock = std::fs::read_to_string(target.state_dir.join(crate::paths::LOCK_FILE));
+        crate::paths::lock_holder(&lock.ok()?)?.host
+    });
     WorkerRow {
+        host,
         worktree: target.worktree_path(),
         branch: dir.as_deref().and_then(crate::worktree::branch_at),
         phase: WorkerState::load(&target.state_dir)
@@ -153,7 +163,7 @@ pub async fn run(args: ListArgs, out: &Output) -> Result<u8, Error> {
     Ok(0)
 }
 
-const COLUMNS: [Column; 10] = [
+const COLUMNS: [Column; 11] = [
     Column::text("WORKER"),
     Column::text("STATE"),
     Column::number("PID"),
@@ -163,10 +173,12 @@ const COLUMNS: [Column; 10] = [
     Column::number("COST"),
     Column::number("CTX"),
     Column::text("BRANCH"),
+    Column::text("HOST"),
     Column::text("CWD"),
 ];
+const HOST: usize = 9;
 /// The column that gives way first: the directory.
-const CWD: usize = 9;
+const CWD: usize = 10;
 
 /// The rows as lines for a terminal `width` columns wide (`None`: as wide as they
 /// take). Models and paths come from outside: shown, never obeyed.
@@ -176,7 +188,7 @@ fn table(rows: &[WorkerRow], width: Option<usize>) -> Vec<String> {
         .map(|row| {
             [
                 row.worker.clone(),
-                row.state.to_string(),
+                state_of(row, crate::time::now_ms()),
                 or_dash(row.daemon_pid),
                 or_dash(row.model.clone()),
                 or_dash(row.phase),
@@ -184,6 +196,7 @@ fn table(rows: &[WorkerRow], width: Option<usize>) -> Vec<String> {
                 crate::human::usd(row.cost_usd),
                 or_dash(row.context_percent.map(|p| format!("{p}%"))),
                 or_dash(row.branch.clone()),
+                or_dash(row.host.clone()),
                 or_dash(row.cwd.as_ref().map(|c| c.display().to_string())),
             ]
             .into_iter()
@@ -191,6 +204,30 @@ fn table(rows: &[WorkerRow], width: Option<usize>) -> Vec<String> {
             .collect()
         })
         .collect();
-    let fitted = Fitted::new(&COLUMNS, &cells, vec![true; COLUMNS.len()], CWD, width);
+    // Where each worker runs tells something only when they run on several machines.
+    let mut wanted = vec![true; COLUMNS.len()];
+    wanted[HOST] = several(rows.iter().map(|r| r.host.as_deref()));
+    let fitted = Fitted::new(&COLUMNS, &cells, wanted, CWD, width);
     fitted.lines(&COLUMNS, &cells)
+}
+
+/// Whether the values are not all one.
+fn several<'v>(mut values: impl Iterator<Item = Option<&'v str>>) -> bool {
+    let first = values.next();
+    values.any(|v| Some(v) != first)
+}
+
+/// A worker's state as a person reads it: a busy one pausing between nudges is
+/// `waiting`, with how long it still waits.
+pub(crate) fn state_of(row: &WorkerRow, now_ms: u64) -> String {
+    match row.waiting_until_ms {
+        Some(until) if row.state == SessionState::Busy && until > now_ms => {
+            let secs = (until - now_ms).div_ceil(1000);
+            match secs {
+                0..60 => format!("waiting {secs}s"),
+                _ => format!("waiting {}m{:02}s", secs / 60, secs % 60),
+            }
+        }
+        _ => row.state.to_string(),
+    }
 }

@@ -157,12 +157,13 @@ fn found(
 /// began before the watch followed), from the tail of its event log.
 fn began(state_dir: &std::path::Path, running: u64) -> Vec<Event<Value>> {
     const TAIL: u64 = 256 * 1024;
-    const TOLD: [&str; 6] = [
+    const TOLD: [&str; 7] = [
         "step_started",
         "turn_started",
         "claude",
         "compacting",
         "compacted",
+        "check_started",
         "checks_ran",
     ];
     let Ok(Some(mut file)) = crate::state_file::open(&state_dir.join(crate::eventlog::LOG_FILE))
@@ -262,6 +263,8 @@ fn changed(l: &mut Live, event: &Event<Value>) -> bool {
             return true;
         }
         EventBody::TurnStarted { kind, .. } => {
+            // Its pause (if the watch saw one) is over.
+            l.row.waiting_until_ms = None;
             l.since_ms.get_or_insert(event.ts);
             l.doing = Some(format!("{kind} turn"));
             l.row.state = SessionState::Busy;
@@ -276,6 +279,9 @@ fn changed(l: &mut Live, event: &Event<Value>) -> bool {
         }
         EventBody::Compacting => l.doing = Some("compacting".to_string()),
         EventBody::Compacted { .. } => l.doing = None,
+        EventBody::CheckStarted { command } => {
+            l.doing = Some(crate::cli::render::check_doing(command));
+        }
         EventBody::ChecksRan { .. } => l.doing = Some("checks ran".to_string()),
         EventBody::TurnEnded { .. } => return true,
         EventBody::Judged { judgement } => {
@@ -388,7 +394,7 @@ fn row_cells(worker: &str, l: &Live, now: u64) -> Vec<String> {
     let doing = l.doing.as_deref().filter(|_| busy).unwrap_or("-");
     [
         worker.to_string(),
-        l.row.state.to_string(),
+        super::list::state_of(&l.row, now),
         l.row.phase.map_or("-".to_string(), |p| p.to_string()),
         cut(doing, DOING_MAX),
         elapsed,

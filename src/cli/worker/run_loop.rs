@@ -9,7 +9,9 @@ use super::{TaskArgs, no_task, run_step};
 use crate::cli::common::{block_on, settings, target};
 use crate::cli::json::Finished;
 use crate::cli::{Global, Output};
+use crate::client::Target;
 use crate::error::{Error, ErrorKind};
+use crate::protocol::Request;
 use crate::settings::Name;
 use crate::worker::machine::{loop_next, loop_start};
 use crate::worker::{Phase, WorkerState, WorkerStep};
@@ -121,14 +123,17 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
             next = loop_next(&judgement);
         }
     });
-    record_exit(&target.state_dir, task_id, &ended);
+    record_exit(&target, task_id, &ended);
     ended
 }
 
 /// Keeps the code this loop exits with beside its task, for `report` and `status`: a
 /// loop that dies leaves no judgement saying so. A loop that died planning knows no
-/// task yet; the worker's state names the one it began.
-fn record_exit(state_dir: &std::path::Path, task_id: Option<String>, ended: &Result<u8, Error>) {
+/// task yet; the worker's state names the one it began. The daemon, when one answers,
+/// writes it into the event log; else it is kept in the state dir, under its lock (no
+/// daemon is started just for this).
+fn record_exit(target: &Target, task_id: Option<String>, ended: &Result<u8, Error>) {
+    let state_dir = &target.state_dir;
     let exit_code = match ended {
         Ok(code) => *code,
         Err(e) => e.exit_code(),
@@ -137,6 +142,10 @@ fn record_exit(state_dir: &std::path::Path, task_id: Option<String>, ended: &Res
     let Some(task_id) = task_id else {
         return;
     };
+    let told = block_on(tell_daemon(target, &task_id, exit_code));
+    if told.is_ok_and(|told| told) {
+        return;
+    }
     let exit = crate::report::exits::LoopExit {
         task_id,
         exit_code,
@@ -145,6 +154,19 @@ fn record_exit(state_dir: &std::path::Path, task_id: Option<String>, ended: &Res
     // The exit code itself is what matters to the caller; a state dir that cannot be
     // written now only costs the report this detail.
     let _ = crate::report::exits::record(state_dir, exit);
+}
+
+/// Tells the worker's daemon how the loop ended; `false` when none answers.
+async fn tell_daemon(target: &Target, task_id: &str, exit_code: u8) -> Result<bool, Error> {
+    let Some(conn) = target.open().await? else {
+        return Ok(false);
+    };
+    let request = Request::LoopEnded {
+        task_id: task_id.to_string(),
+        exit_code,
+    };
+    conn.call(&request).await?;
+    Ok(true)
 }
 
 fn confirm(prompt: &str) -> Result<bool, Error> {

@@ -39,7 +39,12 @@ pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
         .or_else(|| target.worktree_path());
     let branch = dir.as_deref().and_then(crate::worktree::branch_at);
     let worktree = target.worktree_path();
+    let died = loop_died(&target.state_dir, &state);
     if out.json {
+        let told = state.last.as_ref().and_then(|last| match loop_next(last) {
+            LoopNext::Finish(code, _) => Some(code),
+            _ => None,
+        });
         out.json(&WorkerStatus {
             worker: target.worker.to_string(),
             worktree,
@@ -47,6 +52,7 @@ pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
             running: daemon_pid.is_some(),
             daemon_pid,
             session_id: session_id.map(str::to_string),
+            loop_exit_code: died.as_ref().map(|e| e.exit_code).or(told),
             state,
         });
         return Ok(0);
@@ -101,8 +107,14 @@ pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
             format!("{}: {} ({})", last.step, last.message, loop_after(last)),
         )]);
     }
-    if let Some(died) = loop_died(&target.state_dir, &state) {
-        out.rows([("loop", died)]);
+    if let Some(died) = died {
+        let text = format!(
+            "the last `leash loop` exited {} ({} {} UTC)",
+            died.exit_code,
+            crate::time::utc_date(died.at_ms),
+            crate::report::clock_of_day(died.at_ms)
+        );
+        out.rows([("loop", text)]);
     }
     Ok(0)
 }
@@ -120,19 +132,21 @@ fn loop_after(last: &Judgement) -> String {
 }
 
 /// The task's last loop, when it died with a code no judgement tells.
-fn loop_died(state_dir: &std::path::Path, state: &WorkerState) -> Option<String> {
-    let exits = exits::load(state_dir);
-    let exit = exits::of_task(&exits, state.task.id.as_deref()?)?;
+fn loop_died(state_dir: &std::path::Path, state: &WorkerState) -> Option<exits::LoopExit> {
+    let exit = latest_exit(state_dir, state.task.id.as_deref()?)?;
     let told = state.last.as_ref().map(|last| match loop_next(last) {
         LoopNext::Finish(code, _) => code,
         _ => 0,
     });
-    (exit.exit_code != 0 && told != Some(exit.exit_code)).then(|| {
-        format!(
-            "the last `leash loop` exited {} ({} {} UTC)",
-            exit.exit_code,
-            crate::time::utc_date(exit.at_ms),
-            crate::report::clock_of_day(exit.at_ms)
-        )
-    })
+    (exit.exit_code != 0 && told != Some(exit.exit_code)).then_some(exit)
+}
+
+/// The latest exit of a task's loop, from the event log (its daemon was told) or the
+/// state dir's file (none answered), whichever is newer.
+fn latest_exit(state_dir: &std::path::Path, task_id: &str) -> Option<exits::LoopExit> {
+    let logged = crate::report::history::fold_logs(state_dir)
+        .ok()
+        .and_then(|ledger| ledger.loop_exit(task_id).cloned());
+    let kept = exits::of_task(&exits::load(state_dir), task_id).cloned();
+    [logged, kept].into_iter().flatten().max_by_key(|e| e.at_ms)
 }

@@ -12,6 +12,7 @@
 mod compact;
 mod follow;
 mod interrupt;
+mod loop_ended;
 mod model;
 mod permission;
 mod restart;
@@ -34,7 +35,10 @@ use crate::protocol::Request;
 /// Takes one request to its handler.
 pub fn accept(parts: &mut Parts, queue: &mut Queue, request: Request, answer: Answer) {
     // Asking how the session is does not keep it alive; giving it work does.
-    if !matches!(request, Request::Status | Request::Interrupt { .. }) {
+    if !matches!(
+        request,
+        Request::Status | Request::Interrupt { .. } | Request::LoopEnded { .. }
+    ) {
         parts.life().touch();
     }
     match request {
@@ -63,6 +67,9 @@ pub fn accept(parts: &mut Parts, queue: &mut Queue, request: Request, answer: An
             permission::handle(parts, request_id, decision, answer);
         }
         Request::Worker(request) => worker::handle(parts, queue, request, answer),
+        Request::LoopEnded { task_id, exit_code } => {
+            loop_ended::handle(parts, task_id, exit_code, answer)
+        }
         Request::Stop => stop::handle(parts, answer),
     }
 }

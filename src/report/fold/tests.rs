@@ -30,6 +30,7 @@ fn step(ts: u64, id: u64, step: Step, task: &str) -> Event<Value> {
             step,
             task_id: Some(format!("id-{task}")),
             task: Some(task.to_string()),
+            host: None,
         },
     )
 }
@@ -444,4 +445,67 @@ fn a_continued_nudge_is_no_new_nudge_in_logs_old_and_new() {
         );
         assert_eq!(rows[0].turns, 2, "{which}");
     }
+}
+
+fn loop_ended(ts: u64, task: &str, exit_code: u8) -> Event<Value> {
+    let task_id = format!("id-{task}");
+    event(ts, None, EventBody::LoopEnded { task_id, exit_code })
+}
+
+#[test]
+fn a_loop_that_died_mid_step_ends_its_task_with_its_code_until_the_task_goes_on() {
+    let died = [
+        step(1_000, 1, Step::Implement, "a"),
+        started(1_010, 1, TurnKind::Implement),
+        loop_ended(2_000, "a", 6),
+    ];
+    let rows = fold(&died);
+    assert_eq!(
+        (rows[0].standing, rows[0].exit_code),
+        (Standing::Failed, Some(6))
+    );
+    assert_eq!(
+        rows[0].last_ms, 1_010,
+        "the loop's end is no work on the task"
+    );
+    let judged_first = fold(&[
+        step(1_000, 1, Step::Implement, "b"),
+        judged(1_600, 1, "b", Verdict::OutOfNudges, &[]),
+        loop_ended(1_700, "b", 6),
+    ]);
+    assert_eq!(
+        (judged_first[0].standing, judged_first[0].exit_code),
+        (Standing::OutOfNudges, Some(10)),
+        "a judgement keeps its word"
+    );
+    let interrupted = fold(&[
+        step(1_000, 1, Step::Implement, "a"),
+        loop_ended(2_000, "a", 130),
+    ]);
+    assert_eq!(
+        (interrupted[0].standing, interrupted[0].exit_code),
+        (Standing::Interrupted, Some(130))
+    );
+    let went_on = fold(&[
+        step(1_000, 1, Step::Implement, "a"),
+        loop_ended(2_000, "a", 6),
+        step(3_000, 2, Step::Implement, "a"),
+        started(3_010, 2, TurnKind::Implement),
+    ]);
+    assert_eq!(went_on[0].standing, Standing::Unfinished);
+}
+
+#[test]
+fn a_task_shows_the_host_of_its_last_step_that_named_one() {
+    let on = |ts, id, host: Option<&str>| {
+        let mut e = step(ts, id, Step::Implement, "a");
+        if let EventBody::StepStarted { host: h, .. } = &mut e.body {
+            *h = host.map(str::to_string);
+        }
+        e
+    };
+    let rows = fold(&[on(1_000, 1, Some("n1")), on(2_000, 2, Some("n2"))]);
+    assert_eq!(rows[0].host.as_deref(), Some("n2"));
+    let old_log = fold(&[on(1_000, 1, Some("n1")), on(2_000, 2, None)]);
+    assert_eq!(old_log[0].host.as_deref(), Some("n1"));
 }
