@@ -260,6 +260,9 @@ pub enum EventBody<M = Value> {
     /// claude reported the provider's rate limit (its `rate_limit_event`, relayed as
     /// a `claude` event too): how much of which window is used, and when it resets.
     RateLimit { limit: RateLimit },
+    /// A worker's step waits before its next nudge (a `notice` says why), until then:
+    /// Unix time in ms.
+    Waiting { until_ms: u64 },
     /// One of the worker's checks begins (at its new commit, in order).
     CheckStarted {
         /// The check's shell command.

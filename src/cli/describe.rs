@@ -127,6 +127,8 @@ pub fn describe(event: &Event) -> Vec<Line> {
                 judgement.step, judgement.message, judgement.phase
             ),
         ),
+        // The notice before it says why and for how long.
+        EventBody::Waiting { .. } => Vec::new(),
         EventBody::LoopEnded { task_id, exit_code } => one(
             Kind::Record,
             format!("`leash loop` ended with exit code {exit_code} (task {task_id})"),

@@ -189,6 +189,8 @@ impl StepRun {
                 Action::Diff => diff(parts),
                 Action::Pause { ms, why } => {
                     parts.info(why);
+                    let until_ms = now_ms().saturating_add(ms);
+                    parts.emit(EventBody::Waiting { until_ms });
                     return Wait::Until(Instant::now() + Duration::from_millis(ms));
                 }
                 Action::Compact { instructions } => {

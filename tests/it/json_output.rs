@@ -158,6 +158,15 @@ fn a_worker_waiting_between_nudges_says_until_when() {
     assert!(until > now + 60_000 && until <= now + 600_000, "{status:#}");
     let worker = env.ok(&["session", "list", "--json"]).last_json();
     assert_eq!(worker["waiting_until_ms"], until, "{worker:#}");
+    // The watch hears of a pause that begins after it opened from the event.
+    let told = env
+        .events()
+        .iter()
+        .rev()
+        .filter(|e| e["type"] == "waiting")
+        .find_map(|e| e["until_ms"].as_u64())
+        .unwrap_or_else(|| panic!("a waiting event: {:#?}", env.events()));
+    assert!(told.abs_diff(until) < 1_000, "{told} vs {until}");
     let table = env.ok(&["session", "list"]).stdout;
     // The pause is jittered: some minutes and seconds, whatever they are.
     let row = table.lines().nth(1).unwrap();

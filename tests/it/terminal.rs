@@ -315,3 +315,55 @@ fn session_list_watch_puts_busy_workers_first_and_forgets_an_idle_one_s_tool() {
     );
     crate::support::finish(busy, Duration::from_secs(20));
 }
+
+/// The watch colours a worker's line by its state (busy yellow here, idle as it is),
+/// and not at all with NO_COLOR.
+#[test]
+fn session_list_watch_colours_a_busy_worker_and_not_with_no_color() {
+    let mut env = Env::worker();
+    let scripts = env.dir.path().join("script-%w.txt");
+    env.set("FAKE_CLAUDE_SCRIPT", &scripts.display().to_string());
+    for (worker, line) in [("aaa", "reply done"), ("zzz", "sleep 6000; reply later")] {
+        let path = env.dir.path().join(format!("script-{worker}.txt"));
+        std::fs::write(path, format!("{line}\n")).unwrap();
+    }
+    env.ok(&["--worker", "aaa", "session", "send", "run it"]);
+    let busy = env.spawn(&["--worker", "zzz", "session", "send", "wait"]);
+    env.wait_until("zzz's turn to reach claude", || {
+        env.turns()
+            .iter()
+            .any(|t| t["script"] == "sleep 6000; reply later")
+    });
+    let frame_of = |env: &Env| {
+        let mut pty = Pty::spawn(env.command(&["session", "list", "--watch"]));
+        pty.wait_for("1 busy", Duration::from_secs(5));
+        pty.wait_for("aaa", Duration::from_secs(5));
+        pty.type_keys("q");
+        assert!(pty.wait(Duration::from_secs(5)).success());
+        let raw = pty.raw();
+        raw.rsplit("\u{1b}[H\u{1b}[2J")
+            .find(|f| f.contains("aaa") && f.contains("zzz"))
+            .expect("a frame with both workers")
+            .to_string()
+    };
+    let plain = frame_of(&env);
+    assert!(!plain.contains("\u{1b}[33m"), "NO_COLOR: {plain:?}");
+    env.unset("NO_COLOR");
+    let coloured = frame_of(&env);
+    let line_of = |name: &str| {
+        coloured
+            .split("\r\n")
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} in {coloured:?}"))
+            .to_string()
+    };
+    assert!(
+        line_of("zzz").starts_with("\u{1b}[33m"),
+        "busy is yellow: {coloured:?}"
+    );
+    assert!(
+        line_of("aaa").starts_with("aaa"),
+        "idle as it is: {coloured:?}"
+    );
+    crate::support::finish(busy, Duration::from_secs(20));
+}

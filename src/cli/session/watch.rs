@@ -277,6 +277,7 @@ fn changed(l: &mut Live, event: &Event<Value>) -> bool {
                 l.doing = Some(tool_summary(name, input));
             }
         }
+        EventBody::Waiting { until_ms } => l.row.waiting_until_ms = Some(*until_ms),
         EventBody::Compacting => l.doing = Some("compacting".to_string()),
         EventBody::Compacted { .. } => l.doing = None,
         EventBody::CheckStarted { command } => {
@@ -322,6 +323,20 @@ const COLUMNS: [Column; 8] = [
     Column::text("TASK"),
 ];
 const TASK: usize = 7;
+/// A worker's line in the colour of its state: busy yellow, waiting between nudges
+/// cyan, failed red, stopped dim; idle as it is.
+fn paint(row: &WorkerRow, line: &str) -> String {
+    let styled = console::style(line).force_styling(true);
+    match row.state {
+        SessionState::Busy if row.waiting_until_ms.is_some() => styled.cyan(),
+        SessionState::Busy => styled.yellow(),
+        SessionState::Failed => styled.red(),
+        SessionState::Cold | SessionState::Stopped => styled.dim(),
+        SessionState::Idle => return line.to_string(),
+    }
+    .to_string()
+}
+
 /// What a tool's line may take before the task gets the rest.
 const DOING_MAX: usize = 36;
 
@@ -361,17 +376,28 @@ fn draw(live: &BTreeMap<String, Live>) {
         TASK,
         Some(width),
     );
-    let mut lines = vec![
+    let lines = vec![
         format!("leash: {} worker(s), {busy} busy · q quits", live.len()),
         String::new(),
     ];
-    lines.extend(fitted.lines(&COLUMNS, &cells));
+    let mut lines: Vec<String> = lines
+        .into_iter()
+        .chain(fitted.lines(&COLUMNS, &cells))
+        .map(|line| crate::table::cut(&line, width))
+        .collect();
+    // Colour by state, once each line is cut to fit (an escape has no width).
+    let colour = console::colors_enabled();
+    for (line, (_, l)) in lines.iter_mut().skip(3).zip(&workers) {
+        if colour {
+            *line = paint(&l.row, line);
+        }
+    }
     if hidden > 0 {
         lines.push(format!("… and {} more", hidden + 1));
     }
     let mut screen = String::from("\x1b[H\x1b[2J");
     for line in lines {
-        screen.push_str(&crate::table::cut(&line, width));
+        screen.push_str(&line);
         screen.push_str("\r\n");
     }
     let mut stdout = std::io::stdout().lock();
