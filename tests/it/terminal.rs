@@ -367,3 +367,22 @@ fn session_list_watch_colours_a_busy_worker_and_not_with_no_color() {
     );
     crate::support::finish(busy, Duration::from_secs(20));
 }
+
+/// While a check runs, the spinner names it, not the turn before it.
+#[test]
+fn the_spinner_names_the_check_that_runs() {
+    let env = Env::worker();
+    env.script(&["reply 1. write a.txt", "write a.txt; commit add a.txt"]);
+    let mut pty = on_pty(
+        &env,
+        &[
+            "loop",
+            "--check",
+            "sleep 3 && test -f a.txt",
+            "--task",
+            "Add a.txt",
+        ],
+    );
+    pty.wait_for("check: sleep 3", Duration::from_secs(20));
+    assert!(pty.wait(Duration::from_secs(30)).success(), "{}", pty.raw());
+}
