@@ -121,34 +121,6 @@ fn killer(
     kills
 }
 
-/// The prompts each of claude's conversation folders holds (one folder per working
-/// directory: one per worktree worker).
-fn answered_by_folder(env: &Env) -> BTreeMap<String, Vec<String>> {
-    let projects = env.dir.path().join(".claude/projects");
-    let mut by_folder = BTreeMap::new();
-    for folder in std::fs::read_dir(projects).into_iter().flatten().flatten() {
-        let prompts: &mut Vec<String> = by_folder
-            .entry(folder.file_name().to_string_lossy().into_owned())
-            .or_default();
-        for file in std::fs::read_dir(folder.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let text = std::fs::read_to_string(file.path()).unwrap_or_default();
-            for line in text.lines() {
-                let Ok(entry) = serde_json::from_str::<Value>(line) else {
-                    continue;
-                };
-                if let Some(prompt) = entry["message"]["content"].as_str() {
-                    prompts.push(prompt.to_string());
-                }
-            }
-        }
-    }
-    by_folder
-}
-
 /// Live (non-zombie) processes whose command line or environment names `marker`.
 fn processes_marked(marker: &str) -> Vec<String> {
     let me = std::process::id().to_string();
@@ -207,7 +179,7 @@ fn night(seed: u64, targets: &[Target]) -> Result<(), String> {
             wrong.push(format!("{worker}'s tasks ended {codes:?}"));
         }
     }
-    let by_folder = answered_by_folder(&env);
+    let by_folder = env.answered_by_folder();
     for worker in WORKERS {
         let folder = by_folder
             .iter()

@@ -263,16 +263,15 @@ fn session_list_watch_shows_a_step_that_began_before_it_opened() {
     assert_eq!(plan.code(), 0, "{plan:?}");
 }
 
-/// The watch lists busy workers first (none hides below an idle one), and an idle
-/// worker shows no DOING and no ELAPSED left over from its last turn.
-#[test]
-fn session_list_watch_puts_busy_workers_first_and_forgets_an_idle_one_s_tool() {
+/// Two workers: `aaa` idle after a turn that ran a tool, `zzz` busy in a long turn
+/// (the client streaming it is returned, to finish).
+fn one_idle_worker_and_one_busy() -> (Env, std::process::Child) {
     let mut env = Env::worker();
     let scripts = env.dir.path().join("script-%w.txt");
     env.set("FAKE_CLAUDE_SCRIPT", &scripts.display().to_string());
     for (worker, line) in [
         ("aaa", "sh echo checked; reply done"),
-        ("zzz", "sleep 4000; reply later"),
+        ("zzz", "sleep 6000; reply later"),
     ] {
         let path = env.dir.path().join(format!("script-{worker}.txt"));
         std::fs::write(path, format!("{line}\n")).unwrap();
@@ -282,19 +281,31 @@ fn session_list_watch_puts_busy_workers_first_and_forgets_an_idle_one_s_tool() {
     env.wait_until("zzz's turn to reach claude", || {
         env.turns()
             .iter()
-            .any(|t| t["script"] == "sleep 4000; reply later")
+            .any(|t| t["script"] == "sleep 6000; reply later")
     });
+    (env, busy)
+}
+
+/// The last frame of `session list --watch` that shows both workers, as drawn.
+fn watch_frame(env: &Env) -> String {
     let mut pty = Pty::spawn(env.command(&["session", "list", "--watch"]));
     pty.wait_for("1 busy", Duration::from_secs(5));
     pty.wait_for("aaa", Duration::from_secs(5));
     pty.type_keys("q");
     assert!(pty.wait(Duration::from_secs(5)).success());
-    let raw = pty.raw();
-    let frame = raw
+    pty.raw()
         .rsplit("\u{1b}[H\u{1b}[2J")
         .find(|f| f.contains("aaa") && f.contains("zzz"))
-        .expect("a frame with both workers");
-    let frame = strip_ansi(frame);
+        .expect("a frame with both workers")
+        .to_string()
+}
+
+/// The watch lists busy workers first (none hides below an idle one), and an idle
+/// worker shows no DOING and no ELAPSED left over from its last turn.
+#[test]
+fn session_list_watch_puts_busy_workers_first_and_forgets_an_idle_one_s_tool() {
+    let (env, busy) = one_idle_worker_and_one_busy();
+    let frame = strip_ansi(&watch_frame(&env));
     let lines: Vec<&str> = frame.lines().collect();
     let at = |name: &str| {
         lines
@@ -320,36 +331,11 @@ fn session_list_watch_puts_busy_workers_first_and_forgets_an_idle_one_s_tool() {
 /// and not at all with NO_COLOR.
 #[test]
 fn session_list_watch_colours_a_busy_worker_and_not_with_no_color() {
-    let mut env = Env::worker();
-    let scripts = env.dir.path().join("script-%w.txt");
-    env.set("FAKE_CLAUDE_SCRIPT", &scripts.display().to_string());
-    for (worker, line) in [("aaa", "reply done"), ("zzz", "sleep 6000; reply later")] {
-        let path = env.dir.path().join(format!("script-{worker}.txt"));
-        std::fs::write(path, format!("{line}\n")).unwrap();
-    }
-    env.ok(&["--worker", "aaa", "session", "send", "run it"]);
-    let busy = env.spawn(&["--worker", "zzz", "session", "send", "wait"]);
-    env.wait_until("zzz's turn to reach claude", || {
-        env.turns()
-            .iter()
-            .any(|t| t["script"] == "sleep 6000; reply later")
-    });
-    let frame_of = |env: &Env| {
-        let mut pty = Pty::spawn(env.command(&["session", "list", "--watch"]));
-        pty.wait_for("1 busy", Duration::from_secs(5));
-        pty.wait_for("aaa", Duration::from_secs(5));
-        pty.type_keys("q");
-        assert!(pty.wait(Duration::from_secs(5)).success());
-        let raw = pty.raw();
-        raw.rsplit("\u{1b}[H\u{1b}[2J")
-            .find(|f| f.contains("aaa") && f.contains("zzz"))
-            .expect("a frame with both workers")
-            .to_string()
-    };
-    let plain = frame_of(&env);
+    let (mut env, busy) = one_idle_worker_and_one_busy();
+    let plain = watch_frame(&env);
     assert!(!plain.contains("\u{1b}[33m"), "NO_COLOR: {plain:?}");
     env.unset("NO_COLOR");
-    let coloured = frame_of(&env);
+    let coloured = watch_frame(&env);
     let line_of = |name: &str| {
         coloured
             .split("\r\n")

@@ -322,9 +322,18 @@ impl Env {
     /// writes them where the real one does): a prompt is there once the model began to
     /// answer it, and a resumed conversation has exactly these.
     pub fn answered_prompts(&self) -> Vec<String> {
+        self.answered_by_folder().into_values().flatten().collect()
+    }
+
+    /// [`Env::answered_prompts`] by claude's project folder (one per directory claude
+    /// ran in: one per worktree worker).
+    pub fn answered_by_folder(&self) -> std::collections::BTreeMap<String, Vec<String>> {
         let projects = self.dir.path().join(".claude/projects");
-        let mut prompts = Vec::new();
-        for folder in std::fs::read_dir(&projects).into_iter().flatten().flatten() {
+        let mut by_folder = std::collections::BTreeMap::new();
+        for folder in std::fs::read_dir(projects).into_iter().flatten().flatten() {
+            let prompts: &mut Vec<String> = by_folder
+                .entry(folder.file_name().to_string_lossy().into_owned())
+                .or_default();
             for file in std::fs::read_dir(folder.path())
                 .into_iter()
                 .flatten()
@@ -341,7 +350,7 @@ impl Env {
                 }
             }
         }
-        prompts
+        by_folder
     }
 
     pub fn wait_until(&self, what: &str, mut check: impl FnMut() -> bool) {
