@@ -50,9 +50,14 @@ pub fn holds_prompt_under(config: &Path, cwd: &Path, session: &str, prompt: &str
     let path = project_dir_under(config, cwd)?.join(format!("{session}.jsonl"));
     let file = std::fs::File::open(path).ok()?;
     let reader = std::io::BufReader::new(file.take(MAX_TRANSCRIPT));
+    // Most lines are claude's own: only a line that holds the prompt as JSON text is
+    // parsed.
+    let needle = serde_json::to_string(prompt).unwrap_or_default();
+    let needle = needle.trim_matches('"').as_bytes();
     let found = reader
         .split(b'\n')
         .map_while(Result::ok)
+        .filter(|line| line.windows(needle.len().max(1)).any(|w| w == needle))
         .any(|line| is_prompt_line(&line, prompt));
     Some(found)
 }
@@ -70,13 +75,6 @@ fn is_prompt_line(line: &[u8], prompt: &str) -> bool {
     struct Message {
         #[serde(default)]
         content: serde_json::Value,
-    }
-    // Most lines are claude's own: only a line that could hold the prompt is parsed.
-    let needle = serde_json::to_string(prompt).unwrap_or_default();
-    let needle = needle.trim_matches('"').as_bytes();
-    let contains = |hay: &[u8]| hay.windows(needle.len().max(1)).any(|w| w == needle);
-    if !contains(line) {
-        return false;
     }
     let Ok(entry) = serde_json::from_slice::<Entry>(line) else {
         return false;

@@ -164,17 +164,35 @@ enum Stage {
     Over,
 }
 
-/// A turn of `kind` with its settings; `resumed` when it goes on from one a daemon died
-/// during. Every turn of a worker's step goes on after a crash: a step is unattended
-/// work.
-fn sending(config: &WorkerConfig, kind: TurnKind, prompt: String, resumed: bool) -> Action {
+/// A turn of `kind` with its settings. Every turn of a worker's step goes on after a
+/// crash: a step is unattended work.
+fn sending(config: &WorkerConfig, kind: TurnKind, prompt: String) -> Action {
     Action::Send {
         kind,
         prompt,
         settings: config.turns.settings(kind),
-        resumed,
+        resumed: false,
         continue_on_crash: true,
         cut_off_prompt: None,
+    }
+}
+
+/// A turn of `kind` that goes on from one a dead daemon cut off: `continuation` tells
+/// claude to continue, and the cut-off turn's prompt (when leash kept it) is sent
+/// instead if claude's conversation does not hold it.
+fn going_on(
+    config: &WorkerConfig,
+    kind: TurnKind,
+    continuation: String,
+    cut_off_prompt: Option<String>,
+) -> Action {
+    Action::Send {
+        kind,
+        prompt: continuation,
+        settings: config.turns.settings(kind),
+        resumed: true,
+        continue_on_crash: true,
+        cut_off_prompt,
     }
 }
 
@@ -473,14 +491,15 @@ impl StepMachine {
         let cut_off = self
             .cut_off
             .take_if(|(marker, _)| Some(*marker) == marker_of(&self.stage));
-        let Some((_, cut_off)) = cut_off else {
-            return sending(&self.config, kind, prompt, false);
-        };
-        let mut send = sending(&self.config, kind, CONTINUE_AFTER_RESTART.to_string(), true);
-        if let Action::Send { cut_off_prompt, .. } = &mut send {
-            *cut_off_prompt = Some(cut_off);
+        match cut_off {
+            Some((_, cut_off)) => going_on(
+                &self.config,
+                kind,
+                CONTINUE_AFTER_RESTART.to_string(),
+                Some(cut_off),
+            ),
+            None => sending(&self.config, kind, prompt),
         }
-        send
     }
 
     /// The turn of the work `action` sends, saved before it goes out so that a daemon
@@ -546,12 +565,13 @@ impl StepMachine {
             }
             _ => CONTINUE_AFTER_RESTART.to_string(),
         };
-        let mut send = sending(&self.config, kind, prompt, true);
         // Saved before leash kept the prompt, it is continued, as leash did then.
-        if let Action::Send { cut_off_prompt, .. } = &mut send {
-            cut_off_prompt.clone_from(&state.in_flight_prompt);
-        }
-        Some(send)
+        Some(going_on(
+            &self.config,
+            kind,
+            prompt,
+            state.in_flight_prompt.clone(),
+        ))
     }
 
     fn note(&mut self, text: String) {
