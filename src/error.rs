@@ -21,6 +21,7 @@ pub enum ErrorKind {
     BudgetExhausted,
     Busy,
     Dirty,
+    NotLanded,
     Interrupted,
 }
 
@@ -39,6 +40,7 @@ impl ErrorKind {
             ErrorKind::BudgetExhausted => 13,
             ErrorKind::Busy => 14,
             ErrorKind::Dirty => 15,
+            ErrorKind::NotLanded => 16,
             ErrorKind::Interrupted => 130,
         }
     }
@@ -92,11 +94,15 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (
         ErrorKind::Busy.exit_code(),
-        "busy: the worker is on another task (wait, use another --worker, or --fresh), this command's task was replaced, the session's queue is full, or its daemon runs on another host (named); try again later",
+        "busy: the worker is on another task (wait, use another --worker, or --fresh), this command's task was replaced, the session's queue is full, its daemon runs on another host (named), or another `leash land` holds the repository (`--no-wait`); try again later",
     ),
     (
         ErrorKind::Dirty.exit_code(),
         "dirty: the worker's worktree holds work git could not give back (uncommitted, untracked or ignored files, submodules, commits on no ref) or is locked or out of git's sight, so `session rm` kept it (`--force` removes it)",
+    ),
+    (
+        ErrorKind::NotLanded.exit_code(),
+        "not landed: `leash land` could not land a candidate (a conflict or a landing check its worker did not resolve, a dirty work tree on the target; each named with why); the others landed",
     ),
     (
         ErrorKind::Interrupted.exit_code(),

@@ -308,6 +308,14 @@ pub enum EventBody<M = Value> {
     /// `leash loop` ended on this task with this exit code, the one its caller saw (a
     /// loop that died on claude, its daemon or its setup leaves no judgement saying so).
     LoopEnded { task_id: String, exit_code: u8 },
+    /// `leash land` moved the target to `commit`, which holds the task's work.
+    Landed {
+        task_id: String,
+        /// The target's commit that holds the task's work.
+        commit: String,
+        /// The target branch.
+        target: String,
+    },
 }
 
 impl<M> EventBody<M> {

@@ -27,6 +27,9 @@ pub enum TurnKind {
     Compact,
     /// A worker's review of its committed work (read-only, on the plan model).
     Review,
+    /// A worker's landing turn: its branch, handed back by `leash land`, conflicts with
+    /// the target or fails the landing checks on it.
+    Land,
 }
 
 impl std::fmt::Display for TurnKind {
@@ -38,6 +41,7 @@ impl std::fmt::Display for TurnKind {
             TurnKind::Nudge => "nudge",
             TurnKind::Compact => "compact",
             TurnKind::Review => "review",
+            TurnKind::Land => "land",
         })
     }
 }

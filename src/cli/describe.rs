@@ -107,6 +107,14 @@ pub fn describe(event: &Event) -> Vec<Line> {
             format!("check `{}` started", one_line(command, 120)),
         ),
         EventBody::Reviewed { review } => one(Kind::News, review.describe()),
+        EventBody::Landed { commit, target, .. } => one(
+            Kind::News,
+            format!(
+                "landed on {} at {}",
+                one_line(target, 80),
+                crate::git::short_id(commit)
+            ),
+        ),
         EventBody::Rescoped { number, of, .. } => one(
             Kind::Warn,
             format!("the nudges ran out; the task was planned again (rescope {number} of {of})"),

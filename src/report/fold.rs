@@ -365,7 +365,9 @@ fn new_row(id: &str, task: &str, at: u64) -> TaskRow {
 fn span_phase(kind: TurnKind, step: Option<Step>) -> Option<SpanPhase> {
     Some(match (kind, step) {
         (TurnKind::Plan, _) | (TurnKind::Compact, Some(Step::Plan)) => SpanPhase::Planning,
-        (TurnKind::Implement | TurnKind::Nudge | TurnKind::Compact, _) => SpanPhase::Implementing,
+        (TurnKind::Implement | TurnKind::Nudge | TurnKind::Compact | TurnKind::Land, _) => {
+            SpanPhase::Implementing
+        }
         (TurnKind::Review, _) => SpanPhase::Review,
         (TurnKind::User, _) => return None,
     })

@@ -5,6 +5,7 @@
 //! them together by the same machine's rules.
 
 pub mod checks;
+pub mod land;
 pub mod machine;
 pub mod observe;
 pub(crate) mod prompts;
@@ -66,6 +67,8 @@ pub enum Step {
     Plan,
     Implement,
     Nudge,
+    /// A landing by `leash land`: a branch handed back, or the landed work taken in.
+    Land,
 }
 
 impl std::fmt::Display for Step {
@@ -74,6 +77,7 @@ impl std::fmt::Display for Step {
             Step::Plan => "plan",
             Step::Implement => "implement",
             Step::Nudge => "nudge",
+            Step::Land => "land",
         })
     }
 }
@@ -116,6 +120,15 @@ pub enum Verdict {
     /// claude reported an error, crashed or hung.
     TurnFailed,
     Interrupted,
+    /// A landing: the target holds the task's work; the branch and worktree hold it
+    /// rebased.
+    Landed,
+    /// A landing: the branch, handed back, now descends from the target and passes the
+    /// landing checks; `leash land` lands it next.
+    Landable,
+    /// A landing was given up (the worker could not resolve it, or the branch was not
+    /// as `land` saw it); the branch and worktree are back as they were.
+    NotLanded,
 }
 
 impl Verdict {
@@ -125,14 +138,25 @@ impl Verdict {
     pub fn concerns_the_work(self) -> bool {
         !matches!(
             self,
-            Verdict::NothingToDo | Verdict::Busy | Verdict::Replaced | Verdict::NoTask
+            Verdict::NothingToDo
+                | Verdict::Busy
+                | Verdict::Replaced
+                | Verdict::NoTask
+                | Verdict::Landed
+                | Verdict::Landable
+                | Verdict::NotLanded
         )
     }
 
     /// The exit code of a command whose last word is this verdict.
     pub fn exit_code(self) -> u8 {
         match self {
-            Verdict::Planned | Verdict::Committed | Verdict::NothingToDo => 0,
+            Verdict::Planned
+            | Verdict::Committed
+            | Verdict::NothingToDo
+            | Verdict::Landed
+            | Verdict::Landable => 0,
+            Verdict::NotLanded => ErrorKind::NotLanded.exit_code(),
             Verdict::Uncommitted
             | Verdict::NoChanges
             | Verdict::ChecksFailed
@@ -202,6 +226,8 @@ pub enum WorkerStep {
         /// The git hooks that fired the nudge.
         events: Vec<String>,
     },
+    /// What `leash land` asks of the worker's branch.
+    Land { order: land::LandOrder },
 }
 
 /// What a merged nudge carries at most: hooks firing all day must not grow it without
@@ -235,6 +261,7 @@ impl WorkerStep {
             WorkerStep::Plan { .. } => Step::Plan,
             WorkerStep::Implement { .. } => Step::Implement,
             WorkerStep::Nudge { .. } => Step::Nudge,
+            WorkerStep::Land { .. } => Step::Land,
         }
     }
 }
@@ -325,13 +352,15 @@ impl TurnConfig {
                 permission_mode: Some(self.plan_permission_mode.clone()),
                 allowed_tools: None,
             },
-            TurnKind::Implement | TurnKind::Nudge | TurnKind::User | TurnKind::Compact => {
-                TurnSettings {
-                    model: Some(self.implement_model.clone()),
-                    permission_mode: Some(self.implement_permission_mode.clone()),
-                    allowed_tools: Some(self.allowed_tools.clone()),
-                }
-            }
+            TurnKind::Implement
+            | TurnKind::Nudge
+            | TurnKind::User
+            | TurnKind::Compact
+            | TurnKind::Land => TurnSettings {
+                model: Some(self.implement_model.clone()),
+                permission_mode: Some(self.implement_permission_mode.clone()),
+                allowed_tools: Some(self.allowed_tools.clone()),
+            },
         }
     }
 }
@@ -434,6 +463,10 @@ pub struct Task {
     /// The task's verdicts so far, oldest first (the last [`HISTORY`]), for a rescope.
     #[serde(default)]
     pub history: Vec<String>,
+    /// The target's commit that holds the task's work, once `leash land` moved the
+    /// target to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landed: Option<String>,
 }
 
 /// One implement phase of the task: from HEAD when it began to its judgement.
@@ -513,6 +546,10 @@ pub struct TaskCost {
     /// Reviews of committed work.
     #[serde(default)]
     pub review_usd: f64,
+    /// Landing turns: the branch handed back by `leash land` (a conflict, a check
+    /// failing on the target).
+    #[serde(default)]
+    pub land_usd: f64,
     /// The budget the latest step ran under, if it had one.
     #[serde(default)]
     pub budget_usd: Option<f64>,
@@ -521,7 +558,7 @@ pub struct TaskCost {
 impl TaskCost {
     /// The whole task so far.
     pub fn total_usd(&self) -> f64 {
-        self.plan_usd + self.implement_usd + self.nudges_usd + self.review_usd
+        self.plan_usd + self.implement_usd + self.nudges_usd + self.review_usd + self.land_usd
     }
 
     /// Adds a turn's cost to the phase its kind belongs to.
@@ -531,6 +568,7 @@ impl TaskCost {
             TurnKind::Plan => &mut self.plan_usd,
             TurnKind::Nudge => &mut self.nudges_usd,
             TurnKind::Review => &mut self.review_usd,
+            TurnKind::Land => &mut self.land_usd,
             TurnKind::Implement | TurnKind::User | TurnKind::Compact => &mut self.implement_usd,
         };
         *phase += usd;

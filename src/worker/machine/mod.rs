@@ -403,6 +403,13 @@ impl StepMachine {
                     "the task was planned meanwhile, by the step before this one".to_string(),
                 ))
             }
+            // Landing is being built: until then a landing order finds nothing done.
+            (Stage::Begin, WorkerStep::Land { .. }, Seen::Start) => Action::Finish(judgement(
+                state,
+                Step::Land,
+                Verdict::NotLanded,
+                "this leash cannot land yet".to_string(),
+            )),
             (Stage::Begin, WorkerStep::Plan { task, .. }, Seen::Start) => {
                 state.begin_plan(task.clone());
                 self.phase_turn(state, Stage::PlanTurn, TurnKind::Plan, plan_prompt(&task))
