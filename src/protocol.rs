@@ -397,6 +397,10 @@ pub struct SessionStatus {
     pub cwd: PathBuf,
     /// The turn or step running now.
     pub current_turn: Option<u64>,
+    /// The worker step running now (`land`: a landing under way); `null` while none
+    /// runs.
+    #[serde(default)]
+    pub step: Option<Step>,
     /// Turns and steps waiting behind it.
     pub queued: usize,
     /// Turns run in this conversation.

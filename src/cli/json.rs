@@ -11,7 +11,7 @@ use crate::error::{Error, ErrorKind};
 use crate::git::HookChange;
 use crate::protocol::{SessionState, SessionStatus};
 use crate::settings::Scope;
-use crate::worker::{Phase, WorkerState};
+use crate::worker::{Phase, Step, WorkerState};
 
 /// A line `--json` prints: its fields are the type's, its `type` is [`JsonLine::TYPE`].
 pub trait JsonLine: Serialize + JsonSchema {
@@ -61,6 +61,9 @@ pub struct WorkerRow {
     /// Until when (Unix ms) its running step pauses between nudges (`state` stays
     /// `busy`); `null` while it works.
     pub waiting_until_ms: Option<u64>,
+    /// The worker step running now (`land`: a landing under way); `null` while none
+    /// runs.
+    pub step: Option<Step>,
 }
 
 impl JsonLine for WorkerRow {
@@ -116,6 +119,9 @@ pub struct WorkerStatus {
     /// else the one the last verdict makes (10 out of nudges, 0 done); `null` while a
     /// loop would go on.
     pub loop_exit_code: Option<u8>,
+    /// The worker step its daemon runs now (`land`: a landing under way); `null` while
+    /// none runs.
+    pub step: Option<Step>,
     #[serde(flatten)]
     pub state: WorkerState,
 }

@@ -196,7 +196,7 @@ impl Actor {
         let Some(mut job) = self.queue.pop() else {
             return;
         };
-        let cancel = self.parts.job_began(job.id());
+        let cancel = self.parts.job_began(job.id(), job.step());
         let wait = job.begin(&mut self.parts, &cancel);
         self.running = Some(Running {
             job,

@@ -46,6 +46,12 @@ pub trait Job: Send {
     /// The turn or step id the job's events carry, for jobs that have one.
     fn id(&self) -> Option<u64>;
 
+    /// The worker step the job runs, for a worker step (`session status` tells it: a
+    /// landing under way is `land`).
+    fn step(&self) -> Option<crate::worker::Step> {
+        None
+    }
+
     /// The job leaves the queue and begins.
     fn begin(&mut self, parts: &mut Parts, cancel: &Cancel) -> Wait;
 

@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::protocol::{EventBody, Fault, SessionState, SessionStatus};
 use crate::record::SessionRecord;
 use crate::turn::{Outcome, TurnKind, TurnStatus};
+use crate::worker::Step;
 
 /// Where the daemon lives: its worker, its state dir, its socket.
 pub struct Place {
@@ -64,6 +65,8 @@ pub struct Parts {
 /// is interrupted.
 struct Current {
     id: Option<u64>,
+    /// The worker step it runs, if it is one.
+    step: Option<Step>,
     canceller: Canceller,
     /// Until when (Unix ms) it pauses (between nudges), while it does.
     waiting_until_ms: Option<u64>,
@@ -184,7 +187,7 @@ impl Parts {
     }
 
     /// A job begins; what it is given to watch for an interrupt.
-    pub fn job_began(&mut self, id: Option<u64>) -> Cancel {
+    pub fn job_began(&mut self, id: Option<u64>, step: Option<Step>) -> Cancel {
         let (canceller, cancel) = Canceller::new();
         // The daemon is stopping: whatever still runs is interrupted at once.
         if self.life.stopping() {
@@ -192,6 +195,7 @@ impl Parts {
         }
         self.current = Some(Current {
             id,
+            step,
             canceller,
             waiting_until_ms: None,
         });
@@ -308,6 +312,7 @@ impl Parts {
                 .or_else(|| conversation.and_then(|c| c.spawn.permission_mode.clone())),
             cwd: conversation.map(|c| c.cwd.clone()).unwrap_or_default(),
             current_turn: self.running(),
+            step: self.current.as_ref().and_then(|c| c.step),
             queued,
             turns: self.tally.turns(),
             cost_usd: self.tally.cost_usd(),

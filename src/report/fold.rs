@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::Value;
 
 use super::exits::{self, LoopExit};
+use super::landing;
 use super::{MAX_MARKERS, MAX_SPANS, Marker, Span, SpanPhase, Standing, TaskRow};
 use crate::framing::peek_type;
 use crate::protocol::{Event, EventBody, Fault};
@@ -17,7 +18,7 @@ use crate::worker::{Step, Verdict};
 
 /// The event types the fold reads; the rest (claude's lines above all) are skipped
 /// unparsed.
-const READ: [&str; 10] = [
+const READ: [&str; 11] = [
     "step_started",
     "loop_ended",
     "turn_started",
@@ -28,6 +29,7 @@ const READ: [&str; 10] = [
     "rescoped",
     "compacted",
     "notice",
+    "landed",
 ];
 
 /// Whether the fold needs this raw event line.
@@ -89,7 +91,8 @@ impl Ledger {
             host,
         } = &event.body
         {
-            let index = self.task(id, task.as_deref(), at);
+            // A landing comes to a task that ended: it replaces none under way.
+            let index = self.task(id, task.as_deref(), at, *step != Step::Land);
             if host.is_some() {
                 self.tasks[index].row.host.clone_from(host);
             }
@@ -113,6 +116,18 @@ impl Ledger {
             }
             return;
         }
+        if let EventBody::Landed {
+            task_id,
+            commit,
+            target,
+        } = &event.body
+        {
+            // By the task it names: the task's other events may be in an older log,
+            // or only in the history.
+            let index = self.task(task_id, None, at, false);
+            landing::landed(&mut self.tasks[index].row, commit, target, at);
+            return;
+        }
         if let EventBody::Notice {
             fault: Some(Fault::DaemonRestart),
             ..
@@ -125,7 +140,9 @@ impl Ledger {
             return;
         };
         let step = event.turn.and_then(|id| self.steps.get(&id)).map(|s| s.1);
-        if about_the_work(&event.body) {
+        // A landing, maybe the morning after, is drawn on its own: the task's time
+        // is its work's.
+        if about_the_work(&event.body) && step != Some(Step::Land) {
             self.tasks[index].row.reached(at);
         }
         match &event.body {
@@ -162,9 +179,15 @@ impl Ledger {
                 close(tally, &open, at);
                 let kind = match (open.kind, step) {
                     (TurnKind::Compact, Some(Step::Plan)) => TurnKind::Plan,
+                    (TurnKind::Compact, Some(Step::Land)) => TurnKind::Land,
                     (kind, _) => kind,
                 };
-                tally.row.cost.add(kind, outcome.cost_usd.unwrap_or(0.0));
+                let usd = outcome.cost_usd.unwrap_or(0.0);
+                tally.row.cost.add(kind, usd);
+                // No judgement of the work follows a landing to tell the task's cost.
+                if kind == TurnKind::Land {
+                    tally.row.cost_usd += usd;
+                }
             }
             EventBody::ChecksRan { checks } => {
                 let row = &mut self.tasks[index].row;
@@ -189,7 +212,9 @@ impl Ledger {
                 if let Some(open) = self.turns.remove(&index) {
                     close(tally, &open, at);
                 }
-                if judgement.verdict.concerns_the_work() {
+                if judgement.step == Step::Land {
+                    landing::judged(&mut tally.row, judgement.verdict, &judgement.message, at);
+                } else if judgement.verdict.concerns_the_work() {
                     judged(tally, judgement, at);
                 }
             }
@@ -198,10 +223,10 @@ impl Ledger {
     }
 
     /// The steps begun and not yet judged, with the task each works on.
-    pub fn open_steps(&self) -> Vec<(u64, String)> {
+    pub fn open_steps(&self) -> Vec<(u64, String, Step)> {
         self.steps
             .iter()
-            .map(|(id, (index, _))| (*id, self.tasks[*index].row.task_id.clone()))
+            .map(|(id, (index, step))| (*id, self.tasks[*index].row.task_id.clone(), *step))
             .collect()
     }
 
@@ -244,13 +269,13 @@ impl Ledger {
         }
     }
 
-    /// The task a step begins on: known, or new. A new task replaces one still under
+    /// The task a step begins on: known, or new. A new task `replaces` one still under
     /// way (`plan --fresh`).
-    fn task(&mut self, id: &str, text: Option<&str>, at: u64) -> usize {
+    fn task(&mut self, id: &str, text: Option<&str>, at: u64, replaces: bool) -> usize {
         if let Some(index) = self.by_id.get(id) {
             return *index;
         }
-        if let Some(latest) = self.latest {
+        if let Some(latest) = self.latest.filter(|_| replaces) {
             self.cut_off(latest);
             let old = &mut self.tasks[latest].row;
             if matches!(
@@ -358,6 +383,8 @@ fn new_row(id: &str, task: &str, at: u64) -> TaskRow {
         nudged_ms: Vec::new(),
         repository: None,
         host: None,
+        landed: None,
+        landing: None,
     }
 }
 
@@ -365,9 +392,8 @@ fn new_row(id: &str, task: &str, at: u64) -> TaskRow {
 fn span_phase(kind: TurnKind, step: Option<Step>) -> Option<SpanPhase> {
     Some(match (kind, step) {
         (TurnKind::Plan, _) | (TurnKind::Compact, Some(Step::Plan)) => SpanPhase::Planning,
-        (TurnKind::Implement | TurnKind::Nudge | TurnKind::Compact | TurnKind::Land, _) => {
-            SpanPhase::Implementing
-        }
+        (TurnKind::Land, _) | (TurnKind::Compact, Some(Step::Land)) => SpanPhase::Landing,
+        (TurnKind::Implement | TurnKind::Nudge | TurnKind::Compact, _) => SpanPhase::Implementing,
         (TurnKind::Review, _) => SpanPhase::Review,
         (TurnKind::User, _) => return None,
     })

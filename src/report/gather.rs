@@ -4,9 +4,12 @@
 
 use std::path::Path;
 
+use super::history::merge;
+use super::landing::Landing;
 use super::{Standing, TaskRow, exits, history};
 use crate::error::Error;
 use crate::state_file;
+use crate::worker::Step;
 
 /// What the report knows of a worker besides its files.
 pub struct WorkerFacts {
@@ -70,8 +73,8 @@ pub fn tasks(state_dir: &Path, worker: &WorkerFacts, now_ms: u64) -> Result<Gath
     let running = worker.current_turn.and_then(|turn| {
         open_steps
             .into_iter()
-            .find(|(step, _)| *step == turn)
-            .map(|(_, task)| task)
+            .find(|(id, ..)| *id == turn)
+            .map(|(_, task, step)| (task, step))
     });
     let exits = exits::load(state_dir);
     for row in &mut rows {
@@ -82,7 +85,12 @@ pub fn tasks(state_dir: &Path, worker: &WorkerFacts, now_ms: u64) -> Result<Gath
             row.branch.clone_from(&worker.branch);
         }
         row.repository.clone_from(&worker.repository);
-        if running.as_deref() == Some(row.task_id.as_str()) {
+        let runs = running.as_ref().filter(|(task, _)| *task == row.task_id);
+        if let Some((_, Step::Land)) = runs {
+            // A landing under way: the task stays as its work ended.
+            row.landing = Some(Landing::under_way(now_ms));
+            exits::apply(&exits, row);
+        } else if runs.is_some() {
             row.standing = Standing::Running;
             row.exit_code = None;
             // Its time goes on while it runs.
@@ -96,33 +104,4 @@ pub fn tasks(state_dir: &Path, worker: &WorkerFacts, now_ms: u64) -> Result<Gath
         skipped,
         long_lines,
     })
-}
-
-/// A row folded from the logs, merged with the history's.
-fn merge(rows: &mut Vec<TaskRow>, folded: TaskRow) {
-    match rows.iter_mut().find(|r| r.task_id == folded.task_id) {
-        // The log saw the whole task: its word is the latest (the branch it was
-        // recorded on stays: the worker may be elsewhere now).
-        Some(kept) if folded.started_ms <= kept.started_ms => {
-            let branch = kept.branch.take();
-            *kept = folded;
-            kept.branch = kept.branch.take().or(branch);
-        }
-        // The log lost the task's beginning, and saw it go on after it was kept: the
-        // kept figures stand, the latest judgement is the log's.
-        Some(kept) if folded.last_ms > kept.last_ms && folded.verdict.is_some() => {
-            kept.standing = folded.standing;
-            kept.verdict = folded.verdict;
-            kept.exit_code = folded.exit_code;
-            kept.message = folded.message;
-            kept.phase = folded.phase;
-            kept.cost_usd = folded.cost_usd;
-            if folded.host.is_some() {
-                kept.host = folded.host;
-            }
-            kept.reached(folded.last_ms);
-        }
-        Some(_) => {}
-        None => rows.push(folded),
-    }
 }

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use super::TaskRow;
 use super::fold::Ledger;
+use super::landing;
 use crate::state_file;
 
 pub const HISTORY_FILE: &str = "history.jsonl";
@@ -56,15 +57,58 @@ pub fn record(
         let Some(row) = ledger.row(task_id) else {
             continue;
         };
+        // A log that lost the task's beginning tells only what came after (a landing
+        // the morning after): the kept row takes it in, never gives way to it.
+        let mut rows: Vec<TaskRow> = load(state_dir)
+            .map(|h| h.rows)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.task_id == *task_id)
+            .collect();
+        merge(&mut rows, row);
+        let Some(row) = rows.pop() else {
+            continue;
+        };
         let row = TaskRow {
             worker: worker.to_string(),
-            branch: branch.clone(),
+            branch: branch.clone().or(row.branch),
             ..row
         };
         append(state_dir, &row)
             .map_err(|e| format!("cannot add the task to {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// A row folded from the logs, merged with the history's.
+pub fn merge(rows: &mut Vec<TaskRow>, folded: TaskRow) {
+    match rows.iter_mut().find(|r| r.task_id == folded.task_id) {
+        // The log saw the whole task: its word is the latest (the branch it was
+        // recorded on stays: the worker may be elsewhere now).
+        Some(kept) if folded.started_ms <= kept.started_ms => {
+            let branch = kept.branch.take();
+            *kept = folded;
+            kept.branch = kept.branch.take().or(branch);
+        }
+        Some(kept) => {
+            landing::take_newer(kept, &folded);
+            // The log lost the task's beginning, and saw it go on after it was kept:
+            // the kept figures stand, the latest judgement is the log's.
+            if folded.last_ms > kept.last_ms && folded.verdict.is_some() {
+                kept.standing = folded.standing;
+                kept.verdict = folded.verdict;
+                kept.exit_code = folded.exit_code;
+                kept.message = folded.message;
+                kept.phase = folded.phase;
+                kept.cost_usd = folded.cost_usd;
+                if folded.host.is_some() {
+                    kept.host = folded.host;
+                }
+                kept.reached(folded.last_ms);
+            }
+        }
+        None => rows.push(folded),
+    }
 }
 
 /// Adds a row; past a tenth over [`MAX_TASKS`], the oldest go. A torn last line (a

@@ -7,6 +7,7 @@ pub mod exits;
 pub mod fold;
 pub mod gather;
 pub mod history;
+pub mod landing;
 pub mod svg;
 pub mod table;
 
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::git::CommitInfo;
 use crate::protocol::Fault;
 use crate::worker::{Phase, TaskCost, Verdict};
+use landing::Landing;
 
 // A task in a table, a picture or `session watch` reads on one line as any text does.
 pub use crate::human::{clock_of_day, one_line};
@@ -89,6 +91,14 @@ pub struct TaskRow {
     /// The machine its last step ran on; `null` when its log did not say.
     #[serde(default)]
     pub host: Option<String>,
+    /// The target's commit that holds the task's work, once `leash land` moved the
+    /// target to it (as land recorded it, never guessed from git); else `null`.
+    #[serde(default)]
+    pub landed: Option<String>,
+    /// The task's latest landing by `leash land`; `null` before any. It is no verdict
+    /// on the work: `standing`, `verdict` and `exit_code` stay the task's own.
+    #[serde(default)]
+    pub landing: Option<Landing>,
 }
 
 impl TaskRow {
@@ -300,6 +310,8 @@ pub enum SpanPhase {
     Implementing,
     Checks,
     Review,
+    /// Landing turns: the branch handed back by `leash land`.
+    Landing,
 }
 
 /// A stretch of a task's time in one phase (Unix ms).
@@ -345,6 +357,10 @@ pub struct Totals {
     pub unfinished: u32,
     /// Tasks another task replaced.
     pub replaced: u32,
+    /// Tasks whose work `leash land` moved a target to.
+    pub landed: u32,
+    /// Tasks not landed, whose latest landing was given up.
+    pub not_landed: u32,
     /// The workers' commits.
     pub commits: u32,
     /// What the tasks cost (US dollars).
@@ -371,6 +387,11 @@ impl Totals {
                 Standing::Unfinished => totals.unfinished += 1,
                 Standing::Replaced => totals.replaced += 1,
                 _ => totals.need_you += 1,
+            }
+            match (&row.landed, row.landing.as_ref().and_then(|l| l.verdict)) {
+                (Some(_), _) => totals.landed += 1,
+                (None, Some(Verdict::NotLanded)) => totals.not_landed += 1,
+                _ => {}
             }
             totals.commits = totals.commits.saturating_add(row.commits);
             totals.cost_usd += row.cost_usd;

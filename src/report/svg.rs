@@ -6,8 +6,10 @@
 
 use std::fmt::Write;
 
+use super::landing::Landing;
 use super::{Marker, Span, SpanPhase, Standing, TaskRow, Totals, clock_of_day, one_line};
 use crate::protocol::Fault;
+use crate::worker::Verdict;
 
 const WIDTH: f64 = 1200.0;
 const LABEL: f64 = 150.0;
@@ -23,6 +25,7 @@ const LEGEND: f64 = 16.0 + 3.0 * LEGEND_ROW;
 const LABEL_CHAR: f64 = 5.8;
 const FAILED_CHECK: &str = "#cf222e";
 const NUDGE: &str = "#0550ae";
+const LANDING: &str = "#0a3069";
 
 /// The picture of `rows` (a worker's tasks in the order they began); a task still
 /// running reaches `now_ms`.
@@ -90,6 +93,9 @@ fn header(svg: &mut String, rows: &[TaskRow], axis: &Axis) {
 /// `6 done · 1 needs you · $0.004`.
 pub fn verdict(totals: &Totals) -> String {
     let mut parts = vec![format!("{} done", totals.done)];
+    if totals.landed > 0 {
+        parts.push(format!("{} landed", totals.landed));
+    }
     let needs = match totals.need_you {
         1 => "needs you",
         _ => "need you",
@@ -99,6 +105,7 @@ pub fn verdict(totals: &Totals) -> String {
         (totals.running, "running"),
         (totals.unfinished, "unfinished"),
         (totals.replaced, "replaced"),
+        (totals.not_landed, "not landed"),
     ] {
         if n > 0 {
             parts.push(format!("{n} {what}"));
@@ -116,6 +123,13 @@ fn time_range(start: u64, end: u64) -> String {
         false => format!("{last} {}", clock_of_day(end)),
     };
     format!("{first} {} – {to} UTC", clock_of_day(start))
+}
+
+/// The last thing drawn of a task: its end, or a landing after it.
+fn last_drawn(row: &TaskRow, now_ms: u64) -> u64 {
+    let landing = row.landing.as_ref().map_or(0, |l| l.at_ms);
+    let spans = row.spans.iter().map(|s| s.end_ms).max().unwrap_or(0);
+    end_of(row, now_ms).max(landing).max(spans)
 }
 
 /// Where a task's time ends: its last event, or now while it runs.
@@ -181,7 +195,7 @@ impl Axis {
         let start = rows.iter().map(|r| r.started_ms).min().unwrap_or(now_ms);
         let end = rows
             .iter()
-            .map(|r| end_of(r, now_ms))
+            .map(|r| last_drawn(r, now_ms))
             .max()
             .unwrap_or(now_ms);
         let end = match rows.is_empty() {
@@ -315,6 +329,10 @@ fn draw_task(svg: &mut String, task: &TaskRow, axis: &Axis, y: f64, now_ms: u64)
         to + 2.0,
         y + BAR - 3.0,
     );
+    if let Some(landing) = &task.landing {
+        let what = super::landing::describe(task).unwrap_or_default();
+        draw_landing(svg, landing, &what, axis.x(landing.at_ms), y);
+    }
     svg.push_str("</g>");
 }
 
@@ -355,7 +373,36 @@ fn draw_marker(svg: &mut String, marker: &Marker, axis: &Axis, y: f64) {
     );
 }
 
-/// Three rows: the phases (and a failed check, a nudge), the faults, the ends.
+/// A landing: a diamond on the task's lane at its time, filled once the target holds
+/// the work, hollow while it runs or when it was given up.
+fn draw_landing(svg: &mut String, landing: &Landing, what: &str, x: f64, y: f64) {
+    let (fill, stroke) = landing_style(landing);
+    let mid = y + BAR / 2.0;
+    let _ = write!(
+        svg,
+        r#"<polygon class="landing {}" points="{:.1},{:.1} {:.1},{mid:.1} {x:.1},{:.1} {:.1},{mid:.1}" fill="{fill}" stroke="{stroke}" stroke-width="2"><title>{} at {}</title></polygon>"#,
+        landing.class(),
+        x,
+        mid - 8.0,
+        x + 6.0,
+        mid + 8.0,
+        x - 6.0,
+        xml(what),
+        crate::human::clock_seconds(landing.at_ms, crate::human::Zone::Utc)
+    );
+}
+
+/// A landing's fill and outline.
+fn landing_style(landing: &Landing) -> (&'static str, &'static str) {
+    match landing.verdict {
+        Some(Verdict::Landed) => (LANDING, "#ffffff"),
+        Some(Verdict::Landable) | None => ("#ffffff", LANDING),
+        Some(_) => ("#ffffff", FAILED_CHECK),
+    }
+}
+
+/// Three rows: the phases (and a failed check, a nudge, a landing), the faults, the
+/// ends.
 fn legend(svg: &mut String, y: f64) {
     let mut x = LABEL;
     let advance = |x: &mut f64, name: &str| *x += 36.0 + name.chars().count() as f64 * 7.0;
@@ -364,6 +411,7 @@ fn legend(svg: &mut String, y: f64) {
         SpanPhase::Implementing,
         SpanPhase::Checks,
         SpanPhase::Review,
+        SpanPhase::Landing,
     ] {
         let (name, color) = phase_style(phase);
         swatch(svg, x, y, color, name);
@@ -382,6 +430,22 @@ fn legend(svg: &mut String, y: f64) {
         y - 8.0,
         x + 16.0
     );
+    advance(&mut x, "nudge");
+    for verdict in [Verdict::Landed, Verdict::NotLanded] {
+        let landing = Landing {
+            verdict: Some(verdict),
+            ..Landing::under_way(0)
+        };
+        let name = landing.label();
+        let _ = write!(svg, r#"<g class="legend-landing {}">"#, landing.class());
+        draw_landing(svg, &landing, name, x + 6.0, y - 12.0);
+        let _ = write!(
+            svg,
+            r##"<text x="{}" y="{y}" fill="#24292f">{name}</text></g>"##,
+            x + 16.0
+        );
+        advance(&mut x, name);
+    }
     let mut x = LABEL;
     let y = y + LEGEND_ROW;
     for fault in [
@@ -433,6 +497,7 @@ fn phase_style(phase: SpanPhase) -> (&'static str, &'static str) {
         SpanPhase::Implementing => ("implementing", "#0969da"),
         SpanPhase::Checks => ("checks", "#bf8700"),
         SpanPhase::Review => ("review", "#1a7f37"),
+        SpanPhase::Landing => ("landing", "#3e8eaa"),
     }
 }
 
@@ -484,6 +549,9 @@ pub fn describe(task: &TaskRow) -> String {
     }
     if let Some(failure) = task.spans.iter().rev().find_map(|s| s.failure.as_deref()) {
         let _ = write!(text, "\nlast failed check: {failure}");
+    }
+    if let Some(landing) = super::landing::describe(task) {
+        let _ = write!(text, "\n{landing}");
     }
     text
 }

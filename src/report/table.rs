@@ -30,6 +30,23 @@ fn several_repositories(rows: &[TaskRow]) -> bool {
     repositories.any(|r| Some(r) != first)
 }
 
+/// Whether `leash land` has been at any of the tasks.
+fn any_landing(rows: &[TaskRow]) -> bool {
+    rows.iter()
+        .any(|r| r.landed.is_some() || r.landing.is_some())
+}
+
+/// `3 landed, 1 not landed`.
+fn landed_total(t: &Totals) -> String {
+    let mut parts = Vec::new();
+    for (n, what) in [(t.landed, "landed"), (t.not_landed, "not landed")] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    or_dash(parts.join(", "))
+}
+
 /// Whether the tasks ran on more than one machine.
 fn several_hosts(rows: &[TaskRow]) -> bool {
     let mut hosts = rows.iter().map(|r| r.host.as_deref());
@@ -113,6 +130,13 @@ const COLUMNS: &[Column] = &[
         wanted: always,
         cell: |r| r.exit_code.map_or("-".to_string(), |c| c.to_string()),
         total: |_| String::new(),
+    },
+    Column {
+        name: "LANDED",
+        numeric: false,
+        wanted: any_landing,
+        cell: super::landing::cell,
+        total: landed_total,
     },
     Column {
         name: "COMMITS",

@@ -11,7 +11,7 @@ use crate::paths::Dirs;
 use crate::protocol::{SessionState, SessionStatus};
 use crate::record::SessionRecord;
 use crate::table::{Column, Fitted};
-use crate::worker::{Phase, WorkerState};
+use crate::worker::{Phase, Step, WorkerState};
 
 use super::status::{context_percent, or_dash};
 
@@ -31,6 +31,7 @@ fn running(s: SessionStatus) -> WorkerRow {
         cwd: Some(s.cwd),
         host: s.host,
         waiting_until_ms: s.waiting_until_ms,
+        step: s.step,
     }
 }
 
@@ -52,6 +53,7 @@ fn stopped(worker: String, record: Option<SessionRecord>) -> WorkerRow {
         phase: None,
         host: None,
         waiting_until_ms: None,
+        step: None,
     }
 }
 
@@ -218,16 +220,26 @@ fn several<'v>(mut values: impl Iterator<Item = Option<&'v str>>) -> bool {
 }
 
 /// A worker's state as a person reads it: a busy one pausing between nudges is
-/// `waiting`, with how long it still waits.
+/// `waiting`, with how long it still waits; one on a landing step is `landing`.
 pub(crate) fn state_of(row: &WorkerRow, now_ms: u64) -> String {
-    match row.waiting_until_ms {
-        Some(until) if row.state == SessionState::Busy && until > now_ms => {
+    if row.state != SessionState::Busy {
+        return row.state.to_string();
+    }
+    let landing = row.step == Some(Step::Land);
+    let waiting = row
+        .waiting_until_ms
+        .filter(|until| *until > now_ms)
+        .map(|until| {
             let secs = (until - now_ms).div_ceil(1000);
             match secs {
                 0..60 => format!("waiting {secs}s"),
                 _ => format!("waiting {}m{:02}s", secs / 60, secs % 60),
             }
-        }
-        _ => row.state.to_string(),
+        });
+    match (landing, waiting) {
+        (true, Some(waiting)) => format!("landing, {waiting}"),
+        (true, None) => "landing".to_string(),
+        (false, Some(waiting)) => waiting,
+        (false, None) => row.state.to_string(),
     }
 }

@@ -255,6 +255,7 @@ fn changed(l: &mut Live, event: &Event<Value>) -> bool {
         EventBody::StepStarted { step, task, .. } => {
             l.since_ms = Some(event.ts);
             l.doing = Some(format!("{step} step"));
+            l.row.step = Some(*step);
             if let Some(task) = task {
                 l.task = Some(crate::report::one_line(task, 60));
             }
@@ -287,6 +288,7 @@ fn changed(l: &mut Live, event: &Event<Value>) -> bool {
         EventBody::TurnEnded { .. } => return true,
         EventBody::Judged { judgement } => {
             l.row.phase = Some(judgement.phase);
+            l.row.step = None;
             l.since_ms = None;
             l.doing = None;
             return true;

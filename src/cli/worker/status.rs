@@ -32,7 +32,16 @@ pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
     let state = WorkerState::load(&target.state_dir)?;
     let record = SessionRecord::load(&target.state_dir)?;
     let session_id = record.as_ref().map(|r| r.conversation.session_id.as_str());
-    let daemon_pid = block_on(async { Ok(target.open().await?.map(|c| c.daemon_pid)) })?;
+    let (daemon_pid, step) = block_on(async {
+        let Some(conn) = target.open().await? else {
+            return Ok((None, None));
+        };
+        let pid = conn.daemon_pid;
+        // What it runs now; a daemon slow to say still runs.
+        let asked = tokio::time::timeout(std::time::Duration::from_secs(3), conn.status());
+        let step = asked.await.ok().and_then(Result::ok).and_then(|s| s.step);
+        Ok((Some(pid), step))
+    })?;
     let dir = record
         .as_ref()
         .map(|r| r.conversation.cwd.clone())
@@ -53,6 +62,7 @@ pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
             daemon_pid,
             session_id: session_id.map(str::to_string),
             loop_exit_code: died.as_ref().map(|e| e.exit_code).or(told),
+            step,
             state,
         });
         return Ok(0);
@@ -107,6 +117,9 @@ pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
             format!("{}: {} ({})", last.step, last.message, loop_after(last)),
         )]);
     }
+    if let Some(landing) = landing_of(&target.state_dir, &state, step) {
+        out.rows([("landing", landing)]);
+    }
     if let Some(died) = died {
         let text = format!(
             "the last `leash loop` exited {} ({} {} UTC)",
@@ -117,6 +130,47 @@ pub fn run(global: &Global, out: &Output) -> Result<u8, Error> {
         out.rows([("loop", text)]);
     }
     Ok(0)
+}
+
+/// The task's landing in a line: `landed 1a2b3c4d5e on main`, a landing under way, or
+/// the latest one given up and why; `None` before any.
+fn landing_of(
+    state_dir: &std::path::Path,
+    state: &WorkerState,
+    step: Option<crate::worker::Step>,
+) -> Option<String> {
+    if step == Some(crate::worker::Step::Land) {
+        return Some("landing under way (`leash land`)".to_string());
+    }
+    let row = state
+        .task
+        .id
+        .as_deref()
+        .and_then(|id| task_row(state_dir, id))?;
+    match &state.task.landed {
+        // The worker's state has the word on the commit; its log names the target.
+        Some(commit) => {
+            let target = row.landing.as_ref().and_then(|l| l.target.as_deref());
+            let told = target.filter(|_| row.landed.as_ref() == Some(commit));
+            Some(crate::report::landing::landed_text(commit, told))
+        }
+        None => crate::report::landing::describe(&row),
+    }
+}
+
+/// The task's row, as the event logs and the history tell it.
+fn task_row(state_dir: &std::path::Path, task_id: &str) -> Option<crate::report::TaskRow> {
+    let mut rows: Vec<crate::report::TaskRow> = crate::report::history::load(state_dir)
+        .ok()?
+        .rows
+        .into_iter()
+        .filter(|r| r.task_id == task_id)
+        .collect();
+    let ledger = crate::report::history::fold_logs(state_dir).ok()?;
+    if let Some(folded) = ledger.row(task_id) {
+        crate::report::history::merge(&mut rows, folded);
+    }
+    rows.pop()
 }
 
 /// What `leash loop` does in this state: the code it ends with (the one a night's

@@ -61,6 +61,10 @@ impl Job for StepJob {
         Some(self.run.id())
     }
 
+    fn step(&self) -> Option<crate::worker::Step> {
+        Some(self.run.request().step.step())
+    }
+
     fn begin(&mut self, parts: &mut Parts, cancel: &Cancel) -> Wait {
         let wait = self.run.begin(parts, cancel);
         self.work_done = self.run.work_done();
