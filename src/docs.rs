@@ -433,20 +433,23 @@ fn enum_values(schema: &Value) -> Vec<(String, Option<String>)> {
             values.insert(i, (v.as_str().unwrap_or("?").to_string(), None));
         }
     }
+    // Each variant's values keep their place: a documented variant (a `const`) after
+    // an undocumented run of them (an `enum`) must not take a value's key.
     for (i, option) in variants(schema).enumerate() {
+        let at = 1000 + i * 100;
         let meaning = option
             .get("description")
             .and_then(Value::as_str)
             .map(str::to_string);
         if let Some(value) = option.get("const").and_then(Value::as_str) {
-            values.insert(1000 + i, (value.to_string(), meaning));
+            values.insert(at, (value.to_string(), meaning));
         } else if let Some(list) = option.get("enum").and_then(Value::as_array) {
             for (j, v) in list.iter().enumerate() {
                 let value = v.as_str().unwrap_or("?").to_string();
-                values.insert(1000 + i * 100 + j, (value, meaning.clone()));
+                values.insert(at + j, (value, meaning.clone()));
             }
         } else if let Some(tag) = tagged_object(option) {
-            values.insert(1000 + i, (tag, meaning));
+            values.insert(at, (tag, meaning));
         }
     }
     values.into_values().collect()

@@ -146,15 +146,17 @@ fn landing_of(
         .task
         .id
         .as_deref()
-        .and_then(|id| task_row(state_dir, id))?;
+        .and_then(|id| task_row(state_dir, id));
     match &state.task.landed {
         // The worker's state has the word on the commit; its log names the target.
         Some(commit) => {
-            let target = row.landing.as_ref().and_then(|l| l.target.as_deref());
-            let told = target.filter(|_| row.landed.as_ref() == Some(commit));
+            let told = row
+                .as_ref()
+                .filter(|r| r.landed.as_ref() == Some(commit))
+                .and_then(|r| r.landing.as_ref()?.target.as_deref());
             Some(crate::report::landing::landed_text(commit, told))
         }
-        None => crate::report::landing::describe(&row),
+        None => crate::report::landing::describe(row.as_ref()?),
     }
 }
 
