@@ -105,3 +105,47 @@ pub fn tasks(state_dir: &Path, worker: &WorkerFacts, now_ms: u64) -> Result<Gath
         long_lines,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task done, then a landing step its daemon runs now.
+    #[test]
+    fn a_landing_under_way_leaves_its_task_done_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = crate::worker::WorkerState::default();
+        let judgement = crate::worker::machine::judgement(
+            &state,
+            Step::Implement,
+            crate::worker::Verdict::Committed,
+            "done".into(),
+        );
+        let judged = crate::protocol::Event::<serde_json::Value> {
+            seq: 2,
+            ts: 1_600_000_000_500,
+            turn: Some(1),
+            body: crate::protocol::EventBody::Judged { judgement },
+        };
+        let lines = [
+            r#"{"type":"step_started","seq":1,"ts":1600000000000,"turn":1,"step":"implement","task_id":"t","task":"add x"}"#.to_string(),
+            serde_json::to_string(&judged).unwrap(),
+            r#"{"type":"step_started","seq":3,"ts":1600000001000,"turn":2,"step":"land","task_id":"t","task":"add x"}"#.to_string(),
+        ];
+        let log = dir.path().join(crate::eventlog::LOG_FILE);
+        std::fs::write(log, lines.join("\n") + "\n").unwrap();
+        let facts = |turn| WorkerFacts {
+            worker: "w".into(),
+            branch: None,
+            repository: None,
+            current_turn: Some(turn),
+        };
+        let now = 1_600_000_002_000;
+        let landing = tasks(dir.path(), &facts(2), now).unwrap().rows.remove(0);
+        assert_eq!(landing.standing, Standing::Done, "{landing:#?}");
+        assert_eq!(landing.exit_code, Some(0));
+        assert_eq!(landing.landing, Some(Landing::under_way(now)));
+        let other = tasks(dir.path(), &facts(3), now).unwrap().rows.remove(0);
+        assert_eq!(other.landing, None, "no step of it runs");
+    }
+}

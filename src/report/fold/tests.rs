@@ -13,7 +13,7 @@ use crate::worker::checks::CheckResult;
 use crate::worker::machine::judgement;
 use crate::worker::{Judgement, Phase, Task, WorkerState};
 
-fn event(ts: u64, turn: Option<u64>, body: EventBody<Value>) -> Event<Value> {
+pub(super) fn event(ts: u64, turn: Option<u64>, body: EventBody<Value>) -> Event<Value> {
     Event {
         seq: ts,
         ts,
@@ -22,7 +22,7 @@ fn event(ts: u64, turn: Option<u64>, body: EventBody<Value>) -> Event<Value> {
     }
 }
 
-fn step(ts: u64, id: u64, step: Step, task: &str) -> Event<Value> {
+pub(super) fn step(ts: u64, id: u64, step: Step, task: &str) -> Event<Value> {
     event(
         ts,
         Some(id),
@@ -35,7 +35,7 @@ fn step(ts: u64, id: u64, step: Step, task: &str) -> Event<Value> {
     )
 }
 
-fn started(ts: u64, id: u64, kind: TurnKind) -> Event<Value> {
+pub(super) fn started(ts: u64, id: u64, kind: TurnKind) -> Event<Value> {
     event(
         ts,
         Some(id),
@@ -47,7 +47,7 @@ fn started(ts: u64, id: u64, kind: TurnKind) -> Event<Value> {
     )
 }
 
-fn ended(ts: u64, id: u64, cost: f64) -> Event<Value> {
+pub(super) fn ended(ts: u64, id: u64, cost: f64) -> Event<Value> {
     event(
         ts,
         Some(id),
@@ -69,7 +69,13 @@ fn ended(ts: u64, id: u64, cost: f64) -> Event<Value> {
     )
 }
 
-fn judged(ts: u64, id: u64, task: &str, verdict: Verdict, commits: &[&str]) -> Event<Value> {
+pub(super) fn judged(
+    ts: u64,
+    id: u64,
+    task: &str,
+    verdict: Verdict,
+    commits: &[&str],
+) -> Event<Value> {
     let state = WorkerState {
         phase: match verdict {
             Verdict::Committed => Phase::Done,
@@ -109,7 +115,7 @@ fn fault(ts: u64, turn: Option<u64>, fault: Fault) -> Event<Value> {
     )
 }
 
-fn fold(events: &[Event<Value>]) -> Vec<TaskRow> {
+pub(super) fn fold(events: &[Event<Value>]) -> Vec<TaskRow> {
     let mut ledger = Ledger::new();
     for e in events {
         ledger.observe(e);
