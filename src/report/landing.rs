@@ -134,3 +134,119 @@ pub fn landed_text(commit: &str, target: Option<&str>) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fold::Ledger;
+    use crate::report::{Span, SpanPhase, Standing, Totals, svg, table};
+
+    /// Three tasks done: one landed the morning after, one given up, one never tried.
+    fn morning() -> Vec<TaskRow> {
+        let mut ledger = Ledger::new();
+        for i in 1..=3 {
+            ledger.line(&format!(
+                r#"{{"type":"step_started","seq":{i},"ts":{i}000000,"turn":{i},"step":"plan","task_id":"t{i}","task":"task {i}"}}"#
+            ));
+        }
+        let mut rows = ledger.rows();
+        for (i, row) in rows.iter_mut().enumerate() {
+            row.worker = format!("w{}", i + 1);
+            row.standing = Standing::Done;
+            row.exit_code = Some(0);
+            row.last_ms = row.started_ms + 500_000;
+        }
+        landed(&mut rows[0], "f00dfeedbeef0123", "main", 9_000_000);
+        rows[0].spans.push(Span {
+            phase: SpanPhase::Landing,
+            start_ms: 8_000_000,
+            end_ms: 8_900_000,
+            failure: None,
+        });
+        judged(
+            &mut rows[1],
+            Verdict::NotLanded,
+            "the worker could not resolve <b>a.txt</b>",
+            7_000_000,
+        );
+        rows
+    }
+
+    #[test]
+    fn the_table_has_a_landed_column_once_land_has_been_at_the_tasks() {
+        let rows = morning();
+        let totals = [Totals::of(None, &rows)];
+        assert_eq!((totals[0].landed, totals[0].not_landed), (1, 1));
+        let text = table::text(&rows, &totals, None, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("LANDED"), "{text}");
+        assert!(lines[1].contains("f00dfeedbe"), "{text}");
+        assert!(lines[2].contains("not landed"), "{text}");
+        assert!(lines[4].contains("1 landed, 1 not landed"), "{text}");
+        let markdown = table::markdown(&rows, &totals);
+        assert!(
+            markdown.starts_with("| WORKER | TASK | OUTCOME | EXIT | LANDED |"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("| done | 0 | f00dfeedbe |"), "{markdown}");
+        let html = table::html(&rows, &totals);
+        assert!(html.contains("<th>LANDED</th>"), "{html}");
+        assert!(html.contains("<td>not landed</td>"), "{html}");
+        let never = &rows[2..];
+        let text = table::text(never, &[Totals::of(None, never)], None, false);
+        assert!(!text.contains("LANDED"), "no landing, no column:\n{text}");
+    }
+
+    #[test]
+    fn the_picture_marks_each_landing_at_its_time_on_its_task_s_lane() {
+        let rows = morning();
+        let picture = svg::render(&rows, 10_000_000);
+        let doc = roxmltree::Document::parse(&picture).unwrap_or_else(|e| panic!("{e}"));
+        let marks: Vec<roxmltree::Node> = doc
+            .descendants()
+            .filter(|n| {
+                n.attribute("class")
+                    .is_some_and(|c| c.starts_with("landing "))
+                    && n.parent().is_some_and(|p| {
+                        p.attribute("class").is_some_and(|c| c.starts_with("task "))
+                    })
+            })
+            .collect();
+        let classes: Vec<&str> = marks.iter().filter_map(|n| n.attribute("class")).collect();
+        assert_eq!(
+            classes,
+            ["landing landed", "landing not_landed"],
+            "{picture}"
+        );
+        let title = |n: &roxmltree::Node| -> String {
+            n.first_child()
+                .and_then(|t| t.text())
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(
+            title(&marks[0]).starts_with("landed f00dfeedbe on main at "),
+            "{}",
+            title(&marks[0])
+        );
+        assert!(
+            title(&marks[1]).contains("<b>a.txt</b>"),
+            "escaped, shown as typed"
+        );
+        // The morning after is on the axis: the landed mark is at its right end.
+        let x = |n: &roxmltree::Node| -> f64 {
+            let points = n.attribute("points").unwrap();
+            points.split([' ', ',']).next().unwrap().parse().unwrap()
+        };
+        assert!(x(&marks[0]) > 1_100.0, "{}", x(&marks[0]));
+        assert!(x(&marks[1]) < x(&marks[0]));
+        assert!(picture.contains(r#"class="span landing""#), "{picture}");
+        for legend in ["legend-landing landed", "legend-landing not_landed"] {
+            assert!(picture.contains(legend), "{legend}");
+        }
+        assert!(
+            picture.contains("3 done · 1 landed · 1 not landed"),
+            "{picture}"
+        );
+    }
+}

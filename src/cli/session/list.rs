@@ -243,3 +243,40 @@ pub(crate) fn state_of(row: &WorkerRow, now_ms: u64) -> String {
         (false, None) => row.state.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(state: SessionState, step: Option<Step>, waiting_until_ms: Option<u64>) -> WorkerRow {
+        WorkerRow {
+            state,
+            step,
+            waiting_until_ms,
+            ..stopped("w".into(), None)
+        }
+    }
+
+    #[test]
+    fn a_worker_on_a_landing_step_is_landing() {
+        let now = 1_000_000;
+        let busy = SessionState::Busy;
+        let cases = [
+            (row(busy, Some(Step::Land), None), "landing"),
+            (
+                row(busy, Some(Step::Land), Some(now + 12_000)),
+                "landing, waiting 12s",
+            ),
+            (
+                row(busy, Some(Step::Nudge), Some(now + 12_000)),
+                "waiting 12s",
+            ),
+            (row(busy, Some(Step::Implement), None), "busy"),
+            (row(busy, None, None), "busy"),
+            (row(SessionState::Idle, Some(Step::Land), None), "idle"),
+        ];
+        for (row, said) in cases {
+            assert_eq!(state_of(&row, now), said, "{:?} {:?}", row.step, row.state);
+        }
+    }
+}
