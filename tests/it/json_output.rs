@@ -158,6 +158,11 @@ fn a_worker_waiting_between_nudges_says_until_when() {
     assert!(until > now + 60_000 && until <= now + 600_000, "{status:#}");
     let worker = env.ok(&["session", "list", "--json"]).last_json();
     assert_eq!(worker["waiting_until_ms"], until, "{worker:#}");
+    // Which step runs is told alike by the daemon, the list and `status`.
+    assert_eq!(status["step"], "nudge", "{status:#}");
+    assert_eq!(worker["step"], "nudge", "{worker:#}");
+    let worker_status = env.ok(&["status", "--json"]).last_json();
+    assert_eq!(worker_status["step"], "nudge", "{worker_status:#}");
     // The watch hears of a pause that begins after it opened from the event.
     let told = env
         .events()
@@ -182,4 +187,5 @@ fn a_worker_waiting_between_nudges_says_until_when() {
     assert_eq!(ended.code(), 130, "{ended:?}");
     let status = env.status();
     assert!(status["waiting_until_ms"].is_null(), "{status:#}");
+    assert!(status["step"].is_null(), "{status:#}");
 }

@@ -19,6 +19,7 @@ mod json_output;
 mod keep;
 mod long_run;
 mod many;
+mod morning;
 mod outcomes;
 mod protocol_props;
 mod report;
