@@ -206,3 +206,32 @@ fn latest_exit(state_dir: &std::path::Path, task_id: &str) -> Option<exits::Loop
     let kept = exits::of_task(&exits::load(state_dir), task_id).cloned();
     [logged, kept].into_iter().flatten().max_by_key(|e| e.at_ms)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_landing_under_way_is_said_before_any_landing_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = WorkerState {
+            task: crate::worker::Task {
+                landed: Some("f00dfeedbeef0123".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let landing = |step| landing_of(dir.path(), &state, step);
+        assert_eq!(
+            landing(Some(crate::worker::Step::Land)).as_deref(),
+            Some("landing under way (`leash land`)")
+        );
+        assert_eq!(
+            landing(None).as_deref(),
+            Some("landed f00dfeedbe"),
+            "no log names the target"
+        );
+        let never = landing_of(dir.path(), &WorkerState::default(), None);
+        assert_eq!(never, None);
+    }
+}
