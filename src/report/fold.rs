@@ -472,6 +472,4 @@ fn mark(row: &mut TaskRow, fault: Fault, at_ms: u64) {
 }
 
 #[cfg(test)]
-mod landing_tests;
-#[cfg(test)]
 mod tests;

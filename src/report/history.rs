@@ -46,6 +46,9 @@ pub fn record(
     let path = state_dir.join(HISTORY_FILE);
     let ledger = fold_logs(state_dir)
         .map_err(|e| format!("cannot add the task to {}: {e}", path.display()))?;
+    // What the history cannot give (it is no file yet, or unreadable) the log's rows
+    // stand without; writing to it says what is wrong.
+    let kept = load(state_dir).map(|h| h.rows).unwrap_or_default();
     let mut recorded: Vec<&str> = Vec::new();
     for (task_id, branch) in ended {
         // A task may end twice close together (interrupted, then replaced): the fold
@@ -59,11 +62,10 @@ pub fn record(
         };
         // A log that lost the task's beginning tells only what came after (a landing
         // the morning after): the kept row takes it in, never gives way to it.
-        let mut rows: Vec<TaskRow> = load(state_dir)
-            .map(|h| h.rows)
-            .unwrap_or_default()
-            .into_iter()
+        let mut rows: Vec<TaskRow> = kept
+            .iter()
             .filter(|r| r.task_id == *task_id)
+            .cloned()
             .collect();
         merge(&mut rows, row);
         let Some(row) = rows.pop() else {

@@ -75,6 +75,13 @@ fn land_step(env: &Env, verdict: &str, message: &str, usd: f64) -> Vec<Value> {
     lines
 }
 
+/// What the landing must not change of the task's row.
+fn assert_kept(row: &Value, before: &Value, fields: &[&str]) {
+    for field in fields {
+        assert_eq!(row[field], before[field], "{field}: {row:#}");
+    }
+}
+
 fn append_log(env: &Env, lines: &[Value]) {
     use std::io::Write;
     let log = env.state.join(env.worker_name()).join("events.jsonl");
@@ -99,16 +106,18 @@ fn a_landed_task_is_told_in_every_view_and_stays_done() {
     let landing = land_step(&env, "landed", "landed on main", 0.25);
     append_log(&env, &landing);
     let (row, totals) = task_row(&env);
-    for kept in [
-        "standing",
-        "verdict",
-        "exit_code",
-        "message",
-        "phase",
-        "commits",
-    ] {
-        assert_eq!(row[kept], before[kept], "{kept}: {row:#}");
-    }
+    assert_kept(
+        &row,
+        &before,
+        &[
+            "standing",
+            "verdict",
+            "exit_code",
+            "message",
+            "phase",
+            "commits",
+        ],
+    );
     assert_eq!(row["standing"], "done");
     assert_eq!(
         row["duration_ms"], before["duration_ms"],
@@ -190,16 +199,18 @@ fn a_landing_given_up_in_a_later_log_finds_its_task_in_the_history() {
     assert_eq!(task_row(&env).0, before, "the history kept the task");
     append_log(&env, &landing);
     let (row, totals) = task_row(&env);
-    for kept in [
-        "standing",
-        "verdict",
-        "exit_code",
-        "started_ms",
-        "turns",
-        "commits",
-    ] {
-        assert_eq!(row[kept], before[kept], "{kept}: {row:#}");
-    }
+    assert_kept(
+        &row,
+        &before,
+        &[
+            "standing",
+            "verdict",
+            "exit_code",
+            "started_ms",
+            "turns",
+            "commits",
+        ],
+    );
     assert_eq!(row["landed"], Value::Null);
     assert_eq!(row["landing"]["verdict"], "not_landed", "{row:#}");
     assert_eq!(row["landing"]["message"], "could not resolve a.txt");

@@ -13,7 +13,9 @@ use crate::worker::checks::CheckResult;
 use crate::worker::machine::judgement;
 use crate::worker::{Judgement, Phase, Task, WorkerState};
 
-pub(super) fn event(ts: u64, turn: Option<u64>, body: EventBody<Value>) -> Event<Value> {
+mod landing;
+
+fn event(ts: u64, turn: Option<u64>, body: EventBody<Value>) -> Event<Value> {
     Event {
         seq: ts,
         ts,
@@ -22,7 +24,7 @@ pub(super) fn event(ts: u64, turn: Option<u64>, body: EventBody<Value>) -> Event
     }
 }
 
-pub(super) fn step(ts: u64, id: u64, step: Step, task: &str) -> Event<Value> {
+fn step(ts: u64, id: u64, step: Step, task: &str) -> Event<Value> {
     event(
         ts,
         Some(id),
@@ -35,7 +37,7 @@ pub(super) fn step(ts: u64, id: u64, step: Step, task: &str) -> Event<Value> {
     )
 }
 
-pub(super) fn started(ts: u64, id: u64, kind: TurnKind) -> Event<Value> {
+fn started(ts: u64, id: u64, kind: TurnKind) -> Event<Value> {
     event(
         ts,
         Some(id),
@@ -47,7 +49,7 @@ pub(super) fn started(ts: u64, id: u64, kind: TurnKind) -> Event<Value> {
     )
 }
 
-pub(super) fn ended(ts: u64, id: u64, cost: f64) -> Event<Value> {
+fn ended(ts: u64, id: u64, cost: f64) -> Event<Value> {
     event(
         ts,
         Some(id),
@@ -69,13 +71,7 @@ pub(super) fn ended(ts: u64, id: u64, cost: f64) -> Event<Value> {
     )
 }
 
-pub(super) fn judged(
-    ts: u64,
-    id: u64,
-    task: &str,
-    verdict: Verdict,
-    commits: &[&str],
-) -> Event<Value> {
+fn judged(ts: u64, id: u64, task: &str, verdict: Verdict, commits: &[&str]) -> Event<Value> {
     let state = WorkerState {
         phase: match verdict {
             Verdict::Committed => Phase::Done,
@@ -103,6 +99,24 @@ pub(super) fn judged(
     event(ts, Some(id), EventBody::Judged { judgement })
 }
 
+/// `true` passed, in 400 ms, ending at `ts`.
+fn passed_check(ts: u64, id: u64) -> Event<Value> {
+    event(
+        ts,
+        Some(id),
+        EventBody::ChecksRan {
+            checks: vec![CheckResult {
+                command: "true".into(),
+                exit_code: Some(0),
+                timed_out: false,
+                duration_ms: 400,
+                output_tail: String::new(),
+                disturbed: None,
+            }],
+        },
+    )
+}
+
 fn fault(ts: u64, turn: Option<u64>, fault: Fault) -> Event<Value> {
     event(
         ts,
@@ -115,7 +129,7 @@ fn fault(ts: u64, turn: Option<u64>, fault: Fault) -> Event<Value> {
     )
 }
 
-pub(super) fn fold(events: &[Event<Value>]) -> Vec<TaskRow> {
+fn fold(events: &[Event<Value>]) -> Vec<TaskRow> {
     let mut ledger = Ledger::new();
     for e in events {
         ledger.observe(e);
@@ -137,20 +151,7 @@ fn a_task_through_plan_implement_and_a_nudge_is_one_row_with_its_figures() {
         step(6_000, 3, Step::Nudge, "add x"),
         started(6_010, 3, TurnKind::Nudge),
         ended(7_000, 3, 0.05),
-        event(
-            7_500,
-            Some(3),
-            EventBody::ChecksRan {
-                checks: vec![CheckResult {
-                    command: "true".into(),
-                    exit_code: Some(0),
-                    timed_out: false,
-                    duration_ms: 400,
-                    output_tail: String::new(),
-                    disturbed: None,
-                }],
-            },
-        ),
+        passed_check(7_500, 3),
         judged(7_501, 3, "add x", Verdict::Committed, &["c2", "c1"]),
     ]);
     assert_eq!(rows.len(), 1, "{rows:#?}");

@@ -4,12 +4,10 @@
 
 use serde_json::Value;
 
-use super::tests::{ended, event, fold, judged, started, step};
 use super::*;
 use crate::report::history;
 use crate::report::landing::Landing;
 use crate::worker::Judgement;
-use crate::worker::checks::CheckResult;
 
 /// The task `add x`, planned and done by step 2 at 5_001.
 fn done_task() -> Vec<Event<Value>> {
@@ -59,25 +57,21 @@ fn handed_back_and_landed() -> Vec<Event<Value>> {
         step(50_000, 7, Step::Land, "add x"),
         started(50_010, 7, TurnKind::Land),
         ended(52_000, 7, 0.30),
-        event(
-            52_500,
-            Some(7),
-            EventBody::ChecksRan {
-                checks: vec![CheckResult {
-                    command: "true".into(),
-                    exit_code: Some(0),
-                    timed_out: false,
-                    duration_ms: 400,
-                    output_tail: String::new(),
-                    disturbed: None,
-                }],
-            },
-        ),
+        passed_check(52_500, 7),
         land_judged(52_501, 7, Verdict::Landable, "resolved"),
         step(60_000, 8, Step::Land, "add x"),
         landed(60_010, Some(8), "f00dfeedbeef0123"),
         land_judged(60_011, 8, Verdict::Landed, "landed on main"),
     ]
+}
+
+/// The row's stretches from `ms` on: phase, start, end.
+fn spans_after(row: &TaskRow, ms: u64) -> Vec<(SpanPhase, u64, u64)> {
+    row.spans
+        .iter()
+        .filter(|s| s.start_ms >= ms)
+        .map(|s| (s.phase, s.start_ms, s.end_ms))
+        .collect()
 }
 
 fn assert_done_as_before(row: &TaskRow) {
@@ -124,14 +118,8 @@ fn a_task_done_then_landed_in_the_same_log_keeps_its_standing_and_tells_the_land
         (1, 0),
         "the landing checks ran for the task"
     );
-    let landing: Vec<(SpanPhase, u64, u64)> = row
-        .spans
-        .iter()
-        .filter(|s| s.start_ms >= 50_000)
-        .map(|s| (s.phase, s.start_ms, s.end_ms))
-        .collect();
     assert_eq!(
-        landing,
+        spans_after(row, 50_000),
         [
             (SpanPhase::Landing, 50_010, 52_000),
             (SpanPhase::Checks, 52_100, 52_500)
@@ -188,14 +176,8 @@ fn a_landing_compaction_and_its_cost_go_to_the_landing() {
         row.cost
     );
     assert_eq!(row.turns, 4);
-    let landing: Vec<(SpanPhase, u64, u64)> = row
-        .spans
-        .iter()
-        .filter(|s| s.start_ms >= 50_000)
-        .map(|s| (s.phase, s.start_ms, s.end_ms))
-        .collect();
     assert_eq!(
-        landing,
+        spans_after(row, 50_000),
         [
             (SpanPhase::Landing, 50_010, 51_000),
             (SpanPhase::Landing, 51_010, 52_000)
