@@ -27,6 +27,8 @@ pub enum TurnKind {
     Compact,
     /// A worker's review of its committed work (read-only, on the plan model).
     Review,
+    /// Judging the green attempts of a best-of-N loop (read-only, on the plan model).
+    Judge,
 }
 
 impl std::fmt::Display for TurnKind {
@@ -38,6 +40,7 @@ impl std::fmt::Display for TurnKind {
             TurnKind::Nudge => "nudge",
             TurnKind::Compact => "compact",
             TurnKind::Review => "review",
+            TurnKind::Judge => "judge",
         })
     }
 }

@@ -366,7 +366,7 @@ fn span_phase(kind: TurnKind, step: Option<Step>) -> Option<SpanPhase> {
     Some(match (kind, step) {
         (TurnKind::Plan, _) | (TurnKind::Compact, Some(Step::Plan)) => SpanPhase::Planning,
         (TurnKind::Implement | TurnKind::Nudge | TurnKind::Compact, _) => SpanPhase::Implementing,
-        (TurnKind::Review, _) => SpanPhase::Review,
+        (TurnKind::Review | TurnKind::Judge, _) => SpanPhase::Review,
         (TurnKind::User, _) => return None,
     })
 }

@@ -4,6 +4,7 @@
 //! conversation and this state) as the pure [`machine`] decides; `leash loop` strings
 //! them together by the same machine's rules.
 
+pub mod attempts;
 pub mod checks;
 pub mod machine;
 pub mod observe;
@@ -66,6 +67,8 @@ pub enum Step {
     Plan,
     Implement,
     Nudge,
+    /// Judging a best-of-N loop's green attempts.
+    Judge,
 }
 
 impl std::fmt::Display for Step {
@@ -74,6 +77,7 @@ impl std::fmt::Display for Step {
             Step::Plan => "plan",
             Step::Implement => "implement",
             Step::Nudge => "nudge",
+            Step::Judge => "judge",
         })
     }
 }
@@ -105,6 +109,8 @@ pub enum Verdict {
     ChangesRequested,
     /// The nudges ran out and the task was planned again: implementing starts over.
     Rescoped,
+    /// The plan model chose among a best-of-N loop's green attempts.
+    Judged,
     /// Another task is under way on this worker: the step was refused.
     Busy,
     /// The worker has no task to implement: the step was refused (plan one first).
@@ -125,14 +131,18 @@ impl Verdict {
     pub fn concerns_the_work(self) -> bool {
         !matches!(
             self,
-            Verdict::NothingToDo | Verdict::Busy | Verdict::Replaced | Verdict::NoTask
+            Verdict::NothingToDo
+                | Verdict::Busy
+                | Verdict::Replaced
+                | Verdict::NoTask
+                | Verdict::Judged
         )
     }
 
     /// The exit code of a command whose last word is this verdict.
     pub fn exit_code(self) -> u8 {
         match self {
-            Verdict::Planned | Verdict::Committed | Verdict::NothingToDo => 0,
+            Verdict::Planned | Verdict::Committed | Verdict::NothingToDo | Verdict::Judged => 0,
             Verdict::Uncommitted
             | Verdict::NoChanges
             | Verdict::ChecksFailed
@@ -181,6 +191,9 @@ pub struct Judgement {
     /// The checks of the worker's latest commit (empty when none ran).
     #[serde(default)]
     pub checks: Vec<CheckResult>,
+    /// A judge step's answer: the attempt it named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pick: Option<attempts::Pick>,
 }
 
 /// One worker step as a client asks for it.
@@ -201,6 +214,11 @@ pub enum WorkerStep {
         reasons: Vec<String>,
         /// The git hooks that fired the nudge.
         events: Vec<String>,
+    },
+    /// Choose among a best-of-N loop's green attempts, in the conversation that
+    /// planned them.
+    Judge {
+        candidates: Vec<attempts::Candidate>,
     },
 }
 
@@ -235,6 +253,7 @@ impl WorkerStep {
             WorkerStep::Plan { .. } => Step::Plan,
             WorkerStep::Implement { .. } => Step::Implement,
             WorkerStep::Nudge { .. } => Step::Nudge,
+            WorkerStep::Judge { .. } => Step::Judge,
         }
     }
 }
@@ -320,7 +339,7 @@ impl TurnConfig {
     /// with the implementing tools.
     pub fn settings(&self, kind: TurnKind) -> TurnSettings {
         match kind {
-            TurnKind::Plan | TurnKind::Review => TurnSettings {
+            TurnKind::Plan | TurnKind::Review | TurnKind::Judge => TurnSettings {
                 model: Some(self.plan_model.clone()),
                 permission_mode: Some(self.plan_permission_mode.clone()),
                 allowed_tools: None,
@@ -369,6 +388,10 @@ pub struct WorkerState {
     /// A turn of the work that was sent and has not ended yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight: Option<InFlight>,
+    /// The worker this one is an attempt of (`loop --attempts`), while it is one: never
+    /// a candidate for `land --all`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_of: Option<String>,
     /// The prompt of the turn in flight, as it was sent: a step that goes on from the
     /// turn continues it if claude's conversation holds this, else sends it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -394,6 +417,8 @@ pub enum InFlight {
     Review,
     /// Planning the task again after the nudges ran out.
     Rescope,
+    /// Judging a best-of-N loop's green attempts.
+    Judge,
 }
 
 impl InFlight {
@@ -404,6 +429,7 @@ impl InFlight {
             InFlight::Implement => TurnKind::Implement,
             InFlight::Nudge { .. } => TurnKind::Nudge,
             InFlight::Review => TurnKind::Review,
+            InFlight::Judge => TurnKind::Judge,
         }
     }
 }
@@ -513,6 +539,9 @@ pub struct TaskCost {
     /// Reviews of committed work.
     #[serde(default)]
     pub review_usd: f64,
+    /// Judging a best-of-N loop's attempts.
+    #[serde(default)]
+    pub judge_usd: f64,
     /// The budget the latest step ran under, if it had one.
     #[serde(default)]
     pub budget_usd: Option<f64>,
@@ -521,7 +550,7 @@ pub struct TaskCost {
 impl TaskCost {
     /// The whole task so far.
     pub fn total_usd(&self) -> f64 {
-        self.plan_usd + self.implement_usd + self.nudges_usd + self.review_usd
+        self.plan_usd + self.implement_usd + self.nudges_usd + self.review_usd + self.judge_usd
     }
 
     /// Adds a turn's cost to the phase its kind belongs to.
@@ -531,6 +560,7 @@ impl TaskCost {
             TurnKind::Plan => &mut self.plan_usd,
             TurnKind::Nudge => &mut self.nudges_usd,
             TurnKind::Review => &mut self.review_usd,
+            TurnKind::Judge => &mut self.judge_usd,
             TurnKind::Implement | TurnKind::User | TurnKind::Compact => &mut self.implement_usd,
         };
         *phase += usd;
@@ -552,8 +582,12 @@ impl TaskCost {
             0.0 => String::new(),
             review => format!(", review {}", usd(review)),
         };
+        let judge = match self.judge_usd {
+            0.0 => String::new(),
+            judge => format!(", judge {}", usd(judge)),
+        };
         format!(
-            "{} (plan {}, implement {}, nudges {}{review}){budget}",
+            "{} (plan {}, implement {}, nudges {}{review}{judge}){budget}",
             usd(self.total_usd()),
             usd(self.plan_usd),
             usd(self.implement_usd),
