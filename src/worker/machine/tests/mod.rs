@@ -235,6 +235,7 @@ fn with_task(phase: Phase, task: Option<&str>) -> WorkerState {
 mod budgets;
 mod compaction;
 mod gates;
+mod judge;
 mod implement;
 mod looping;
 mod nudge;
