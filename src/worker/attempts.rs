@@ -30,6 +30,12 @@ pub struct AttemptSet {
     pub task_id: String,
     /// How many attempts (`--attempts`).
     pub attempts: u32,
+    /// The commit the attempts branch from.
+    #[serde(default)]
+    pub base: Option<String>,
+    /// What planning cost: every attempt's task cost begins with it.
+    #[serde(default)]
+    pub plan_usd: f64,
     /// The attempts that ended, in the order they did.
     #[serde(default)]
     pub ended: Vec<AttemptEnd>,
@@ -123,6 +129,8 @@ impl AttemptSet {
         AttemptSet {
             task_id,
             attempts,
+            base: None,
+            plan_usd: 0.0,
             ended: Vec::new(),
             chosen: None,
             done: false,

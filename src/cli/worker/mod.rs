@@ -2,6 +2,7 @@
 //! the worker's conversation. What they share: where the task comes from, running one
 //! step and reporting its judgement.
 
+pub mod attempts;
 pub mod implement;
 pub mod nudge;
 pub mod plan;

@@ -13,7 +13,8 @@ use crate::client::Target;
 use crate::error::{Error, ErrorKind};
 use crate::protocol::Request;
 use crate::settings::Name;
-use crate::worker::machine::{loop_next, loop_start};
+use crate::settings::{Resolved, Settings};
+use crate::worker::machine::{LoopNext, loop_next, loop_start};
 use crate::worker::{Phase, WorkerState, WorkerStep};
 
 pub const EXAMPLES: &str = "Examples:
@@ -21,6 +22,7 @@ pub const EXAMPLES: &str = "Examples:
   leash loop --task-file TASK.md --max-nudges 3
   leash loop --step                      # ask before each phase
   leash loop --check \"cargo test\" --review --rescopes 1 --task \"...\"   # done means green
+  leash --worker parser loop --attempts 3 --check \"cargo test\" --task \"Speed up the parser\"   # best of three
   leash loop --json --task \"...\" | jq -c 'select(.type == \"judged\") | .judgement.verdict'
   # the same by hand, in bash:
   leash plan --task \"Fix the flaky test\" && until leash implement; do leash nudge || exit $?; done";
@@ -34,8 +36,20 @@ pub struct LoopArgs {
     #[arg(long, value_name = "N", help = with_default("Nudges per implement phase before giving up with exit code 10", Name::max_nudges))]
     pub max_nudges: Option<u32>,
     /// Ask before each phase (needs a terminal)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "attempts")]
     pub step: bool,
+    /// Best of N (2 to 8): plan once, fork the plan into workers NAME-1 … NAME-N, each
+    /// in its own worktree, implement them side by side, have the plan model judge the
+    /// green ones, and keep the winner as NAME (implies --worktree)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(2..=8))]
+    pub attempts: Option<u32>,
+    /// With --attempts: at most N attempts at a time [default: all of them]
+    #[arg(long, value_name = "N", requires = "attempts", value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: Option<u32>,
+    /// With --attempts: keep the losing attempts as workers NAME-k (their tips are kept
+    /// under refs/leash/attempts/ either way)
+    #[arg(long, requires = "attempts")]
+    pub keep_attempts: bool,
     #[arg(long, value_name = "MODEL", help = with_default("Model for planning", Name::plan_model))]
     pub plan_model: Option<String>,
     #[arg(long, value_name = "MODEL", help = with_default("Model for implementing and nudging", Name::implement_model))]
@@ -65,6 +79,9 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     ];
     flags.extend(args.gates.flags());
     let settings = settings(&flags)?;
+    if let Some(n) = args.attempts {
+        return super::attempts::run(&args, n, task, &settings, global, out);
+    }
     let config = settings.1.worker_config();
     let target = args.worktree.apply(target(global)?, global, &settings.1)?;
     // A new task replaces a damaged state (the daemon keeps the file aside).
@@ -75,36 +92,98 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     // A loop run again on the task whose plan is under way resumes that plan, by its id:
     // the daemon may still run the first loop's plan step, and the task is planned once.
     let same_task = task.is_none() || task == state.task.text;
-    let mut resume_plan_of = (state.phase == Phase::Planning && same_task && !args.fresh)
+    let resume_plan_of = (state.phase == Phase::Planning && same_task && !args.fresh)
         .then(|| state.task.id.clone())
         .flatten();
-    let mut next = loop_start(&state, task, args.fresh, &config).ok_or_else(no_task)?;
+    let next = loop_start(&state, task, args.fresh, &config).ok_or_else(no_task)?;
     // The task this loop works on: the one under way, until it plans its own.
     let mut task_id = state.task.id.clone();
 
-    let mut phase = state.phase;
-    let mut last_message = state.last.map(|j| j.message).unwrap_or_default();
+    let mut run = Drive {
+        target: &target,
+        settings: &settings,
+        out,
+        fresh: args.fresh,
+        ask: args.step,
+        budget: None,
+    };
     let ended = block_on(async {
+        let ended = run
+            .steps(next, &mut task_id, resume_plan_of, state.phase, state.last.map(|j| j.message))
+            .await?;
+        if out.json {
+            out.json(&Finished {
+                exit_code: ended.code,
+                phase: ended.phase,
+                message: ended.message.clone(),
+            });
+        } else if let Some(said) = &ended.said {
+            out.note(said);
+        }
+        Ok(ended.code)
+    });
+    record_exit(&target, task_id, &ended);
+    ended
+}
+
+/// How a run of steps ended: its exit code, the phase, and why (`said`: when no step
+/// just said it).
+pub(super) struct Ended {
+    pub code: u8,
+    pub phase: Phase,
+    pub message: String,
+    pub said: Option<String>,
+}
+
+/// Runs a worker's steps by the loop's rules, from `next` until one ends the loop.
+pub(super) struct Drive<'a> {
+    pub target: &'a Target,
+    pub settings: &'a (Resolved, Settings),
+    pub out: &'a Output,
+    /// A plan replaces the task under way.
+    pub fresh: bool,
+    /// Ask before each phase (`--step`).
+    pub ask: bool,
+    /// What the task may still spend, asked before each step (a best-of-N attempt's
+    /// share of the shared pool); `None`: the task's own `--budget`.
+    pub budget: Option<&'a (dyn Fn() -> f64 + Sync)>,
+}
+
+impl Drive<'_> {
+    /// `task_id` is the task this run works on, until it plans its own (then it is
+    /// set); `resume_plan_of`: the plan under way it resumes.
+    pub async fn steps(
+        &mut self,
+        mut next: LoopNext,
+        task_id: &mut Option<String>,
+        mut resume_plan_of: Option<String>,
+        mut phase: Phase,
+        last_message: Option<String>,
+    ) -> Result<Ended, Error> {
+        let mut last_message = last_message.unwrap_or_default();
+        let config = self.settings.1.worker_config();
         loop {
             let description = next.describe(&config);
-            let step = match next.into_step(args.fresh) {
+            let step = match next.into_step(self.fresh) {
                 Ok(step) => step,
-                Err((code, message)) => {
-                    if out.json {
-                        out.json(&Finished {
-                            exit_code: code,
-                            phase,
-                            message: message.unwrap_or(last_message),
-                        });
-                    } else if let Some(message) = message {
-                        out.note(message);
-                    }
-                    return Ok(code);
+                Err((code, said)) => {
+                    return Ok(Ended {
+                        code,
+                        phase,
+                        message: said.clone().unwrap_or(last_message),
+                        said,
+                    });
                 }
             };
-            if args.step && !confirm(&format!("next: {description}. Go on?"))? {
-                out.note("stopped before the next phase; `leash loop` resumes here");
-                return Ok(ErrorKind::Interrupted.exit_code());
+            if self.ask && !confirm(&format!("next: {description}. Go on?"))? {
+                self.out
+                    .note("stopped before the next phase; `leash loop` resumes here");
+                return Ok(Ended {
+                    code: ErrorKind::Interrupted.exit_code(),
+                    phase,
+                    message: "stopped before the next phase".to_string(),
+                    said: None,
+                });
             }
             let planning = matches!(step, WorkerStep::Plan { .. });
             // A plan starts the task this loop works on: it names no earlier one (sent
@@ -114,7 +193,14 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
                 false => task_id.clone(),
                 true => resume_plan_of.take(),
             };
-            let judgement = run_step(&target, step, mine, &settings, false, out).await?;
+            let judgement = match self.budget {
+                Some(left) => {
+                    let (resolved, mut settings) = self.settings.clone();
+                    settings.task_budget_usd = Some(left());
+                    run_step(self.target, step, mine, &(resolved, settings), false, self.out).await?
+                }
+                None => run_step(self.target, step, mine, self.settings, false, self.out).await?,
+            };
             if planning && judgement.verdict.concerns_the_work() {
                 task_id.clone_from(&judgement.task_id);
             }
@@ -122,9 +208,7 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
             last_message = judgement.message.clone();
             next = loop_next(&judgement);
         }
-    });
-    record_exit(&target, task_id, &ended);
-    ended
+    }
 }
 
 /// Keeps the code this loop exits with beside its task, for `report` and `status`: a
@@ -132,7 +216,7 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
 /// task yet; the worker's state names the one it began. The daemon, when one answers,
 /// writes it into the event log; else it is kept in the state dir, under its lock (no
 /// daemon is started just for this).
-fn record_exit(target: &Target, task_id: Option<String>, ended: &Result<u8, Error>) {
+pub(super) fn record_exit(target: &Target, task_id: Option<String>, ended: &Result<u8, Error>) {
     let state_dir = &target.state_dir;
     let exit_code = match ended {
         Ok(code) => *code,
