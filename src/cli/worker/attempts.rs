@@ -182,7 +182,7 @@ impl Attempts<'_> {
         loop {
             match set.next() {
                 Next::Run(pending) => {
-                    if let Some(code) = self.run_attempts(&mut set, pending)? {
+                    if let Some(code) = self.run_attempts(&mut set, pending).await? {
                         return Ok(code);
                     }
                 }
@@ -259,10 +259,16 @@ impl Attempts<'_> {
     /// Forks the attempts that do not exist yet, then runs the pending ones, at most
     /// `parallel` at a time, each in its own thread and daemon; each one's end is saved
     /// as it comes. `Some(code)`: interrupted, the set saved as far as it got.
-    fn run_attempts(&self, set: &mut AttemptSet, pending: Vec<u32>) -> Result<Option<u8>, Error> {
+    async fn run_attempts(
+        &self,
+        set: &mut AttemptSet,
+        pending: Vec<u32>,
+    ) -> Result<Option<u8>, Error> {
         for &k in &pending {
-            block_on(self.fork_if_missing(k))?;
+            self.fork_if_missing(k).await?;
         }
+        // Each attempt runs on a thread of its own, with a runtime of its own; this one
+        // only waits for them.
         let queue = Mutex::new(pending.iter().copied().collect::<VecDeque<u32>>());
         let (tx, rx) = mpsc::channel::<(u32, Result<AttemptEnd, Error>)>();
         let set_now = Mutex::new(set.clone());
@@ -277,7 +283,11 @@ impl Attempts<'_> {
                         let Some(k) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
                             return;
                         };
-                        let ended = block_on(self.attempt(k, set_now));
+                        let ended = block_on(self.attempt(k, set_now)).map(|(end, target, task)| {
+                            // Outside the attempt's runtime: it tells the daemon on one of its own.
+                            record_exit(&target, task, &Ok(end.exit_code));
+                            end
+                        });
                         if tx.send((k, ended)).is_err() {
                             return;
                         }
@@ -383,7 +393,11 @@ impl Attempts<'_> {
     }
 
     /// One attempt's loop, from where its worker is, to its end.
-    async fn attempt(&self, k: u32, set: &Mutex<AttemptSet>) -> Result<AttemptEnd, Error> {
+    async fn attempt(
+        &self,
+        k: u32,
+        set: &Mutex<AttemptSet>,
+    ) -> Result<(AttemptEnd, Target, Option<String>), Error> {
         let target = self.attempt_target(k)?;
         let state = WorkerState::load(&target.state_dir)?;
         let config = self.settings.1.worker_config();
@@ -410,7 +424,6 @@ impl Attempts<'_> {
         let ended = drive
             .steps(next, &mut task_id, None, state.phase, None)
             .await?;
-        record_exit(&target, task_id, &Ok(ended.code));
         let after = WorkerState::load(&target.state_dir)?;
         let branch = format!("leash/{}", target.worker);
         let tip = crate::git::branch_tip(&self.repo, &branch)?;
@@ -419,7 +432,7 @@ impl Attempts<'_> {
             (Some(base), Some(tip)) => crate::git::changed_lines(&self.repo, base, tip)?,
             _ => 0,
         };
-        Ok(AttemptEnd {
+        let end = AttemptEnd {
             k,
             exit_code: ended.code,
             phase: ended.phase,
@@ -428,7 +441,8 @@ impl Attempts<'_> {
             cost_usd: (after.task.cost.total_usd() - plan_usd).max(0.0),
             changed_lines,
             tip,
-        })
+        };
+        Ok((end, target, task_id))
     }
 
     /// What each attempt's own turns cost so far (`but`: leave that one out).
