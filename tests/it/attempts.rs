@@ -159,3 +159,207 @@ fn three_attempts_one_failing_the_judge_keeps_the_one_it_names() {
     assert_eq!(again.code(), 0, "{again:?}");
     assert_eq!(env.turns().len(), turns);
 }
+
+fn with(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut args = LOOP.to_vec();
+    let task = args.len() - 2;
+    for (i, arg) in extra.iter().enumerate() {
+        args.insert(task + i, arg);
+    }
+    args
+}
+
+fn plan_and_judge(env: &Env, judge: &[&str]) {
+    let mut lines = vec!["reply 1. write ok.txt\\n2. commit it"];
+    lines.extend_from_slice(judge);
+    script(env, "bo", &lines);
+}
+
+#[test]
+fn a_judge_naming_no_green_attempt_twice_leaves_it_to_the_fewest_changed_lines() {
+    let env = env();
+    plan_and_judge(&env, &["reply They are both fine.", "reply LEASH-WINNER: 1"]);
+    attempt(&env, 1, false);
+    script(
+        &env,
+        "bo-2",
+        &["write ok.txt 2; write a2.txt 2; write b2.txt 2; write c2.txt 2; commit attempt 2"],
+    );
+    attempt(&env, 3, true);
+    let run = env.leash(LOOP);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let winner = run.json_lines().into_iter().find(|l| l["type"] == "winner").unwrap();
+    assert_eq!(winner["k"], 3, "{winner}");
+    assert_eq!(winner["chosen_by"], "fewest_lines", "{winner}");
+    let judged = env
+        .prompts_received()
+        .iter()
+        .filter(|p| p.contains("LEASH-WINNER"))
+        .count();
+    assert_eq!(judged, 2, "asked once more, then no more");
+    assert_eq!(git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]), "attempt 3");
+}
+
+#[test]
+fn no_green_attempt_exits_10_and_keeps_every_attempt() {
+    let env = env();
+    plan_and_judge(&env, &[]);
+    for k in 1..=3 {
+        attempt(&env, k, false);
+    }
+    let run = env.leash(LOOP);
+    assert_eq!(run.code(), 10, "{run:?}");
+    let lines = run.json_lines();
+    assert_eq!(of_type(&lines, "attempt").len(), 3);
+    assert!(of_type(&lines, "winner").is_empty());
+    assert_eq!(lines.last().unwrap()["exit_code"], 10);
+    assert!(
+        !env.prompts_received().iter().any(|p| p.contains("LEASH-WINNER")),
+        "no judge"
+    );
+    let refs = branches(&env);
+    for k in 1..=3 {
+        assert!(refs.contains(&format!("refs/heads/leash/bo-{k}")), "{refs}");
+    }
+    assert_eq!(workers(&env), ["bo", "bo-1", "bo-2", "bo-3"]);
+    // Run again: nothing is re-run, the answer is the same.
+    let turns = env.turns().len();
+    assert_eq!(env.leash(LOOP).code(), 10);
+    assert_eq!(env.turns().len(), turns);
+}
+
+#[test]
+fn a_taken_attempt_name_is_refused_before_any_turn() {
+    let env = env();
+    plan_and_judge(&env, &[]);
+    git(&env.repo, &["branch", "leash/bo-2"]);
+    let run = env.leash(LOOP);
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(run.stdout.contains("leash/bo-2"), "{run:?}");
+    assert!(env.turns().is_empty(), "no turn was spent");
+
+    let long = "w".repeat(63);
+    let mut args = LOOP.to_vec();
+    args[1] = &long;
+    let run = env.leash(&args);
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(env.turns().is_empty(), "no turn was spent");
+}
+
+#[test]
+fn an_attempt_whose_claude_dies_goes_on_and_can_win() {
+    let env = env();
+    plan_and_judge(&env, &[]);
+    attempt(&env, 1, false);
+    script(
+        &env,
+        "bo-2",
+        &["write ok.txt half; crash", "write ok.txt whole; commit attempt 2"],
+    );
+    attempt(&env, 3, false);
+    let run = env.leash(LOOP);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let winner = run.json_lines().into_iter().find(|l| l["type"] == "winner").unwrap();
+    assert_eq!((&winner["k"], &winner["chosen_by"]), (&2.into(), &"alone".into()));
+    assert_eq!(git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]), "attempt 2");
+}
+
+#[test]
+fn the_budget_is_one_pool_for_the_plan_and_every_attempt() {
+    let env = env();
+    plan_and_judge(&env, &[]);
+    for k in 1..=3 {
+        script(
+            &env,
+            &format!("bo-{k}"),
+            &[&format!("cost 0.4; write a{k}.txt; commit attempt {k}"), "cost 0.4; reply more"],
+        );
+    }
+    let run = env.leash(&with(&["--budget", "1.00"]));
+    assert_eq!(run.code(), 13, "{run:?}");
+    let lines = run.json_lines();
+    let attempts = of_type(&lines, "attempt");
+    assert!(
+        attempts.iter().any(|a| a["exit_code"] == 13),
+        "the pool stopped them: {attempts:?}"
+    );
+    let spent: f64 = attempts.iter().map(|a| a["cost_usd"].as_f64().unwrap()).sum();
+    assert!(spent < 1.0 + 0.4 * 3.0, "no turn beyond the running ones: {spent}");
+    let nudges = env
+        .prompts_received()
+        .iter()
+        .filter(|p| p.contains("check") && !p.starts_with("Plan") && !p.starts_with("Implement"))
+        .count();
+    assert!(nudges < 3, "not every attempt was nudged on an empty pool: {nudges}");
+}
+
+#[test]
+fn kept_attempts_stay_as_workers_that_say_whose_attempts_they_are() {
+    let env = env();
+    plan_and_judge(&env, &["reply LEASH-WINNER: 2"]);
+    attempt(&env, 1, false);
+    attempt(&env, 2, true);
+    attempt(&env, 3, true);
+    let run = env.leash(&with(&["--keep-attempts"]));
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert_eq!(workers(&env), ["bo", "bo-1", "bo-3"]);
+    for k in [1, 3] {
+        let status = env
+            .ok(&["--worker", &format!("bo-{k}"), "status", "--json"])
+            .last_json();
+        assert_eq!(status["attempt_of"], "bo", "{status}");
+    }
+    let refs = branches(&env);
+    assert!(refs.contains("refs/heads/leash/bo-3"), "{refs}");
+    assert!(refs.contains("refs/leash/attempts/bo-3"), "{refs}");
+    assert_eq!(git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]), "attempt 2");
+}
+
+#[test]
+fn a_judge_turn_cut_off_by_a_dead_daemon_is_continued() {
+    let env = env();
+    plan_and_judge(&env, &["stream 1 10; kill_daemon", "reply LEASH-WINNER: 3"]);
+    attempt(&env, 1, true);
+    attempt(&env, 2, false);
+    attempt(&env, 3, true);
+    let run = env.leash(LOOP);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let prompts = env.prompts_received();
+    let judge_prompts = prompts.iter().filter(|p| p.contains("LEASH-WINNER: N")).count();
+    assert_eq!(judge_prompts, 1, "the judge prompt went out once: {prompts:?}");
+    assert!(
+        prompts.iter().any(|p| p.starts_with("Your last step was cut off")),
+        "continued: {prompts:?}"
+    );
+    assert_eq!(git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]), "attempt 3");
+}
+
+#[test]
+fn a_loop_killed_during_its_attempts_goes_on_without_a_second_plan() {
+    let env = env();
+    plan_and_judge(&env, &["reply LEASH-WINNER: 1"]);
+    for k in 1..=3 {
+        script(
+            &env,
+            &format!("bo-{k}"),
+            &[&format!("sleep 1500; write ok.txt {k}; commit attempt {k}")],
+        );
+    }
+    let child = env.spawn(LOOP);
+    env.wait_until("every attempt is implementing", || {
+        env.turns()
+            .iter()
+            .filter(|t| t["prompt"].as_str().is_some_and(|p| p.starts_with("Implement")))
+            .count()
+            == 3
+    });
+    crate::support::signal(child.id(), libc::SIGKILL);
+    let _ = crate::support::finish(child, std::time::Duration::from_secs(10));
+    let run = env.leash(LOOP);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let prompts = env.prompts_received();
+    assert_eq!(prompts.iter().filter(|p| p.starts_with("Plan the task")).count(), 1);
+    let implements = prompts.iter().filter(|p| p.starts_with("Implement")).count();
+    assert_eq!(implements, 3, "no attempt began twice: {prompts:?}");
+    assert_eq!(git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]), "attempt 1");
+}
