@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
 
-use super::run_loop::{Drive, LoopArgs, record_exit};
+use super::drive::{Drive, record_exit};
 use super::{no_task, run_step};
 use crate::cli::common::block_on;
 use crate::cli::json::{AttemptLine, Finished, WinnerLine};
@@ -42,9 +42,20 @@ struct Attempts<'a> {
     out: &'a Output,
 }
 
+/// What `loop --attempts` was asked for.
+pub struct AttemptArgs {
+    /// How many attempts.
+    pub n: u32,
+    /// At most this many at a time (default: all).
+    pub parallel: Option<u32>,
+    /// Keep the losers as workers.
+    pub keep: bool,
+    /// Start the task over.
+    pub fresh: bool,
+}
+
 pub fn run(
-    args: &LoopArgs,
-    n: u32,
+    args: &AttemptArgs,
     task: Option<String>,
     settings: &(Resolved, Settings),
     global: &Global,
@@ -54,9 +65,9 @@ pub fn run(
     let repo = crate::git::work_tree(&crate::cli::common::current_dir()?)?;
     let repo = main_work_tree(&repo);
     let ctx = Attempts {
-        n,
-        parallel: args.parallel.map_or(n as usize, |p| p.max(1) as usize),
-        keep: args.keep_attempts,
+        n: args.n,
+        parallel: args.parallel.map_or(args.n as usize, |p| p.max(1) as usize),
+        keep: args.keep,
         name,
         settings,
         repo,
@@ -69,7 +80,7 @@ pub fn run(
     let set = match saved {
         Some(set) => set,
         None => {
-            ctx.names_free(n)?;
+            ctx.names_free(args.n)?;
             match block_on(ctx.plan(&state, task, args.fresh))? {
                 Ok(set) => set,
                 Err(code) => return Ok(code),

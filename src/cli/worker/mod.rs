@@ -3,6 +3,7 @@
 //! step and reporting its judgement.
 
 pub mod attempts;
+mod drive;
 pub mod implement;
 pub mod nudge;
 pub mod plan;
