@@ -200,13 +200,17 @@ impl JsonLine for Finished {
 /// One attempt of `loop --attempts`, as it ended.
 #[derive(Serialize, JsonSchema)]
 pub struct AttemptLine {
+    /// Which attempt (1 to N).
     pub k: u32,
+    /// Its worker, `NAME-k`.
     pub worker: String,
+    /// Its branch, `leash/NAME-k`.
     pub branch: String,
     /// The attempt's phase when its loop ended (`done`: green).
     pub outcome: Phase,
     /// The code its own loop ended with (0: green).
     pub exit_code: u8,
+    /// How its loop ended, in a sentence.
     pub message: String,
     /// The checks of its last commit.
     pub checks: Vec<crate::worker::checks::CheckResult>,
@@ -224,9 +228,11 @@ impl JsonLine for AttemptLine {
 /// The attempt `loop --attempts` kept: it is the worker now.
 #[derive(Serialize, JsonSchema)]
 pub struct WinnerLine {
+    /// Which attempt won.
     pub k: u32,
     /// The worker it became.
     pub worker: String,
+    /// Its branch now, `leash/NAME`.
     pub branch: String,
     pub chosen_by: crate::worker::attempts::ChosenBy,
     /// The judge's answer, or why no judge was asked.

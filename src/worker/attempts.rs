@@ -91,6 +91,7 @@ pub struct Chosen {
 /// What the judge answered: the attempt it named, if it named a green one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Pick {
+    /// The green attempt it named; `null` when it named none.
     pub k: Option<u32>,
     /// The answer, verbatim.
     pub reason: String,
