@@ -358,6 +358,7 @@ fn new_row(id: &str, task: &str, at: u64) -> TaskRow {
         nudged_ms: Vec::new(),
         repository: None,
         host: None,
+        attempts: Vec::new(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! ([`history`]), and drawn as a timeline ([`svg`]). `leash report` shows them; the
 //! daemon writes a task's row to its history when the task ends.
 
+pub mod attempts;
 pub mod exits;
 pub mod fold;
 pub mod gather;
@@ -89,6 +90,10 @@ pub struct TaskRow {
     /// The machine its last step ran on; `null` when its log did not say.
     #[serde(default)]
     pub host: Option<String>,
+    /// A best-of-N task's attempts (`loop --attempts`), each a row of its own; the
+    /// task's `cost_usd` counts them all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<TaskRow>,
 }
 
 impl TaskRow {

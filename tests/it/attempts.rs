@@ -158,6 +158,25 @@ fn three_attempts_one_failing_the_judge_keeps_the_one_it_names() {
     let again = env.leash(LOOP);
     assert_eq!(again.code(), 0, "{again:?}");
     assert_eq!(env.turns().len(), turns);
+
+    // The report shows the task once, with every attempt under it and its cost.
+    let report = env.ok(&["report", "--json"]).json_lines();
+    let tasks = of_type(&report, "task");
+    assert_eq!(tasks.len(), 1, "the task once: {report:?}");
+    let task = tasks[0];
+    assert!(
+        task["message"].as_str().unwrap().starts_with("best of 3: 2 green, winner 3"),
+        "{task}"
+    );
+    let attempts = task["attempts"].as_array().expect("attempts");
+    let names: Vec<&str> = attempts.iter().map(|a| a["worker"].as_str().unwrap()).collect();
+    assert_eq!(names, ["bo-1", "bo-2", "bo-3"], "{task}");
+    let own: f64 = attempts.iter().map(|a| a["cost_usd"].as_f64().unwrap()).sum();
+    assert!(task["cost_usd"].as_f64().unwrap() > own, "the plan and judge count too: {task}");
+    let svg = env.ok(&["report", "--svg"]).stdout;
+    for lane in ["bo-1", "bo-2"] {
+        assert!(svg.contains(&format!("data-worker=\"{lane}\"")), "{lane}'s lane");
+    }
 }
 
 fn with(extra: &[&'static str]) -> Vec<&'static str> {

@@ -580,8 +580,9 @@ impl Attempts<'_> {
         remove_dir(&target.state_dir)
     }
 
-    /// The loser's task rows go into the history of the dir that becomes NAME's (the
-    /// winner's, until the exchange), so the report keeps every attempt.
+    /// The task's rows of a dir that goes (a loser's, the planner's) are kept in the
+    /// dir that becomes NAME's (the winner's, until the exchange), so the report keeps
+    /// every attempt and every turn's cost.
     fn fold_rows(&self, loser: &Target, set: &AttemptSet) {
         let into = self.attempt_target_dir(set);
         let Ok(ledger) = crate::report::history::fold_logs(&loser.state_dir) else {
@@ -593,7 +594,9 @@ impl Attempts<'_> {
                 branch: Some(format!("leash/{}", loser.worker)),
                 ..row
             };
-            let _ = crate::report::history::append(&into, &row);
+            if let Err(why) = crate::report::attempts::record(&into, row) {
+                self.out.say(format!("the report loses attempt {}: {why}", loser.worker));
+            }
         }
     }
 
@@ -633,6 +636,7 @@ impl Attempts<'_> {
         let mut state = WorkerState::load(&winner.state_dir)?;
         state.attempt_of = None;
         state.save(&winner.state_dir)?;
+        self.fold_rows(&self.name, set);
         let mut done = set.clone();
         done.done = true;
         done.save(&winner.state_dir)?;
