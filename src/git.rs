@@ -96,7 +96,10 @@ pub fn head(dir: &Path) -> Result<Option<String>, Error> {
 pub fn branch_tip(dir: &Path, branch: &str) -> Result<Option<String>, Error> {
     let repo = open(dir)?;
     let found = repo.find_branch(branch, git2::BranchType::Local);
-    Ok(found.ok().and_then(|b| b.get().target()).map(|oid| oid.to_string()))
+    Ok(found
+        .ok()
+        .and_then(|b| b.get().target())
+        .map(|oid| oid.to_string()))
 }
 
 /// Points `reference` (a full name, `refs/...`) at `commit`, so the commit outlives

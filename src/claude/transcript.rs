@@ -128,7 +128,13 @@ pub fn carry(session: &str, from: &Path, to: &Path) -> Result<(), String> {
     std::fs::copy(&original, &partial)
         .and_then(|_| std::fs::rename(&partial, &copy))
         .map(|_| ())
-        .map_err(|e| format!("cannot copy {} to {}: {e}", original.display(), copy.display()))
+        .map_err(|e| {
+            format!(
+                "cannot copy {} to {}: {e}",
+                original.display(),
+                copy.display()
+            )
+        })
 }
 
 #[cfg(test)]

@@ -194,7 +194,8 @@ pub struct Finished {
 
 impl JsonLine for Finished {
     const TYPE: &'static str = "finished";
-    const PRINTED_BY: &'static str = "the last line of `loop` (with `--attempts`: the winner's phase)";
+    const PRINTED_BY: &'static str =
+        "the last line of `loop` (with `--attempts`: the winner's phase)";
 }
 
 /// One attempt of `loop --attempts`, as it ended.

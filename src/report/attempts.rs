@@ -42,8 +42,10 @@ pub fn attach(state_dir: &Path, rows: &mut [TaskRow]) {
     let Some(row) = rows.iter_mut().find(|r| r.task_id == set.task_id) else {
         return;
     };
-    let (planner, mut losers): (Vec<TaskRow>, Vec<TaskRow>) =
-        kept.into_iter().filter(|r| r.task_id == set.task_id).partition(|r| r.worker == row.worker);
+    let (planner, mut losers): (Vec<TaskRow>, Vec<TaskRow>) = kept
+        .into_iter()
+        .filter(|r| r.task_id == set.task_id)
+        .partition(|r| r.worker == row.worker);
     let extra: f64 = planner.iter().chain(&losers).map(|r| r.cost_usd).sum();
     if let Some(chosen) = &set.chosen {
         losers.push(TaskRow {
@@ -56,7 +58,10 @@ pub fn attach(state_dir: &Path, rows: &mut [TaskRow]) {
             set.attempts,
             set.green().len(),
             chosen.k,
-            row.message.as_deref().map(|m| format!("; {m}")).unwrap_or_default()
+            row.message
+                .as_deref()
+                .map(|m| format!("; {m}"))
+                .unwrap_or_default()
         ));
     }
     losers.sort_by(|a, b| super::natural_cmp(&a.worker, &b.worker));
@@ -69,7 +74,11 @@ pub fn attach(state_dir: &Path, rows: &mut [TaskRow]) {
 pub fn lanes(rows: &[TaskRow]) -> Vec<TaskRow> {
     rows.iter()
         .flat_map(|row| {
-            let others = row.attempts.iter().filter(|a| a.spans != row.spans).cloned();
+            let others = row
+                .attempts
+                .iter()
+                .filter(|a| a.spans != row.spans)
+                .cloned();
             std::iter::once(row.clone()).chain(others)
         })
         .collect()

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::checks::CheckResult;
 use super::Phase;
+use super::checks::CheckResult;
 use crate::error::{Error, ErrorKind};
 use crate::state_file::write_atomic;
 

@@ -4,8 +4,8 @@
 
 use crate::git::{CommitInfo, Diff, FileChange};
 
-use super::checks::CheckResult;
 use super::attempts::WINNER_MARKER;
+use super::checks::CheckResult;
 use super::{APPROVED_MARKER, BLOCKED_MARKER, CHANGES_MARKER, Review, Verdict};
 
 /// Appended to claude's system prompt for every session leash starts, so it survives

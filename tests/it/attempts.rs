@@ -33,7 +33,11 @@ fn attempt(env: &Env, k: u32, green: bool) {
         true => format!("write ok.txt attempt {k}; write a{k}.txt {k}; commit attempt {k}"),
         false => format!("write a{k}.txt {k}; commit attempt {k}"),
     };
-    script(env, &format!("bo-{k}"), &[&what, "reply still trying", "reply still trying"]);
+    script(
+        env,
+        &format!("bo-{k}"),
+        &[&what, "reply still trying", "reply still trying"],
+    );
 }
 
 const LOOP: &[&str] = &[
@@ -56,7 +60,15 @@ fn of_type<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
 }
 
 fn branches(env: &Env) -> String {
-    git(&env.repo, &["for-each-ref", "--format=%(refname)", "refs/heads", "refs/leash"])
+    git(
+        &env.repo,
+        &[
+            "for-each-ref",
+            "--format=%(refname)",
+            "refs/heads",
+            "refs/leash",
+        ],
+    )
 }
 
 fn workers(env: &Env) -> Vec<String> {
@@ -95,30 +107,54 @@ fn three_attempts_one_failing_the_judge_keeps_the_one_it_names() {
     assert_eq!(winner[0]["chosen_by"], "judge");
     assert!(winner[0]["reason"].as_str().unwrap().contains("tidier"));
     let last = lines.last().unwrap();
-    assert_eq!((&last["type"], &last["exit_code"]), (&"finished".into(), &0.into()));
+    assert_eq!(
+        (&last["type"], &last["exit_code"]),
+        (&"finished".into(), &0.into())
+    );
     assert_eq!(last["phase"], "done");
 
     // The plan was made once, the judge saw the green attempts' diffs only.
     let prompts = env.prompts_received();
-    assert_eq!(prompts.iter().filter(|p| p.starts_with("Plan the task")).count(), 1);
+    assert_eq!(
+        prompts
+            .iter()
+            .filter(|p| p.starts_with("Plan the task"))
+            .count(),
+        1
+    );
     let judge = prompts
         .iter()
         .find(|p| p.contains("LEASH-WINNER: N"))
         .expect("a judge turn");
-    assert!(judge.contains("+attempt 2") && judge.contains("+attempt 3"), "{judge}");
-    assert!(!judge.contains("a1.txt"), "a failing attempt is not judged: {judge}");
+    assert!(
+        judge.contains("+attempt 2") && judge.contains("+attempt 3"),
+        "{judge}"
+    );
+    assert!(
+        !judge.contains("a1.txt"),
+        "a failing attempt is not judged: {judge}"
+    );
 
     // leash/bo holds attempt 3's commit; no attempt's worker, worktree or branch is
     // left; the losers' tips are kept.
-    assert_eq!(git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]), "attempt 3");
+    assert_eq!(
+        git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]),
+        "attempt 3"
+    );
     let refs = branches(&env);
     for k in 1..=3 {
-        assert!(!refs.contains(&format!("refs/heads/leash/bo-{k}")), "{refs}");
+        assert!(
+            !refs.contains(&format!("refs/heads/leash/bo-{k}")),
+            "{refs}"
+        );
     }
     assert!(refs.contains("refs/leash/attempts/bo-1"), "{refs}");
     assert!(refs.contains("refs/leash/attempts/bo-2"), "{refs}");
     assert_eq!(
-        git(&env.repo, &["log", "-1", "--format=%s", "refs/leash/attempts/bo-2"]),
+        git(
+            &env.repo,
+            &["log", "-1", "--format=%s", "refs/leash/attempts/bo-2"]
+        ),
         "attempt 2"
     );
     let trees: Vec<String> = std::fs::read_dir(worktrees(&env))
@@ -146,10 +182,16 @@ fn three_attempts_one_failing_the_judge_keeps_the_one_it_names() {
     };
     let sent = env.ok(&["--worker", "bo", "session", "send", "who are you?"]);
     assert!(sent.stdout.contains("the winner speaks"), "{sent:?}");
-    assert_eq!(session_of("the winner speaks"), session_of("commit attempt 3"));
+    assert_eq!(
+        session_of("the winner speaks"),
+        session_of("commit attempt 3")
+    );
     let spawn = env.spawns().last().cloned().unwrap();
     assert!(
-        spawn["cwd"].as_str().unwrap().ends_with(".leash/worktrees/bo"),
+        spawn["cwd"]
+            .as_str()
+            .unwrap()
+            .ends_with(".leash/worktrees/bo"),
         "{spawn}"
     );
 
@@ -165,17 +207,32 @@ fn three_attempts_one_failing_the_judge_keeps_the_one_it_names() {
     assert_eq!(tasks.len(), 1, "the task once: {report:?}");
     let task = tasks[0];
     assert!(
-        task["message"].as_str().unwrap().starts_with("best of 3: 2 green, winner 3"),
+        task["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("best of 3: 2 green, winner 3"),
         "{task}"
     );
     let attempts = task["attempts"].as_array().expect("attempts");
-    let names: Vec<&str> = attempts.iter().map(|a| a["worker"].as_str().unwrap()).collect();
+    let names: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["worker"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["bo-1", "bo-2", "bo-3"], "{task}");
-    let own: f64 = attempts.iter().map(|a| a["cost_usd"].as_f64().unwrap()).sum();
-    assert!(task["cost_usd"].as_f64().unwrap() > own, "the plan and judge count too: {task}");
+    let own: f64 = attempts
+        .iter()
+        .map(|a| a["cost_usd"].as_f64().unwrap())
+        .sum();
+    assert!(
+        task["cost_usd"].as_f64().unwrap() > own,
+        "the plan and judge count too: {task}"
+    );
     let svg = env.ok(&["report", "--svg"]).stdout;
     for lane in ["bo-1", "bo-2"] {
-        assert!(svg.contains(&format!("data-worker=\"{lane}\"")), "{lane}'s lane");
+        assert!(
+            svg.contains(&format!("data-worker=\"{lane}\"")),
+            "{lane}'s lane"
+        );
     }
 }
 
@@ -197,7 +254,10 @@ fn plan_and_judge(env: &Env, judge: &[&str]) {
 #[test]
 fn a_judge_naming_no_green_attempt_twice_leaves_it_to_the_fewest_changed_lines() {
     let env = env();
-    plan_and_judge(&env, &["reply They are both fine.", "reply LEASH-WINNER: 1"]);
+    plan_and_judge(
+        &env,
+        &["reply They are both fine.", "reply LEASH-WINNER: 1"],
+    );
     attempt(&env, 1, false);
     script(
         &env,
@@ -207,7 +267,11 @@ fn a_judge_naming_no_green_attempt_twice_leaves_it_to_the_fewest_changed_lines()
     attempt(&env, 3, true);
     let run = env.leash(LOOP);
     assert_eq!(run.code(), 0, "{run:?}");
-    let winner = run.json_lines().into_iter().find(|l| l["type"] == "winner").unwrap();
+    let winner = run
+        .json_lines()
+        .into_iter()
+        .find(|l| l["type"] == "winner")
+        .unwrap();
     assert_eq!(winner["k"], 3, "{winner}");
     assert_eq!(winner["chosen_by"], "fewest_lines", "{winner}");
     let judged = env
@@ -216,7 +280,10 @@ fn a_judge_naming_no_green_attempt_twice_leaves_it_to_the_fewest_changed_lines()
         .filter(|p| p.contains("LEASH-WINNER"))
         .count();
     assert_eq!(judged, 2, "asked once more, then no more");
-    assert_eq!(git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]), "attempt 3");
+    assert_eq!(
+        git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]),
+        "attempt 3"
+    );
 }
 
 #[test]
@@ -233,7 +300,9 @@ fn no_green_attempt_exits_10_and_keeps_every_attempt() {
     assert!(of_type(&lines, "winner").is_empty());
     assert_eq!(lines.last().unwrap()["exit_code"], 10);
     assert!(
-        !env.prompts_received().iter().any(|p| p.contains("LEASH-WINNER")),
+        !env.prompts_received()
+            .iter()
+            .any(|p| p.contains("LEASH-WINNER")),
         "no judge"
     );
     let refs = branches(&env);
@@ -273,14 +342,27 @@ fn an_attempt_whose_claude_dies_goes_on_and_can_win() {
     script(
         &env,
         "bo-2",
-        &["write ok.txt half; crash", "write ok.txt whole; commit attempt 2"],
+        &[
+            "write ok.txt half; crash",
+            "write ok.txt whole; commit attempt 2",
+        ],
     );
     attempt(&env, 3, false);
     let run = env.leash(LOOP);
     assert_eq!(run.code(), 0, "{run:?}");
-    let winner = run.json_lines().into_iter().find(|l| l["type"] == "winner").unwrap();
-    assert_eq!((&winner["k"], &winner["chosen_by"]), (&2.into(), &"alone".into()));
-    assert_eq!(git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]), "attempt 2");
+    let winner = run
+        .json_lines()
+        .into_iter()
+        .find(|l| l["type"] == "winner")
+        .unwrap();
+    assert_eq!(
+        (&winner["k"], &winner["chosen_by"]),
+        (&2.into(), &"alone".into())
+    );
+    assert_eq!(
+        git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]),
+        "attempt 2"
+    );
 }
 
 #[test]
@@ -291,7 +373,10 @@ fn the_budget_is_one_pool_for_the_plan_and_every_attempt() {
         script(
             &env,
             &format!("bo-{k}"),
-            &[&format!("cost 0.4; write a{k}.txt; commit attempt {k}"), "cost 0.4; reply more"],
+            &[
+                &format!("cost 0.4; write a{k}.txt; commit attempt {k}"),
+                "cost 0.4; reply more",
+            ],
         );
     }
     let run = env.leash(&with(&["--budget", "1.00"]));
@@ -302,14 +387,23 @@ fn the_budget_is_one_pool_for_the_plan_and_every_attempt() {
         attempts.iter().any(|a| a["exit_code"] == 13),
         "the pool stopped them: {attempts:?}"
     );
-    let spent: f64 = attempts.iter().map(|a| a["cost_usd"].as_f64().unwrap()).sum();
-    assert!(spent < 1.0 + 0.4 * 3.0, "no turn beyond the running ones: {spent}");
+    let spent: f64 = attempts
+        .iter()
+        .map(|a| a["cost_usd"].as_f64().unwrap())
+        .sum();
+    assert!(
+        spent < 1.0 + 0.4 * 3.0,
+        "no turn beyond the running ones: {spent}"
+    );
     let nudges = env
         .prompts_received()
         .iter()
         .filter(|p| p.contains("check") && !p.starts_with("Plan") && !p.starts_with("Implement"))
         .count();
-    assert!(nudges < 3, "not every attempt was nudged on an empty pool: {nudges}");
+    assert!(
+        nudges < 3,
+        "not every attempt was nudged on an empty pool: {nudges}"
+    );
 }
 
 #[test]
@@ -331,7 +425,10 @@ fn kept_attempts_stay_as_workers_that_say_whose_attempts_they_are() {
     let refs = branches(&env);
     assert!(refs.contains("refs/heads/leash/bo-3"), "{refs}");
     assert!(refs.contains("refs/leash/attempts/bo-3"), "{refs}");
-    assert_eq!(git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]), "attempt 2");
+    assert_eq!(
+        git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]),
+        "attempt 2"
+    );
 }
 
 #[test]
@@ -344,13 +441,24 @@ fn a_judge_turn_cut_off_by_a_dead_daemon_is_continued() {
     let run = env.leash(LOOP);
     assert_eq!(run.code(), 0, "{run:?}");
     let prompts = env.prompts_received();
-    let judge_prompts = prompts.iter().filter(|p| p.contains("LEASH-WINNER: N")).count();
-    assert_eq!(judge_prompts, 1, "the judge prompt went out once: {prompts:?}");
+    let judge_prompts = prompts
+        .iter()
+        .filter(|p| p.contains("LEASH-WINNER: N"))
+        .count();
+    assert_eq!(
+        judge_prompts, 1,
+        "the judge prompt went out once: {prompts:?}"
+    );
     assert!(
-        prompts.iter().any(|p| p.starts_with("Your last step was cut off")),
+        prompts
+            .iter()
+            .any(|p| p.starts_with("Your last step was cut off")),
         "continued: {prompts:?}"
     );
-    assert_eq!(git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]), "attempt 3");
+    assert_eq!(
+        git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]),
+        "attempt 3"
+    );
 }
 
 #[test]
@@ -368,7 +476,11 @@ fn a_loop_killed_during_its_attempts_goes_on_without_a_second_plan() {
     env.wait_until("every attempt is implementing", || {
         env.turns()
             .iter()
-            .filter(|t| t["prompt"].as_str().is_some_and(|p| p.starts_with("Implement")))
+            .filter(|t| {
+                t["prompt"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("Implement"))
+            })
             .count()
             == 3
     });
@@ -377,8 +489,31 @@ fn a_loop_killed_during_its_attempts_goes_on_without_a_second_plan() {
     let run = env.leash(LOOP);
     assert_eq!(run.code(), 0, "{run:?}");
     let prompts = env.prompts_received();
-    assert_eq!(prompts.iter().filter(|p| p.starts_with("Plan the task")).count(), 1);
-    let implements = prompts.iter().filter(|p| p.starts_with("Implement")).count();
+    assert_eq!(
+        prompts
+            .iter()
+            .filter(|p| p.starts_with("Plan the task"))
+            .count(),
+        1
+    );
+    let implements = prompts
+        .iter()
+        .filter(|p| p.starts_with("Implement"))
+        .count();
     assert_eq!(implements, 3, "no attempt began twice: {prompts:?}");
-    assert_eq!(git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]), "attempt 1");
+    assert_eq!(
+        git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]),
+        "attempt 1"
+    );
+}
+
+#[test]
+fn a_worker_name_whose_branch_is_taken_is_refused_before_any_turn() {
+    let env = env();
+    plan_and_judge(&env, &[]);
+    git(&env.repo, &["branch", "leash/bo"]);
+    let run = env.leash(LOOP);
+    assert_eq!(run.code(), 2, "{run:?}");
+    assert!(run.stdout.contains("becomes worker bo"), "{run:?}");
+    assert!(env.turns().is_empty(), "no turn was spent");
 }

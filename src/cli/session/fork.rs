@@ -17,7 +17,8 @@ use crate::record::SessionRecord;
 use crate::worker::WorkerState;
 use crate::worktree::Worktree;
 
-pub const EXAMPLES: &str = "Examples (best of three by hand; `leash loop --attempts 3` does it all):
+pub const EXAMPLES: &str =
+    "Examples (best of three by hand; `leash loop --attempts 3` does it all):
   leash plan --task \"Speed up the parser\"
   for i in 1 2 3; do leash session fork \"try$i\" --worktree; done
   for i in 1 2 3; do leash --worker \"try$i\" implement & done; wait";

@@ -20,8 +20,7 @@ use crate::paths::{RECORD_FILE, WorkerName};
 use crate::record::SessionRecord;
 use crate::settings::{Resolved, Settings};
 use crate::worker::attempts::{
-    ATTEMPTS_REFS, AttemptEnd, AttemptSet, Candidate, Chosen, Next, Pick, attempt_name,
-    budget_left,
+    ATTEMPTS_REFS, AttemptEnd, AttemptSet, Candidate, Chosen, Next, Pick, attempt_name, budget_left,
 };
 use crate::worker::machine::loop_start;
 use crate::worker::observe::MAX_REVIEW_DIFF;
@@ -117,17 +116,43 @@ impl Attempts<'_> {
         Target::for_worker(self.name.dirs.clone(), name)
     }
 
-    /// Before any turn: every attempt's name is valid, and no worker or branch has it.
+    /// Before any turn: NAME can become the winner (no worktree or branch of that name
+    /// is in the way), and every attempt's name is valid and free (no such worker or
+    /// branch).
     fn names_free(&self, n: u32) -> Result<(), Error> {
+        let name = &self.name.worker;
+        let branch = format!("leash/{name}");
+        let in_the_way = if self.name.worktree.is_some() {
+            Some(format!("worker {name} works in a worktree of its own"))
+        } else if crate::git::branch_tip(&self.repo, &branch)?.is_some() {
+            Some(format!("a branch {branch} exists"))
+        } else {
+            let path = self
+                .repo
+                .join(crate::paths::LEASH_DIR)
+                .join(crate::paths::WORKTREES)
+                .join(name.as_str());
+            path.exists().then(|| format!("{} exists", path.display()))
+        };
+        if let Some(why) = in_the_way {
+            return Err(Error::usage(format!(
+                "the winner of the attempts becomes worker {name} on {branch}, but {why}"
+            ))
+            .hint(format!(
+                "use another --worker, or `leash session rm {name}` (and `git branch -D {branch}`) first"
+            )));
+        }
         for k in 1..=n {
             let worker = attempt_name(self.name.worker.as_str(), k);
             let target = self.attempt_target(k).map_err(|e| {
-                Error::usage(format!("attempt {k} cannot be named {worker}: {}", e.message))
-                    .hint("use a shorter --worker name")
+                Error::usage(format!(
+                    "attempt {k} cannot be named {worker}: {}",
+                    e.message
+                ))
+                .hint("use a shorter --worker name")
             })?;
             let branch = format!("leash/{worker}");
-            let taken = if crate::paths::holds_worker(&target.state_dir) || target.socket.exists()
-            {
+            let taken = if crate::paths::holds_worker(&target.state_dir) || target.socket.exists() {
                 Some(format!("a worker {worker} exists"))
             } else if crate::git::branch_tip(&self.repo, &branch)?.is_some() {
                 Some(format!("a branch {branch} exists"))
@@ -161,13 +186,15 @@ impl Attempts<'_> {
         let task_id = if planned {
             state.task.id.clone()
         } else {
-            let task = task.or_else(|| state.task.text.clone()).ok_or_else(no_task)?;
+            let task = task
+                .or_else(|| state.task.text.clone())
+                .ok_or_else(no_task)?;
             let resume = (state.phase == Phase::Planning && same_task && !fresh)
                 .then(|| state.task.id.clone())
                 .flatten();
             let step = WorkerStep::Plan {
                 task,
-                replace: fresh || !same_task,
+                replace: fresh,
             };
             let judged = run_step(&self.name, step, resume, self.settings, false, self.out).await?;
             if judged.verdict != Verdict::Planned {
@@ -294,11 +321,12 @@ impl Attempts<'_> {
                         let Some(k) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
                             return;
                         };
-                        let ended = block_on(self.attempt(k, set_now)).map(|(end, target, task)| {
-                            // Outside the attempt's runtime: it tells the daemon on one of its own.
-                            record_exit(&target, task, &Ok(end.exit_code));
-                            end
-                        });
+                        let ended =
+                            block_on(self.attempt(k, set_now)).map(|(end, target, task)| {
+                                // Outside the attempt's runtime: it tells the daemon on one of its own.
+                                record_exit(&target, task, &Ok(end.exit_code));
+                                end
+                            });
                         if tx.send((k, ended)).is_err() {
                             return;
                         }
@@ -329,7 +357,8 @@ impl Attempts<'_> {
                 if let Ok(mut now) = set_now.lock() {
                     now.end(end);
                     if let Err(e) = now.save(&self.name.state_dir) {
-                        self.out.say(format!("{} (the attempt runs again next time)", e.message));
+                        self.out
+                            .say(format!("{} (the attempt runs again next time)", e.message));
                     }
                 }
             }
@@ -595,7 +624,8 @@ impl Attempts<'_> {
                 ..row
             };
             if let Err(why) = crate::report::attempts::record(&into, row) {
-                self.out.say(format!("the report loses attempt {}: {why}", loser.worker));
+                self.out
+                    .say(format!("the report loses attempt {}: {why}", loser.worker));
             }
         }
     }

@@ -83,7 +83,15 @@ impl Drive<'_> {
                 Some(left) => {
                     let (resolved, mut settings) = self.settings.clone();
                     settings.task_budget_usd = Some(left());
-                    run_step(self.target, step, mine, &(resolved, settings), false, self.out).await?
+                    run_step(
+                        self.target,
+                        step,
+                        mine,
+                        &(resolved, settings),
+                        false,
+                        self.out,
+                    )
+                    .await?
                 }
                 None => run_step(self.target, step, mine, self.settings, false, self.out).await?,
             };

@@ -113,7 +113,13 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     };
     let ended = block_on(async {
         let ended = run
-            .steps(next, &mut task_id, resume_plan_of, state.phase, state.last.map(|j| j.message))
+            .steps(
+                next,
+                &mut task_id,
+                resume_plan_of,
+                state.phase,
+                state.last.map(|j| j.message),
+            )
             .await?;
         if out.json {
             out.json(&Finished {
@@ -129,4 +135,3 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     record_exit(&target, task_id, &ended);
     ended
 }
-

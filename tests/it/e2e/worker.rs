@@ -205,8 +205,14 @@ pub(super) fn best_of_two_keeps_the_judged_attempt_and_goes_on_in_its_conversati
     ]);
     assert_eq!(run.code(), 0, "{run:?}");
     let lines = run.json_lines();
-    let winner = lines.iter().find(|l| l["type"] == "winner").expect("a winner");
-    assert_eq!((&winner["k"], &winner["chosen_by"]), (&2.into(), &"judge".into()));
+    let winner = lines
+        .iter()
+        .find(|l| l["type"] == "winner")
+        .expect("a winner");
+    assert_eq!(
+        (&winner["k"], &winner["chosen_by"]),
+        (&2.into(), &"judge".into())
+    );
     assert_eq!(
         git(&e2e.repo, &["log", "-1", "--format=%s", "leash/bo"]),
         "attempt 2"
@@ -224,7 +230,9 @@ pub(super) fn best_of_two_keeps_the_judged_attempt_and_goes_on_in_its_conversati
         "the winner's conversation"
     );
     assert!(
-        texts(&last, "assistant").iter().any(|t| t == "Committed attempt 2."),
+        texts(&last, "assistant")
+            .iter()
+            .any(|t| t == "Committed attempt 2."),
         "it holds attempt 2's work: {}",
         last.messages
     );

@@ -53,7 +53,13 @@ fn the_judge_sees_every_green_attempt_on_the_plan_model_read_only() {
     assert!(!resumed);
     assert_eq!(settings.model.as_deref(), Some("opus"));
     assert_eq!(settings.permission_mode.as_deref(), Some("plan"));
-    for needle in ["+attempt 2", "+attempt 3", "f3.txt", "LEASH-WINNER: N", "1. add it"] {
+    for needle in [
+        "+attempt 2",
+        "+attempt 3",
+        "f3.txt",
+        "LEASH-WINNER: N",
+        "1. add it",
+    ] {
         assert!(prompt.contains(needle), "{needle}: {prompt}");
     }
     assert_eq!(s.in_flight, Some(InFlight::Judge));
@@ -69,7 +75,10 @@ fn the_judges_answer_names_the_winner_and_costs_the_judge_bucket() {
     let Action::Finish(judged) = machine.advance(&mut s, turn(answer, &[]), NOW) else {
         panic!("the judge's answer ends the step");
     };
-    assert_eq!((judged.step, judged.verdict), (Step::Judge, Verdict::Judged));
+    assert_eq!(
+        (judged.step, judged.verdict),
+        (Step::Judge, Verdict::Judged)
+    );
     assert_eq!(judged.exit_code, 0);
     let pick = judged.pick.expect("a pick");
     assert_eq!(pick.k, Some(3));
@@ -134,5 +143,9 @@ fn a_judge_turn_that_fails_ends_the_step_with_its_failure() {
         panic!("a failed judge turn ends the step");
     };
     assert_eq!(judged.verdict, Verdict::TurnFailed);
-    assert_eq!(s.in_flight, Some(InFlight::Judge), "cut off: stays in flight");
+    assert_eq!(
+        s.in_flight,
+        Some(InFlight::Judge),
+        "cut off: stays in flight"
+    );
 }

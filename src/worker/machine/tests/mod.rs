@@ -235,8 +235,8 @@ fn with_task(phase: Phase, task: Option<&str>) -> WorkerState {
 mod budgets;
 mod compaction;
 mod gates;
-mod judge;
 mod implement;
+mod judge;
 mod looping;
 mod nudge;
 mod plan;
