@@ -126,18 +126,20 @@ pub fn delete_branch(dir: &Path, branch: &str) -> Result<(), Error> {
 /// Lines added and removed from `from` to `to`.
 pub fn changed_lines(dir: &Path, from: &str, to: &str) -> Result<u64, Error> {
     let repo = open(dir)?;
-    let tree_of = |id: &str| -> Result<git2::Tree<'_>, Error> {
-        let oid = git2::Oid::from_str(id).map_err(|e| git_error("parse a commit id", e))?;
-        repo.find_commit(oid)
-            .and_then(|c| c.tree())
-            .map_err(|e| git_error("read a commit's tree", e))
-    };
-    let (old, new) = (tree_of(from)?, tree_of(to)?);
+    let (old, new) = (tree_of(&repo, from)?, tree_of(&repo, to)?);
     let stats = repo
         .diff_tree_to_tree(Some(&old), Some(&new), None)
         .and_then(|d| d.stats())
         .map_err(|e| git_error("diff", e))?;
     Ok((stats.insertions() + stats.deletions()) as u64)
+}
+
+/// The tree of commit `id`.
+fn tree_of<'r>(repo: &'r Repository, id: &str) -> Result<git2::Tree<'r>, Error> {
+    let oid = git2::Oid::from_str(id).map_err(|e| git_error("parse a commit id", e))?;
+    repo.find_commit(oid)
+        .and_then(|c| c.tree())
+        .map_err(|e| git_error("read a commit's tree", e))
 }
 
 /// The change between two commits, as a reviewer reads it.
@@ -160,15 +162,9 @@ pub fn diff_between(
     max_bytes: usize,
 ) -> Result<Diff, Error> {
     let repo = open(dir)?;
-    let tree_of = |id: &str| -> Result<git2::Tree<'_>, Error> {
-        let oid = git2::Oid::from_str(id).map_err(|e| git_error("parse a commit id", e))?;
-        repo.find_commit(oid)
-            .and_then(|c| c.tree())
-            .map_err(|e| git_error("read a commit's tree", e))
-    };
     // A `from` that is gone (history rewritten) diffs against nothing.
-    let old = from.and_then(|id| tree_of(id).ok());
-    let new = tree_of(to)?;
+    let old = from.and_then(|id| tree_of(&repo, id).ok());
+    let new = tree_of(&repo, to)?;
     let diff = repo
         .diff_tree_to_tree(old.as_ref(), Some(&new), None)
         .map_err(|e| git_error("diff", e))?;

@@ -5,22 +5,9 @@
 
 use std::path::PathBuf;
 
+use crate::many::{many as env, script};
 use crate::support::{Env, git};
 use serde_json::Value;
-
-/// A worker environment where each worker reads `script-<worker>.txt`.
-fn env() -> Env {
-    let mut env = Env::worker();
-    let scripts = env.dir.path().join("script-%w.txt");
-    env.set("FAKE_CLAUDE_SCRIPT", &scripts.display().to_string());
-    env
-}
-
-fn script(env: &Env, worker: &str, lines: &[&str]) {
-    let path = env.dir.path().join(format!("script-{worker}.txt"));
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    let _ = std::fs::remove_file(path.with_extension("pos"));
-}
 
 fn worktrees(env: &Env) -> PathBuf {
     env.repo.canonicalize().unwrap().join(".leash/worktrees")
@@ -71,6 +58,29 @@ fn branches(env: &Env) -> String {
     )
 }
 
+/// How many prompts claude received that begin with `start`.
+fn prompts_starting(env: &Env, start: &str) -> usize {
+    env.prompts_received()
+        .iter()
+        .filter(|p| p.starts_with(start))
+        .count()
+}
+
+/// The subject of the commit `reference` points at.
+fn subject(env: &Env, reference: &str) -> String {
+    git(&env.repo, &["log", "-1", "--format=%s", reference])
+}
+
+/// Runs `loop --attempts`, which must keep a winner; its `winner` line.
+fn won(env: &Env, args: &[&str]) -> Value {
+    let run = env.leash(args);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let lines = run.json_lines();
+    let winner = of_type(&lines, "winner");
+    assert_eq!(winner.len(), 1, "{run:?}");
+    winner[0].clone()
+}
+
 fn workers(env: &Env) -> Vec<String> {
     env.ok(&["session", "list", "--json"])
         .json_lines()
@@ -115,13 +125,7 @@ fn three_attempts_one_failing_the_judge_keeps_the_one_it_names() {
 
     // The plan was made once, the judge saw the green attempts' diffs only.
     let prompts = env.prompts_received();
-    assert_eq!(
-        prompts
-            .iter()
-            .filter(|p| p.starts_with("Plan the task"))
-            .count(),
-        1
-    );
+    assert_eq!(prompts_starting(&env, "Plan the task"), 1, "{prompts:?}");
     let judge = prompts
         .iter()
         .find(|p| p.contains("LEASH-WINNER: N"))
@@ -137,10 +141,7 @@ fn three_attempts_one_failing_the_judge_keeps_the_one_it_names() {
 
     // leash/bo holds attempt 3's commit; no attempt's worker, worktree or branch is
     // left; the losers' tips are kept.
-    assert_eq!(
-        git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]),
-        "attempt 3"
-    );
+    assert_eq!(subject(&env, "leash/bo"), "attempt 3");
     let refs = branches(&env);
     for k in 1..=3 {
         assert!(
@@ -150,13 +151,7 @@ fn three_attempts_one_failing_the_judge_keeps_the_one_it_names() {
     }
     assert!(refs.contains("refs/leash/attempts/bo-1"), "{refs}");
     assert!(refs.contains("refs/leash/attempts/bo-2"), "{refs}");
-    assert_eq!(
-        git(
-            &env.repo,
-            &["log", "-1", "--format=%s", "refs/leash/attempts/bo-2"]
-        ),
-        "attempt 2"
-    );
+    assert_eq!(subject(&env, "refs/leash/attempts/bo-2"), "attempt 2");
     let trees: Vec<String> = std::fs::read_dir(worktrees(&env))
         .unwrap()
         .flatten()
@@ -265,13 +260,7 @@ fn a_judge_naming_no_green_attempt_twice_leaves_it_to_the_fewest_changed_lines()
         &["write ok.txt 2; write a2.txt 2; write b2.txt 2; write c2.txt 2; commit attempt 2"],
     );
     attempt(&env, 3, true);
-    let run = env.leash(LOOP);
-    assert_eq!(run.code(), 0, "{run:?}");
-    let winner = run
-        .json_lines()
-        .into_iter()
-        .find(|l| l["type"] == "winner")
-        .unwrap();
+    let winner = won(&env, LOOP);
     assert_eq!(winner["k"], 3, "{winner}");
     assert_eq!(winner["chosen_by"], "fewest_lines", "{winner}");
     let judged = env
@@ -280,10 +269,7 @@ fn a_judge_naming_no_green_attempt_twice_leaves_it_to_the_fewest_changed_lines()
         .filter(|p| p.contains("LEASH-WINNER"))
         .count();
     assert_eq!(judged, 2, "asked once more, then no more");
-    assert_eq!(
-        git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]),
-        "attempt 3"
-    );
+    assert_eq!(subject(&env, "leash/bo"), "attempt 3");
 }
 
 #[test]
@@ -317,14 +303,21 @@ fn no_green_attempt_exits_10_and_keeps_every_attempt() {
 }
 
 #[test]
-fn a_taken_attempt_name_is_refused_before_any_turn() {
+fn a_taken_name_is_refused_before_any_turn() {
     let env = env();
     plan_and_judge(&env, &[]);
-    git(&env.repo, &["branch", "leash/bo-2"]);
-    let run = env.leash(LOOP);
-    assert_eq!(run.code(), 2, "{run:?}");
-    assert!(run.stdout.contains("leash/bo-2"), "{run:?}");
-    assert!(env.turns().is_empty(), "no turn was spent");
+    // An attempt's branch, then the branch the winner would become.
+    for (taken, says) in [
+        ("leash/bo-2", "leash/bo-2"),
+        ("leash/bo", "becomes worker bo"),
+    ] {
+        git(&env.repo, &["branch", taken]);
+        let run = env.leash(LOOP);
+        assert_eq!(run.code(), 2, "{run:?}");
+        assert!(run.stdout.contains(says), "{run:?}");
+        assert!(env.turns().is_empty(), "no turn was spent");
+        git(&env.repo, &["branch", "-D", taken]);
+    }
 
     let long = "w".repeat(63);
     let mut args = LOOP.to_vec();
@@ -348,21 +341,12 @@ fn an_attempt_whose_claude_dies_goes_on_and_can_win() {
         ],
     );
     attempt(&env, 3, false);
-    let run = env.leash(LOOP);
-    assert_eq!(run.code(), 0, "{run:?}");
-    let winner = run
-        .json_lines()
-        .into_iter()
-        .find(|l| l["type"] == "winner")
-        .unwrap();
+    let winner = won(&env, LOOP);
     assert_eq!(
         (&winner["k"], &winner["chosen_by"]),
         (&2.into(), &"alone".into())
     );
-    assert_eq!(
-        git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]),
-        "attempt 2"
-    );
+    assert_eq!(subject(&env, "leash/bo"), "attempt 2");
 }
 
 #[test]
@@ -425,10 +409,7 @@ fn kept_attempts_stay_as_workers_that_say_whose_attempts_they_are() {
     let refs = branches(&env);
     assert!(refs.contains("refs/heads/leash/bo-3"), "{refs}");
     assert!(refs.contains("refs/leash/attempts/bo-3"), "{refs}");
-    assert_eq!(
-        git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]),
-        "attempt 2"
-    );
+    assert_eq!(subject(&env, "leash/bo"), "attempt 2");
 }
 
 #[test]
@@ -455,10 +436,7 @@ fn a_judge_turn_cut_off_by_a_dead_daemon_is_continued() {
             .any(|p| p.starts_with("Your last step was cut off")),
         "continued: {prompts:?}"
     );
-    assert_eq!(
-        git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]),
-        "attempt 3"
-    );
+    assert_eq!(subject(&env, "leash/bo"), "attempt 3");
 }
 
 #[test]
@@ -489,31 +467,8 @@ fn a_loop_killed_during_its_attempts_goes_on_without_a_second_plan() {
     let run = env.leash(LOOP);
     assert_eq!(run.code(), 0, "{run:?}");
     let prompts = env.prompts_received();
-    assert_eq!(
-        prompts
-            .iter()
-            .filter(|p| p.starts_with("Plan the task"))
-            .count(),
-        1
-    );
-    let implements = prompts
-        .iter()
-        .filter(|p| p.starts_with("Implement"))
-        .count();
+    assert_eq!(prompts_starting(&env, "Plan the task"), 1, "{prompts:?}");
+    let implements = prompts_starting(&env, "Implement");
     assert_eq!(implements, 3, "no attempt began twice: {prompts:?}");
-    assert_eq!(
-        git(&env.repo, &["log", "-1", "--format=%s", "leash/bo"]),
-        "attempt 1"
-    );
-}
-
-#[test]
-fn a_worker_name_whose_branch_is_taken_is_refused_before_any_turn() {
-    let env = env();
-    plan_and_judge(&env, &[]);
-    git(&env.repo, &["branch", "leash/bo"]);
-    let run = env.leash(LOOP);
-    assert_eq!(run.code(), 2, "{run:?}");
-    assert!(run.stdout.contains("becomes worker bo"), "{run:?}");
-    assert!(env.turns().is_empty(), "no turn was spent");
+    assert_eq!(subject(&env, "leash/bo"), "attempt 1");
 }
