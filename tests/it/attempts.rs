@@ -472,3 +472,32 @@ fn a_loop_killed_during_its_attempts_goes_on_without_a_second_plan() {
     assert_eq!(implements, 3, "no attempt began twice: {prompts:?}");
     assert_eq!(subject(&env, "leash/bo"), "attempt 1");
 }
+
+#[test]
+fn a_loop_killed_anywhere_while_it_keeps_the_winner_finishes_when_run_again() {
+    for point in ["settled", "moved", "recorded", "exchanged"] {
+        let mut env = env();
+        plan_and_judge(&env, &["reply LEASH-WINNER: 2", "reply the winner speaks"]);
+        attempt(&env, 1, false);
+        attempt(&env, 2, true);
+        attempt(&env, 3, true);
+        env.set("LEASH_TEST_ATTEMPTS_DIE_AT", point);
+        let killed = env.leash(LOOP);
+        assert_eq!(killed.status.code(), None, "{point}: killed: {killed:?}");
+        env.unset("LEASH_TEST_ATTEMPTS_DIE_AT");
+
+        let winner = won(&env, LOOP);
+        assert_eq!(winner["k"], 2, "{point}: {winner}");
+        assert_eq!(subject(&env, "leash/bo"), "attempt 2", "{point}");
+        assert_eq!(workers(&env), ["bo"], "{point}");
+        let refs = branches(&env);
+        assert!(!refs.contains("refs/heads/leash/bo-"), "{point}: {refs}");
+        assert!(refs.contains("refs/leash/attempts/bo-3"), "{point}: {refs}");
+        let sent = env.ok(&["--worker", "bo", "session", "send", "who are you?"]);
+        assert!(
+            sent.stdout.contains("the winner speaks"),
+            "{point}: {sent:?}"
+        );
+        assert_eq!(prompts_starting(&env, "Plan the task"), 1, "{point}");
+    }
+}

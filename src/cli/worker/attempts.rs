@@ -548,14 +548,14 @@ impl Attempts<'_> {
     async fn keep(&self, set: &mut AttemptSet, k: u32) -> Result<(), Error> {
         let muted = Output::muted();
         let winner = self.attempt_target(k)?;
-        let renamed = AttemptSet::load(&winner.state_dir)?.is_some_and(|s| s.done);
-        if !renamed {
-            crate::cli::session::stop::stop_one(&self.name, &muted).await?;
-        }
+        // NAME's set is not done yet: the state dirs have not changed places.
+        crate::cli::session::stop::stop_one(&self.name, &muted).await?;
         for j in (1..=set.attempts).filter(|j| *j != k) {
             self.settle_loser(set, j, &muted).await?;
         }
-        if !renamed && winner.state_dir.exists() {
+        #[cfg(debug_assertions)]
+        die_here_for_tests("settled");
+        if winner.state_dir.exists() {
             crate::cli::session::stop::stop_one(&winner, &muted).await?;
             self.rename_winner(set, &winner)?;
         }
@@ -647,6 +647,8 @@ impl Attempts<'_> {
             .as_ref()
             .ok_or_else(|| Error::internal(format!("attempt {} has no worktree", winner.worker)))?;
         let moved = worktree.rename_to(name)?;
+        #[cfg(debug_assertions)]
+        die_here_for_tests("moved");
         moved.save(&winner.state_dir)?;
         if let Some(mut record) = SessionRecord::load(&winner.state_dir)? {
             let conversation = &mut record.conversation;
@@ -670,7 +672,25 @@ impl Attempts<'_> {
         let mut done = set.clone();
         done.done = true;
         done.save(&winner.state_dir)?;
-        exchange(&self.name.state_dir, &winner.state_dir)
+        #[cfg(debug_assertions)]
+        die_here_for_tests("recorded");
+        exchange(&self.name.state_dir, &winner.state_dir)?;
+        #[cfg(debug_assertions)]
+        die_here_for_tests("exchanged");
+        Ok(())
+    }
+}
+
+/// Test-only, and in debug builds only: `loop --attempts` SIGKILLs itself where the
+/// winner is being kept, at the point `LEASH_TEST_ATTEMPTS_DIE_AT` names (`settled`,
+/// `moved`, `recorded`, `exchanged`), as a run killed there. No release build reads it.
+#[cfg(debug_assertions)]
+fn die_here_for_tests(point: &str) {
+    if std::env::var_os("LEASH_TEST_ATTEMPTS_DIE_AT").is_some_and(|at| at == point) {
+        // SAFETY: signalling this very process has no preconditions.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
     }
 }
 
