@@ -229,6 +229,12 @@ fn three_attempts_one_failing_the_judge_keeps_the_one_it_names() {
             "{lane}'s lane"
         );
     }
+
+    // The moved worktree is bo's for git too: `session rm` removes it.
+    env.ok(&["session", "rm", "bo"]);
+    let listed = git(&env.repo, &["worktree", "list", "--porcelain"]);
+    assert!(!listed.contains(".leash/worktrees"), "{listed}");
+    assert!(!worktrees(&env).join("bo").exists());
 }
 
 fn with(extra: &[&'static str]) -> Vec<&'static str> {

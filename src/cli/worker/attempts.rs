@@ -221,6 +221,9 @@ impl Attempts<'_> {
             match set.next() {
                 Next::Run(pending) => {
                     if let Some(code) = self.run_attempts(&mut set, pending).await? {
+                        let said = "interrupted: `leash loop --attempts` run again goes on with the attempts that did not end";
+                        self.out.note(said);
+                        self.finished(code, Phase::Implementing, said.to_string());
                         return Ok(code);
                     }
                 }
@@ -263,6 +266,12 @@ impl Attempts<'_> {
                     chosen.k,
                     describe(chosen)
                 ));
+                if chosen.by == crate::worker::attempts::ChosenBy::Judge {
+                    self.out.note(format!(
+                        "the judge: {}",
+                        crate::human::one_line(&chosen.reason, 200)
+                    ));
+                }
             }
             let phase = WorkerState::load(&self.name.state_dir)
                 .map(|s| s.phase)
