@@ -288,10 +288,11 @@ pub fn attempt_name(name: &str, k: u32) -> String {
     format!("{name}-{k}")
 }
 
-/// What an attempt may still spend of a shared `pool`: the pool less what the plan
-/// and every other attempt spent (`others`, their own turns only).
-pub fn budget_left(pool: f64, plan_usd: f64, others: &[f64]) -> f64 {
-    pool - plan_usd - others.iter().sum::<f64>()
+/// The budget of one task of a shared `pool` (an attempt's, whose cost begins with the
+/// plan's; the planner's, for the judge): the pool less what the others' own turns
+/// spent (`others`, the plan not counted in them).
+pub fn budget_of(pool: f64, others: &[f64]) -> f64 {
+    pool - others.iter().sum::<f64>()
 }
 
 #[cfg(test)]
@@ -396,8 +397,9 @@ mod tests {
     }
 
     #[test]
-    fn an_attempt_spends_what_the_plan_and_the_others_left() {
-        assert!((budget_left(1.0, 0.2, &[0.3, 0.1]) - 0.4).abs() < 1e-9);
-        assert!(budget_left(1.0, 0.5, &[0.6]) < 0.0);
+    fn an_attempt_spends_what_the_others_left_of_the_pool() {
+        assert!((budget_of(1.0, &[0.3, 0.1]) - 0.6).abs() < 1e-9);
+        assert!(budget_of(1.0, &[0.6, 0.5]) < 0.0);
+        assert_eq!(budget_of(1.0, &[]), 1.0);
     }
 }

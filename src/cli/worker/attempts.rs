@@ -20,7 +20,7 @@ use crate::paths::{RECORD_FILE, WorkerName};
 use crate::record::SessionRecord;
 use crate::settings::{Resolved, Settings};
 use crate::worker::attempts::{
-    ATTEMPTS_REFS, AttemptEnd, AttemptSet, Candidate, Chosen, Next, Pick, attempt_name, budget_left,
+    ATTEMPTS_REFS, AttemptEnd, AttemptSet, Candidate, Chosen, Next, Pick, attempt_name, budget_of,
 };
 use crate::worker::machine::loop_start;
 use crate::worker::observe::MAX_REVIEW_DIFF;
@@ -457,11 +457,13 @@ impl Attempts<'_> {
             Ok(set) => (set.plan_usd, self.settings.1.task_budget_usd),
             Err(_) => return Err(Error::internal("an attempt's thread panicked")),
         };
-        let left = |_: ()| -> f64 {
-            let others: Vec<f64> = self.own_costs(plan_usd, Some(k));
-            budget_left(pool.unwrap_or(f64::INFINITY), 0.0, &others)
+        // Asked before each step: the others spend meanwhile.
+        let budget = || {
+            budget_of(
+                pool.unwrap_or(f64::INFINITY),
+                &self.own_costs(plan_usd, Some(k)),
+            )
         };
-        let budget = move || left(());
         let mut drive = Drive {
             target: &target,
             settings: self.settings,
@@ -533,8 +535,8 @@ impl Attempts<'_> {
         ));
         let (resolved, mut settings) = self.settings.clone();
         if let Some(pool) = settings.task_budget_usd {
-            let spent: f64 = set.ended.iter().map(|e| e.cost_usd).sum();
-            settings.task_budget_usd = Some(pool - spent);
+            let spent: Vec<f64> = set.ended.iter().map(|e| e.cost_usd).collect();
+            settings.task_budget_usd = Some(budget_of(pool, &spent));
         }
         let step = WorkerStep::Judge { candidates };
         let judged = run_step(
