@@ -92,18 +92,14 @@ pub fn run(
     ended
 }
 
-/// The work tree whose `.leash/worktrees` holds the workers' worktrees.
+/// The work tree whose `.leash/worktrees` holds the workers' worktrees: the main one,
+/// also when the command runs in a linked worktree.
 fn main_work_tree(dir: &Path) -> PathBuf {
-    let git_common = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["rev-parse", "--path-format=absolute", "--git-common-dir"])
-        .output()
+    let common = git2::Repository::discover(dir)
         .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    match git_common {
-        Some(common) if common.ends_with(".git") => common
+        .and_then(|repo| repo.commondir().canonicalize().ok());
+    match common {
+        Some(common) if common.file_name().is_some_and(|name| name == ".git") => common
             .parent()
             .map_or_else(|| dir.to_path_buf(), Path::to_path_buf),
         _ => dir.to_path_buf(),
