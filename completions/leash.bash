@@ -669,7 +669,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__loop)
-            opts="-q -v -h -V --worker --json --quiet --verbose --worktree --reuse-branch --task --task-file --max-nudges --step --plan-model --implement-model --fresh --budget --check --review --rescopes --help --version"
+            opts="-q -v -h -V --worker --json --quiet --verbose --worktree --reuse-branch --task --task-file --max-nudges --step --attempts --parallel --keep-attempts --plan-model --implement-model --fresh --budget --check --review --rescopes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -688,6 +688,14 @@ _leash() {
                     return 0
                     ;;
                 --max-nudges)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --attempts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

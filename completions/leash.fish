@@ -218,6 +218,8 @@ complete -c leash -n "__fish_leash_using_subcommand loop" -l worker -d 'The work
 complete -c leash -n "__fish_leash_using_subcommand loop" -l task -d 'The task, verbatim' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l task-file -d 'Read the task from this file' -r -F
 complete -c leash -n "__fish_leash_using_subcommand loop" -l max-nudges -d 'Nudges per implement phase before giving up with exit code 10 [default: 5]' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l attempts -d 'Best of N (2 to 8): plan once, fork the plan into workers NAME-1 … NAME-N, each in its own worktree, implement them side by side, have the plan model judge the green ones, and keep the winner as NAME (implies --worktree)' -r
+complete -c leash -n "__fish_leash_using_subcommand loop" -l parallel -d 'With --attempts: at most N attempts at a time [default: all of them]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l plan-model -d 'Model for planning [default: opus]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l implement-model -d 'Model for implementing and nudging [default: sonnet]' -r
 complete -c leash -n "__fish_leash_using_subcommand loop" -l budget -d 'Send no further turn once the task\'s turns cost this many US dollars; exit code 13 [default: none]' -r
@@ -229,6 +231,7 @@ complete -c leash -n "__fish_leash_using_subcommand loop" -s v -l verbose -d 'Pr
 complete -c leash -n "__fish_leash_using_subcommand loop" -l worktree -d 'Work in the worker\'s own git worktree, `.leash/worktrees/NAME` on branch `leash/NAME` (created from HEAD, or `worktree_base`, when missing); needs --worker'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l reuse-branch -d 'With --worktree: continue on a branch `leash/NAME` an earlier worker of that name left, instead of refusing to (a new worker starts from HEAD or `worktree_base`)'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l step -d 'Ask before each phase (needs a terminal)'
+complete -c leash -n "__fish_leash_using_subcommand loop" -l keep-attempts -d 'With --attempts: keep the losing attempts as workers NAME-k (their tips are kept under refs/leash/attempts/ either way)'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l fresh -d 'Start the task over even if the worker already finished or gave up on it'
 complete -c leash -n "__fish_leash_using_subcommand loop" -l review -d 'Have the plan model review committed work that passed its checks [default: false]'
 complete -c leash -n "__fish_leash_using_subcommand loop" -s h -l help -d 'Print help'

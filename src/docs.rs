@@ -12,7 +12,8 @@ use schemars::Schema;
 use serde_json::{Map, Value};
 
 use crate::cli::json::{
-    Check, ErrorLine, Finished, JsonLine, Removed, Setting, Stopped, WorkerRow, WorkerStatus,
+    AttemptLine, Check, ErrorLine, Finished, JsonLine, Removed, Setting, Stopped, WinnerLine,
+    WorkerRow, WorkerStatus,
 };
 use crate::git::HookChange;
 use crate::protocol::{Event, EventBody, Reply, SessionStatus};
@@ -179,6 +180,8 @@ pub fn json_docs() -> String {
         };
         lines.push(tagged_line(variant, printed_by));
     }
+    lines.push(command_line::<AttemptLine>(&mut defs));
+    lines.push(command_line::<WinnerLine>(&mut defs));
     lines.push(command_line::<Finished>(&mut defs));
     lines.push(command_line::<SessionStatus>(&mut defs));
     lines.push(command_line::<WorkerRow>(&mut defs));

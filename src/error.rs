@@ -78,7 +78,7 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (
         ErrorKind::NotCommitted.exit_code(),
-        "not done after the nudge cap (uncommitted, checks failing, or changes requested)",
+        "not done after the nudge cap (uncommitted, checks failing, or changes requested); `loop --attempts`: no attempt passed",
     ),
     (
         ErrorKind::Blocked.exit_code(),
@@ -90,7 +90,7 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (
         ErrorKind::BudgetExhausted.exit_code(),
-        "budget exhausted: the task's turns cost its --budget (task_budget_usd); no further turn was sent",
+        "budget exhausted: the task's turns cost its --budget (task_budget_usd); no further turn was sent (`loop --attempts`: the shared budget stopped every attempt that did not pass)",
     ),
     (
         ErrorKind::Busy.exit_code(),

@@ -92,6 +92,56 @@ pub fn head(dir: &Path) -> Result<Option<String>, Error> {
     }
 }
 
+/// The commit branch `branch` points at, if there is such a branch.
+pub fn branch_tip(dir: &Path, branch: &str) -> Result<Option<String>, Error> {
+    let repo = open(dir)?;
+    let found = repo.find_branch(branch, git2::BranchType::Local);
+    Ok(found
+        .ok()
+        .and_then(|b| b.get().target())
+        .map(|oid| oid.to_string()))
+}
+
+/// Points `reference` (a full name, `refs/...`) at `commit`, so the commit outlives
+/// any branch that held it.
+pub fn keep_at(dir: &Path, reference: &str, commit: &str) -> Result<(), Error> {
+    let repo = open(dir)?;
+    let oid = git2::Oid::from_str(commit).map_err(|e| git_error("parse a commit id", e))?;
+    repo.reference(reference, oid, true, "leash: kept")
+        .map_err(|e| git_error(&format!("write {reference}"), e))?;
+    Ok(())
+}
+
+/// Deletes the branch, if it is there (its commits must be kept elsewhere first).
+pub fn delete_branch(dir: &Path, branch: &str) -> Result<(), Error> {
+    let repo = open(dir)?;
+    match repo.find_branch(branch, git2::BranchType::Local) {
+        Ok(mut found) => found
+            .delete()
+            .map_err(|e| git_error(&format!("delete the branch {branch}"), e)),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Lines added and removed from `from` to `to`.
+pub fn changed_lines(dir: &Path, from: &str, to: &str) -> Result<u64, Error> {
+    let repo = open(dir)?;
+    let (old, new) = (tree_of(&repo, from)?, tree_of(&repo, to)?);
+    let stats = repo
+        .diff_tree_to_tree(Some(&old), Some(&new), None)
+        .and_then(|d| d.stats())
+        .map_err(|e| git_error("diff", e))?;
+    Ok((stats.insertions() + stats.deletions()) as u64)
+}
+
+/// The tree of commit `id`.
+fn tree_of<'r>(repo: &'r Repository, id: &str) -> Result<git2::Tree<'r>, Error> {
+    let oid = git2::Oid::from_str(id).map_err(|e| git_error("parse a commit id", e))?;
+    repo.find_commit(oid)
+        .and_then(|c| c.tree())
+        .map_err(|e| git_error("read a commit's tree", e))
+}
+
 /// The change between two commits, as a reviewer reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Diff {
@@ -112,15 +162,9 @@ pub fn diff_between(
     max_bytes: usize,
 ) -> Result<Diff, Error> {
     let repo = open(dir)?;
-    let tree_of = |id: &str| -> Result<git2::Tree<'_>, Error> {
-        let oid = git2::Oid::from_str(id).map_err(|e| git_error("parse a commit id", e))?;
-        repo.find_commit(oid)
-            .and_then(|c| c.tree())
-            .map_err(|e| git_error("read a commit's tree", e))
-    };
     // A `from` that is gone (history rewritten) diffs against nothing.
-    let old = from.and_then(|id| tree_of(id).ok());
-    let new = tree_of(to)?;
+    let old = from.and_then(|id| tree_of(&repo, id).ok());
+    let new = tree_of(&repo, to)?;
     let diff = repo
         .diff_tree_to_tree(old.as_ref(), Some(&new), None)
         .map_err(|e| git_error("diff", e))?;

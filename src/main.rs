@@ -37,6 +37,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
             json,
             quiet: false,
             verbose: 0,
+            muted: false,
         };
         out.error(&err);
         return ExitCode::from(err.exit_code());

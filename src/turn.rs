@@ -30,6 +30,8 @@ pub enum TurnKind {
     /// A worker's landing turn: its branch, handed back by `leash land`, conflicts with
     /// the target or fails the landing checks on it.
     Land,
+    /// Judging the green attempts of a best-of-N loop (read-only, on the plan model).
+    Judge,
 }
 
 impl std::fmt::Display for TurnKind {
@@ -42,6 +44,7 @@ impl std::fmt::Display for TurnKind {
             TurnKind::Compact => "compact",
             TurnKind::Review => "review",
             TurnKind::Land => "land",
+            TurnKind::Judge => "judge",
         })
     }
 }

@@ -113,7 +113,7 @@ impl Worktree {
             self.ensure_clean_in(&main)?;
         }
         let path = self.place(&main);
-        match main.find_worktree(&git_name_of(&self.path)).ok() {
+        match registered(&main, &self.path).map(|(_, w)| w) {
             Some(worktree) => {
                 let mut prune = WorktreePruneOptions::new();
                 prune.valid(true).locked(force).working_tree(true);
@@ -133,12 +133,39 @@ impl Worktree {
         self.settle_branch(&main)
     }
 
+    /// This worktree and its branch become worker `to`'s: the worktree moves to
+    /// `.leash/worktrees/TO` (`git worktree move`), its branch becomes `leash/TO` (`git
+    /// branch -m`, which moves the worktree's HEAD along). A part already done is
+    /// skipped, so a rename cut off is finished by running it again.
+    pub fn rename_to(&self, to: &WorkerName) -> Result<Worktree, Error> {
+        let main = open(&self.repo)?;
+        let _lock = lock(&main)?;
+        let path = self.repo.join(LEASH_DIR).join(WORKTREES).join(to.as_str());
+        let branch = format!("leash/{to}");
+        if self.path.exists() && !path.exists() {
+            git_cli(&self.repo, &["worktree", "move"], &[&self.path, &path])?;
+        }
+        let has = |name: &str| main.find_branch(name, BranchType::Local).is_ok();
+        if has(&self.branch) && !has(&branch) {
+            git_cli(
+                &self.repo,
+                &["branch", "-m", &self.branch, &branch],
+                &[] as &[&Path],
+            )?;
+        }
+        Ok(Worktree {
+            path: clean_path(&path),
+            branch,
+            base: self.base.clone(),
+            repo: self.repo.clone(),
+        })
+    }
+
     /// Where the worktree is: where git knows it (it may have been moved with `git
     /// worktree move`), else where it was made.
     fn place(&self, main: &Repository) -> PathBuf {
-        main.find_worktree(&git_name_of(&self.path))
-            .ok()
-            .map(|w| clean_path(w.path()))
+        registered(main, &self.path)
+            .map(|(_, w)| clean_path(w.path()))
             .unwrap_or_else(|| self.path.clone())
     }
 
@@ -156,7 +183,7 @@ impl Worktree {
 
     fn ensure_clean_in(&self, main: &Repository) -> Result<(), Error> {
         let path = self.place(main);
-        let Ok(registered) = main.find_worktree(&git_name_of(&self.path)) else {
+        let Some((git_name, registered)) = registered(main, &self.path) else {
             return self.ensure_clean_files(&path);
         };
         if let Ok(WorktreeLockStatus::Locked(reason)) = registered.is_locked() {
@@ -174,7 +201,7 @@ impl Worktree {
             ));
         }
         // Its own git dir holds its HEAD and refs even when its files are gone.
-        let own = main.path().join("worktrees").join(git_name_of(&self.path));
+        let own = main.path().join("worktrees").join(git_name);
         if let Ok(worktree) =
             Repository::open_from_worktree(&registered).or_else(|_| Repository::open(&own))
             && let Some((count, heads)) = crate::git::unreferenced_commits(main, &worktree)?
@@ -274,6 +301,28 @@ impl Worktree {
     }
 }
 
+/// Runs git at `repo` for what libgit2 cannot do (move a worktree, rename a branch
+/// checked out in one); says git's own words when it fails.
+fn git_cli(repo: &Path, args: &[&str], paths: &[&Path]) -> Result<(), Error> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .args(paths)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| Error::io("cannot run git", e))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&out.stderr);
+    Err(Error::new(
+        ErrorKind::Internal,
+        format!("git {} failed: {}", args.join(" "), said.trim()),
+    )
+    .hint("see what git says, fix it, and run the command again: it goes on where it was"))
+}
+
 /// Why a worktree is kept: what it holds that git could not give back.
 fn kept(path: &Path, what: String, items: &[String], hint: &str) -> Error {
     Error::new(
@@ -328,6 +377,25 @@ fn clean_path(path: &Path) -> PathBuf {
 /// git's own name for the worktree (`.git/worktrees/leash-NAME`).
 fn git_name(worker: &WorkerName) -> String {
     format!("leash-{worker}")
+}
+
+/// The worktree git has at `path`: by the name leash gave it there, else (a worktree
+/// moved there under its first name, as a best-of-N winner is) by where it is.
+fn registered(main: &Repository, path: &Path) -> Option<(String, git2::Worktree)> {
+    let name = git_name_of(path);
+    if let Ok(worktree) = main.find_worktree(&name) {
+        return Some((name, worktree));
+    }
+    let wanted = clean_path(path);
+    let names = main.worktrees().ok()?;
+    for name in names.iter().flatten().flatten() {
+        if let Ok(worktree) = main.find_worktree(name)
+            && clean_path(worktree.path()) == wanted
+        {
+            return Some((name.to_string(), worktree));
+        }
+    }
+    None
 }
 
 fn git_name_of(path: &Path) -> String {

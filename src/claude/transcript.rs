@@ -109,6 +109,34 @@ pub fn link(session: &str, from: &Path, to: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot link {}: {e}", link.display()))
 }
 
+/// Makes the transcript of `session`, kept for `from`, findable from `to`, where its
+/// worker works from now on (a best-of-N winner's worktree moved): a copy, so the
+/// conversation resumes there on claude versions that look only in the directory's own
+/// folder. Says why not, when it cannot; nothing to copy is no failure.
+pub fn carry(session: &str, from: &Path, to: &Path) -> Result<(), String> {
+    let (Some(from_dir), Some(to_dir)) = (project_dir(from), project_dir(to)) else {
+        return Err("claude's folder for one of the directories has a hashed name".into());
+    };
+    let file = format!("{session}.jsonl");
+    let (original, copy) = (from_dir.join(&file), to_dir.join(&file));
+    if !original.exists() || copy.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&to_dir)
+        .map_err(|e| format!("cannot create {}: {e}", to_dir.display()))?;
+    let partial = to_dir.join(format!(".{file}.leash-copy"));
+    std::fs::copy(&original, &partial)
+        .and_then(|_| std::fs::rename(&partial, &copy))
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "cannot copy {} to {}: {e}",
+                original.display(),
+                copy.display()
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -200,7 +200,55 @@ pub struct Finished {
 
 impl JsonLine for Finished {
     const TYPE: &'static str = "finished";
-    const PRINTED_BY: &'static str = "the last line of `loop`";
+    const PRINTED_BY: &'static str =
+        "the last line of `loop` (with `--attempts`: the winner's phase)";
+}
+
+/// One attempt of `loop --attempts`, as it ended.
+#[derive(Serialize, JsonSchema)]
+pub struct AttemptLine {
+    /// Which attempt (1 to N).
+    pub k: u32,
+    /// Its worker, `NAME-k`.
+    pub worker: String,
+    /// Its branch, `leash/NAME-k`.
+    pub branch: String,
+    /// The attempt's phase when its loop ended (`done`: green).
+    pub outcome: Phase,
+    /// The code its own loop ended with (0: green).
+    pub exit_code: u8,
+    /// How its loop ended, in a sentence.
+    pub message: String,
+    /// The checks of its last commit.
+    pub checks: Vec<crate::worker::checks::CheckResult>,
+    /// What its own turns cost (the shared plan not included).
+    pub cost_usd: f64,
+    /// Lines added and removed since the branch point.
+    pub changed_lines: u64,
+}
+
+impl JsonLine for AttemptLine {
+    const TYPE: &'static str = "attempt";
+    const PRINTED_BY: &'static str = "`loop --attempts` (one per attempt, as it ends)";
+}
+
+/// The attempt `loop --attempts` kept: it is the worker now.
+#[derive(Serialize, JsonSchema)]
+pub struct WinnerLine {
+    /// Which attempt won.
+    pub k: u32,
+    /// The worker it became.
+    pub worker: String,
+    /// Its branch now, `leash/NAME`.
+    pub branch: String,
+    pub chosen_by: crate::worker::attempts::ChosenBy,
+    /// The judge's answer, or why no judge was asked.
+    pub reason: String,
+}
+
+impl JsonLine for WinnerLine {
+    const TYPE: &'static str = "winner";
+    const PRINTED_BY: &'static str = "`loop --attempts`, once the winner is kept";
 }
 
 /// What went wrong, as the last line of a failed command.

@@ -24,6 +24,8 @@ pub struct Output {
     pub json: bool,
     pub quiet: bool,
     pub verbose: u8,
+    /// Nothing at all is printed: a best-of-N attempt's own steps run unseen.
+    pub muted: bool,
 }
 
 impl Output {
@@ -32,6 +34,17 @@ impl Output {
             json: global.json,
             quiet: global.quiet,
             verbose: global.verbose,
+            muted: false,
+        }
+    }
+
+    /// An output that prints nothing.
+    pub fn muted() -> Output {
+        Output {
+            json: false,
+            quiet: true,
+            verbose: 0,
+            muted: true,
         }
     }
 
@@ -41,6 +54,7 @@ impl Output {
             json: true,
             quiet: false,
             verbose: 0,
+            muted: false,
         }
     }
 
@@ -72,12 +86,15 @@ impl Output {
 
     /// A line about the outcome on stderr, shown even with `--quiet` and `--json`.
     pub fn say(&self, message: impl std::fmt::Display) {
+        if self.muted {
+            return;
+        }
         eprintln!("leash: {}", safe(&message.to_string()));
     }
 
     /// A person is at this terminal to answer questions (tool permissions).
     pub fn interactive(&self) -> bool {
-        !self.json && io::stdin().is_terminal() && io::stderr().is_terminal()
+        !self.json && !self.muted && io::stdin().is_terminal() && io::stderr().is_terminal()
     }
 
     /// A spinner may be drawn: both streams are terminals and plain output was not asked.
@@ -203,6 +220,9 @@ impl<'a> TurnPrinter<'a> {
     }
 
     pub fn line(&mut self, raw: &str, parsed: &ServerLine) {
+        if self.out.muted {
+            return;
+        }
         if self.out.json {
             self.raw(raw);
             return;
@@ -368,6 +388,7 @@ impl<'a> TurnPrinter<'a> {
     /// Ends the turn's output: the final text if nothing was streamed, and a newline.
     pub fn finish(&mut self, outcome: &Outcome) {
         if !self.out.json
+            && !self.out.muted
             && !self.printed_text
             && let Some(text) = &outcome.result
         {

@@ -385,6 +385,7 @@ fn new_row(id: &str, task: &str, at: u64) -> TaskRow {
         host: None,
         landed: None,
         landing: None,
+        attempts: Vec::new(),
     }
 }
 
@@ -394,7 +395,7 @@ fn span_phase(kind: TurnKind, step: Option<Step>) -> Option<SpanPhase> {
         (TurnKind::Plan, _) | (TurnKind::Compact, Some(Step::Plan)) => SpanPhase::Planning,
         (TurnKind::Land, _) | (TurnKind::Compact, Some(Step::Land)) => SpanPhase::Landing,
         (TurnKind::Implement | TurnKind::Nudge | TurnKind::Compact, _) => SpanPhase::Implementing,
-        (TurnKind::Review, _) => SpanPhase::Review,
+        (TurnKind::Review | TurnKind::Judge, _) => SpanPhase::Review,
         (TurnKind::User, _) => return None,
     })
 }

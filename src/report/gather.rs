@@ -99,6 +99,7 @@ pub fn tasks(state_dir: &Path, worker: &WorkerFacts, now_ms: u64) -> Result<Gath
             exits::apply(&exits, row);
         }
     }
+    super::attempts::attach(state_dir, &mut rows);
     Ok(Gathered {
         rows,
         skipped,

@@ -3,6 +3,7 @@
 //! ([`history`]), and drawn as a timeline ([`svg`]). `leash report` shows them; the
 //! daemon writes a task's row to its history when the task ends.
 
+pub mod attempts;
 pub mod exits;
 pub mod fold;
 pub mod gather;
@@ -99,6 +100,10 @@ pub struct TaskRow {
     /// on the work: `standing`, `verdict` and `exit_code` stay the task's own.
     #[serde(default)]
     pub landing: Option<Landing>,
+    /// A best-of-N task's attempts (`loop --attempts`), each a row of its own; the
+    /// task's `cost_usd` counts them all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<TaskRow>,
 }
 
 impl TaskRow {

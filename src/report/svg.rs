@@ -30,7 +30,8 @@ const LANDING: &str = "#0a3069";
 /// The picture of `rows` (a worker's tasks in the order they began); a task still
 /// running reaches `now_ms`.
 pub fn render(rows: &[TaskRow], now_ms: u64) -> String {
-    let workers = super::by_worker(rows);
+    let lanes = super::attempts::lanes(rows);
+    let workers = super::by_worker(&lanes);
     let axis = Axis::fitted(rows, now_ms);
     let height = TOP + ROW * workers.len().max(1) as f64 + LEGEND;
     let mut svg = String::new();

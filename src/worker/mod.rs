@@ -4,6 +4,7 @@
 //! conversation and this state) as the pure [`machine`] decides; `leash loop` strings
 //! them together by the same machine's rules.
 
+pub mod attempts;
 pub mod checks;
 pub mod land;
 pub mod machine;
@@ -69,6 +70,8 @@ pub enum Step {
     Nudge,
     /// A landing by `leash land`: a branch handed back, or the landed work taken in.
     Land,
+    /// Judging a best-of-N loop's green attempts.
+    Judge,
 }
 
 impl std::fmt::Display for Step {
@@ -78,6 +81,7 @@ impl std::fmt::Display for Step {
             Step::Implement => "implement",
             Step::Nudge => "nudge",
             Step::Land => "land",
+            Step::Judge => "judge",
         })
     }
 }
@@ -109,6 +113,8 @@ pub enum Verdict {
     ChangesRequested,
     /// The nudges ran out and the task was planned again: implementing starts over.
     Rescoped,
+    /// The plan model chose among a best-of-N loop's green attempts.
+    Judged,
     /// Another task is under way on this worker: the step was refused.
     Busy,
     /// The worker has no task to implement: the step was refused (plan one first).
@@ -145,6 +151,7 @@ impl Verdict {
                 | Verdict::Landed
                 | Verdict::Landable
                 | Verdict::NotLanded
+                | Verdict::Judged
         )
     }
 
@@ -155,7 +162,8 @@ impl Verdict {
             | Verdict::Committed
             | Verdict::NothingToDo
             | Verdict::Landed
-            | Verdict::Landable => 0,
+            | Verdict::Landable
+            | Verdict::Judged => 0,
             Verdict::NotLanded => ErrorKind::NotLanded.exit_code(),
             Verdict::Uncommitted
             | Verdict::NoChanges
@@ -205,6 +213,9 @@ pub struct Judgement {
     /// The checks of the worker's latest commit (empty when none ran).
     #[serde(default)]
     pub checks: Vec<CheckResult>,
+    /// A judge step's answer: the attempt it named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pick: Option<attempts::Pick>,
 }
 
 /// One worker step as a client asks for it.
@@ -228,6 +239,11 @@ pub enum WorkerStep {
     },
     /// What `leash land` asks of the worker's branch.
     Land { order: land::LandOrder },
+    /// Choose among a best-of-N loop's green attempts, in the conversation that
+    /// planned them.
+    Judge {
+        candidates: Vec<attempts::Candidate>,
+    },
 }
 
 /// What a merged nudge carries at most: hooks firing all day must not grow it without
@@ -262,6 +278,7 @@ impl WorkerStep {
             WorkerStep::Implement { .. } => Step::Implement,
             WorkerStep::Nudge { .. } => Step::Nudge,
             WorkerStep::Land { .. } => Step::Land,
+            WorkerStep::Judge { .. } => Step::Judge,
         }
     }
 }
@@ -347,7 +364,7 @@ impl TurnConfig {
     /// with the implementing tools.
     pub fn settings(&self, kind: TurnKind) -> TurnSettings {
         match kind {
-            TurnKind::Plan | TurnKind::Review => TurnSettings {
+            TurnKind::Plan | TurnKind::Review | TurnKind::Judge => TurnSettings {
                 model: Some(self.plan_model.clone()),
                 permission_mode: Some(self.plan_permission_mode.clone()),
                 allowed_tools: None,
@@ -398,6 +415,10 @@ pub struct WorkerState {
     /// A turn of the work that was sent and has not ended yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight: Option<InFlight>,
+    /// The worker this one is an attempt of (`loop --attempts`), while it is one: never
+    /// a candidate for `land --all`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_of: Option<String>,
     /// The prompt of the turn in flight, as it was sent: a step that goes on from the
     /// turn continues it if claude's conversation holds this, else sends it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -423,6 +444,8 @@ pub enum InFlight {
     Review,
     /// Planning the task again after the nudges ran out.
     Rescope,
+    /// Judging a best-of-N loop's green attempts.
+    Judge,
 }
 
 impl InFlight {
@@ -433,6 +456,7 @@ impl InFlight {
             InFlight::Implement => TurnKind::Implement,
             InFlight::Nudge { .. } => TurnKind::Nudge,
             InFlight::Review => TurnKind::Review,
+            InFlight::Judge => TurnKind::Judge,
         }
     }
 }
@@ -550,6 +574,9 @@ pub struct TaskCost {
     /// failing on the target).
     #[serde(default)]
     pub land_usd: f64,
+    /// Judging a best-of-N loop's attempts.
+    #[serde(default)]
+    pub judge_usd: f64,
     /// The budget the latest step ran under, if it had one.
     #[serde(default)]
     pub budget_usd: Option<f64>,
@@ -558,7 +585,12 @@ pub struct TaskCost {
 impl TaskCost {
     /// The whole task so far.
     pub fn total_usd(&self) -> f64 {
-        self.plan_usd + self.implement_usd + self.nudges_usd + self.review_usd + self.land_usd
+        self.plan_usd
+            + self.implement_usd
+            + self.nudges_usd
+            + self.review_usd
+            + self.land_usd
+            + self.judge_usd
     }
 
     /// Adds a turn's cost to the phase its kind belongs to.
@@ -569,6 +601,7 @@ impl TaskCost {
             TurnKind::Nudge => &mut self.nudges_usd,
             TurnKind::Review => &mut self.review_usd,
             TurnKind::Land => &mut self.land_usd,
+            TurnKind::Judge => &mut self.judge_usd,
             TurnKind::Implement | TurnKind::User | TurnKind::Compact => &mut self.implement_usd,
         };
         *phase += usd;
@@ -590,8 +623,16 @@ impl TaskCost {
             0.0 => String::new(),
             review => format!(", review {}", usd(review)),
         };
+        let judge = match self.judge_usd {
+            0.0 => String::new(),
+            judge => format!(", judge {}", usd(judge)),
+        };
+        let land = match self.land_usd {
+            0.0 => String::new(),
+            land => format!(", landing {}", usd(land)),
+        };
         format!(
-            "{} (plan {}, implement {}, nudges {}{review}){budget}",
+            "{} (plan {}, implement {}, nudges {}{review}{judge}{land}){budget}",
             usd(self.total_usd()),
             usd(self.plan_usd),
             usd(self.implement_usd),

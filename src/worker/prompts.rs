@@ -4,6 +4,7 @@
 
 use crate::git::{CommitInfo, Diff, FileChange};
 
+use super::attempts::WINNER_MARKER;
 use super::checks::CheckResult;
 use super::{APPROVED_MARKER, BLOCKED_MARKER, CHANGES_MARKER, Review, Verdict};
 
@@ -68,6 +69,62 @@ of at most {}). Read whatever you need; do not change any files.",
 line: `{APPROVED_MARKER}` if it is, or `{CHANGES_MARKER} <what must change>` if it is not."
     ));
     parts.join("\n\n")
+}
+
+/// The plan model chooses among the green attempts of its own plan: each one's diff
+/// against the branch point, its checks, cost and turns.
+pub fn judge_prompt(
+    task: Option<&str>,
+    plan: Option<&str>,
+    candidates: &[super::attempts::Candidate],
+) -> String {
+    let mut parts = vec![format!(
+        "Your plan was implemented {} times independently; these attempts passed their \
+checks. Choose the best one, as a careful reviewer would: correct, complete, what the task \
+asked for, and no more than it needs. Do not change any files.",
+        candidates.len()
+    )];
+    if let Some(task) = task {
+        parts.push(format!("<task>\n{task}\n</task>"));
+    }
+    if let Some(plan) = plan {
+        parts.push(format!("<plan>\n{plan}\n</plan>"));
+    }
+    for c in candidates {
+        let checks = match c.checks.as_slice() {
+            [] => "no checks".to_string(),
+            checks => format!("checks passed: {}", checks.join("; ")),
+        };
+        let cut = match c.truncated {
+            true => " (cut short to its share of what leash shows: the stat lists every file)",
+            false => "",
+        };
+        parts.push(format!(
+            "<attempt number=\"{k}\">\n{checks}; cost ${cost:.2}; {turns} turn(s)\n\
+The change against the branch point (`git diff --stat`, then the diff{cut}):\n\
+<diffstat>\n{stat}</diffstat>\n<diff>\n{patch}</diff>\n</attempt>",
+            k = c.k,
+            cost = c.cost_usd,
+            turns = c.turns,
+            stat = c.stat,
+            patch = c.patch,
+        ));
+    }
+    parts.push(format!(
+        "Give your reason in a few sentences, then end with one line: `{WINNER_MARKER} N`, \
+N the number of the attempt to keep."
+    ));
+    parts.join("\n\n")
+}
+
+/// A judge's answer that named no green attempt: asked once more.
+pub fn judge_again_prompt(green: &[u32]) -> String {
+    let numbers: Vec<String> = green.iter().map(u32::to_string).collect();
+    format!(
+        "Your answer named none of the attempts that passed ({}). End your answer with one \
+line `{WINNER_MARKER} N`, N one of those numbers.",
+        numbers.join(", ")
+    )
 }
 
 /// What the implementer is told of a review that asked for changes: the review, verbatim.

@@ -5,6 +5,7 @@
 mod support;
 
 mod architecture;
+mod attempts;
 mod chaos;
 mod cli;
 mod cluster;

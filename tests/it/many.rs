@@ -8,14 +8,14 @@ use crate::support::{Env, finish, git};
 use serde_json::Value;
 
 /// A worker environment where each worker reads `script-<worker>.txt`.
-fn many() -> Env {
+pub(crate) fn many() -> Env {
     let mut env = Env::worker();
     let scripts = env.dir.path().join("script-%w.txt");
     env.set("FAKE_CLAUDE_SCRIPT", &scripts.display().to_string());
     env
 }
 
-fn script(env: &Env, worker: &str, lines: &[&str]) {
+pub(crate) fn script(env: &Env, worker: &str, lines: &[&str]) {
     let path = env.dir.path().join(format!("script-{worker}.txt"));
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     let _ = std::fs::remove_file(path.with_extension("pos"));

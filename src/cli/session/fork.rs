@@ -12,12 +12,13 @@ use crate::cli::{Global, Output};
 use crate::client::{Launch, Target};
 use crate::error::{Error, ErrorKind};
 use crate::paths::WorkerName;
-use crate::protocol::{NewSession, SessionChange, StartSpec};
+use crate::protocol::{NewSession, SessionChange, SessionStatus, StartSpec};
 use crate::record::SessionRecord;
 use crate::worker::WorkerState;
 use crate::worktree::Worktree;
 
-pub const EXAMPLES: &str = "Examples (best of three, in bash):
+pub const EXAMPLES: &str =
+    "Examples (best of three by hand; `leash loop --attempts 3` does it all):
   leash plan --task \"Speed up the parser\"
   for i in 1 2 3; do leash session fork \"try$i\" --worktree; done
   for i in 1 2 3; do leash --worker \"try$i\" implement & done; wait";
@@ -40,6 +41,42 @@ pub struct ForkArgs {
 pub async fn run(args: ForkArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     let original = target(global)?;
     let name = WorkerName::parse(&args.name)?;
+    let fork = Fork {
+        worktree: args.worktree,
+        reuse_branch: args.reuse_branch,
+        attempt_of: None,
+    };
+    let (fork, status, original_session) = fork_worker(&original, name, &fork).await?;
+    if out.json {
+        out.json(&status);
+        return Ok(0);
+    }
+    let place = match &fork.worktree {
+        Some(w) => format!(", worktree {} on branch {}", w.path.display(), w.branch),
+        None => format!(", in {}", status.cwd.display()),
+    };
+    out.note(format!(
+        "forked worker {} into {}: conversation {} is a copy of {original_session}{place}",
+        original.worker, fork.worker, status.session_id
+    ));
+    Ok(0)
+}
+
+/// How a fork is made.
+pub struct Fork {
+    pub worktree: bool,
+    pub reuse_branch: bool,
+    /// The fork is an attempt of this worker (`loop --attempts`).
+    pub attempt_of: Option<String>,
+}
+
+/// Forks `original`'s conversation, task and phase into a new worker `name`, started
+/// and warm; returns it, its status and the original's session id.
+pub async fn fork_worker(
+    original: &Target,
+    name: WorkerName,
+    how: &Fork,
+) -> Result<(Target, SessionStatus, String), Error> {
     let record = SessionRecord::load(&original.state_dir)?
         .filter(|r| r.conversation.started)
         .ok_or_else(|| {
@@ -64,15 +101,22 @@ pub async fn run(args: ForkArgs, global: &Global, out: &Output) -> Result<u8, Er
     }
     let (resolved, settings) = settings(&[])?;
     let conversation = &record.conversation;
-    if args.worktree {
+    if how.worktree {
         let worktree = Worktree::ensure(
             &conversation.cwd,
             &fork.worker,
             settings.worktree_base.as_deref(),
-            args.reuse_branch,
+            how.reuse_branch,
         )?;
         fork.adopt_worktree(worktree)?;
     }
+    // A damaged state is not copied: the fork begins without a task.
+    let worker = WorkerState::load(&original.state_dir).ok().map(|state| {
+        Box::new(WorkerState {
+            attempt_of: how.attempt_of.clone(),
+            ..state
+        })
+    });
     let spec = StartSpec {
         fresh: false,
         warm: true,
@@ -93,8 +137,7 @@ pub async fn run(args: ForkArgs, global: &Global, out: &Output) -> Result<u8, Er
                 session_id: conversation.session_id.clone(),
                 cwd: conversation.cwd.clone(),
             }),
-            // A damaged state is not copied: the fork begins without a task.
-            worker: WorkerState::load(&original.state_dir).ok().map(Box::new),
+            worker,
         },
         change: SessionChange {
             system_prompt_file: conversation.spawn.system_prompt_file.clone(),
@@ -114,19 +157,7 @@ pub async fn run(args: ForkArgs, global: &Global, out: &Output) -> Result<u8, Er
             });
         }
     };
-    if out.json {
-        out.json(&status);
-        return Ok(0);
-    }
-    let place = match &fork.worktree {
-        Some(w) => format!(", worktree {} on branch {}", w.path.display(), w.branch),
-        None => format!(", in {}", status.cwd.display()),
-    };
-    out.note(format!(
-        "forked worker {} into {}: conversation {} is a copy of {}{place}",
-        original.worker, fork.worker, status.session_id, conversation.session_id
-    ));
-    Ok(0)
+    Ok((fork, status, conversation.session_id.clone()))
 }
 
 /// A worker of that name has state or runs.

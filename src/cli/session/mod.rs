@@ -1,7 +1,7 @@
 //! `leash session ...`: start, stop, inspect and talk to a worker's session.
 
 mod compact;
-mod fork;
+pub(crate) mod fork;
 mod interrupt;
 pub(crate) mod list;
 pub mod logs;
@@ -11,7 +11,7 @@ mod rm;
 pub mod send;
 mod start;
 mod status;
-mod stop;
+pub(crate) mod stop;
 mod watch;
 
 use clap::Subcommand;

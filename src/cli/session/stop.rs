@@ -45,7 +45,7 @@ pub async fn run(args: StopArgs, global: &Global, out: &Output) -> Result<u8, Er
 }
 
 /// Stops one worker; false when it was not running.
-pub(super) async fn stop_one(target: &Target, out: &Output) -> Result<bool, Error> {
+pub(crate) async fn stop_one(target: &Target, out: &Output) -> Result<bool, Error> {
     let Some(conn) = target.open().await? else {
         return Ok(false);
     };

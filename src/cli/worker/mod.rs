@@ -2,6 +2,8 @@
 //! the worker's conversation. What they share: where the task comes from, running one
 //! step and reporting its judgement.
 
+pub mod attempts;
+mod drive;
 pub mod implement;
 pub mod nudge;
 pub mod plan;

@@ -5,22 +5,22 @@ use std::io::IsTerminal;
 
 use clap::Args;
 
-use super::{TaskArgs, no_task, run_step};
+use super::drive::{Drive, record_exit};
+use super::{TaskArgs, no_task};
 use crate::cli::common::{block_on, settings, target};
 use crate::cli::json::Finished;
 use crate::cli::{Global, Output};
-use crate::client::Target;
-use crate::error::{Error, ErrorKind};
-use crate::protocol::Request;
+use crate::error::Error;
 use crate::settings::Name;
-use crate::worker::machine::{loop_next, loop_start};
-use crate::worker::{Phase, WorkerState, WorkerStep};
+use crate::worker::machine::loop_start;
+use crate::worker::{Phase, WorkerState};
 
 pub const EXAMPLES: &str = "Examples:
   leash loop --task \"Add a --version flag\"
   leash loop --task-file TASK.md --max-nudges 3
   leash loop --step                      # ask before each phase
   leash loop --check \"cargo test\" --review --rescopes 1 --task \"...\"   # done means green
+  leash --worker parser loop --attempts 3 --check \"cargo test\" --task \"Speed up the parser\"   # best of three
   leash loop --json --task \"...\" | jq -c 'select(.type == \"judged\") | .judgement.verdict'
   # the same by hand, in bash:
   leash plan --task \"Fix the flaky test\" && until leash implement; do leash nudge || exit $?; done";
@@ -34,8 +34,20 @@ pub struct LoopArgs {
     #[arg(long, value_name = "N", help = with_default("Nudges per implement phase before giving up with exit code 10", Name::max_nudges))]
     pub max_nudges: Option<u32>,
     /// Ask before each phase (needs a terminal)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "attempts")]
     pub step: bool,
+    /// Best of N (2 to 8): plan once, fork the plan into workers NAME-1 … NAME-N, each
+    /// in its own worktree, implement them side by side, have the plan model judge the
+    /// green ones, and keep the winner as NAME (implies --worktree)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(2..=8))]
+    pub attempts: Option<u32>,
+    /// With --attempts: at most N attempts at a time [default: all of them]
+    #[arg(long, value_name = "N", requires = "attempts", value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: Option<u32>,
+    /// With --attempts: keep the losing attempts as workers NAME-k (their tips are kept
+    /// under refs/leash/attempts/ either way)
+    #[arg(long, requires = "attempts")]
+    pub keep_attempts: bool,
     #[arg(long, value_name = "MODEL", help = with_default("Model for planning", Name::plan_model))]
     pub plan_model: Option<String>,
     #[arg(long, value_name = "MODEL", help = with_default("Model for implementing and nudging", Name::implement_model))]
@@ -65,6 +77,15 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     ];
     flags.extend(args.gates.flags());
     let settings = settings(&flags)?;
+    if let Some(n) = args.attempts {
+        let how = super::attempts::AttemptArgs {
+            n,
+            parallel: args.parallel,
+            keep: args.keep_attempts,
+            fresh: args.fresh,
+        };
+        return super::attempts::run(&how, task, &settings, global, out);
+    }
     let config = settings.1.worker_config();
     let target = args.worktree.apply(target(global)?, global, &settings.1)?;
     // A new task replaces a damaged state (the daemon keeps the file aside).
@@ -75,104 +96,42 @@ pub fn run(args: LoopArgs, global: &Global, out: &Output) -> Result<u8, Error> {
     // A loop run again on the task whose plan is under way resumes that plan, by its id:
     // the daemon may still run the first loop's plan step, and the task is planned once.
     let same_task = task.is_none() || task == state.task.text;
-    let mut resume_plan_of = (state.phase == Phase::Planning && same_task && !args.fresh)
+    let resume_plan_of = (state.phase == Phase::Planning && same_task && !args.fresh)
         .then(|| state.task.id.clone())
         .flatten();
-    let mut next = loop_start(&state, task, args.fresh, &config).ok_or_else(no_task)?;
+    let next = loop_start(&state, task, args.fresh, &config).ok_or_else(no_task)?;
     // The task this loop works on: the one under way, until it plans its own.
     let mut task_id = state.task.id.clone();
 
-    let mut phase = state.phase;
-    let mut last_message = state.last.map(|j| j.message).unwrap_or_default();
+    let mut run = Drive {
+        target: &target,
+        settings: &settings,
+        out,
+        fresh: args.fresh,
+        ask: args.step,
+        budget: None,
+    };
     let ended = block_on(async {
-        loop {
-            let description = next.describe(&config);
-            let step = match next.into_step(args.fresh) {
-                Ok(step) => step,
-                Err((code, message)) => {
-                    if out.json {
-                        out.json(&Finished {
-                            exit_code: code,
-                            phase,
-                            message: message.unwrap_or(last_message),
-                        });
-                    } else if let Some(message) = message {
-                        out.note(message);
-                    }
-                    return Ok(code);
-                }
-            };
-            if args.step && !confirm(&format!("next: {description}. Go on?"))? {
-                out.note("stopped before the next phase; `leash loop` resumes here");
-                return Ok(ErrorKind::Interrupted.exit_code());
-            }
-            let planning = matches!(step, WorkerStep::Plan { .. });
-            // A plan starts the task this loop works on: it names no earlier one (sent
-            // again after its daemon died, it must find its own task, not be refused),
-            // but the plan under way it resumes.
-            let mine = match planning {
-                false => task_id.clone(),
-                true => resume_plan_of.take(),
-            };
-            let judgement = run_step(&target, step, mine, &settings, false, out).await?;
-            if planning && judgement.verdict.concerns_the_work() {
-                task_id.clone_from(&judgement.task_id);
-            }
-            phase = judgement.phase;
-            last_message = judgement.message.clone();
-            next = loop_next(&judgement);
+        let ended = run
+            .steps(
+                next,
+                &mut task_id,
+                resume_plan_of,
+                state.phase,
+                state.last.map(|j| j.message),
+            )
+            .await?;
+        if out.json {
+            out.json(&Finished {
+                exit_code: ended.code,
+                phase: ended.phase,
+                message: ended.message.clone(),
+            });
+        } else if let Some(said) = &ended.said {
+            out.note(said);
         }
+        Ok(ended.code)
     });
     record_exit(&target, task_id, &ended);
     ended
-}
-
-/// Keeps the code this loop exits with beside its task, for `report` and `status`: a
-/// loop that dies leaves no judgement saying so. A loop that died planning knows no
-/// task yet; the worker's state names the one it began. The daemon, when one answers,
-/// writes it into the event log; else it is kept in the state dir, under its lock (no
-/// daemon is started just for this).
-fn record_exit(target: &Target, task_id: Option<String>, ended: &Result<u8, Error>) {
-    let state_dir = &target.state_dir;
-    let exit_code = match ended {
-        Ok(code) => *code,
-        Err(e) => e.exit_code(),
-    };
-    let task_id = task_id.or_else(|| WorkerState::load(state_dir).ok()?.task.id);
-    let Some(task_id) = task_id else {
-        return;
-    };
-    let told = block_on(tell_daemon(target, &task_id, exit_code));
-    if told.is_ok_and(|told| told) {
-        return;
-    }
-    let exit = crate::report::exits::LoopExit {
-        task_id,
-        exit_code,
-        at_ms: crate::time::now_ms(),
-    };
-    // The exit code itself is what matters to the caller; a state dir that cannot be
-    // written now only costs the report this detail.
-    let _ = crate::report::exits::record(state_dir, exit);
-}
-
-/// Tells the worker's daemon how the loop ended; `false` when none answers.
-async fn tell_daemon(target: &Target, task_id: &str, exit_code: u8) -> Result<bool, Error> {
-    let Some(conn) = target.open().await? else {
-        return Ok(false);
-    };
-    let request = Request::LoopEnded {
-        task_id: task_id.to_string(),
-        exit_code,
-    };
-    conn.call(&request).await?;
-    Ok(true)
-}
-
-fn confirm(prompt: &str) -> Result<bool, Error> {
-    dialoguer::Confirm::new()
-        .with_prompt(prompt)
-        .default(true)
-        .interact()
-        .map_err(|e| Error::new(ErrorKind::Interrupted, format!("no answer: {e}")))
 }

@@ -208,6 +208,7 @@ impl StepMachine {
         match &self.stage {
             Stage::PlanTurn | Stage::ReplanTurn | Stage::RescopeTurn { .. } => TurnKind::Plan,
             Stage::ReviewTurn { .. } => TurnKind::Review,
+            Stage::JudgeTurn { .. } => TurnKind::Judge,
             Stage::NudgeTurn { .. } => TurnKind::Nudge,
             Stage::Compacting { kind, .. } => *kind,
             _ => TurnKind::Implement,

@@ -58,6 +58,7 @@ pub fn judgement(state: &WorkerState, step: Step, verdict: Verdict, message: Str
         task_id: state.task.id.clone(),
         task_cost_usd: state.task.cost.total_usd(),
         checks: state.run.gates.checks.clone(),
+        pick: None,
     }
 }
 

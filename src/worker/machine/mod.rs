@@ -14,7 +14,8 @@ use crate::turn::{Outcome, TurnKind, TurnSettings, TurnStatus};
 use super::checks::CheckResult;
 use super::prompts::{
     CONTINUE_AFTER_RESTART, NudgeContext, ReviewContext, compact_instructions, implement_prompt,
-    nudge_prompt, plan_prompt, replan_prompt, rescope_prompt, review_feedback, review_prompt,
+    judge_again_prompt, judge_prompt, nudge_prompt, plan_prompt, replan_prompt, rescope_prompt,
+    review_feedback, review_prompt,
 };
 use super::{
     Checked, InFlight, Judgement, Phase, Review, Step, Verdict, WorkerConfig, WorkerState,
@@ -161,6 +162,12 @@ enum Stage {
     RescopeTurn {
         after: Box<Judgement>,
     },
+    /// Judging a best-of-N loop's green attempts; `asked` again after an answer that
+    /// named none of them.
+    JudgeTurn {
+        green: Vec<u32>,
+        asked: bool,
+    },
     Over,
 }
 
@@ -205,6 +212,7 @@ fn marker_of(stage: &Stage) -> Option<InFlight> {
         Stage::NudgeTurn { number } => Some(InFlight::Nudge { number: *number }),
         Stage::ReviewTurn { .. } => Some(InFlight::Review),
         Stage::RescopeTurn { .. } => Some(InFlight::Rescope),
+        Stage::JudgeTurn { .. } => Some(InFlight::Judge),
         _ => None,
     }
 }
@@ -421,6 +429,18 @@ impl StepMachine {
                 self.stage = *then;
                 self.send(kind, prompt)
             }
+            (Stage::Begin, WorkerStep::Judge { candidates }, Seen::Start) => {
+                self.stage = Stage::JudgeTurn {
+                    green: candidates.iter().map(|c| c.k).collect(),
+                    asked: false,
+                };
+                let prompt = judge_prompt(
+                    state.task.text.as_deref(),
+                    state.task.plan.as_deref(),
+                    &candidates,
+                );
+                self.send(TurnKind::Judge, prompt)
+            }
             (Stage::Begin, WorkerStep::Implement { .. }, Seen::Start) => {
                 self.stage = Stage::ImplementLook;
                 Action::Look
@@ -551,6 +571,10 @@ impl StepMachine {
             (WorkerStep::Nudge { .. }, InFlight::Nudge { number }) => {
                 Some(Stage::NudgeTurn { number })
             }
+            (WorkerStep::Judge { candidates }, InFlight::Judge) => Some(Stage::JudgeTurn {
+                green: candidates.iter().map(|c| c.k).collect(),
+                asked: false,
+            }),
             _ => None,
         };
         let Some(stage) = stage else {
@@ -768,6 +792,28 @@ impl StepMachine {
                             after.message, state.task.rescopes, self.config.gates.rescopes
                         ),
                     )
+                })
+            }
+            Stage::JudgeTurn { green, asked } => {
+                if let Some(failed) = failed_turn(state, Step::Judge, outcome) {
+                    return Action::Finish(failed);
+                }
+                let named = super::attempts::named_winner(&result, &green);
+                if named.is_none() && !asked {
+                    let prompt = judge_again_prompt(&green);
+                    self.stage = Stage::JudgeTurn { green, asked: true };
+                    return self.send(TurnKind::Judge, prompt);
+                }
+                let said = match named {
+                    Some(k) => format!("the judge chose attempt {k}"),
+                    None => "the judge named none of the green attempts".to_string(),
+                };
+                Action::Finish(Judgement {
+                    pick: Some(super::attempts::Pick {
+                        k: named,
+                        reason: result,
+                    }),
+                    ..judgement(state, Step::Judge, Verdict::Judged, said)
                 })
             }
             Stage::NudgeTurn { number } => {

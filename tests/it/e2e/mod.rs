@@ -97,6 +97,7 @@ on_both_clis!(
     a_fork_in_a_worktree_starts_with_the_original_conversation,
     a_step_whose_daemon_is_killed_mid_turn_goes_on_in_a_new_daemon,
     a_resumed_conversation_holds_a_prompt_exactly_when_its_transcript_does,
+    best_of_two_keeps_the_judged_attempt_and_goes_on_in_its_conversation,
 );
 
 /// The real CLI, installed on first use; `None` after saying why when it cannot be

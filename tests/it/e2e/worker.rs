@@ -166,3 +166,78 @@ pub(super) fn a_step_whose_daemon_is_killed_mid_turn_goes_on_in_a_new_daemon(cli
         "{starts:?}"
     );
 }
+
+/// Best of two on the real CLI: one plan, two attempts (one at a time, so the fake API
+/// answers them in order), the plan model's pick kept as the worker; its conversation,
+/// found again from the moved worktree, answers the next turn.
+pub(super) fn best_of_two_keeps_the_judged_attempt_and_goes_on_in_its_conversation(
+    cli: &'static Cli,
+) {
+    let Some(e2e) = E2e::start(cli, []) else {
+        return;
+    };
+    let trees = e2e.repo.canonicalize().unwrap().join(".leash/worktrees");
+    e2e.api.push(Reply::text("1) write ok.txt 2) commit it"));
+    for k in 1..=2 {
+        let file = trees.join(format!("bo-{k}")).join("ok.txt");
+        e2e.api.extend(write_and_commit(
+            &file,
+            &format!("attempt {k}\n"),
+            &format!("attempt {k}"),
+        ));
+        e2e.api.push(Reply::text(format!("Committed attempt {k}.")));
+    }
+    e2e.api
+        .push(Reply::text("Both pass; 2 reads better.\nLEASH-WINNER: 2"));
+    let run = e2e.leash(&[
+        "--worker",
+        "bo",
+        "--json",
+        "loop",
+        "--attempts",
+        "2",
+        "--parallel",
+        "1",
+        "--check",
+        "test -f ok.txt",
+        "--task",
+        "Add ok.txt",
+    ]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let lines = run.json_lines();
+    let winner = lines
+        .iter()
+        .find(|l| l["type"] == "winner")
+        .expect("a winner");
+    assert_eq!(
+        (&winner["k"], &winner["chosen_by"]),
+        (&2.into(), &"judge".into())
+    );
+    assert_eq!(
+        git(&e2e.repo, &["log", "-1", "--format=%s", "leash/bo"]),
+        "attempt 2"
+    );
+    let sent = e2e.ok(&["--worker", "bo", "session", "send", "which one are you?"]);
+    assert_eq!(sent.stdout, "echo: which one are you?\n");
+    let status = e2e
+        .ok(&["--worker", "bo", "session", "status", "--json"])
+        .last_json();
+    assert_eq!(status["cwd"], trees.join("bo").display().to_string());
+    let last = e2e.turns().into_iter().last().unwrap();
+    assert_eq!(
+        last.header("x-claude-code-session-id"),
+        status["session_id"].as_str(),
+        "the winner's conversation"
+    );
+    assert!(
+        texts(&last, "assistant")
+            .iter()
+            .any(|t| t == "Committed attempt 2."),
+        "it holds attempt 2's work: {}",
+        last.messages
+    );
+    assert!(
+        !last.body.contains("Committed attempt 1."),
+        "and not attempt 1's"
+    );
+}

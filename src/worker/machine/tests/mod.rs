@@ -236,6 +236,7 @@ mod budgets;
 mod compaction;
 mod gates;
 mod implement;
+mod judge;
 mod looping;
 mod nudge;
 mod plan;
