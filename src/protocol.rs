@@ -198,6 +198,17 @@ impl Reply {
     }
 }
 
+/// claude's own message in a `claude` event line, as the text it came in: what a
+/// client that only shows such a line reads of it, without building the rest.
+pub fn claude_msg(line: &str) -> Option<&serde_json::value::RawValue> {
+    #[derive(Deserialize)]
+    struct Claude<'a> {
+        #[serde(borrow)]
+        msg: &'a serde_json::value::RawValue,
+    }
+    serde_json::from_str::<Claude>(line).ok().map(|c| c.msg)
+}
+
 /// What happened in a session, in order: an envelope (where the event sits in the
 /// worker's log, when, and which turn it belongs to) around what happened. The body's
 /// fields sit beside the envelope's in the JSON, one flat object with a `type`.

@@ -22,6 +22,29 @@ pub enum StreamMessage {
     Other,
 }
 
+impl StreamMessage {
+    /// One line, read by its `type` first and then straight into that type's struct.
+    /// Deserializing the enum itself copies the whole line into a buffer before it
+    /// reads a field (serde's internally tagged enums do), and claude's `init` and
+    /// `result` lines are kilobytes, once every turn, on the path to the turn's answer.
+    pub fn parse(line: &str) -> serde_json::Result<StreamMessage> {
+        use serde_json::from_str;
+        let kind = crate::framing::peek_type(line);
+        Ok(match kind.as_deref() {
+            Some("system") => StreamMessage::System(from_str(line)?),
+            Some("assistant") => StreamMessage::Assistant(from_str(line)?),
+            Some("user") => StreamMessage::User(from_str(line)?),
+            Some("result") => StreamMessage::Result(from_str(line)?),
+            Some("control_request") => StreamMessage::ControlRequest(from_str(line)?),
+            Some("control_response") => StreamMessage::ControlResponse(from_str(line)?),
+            Some("stream_event") => StreamMessage::StreamEvent(from_str(line)?),
+            Some("rate_limit_event") => StreamMessage::RateLimitEvent(from_str(line)?),
+            // Any other type, and a line with none: what the enum makes of it.
+            _ => from_str(line)?,
+        })
+    }
+}
+
 /// What claude says of the provider's rate limits.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RateLimitEvent {
