@@ -58,6 +58,9 @@ pub enum Request {
     SetModel {
         model: String,
     },
+    /// claude's own count of the conversation's context (`get_context_usage`), between
+    /// turns.
+    Context,
     /// A new claude process on the same conversation, after the running turn; answered
     /// with the status once the new one runs.
     Restart {

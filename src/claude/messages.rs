@@ -352,6 +352,30 @@ pub enum ControlRequest<'a> {
     SetPermissionMode { mode: &'a str },
 }
 
+/// Any control request, as the control protocol has it: its `subtype` and the fields
+/// beside it (`set_permission_mode` with `{"mode": "plan"}`, `get_context_usage` with
+/// none). What claude answers is the `response` of its `control_response`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ControlAsk {
+    pub subtype: String,
+    #[serde(flatten)]
+    pub fields: serde_json::Map<String, Value>,
+}
+
+impl ControlAsk {
+    /// `fields` is an object (`json!({"mode": mode})`); anything else is no fields.
+    pub fn new(subtype: &str, fields: Value) -> ControlAsk {
+        let fields = match fields {
+            Value::Object(fields) => fields,
+            _ => serde_json::Map::new(),
+        };
+        ControlAsk {
+            subtype: subtype.to_string(),
+            fields,
+        }
+    }
+}
+
 /// The stdin line for one user turn.
 pub fn user_line(text: &str) -> String {
     let mut line = serde_json::json!({
@@ -363,7 +387,7 @@ pub fn user_line(text: &str) -> String {
     line
 }
 
-pub fn control_request_line(request_id: &str, request: &ControlRequest<'_>) -> String {
+pub fn control_request_line(request_id: &str, request: &impl Serialize) -> String {
     let mut line = serde_json::json!({
         "type": "control_request",
         "request_id": request_id,

@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::Serialize;
+use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -18,8 +20,8 @@ use super::process::{Process, Spawn};
 use super::reader::{Reader, Reporter, classify};
 use super::tools::UnansweredRequests;
 use super::{
-    Bounds, Cancel, Command, Conversation, Done, SessionEvent, StartAsk, Started, TurnAsk, TurnEnd,
-    TurnReport, View,
+    Bounds, Cancel, Command, ControlAsk, Conversation, Done, SessionEvent, StartAsk, Started,
+    TurnAsk, TurnEnd, TurnReport, View,
 };
 use crate::error::{Error, ErrorKind};
 use crate::human::duration as human;
@@ -29,6 +31,22 @@ enum ControlError {
     Timeout,
     Refused(String),
     Unwritable(String),
+}
+
+impl ControlError {
+    /// Why claude did not do `what`, which leash asked with a bound of `timeout`.
+    fn why(&self, what: &str, timeout: Duration) -> String {
+        match self {
+            ControlError::Exited(info) => {
+                format!("claude exited before it answered {what} ({info})")
+            }
+            ControlError::Timeout => {
+                format!("claude did not confirm {what} within {}", human(timeout))
+            }
+            ControlError::Refused(e) => format!("claude refused {what}: {e}"),
+            ControlError::Unwritable(e) => format!("cannot ask claude for {what}: {e}"),
+        }
+    }
 }
 
 /// How a start of claude that did not fail for good ended.
@@ -129,7 +147,18 @@ impl SessionTask {
                 Done::Restarted(self.restart(claude, &mut cancel).await)
             }
             Command::Retire => Done::Retired(self.retire().await),
+            Command::Control(ask, mut cancel) => Done::Control(self.ask(&ask, &mut cancel).await),
         }
+    }
+
+    /// One control request, claude started for it if it does not run; its answer.
+    async fn ask(&mut self, ask: &ControlAsk, cancel: &mut Cancel) -> Result<Value, Error> {
+        self.ensure_running(cancel).await?;
+        let timeout = self.bounds.control_timeout;
+        self.control(ask, timeout).await.map_err(|e| {
+            Error::turn_failed(e.why(&ask.subtype, timeout))
+                .hint("`leash session logs` shows what claude said")
+        })
     }
 
     /// One attempt at a turn: claude started and switched to the turn's settings, the
@@ -402,7 +431,7 @@ impl SessionTask {
         self.reader.process_started();
         self.publish();
         let timeout = self.bounds.init_timeout;
-        let failed = match self.control(ControlRequest::Initialize, timeout).await {
+        let failed = match self.control(&ControlRequest::Initialize, timeout).await {
             Ok(_) | Err(ControlError::Refused(_)) => return Ok(Startup::Ready),
             // Killed (the OOM killer, a person, a reboot's stragglers): on_exit counted
             // the crash. An exit with a code is claude refusing its setup.
@@ -435,12 +464,12 @@ impl SessionTask {
     /// else claude says meanwhile.
     async fn control(
         &mut self,
-        request: ControlRequest<'_>,
+        request: &impl Serialize,
         timeout: Duration,
-    ) -> Result<serde_json::Value, ControlError> {
+    ) -> Result<Value, ControlError> {
         let id = self.process.request_id();
         self.process
-            .write(control_request_line(&id, &request))
+            .write(control_request_line(&id, request))
             .map_err(|e| ControlError::Unwritable(e.message))?;
         let deadline = Instant::now() + timeout;
         loop {
@@ -481,18 +510,14 @@ impl SessionTask {
         if !self.process.is_running() {
             return Ok(());
         }
-        let why = match self.control(request, self.bounds.control_timeout).await {
+        let timeout = self.bounds.control_timeout;
+        let why = match self.control(&request, timeout).await {
             Ok(_) => {
                 self.report.info(format!("switched to {what}")).await;
                 return Ok(());
             }
             Err(ControlError::Exited(_)) => return self.ensure_running(cancel).await,
-            Err(ControlError::Timeout) => format!(
-                "claude did not confirm {what} within {}",
-                human(self.bounds.control_timeout)
-            ),
-            Err(ControlError::Refused(e)) => format!("claude refused {what}: {e}"),
-            Err(ControlError::Unwritable(e)) => format!("cannot ask claude for {what}: {e}"),
+            Err(e) => e.why(what, timeout),
         };
         self.report
             .warn(format!("{why}; restarting it on the same conversation"))
