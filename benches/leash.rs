@@ -9,9 +9,12 @@
 //! 5. fleet: ten worktree workers through twelve tasks each, at once; their daemons'
 //!    memory after the first task and after the twelfth, and the CPU time they use
 //!    idle over a minute (`--idle-secs N` to change it);
-//! 6. with the pinned real CLI installed (`cargo test --test it e2e` installs it): a warm
-//!    turn through leash against a cold `claude -p --resume` spawn per turn, and a
-//!    model switch, all talking to the same fake Messages API on 127.0.0.1.
+//! 6. with the pinned real CLI installed (`cargo test --test it e2e` installs it): warm
+//!    turns through leash against turns written straight into a claude started with
+//!    leash's own command line, in alternate blocks, with where leash's share goes (the
+//!    client's span against the daemon's log, the CPU of each process); a cold
+//!    `claude -p --resume` spawn per turn; a model switch; all talking to the same fake
+//!    Messages API on 127.0.0.1.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -261,7 +264,15 @@ impl Bench {
     /// caller's claude settings.
     fn command(&self, program: &str) -> Command {
         let mut command = Command::new(program);
-        command.current_dir(self.root.join("repo"));
+        // With a directory of its own, a child of this static binary is forked (the
+        // standard library cannot find posix_spawn's chdir here), and a fork costs
+        // more the more this process holds: the fake API keeps every request, and
+        // claude's requests grow with the conversation. Where the bench already works
+        // in the directory, the child is spawned as cheaply as any shell does it.
+        let repo = self.root.join("repo");
+        if std::env::current_dir().ok() != Some(repo.clone()) {
+            command.current_dir(repo);
+        }
         for (key, _) in std::env::vars_os() {
             if real_cli::steers_claude(&key.to_string_lossy()) {
                 command.env_remove(key);
@@ -786,6 +797,7 @@ fn leash_and_direct(
     (through_name, straight_name): (&str, &str),
     claude: &str,
 ) -> (Figures, Figures, String) {
+    std::env::set_current_dir(bench.root.join("repo")).unwrap();
     let status = session_status(bench);
     let pid = |key: &str| status[key].as_u64().expect("claude runs") as u32;
     let (daemon, leash_claude, direct_claude) =
