@@ -20,8 +20,8 @@ use super::process::{Process, Spawn};
 use super::reader::{Reader, Reporter, classify};
 use super::tools::UnansweredRequests;
 use super::{
-    Bounds, Cancel, Command, ControlAsk, Conversation, Done, SessionEvent, StartAsk, Started,
-    TurnAsk, TurnEnd, TurnReport, View,
+    Bounds, Cancel, Command, Conversation, Done, SessionEvent, StartAsk, Started, TurnAsk, TurnEnd,
+    TurnReport, View,
 };
 use crate::error::{Error, ErrorKind};
 use crate::human::duration as human;
@@ -147,18 +147,19 @@ impl SessionTask {
                 Done::Restarted(self.restart(claude, &mut cancel).await)
             }
             Command::Retire => Done::Retired(self.retire().await),
-            Command::Control(ask, mut cancel) => Done::Control(self.ask(&ask, &mut cancel).await),
+            // One control request, claude started for it if it does not run.
+            Command::Control(ask, mut cancel) => {
+                let timeout = self.bounds.control_timeout;
+                let answer = match self.ensure_running(&mut cancel).await {
+                    Ok(()) => self.control(&ask, timeout).await.map_err(|e| {
+                        Error::turn_failed(e.why(&ask.subtype, timeout))
+                            .hint("`leash session logs` shows what claude said")
+                    }),
+                    Err(e) => Err(e),
+                };
+                Done::Control(answer)
+            }
         }
-    }
-
-    /// One control request, claude started for it if it does not run; its answer.
-    async fn ask(&mut self, ask: &ControlAsk, cancel: &mut Cancel) -> Result<Value, Error> {
-        self.ensure_running(cancel).await?;
-        let timeout = self.bounds.control_timeout;
-        self.control(ask, timeout).await.map_err(|e| {
-            Error::turn_failed(e.why(&ask.subtype, timeout))
-                .hint("`leash session logs` shows what claude said")
-        })
     }
 
     /// One attempt at a turn: claude started and switched to the turn's settings, the
