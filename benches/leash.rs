@@ -9,9 +9,12 @@
 //! 5. fleet: ten worktree workers through twelve tasks each, at once; their daemons'
 //!    memory after the first task and after the twelfth, and the CPU time they use
 //!    idle over a minute (`--idle-secs N` to change it);
-//! 6. with the pinned real CLI installed (`cargo test --test it e2e` installs it): a warm
-//!    turn through leash against a cold `claude -p --resume` spawn per turn, and a
-//!    model switch, all talking to the same fake Messages API on 127.0.0.1.
+//! 6. with the pinned real CLI installed (`cargo test --test it e2e` installs it): warm
+//!    turns through leash against turns written straight into a claude started with
+//!    leash's own command line, in alternate blocks, with where leash's share goes (the
+//!    client's span against the daemon's log, the CPU of each process); a cold
+//!    `claude -p --resume` spawn per turn; a model switch; all talking to the same fake
+//!    Messages API on 127.0.0.1.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -83,29 +86,125 @@ fn measure(name: &str, runs: usize, mut f: impl FnMut()) -> Figures {
     }
 }
 
-/// Two things measured turn by turn, alternately, after a warm-up of each.
-fn interleaved(
+/// Two things measured in alternating blocks of `block` turns, `runs` of each in all,
+/// paired by their place in the block. Each block begins with an untimed turn, so a
+/// timed turn follows one of its own kind, as turns do in use, never the other's: the
+/// real CLI goes on working for a few milliseconds after its result, and that work
+/// would land on whichever turn comes next (with alternate turns, always on leash's).
+fn in_blocks(
     runs: usize,
-    (a_name, a): (&str, &mut dyn FnMut()),
-    (b_name, b): (&str, &mut dyn FnMut()),
+    block: usize,
+    (a_name, a): (&str, &mut dyn FnMut(bool)),
+    (b_name, b): (&str, &mut dyn FnMut(bool)),
 ) -> (Figures, Figures) {
-    a();
-    b();
-    let time = |f: &mut dyn FnMut()| {
+    let time = |f: &mut dyn FnMut(bool)| {
         let start = Instant::now();
-        f();
+        f(true);
         start.elapsed()
     };
     let (mut a_samples, mut b_samples) = (Vec::new(), Vec::new());
-    for _ in 0..runs {
-        a_samples.push(time(a));
-        b_samples.push(time(b));
+    while a_samples.len() < runs {
+        let n = block.min(runs - a_samples.len());
+        a(false);
+        a_samples.extend((0..n).map(|_| time(a)));
+        b(false);
+        b_samples.extend((0..n).map(|_| time(b)));
     }
     let figures = |name: &str, samples| Figures {
         name: name.to_string(),
         samples,
     };
     (figures(a_name, a_samples), figures(b_name, b_samples))
+}
+
+/// Where a warm turn through leash spends its time beside claude's own: the client's
+/// span of each timed turn, set against the daemon's event log (when the prompt went
+/// to claude, when claude's result came back).
+struct TurnSplit {
+    log: PathBuf,
+    /// The last turn in the log before these.
+    before: u64,
+    /// Each `leash session send` in order, one turn each: its start and end (Unix ms)
+    /// when timed.
+    sends: Vec<Option<(f64, f64)>>,
+}
+
+fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        * 1000.0
+}
+
+impl TurnSplit {
+    fn new(bench: &Bench) -> TurnSplit {
+        let log = bench.root.join("state/bench/events.jsonl");
+        let before = TurnSplit::turns(&log).keys().last().copied().unwrap_or(0);
+        TurnSplit {
+            log,
+            before,
+            sends: Vec::new(),
+        }
+    }
+
+    /// When each turn's prompt went to claude and when its result came back, Unix ms.
+    /// The log's clock counts whole milliseconds; half of one is added to each reading
+    /// so that the parts are not skewed by it.
+    fn turns(log: &Path) -> std::collections::BTreeMap<u64, (f64, f64)> {
+        let mut turns: std::collections::BTreeMap<u64, (f64, f64)> = Default::default();
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        for line in text.lines() {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            let (Some(turn), Some(ts)) = (event["turn"].as_u64(), event["ts"].as_f64()) else {
+                continue;
+            };
+            let at = ts + 0.5;
+            match event["type"].as_str() {
+                Some("turn_started") => turns.entry(turn).or_default().0 = at,
+                Some("claude") if event["msg"]["type"] == "result" => {
+                    turns.entry(turn).or_default().1 = at;
+                }
+                _ => {}
+            }
+        }
+        turns
+    }
+
+    /// One `leash session send`, its span kept when `timed`.
+    fn send(&mut self, bench: &Bench, timed: bool) {
+        let start = unix_ms();
+        bench.leash(&["session", "send", "hi"]);
+        self.sends.push(timed.then(|| (start, unix_ms())));
+    }
+
+    /// Per timed turn: client start to the prompt on claude's stdin, the prompt to
+    /// claude's result, and the result to the client's exit (ms).
+    fn parts(&self) -> Vec<[f64; 3]> {
+        let turns = TurnSplit::turns(&self.log);
+        (self.before + 1..)
+            .zip(&self.sends)
+            .filter_map(|(turn, span)| {
+                let (start, end) = (*span)?;
+                let (sent, result) = turns.get(&turn)?;
+                Some([sent - start, result - sent, end - result])
+            })
+            .collect()
+    }
+}
+
+/// The CPU time the bench's finished children used so far (the `leash` clients), ms.
+fn children_cpu_ms() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes the struct it is given.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1000.0 + t.tv_usec as f64 / 1000.0;
+    ms(usage.ru_utime) + ms(usage.ru_stime)
+}
+
+fn median_of(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// An isolated leash environment (HOME, state and runtime dirs, a work dir).
@@ -165,7 +264,15 @@ impl Bench {
     /// caller's claude settings.
     fn command(&self, program: &str) -> Command {
         let mut command = Command::new(program);
-        command.current_dir(self.root.join("repo"));
+        // With a directory of its own, a child of this static binary is forked (the
+        // standard library cannot find posix_spawn's chdir here), and a fork costs
+        // more the more this process holds: the fake API keeps every request, and
+        // claude's requests grow with the conversation. Where the bench already works
+        // in the directory, the child is spawned as cheaply as any shell does it.
+        let repo = self.root.join("repo");
+        if std::env::current_dir().ok() != Some(repo.clone()) {
+            command.current_dir(repo);
+        }
         for (key, _) in std::env::vars_os() {
             if real_cli::steers_claude(&key.to_string_lossy()) {
                 command.env_remove(key);
@@ -260,29 +367,37 @@ impl Drop for DirectPipe {
     }
 }
 
-/// The command line of the claude leash runs, with `session` as its new conversation;
-/// `claude` with the bare stream-json flags where claude renamed its process (2.1.110
-/// sets its title, which hides its arguments).
-fn leash_claude_argv(bench: &Bench, claude: &str, session: &str) -> Vec<String> {
-    let out = bench.leash(&["session", "status", "--json"]);
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let pid = status["claude_pid"]
-        .as_u64()
-        .expect("claude runs after `session start`");
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    let mut argv: Vec<String> = cmdline
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    let Some(at) = argv
+/// A stand-in for `claude` that writes down the command line leash starts it with (each
+/// argument ended by a NUL) and then becomes the real one: the direct pipe runs the very same
+/// command line. (Reading it back from `/proc` fails where claude renames its process:
+/// 2.1.110 does.)
+fn recording_claude(bench: &Bench, claude: &str) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let wrapper = bench.root.join("claude-recording");
+    let argv = bench.root.join("claude-argv");
+    let script = format!(
+        "#!/bin/sh\ncase \"$*\" in *--input-format*) printf '%s\\000' \"$@\" > '{}' ;; esac\nexec '{claude}' \"$@\"\n",
+        argv.display()
+    );
+    std::fs::write(&wrapper, script).unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (wrapper, argv)
+}
+
+/// The command line leash started claude with, with `session` as its new conversation.
+fn leash_claude_argv(recorded: &Path, claude: &str, session: &str) -> Vec<String> {
+    let recorded = std::fs::read(recorded).expect("leash started claude through the wrapper");
+    let mut argv = vec![claude.to_string()];
+    argv.extend(
+        recorded
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned()),
+    );
+    let at = argv
         .iter()
         .position(|a| a == "--session-id" || a == "--resume")
-    else {
-        let mut bare = vec![claude.to_string()];
-        bare.extend(stream_json_args(session));
-        return bare;
-    };
+        .expect("leash names the conversation");
     argv[at] = "--session-id".to_string();
     argv[at + 1] = session.to_string();
     argv
@@ -585,6 +700,11 @@ fn median(samples: &[Duration]) -> Duration {
     s[s.len() / 2]
 }
 
+fn session_status(bench: &Bench) -> serde_json::Value {
+    let out = bench.leash(&["session", "status", "--json"]);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn daemon_pid(bench: &Bench) -> u32 {
     let out = bench.leash(&["session", "status", "--json"]);
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -668,6 +788,68 @@ impl Follower {
     }
 }
 
+/// Warm turns through leash and turns straight into `direct`, `pairs` of each in
+/// alternate blocks; and where leash's share of its turns goes (a paragraph to print).
+fn leash_and_direct(
+    bench: &Bench,
+    direct: &mut DirectPipe,
+    pairs: usize,
+    (through_name, straight_name): (&str, &str),
+    claude: &str,
+) -> (Figures, Figures, String) {
+    std::env::set_current_dir(bench.root.join("repo")).unwrap();
+    let status = session_status(bench);
+    let pid = |key: &str| status[key].as_u64().expect("claude runs") as u32;
+    let (daemon, leash_claude, direct_claude) =
+        (pid("daemon_pid"), pid("claude_pid"), direct.child.id());
+    let mut split = TurnSplit::new(bench);
+    let cpu_before = (
+        children_cpu_ms(),
+        cpu_use(daemon).0,
+        cpu_use(leash_claude).0,
+        cpu_use(direct_claude).0,
+    );
+    let mut direct_turns = 0u32;
+    let (through, straight) = in_blocks(
+        pairs,
+        10,
+        (through_name, &mut |timed| split.send(bench, timed)),
+        (straight_name, &mut |_| {
+            direct.turn("hi");
+            direct_turns += 1;
+        }),
+    );
+    // claude's work after its last result, counted with the turn it belongs to.
+    std::thread::sleep(Duration::from_millis(300));
+    let per_turn = |ns: u64, turns: u32| ns as f64 / 1e6 / f64::from(turns);
+    let sends = split.sends.len() as u32;
+    let client_cpu = (children_cpu_ms() - cpu_before.0) / f64::from(sends);
+    let daemon_cpu = per_turn(cpu_use(daemon).0 - cpu_before.1, sends);
+    let leash_claude_cpu = per_turn(cpu_use(leash_claude).0 - cpu_before.2, sends);
+    let direct_claude_cpu = per_turn(cpu_use(direct_claude).0 - cpu_before.3, direct_turns);
+    let parts = split.parts();
+    let part = |i: usize| median_of(parts.iter().map(|p| p[i]).collect());
+    let claude_in_leash: Vec<f64> = parts
+        .iter()
+        .zip(&straight.samples)
+        .map(|(p, direct)| p[1] - direct.as_secs_f64() * 1000.0)
+        .collect();
+    let share = format!(
+        "where leash's share goes, {claude} (medians of {} turns; the daemon's log counts \
+         whole ms):\n\
+         \x20 client start to the prompt on claude's stdin:      {:>6.2} ms\n\
+         \x20 claude's own turn, in leash minus direct (paired): {:>+6.2} ms\n\
+         \x20 claude's result to the client's exit:              {:>6.2} ms\n\
+         \x20 CPU per turn: client {client_cpu:.2} ms, daemon {daemon_cpu:.2} ms; \
+         claude {leash_claude_cpu:.2} ms in leash, {direct_claude_cpu:.2} ms direct",
+        parts.len(),
+        part(0),
+        median_of(claude_in_leash),
+        part(2),
+    );
+    (through, straight, share)
+}
+
 /// leash's own cost: a turn through leash, straight into a pipe, and with a fresh
 /// process per turn, all against the fake claude.
 fn fake_claude_section(runs: usize) {
@@ -677,14 +859,18 @@ fn fake_claude_section(runs: usize) {
     let args = stream_json_args("00000000-0000-4000-8000-000000000001");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut direct = DirectPipe::spawn(&test_fakes::fake_claude(), &args, &home);
-    // Turn by turn, one through leash and one straight into claude: both see the same
-    // machine, so its drift (two cores, shared with whatever else runs) cancels out.
-    let (through, straight) = interleaved(
+    // Turns through leash and straight into claude, in alternate short blocks: both see
+    // the same machine, so its drift (two cores, shared with whatever else runs) cancels
+    // out.
+    let (through, straight, share) = leash_and_direct(
+        &bench,
+        &mut direct,
         runs,
-        ("warm `leash session send` (fake claude)", &mut || {
-            bench.leash(&["session", "send", "hi"]);
-        }),
-        ("direct pipe turn (fake claude)", &mut || direct.turn("hi")),
+        (
+            "warm `leash session send` (fake claude)",
+            "direct pipe turn (fake claude)",
+        ),
+        "fake claude",
     );
     drop(direct);
     let mut rows = vec![through, straight];
@@ -706,6 +892,7 @@ fn fake_claude_section(runs: usize) {
         ms(overhead),
         paired_difference(&rows[0], &rows[1])
     );
+    println!("{share}");
 }
 
 /// What leash is for: a warm turn in a long-lived claude against a cold
@@ -727,25 +914,27 @@ fn real_claude_section(runs: usize, pin: real_cli::Pin) {
     println!("\nthe real claude CLI {version}:");
     let claude = claude.display().to_string();
     let api = FakeApi::start([]);
-    let bench = Bench::real(Path::new(&claude), &api.url());
+    let mut bench = Bench::real(Path::new(&claude), &api.url());
+    let (recording, recorded) = recording_claude(&bench, &claude);
+    bench.set("LEASH_CLAUDE", &recording.display().to_string());
     bench.leash(&["session", "start"]);
 
     let label = |what: &str| format!("{what} (claude {version})");
     // The direct pipe runs claude exactly as leash does (its system prompt, tools and
     // permission flags), so the difference is what leash adds, not what it asks for.
-    let argv = leash_claude_argv(&bench, &claude, "00000000-0000-4000-8000-00000000d1ec");
+    let argv = leash_claude_argv(&recorded, &claude, "00000000-0000-4000-8000-00000000d1ec");
     let mut direct = bench.command(&argv[0]);
     direct.args(&argv[1..]);
     let mut direct = DirectPipe::start(direct);
-    // What leash adds to a warm turn of the real CLI: a turn through leash and one
-    // straight into claude's stdin, alternately, at least 100 pairs.
-    let pairs = runs.max(100);
-    let (through, straight) = interleaved(
-        pairs,
-        (&label("warm `leash session send`"), &mut || {
-            bench.leash(&["session", "send", "hi"]);
-        }),
-        (&label("direct pipe turn"), &mut || direct.turn("hi")),
+    let (through, straight, share) = leash_and_direct(
+        &bench,
+        &mut direct,
+        runs.max(100),
+        (
+            &label("warm `leash session send`"),
+            &label("direct pipe turn"),
+        ),
+        &format!("claude {version}"),
     );
     drop(direct);
     let overhead = paired_difference(&through, &straight);
@@ -781,6 +970,7 @@ fn real_claude_section(runs: usize, pin: real_cli::Pin) {
 
     print_table(&rows);
     println!("\nleash over the direct pipe, claude {version}: {overhead}");
+    println!("{share}");
     let (warm, cold) = (rows[0].median(), rows[2].median());
     println!(
         "\ncold spawn per turn / warm turn through leash: {} ms / {} ms = {:.1}x (medians of {runs}, {} API requests)",

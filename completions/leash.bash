@@ -121,6 +121,9 @@ _leash() {
             leash__subcmd__session,compact)
                 cmd="leash__subcmd__session__subcmd__compact"
                 ;;
+            leash__subcmd__session,context)
+                cmd="leash__subcmd__session__subcmd__context"
+                ;;
             leash__subcmd__session,fork)
                 cmd="leash__subcmd__session__subcmd__fork"
                 ;;
@@ -159,6 +162,9 @@ _leash() {
                 ;;
             leash__subcmd__session__subcmd__help,compact)
                 cmd="leash__subcmd__session__subcmd__help__subcmd__compact"
+                ;;
+            leash__subcmd__session__subcmd__help,context)
+                cmd="leash__subcmd__session__subcmd__help__subcmd__context"
                 ;;
             leash__subcmd__session__subcmd__help,fork)
                 cmd="leash__subcmd__session__subcmd__help__subcmd__fork"
@@ -821,7 +827,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session)
-            opts="-q -v -h -V --worker --json --quiet --verbose --help --version start stop status list send interrupt compact model restart rm fork logs help"
+            opts="-q -v -h -V --worker --json --quiet --verbose --help --version start stop status list send interrupt compact model context restart rm fork logs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -860,6 +866,24 @@ _leash() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        leash__subcmd__session__subcmd__context)
+            opts="-q -v -h -V --worker --json --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         leash__subcmd__session__subcmd__fork)
             opts="-q -v -h -V --worker --json --quiet --verbose --worktree --reuse-branch --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -879,7 +903,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__help)
-            opts="start stop status list send interrupt compact model restart rm fork logs help"
+            opts="start stop status list send interrupt compact model context restart rm fork logs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -893,6 +917,20 @@ _leash() {
             return 0
             ;;
         leash__subcmd__session__subcmd__help__subcmd__compact)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__session__subcmd__help__subcmd__context)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -58,6 +58,9 @@ pub enum Request {
     SetModel {
         model: String,
     },
+    /// claude's own count of the conversation's context (`get_context_usage`), between
+    /// turns.
+    Context,
     /// A new claude process on the same conversation, after the running turn; answered
     /// with the status once the new one runs.
     Restart {
@@ -196,6 +199,17 @@ impl Reply {
             reply => Ok(reply),
         }
     }
+}
+
+/// claude's own message in a `claude` event line, as the text it came in: what a
+/// client that only shows such a line reads of it, without building the rest.
+pub fn claude_msg(line: &str) -> Option<&serde_json::value::RawValue> {
+    #[derive(Deserialize)]
+    struct Claude<'a> {
+        #[serde(borrow)]
+        msg: &'a serde_json::value::RawValue,
+    }
+    serde_json::from_str::<Claude>(line).ok().map(|c| c.msg)
 }
 
 /// What happened in a session, in order: an envelope (where the event sits in the

@@ -51,9 +51,16 @@ pub enum Part {
 
 /// Reads one of claude's lines (as relayed in a `claude` event).
 pub fn said(msg: &Value) -> Said {
-    let Ok(message) = StreamMessage::deserialize(msg) else {
-        return Said::Other;
-    };
+    StreamMessage::deserialize(msg).map_or(Said::Other, of)
+}
+
+/// Reads one of claude's lines from its text, without building a [`Value`] of it: what
+/// a turn's live printer does with every line claude writes.
+pub fn said_in(line: &str) -> Said {
+    StreamMessage::parse(line).map_or(Said::Other, of)
+}
+
+fn of(message: StreamMessage) -> Said {
     match message {
         StreamMessage::Assistant(assistant) => {
             let body = assistant.message;
@@ -100,8 +107,11 @@ pub fn said(msg: &Value) -> Said {
 mod tests {
     use super::*;
 
+    /// Both ways of reading a line, which must agree.
     fn read(line: &str) -> Said {
-        said(&serde_json::from_str(line).unwrap())
+        let from_value = said(&serde_json::from_str(line).unwrap());
+        assert_eq!(said_in(line), from_value, "{line}");
+        from_value
     }
 
     #[test]
@@ -145,6 +155,8 @@ mod tests {
             }
         ));
         assert_eq!(read(r#"{"type":"brand_new"}"#), Said::Other);
+        assert_eq!(said_in(r#"{"type":"brand_new"}"#), Said::Other);
+        assert_eq!(said_in("not json"), Said::Other);
         assert_eq!(said(&Value::Null), Said::Other);
     }
 }

@@ -22,6 +22,29 @@ pub enum StreamMessage {
     Other,
 }
 
+impl StreamMessage {
+    /// One line, read by its `type` first and then straight into that type's struct.
+    /// Deserializing the enum itself copies the whole line into a buffer before it
+    /// reads a field (serde's internally tagged enums do), and claude's `init` and
+    /// `result` lines are kilobytes, once every turn, on the path to the turn's answer.
+    pub fn parse(line: &str) -> serde_json::Result<StreamMessage> {
+        use serde_json::from_str;
+        let kind = crate::framing::peek_type(line);
+        Ok(match kind.as_deref() {
+            Some("system") => StreamMessage::System(from_str(line)?),
+            Some("assistant") => StreamMessage::Assistant(from_str(line)?),
+            Some("user") => StreamMessage::User(from_str(line)?),
+            Some("result") => StreamMessage::Result(from_str(line)?),
+            Some("control_request") => StreamMessage::ControlRequest(from_str(line)?),
+            Some("control_response") => StreamMessage::ControlResponse(from_str(line)?),
+            Some("stream_event") => StreamMessage::StreamEvent(from_str(line)?),
+            Some("rate_limit_event") => StreamMessage::RateLimitEvent(from_str(line)?),
+            // Any other type, and a line with none: what the enum makes of it.
+            _ => from_str(line)?,
+        })
+    }
+}
+
 /// What claude says of the provider's rate limits.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RateLimitEvent {
@@ -329,6 +352,30 @@ pub enum ControlRequest<'a> {
     SetPermissionMode { mode: &'a str },
 }
 
+/// Any control request, as the control protocol has it: its `subtype` and the fields
+/// beside it (`set_permission_mode` with `{"mode": "plan"}`, `get_context_usage` with
+/// none). What claude answers is the `response` of its `control_response`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ControlAsk {
+    pub subtype: String,
+    #[serde(flatten)]
+    pub fields: serde_json::Map<String, Value>,
+}
+
+impl ControlAsk {
+    /// `fields` is an object (`json!({"mode": mode})`); anything else is no fields.
+    pub fn new(subtype: &str, fields: Value) -> ControlAsk {
+        let fields = match fields {
+            Value::Object(fields) => fields,
+            _ => serde_json::Map::new(),
+        };
+        ControlAsk {
+            subtype: subtype.to_string(),
+            fields,
+        }
+    }
+}
+
 /// The stdin line for one user turn.
 pub fn user_line(text: &str) -> String {
     let mut line = serde_json::json!({
@@ -340,7 +387,7 @@ pub fn user_line(text: &str) -> String {
     line
 }
 
-pub fn control_request_line(request_id: &str, request: &ControlRequest<'_>) -> String {
+pub fn control_request_line(request_id: &str, request: &impl Serialize) -> String {
     let mut line = serde_json::json!({
         "type": "control_request",
         "request_id": request_id,

@@ -145,7 +145,7 @@ pub fn describe(event: &Event) -> Vec<Line> {
 }
 
 /// What one of claude's lines says; `msg` is the line, for the raw view.
-pub fn describe_said(said: &Said, msg: &Value) -> Vec<Line> {
+pub fn describe_said(said: &Said, msg: &dyn std::fmt::Display) -> Vec<Line> {
     match said {
         Said::Message {
             parts, synthetic, ..

@@ -6,13 +6,13 @@ use std::io::{self, IsTerminal, Write};
 
 use console::style;
 
-use crate::claude::display::{Part, Said, said};
+use crate::claude::display::{Part, Said, said, said_in};
 use crate::cli::Global;
 use crate::cli::describe::{Kind, Line, describe, describe_said};
 use crate::cli::json::{ErrorLine, JsonLine, Typed};
 use crate::error::Error;
 use crate::human::safe;
-use crate::protocol::{EventBody, ServerLine};
+use crate::protocol::{EventBody, ServerLine, claude_msg};
 use crate::turn::Outcome;
 
 // session/watch.rs still imports the tool line from here; it now lives with the other
@@ -237,9 +237,22 @@ impl<'a> TurnPrinter<'a> {
             }
             return;
         };
-        let said = said(msg);
-        self.follow_said(&said);
-        for line in describe_said(&said, msg) {
+        self.show_said(&said(msg), msg);
+    }
+
+    /// A `claude` event line, read only for what claude said.
+    pub fn claude(&mut self, raw: &str) {
+        if self.out.json {
+            return self.raw(raw);
+        }
+        if let Some(msg) = claude_msg(raw) {
+            self.show_said(&said_in(msg.get()), &msg.get());
+        }
+    }
+
+    fn show_said(&mut self, said: &Said, msg: &dyn std::fmt::Display) {
+        self.follow_said(said);
+        for line in describe_said(said, msg) {
             self.show(line);
         }
         // The whole message is in: the next one streams anew.

@@ -20,12 +20,9 @@ use crate::turn::Outcome;
 use crate::worker::Judgement;
 use crate::worker::prompts::CONTINUE_AFTER_RESTART;
 
-/// Whether the client acts on this line beyond printing it.
-fn needs_reading(raw: &str) -> bool {
-    !matches!(
-        peek_type(raw).as_deref(),
-        Some("claude" | "notice" | "stderr")
-    )
+/// Whether the client acts on a line of this type beyond printing it.
+fn needs_reading(kind: Option<&str>) -> bool {
+    !matches!(kind, Some("claude" | "notice" | "stderr"))
 }
 
 /// claude asking to use a tool, as the daemon relays it to the person deciding.
@@ -287,9 +284,15 @@ pub async fn stream(
                 conn.daemon_pid
             )));
         };
-        // With --json most lines are only passed on: do not build what nobody reads.
-        if out.json && !needs_reading(&raw) {
+        // Most lines are only passed on (--json) or shown: do not build what nobody
+        // reads. claude's lines are most of the bytes, and kilobytes a turn.
+        let kind = peek_type(&raw);
+        if out.json && !needs_reading(kind.as_deref()) {
             printer.raw(&raw);
+            continue;
+        }
+        if kind.as_deref() == Some("claude") {
+            printer.claude(&raw);
             continue;
         }
         let parsed = parse_line(&raw)?;

@@ -170,6 +170,36 @@ fn a_model_command_sent_as_a_prompt_switches_the_model_as_the_real_cli_does() {
 }
 
 #[test]
+fn context_is_claudes_own_count_asked_with_a_control_request() {
+    let env = Env::new();
+    env.ok(&["session", "send", "one"]);
+    let context = env.ok(&["session", "context"]);
+    assert!(
+        context.stderr.contains("of 1M tokens") && context.stderr.contains("compacts at 967k"),
+        "{context:?}"
+    );
+    assert_eq!(env.spawns().len(), 1, "claude answers without a respawn");
+}
+
+#[test]
+fn a_control_request_claude_does_not_answer_fails_and_says_which() {
+    let mut env = Env::new();
+    env.set("FAKE_CLAUDE_IGNORE", "get_context_usage");
+    env.set("LEASH_CONTROL_TIMEOUT", "300ms");
+    env.ok(&["session", "send", "one"]);
+    let context = env.leash(&["session", "context"]);
+    assert_eq!(context.code(), 6, "{context:?}");
+    assert!(
+        context
+            .stderr
+            .contains("claude did not confirm get_context_usage within 300 ms"),
+        "{context:?}"
+    );
+    // The session goes on.
+    env.ok(&["session", "send", "two"]);
+}
+
+#[test]
 fn model_switch_falls_back_to_a_resumed_respawn_when_claude_does_not_answer() {
     let mut env = Env::new();
     env.set("FAKE_CLAUDE_IGNORE", "set_model");

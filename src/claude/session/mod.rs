@@ -1,6 +1,6 @@
 //! The claude session: one conversation and the process that holds it, run as a task
 //! of its own behind a [`SessionHandle`]. The daemon sends it commands (a turn, a
-//! model switch, a restart, a start); the session reports, in order, on one stream of
+//! model switch, a restart, a start, any control request); the session reports, in order, on one stream of
 //! [`SessionEvent`]s: what claude wrote, what it did about it, and how each command
 //! ended; and it keeps a [`View`] of itself in a watch for anyone to read.
 //!
@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch};
 pub use super::context::CompactionNews;
 pub use super::conversation::{Conversation, SessionChange};
 use super::limits::RateLimit;
+pub use super::messages::ControlAsk;
 use crate::error::Error;
 use crate::turn::TurnSettings;
 pub use tools::ToolRequest;
@@ -121,6 +122,8 @@ pub enum Done {
     Restarted(Result<(), Error>),
     /// The new conversation's id; `None` when there was no conversation to retire.
     Retired(Option<String>),
+    /// claude's answer to a control request: the `response` of its `control_response`.
+    Control(Result<serde_json::Value, Error>),
 }
 
 /// How a start ended.
@@ -254,6 +257,7 @@ enum Command {
     SetModel(String, Cancel),
     Restart(Option<PathBuf>, Cancel),
     Retire,
+    Control(ControlAsk, Cancel),
 }
 
 /// The daemon's end of the session.
@@ -317,6 +321,13 @@ impl SessionHandle {
     /// ends with [`Done::Restarted`].
     pub fn restart(&self, claude: Option<PathBuf>, cancel: Cancel) {
         self.send(Command::Restart(claude, cancel));
+    }
+
+    /// One control request for claude (started for it when it does not run); ends
+    /// with [`Done::Control`] and claude's answer. A request that changes what the
+    /// conversation keeps (its model, its mode) has its own command instead.
+    pub fn control(&self, ask: ControlAsk, cancel: Cancel) {
+        self.send(Command::Control(ask, cancel));
     }
 
     /// The conversation is full: the worker goes on in a new one; ends with

@@ -84,7 +84,7 @@ impl Reader {
         let message = match kind.as_deref() {
             // Relayed, never inspected: reading their type is enough.
             Some("assistant" | "user" | "stream_event") => Ok(StreamMessage::Other),
-            _ => serde_json::from_str::<StreamMessage>(&line),
+            _ => StreamMessage::parse(&line),
         };
         let raw = serde_json::from_str::<&RawValue>(&line).map(|raw| raw.to_owned());
         let (Ok(message), Ok(raw)) = (message, raw) else {

@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::Serialize;
+use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -29,6 +31,22 @@ enum ControlError {
     Timeout,
     Refused(String),
     Unwritable(String),
+}
+
+impl ControlError {
+    /// Why claude did not do `what`, which leash asked with a bound of `timeout`.
+    fn why(&self, what: &str, timeout: Duration) -> String {
+        match self {
+            ControlError::Exited(info) => {
+                format!("claude exited before it answered {what} ({info})")
+            }
+            ControlError::Timeout => {
+                format!("claude did not confirm {what} within {}", human(timeout))
+            }
+            ControlError::Refused(e) => format!("claude refused {what}: {e}"),
+            ControlError::Unwritable(e) => format!("cannot ask claude for {what}: {e}"),
+        }
+    }
 }
 
 /// How a start of claude that did not fail for good ended.
@@ -129,6 +147,18 @@ impl SessionTask {
                 Done::Restarted(self.restart(claude, &mut cancel).await)
             }
             Command::Retire => Done::Retired(self.retire().await),
+            // One control request, claude started for it if it does not run.
+            Command::Control(ask, mut cancel) => {
+                let timeout = self.bounds.control_timeout;
+                let answer = match self.ensure_running(&mut cancel).await {
+                    Ok(()) => self.control(&ask, timeout).await.map_err(|e| {
+                        Error::turn_failed(e.why(&ask.subtype, timeout))
+                            .hint("`leash session logs` shows what claude said")
+                    }),
+                    Err(e) => Err(e),
+                };
+                Done::Control(answer)
+            }
         }
     }
 
@@ -402,7 +432,7 @@ impl SessionTask {
         self.reader.process_started();
         self.publish();
         let timeout = self.bounds.init_timeout;
-        let failed = match self.control(ControlRequest::Initialize, timeout).await {
+        let failed = match self.control(&ControlRequest::Initialize, timeout).await {
             Ok(_) | Err(ControlError::Refused(_)) => return Ok(Startup::Ready),
             // Killed (the OOM killer, a person, a reboot's stragglers): on_exit counted
             // the crash. An exit with a code is claude refusing its setup.
@@ -435,12 +465,12 @@ impl SessionTask {
     /// else claude says meanwhile.
     async fn control(
         &mut self,
-        request: ControlRequest<'_>,
+        request: &impl Serialize,
         timeout: Duration,
-    ) -> Result<serde_json::Value, ControlError> {
+    ) -> Result<Value, ControlError> {
         let id = self.process.request_id();
         self.process
-            .write(control_request_line(&id, &request))
+            .write(control_request_line(&id, request))
             .map_err(|e| ControlError::Unwritable(e.message))?;
         let deadline = Instant::now() + timeout;
         loop {
@@ -481,18 +511,14 @@ impl SessionTask {
         if !self.process.is_running() {
             return Ok(());
         }
-        let why = match self.control(request, self.bounds.control_timeout).await {
+        let timeout = self.bounds.control_timeout;
+        let why = match self.control(&request, timeout).await {
             Ok(_) => {
                 self.report.info(format!("switched to {what}")).await;
                 return Ok(());
             }
             Err(ControlError::Exited(_)) => return self.ensure_running(cancel).await,
-            Err(ControlError::Timeout) => format!(
-                "claude did not confirm {what} within {}",
-                human(self.bounds.control_timeout)
-            ),
-            Err(ControlError::Refused(e)) => format!("claude refused {what}: {e}"),
-            Err(ControlError::Unwritable(e)) => format!("cannot ask claude for {what}: {e}"),
+            Err(e) => e.why(what, timeout),
         };
         self.report
             .warn(format!("{why}; restarting it on the same conversation"))

@@ -1,6 +1,7 @@
 //! `leash session ...`: start, stop, inspect and talk to a worker's session.
 
 mod compact;
+mod context;
 pub(crate) mod fork;
 mod interrupt;
 pub(crate) mod list;
@@ -40,6 +41,8 @@ pub enum SessionCommand {
     Compact(Deferred<compact::CompactArgs>),
     /// Switch model for the next turns, keeping the conversation
     Model(Deferred<model::ModelArgs>),
+    /// How full the conversation is, in claude's own count (claude starts if it does not run)
+    Context,
     /// Start a new claude process on the same conversation, after the running turn
     Restart(Deferred<restart::RestartArgs>),
     /// Stop and forget a worker; its worktree goes when clean, its branch when merged
@@ -67,6 +70,7 @@ pub fn run(command: SessionCommand, global: &Global, out: &Output) -> Result<u8,
             SessionCommand::Interrupt => interrupt::run(global, out).await,
             SessionCommand::Compact(Deferred(args)) => compact::run(args, global, out).await,
             SessionCommand::Model(Deferred(args)) => model::run(args, global, out).await,
+            SessionCommand::Context => context::run(global, out).await,
             SessionCommand::Restart(Deferred(args)) => restart::run(args, global, out).await,
             SessionCommand::Rm(Deferred(args)) => rm::run(args, global, out).await,
             SessionCommand::Fork(Deferred(args)) => fork::run(args, global, out).await,

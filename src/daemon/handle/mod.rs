@@ -1,8 +1,9 @@
 //! One handler per request. A request from a connection reaches [`accept`], which hands
 //! it to its handler: questions are answered at once (status, interrupt), work is
 //! queued as a [`Job`] that carries its request and where its answer goes, and runs
-//! when its turn comes. A request that changes the session (start, model, restart) is
-//! a [`SessionCommand`]: what it asks of the session and how its end is answered.
+//! when its turn comes. A request for the session (start, model, restart, a control
+//! request to claude) is a [`SessionCommand`]: what it asks of the session and how its
+//! end is answered.
 //!
 //! The handlers stand above the daemon's parts and its queue: nothing below imports
 //! them.
@@ -10,6 +11,7 @@
 //! [`Job`]: super::job::Job
 
 mod compact;
+mod context;
 mod follow;
 mod interrupt;
 mod loop_ended;
@@ -51,6 +53,7 @@ pub fn accept(parts: &mut Parts, queue: &mut Queue, request: Request, answer: An
         Request::Compact { instructions } => compact::handle(parts, queue, instructions, answer),
         Request::Interrupt { turn } => interrupt::handle(parts, queue, turn, answer),
         Request::SetModel { model } => queue_command(queue, model::SetModel(model), answer),
+        Request::Context => queue_command(queue, context::Context, answer),
         Request::Restart { claude } => queue_command(queue, restart::Restart(claude), answer),
         Request::Follow { after_seq } => follow::handle(parts, after_seq, answer),
         Request::Permission {
