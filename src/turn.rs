@@ -94,6 +94,10 @@ pub struct TurnSpec {
     /// sent instead, as itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cut_off_prompt: Option<String>,
+    /// Where claude's transcript ended when the cut-off prompt was sent: it is looked
+    /// for from there on (`None`: anywhere, as a client that cannot know asks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_off_since: Option<u64>,
 }
 
 fn no_retries() -> RetryPolicy {
@@ -111,6 +115,7 @@ impl TurnSpec {
             claude: None,
             continue_on_crash: false,
             cut_off_prompt: None,
+            cut_off_since: None,
         }
     }
 }

@@ -36,19 +36,39 @@ fn project_dir_under(config: &Path, cwd: &Path) -> Option<PathBuf> {
     (name.len() <= MAX_FOLDER).then(|| config.join("projects").join(name))
 }
 
+/// How long the transcript of the conversation `session`, which runs in `cwd`, is now
+/// (0 when there is none yet): where the next prompt's line will be.
+pub fn length(session: &str, cwd: &Path) -> u64 {
+    let path = config_dir()
+        .and_then(|config| project_dir_under(&config, cwd))
+        .map(|dir| dir.join(format!("{session}.jsonl")));
+    path.and_then(|path| std::fs::metadata(path).ok())
+        .map_or(0, |meta| meta.len())
+}
+
 /// Whether the conversation `session`, which runs in `cwd`, holds `prompt` as a
-/// person's message: claude writes a prompt to its transcript once it has it, before
-/// the turn ends (measured on 2.1.110 and 2.1.332). `None` when there is no transcript
-/// to read.
-pub fn holds_prompt(session: &str, cwd: &Path, prompt: &str) -> Option<bool> {
-    holds_prompt_under(&config_dir()?, cwd, session, prompt)
+/// person's message at or after byte `from` of its transcript (its [`length`] when the
+/// prompt was sent: the same words sent earlier, as a second task's implementation
+/// prompt repeats the first's, are not this turn's). claude writes a prompt to its
+/// transcript once it has it, before the turn ends (measured on 2.1.110 and 2.1.332).
+/// `None` when there is no transcript to read.
+pub fn holds_prompt(session: &str, cwd: &Path, prompt: &str, from: u64) -> Option<bool> {
+    holds_prompt_under(&config_dir()?, cwd, session, prompt, from)
 }
 
 /// [`holds_prompt`] for claude's configuration folder `config`.
-pub fn holds_prompt_under(config: &Path, cwd: &Path, session: &str, prompt: &str) -> Option<bool> {
-    use std::io::{BufRead, Read};
+pub fn holds_prompt_under(
+    config: &Path,
+    cwd: &Path,
+    session: &str,
+    prompt: &str,
+    from: u64,
+) -> Option<bool> {
+    use std::io::{BufRead, Read, Seek};
     let path = project_dir_under(config, cwd)?.join(format!("{session}.jsonl"));
-    let file = std::fs::File::open(path).ok()?;
+    let mut file = std::fs::File::open(path).ok()?;
+    // A line cut by `from` (claude was writing it) is a fragment no prompt line matches.
+    file.seek(std::io::SeekFrom::Start(from)).ok()?;
     let reader = std::io::BufReader::new(file.take(MAX_TRANSCRIPT));
     // Most lines are claude's own: only a line that holds the prompt as JSON text is
     // parsed.
@@ -152,5 +172,36 @@ mod tests {
         );
         let long = format!("/{}", "a".repeat(300));
         assert_eq!(project_dir(Path::new(&long)), None);
+    }
+
+    #[test]
+    fn a_prompt_is_found_only_from_where_the_transcript_stood_when_it_was_sent() {
+        let config = std::env::temp_dir().join(format!("leash-transcript-{}", std::process::id()));
+        let cwd = Path::new("/repo");
+        let dir = project_dir_under(&config, cwd).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        let line = r#"{"type":"user","message":{"role":"user","content":"Implement it"}}"#;
+        let first = format!("{line}\n");
+        std::fs::write(dir.join("s.jsonl"), &first).unwrap();
+        let sent_at = first.len() as u64;
+        assert_eq!(
+            holds_prompt_under(&config, cwd, "s", "Implement it", 0),
+            Some(true)
+        );
+        assert_eq!(
+            holds_prompt_under(&config, cwd, "s", "Implement it", sent_at),
+            Some(false)
+        );
+        std::fs::write(dir.join("s.jsonl"), format!("{first}{first}")).unwrap();
+        assert_eq!(
+            holds_prompt_under(&config, cwd, "s", "Implement it", sent_at),
+            Some(true)
+        );
+        // Cut inside a line: the fragment is no prompt.
+        assert_eq!(
+            holds_prompt_under(&config, cwd, "s", "Implement it", sent_at + 1),
+            Some(false)
+        );
+        std::fs::remove_dir_all(&config).unwrap();
     }
 }

@@ -53,6 +53,8 @@ pub struct TurnRun {
     started: Instant,
     /// What the attempts cost so far.
     cost_usd: Option<f64>,
+    /// Where claude's transcript ended when the latest attempt's prompt went out.
+    sent_at: u64,
 }
 
 impl TurnRun {
@@ -74,6 +76,7 @@ impl TurnRun {
             stage: Stage::Attempt,
             started: Instant::now(),
             cost_usd: None,
+            sent_at: 0,
         }
     }
 
@@ -105,7 +108,8 @@ impl TurnRun {
         let Some(cut_off) = self.spec.cut_off_prompt.clone() else {
             return false;
         };
-        if parts.session().view().holds_prompt(&cut_off) {
+        let since = self.spec.cut_off_since.unwrap_or(0);
+        if parts.session().view().holds_prompt(&cut_off, since) {
             parts.info(
                 "claude's conversation holds the cut-off turn's prompt: it is told to continue"
                     .into(),
@@ -122,6 +126,7 @@ impl TurnRun {
 
     fn attempt(&mut self, parts: &mut Parts, cancel: &Cancel) -> Wait {
         self.stage = Stage::Attempt;
+        self.sent_at = parts.session().view().transcript_length();
         let ask = TurnAsk {
             prompt: self.prompt.clone(),
             settings: self.spec.settings.clone(),
@@ -241,7 +246,11 @@ impl TurnRun {
                 };
                 // The rule of a cut-off turn: continued if claude had the prompt, else
                 // the prompt is sent again.
-                if parts.session().view().holds_prompt(&self.prompt) {
+                if parts
+                    .session()
+                    .view()
+                    .holds_prompt(&self.prompt, self.sent_at)
+                {
                     parts.fault(Fault::Crash, format!("{what} telling it to continue"));
                     self.prompt = CONTINUE_AFTER_RESTART.to_string();
                 } else {

@@ -75,15 +75,28 @@ impl WorkerFile {
 impl WorkerFile {
     /// The step's machine takes the step on from what was seen; the state is saved (a
     /// failed save is returned: the step fails with it).
+    /// `transcript_length` says where claude's transcript ends now: a prompt the
+    /// machine marks in flight is looked for from there if its turn is cut off.
     pub fn advance(
         &mut self,
         machine: &mut StepMachine,
-        seen: Seen,
-        now_ms: u64,
+        (seen, now_ms): (Seen, u64),
+        transcript_length: u64,
     ) -> Result<Action, Error> {
+        let marked = self.state.in_flight_prompt.clone();
         let action = machine.advance(&mut self.state, seen, now_ms);
+        self.state.in_flight_since = match &self.state.in_flight_prompt {
+            None => None,
+            Some(prompt) if Some(prompt) == marked.as_ref() => self.state.in_flight_since,
+            Some(_) => Some(transcript_length),
+        };
         self.save()?;
         Ok(action)
+    }
+
+    /// Where the transcript ended when the turn in flight went out, if one is.
+    pub fn in_flight_since(&self) -> Option<u64> {
+        self.state.in_flight_since
     }
 
     /// A step's judgement becomes the worker's last word; true when the work is done.

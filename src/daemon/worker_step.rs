@@ -151,14 +151,19 @@ impl StepRun {
             return Wait::Finished;
         };
         loop {
-            let action = match parts.worker_mut().advance(machine, seen, now_ms()) {
-                Ok(action) => action,
-                Err(e) => {
-                    let failed = unsaved(parts, machine.step(), e);
-                    self.work_done = end_step(parts, self.id, failed);
-                    return Wait::Finished;
-                }
-            };
+            let transcript_length = parts.session().view().transcript_length();
+            let action =
+                match parts
+                    .worker_mut()
+                    .advance(machine, (seen, now_ms()), transcript_length)
+                {
+                    Ok(action) => action,
+                    Err(e) => {
+                        let failed = unsaved(parts, machine.step(), e);
+                        self.work_done = end_step(parts, self.id, failed);
+                        return Wait::Finished;
+                    }
+                };
             if !self.announced {
                 self.announced = true;
                 let (task_id, task) = parts.worker().task();
@@ -216,6 +221,9 @@ impl StepRun {
                         retry: self.request.config.retry,
                         claude: self.request.claude.clone(),
                         continue_on_crash,
+                        cut_off_since: cut_off_prompt
+                            .as_ref()
+                            .and(parts.worker().in_flight_since()),
                         cut_off_prompt,
                     };
                     let since = resumed.then(|| parts.worker().last_seen_head());

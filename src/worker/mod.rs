@@ -423,6 +423,10 @@ pub struct WorkerState {
     /// turn continues it if claude's conversation holds this, else sends it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight_prompt: Option<String>,
+    /// Where claude's transcript ended when that prompt was sent: it is looked for from
+    /// there on (the same words may be there from an earlier turn).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_since: Option<u64>,
 }
 
 /// A turn of the work under way, saved before it is sent. A daemon that finds one when

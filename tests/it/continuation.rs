@@ -55,6 +55,29 @@ fn an_implement_turn_cut_off_mid_answer_is_continued_not_sent_again() {
     assert_eq!(count_holding(&answered, CONTINUE), 1, "{answered:#?}");
 }
 
+/// The same words sent for an earlier task are not this turn's: a second task's
+/// implementation prompt repeats the first's word for word, and when the daemon dies
+/// before claude answered it, it is sent again, not continued (the chaos night caught
+/// a task implemented by "continue" alone).
+#[test]
+fn a_second_tasks_implement_prompt_cut_off_unanswered_is_sent_again() {
+    let env = Env::worker();
+    env.script(&[
+        "reply 1. write a.txt",
+        "write a.txt; commit add a.txt",
+        "reply 1. write b.txt",
+        "kill_daemon",
+        "write b.txt; commit add b.txt",
+    ]);
+    for task in ["Add a.txt", "Add b.txt"] {
+        let run = env.leash(&["loop", "--task", task]);
+        assert_eq!(run.code(), 0, "{task}: {run:?}");
+    }
+    let answered = env.answered_prompts();
+    assert_eq!(count_holding(&answered, "Implement"), 2, "{answered:#?}");
+    assert_eq!(count_holding(&answered, CONTINUE), 0, "{answered:#?}");
+}
+
 /// Case 3: `session send --continue-on-crash`: the daemon dies after the turn started
 /// but before claude answered; the prompt is what claude answers, not "continue".
 #[test]

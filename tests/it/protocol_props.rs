@@ -99,6 +99,7 @@ fn request() -> impl Strategy<Value = Request> {
                     claude: (retries % 3 == 0).then(|| "/usr/bin/claude".into()),
                     continue_on_crash: retries % 5 == 0,
                     cut_off_prompt: (retries % 11 == 0).then(|| "the cut-off prompt".into()),
+                    cut_off_since: (retries % 13 == 0).then_some(u64::from(retries)),
                 })
             }
         ),

@@ -78,15 +78,22 @@ impl View {
         self.conversation.as_ref().map(|c| c.cwd.clone())
     }
 
-    /// Whether claude's conversation holds `prompt`: what `--resume` gives claude back
-    /// is its transcript, and a prompt is there once the model's answer began. False
-    /// when that cannot be read.
-    pub fn holds_prompt(&self, prompt: &str) -> bool {
+    /// Whether claude's conversation holds `prompt` from byte `from` of its transcript
+    /// on: what `--resume` gives claude back is its transcript, and a prompt is there
+    /// once the model's answer began. False when that cannot be read.
+    pub fn holds_prompt(&self, prompt: &str, from: u64) -> bool {
         let Some(conversation) = &self.conversation else {
             return false;
         };
-        super::transcript::holds_prompt(&conversation.session_id, &conversation.cwd, prompt)
-            == Some(true)
+        let (session, cwd) = (&conversation.session_id, &conversation.cwd);
+        super::transcript::holds_prompt(session, cwd, prompt, from) == Some(true)
+    }
+
+    /// Where claude's transcript ends now: a prompt sent next is looked for from here.
+    pub fn transcript_length(&self) -> u64 {
+        self.conversation.as_ref().map_or(0, |conversation| {
+            super::transcript::length(&conversation.session_id, &conversation.cwd)
+        })
     }
 }
 

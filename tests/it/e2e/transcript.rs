@@ -21,7 +21,7 @@ pub fn a_resumed_conversation_holds_a_prompt_exactly_when_its_transcript_does(cl
         .map(|(_, v)| PathBuf::from(v).join(".claude"))
         .unwrap();
     let holds = |prompt: &str| {
-        leash::claude::transcript::holds_prompt_under(&home, &e2e.repo, SESSION, prompt)
+        leash::claude::transcript::holds_prompt_under(&home, &e2e.repo, SESSION, prompt, 0)
     };
 
     let mut claude = spawn_claude(cli, &e2e, &["--session-id", SESSION]);
