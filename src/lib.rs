@@ -6,6 +6,7 @@
 
 pub mod claude;
 pub mod cli;
+pub(crate) mod check_run;
 pub(crate) mod client;
 pub(crate) mod daemon;
 pub mod docs;
