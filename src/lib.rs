@@ -15,6 +15,7 @@ pub(crate) mod eventlog;
 pub mod framing;
 pub(crate) mod git;
 pub(crate) mod human;
+pub(crate) mod land;
 pub(crate) mod paths;
 pub(crate) mod pid_record;
 pub(crate) mod process;
