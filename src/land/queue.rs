@@ -140,6 +140,13 @@ impl Queue {
         }
     }
 
+    /// A candidate a `land` that was cut off had handed back, still with its worker:
+    /// asked again (its step goes on where it was), it rejoins like any other.
+    pub fn still_away(&mut self, id: Id) {
+        self.waiting.retain(|i| *i != id);
+        self.hand_back(id, LandTrouble::Conflict { files: Vec::new() });
+    }
+
     /// How the candidates ended so far, in the order they did.
     pub fn ended(&self) -> &[(Id, End)] {
         &self.ended
