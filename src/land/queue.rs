@@ -76,8 +76,10 @@ pub enum End {
     Conflict { reason: String },
     /// Its landing checks failed and its worker could not fix them.
     ChecksFailed { reason: String },
-    /// It was left as it was: nothing left to land, or the target could not move.
+    /// It was left as it was: the target could not move.
     Skipped { reason: String },
+    /// Nothing of it is left to land: the target holds its changes already.
+    AlreadyThere,
 }
 
 /// One candidate in the stack, from its build to its checks passing.
@@ -158,12 +160,7 @@ impl Queue {
             Seen::Built { id, tip } => self.built(id, tip),
             Seen::Empty { id } => {
                 self.stack.retain(|(i, _)| *i != id);
-                self.end(
-                    id,
-                    End::Skipped {
-                        reason: "its changes are on the target already: nothing to land".into(),
-                    },
-                );
+                self.end(id, End::AlreadyThere);
             }
             Seen::Conflicted { id, files } => {
                 if self.stack.last().map(|(i, _)| *i) == Some(id) {

@@ -305,12 +305,17 @@ fn landing(plan: &Plan, id: Id, end: &End, stacked: Option<&Stacked>) -> Landing
         End::Conflict { reason } => (Outcome::Conflict, Some(reason.clone()), None),
         End::ChecksFailed { reason } => (Outcome::ChecksFailed, Some(reason.clone()), None),
         End::Skipped { reason } => (Outcome::Skipped, Some(reason.clone()), None),
+        End::AlreadyThere => (
+            Outcome::Skipped,
+            Some("nothing to land: the target holds its changes already".to_string()),
+            None,
+        ),
     };
     Landing {
         worker: candidate.worker.to_string(),
         branch: Some(candidate.worktree.branch.clone()),
         target: plan.target.clone(),
-        counts: outcome != Outcome::Landed,
+        counts: !matches!(end, End::Landed { .. } | End::AlreadyThere),
         outcome,
         reason,
         commits: match end {

@@ -364,7 +364,7 @@ fn a_branch_that_moved_drops_out_and_one_already_on_the_target_is_skipped() {
     queue.seen(Seen::BranchMoved { id: 1 });
     let actions = step(&mut queue);
     assert_eq!(checks_of(&actions), vec![(2, "T+2".into())]);
-    assert!(matches!(queue.ended()[0], (0, End::Skipped { .. })));
+    assert!(matches!(queue.ended()[0], (0, End::AlreadyThere)));
     assert!(matches!(queue.ended()[1], (1, End::Skipped { .. })));
 }
 
