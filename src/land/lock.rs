@@ -1,5 +1,7 @@
-//! One `land` per repository: an exclusive `flock` on `.leash/land.lock`, which the
-//! kernel drops with the process that holds it (a killed `land` leaves no lock behind).
+//! One `land` per repository: an exclusive `flock` on `leash-land.lock` in the
+//! repository's git dir (shared by all its worktrees, never in anyone's work tree),
+//! which the kernel drops with the process that holds it (a killed `land` leaves no
+//! lock behind).
 
 use std::fs::File;
 use std::io::Write as _;
@@ -16,9 +18,8 @@ pub struct LandLock {
 /// Takes the repository's land lock; when another `land` holds it, `waiting` is told
 /// (with its pid, if it wrote one) and this one waits, or with `no_wait` fails with 14.
 pub fn take(root: &Path, no_wait: bool, waiting: impl FnOnce(&str)) -> Result<LandLock, Error> {
-    let dir = root.join(crate::paths::LEASH_DIR);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("cannot make {}", dir.display()), e))?;
-    let path = dir.join("land.lock");
+    let common = super::git(root, &["rev-parse", "--git-common-dir"]).map_err(Error::internal)?;
+    let path = root.join(common).join("leash-land.lock");
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -106,7 +106,6 @@ pub fn clear(root: &Path) {
             }
         }
     }
-    let _ = git(root, &["worktree", "prune"]);
     if let Ok(refs) = git(root, &["for-each-ref", "--format=%(refname)", REFS]) {
         for name in refs.lines() {
             let _ = git(root, &["update-ref", "-d", name]);
