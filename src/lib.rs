@@ -4,9 +4,9 @@
 //! Data flows one way: command ([`cli`]) -> [`client`] -> socket ([`protocol`]) ->
 //! [`daemon`] -> [`claude`] child, and events flow back the same path.
 
+pub(crate) mod check_run;
 pub mod claude;
 pub mod cli;
-pub(crate) mod check_run;
 pub(crate) mod client;
 pub(crate) mod daemon;
 pub mod docs;

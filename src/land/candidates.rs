@@ -68,7 +68,9 @@ pub async fn gather(
         let Some(worktree) = worktree else {
             // With --all, workers of other repositories are none of this land's business.
             if named {
-                skipped.push(skip("not a worktree worker (`loop --worktree` makes one)".into()));
+                skipped.push(skip(
+                    "not a worktree worker (`loop --worktree` makes one)".into(),
+                ));
             }
             continue;
         };
@@ -131,7 +133,9 @@ async fn judge(
     let range = format!("refs/heads/{target}..refs/heads/{}", worktree.branch);
     let ahead = git(root, &["rev-list", "--count", &range]).map_err(|e| e.to_string())?;
     if ahead == "0" && !handed_back {
-        return Err(format!("nothing to land: {target} holds its branch already"));
+        return Err(format!(
+            "nothing to land: {target} holds its branch already"
+        ));
     }
     if !handed_back && let Some(why) = busy_worktree(&worktree.path) {
         return Err(why);
@@ -194,7 +198,9 @@ fn ended_ms(state_dir: &Path) -> u64 {
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(u64::MAX, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .map_or(u64::MAX, |d| {
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

@@ -39,8 +39,10 @@ pub fn place(cwd: &Path, onto: Option<&str>) -> Result<Place, Error> {
     };
     match git(cwd, &["rev-parse", "--is-bare-repository"]) {
         Err(_) => {
-            return Err(Error::usage(format!("{} is not in a git repository", cwd.display()))
-                .hint("run `leash land` in the repository whose workers you land"));
+            return Err(
+                Error::usage(format!("{} is not in a git repository", cwd.display()))
+                    .hint("run `leash land` in the repository whose workers you land"),
+            );
         }
         Ok(answer) if answer == "true" => return Err(bare(cwd)),
         Ok(_) => {}
@@ -66,8 +68,10 @@ pub fn place(cwd: &Path, onto: Option<&str>) -> Result<Place, Error> {
         })?,
     };
     if target::tip(&root, &target).is_err() {
-        return Err(Error::usage(format!("there is no branch {target} to land on"))
-            .hint("name an existing branch with --onto BRANCH (`git branch` lists them)"));
+        return Err(
+            Error::usage(format!("there is no branch {target} to land on"))
+                .hint("name an existing branch with --onto BRANCH (`git branch` lists them)"),
+        );
     }
     Ok(Place { root, target })
 }

@@ -35,7 +35,11 @@ pub enum Action {
     Drop { id: Id, tip: String },
     /// Move the target from `from` to `to` (the last stacked tip), compare-and-swap,
     /// landing `ids`; answer `Moved`, `Raced`, `BranchMoved` or `Refused`.
-    Move { ids: Vec<Id>, from: String, to: String },
+    Move {
+        ids: Vec<Id>,
+        from: String,
+        to: String,
+    },
     /// Send the candidate back to its worker to resolve against the target at `onto`;
     /// answer `CameBack`.
     HandBack {
@@ -50,21 +54,44 @@ pub enum Action {
 /// What was observed of an action.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Seen {
-    Built { id: Id, tip: String },
+    Built {
+        id: Id,
+        tip: String,
+    },
     /// Its commits are all on the stack already: nothing of it is left to land.
-    Empty { id: Id },
-    Conflicted { id: Id, files: Vec<String> },
-    Checked { id: Id, tip: String, checks: Vec<CheckResult> },
+    Empty {
+        id: Id,
+    },
+    Conflicted {
+        id: Id,
+        files: Vec<String>,
+    },
+    Checked {
+        id: Id,
+        tip: String,
+        checks: Vec<CheckResult>,
+    },
     /// The target is at `tip` now, holding every candidate of the move.
-    Moved { tip: String },
+    Moved {
+        tip: String,
+    },
     /// The target was not where the queue saw it: it is at `tip`.
-    Raced { tip: String },
+    Raced {
+        tip: String,
+    },
     /// The candidate's branch is no longer at the tip it was stacked from.
-    BranchMoved { id: Id },
+    BranchMoved {
+        id: Id,
+    },
     /// The target cannot move at all (a work tree that has it checked out is dirty).
-    Refused { reason: String },
+    Refused {
+        reason: String,
+    },
     /// The worker answered its hand-back: `Ok` landable again, `Err` why not.
-    CameBack { id: Id, answer: Result<(), String> },
+    CameBack {
+        id: Id,
+        answer: Result<(), String>,
+    },
 }
 
 /// How a candidate ended.
@@ -269,10 +296,7 @@ impl Queue {
         if building {
             return actions;
         }
-        let all_passed = self
-            .stack
-            .iter()
-            .all(|(_, s)| matches!(s, Slot::Passed(_)));
+        let all_passed = self.stack.iter().all(|(_, s)| matches!(s, Slot::Passed(_)));
         let full = self.stack.len() >= self.parallel || self.waiting.is_empty();
         if all_passed && full {
             if let Some((_, Slot::Passed(to))) = self.stack.last() {

@@ -130,9 +130,8 @@ pub async fn land(
                         plan.check_timeout,
                     );
                     let key = (id, tip.clone());
-                    let handle = running.spawn_local(async move {
-                        Event::Checked(id, tip, run.await)
-                    });
+                    let handle =
+                        running.spawn_local(async move { Event::Checked(id, tip, run.await) });
                     checks.insert(key, handle);
                 }
                 Action::Drop { id, tip } => {
@@ -199,12 +198,19 @@ fn build(
         Ok((Replay::Conflicted(files), _)) => Seen::Conflicted { id, files },
         Err(e) => Seen::Conflicted {
             id,
-            files: vec![format!("(leash could not stack it: {})", crate::human::one_line(&e, 200))],
+            files: vec![format!(
+                "(leash could not stack it: {})",
+                crate::human::one_line(&e, 200)
+            )],
         },
     }
 }
 
-async fn run_checks(commands: Vec<String>, worktree: PathBuf, timeout: Duration) -> Vec<CheckResult> {
+async fn run_checks(
+    commands: Vec<String>,
+    worktree: PathBuf,
+    timeout: Duration,
+) -> Vec<CheckResult> {
     let record = super::stack::check_record(&worktree);
     let mut checking = Checking::new(commands, &worktree, timeout, &record);
     while let Some((_, run)) = checking.next() {
@@ -232,7 +238,11 @@ async fn move_target(
             return Seen::BranchMoved { id: *id };
         };
         let branch = format!("refs/heads/{}", candidate.worktree.branch);
-        if git(root, &["rev-parse", "--verify", "-q", &branch]).ok().as_deref() != Some(&at.branch_tip) {
+        if git(root, &["rev-parse", "--verify", "-q", &branch])
+            .ok()
+            .as_deref()
+            != Some(&at.branch_tip)
+        {
             return Seen::BranchMoved { id: *id };
         }
         adopts.push((
@@ -275,7 +285,9 @@ async fn move_target(
         }
     }
     Journal::remove(root);
-    Seen::Moved { tip: to.to_string() }
+    Seen::Moved {
+        tip: to.to_string(),
+    }
 }
 
 /// Tells a landed worker to take its work in. One that cannot (its daemon fails, its
@@ -293,9 +305,12 @@ fn landed_since(root: &Path, target_tip: &str, branch: &str) -> Vec<String> {
         return Vec::new();
     };
     let range = format!("{base}..{target_tip}");
-    git(root, &["log", "--reverse", "--format=%s", "-n", "50", &range])
-        .map(|log| log.lines().map(str::to_string).collect())
-        .unwrap_or_default()
+    git(
+        root,
+        &["log", "--reverse", "--format=%s", "-n", "50", &range],
+    )
+    .map(|log| log.lines().map(str::to_string).collect())
+    .unwrap_or_default()
 }
 
 fn landing(plan: &Plan, id: Id, end: &End, stacked: Option<&Stacked>) -> Landing {

@@ -47,14 +47,25 @@ impl Stacks {
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
         let worktree = dir.join(&name);
         let path = worktree.to_string_lossy().into_owned();
-        git(&self.root, &["worktree", "add", "-q", "--detach", &path, onto])?;
+        git(
+            &self.root,
+            &["worktree", "add", "-q", "--detach", &path, onto],
+        )?;
         let replayed = git(
             &worktree,
-            &["rebase", "-q", "--no-autostash", "--onto", onto, base, branch_tip],
+            &[
+                "rebase",
+                "-q",
+                "--no-autostash",
+                "--onto",
+                onto,
+                base,
+                branch_tip,
+            ],
         );
         if replayed.is_err() {
-            let files = git(&worktree, &["diff", "--name-only", "--diff-filter=U"])
-                .unwrap_or_default();
+            let files =
+                git(&worktree, &["diff", "--name-only", "--diff-filter=U"]).unwrap_or_default();
             let _ = git(&worktree, &["rebase", "--abort"]);
             self.remove(&worktree);
             let files: Vec<String> = files.lines().map(str::to_string).collect();

@@ -22,7 +22,12 @@ pub enum Move {
 pub fn tip(root: &Path, target: &str) -> Result<String, String> {
     git(
         root,
-        &["rev-parse", "--verify", "-q", &format!("refs/heads/{target}^{{commit}}")],
+        &[
+            "rev-parse",
+            "--verify",
+            "-q",
+            &format!("refs/heads/{target}^{{commit}}"),
+        ],
     )
 }
 

@@ -208,7 +208,13 @@ fn usage_errors_exit_2_with_a_hint() {
     let bare = env.dir.path().join("bare.git");
     git(
         env.dir.path(),
-        &["clone", "-q", "--bare", &env.repo.display().to_string(), "bare.git"],
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            &env.repo.display().to_string(),
+            "bare.git",
+        ],
     );
     let run = env.leash_in(&bare, &["land", "--all"]);
     assert_eq!(run.code(), 2, "{run:?}");
@@ -255,10 +261,22 @@ fn two_lands_at_once_wait_for_each_other_or_exit_14() {
         "reply 1. write one.txt\nwrite one.txt one; commit w1 adds one.txt\n",
     )
     .unwrap();
-    env.ok(&["--worker", "w1", "loop", "--worktree", "--check", &check, "--task", "Add one"]);
+    env.ok(&[
+        "--worker",
+        "w1",
+        "loop",
+        "--worktree",
+        "--check",
+        &check,
+        "--task",
+        "Add one",
+    ]);
     let first = env.spawn(&["land", "--all"]);
     env.wait_until("the first land to check", || {
-        leftovers(&env.repo).0.iter().any(|d| d.ends_with(".check.pid"))
+        leftovers(&env.repo)
+            .0
+            .iter()
+            .any(|d| d.ends_with(".check.pid"))
     });
     let busy = env.leash(&["land", "--all", "--no-wait"]);
     assert_eq!(busy.code(), 14, "{busy:?}");
@@ -290,11 +308,23 @@ fn a_land_killed_mid_way_is_set_right_by_the_next() {
         "reply 1. write one.txt\nwrite one.txt one; commit w1 adds one.txt\n",
     )
     .unwrap();
-    env.ok(&["--worker", "w1", "loop", "--worktree", "--check", &check, "--task", "Add one"]);
+    env.ok(&[
+        "--worker",
+        "w1",
+        "loop",
+        "--worktree",
+        "--check",
+        &check,
+        "--task",
+        "Add one",
+    ]);
     let branch = git(&env.repo, &["rev-parse", "leash/w1"]);
     let mut first = env.spawn(&["land", "--all"]);
     env.wait_until("land to check", || {
-        leftovers(&env.repo).0.iter().any(|d| d.ends_with(".check.pid"))
+        leftovers(&env.repo)
+            .0
+            .iter()
+            .any(|d| d.ends_with(".check.pid"))
     });
     first.kill().unwrap();
     first.wait().unwrap();
@@ -305,5 +335,10 @@ fn a_land_killed_mid_way_is_set_right_by_the_next() {
     assert_eq!(again.code(), 0, "{again:?}");
     assert!(on_main(&env, "one.txt"));
     assert_eq!(leftovers(&env.repo), (Vec::new(), String::new()));
-    assert_eq!(git(&env.repo, &["worktree", "list", "--porcelain"]).matches("worktree ").count(), 2);
+    assert_eq!(
+        git(&env.repo, &["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        2
+    );
 }

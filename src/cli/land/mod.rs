@@ -155,7 +155,13 @@ fn finish(landings: &[Landing], target: &str, out: &Output) -> Result<u8, Error>
     }
     let named: Vec<String> = failed
         .iter()
-        .map(|l| format!("{} ({})", l.worker, crate::human::one_line(l.reason.as_deref().unwrap_or(""), 120)))
+        .map(|l| {
+            format!(
+                "{} ({})",
+                l.worker,
+                crate::human::one_line(l.reason.as_deref().unwrap_or(""), 120)
+            )
+        })
         .collect();
     Err(Error::new(
         ErrorKind::NotLanded,

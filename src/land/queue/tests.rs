@@ -73,7 +73,10 @@ fn candidates_are_stacked_each_on_the_one_before_checked_at_once_and_landed_in_o
         ]
     );
     for (id, tip) in checks_of(&actions) {
-        assert!(step(&mut queue).is_empty(), "no move before every check passed");
+        assert!(
+            step(&mut queue).is_empty(),
+            "no move before every check passed"
+        );
         queue.seen(Seen::Checked {
             id,
             tip,
@@ -131,8 +134,7 @@ fn parallel_bounds_the_checks_running_at_once_and_one_means_stacks_of_one() {
 }
 
 #[test]
-fn a_failing_candidate_in_the_middle_drops_out_and_those_after_it_are_stacked_again_without_it()
-{
+fn a_failing_candidate_in_the_middle_drops_out_and_those_after_it_are_stacked_again_without_it() {
     let mut queue = Queue::new(vec![0, 1, 2], "T".into(), 8);
     step(&mut queue);
     queue.seen(Seen::Checked {
@@ -184,7 +186,10 @@ fn a_failing_candidate_in_the_middle_drops_out_and_those_after_it_are_stacked_ag
     queue.seen(Seen::Moved {
         tip: "T+0+2".into(),
     });
-    assert!(step(&mut queue).is_empty(), "waits for the worker it handed back");
+    assert!(
+        step(&mut queue).is_empty(),
+        "waits for the worker it handed back"
+    );
     queue.seen(Seen::CameBack {
         id: 1,
         answer: Ok(()),
