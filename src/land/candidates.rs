@@ -84,10 +84,10 @@ pub async fn gather(
             continue;
         }
         match judge(&target_of, &worktree, root, target).await {
-            Ok((checks, handed_back)) => {
+            Ok((checks, handed_back, task_id)) => {
                 let order = match named {
                     true => place as u64,
-                    false => ended_ms(&target_of.state_dir),
+                    false => ended_ms(&target_of.state_dir, task_id.as_deref()),
                 };
                 found.push((
                     order,
@@ -113,7 +113,7 @@ async fn judge(
     worktree: &Worktree,
     root: &Path,
     target: &str,
-) -> Result<(Vec<String>, bool), String> {
+) -> Result<(Vec<String>, bool, Option<String>), String> {
     let state = WorkerState::load(&target_of.state_dir).map_err(|e| e.message)?;
     let pre_land = format!("refs/leash/pre-land/{}", target_of.worker);
     let handed_back = git(root, &["rev-parse", "--verify", "-q", &pre_land]).is_ok();
@@ -144,9 +144,10 @@ async fn judge(
         .run
         .gates
         .checked
+        .clone()
         .map(|checked| checked.commands)
         .unwrap_or_default();
-    Ok((checks, handed_back))
+    Ok((checks, handed_back, state.task.id))
 }
 
 /// A person's work in the worktree: uncommitted changes, or a rebase or merge.
@@ -186,11 +187,15 @@ async fn step_running(target_of: &Target) -> bool {
         .is_ok_and(|status| status.current_turn.is_some() || status.queued > 0)
 }
 
-/// When the worker's task ended (Unix ms): its history's last row, else when its state
-/// was last written.
-fn ended_ms(state_dir: &Path) -> u64 {
+/// When the worker's task ended (Unix ms): its row in the worker's history, else when
+/// its state was last written.
+fn ended_ms(state_dir: &Path, task_id: Option<&str>) -> u64 {
     if let Ok(history) = crate::report::history::load(state_dir)
-        && let Some(row) = history.rows.last()
+        && let Some(row) = history
+            .rows
+            .iter()
+            .rev()
+            .find(|row| Some(row.task_id.as_str()) == task_id)
     {
         return row.last_ms;
     }

@@ -77,13 +77,19 @@ pub async fn land(
     let mut stacked: HashMap<Id, Stacked> = HashMap::new();
     let mut running: JoinSet<Event> = JoinSet::new();
     let mut checks: HashMap<(Id, String), tokio::task::AbortHandle> = HashMap::new();
+    // What went wrong after a candidate landed (its worker did not take it in).
+    let mut after: HashMap<Id, String> = HashMap::new();
     let mut told = 0;
     loop {
         let actions = queue.next();
         while told < queue.ended().len() {
             let (id, end) = queue.ended()[told].clone();
             told += 1;
-            ended(landing(plan, id, &end, stacked.get(&id)));
+            let mut landing = landing(plan, id, &end, stacked.get(&id));
+            if let Some(note) = after.remove(&id) {
+                landing.reason = Some(note);
+            }
+            ended(landing);
         }
         if actions.contains(&Action::Finish) {
             return Ok(());
@@ -140,7 +146,9 @@ pub async fn land(
                     }
                 }
                 Action::Move { ids, from, to } => {
-                    let seen = move_target(plan, orders, &ids, &from, &to, &stacked).await;
+                    let (seen, notes) =
+                        move_target(plan, orders, &ids, &from, &to, &stacked).await;
+                    after.extend(notes);
                     queue.seen(seen);
                 }
                 Action::HandBack { id, onto, trouble } => {
@@ -229,13 +237,14 @@ async fn move_target(
     from: &str,
     to: &str,
     stacked: &HashMap<Id, Stacked>,
-) -> Seen {
+) -> (Seen, Vec<(Id, String)>) {
     let root = &plan.root;
+    let mut notes = Vec::new();
     let mut adopts = Vec::new();
     for id in ids {
         let candidate = &plan.candidates[*id];
         let Some(at) = stacked.get(id) else {
-            return Seen::BranchMoved { id: *id };
+            return (Seen::BranchMoved { id: *id }, Vec::new());
         };
         let branch = format!("refs/heads/{}", candidate.worktree.branch);
         if git(root, &["rev-parse", "--verify", "-q", &branch])
@@ -243,7 +252,7 @@ async fn move_target(
             .as_deref()
             != Some(&at.branch_tip)
         {
-            return Seen::BranchMoved { id: *id };
+            return (Seen::BranchMoved { id: *id }, Vec::new());
         }
         adopts.push((
             candidate.worker.to_string(),
@@ -262,40 +271,57 @@ async fn move_target(
         adopts,
     };
     if let Err(e) = journal.write(root) {
-        return Seen::Refused { reason: e };
+        return (Seen::Refused { reason: e }, Vec::new());
     }
     match super::target::move_target(root, &plan.target, from, to) {
         Ok(Move::Moved) => {}
         Ok(Move::Raced(tip)) => {
             Journal::remove(root);
-            return Seen::Raced { tip };
+            return (Seen::Raced { tip }, Vec::new());
         }
         Ok(Move::Refused(reason)) => {
             Journal::remove(root);
-            return Seen::Refused { reason };
+            return (Seen::Refused { reason }, Vec::new());
         }
         Err(reason) => {
-            // The target moved, a work tree did not follow: the workers still adopt.
-            let _ = reason;
+            // The target moved, a work tree that has it did not follow: said with each
+            // landing; the workers still take their work in.
+            for id in ids {
+                notes.push((*id, reason.clone()));
+            }
         }
     }
-    for (worker, order) in &journal.adopts {
-        if let Some(candidate) = plan.candidates.iter().find(|c| c.worker.as_str() == worker) {
-            adopt(orders, candidate, order.clone()).await;
+    for (id, (_, order)) in ids.iter().zip(&journal.adopts) {
+        let candidate = &plan.candidates[*id];
+        if let Some(why) = adopt(orders, candidate, order.clone()).await {
+            notes.push((*id, why));
         }
     }
     Journal::remove(root);
-    Seen::Moved {
-        tip: to.to_string(),
-    }
+    (
+        Seen::Moved {
+            tip: to.to_string(),
+        },
+        notes,
+    )
 }
 
-/// Tells a landed worker to take its work in. One that cannot (its daemon fails, its
-/// branch moved meanwhile) is left with its branch as it was: the target holds the
-/// work either way, and the journal is finished by the next `land` only when this one
-/// dies first.
-async fn adopt(orders: &dyn Orders, candidate: &Candidate, order: LandOrder) {
-    let _ = orders.send(&candidate.target, order).await;
+/// Tells a landed worker to take its work in: its branch and worktree become the
+/// rebased commits, its task records the landing. One that cannot (its daemon fails,
+/// its branch moved meanwhile) keeps its branch as it was, and says why: the target
+/// holds the work either way.
+async fn adopt(orders: &dyn Orders, candidate: &Candidate, order: LandOrder) -> Option<String> {
+    match orders.send(&candidate.target, order).await {
+        Ok(judgement) if judgement.verdict == Verdict::Landed => None,
+        Ok(judgement) => Some(format!(
+            "landed, but its worker did not take the rebased branch in: {}",
+            judgement.message
+        )),
+        Err(e) => Some(format!(
+            "landed, but its worker could not be told: {}",
+            e.message
+        )),
+    }
 }
 
 /// The subjects of what landed on the target since the branch began, oldest first.

@@ -78,17 +78,17 @@ const THREE: [Work; 3] = [
     Work {
         worker: "w1",
         file: "one.txt",
-        check: "test -f one.txt",
+        check: "test -f one.txt && git rev-parse HEAD >> ../../../../checked.log",
     },
     Work {
         worker: "w2",
         file: "two.txt",
-        check: "test -f two.txt",
+        check: "test -f two.txt && git rev-parse HEAD >> ../../../../checked.log",
     },
     Work {
         worker: "w3",
         file: "three.txt",
-        check: "test -f three.txt",
+        check: "test -f three.txt && git rev-parse HEAD >> ../../../../checked.log",
     },
 ];
 
@@ -123,6 +123,12 @@ fn three_done_branches_land_on_main_with_a_persons_commit_and_its_work_tree_foll
     );
     assert_eq!(git(&env.repo, &["status", "--porcelain"]), "");
     assert_eq!(leftovers(&env.repo), (Vec::new(), String::new()));
+    // Each landing's checks passed on the tree it landed: the stacks main moved along.
+    let checked = std::fs::read_to_string(env.dir.path().join("checked.log")).unwrap();
+    for back in ["main~2", "main~1", "main"] {
+        let commit = git(&env.repo, &["rev-parse", back]);
+        assert!(checked.contains(&commit), "{back} was checked: {checked}");
+    }
     // No hook of land's fired a nudge: no worker turned since.
     let second = env.leash(&["land", "--all"]);
     assert_eq!(second.code(), 0, "{second:?}");
