@@ -146,8 +146,7 @@ pub async fn land(
                     }
                 }
                 Action::Move { ids, from, to } => {
-                    let (seen, notes) =
-                        move_target(plan, orders, &ids, &from, &to, &stacked).await;
+                    let (seen, notes) = move_target(plan, orders, &ids, &from, &to, &stacked).await;
                     after.extend(notes);
                     queue.seen(seen);
                 }
