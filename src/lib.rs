@@ -14,6 +14,7 @@ pub(crate) mod eventlog;
 pub mod framing;
 pub(crate) mod git;
 pub(crate) mod human;
+pub(crate) mod landing_git;
 pub(crate) mod paths;
 pub(crate) mod pid_record;
 pub(crate) mod process;
