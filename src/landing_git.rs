@@ -62,6 +62,16 @@ pub struct LandView {
     pub conflicted: Vec<String>,
 }
 
+/// What keeping the branch's tip found.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Kept {
+    /// The rebase or merge it aborted.
+    pub aborted: Option<InProgress>,
+    /// A landing that has not begun found these uncommitted: nothing was kept, and
+    /// nothing may be touched (giving it up would reset them away).
+    pub dirty: Vec<FileChange>,
+}
+
 /// What giving a landing up did.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Restored {
@@ -195,11 +205,16 @@ pub fn abort_in_progress(dir: &Path) -> Result<Option<InProgress>, Error> {
 
 /// Keeps the branch's tip at [`pre_land_ref`] unless a tip is kept there already (a
 /// landing handed back again goes on from the first one's), after aborting a rebase or
-/// merge no landing turn is running. Answers the rebase or merge it aborted.
-pub fn keep(dir: &Path, branch: &str, worker: &str) -> Result<Option<InProgress>, Error> {
+/// merge no landing turn is running. A landing that has not begun needs a clean
+/// worktree: a dirty one is answered, and nothing kept.
+pub fn keep(dir: &Path, branch: &str, worker: &str) -> Result<Kept, Error> {
     let aborted = abort_in_progress(dir)?;
     let kept = pre_land_ref(worker);
     if commit_of(dir, &kept)?.is_none() {
+        let dirty = git::changes(dir)?;
+        if !dirty.is_empty() {
+            return Ok(Kept { aborted, dirty });
+        }
         let Some(tip) = commit_of(dir, &branch_ref(branch))? else {
             return Err(Error::setup(format!("the branch {branch} is gone"))
                 .hint("`leash session list` shows the worker's worktree and branch"));
@@ -210,7 +225,10 @@ pub fn keep(dir: &Path, branch: &str, worker: &str) -> Result<Option<InProgress>
             "keep the branch's tip",
         )?;
     }
-    Ok(aborted)
+    Ok(Kept {
+        aborted,
+        dirty: Vec::new(),
+    })
 }
 
 /// The branch against the target's tip land saw.
@@ -501,7 +519,7 @@ mod tests {
     fn a_given_up_landing_gives_back_the_branch_and_keeps_the_leftovers() {
         let (dir, branch, target) = conflicting();
         let d = dir.path();
-        assert_eq!(keep(d, "leash/w", "w").unwrap(), None);
+        assert_eq!(keep(d, "leash/w", "w").unwrap(), Kept::default());
         let rebase = command(d, &["rebase", "main"]).output().unwrap();
         assert!(!rebase.status.success(), "it conflicts");
         std::fs::write(d.join("notes.txt"), "half a thought\n").unwrap();

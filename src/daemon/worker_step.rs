@@ -420,9 +420,7 @@ fn land_git(parts: &Parts, op: LandGit) -> Seen {
     };
     let worker = parts.place().worker.as_str();
     let seen = match op {
-        LandGit::Keep { branch } => {
-            landing_git::keep(&cwd, &branch, worker).map(|aborted| LandSeen::Kept { aborted })
-        }
+        LandGit::Keep { branch } => landing_git::keep(&cwd, &branch, worker).map(LandSeen::Kept),
         LandGit::Look { branch, target_tip } => {
             landing_git::look(&cwd, &branch, &target_tip).map(LandSeen::Looked)
         }

@@ -17,6 +17,7 @@ mod generated_docs;
 mod hostile;
 mod json_output;
 mod keep;
+mod landing;
 mod long_run;
 mod many;
 mod outcomes;

@@ -6,7 +6,7 @@
 //! Its own type: the step machine only hands it what was seen.
 
 use super::*;
-use crate::landing_git::{Adoption, InProgress, LandView, Restored};
+use crate::landing_git::{Adoption, Kept, LandView, Restored};
 use crate::worker::land::LandOrder;
 use crate::worker::prompts::{Hitch, LandingContext, landing_prompt};
 
@@ -36,10 +36,7 @@ pub enum LandGit {
 /// The answers to [`LandGit`].
 #[derive(Debug, Clone)]
 pub enum LandSeen {
-    /// The tip is kept; `aborted` is the rebase or merge found half-done.
-    Kept {
-        aborted: Option<InProgress>,
-    },
+    Kept(Kept),
     Looked(LandView),
     Restored(Restored),
     Adopted(Adoption),
@@ -199,8 +196,16 @@ pub(super) fn begin(ctx: &mut Ctx<'_>) -> Next {
 pub(super) fn next(mut landing: Landing, ctx: &mut Ctx<'_>, seen: Seen) -> Result<Next, Seen> {
     let branch = ctx.config.gates.branch.clone().unwrap_or_default();
     Ok(match (landing.at.clone(), seen) {
-        (At::Keeping, Seen::Land(LandSeen::Kept { aborted })) => {
-            if let Some(what) = aborted {
+        (At::Keeping, Seen::Land(LandSeen::Kept(kept))) => {
+            if !kept.dirty.is_empty() {
+                let names: Vec<String> = kept.dirty.iter().map(ToString::to_string).collect();
+                let message = format!(
+                    "the worktree has uncommitted changes ({}): a landing begins on a clean one; nothing was touched",
+                    crate::human::first_of(&names, 5)
+                );
+                return Ok(finish(ctx, Verdict::NotLanded, message));
+            }
+            if let Some(what) = kept.aborted {
                 ctx.notes.push(Note::Info(format!(
                     "a {what} no landing turn was running was aborted"
                 )));

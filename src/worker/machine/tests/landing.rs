@@ -2,7 +2,7 @@
 //! up with its branch restored), a landing given up by `land`, the landed work taken in.
 
 use super::*;
-use crate::landing_git::{Adoption, InProgress, LandView, Restored};
+use crate::landing_git::{Adoption, InProgress, Kept, LandView, Restored};
 use crate::worker::checks::CheckResult;
 use crate::worker::land::{LandOrder, LandTrouble};
 use crate::worker::prompts::Hitch;
@@ -84,7 +84,7 @@ fn looked(view: LandView) -> Seen {
 }
 
 fn kept() -> Seen {
-    Seen::Land(LandSeen::Kept { aborted: None })
+    Seen::Land(LandSeen::Kept(Kept::default()))
 }
 
 fn check(exit: i32, output: &str) -> CheckResult {
@@ -641,4 +641,22 @@ fn a_branch_that_moved_is_not_adopted() {
     assert_eq!(s.task.landed, None);
     assert_eq!(s.run, before.run);
     assert!(notes.is_empty());
+}
+
+#[test]
+fn a_dirty_worktree_is_not_landed_and_not_touched() {
+    let mut s = done();
+    let (out, _) = land(
+        conflict(),
+        &mut s,
+        vec![Seen::Land(LandSeen::Kept(Kept {
+            aborted: None,
+            dirty: vec![change("notes.txt")],
+        }))],
+    );
+    let acts = actions(&out);
+    assert_eq!(acts.len(), 2, "no turn, no restore: {acts:?}");
+    let j = judged(&acts);
+    assert_eq!(j.verdict, Verdict::NotLanded);
+    assert!(j.message.contains("notes.txt"), "{}", j.message);
 }
