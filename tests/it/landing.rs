@@ -341,3 +341,82 @@ fn the_landed_work_is_taken_in_and_the_task_is_over() {
     let branches = git(&env.repo, &["branch", "--list", "leash/w"]);
     assert_eq!(branches, "", "the branch is deleted as merged: {rm:?}");
 }
+
+/// Worker w's session reports a running turn.
+fn wait_busy(env: &Env) {
+    env.wait_until("worker w to be busy", || {
+        let run = env.leash(&["--worker", "w", "session", "status", "--json"]);
+        run.code() == 0 && run.last_json()["state"] == "busy"
+    });
+}
+
+#[test]
+fn a_landing_is_refused_while_another_turn_runs() {
+    let env = Env::worker();
+    conflicting(&env, &["sleep 3000; reply done"]);
+    let turn = env.spawn(&["--worker", "w", "session", "send", "a question"]);
+    wait_busy(&env);
+    let lines = land(&env, resolve(&env, CONFLICT()), 3);
+    let last = lines.last().unwrap();
+    assert_eq!(last["type"], "error", "{lines:#?}");
+    assert_eq!(last["kind"], "busy", "{lines:#?}");
+    let turn = crate::support::finish(turn, Duration::from_secs(30));
+    assert_eq!(turn.code(), 0, "{turn:?}");
+    assert!(landing_prompts(&env).is_empty());
+}
+
+#[test]
+fn a_hook_s_nudge_during_a_landing_is_dropped_with_a_notice() {
+    let env = Env::worker();
+    let slow = "sleep 1500; sh git rebase main >/dev/null 2>&1 || printf 'base\\ntheirs\\nmine\\n' > shared.txt && git add shared.txt && GIT_EDITOR=true git rebase --continue";
+    conflicting(&env, &[slow]);
+    let order = resolve(&env, CONFLICT());
+    let landing = std::thread::scope(|scope| {
+        let landing = scope.spawn(|| land(&env, order, 3));
+        wait_busy(&env);
+        let hook = env.leash(&[
+            "--worker",
+            "w",
+            "nudge",
+            "--event",
+            "post-commit",
+            "--no-wait",
+        ]);
+        assert_eq!(hook.code(), 0, "{hook:?}");
+        landing.join().unwrap()
+    });
+    assert_eq!(judged(&landing)["verdict"], "landable", "{landing:#?}");
+    assert_eq!(env.said("a git hook's nudge meanwhile is dropped"), 1);
+    let nudges = env
+        .events()
+        .into_iter()
+        .filter(|e| e["type"] == "judged" && e["judgement"]["step"] == "nudge")
+        .collect::<Vec<_>>();
+    assert_eq!(nudges.len(), 1, "{nudges:#?}");
+    assert_eq!(nudges[0]["judgement"]["verdict"], "nothing_to_do");
+    let kinds: Vec<Value> = env
+        .events()
+        .into_iter()
+        .filter(|e| e["type"] == "turn_started")
+        .map(|e| e["kind"].clone())
+        .collect();
+    assert!(!kinds.contains(&Value::from("nudge")), "{kinds:?}");
+}
+
+#[test]
+fn a_landing_turn_whose_claude_crashed_goes_on_in_a_new_one() {
+    let env = Env::worker();
+    conflicting(
+        &env,
+        &[
+            "sh git rebase main >/dev/null 2>&1; stream 1 10; crash",
+            RESOLVES,
+        ],
+    );
+    let lines = land(&env, resolve(&env, CONFLICT()), 3);
+    assert_eq!(judged(&lines)["verdict"], "landable", "{lines:#?}");
+    let answered = env.answered_prompts();
+    assert_eq!(count_holding(&answered, LANDING), 1, "{answered:#?}");
+    assert_eq!(count_holding(&answered, CONTINUE), 1, "{answered:#?}");
+    assert_eq!(env.spawns().len(), 2, "claude started again once");
+}

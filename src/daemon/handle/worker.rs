@@ -1,4 +1,5 @@
-//! `worker`: one worker step (plan, implement, nudge), queued behind whatever runs.
+//! `worker`: one worker step (plan, implement, nudge, land), queued behind whatever
+//! runs; a landing is refused while anything runs, and owns the branch while it runs.
 //! With `wait` its events stream to the client until `judged`; without, the answer is
 //! that it was queued. A nudge queued while another waits is merged into it.
 

@@ -165,6 +165,14 @@ pub(super) fn begin(ctx: &mut Ctx<'_>) -> Next {
         );
     };
     match ctx.order.clone() {
+        // Only done work lands: the worker is not to be told to rebase work under way.
+        LandOrder::Resolve { .. } if ctx.state.phase != Phase::Done => {
+            let message = format!(
+                "the task is not done (the worker is {}): only done work lands",
+                ctx.state.phase
+            );
+            finish(ctx, Verdict::NotLanded, message)
+        }
         LandOrder::Resolve { .. } => (
             stage(Landing::at(At::Keeping)),
             Action::Land(LandGit::Keep { branch }),

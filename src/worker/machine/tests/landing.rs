@@ -660,3 +660,15 @@ fn a_dirty_worktree_is_not_landed_and_not_touched() {
     assert_eq!(j.verdict, Verdict::NotLanded);
     assert!(j.message.contains("notes.txt"), "{}", j.message);
 }
+
+#[test]
+fn only_done_work_is_handed_back() {
+    for phase in ALL_PHASES.into_iter().filter(|p| *p != Phase::Done) {
+        let mut s = state(phase);
+        let (out, _) = land(conflict(), &mut s, Vec::new());
+        let j = judged(&actions(&out)).clone();
+        assert_eq!(j.verdict, Verdict::NotLanded, "{phase}");
+        assert!(j.message.contains("not done"), "{phase}: {}", j.message);
+        assert_eq!(s.phase, phase, "untouched");
+    }
+}
