@@ -16,6 +16,7 @@ pub mod framing;
 pub(crate) mod git;
 pub(crate) mod human;
 pub(crate) mod land;
+pub(crate) mod landing_git;
 pub(crate) mod paths;
 pub(crate) mod pid_record;
 pub(crate) mod process;

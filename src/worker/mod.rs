@@ -423,6 +423,10 @@ pub enum InFlight {
     Review,
     /// Planning the task again after the nudges ran out.
     Rescope,
+    /// A landing turn; its `number` says which of the hand-back.
+    Land {
+        number: u32,
+    },
 }
 
 impl InFlight {
@@ -433,6 +437,7 @@ impl InFlight {
             InFlight::Implement => TurnKind::Implement,
             InFlight::Nudge { .. } => TurnKind::Nudge,
             InFlight::Review => TurnKind::Review,
+            InFlight::Land { .. } => TurnKind::Land,
         }
     }
 }

@@ -18,6 +18,7 @@ mod hostile;
 mod json_output;
 mod keep;
 mod land;
+mod landing;
 mod long_run;
 mod many;
 mod outcomes;

@@ -209,6 +209,7 @@ impl StepMachine {
             Stage::PlanTurn | Stage::ReplanTurn | Stage::RescopeTurn { .. } => TurnKind::Plan,
             Stage::ReviewTurn { .. } => TurnKind::Review,
             Stage::NudgeTurn { .. } => TurnKind::Nudge,
+            Stage::Land(_) => TurnKind::Land,
             Stage::Compacting { kind, .. } => *kind,
             _ => TurnKind::Implement,
         }

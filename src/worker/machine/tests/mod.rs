@@ -236,6 +236,7 @@ mod budgets;
 mod compaction;
 mod gates;
 mod implement;
+mod landing;
 mod looping;
 mod nudge;
 mod plan;
