@@ -136,9 +136,11 @@ pub struct Queue {
     stack: Vec<(Id, Slot)>,
     /// Candidates with their workers, and how often each went back.
     away: Vec<Id>,
-    handbacks: Vec<(Id, u32)>,
-    /// The last trouble of each candidate handed back, for its end.
-    troubles: Vec<(Id, bool)>,
+    /// Candidates in trouble above others not landed yet, waiting for those to land.
+    held: Vec<Id>,
+    /// How often each candidate went back to its worker, and whether the last time
+    /// was for a conflict (else for its checks), for its end.
+    handbacks: Vec<(Id, u32, bool)>,
     moving: bool,
     /// Actions decided while taking in what was seen (a check for what was built, a
     /// hand-back, a check to stop), handed out by the next `next`.
@@ -159,8 +161,8 @@ impl Queue {
             waiting: order.into(),
             stack: Vec::new(),
             away: Vec::new(),
+            held: Vec::new(),
             handbacks: Vec::new(),
-            troubles: Vec::new(),
             moving: false,
             outbox: Vec::new(),
             refused: None,
@@ -191,8 +193,9 @@ impl Queue {
             }
             Seen::Conflicted { id, files } => {
                 if self.stack.last().map(|(i, _)| *i) == Some(id) {
+                    let at = self.stack.len() - 1;
                     self.stack.pop();
-                    self.hand_back(id, LandTrouble::Conflict { files });
+                    self.trouble_at(at, id, LandTrouble::Conflict { files });
                 }
             }
             Seen::Checked { id, tip, checks } => {
@@ -203,11 +206,12 @@ impl Queue {
                     self.stack[at].1 = Slot::Passed(tip);
                 } else {
                     self.drop_out(at);
-                    self.hand_back(id, LandTrouble::ChecksFailed { checks });
+                    self.trouble_at(at, id, LandTrouble::ChecksFailed { checks });
                 }
             }
             Seen::Moved { tip } => {
                 self.moving = false;
+                self.release_held();
                 self.tip = tip.clone();
                 for (id, _) in std::mem::take(&mut self.stack) {
                     self.end(id, End::Landed { tip: tip.clone() });
@@ -220,6 +224,7 @@ impl Queue {
                 for id in again.into_iter().rev() {
                     self.waiting.push_front(id);
                 }
+                self.release_held();
             }
             Seen::BranchMoved { id } => {
                 self.moving = false;
@@ -237,6 +242,7 @@ impl Queue {
             Seen::Refused { reason } => {
                 self.moving = false;
                 self.refused = Some(reason);
+                self.release_held();
                 let stacked: Vec<Id> = self.stack.drain(..).map(|(id, _)| id).collect();
                 let waiting: Vec<Id> = self.waiting.drain(..).collect();
                 for id in stacked.into_iter().chain(waiting) {
@@ -253,11 +259,10 @@ impl Queue {
                     Ok(()) => self.waiting.push_back(id),
                     Err(reason) => {
                         let conflict = self
-                            .troubles
+                            .handbacks
                             .iter()
-                            .rev()
-                            .find(|(i, _)| *i == id)
-                            .is_none_or(|(_, conflict)| *conflict);
+                            .find(|(i, _, _)| *i == id)
+                            .is_none_or(|(_, _, conflict)| *conflict);
                         let end = match conflict {
                             true => End::Conflict { reason },
                             false => End::ChecksFailed { reason },
@@ -276,6 +281,10 @@ impl Queue {
         let mut actions = std::mem::take(&mut self.outbox);
         if self.finished || self.moving {
             return actions;
+        }
+        // Held behind a stack that is gone without a move: nothing is below them now.
+        if self.stack.is_empty() {
+            self.release_held();
         }
         let building = self.stack.iter().any(|(_, s)| *s == Slot::Building);
         if !building
@@ -306,7 +315,7 @@ impl Queue {
                     from: self.tip.clone(),
                     to: to.clone(),
                 });
-            } else if self.away.is_empty() && self.waiting.is_empty() {
+            } else if self.away.is_empty() && self.waiting.is_empty() && self.held.is_empty() {
                 self.finished = true;
                 actions.push(Action::Finish);
             }
@@ -322,6 +331,24 @@ impl Queue {
         {
             *slot = Slot::Checking(tip.clone());
             self.outbox.push(Action::Check { id, tip });
+        }
+    }
+
+    /// A candidate in trouble at `at` in the stack. Right on the target's tip, the trouble
+    /// is its own: it goes back to its worker. Above other candidates not landed yet, it
+    /// may be theirs (or vanish without them): it waits for them to land, then is
+    /// stacked again; a worker is never asked to build on work that is not the target's.
+    fn trouble_at(&mut self, at: usize, id: Id, trouble: LandTrouble) {
+        match at {
+            0 => self.hand_back(id, trouble),
+            _ => self.held.push(id),
+        }
+    }
+
+    /// The candidates held for the stack below them rejoin, first in line, in order.
+    fn release_held(&mut self) {
+        for id in std::mem::take(&mut self.held).into_iter().rev() {
+            self.waiting.push_front(id);
         }
     }
 
@@ -347,14 +374,14 @@ impl Queue {
 
     fn hand_back(&mut self, id: Id, trouble: LandTrouble) {
         let conflict = matches!(trouble, LandTrouble::Conflict { .. });
-        self.troubles.push((id, conflict));
-        let count = match self.handbacks.iter_mut().find(|(i, _)| *i == id) {
-            Some((_, n)) => {
+        let count = match self.handbacks.iter_mut().find(|(i, _, _)| *i == id) {
+            Some((_, n, last)) => {
                 *n += 1;
+                *last = conflict;
                 *n
             }
             None => {
-                self.handbacks.push((id, 1));
+                self.handbacks.push((id, 1, conflict));
                 1
             }
         };

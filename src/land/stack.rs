@@ -47,6 +47,18 @@ impl Stacks {
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
         let worktree = dir.join(&name);
         let path = worktree.to_string_lossy().into_owned();
+        // A branch that holds the tip already (one its worker merged the target into)
+        // is stacked as it is: a fast-forward, merges and all.
+        if git(
+            &self.root,
+            &["merge-base", "--is-ancestor", onto, branch_tip],
+        )
+        .is_ok()
+        {
+            let add = ["worktree", "add", "-q", "--detach", &path, branch_tip];
+            git(&self.root, &add)?;
+            return self.built(&name, worktree, onto, branch_tip);
+        }
         git(
             &self.root,
             &["worktree", "add", "-q", "--detach", &path, onto],
@@ -79,13 +91,24 @@ impl Stacks {
             self.remove(&worktree);
             return Ok(Replay::Empty);
         }
-        git(&self.root, &["update-ref", &format!("{REFS}{name}"), &tip])?;
+        self.built(&name, worktree, onto, &tip)
+    }
+
+    /// A stack made: its tip kept at its ref while its checks run.
+    fn built(
+        &self,
+        name: &str,
+        worktree: PathBuf,
+        onto: &str,
+        tip: &str,
+    ) -> Result<Replay, String> {
+        git(&self.root, &["update-ref", &format!("{REFS}{name}"), tip])?;
         let range = format!("{onto}..{tip}");
         let commits = git(&worktree, &["rev-list", "--count", &range])?
             .parse()
             .unwrap_or(0);
         Ok(Replay::Built {
-            tip,
+            tip: tip.to_string(),
             worktree,
             commits,
         })

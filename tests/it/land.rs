@@ -49,6 +49,7 @@ fn on_main(env: &Env, file: &str) -> bool {
     std::process::Command::new("git")
         .args(["cat-file", "-e", &format!("main:{file}")])
         .current_dir(&env.repo)
+        .stderr(std::process::Stdio::null())
         .status()
         .unwrap()
         .success()
@@ -123,6 +124,15 @@ fn three_done_branches_land_on_main_with_a_persons_commit_and_its_work_tree_foll
     );
     assert_eq!(git(&env.repo, &["status", "--porcelain"]), "");
     assert_eq!(leftovers(&env.repo), (Vec::new(), String::new()));
+    // Each worker took its rebased branch in, and knows where its task landed.
+    for work in &THREE {
+        let branch = format!("leash/{}", work.worker);
+        git(&env.repo, &["merge-base", "--is-ancestor", &branch, "main"]);
+        let status = env
+            .ok(&["--worker", work.worker, "status", "--json"])
+            .last_json();
+        assert_eq!(status["landed"], tip.as_str(), "{status}");
+    }
     // Each landing's checks passed on the tree it landed: the stacks main moved along.
     let checked = std::fs::read_to_string(env.dir.path().join("checked.log")).unwrap();
     for back in ["main~2", "main~1", "main"] {
@@ -347,4 +357,229 @@ fn a_land_killed_mid_way_is_set_right_by_the_next() {
             .count(),
         2
     );
+}
+
+/// A night of three workers, two tasks each, every task adding its own file and a line
+/// at the same place of `shared.txt` (so the second and third landings conflict); the
+/// `landing` lines of each worker's script answer its landing turns.
+fn conflicting_night(landing: &[(&str, Vec<String>)]) -> Env {
+    let mut env = Env::worker();
+    env.set("LEASH_MAX_NUDGES", "2");
+    std::fs::write(env.repo.join("shared.txt"), "top\nbottom\n").unwrap();
+    env.git(&["add", "shared.txt"]);
+    env.git(&["commit", "-q", "-m", "a shared file"]);
+    let scripts = env.dir.path().join("script-%w.txt");
+    env.set("FAKE_CLAUDE_SCRIPT", &scripts.display().to_string());
+    for worker in ["w1", "w2", "w3"] {
+        let mut lines = Vec::new();
+        for task in 1..=2 {
+            lines.push("reply 1. add it".to_string());
+            lines.push(format!(
+                "write {worker}-t{task}.txt {worker}; sh sed -i '1a {worker}-t{task}' shared.txt; commit {worker} task {task}"
+            ));
+        }
+        if let Some((_, answers)) = landing.iter().find(|(w, _)| *w == worker) {
+            lines.extend(answers.iter().cloned());
+        }
+        let path = env.dir.path().join(format!("script-{worker}.txt"));
+        std::fs::write(path, lines.join("\n") + "\n").unwrap();
+        for task in 1..=2 {
+            let check = format!(
+                "test -f {worker}-t{task}.txt && ! grep -q '<<<<<<<' shared.txt && git rev-parse HEAD >> ../../../../checked.log"
+            );
+            let text = format!("Task {task} of {worker}");
+            env.ok(&[
+                "--worker",
+                worker,
+                "loop",
+                "--worktree",
+                "--check",
+                &check,
+                "--task",
+                &text,
+            ]);
+        }
+    }
+    std::fs::write(env.repo.join("person.txt"), "by hand\n").unwrap();
+    env.git(&["add", "person.txt"]);
+    env.git(&["commit", "-q", "-m", "a person's commit"]);
+    env
+}
+
+/// A landing turn that merges main into the branch and keeps every line: main's shared
+/// file with the worker's own two lines where it put them.
+fn resolves(worker: &str) -> String {
+    format!(
+        "sh git merge -q main >/dev/null 2>&1 || git show main:shared.txt > shared.txt && sed -i '1a {worker}-t1' shared.txt && sed -i '1a {worker}-t2' shared.txt && git add shared.txt && git commit -q --no-edit; reply merged"
+    )
+}
+
+/// Every file of a worktree (the `.git` pointer too) with its bytes.
+fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn conflicting_branches_go_back_to_their_workers_and_every_task_lands() {
+    let env = conflicting_night(&[
+        ("w2", vec![resolves("w2"), resolves("w2")]),
+        ("w3", vec![resolves("w3"), resolves("w3"), resolves("w3")]),
+    ]);
+    let run = env.leash(&["land", "--all", "--json", "--parallel", "3"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let lines = landings(&run);
+    assert_eq!(lines.len(), 3, "{run:?}");
+    assert!(lines.iter().all(|l| l["outcome"] == "landed"), "{run:?}");
+    let shared = std::fs::read_to_string(env.repo.join("shared.txt")).unwrap();
+    for worker in ["w1", "w2", "w3"] {
+        for task in 1..=2 {
+            let line = format!("{worker}-t{task}");
+            assert_eq!(shared.matches(&line).count(), 1, "{line} once: {shared}");
+            assert!(on_main(&env, &format!("{line}.txt")), "{line}.txt on main");
+        }
+        let status = env
+            .ok(&["--worker", worker, "status", "--json"])
+            .last_json();
+        assert!(status["landed"].is_string(), "{worker} landed: {status}");
+        git(
+            &env.repo,
+            &[
+                "merge-base",
+                "--is-ancestor",
+                &format!("leash/{worker}"),
+                "main",
+            ],
+        );
+    }
+    assert!(
+        !shared.contains("<<<<<<<") && !shared.contains(">>>>>>>"),
+        "{shared}"
+    );
+    assert!(
+        shared.starts_with("top\n") && shared.ends_with("bottom\n"),
+        "{shared}"
+    );
+    assert!(on_main(&env, "person.txt"));
+    assert_eq!(git(&env.repo, &["status", "--porcelain"]), "");
+    let checked = std::fs::read_to_string(env.dir.path().join("checked.log")).unwrap();
+    for line in &lines {
+        let tip = line["target_tip"].as_str().unwrap();
+        assert!(checked.contains(tip), "{tip} was checked before it landed");
+    }
+    assert_eq!(leftovers(&env.repo), (Vec::new(), String::new()));
+    let again = env.leash(&["land", "--all"]);
+    assert_eq!(again.code(), 0, "{again:?}");
+    assert!(again.stderr.contains("nothing to land"), "{again:?}");
+}
+
+#[test]
+fn a_worker_that_never_resolves_is_named_and_keeps_its_branch_and_worktree() {
+    let never = "sh git merge -q main >/dev/null 2>&1 || echo junk > junk.txt; reply I could not";
+    let env = conflicting_night(&[
+        ("w2", vec![resolves("w2"), resolves("w2")]),
+        (
+            "w3",
+            vec![never.to_string(), never.to_string(), never.to_string()],
+        ),
+    ]);
+    let branch = git(&env.repo, &["rev-parse", "leash/w3"]);
+    let files = listing(&worktree(&env, "w3"));
+    let run = env.leash(&["land", "--all", "--json"]);
+    assert_eq!(run.code(), 16, "{run:?}");
+    let lines = landings(&run);
+    let of = |worker: &str| {
+        lines
+            .iter()
+            .find(|l| l["worker"] == worker)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(of("w1")["outcome"], "landed", "{run:?}");
+    assert_eq!(of("w2")["outcome"], "landed", "{run:?}");
+    assert_eq!(of("w3")["outcome"], "conflict", "{run:?}");
+    assert!(run.last_json()["message"].as_str().unwrap().contains("w3"));
+    assert_eq!(git(&env.repo, &["rev-parse", "leash/w3"]), branch);
+    assert_eq!(
+        listing(&worktree(&env, "w3")),
+        files,
+        "byte for byte as before"
+    );
+    assert!(!on_main(&env, "w3-t1.txt"));
+}
+
+#[test]
+fn a_check_failing_only_after_the_rebase_is_handed_back_fixed_and_landed() {
+    let mut env = night(&THREE[..1]);
+    let scripts = env.dir.path().join("script-%w.txt");
+    env.set("FAKE_CLAUDE_SCRIPT", &scripts.display().to_string());
+    std::fs::write(
+        env.dir.path().join("script-w2.txt"),
+        "reply 1. add two\nwrite two.txt two; commit w2 adds two.txt\n\
+         sh git merge -q main >/dev/null 2>&1 && echo fixed > fixed.txt && git add fixed.txt && git commit -qm 'w2 fixes it'; reply fixed\n",
+    )
+    .unwrap();
+    // Green alone; red once one.txt is under it, until fixed.txt says it copes.
+    let check = "test -f two.txt && { test ! -f one.txt || test -f fixed.txt; }";
+    env.ok(&[
+        "--worker",
+        "w2",
+        "loop",
+        "--worktree",
+        "--check",
+        check,
+        "--task",
+        "Add two",
+    ]);
+    let run = env.leash(&["land", "--all", "--json"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    let lines = landings(&run);
+    assert!(lines.iter().all(|l| l["outcome"] == "landed"), "{run:?}");
+    for file in ["one.txt", "two.txt", "fixed.txt"] {
+        assert!(on_main(&env, file), "{file}");
+    }
+    let prompts = env.prompts_received();
+    assert!(
+        prompts.iter().any(|p| p.contains("test -f two.txt")),
+        "the failing check went back to the worker: {prompts:#?}"
+    );
+}
+
+#[test]
+fn a_worker_daemon_killed_during_its_landing_turn_is_followed_through_a_new_one() {
+    // The landing turn resolves and commits, then its daemon is killed before the turn
+    // ends: a new daemon continues the turn (claude told to go on), and land follows it.
+    let cut = format!(
+        "{}; stream 1 10; kill_daemon",
+        resolves("w2").trim_end_matches("; reply merged")
+    );
+    let finish = "reply done, merged";
+    let env = conflicting_night(&[
+        // Whoever lands second conflicts again, and resolves again.
+        (
+            "w2",
+            vec![cut, finish.to_string(), resolves("w2"), resolves("w2")],
+        ),
+        ("w3", vec![resolves("w3"), resolves("w3"), resolves("w3")]),
+    ]);
+    let run = env.leash(&["land", "--all", "--json"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(
+        landings(&run).iter().all(|l| l["outcome"] == "landed"),
+        "{run:?}"
+    );
+    assert_eq!(env.said("died without stopping"), 1, "{:#?}", env.events());
+    let shared = std::fs::read_to_string(env.repo.join("shared.txt")).unwrap();
+    assert_eq!(shared.matches("w2-t").count(), 2, "{shared}");
 }
