@@ -57,13 +57,20 @@ enum Event {
     CameBack(Id, Result<Judgement, Error>),
 }
 
+/// Why candidates end when Ctrl-C stops `land`.
+pub const INTERRUPTED: &str = "land was interrupted (Ctrl-C)";
+
 /// Lands the plan's candidates; `ended` is told of each as it ends. Runs inside a
-/// `LocalSet`.
+/// `LocalSet`. Ctrl-C stops the checks, lands nothing more and ends every candidate
+/// left (a hand-back is interrupted and given up by its order); true when it came.
 pub async fn land(
     plan: &Plan,
     orders: &dyn Orders,
     mut ended: impl FnMut(Landing),
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
+    let mut ctrl_c = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| Error::io("cannot watch for Ctrl-C", e))?;
+    let mut interrupted = false;
     let root = &plan.root;
     let start = super::target::tip(root, &plan.target).map_err(Error::internal)?;
     let ids: Vec<Id> = (0..plan.candidates.len()).collect();
@@ -92,10 +99,21 @@ pub async fn land(
             ended(landing);
         }
         if actions.contains(&Action::Finish) {
-            return Ok(());
+            return Ok(interrupted);
         }
         if actions.is_empty() {
-            let Some(joined) = running.join_next().await else {
+            let joined = tokio::select! {
+                joined = running.join_next() => joined,
+                _ = ctrl_c.recv(), if !interrupted => {
+                    interrupted = true;
+                    for (_, check) in checks.drain() {
+                        check.abort();
+                    }
+                    queue.seen(Seen::Refused { reason: INTERRUPTED.to_string() });
+                    continue;
+                }
+            };
+            let Some(joined) = joined else {
                 return Err(Error::internal(
                     "the landing queue stalled with nothing running",
                 ));

@@ -583,3 +583,33 @@ fn a_worker_daemon_killed_during_its_landing_turn_is_followed_through_a_new_one(
     let shared = std::fs::read_to_string(env.repo.join("shared.txt")).unwrap();
     assert_eq!(shared.matches("w2-t").count(), 2, "{shared}");
 }
+
+#[test]
+fn ctrl_c_interrupts_the_hand_backs_and_gives_their_branches_back() {
+    let slow = "sleep 30000; reply too late".to_string();
+    let env = conflicting_night(&[("w2", vec![slow.clone()]), ("w3", vec![slow])]);
+    let before: Vec<String> = ["leash/w2", "leash/w3"]
+        .iter()
+        .map(|b| git(&env.repo, &["rev-parse", b]))
+        .collect();
+    let land = env.spawn(&["land", "--all"]);
+    env.wait_until("a landing turn", || {
+        env.events()
+            .iter()
+            .any(|e| e["type"] == "turn_started" && e["kind"] == "land")
+    });
+    crate::support::signal(land.id(), libc::SIGINT);
+    let run = finish(land, std::time::Duration::from_secs(60));
+    assert_eq!(run.code(), 130, "{run:?}");
+    assert!(on_main(&env, "w1-t1.txt"), "what landed stays landed");
+    let after: Vec<String> = ["leash/w2", "leash/w3"]
+        .iter()
+        .map(|b| git(&env.repo, &["rev-parse", b]))
+        .collect();
+    assert_eq!(after, before, "{run:?}");
+    assert_eq!(
+        git(&env.repo, &["for-each-ref", "refs/leash/pre-land/"]),
+        ""
+    );
+    assert_eq!(leftovers(&env.repo), (Vec::new(), String::new()));
+}

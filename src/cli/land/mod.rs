@@ -86,7 +86,7 @@ pub fn run(args: LandArgs, global: &Global, out: &Output) -> Result<u8, Error> {
             show(out, landing);
         }
         if candidates.is_empty() {
-            return Ok(landings);
+            return Ok((landings, false));
         }
         let plan = Plan {
             root: place.root.clone(),
@@ -101,8 +101,16 @@ pub fn run(args: LandArgs, global: &Global, out: &Output) -> Result<u8, Error> {
         })
         .await;
         crate::land::stack::clear(&place.root);
-        result.map(|()| landings)
+        result.map(|interrupted| (landings, interrupted))
     }))?;
+    let (landings, interrupted) = landings;
+    if interrupted {
+        return Err(Error::new(
+            ErrorKind::Interrupted,
+            crate::land::run::INTERRUPTED.to_string(),
+        )
+        .hint("what landed stays landed; the rest is as it was: run `leash land` again"));
+    }
     finish(&landings, &place.target, out)
 }
 
