@@ -613,3 +613,69 @@ fn ctrl_c_interrupts_the_hand_backs_and_gives_their_branches_back() {
     );
     assert_eq!(leftovers(&env.repo), (Vec::new(), String::new()));
 }
+
+#[test]
+fn a_land_killed_during_a_hand_back_follows_the_step_when_run_again() {
+    let slow = format!("sleep 1500; {}", resolves("w2"));
+    let env = conflicting_night(&[
+        ("w2", vec![slow, resolves("w2"), resolves("w2")]),
+        ("w3", vec![resolves("w3"), resolves("w3"), resolves("w3")]),
+    ]);
+    let mut land = env.spawn(&["land", "--all"]);
+    env.wait_until("w2's landing turn", || {
+        env.events().iter().any(|e| {
+            e["type"] == "turn_started"
+                && e["kind"] == "land"
+                && e["prompt"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("leash/w2")
+        })
+    });
+    land.kill().unwrap();
+    land.wait().unwrap();
+    // Its daemon goes on with the step; the next land waits for it, and lands it.
+    let run = env.leash(&["land", "--all", "--json"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    for worker in ["w1", "w2", "w3"] {
+        for task in 1..=2 {
+            assert!(on_main(&env, &format!("{worker}-t{task}.txt")), "{run:?}");
+        }
+    }
+    assert_eq!(git(&env.repo, &["for-each-ref", "refs/leash/"]), "");
+    assert_eq!(git(&env.repo, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn a_move_whose_land_was_killed_before_its_workers_were_told_is_finished_by_the_next() {
+    let env = night(&THREE[..1]);
+    let from = git(&env.repo, &["rev-parse", "main"]);
+    let to = git(&env.repo, &["rev-parse", "leash/w1"]);
+    // As a land killed right after its move left it: main moved, its journal there.
+    env.git(&["merge", "-q", "--ff-only", "leash/w1"]);
+    let journal = serde_json::json!({
+        "target": "main",
+        "from": from,
+        "to": to,
+        "adopts": [["w1", {
+            "order": "adopt",
+            "target": "main",
+            "landed": to,
+            "branch_tip": to,
+            "expected_tip": to,
+        }]],
+    });
+    std::fs::create_dir_all(env.repo.join(".leash/land")).unwrap();
+    std::fs::write(
+        env.repo.join(".leash/land/journal.json"),
+        journal.to_string(),
+    )
+    .unwrap();
+    let run = env.leash(&["land", "--all"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(run.stderr.contains("cut off"), "{run:?}");
+    assert!(run.stderr.contains("nothing to land"), "{run:?}");
+    let status = env.ok(&["--worker", "w1", "status", "--json"]).last_json();
+    assert_eq!(status["landed"], to.as_str(), "{status}");
+    assert!(!env.repo.join(".leash/land/journal.json").exists());
+}
