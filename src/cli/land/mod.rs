@@ -38,7 +38,7 @@ pub struct LandArgs {
     pub no_wait: bool,
 }
 
-pub fn run(args: LandArgs, global: &Global, out: &Output) -> Result<u8, Error> {
+pub fn run(args: LandArgs, _global: &Global, out: &Output) -> Result<u8, Error> {
     let wanted = match (args.all, args.workers.is_empty()) {
         (true, _) => Wanted::All,
         (false, true) => {
@@ -52,7 +52,6 @@ pub fn run(args: LandArgs, global: &Global, out: &Output) -> Result<u8, Error> {
                 .collect::<Result<_, _>>()?,
         ),
     };
-    let _ = global;
     let cwd = crate::cli::common::current_dir()?;
     let place = crate::land::place(&cwd, args.onto.as_deref())?;
     let settings = settings(&[])?;
