@@ -201,7 +201,7 @@ pub(super) fn begin(ctx: &mut Ctx<'_>) -> Next {
 }
 
 /// The step goes on from what was seen; what it did not ask for is given back.
-pub(super) fn next(mut landing: Landing, ctx: &mut Ctx<'_>, seen: Seen) -> Result<Next, Seen> {
+pub(super) fn next(mut landing: Landing, ctx: &mut Ctx<'_>, seen: Seen) -> Result<Next, Box<Seen>> {
     let branch = ctx.config.gates.branch.clone().unwrap_or_default();
     Ok(match (landing.at.clone(), seen) {
         (At::Keeping, Seen::Land(LandSeen::Kept(kept))) => {
@@ -278,7 +278,7 @@ pub(super) fn next(mut landing: Landing, ctx: &mut Ctx<'_>, seen: Seen) -> Resul
             finish(ctx, verdict, message)
         }
         (At::Adopting, Seen::Land(LandSeen::Adopted(adoption))) => adopted(ctx, adoption),
-        (_, seen) => return Err(seen),
+        (_, seen) => return Err(Box::new(seen)),
     })
 }
 
