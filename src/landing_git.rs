@@ -289,16 +289,27 @@ pub fn restore(dir: &Path, branch: &str, worker: &str) -> Result<Restored, Error
         &["clean", "-q", "-f", "-d"],
         "remove what the landing left",
     )?;
-    run(
-        dir,
-        &["update-ref", "-d", &kept_ref, &kept],
-        "drop the kept tip",
-    )?;
+    drop_kept(dir, worker, Some(&kept))?;
     Ok(Restored {
         aborted,
         reset: true,
         leftovers,
     })
+}
+
+/// Drops the tip kept at [`pre_land_ref`] (only if it is still `kept`): the landing
+/// is over.
+fn drop_kept(dir: &Path, worker: &str, kept: Option<&str>) -> Result<(), Error> {
+    let Some(kept) = kept else {
+        return Ok(());
+    };
+    let kept_ref = pre_land_ref(worker);
+    run(
+        dir,
+        &["update-ref", "-d", &kept_ref, kept],
+        "drop the kept tip",
+    )
+    .map(drop)
 }
 
 /// The worktree as it is (tracked and untracked, not ignored), committed on top of
@@ -379,13 +390,7 @@ pub fn adopt(
     let kept_ref = pre_land_ref(worker);
     let kept = commit_of(dir, &kept_ref)?;
     if tip == landed_tip {
-        if let Some(kept) = &kept {
-            run(
-                dir,
-                &["update-ref", "-d", &kept_ref, kept],
-                "drop the kept tip",
-            )?;
-        }
+        drop_kept(dir, worker, kept.as_deref())?;
         let (rebased, base) = landed_commits(dir, since, &tip, &tip)?;
         return Ok(Adoption::Adopted {
             rebased,
@@ -445,13 +450,7 @@ pub fn adopt(
         );
         return refused(e.message);
     }
-    if let Some(kept) = &kept {
-        run(
-            dir,
-            &["update-ref", "-d", &kept_ref, kept],
-            "drop the kept tip",
-        )?;
-    }
+    drop_kept(dir, worker, kept.as_deref())?;
     Ok(Adoption::Adopted {
         rebased,
         base,
