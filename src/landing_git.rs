@@ -387,9 +387,10 @@ pub fn adopt(
     if let Some(what) = in_progress(dir)? {
         return refused(format!("a {what} is under way in the worktree"));
     }
-    let kept_ref = pre_land_ref(worker);
-    let kept = commit_of(dir, &kept_ref)?;
-    if tip == landed_tip {
+    let kept = commit_of(dir, &pre_land_ref(worker))?;
+    let expected = commit_of(dir, expected_tip)?;
+    if tip == landed_tip && expected.as_deref() != Some(tip.as_str()) {
+        // Taken in before (a `land` run again finishing its adopts).
         drop_kept(dir, worker, kept.as_deref())?;
         let (rebased, base) = landed_commits(dir, since, &tip, &tip)?;
         return Ok(Adoption::Adopted {
@@ -398,57 +399,23 @@ pub fn adopt(
             already: true,
         });
     }
-    if tip != expected_tip {
+    if expected.as_deref() != Some(tip.as_str()) {
         return refused(format!(
             "the branch {branch} moved: it is at {}, land expected {}",
             git::short_id(&tip),
             git::short_id(expected_tip)
         ));
     }
-    let head_ref = output(command(dir, &["symbolic-ref", "-q", "HEAD"]), "read HEAD")?;
-    if String::from_utf8_lossy(&head_ref.stdout).trim() != branch_ref(branch) {
-        return refused(format!("the worktree is not on {branch}"));
+    if let Some(why) = unfit_to_move(dir, branch)? {
+        return refused(why);
     }
-    let changes = git::changes(dir)?;
-    if !changes.is_empty() {
-        let names: Vec<String> = changes.iter().map(ToString::to_string).collect();
-        return refused(format!(
-            "the worktree has uncommitted changes: {}",
-            crate::human::first_of(&names, 5)
-        ));
-    }
+    // The worker's commits, counted as they were before any landing rewrote them.
     let original = kept.clone().unwrap_or_else(|| tip.clone());
     let (rebased, base) = landed_commits(dir, since, &original, &landed_tip)?;
-    let moved = output(
-        command(
-            dir,
-            &[
-                "update-ref",
-                "-m",
-                "leash land: adopt",
-                &branch_ref(branch),
-                &landed_tip,
-                &tip,
-            ],
-        ),
-        "move the branch",
-    )?;
-    if !moved.status.success() {
-        return refused(format!("the branch {branch} moved while it was adopted"));
-    }
-    // The worktree follows the branch as a branch switch does: a two-tree merge of
-    // its index from the old tip to the new one.
-    if let Err(e) = run(
-        dir,
-        &["read-tree", "-m", "-u", &tip, &landed_tip],
-        "update the worktree",
-    ) {
-        let _ = run(
-            dir,
-            &["update-ref", &branch_ref(branch), &tip, &landed_tip],
-            "move the branch back",
-        );
-        return refused(e.message);
+    if tip != landed_tip
+        && let Err(why) = move_branch(dir, branch, &tip, &landed_tip)?
+    {
+        return refused(why);
     }
     drop_kept(dir, worker, kept.as_deref())?;
     Ok(Adoption::Adopted {
@@ -456,6 +423,63 @@ pub fn adopt(
         base,
         already: false,
     })
+}
+
+/// Why the worktree cannot follow its branch, if it cannot: not on it, or dirty.
+fn unfit_to_move(dir: &Path, branch: &str) -> Result<Option<String>, Error> {
+    let head_ref = output(command(dir, &["symbolic-ref", "-q", "HEAD"]), "read HEAD")?;
+    if String::from_utf8_lossy(&head_ref.stdout).trim() != branch_ref(branch) {
+        return Ok(Some(format!("the worktree is not on {branch}")));
+    }
+    let changes = git::changes(dir)?;
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let names: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    Ok(Some(format!(
+        "the worktree has uncommitted changes: {}",
+        crate::human::first_of(&names, 5)
+    )))
+}
+
+/// Moves the branch from `from` to `to` (compare-and-swap), and the worktree with it
+/// as a branch switch does: a two-tree merge of its index from the old tip to the new
+/// one. `Ok(Err(why))` when it could not: nothing moved.
+fn move_branch(
+    dir: &Path,
+    branch: &str,
+    from: &str,
+    to: &str,
+) -> Result<Result<(), String>, Error> {
+    let swap = [
+        "update-ref",
+        "-m",
+        "leash land: adopt",
+        &branch_ref(branch),
+        to,
+        from,
+    ];
+    if !output(command(dir, &swap), "move the branch")?
+        .status
+        .success()
+    {
+        return Ok(Err(format!(
+            "the branch {branch} moved while it was adopted"
+        )));
+    }
+    if let Err(e) = run(
+        dir,
+        &["read-tree", "-m", "-u", from, to],
+        "update the worktree",
+    ) {
+        let _ = run(
+            dir,
+            &["update-ref", &branch_ref(branch), from, to],
+            "move the branch back",
+        );
+        return Ok(Err(e.message));
+    }
+    Ok(Ok(()))
 }
 
 /// The worker's commits as they landed: as many as `original` held since `since`,

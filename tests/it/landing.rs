@@ -197,6 +197,38 @@ fn a_conflict_resolved_by_the_worker_lands_on_the_target() {
         state["last"]["verdict"], "committed",
         "the task's verdict stays"
     );
+
+    // land stacks it again, a fast-forward now, and moves main to it.
+    let tip = git(&t, &["rev-parse", "leash/w"]);
+    git(&env.repo, &["merge", "-q", "--ff-only", "leash/w"]);
+    let lines = land(
+        &env,
+        LandOrder::Adopt {
+            target: "main".into(),
+            landed: tip.clone(),
+            branch_tip: tip.clone(),
+            expected_tip: tip.clone(),
+        },
+        3,
+    );
+    let j = judged(&lines);
+    assert_eq!(j["verdict"], "landed", "{lines:#?}");
+    assert!(
+        j["message"].as_str().unwrap().contains("1 commit(s)"),
+        "{j}"
+    );
+    let state = worker_json(&env);
+    assert_eq!(state["own_commits"], serde_json::json!([tip]), "{state}");
+    assert_eq!(state["landed"], tip.as_str());
+    let kept = std::process::Command::new("git")
+        .args(["rev-parse", "-q", "--verify", "refs/leash/pre-land/w"])
+        .current_dir(&t)
+        .output()
+        .unwrap();
+    assert!(
+        !kept.status.success(),
+        "the pre-land ref is dropped once it landed"
+    );
 }
 
 #[test]
