@@ -264,20 +264,15 @@ pub fn look(dir: &Path, branch: &str, target_tip: &str) -> Result<LandView, Erro
 /// touched), a rebase or merge under way is aborted, and the branch and worktree are
 /// reset to the tip kept at [`pre_land_ref`], which is then dropped.
 pub fn restore(dir: &Path, branch: &str, worker: &str) -> Result<Restored, Error> {
-    let kept_ref = pre_land_ref(worker);
-    let kept = commit_of(dir, &kept_ref)?;
+    // No tip kept: no landing began here, and what the worktree holds is not its.
+    let Some(kept) = commit_of(dir, &pre_land_ref(worker))? else {
+        return Ok(Restored::default());
+    };
     let leftovers = match git::changes(dir)?.is_empty() {
         true => None,
         false => Some(keep_leftovers(dir, worker)?),
     };
     let aborted = abort_in_progress(dir)?;
-    let Some(kept) = kept else {
-        return Ok(Restored {
-            aborted,
-            reset: false,
-            leftovers,
-        });
-    };
     run(
         dir,
         &["checkout", "-q", "-f", "-B", branch, &kept],
@@ -605,5 +600,23 @@ mod tests {
             matches!(again, Adoption::Adopted { already: true, .. }),
             "{again:?}"
         );
+    }
+
+    #[test]
+    fn giving_up_where_no_landing_began_touches_nothing() {
+        let (dir, branch, _) = conflicting();
+        let d = dir.path();
+        std::fs::write(d.join("mine.txt"), "a person's\n").unwrap();
+        assert_eq!(restore(d, "leash/w", "w").unwrap(), Restored::default());
+        assert_eq!(git(d, &["rev-parse", "leash/w"]), branch);
+        assert!(d.join("mine.txt").exists());
+        assert!(commit_of(d, &leftovers_ref("w")).unwrap().is_none());
+        let kept = keep(d, "leash/w", "w").unwrap();
+        assert_eq!(
+            kept.dirty.len(),
+            1,
+            "a dirty worktree is not landed: {kept:?}"
+        );
+        assert!(commit_of(d, &pre_land_ref("w")).unwrap().is_none());
     }
 }

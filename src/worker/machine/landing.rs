@@ -266,7 +266,7 @@ pub(super) fn next(mut landing: Landing, ctx: &mut Ctx<'_>, seen: Seen) -> Resul
         (At::Restoring { verdict, why }, Seen::Land(LandSeen::Restored(restored))) => {
             let mut message = format!("{why}; {branch} and its worktree are back as they were");
             if !restored.reset {
-                message = format!("{why}; {branch} had not moved");
+                message = format!("{why}; no landing had begun on {branch}: nothing to restore");
             }
             if let Some(leftovers) = &restored.leftovers {
                 message.push_str(&format!(
