@@ -79,8 +79,15 @@ pub struct Restored {
     pub aborted: Option<InProgress>,
     /// The branch was reset to its kept tip (false: none was kept, nothing had moved).
     pub reset: bool,
-    /// The commit at [`leftovers_ref`] that holds what the worktree had then.
-    pub leftovers: Option<String>,
+    /// What the worktree had then, kept aside.
+    pub leftovers: Option<Leftovers>,
+}
+
+/// A commit of what a given-up landing left in the worktree, and the ref it is on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leftovers {
+    pub reference: String,
+    pub commit: String,
 }
 
 /// How taking the landed work in went.
@@ -309,7 +316,7 @@ fn drop_kept(dir: &Path, worker: &str, kept: Option<&str>) -> Result<(), Error> 
 
 /// The worktree as it is (tracked and untracked, not ignored), committed on top of
 /// HEAD (and the leftovers kept before) at [`leftovers_ref`].
-fn keep_leftovers(dir: &Path, worker: &str) -> Result<String, Error> {
+fn keep_leftovers(dir: &Path, worker: &str) -> Result<Leftovers, Error> {
     let index = git_path(dir, "leash-leftovers.index")?;
     let _ = std::fs::remove_file(&index);
     let with_index = |args: &[&str]| {
@@ -355,7 +362,7 @@ fn keep_leftovers(dir: &Path, worker: &str) -> Result<String, Error> {
         ],
         "keep the worktree's leftovers",
     )?;
-    Ok(commit)
+    Ok(Leftovers { reference, commit })
 }
 
 /// Takes the landed work in: the branch moves from `expected_tip` to `branch_tip`
@@ -552,8 +559,9 @@ mod tests {
         assert_eq!(git(d, &["status", "--porcelain"]), "");
         assert_eq!(std::fs::read_to_string(d.join("shared")).unwrap(), "mine\n");
         let leftovers = restored.leftovers.unwrap();
+        assert_eq!(leftovers.reference, leftovers_ref("w"));
         assert_eq!(
-            git(d, &["show", &format!("{leftovers}:notes.txt")]),
+            git(d, &["show", &format!("{}:notes.txt", leftovers.reference)]),
             "half a thought"
         );
         assert!(commit_of(d, &pre_land_ref("w")).unwrap().is_none());

@@ -271,8 +271,8 @@ pub(super) fn next(mut landing: Landing, ctx: &mut Ctx<'_>, seen: Seen) -> Resul
             if let Some(leftovers) = &restored.leftovers {
                 message.push_str(&format!(
                     " (what the landing left is kept at {}, commit {})",
-                    crate::landing_git::leftovers_ref(worker_of(&branch)),
-                    crate::git::short_id(leftovers)
+                    leftovers.reference,
+                    crate::git::short_id(&leftovers.commit)
                 ));
             }
             finish(ctx, verdict, message)
@@ -292,11 +292,6 @@ pub(super) fn turn_ended(landing: Landing, ctx: &mut Ctx<'_>, outcome: &Outcome)
         return restore(landing, ctx, Verdict::NotLanded, why);
     }
     look(landing, ctx)
-}
-
-/// The worker's name, from its branch `leash/NAME`.
-fn worker_of(branch: &str) -> &str {
-    branch.strip_prefix("leash/").unwrap_or(branch)
 }
 
 /// The checks the task was judged with: the landing checks (none: the gate has none).

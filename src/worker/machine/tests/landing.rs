@@ -2,7 +2,7 @@
 //! up with its branch restored), a landing given up by `land`, the landed work taken in.
 
 use super::*;
-use crate::landing_git::{Adoption, InProgress, Kept, LandView, Restored};
+use crate::landing_git::{Adoption, InProgress, Kept, LandView, Leftovers, Restored};
 use crate::worker::checks::CheckResult;
 use crate::worker::land::{LandOrder, LandTrouble};
 use crate::worker::prompts::Hitch;
@@ -122,7 +122,10 @@ fn restored(leftovers: Option<&str>) -> Seen {
     Seen::Land(LandSeen::Restored(Restored {
         aborted: None,
         reset: true,
-        leftovers: leftovers.map(str::to_string),
+        leftovers: leftovers.map(|commit| Leftovers {
+            reference: "refs/leash/land-leftovers/w".into(),
+            commit: commit.into(),
+        }),
     }))
 }
 
