@@ -79,8 +79,15 @@ pub struct Restored {
     pub aborted: Option<InProgress>,
     /// The branch was reset to its kept tip (false: none was kept, nothing had moved).
     pub reset: bool,
-    /// The commit at [`leftovers_ref`] that holds what the worktree had then.
-    pub leftovers: Option<String>,
+    /// What the worktree had then, kept aside.
+    pub leftovers: Option<Leftovers>,
+}
+
+/// A commit of what a given-up landing left in the worktree, and the ref it is on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leftovers {
+    pub reference: String,
+    pub commit: String,
 }
 
 /// How taking the landed work in went.
@@ -264,20 +271,15 @@ pub fn look(dir: &Path, branch: &str, target_tip: &str) -> Result<LandView, Erro
 /// touched), a rebase or merge under way is aborted, and the branch and worktree are
 /// reset to the tip kept at [`pre_land_ref`], which is then dropped.
 pub fn restore(dir: &Path, branch: &str, worker: &str) -> Result<Restored, Error> {
-    let kept_ref = pre_land_ref(worker);
-    let kept = commit_of(dir, &kept_ref)?;
+    // No tip kept: no landing began here, and what the worktree holds is not its.
+    let Some(kept) = commit_of(dir, &pre_land_ref(worker))? else {
+        return Ok(Restored::default());
+    };
     let leftovers = match git::changes(dir)?.is_empty() {
         true => None,
         false => Some(keep_leftovers(dir, worker)?),
     };
     let aborted = abort_in_progress(dir)?;
-    let Some(kept) = kept else {
-        return Ok(Restored {
-            aborted,
-            reset: false,
-            leftovers,
-        });
-    };
     run(
         dir,
         &["checkout", "-q", "-f", "-B", branch, &kept],
@@ -289,11 +291,7 @@ pub fn restore(dir: &Path, branch: &str, worker: &str) -> Result<Restored, Error
         &["clean", "-q", "-f", "-d"],
         "remove what the landing left",
     )?;
-    run(
-        dir,
-        &["update-ref", "-d", &kept_ref, &kept],
-        "drop the kept tip",
-    )?;
+    drop_kept(dir, worker, Some(&kept))?;
     Ok(Restored {
         aborted,
         reset: true,
@@ -301,9 +299,24 @@ pub fn restore(dir: &Path, branch: &str, worker: &str) -> Result<Restored, Error
     })
 }
 
+/// Drops the tip kept at [`pre_land_ref`] (only if it is still `kept`): the landing
+/// is over.
+fn drop_kept(dir: &Path, worker: &str, kept: Option<&str>) -> Result<(), Error> {
+    let Some(kept) = kept else {
+        return Ok(());
+    };
+    let kept_ref = pre_land_ref(worker);
+    run(
+        dir,
+        &["update-ref", "-d", &kept_ref, kept],
+        "drop the kept tip",
+    )
+    .map(drop)
+}
+
 /// The worktree as it is (tracked and untracked, not ignored), committed on top of
 /// HEAD (and the leftovers kept before) at [`leftovers_ref`].
-fn keep_leftovers(dir: &Path, worker: &str) -> Result<String, Error> {
+fn keep_leftovers(dir: &Path, worker: &str) -> Result<Leftovers, Error> {
     let index = git_path(dir, "leash-leftovers.index")?;
     let _ = std::fs::remove_file(&index);
     let with_index = |args: &[&str]| {
@@ -349,7 +362,7 @@ fn keep_leftovers(dir: &Path, worker: &str) -> Result<String, Error> {
         ],
         "keep the worktree's leftovers",
     )?;
-    Ok(commit)
+    Ok(Leftovers { reference, commit })
 }
 
 /// Takes the landed work in: the branch moves from `expected_tip` to `branch_tip`
@@ -376,16 +389,11 @@ pub fn adopt(
     if let Some(what) = in_progress(dir)? {
         return refused(format!("a {what} is under way in the worktree"));
     }
-    let kept_ref = pre_land_ref(worker);
-    let kept = commit_of(dir, &kept_ref)?;
-    if tip == landed_tip {
-        if let Some(kept) = &kept {
-            run(
-                dir,
-                &["update-ref", "-d", &kept_ref, kept],
-                "drop the kept tip",
-            )?;
-        }
+    let kept = commit_of(dir, &pre_land_ref(worker))?;
+    let expected = commit_of(dir, expected_tip)?;
+    if tip == landed_tip && expected.as_deref() != Some(tip.as_str()) {
+        // Taken in before (a `land` run again finishing its adopts).
+        drop_kept(dir, worker, kept.as_deref())?;
         let (rebased, base) = landed_commits(dir, since, &tip, &tip)?;
         return Ok(Adoption::Adopted {
             rebased,
@@ -393,70 +401,87 @@ pub fn adopt(
             already: true,
         });
     }
-    if tip != expected_tip {
+    if expected.as_deref() != Some(tip.as_str()) {
         return refused(format!(
             "the branch {branch} moved: it is at {}, land expected {}",
             git::short_id(&tip),
             git::short_id(expected_tip)
         ));
     }
-    let head_ref = output(command(dir, &["symbolic-ref", "-q", "HEAD"]), "read HEAD")?;
-    if String::from_utf8_lossy(&head_ref.stdout).trim() != branch_ref(branch) {
-        return refused(format!("the worktree is not on {branch}"));
+    if let Some(why) = unfit_to_move(dir, branch)? {
+        return refused(why);
     }
-    let changes = git::changes(dir)?;
-    if !changes.is_empty() {
-        let names: Vec<String> = changes.iter().map(ToString::to_string).collect();
-        return refused(format!(
-            "the worktree has uncommitted changes: {}",
-            crate::human::first_of(&names, 5)
-        ));
-    }
+    // The worker's commits, counted as they were before any landing rewrote them.
     let original = kept.clone().unwrap_or_else(|| tip.clone());
     let (rebased, base) = landed_commits(dir, since, &original, &landed_tip)?;
-    let moved = output(
-        command(
-            dir,
-            &[
-                "update-ref",
-                "-m",
-                "leash land: adopt",
-                &branch_ref(branch),
-                &landed_tip,
-                &tip,
-            ],
-        ),
-        "move the branch",
-    )?;
-    if !moved.status.success() {
-        return refused(format!("the branch {branch} moved while it was adopted"));
+    if tip != landed_tip
+        && let Err(why) = move_branch(dir, branch, &tip, &landed_tip)?
+    {
+        return refused(why);
     }
-    // The worktree follows the branch as a branch switch does: a two-tree merge of
-    // its index from the old tip to the new one.
-    if let Err(e) = run(
-        dir,
-        &["read-tree", "-m", "-u", &tip, &landed_tip],
-        "update the worktree",
-    ) {
-        let _ = run(
-            dir,
-            &["update-ref", &branch_ref(branch), &tip, &landed_tip],
-            "move the branch back",
-        );
-        return refused(e.message);
-    }
-    if let Some(kept) = &kept {
-        run(
-            dir,
-            &["update-ref", "-d", &kept_ref, kept],
-            "drop the kept tip",
-        )?;
-    }
+    drop_kept(dir, worker, kept.as_deref())?;
     Ok(Adoption::Adopted {
         rebased,
         base,
         already: false,
     })
+}
+
+/// Why the worktree cannot follow its branch, if it cannot: not on it, or dirty.
+fn unfit_to_move(dir: &Path, branch: &str) -> Result<Option<String>, Error> {
+    let head_ref = output(command(dir, &["symbolic-ref", "-q", "HEAD"]), "read HEAD")?;
+    if String::from_utf8_lossy(&head_ref.stdout).trim() != branch_ref(branch) {
+        return Ok(Some(format!("the worktree is not on {branch}")));
+    }
+    let changes = git::changes(dir)?;
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let names: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    Ok(Some(format!(
+        "the worktree has uncommitted changes: {}",
+        crate::human::first_of(&names, 5)
+    )))
+}
+
+/// Moves the branch from `from` to `to` (compare-and-swap), and the worktree with it
+/// as a branch switch does: a two-tree merge of its index from the old tip to the new
+/// one. `Ok(Err(why))` when it could not: nothing moved.
+fn move_branch(
+    dir: &Path,
+    branch: &str,
+    from: &str,
+    to: &str,
+) -> Result<Result<(), String>, Error> {
+    let swap = [
+        "update-ref",
+        "-m",
+        "leash land: adopt",
+        &branch_ref(branch),
+        to,
+        from,
+    ];
+    if !output(command(dir, &swap), "move the branch")?
+        .status
+        .success()
+    {
+        return Ok(Err(format!(
+            "the branch {branch} moved while it was adopted"
+        )));
+    }
+    if let Err(e) = run(
+        dir,
+        &["read-tree", "-m", "-u", from, to],
+        "update the worktree",
+    ) {
+        let _ = run(
+            dir,
+            &["update-ref", &branch_ref(branch), from, to],
+            "move the branch back",
+        );
+        return Ok(Err(e.message));
+    }
+    Ok(Ok(()))
 }
 
 /// The worker's commits as they landed: as many as `original` held since `since`,
@@ -534,8 +559,9 @@ mod tests {
         assert_eq!(git(d, &["status", "--porcelain"]), "");
         assert_eq!(std::fs::read_to_string(d.join("shared")).unwrap(), "mine\n");
         let leftovers = restored.leftovers.unwrap();
+        assert_eq!(leftovers.reference, leftovers_ref("w"));
         assert_eq!(
-            git(d, &["show", &format!("{leftovers}:notes.txt")]),
+            git(d, &["show", &format!("{}:notes.txt", leftovers.reference)]),
             "half a thought"
         );
         assert!(commit_of(d, &pre_land_ref("w")).unwrap().is_none());
@@ -582,5 +608,23 @@ mod tests {
             matches!(again, Adoption::Adopted { already: true, .. }),
             "{again:?}"
         );
+    }
+
+    #[test]
+    fn giving_up_where_no_landing_began_touches_nothing() {
+        let (dir, branch, _) = conflicting();
+        let d = dir.path();
+        std::fs::write(d.join("mine.txt"), "a person's\n").unwrap();
+        assert_eq!(restore(d, "leash/w", "w").unwrap(), Restored::default());
+        assert_eq!(git(d, &["rev-parse", "leash/w"]), branch);
+        assert!(d.join("mine.txt").exists());
+        assert!(commit_of(d, &leftovers_ref("w")).unwrap().is_none());
+        let kept = keep(d, "leash/w", "w").unwrap();
+        assert_eq!(
+            kept.dirty.len(),
+            1,
+            "a dirty worktree is not landed: {kept:?}"
+        );
+        assert!(commit_of(d, &pre_land_ref("w")).unwrap().is_none());
     }
 }

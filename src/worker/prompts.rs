@@ -529,4 +529,35 @@ mod tests {
         assert!(implement_prompt(Some(task), false).contains(task));
         assert!(!implement_prompt(Some(task), true).contains(task));
     }
+
+    #[test]
+    fn a_landing_turn_lists_what_landed_bounded_and_escaped() {
+        let subjects: Vec<String> = (1..=40)
+            .map(|n| format!("commit {n}\u{1b}]0;retitled\u{7}\nsecond line"))
+            .collect();
+        let hitch = Hitch::Dirty(vec![FileChange {
+            code: "??".into(),
+            path: "left\u{1b}[2J.txt".into(),
+        }]);
+        let text = landing_prompt(&LandingContext {
+            branch: "leash/w",
+            target: "main",
+            target_tip: "0123456789abcdef",
+            landed_since: &subjects,
+            hitch: &hitch,
+            count: (2, 5),
+        });
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text}"
+        );
+        assert!(text.contains("... 10 earlier commit(s)"), "{text}");
+        assert!(
+            !text.contains("commit 10\\"),
+            "the oldest are left out: {text}"
+        );
+        assert!(text.contains("commit 40"), "{text}");
+        assert!(text.contains("0123456789") && text.contains("landing turn 2 of 5"));
+        assert!(text.contains("uncommitted changes"), "{text}");
+    }
 }

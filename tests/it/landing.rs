@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use leash::protocol::{PROTOCOL_VERSION, Request, WorkerRequest, to_line};
 use leash::settings::Settings;
-use leash::worker::WorkerStep;
 use leash::worker::land::{LandOrder, LandTrouble};
+use leash::worker::{WorkerConfig, WorkerStep};
 use serde_json::Value;
 
 use crate::support::{Env, count_holding, git};
@@ -41,11 +41,16 @@ fn resolve(env: &Env, trouble: LandTrouble) -> LandOrder {
 /// One landing order to worker w's daemon, as `leash land` sends it; every line the
 /// daemon answered, up to the step's judgement (or its death).
 fn land(env: &Env, order: LandOrder, max_nudges: u32) -> Vec<Value> {
+    land_with(env, order, |config| config.nudges.max_nudges = max_nudges)
+}
+
+/// [`land`] with the worker's configuration as `tweak` makes it.
+fn land_with(env: &Env, order: LandOrder, tweak: impl FnOnce(&mut WorkerConfig)) -> Vec<Value> {
     let mut config = Settings::defaults().worker_config();
     config.gates.branch = Some("leash/w".into());
-    config.nudges.max_nudges = max_nudges;
     config.nudges.nudge_backoff_ms = 10;
     config.nudges.nudge_backoff_max_ms = 20;
+    tweak(&mut config);
     let socket = env.runtime.join("w.sock");
     let stream = UnixStream::connect(&socket).unwrap_or_else(|e| panic!("{socket:?}: {e}"));
     stream
@@ -196,6 +201,38 @@ fn a_conflict_resolved_by_the_worker_lands_on_the_target() {
     assert_eq!(
         state["last"]["verdict"], "committed",
         "the task's verdict stays"
+    );
+
+    // land stacks it again, a fast-forward now, and moves main to it.
+    let tip = git(&t, &["rev-parse", "leash/w"]);
+    git(&env.repo, &["merge", "-q", "--ff-only", "leash/w"]);
+    let lines = land(
+        &env,
+        LandOrder::Adopt {
+            target: "main".into(),
+            landed: tip.clone(),
+            branch_tip: tip.clone(),
+            expected_tip: tip.clone(),
+        },
+        3,
+    );
+    let j = judged(&lines);
+    assert_eq!(j["verdict"], "landed", "{lines:#?}");
+    assert!(
+        j["message"].as_str().unwrap().contains("1 commit(s)"),
+        "{j}"
+    );
+    let state = worker_json(&env);
+    assert_eq!(state["own_commits"], serde_json::json!([tip]), "{state}");
+    assert_eq!(state["landed"], tip.as_str());
+    let kept = std::process::Command::new("git")
+        .args(["rev-parse", "-q", "--verify", "refs/leash/pre-land/w"])
+        .current_dir(&t)
+        .output()
+        .unwrap();
+    assert!(
+        !kept.status.success(),
+        "the pre-land ref is dropped once it landed"
     );
 }
 
@@ -419,4 +456,45 @@ fn a_landing_turn_whose_claude_crashed_goes_on_in_a_new_one() {
     assert_eq!(count_holding(&answered, LANDING), 1, "{answered:#?}");
     assert_eq!(count_holding(&answered, CONTINUE), 1, "{answered:#?}");
     assert_eq!(env.spawns().len(), 2, "claude started again once");
+}
+
+#[test]
+fn a_spent_budget_sends_no_further_landing_turn_and_gives_the_branch_back() {
+    let env = Env::worker();
+    let costly = "sh git rebase main >/dev/null 2>&1 || echo junk > junk.txt; cost 0.5";
+    let before = conflicting(&env, &[costly, RESOLVES]);
+    let files = listing(&tree(&env));
+    let lines = land_with(&env, resolve(&env, CONFLICT()), |config| {
+        config.task_budget_usd = Some(0.4);
+    });
+    let j = judged(&lines);
+    assert_eq!(j["verdict"], "budget_exhausted", "{lines:#?}");
+    assert_eq!(j["exit_code"], 13);
+    assert_eq!(landing_prompts(&env).len(), 1, "no second landing turn");
+    assert_eq!(git(&tree(&env), &["rev-parse", "leash/w"]), before);
+    assert_eq!(listing(&tree(&env)), files);
+}
+
+#[test]
+fn a_landing_interrupted_mid_turn_is_given_up_by_land_and_nothing_is_lost() {
+    let env = Env::worker();
+    let slow = "sh git rebase main >/dev/null 2>&1 || echo junk > junk.txt; sleep 20000";
+    let before = conflicting(&env, &[slow]);
+    let files = listing(&tree(&env));
+    let order = resolve(&env, CONFLICT());
+    let cut = std::thread::scope(|scope| {
+        let landing = scope.spawn(|| land(&env, order, 3));
+        wait_busy(&env);
+        env.ok(&["--worker", "w", "session", "interrupt"]);
+        landing.join().unwrap()
+    });
+    assert_eq!(judged(&cut)["verdict"], "interrupted", "{cut:#?}");
+    let lines = land(&env, LandOrder::Restore, 3);
+    let j = judged(&lines);
+    assert_eq!(j["verdict"], "not_landed", "{lines:#?}");
+    let t = tree(&env);
+    assert_eq!(git(&t, &["rev-parse", "leash/w"]), before);
+    assert_eq!(listing(&t), files, "byte for byte as before");
+    let leftovers = git(&t, &["rev-parse", "refs/leash/land-leftovers/w"]);
+    assert_eq!(git(&t, &["show", &format!("{leftovers}:junk.txt")]), "junk");
 }

@@ -91,8 +91,8 @@ pub(super) struct Landing {
     turns: u32,
     /// What the next landing turn is told.
     hitch: Option<Hitch>,
-    /// The branch's tip when the step last looked.
-    tip: Option<String>,
+    /// The branch as the step last looked at it.
+    view: Option<LandView>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,7 +116,7 @@ impl Landing {
             at,
             turns: 0,
             hitch: None,
-            tip: None,
+            view: None,
         }
     }
 
@@ -201,7 +201,7 @@ pub(super) fn begin(ctx: &mut Ctx<'_>) -> Next {
 }
 
 /// The step goes on from what was seen; what it did not ask for is given back.
-pub(super) fn next(mut landing: Landing, ctx: &mut Ctx<'_>, seen: Seen) -> Result<Next, Seen> {
+pub(super) fn next(mut landing: Landing, ctx: &mut Ctx<'_>, seen: Seen) -> Result<Next, Box<Seen>> {
     let branch = ctx.config.gates.branch.clone().unwrap_or_default();
     Ok(match (landing.at.clone(), seen) {
         (At::Keeping, Seen::Land(LandSeen::Kept(kept))) => {
@@ -221,9 +221,10 @@ pub(super) fn next(mut landing: Landing, ctx: &mut Ctx<'_>, seen: Seen) -> Resul
             look(landing, ctx)
         }
         (At::Looking, Seen::Land(LandSeen::Looked(view))) => {
-            landing.tip.clone_from(&view.branch_tip);
             let commands = landing_checks(ctx.state);
-            match landing_gate(&view, !commands.is_empty(), None) {
+            let gate = landing_gate(&view, !commands.is_empty(), None);
+            landing.view = Some(view);
+            match gate {
                 Gate::Pass => landable(&landing, ctx, 0),
                 Gate::Check => {
                     landing.at = At::Checking;
@@ -241,13 +242,8 @@ pub(super) fn next(mut landing: Landing, ctx: &mut Ctx<'_>, seen: Seen) -> Resul
         }
         (At::Checking, Seen::Checked(results)) => {
             ctx.notes.push(Note::ChecksRan(results.clone()));
-            // git said it lands when the checks began; they alone decide now.
-            let clean = LandView {
-                on_branch: true,
-                descends: true,
-                ..LandView::default()
-            };
-            match landing_gate(&clean, true, Some(&results)) {
+            let view = landing.view.clone().unwrap_or_default();
+            match landing_gate(&view, true, Some(&results)) {
                 Gate::Fail(hitch) => failed(landing, ctx, hitch),
                 _ => landable(&landing, ctx, results.len()),
             }
@@ -266,19 +262,19 @@ pub(super) fn next(mut landing: Landing, ctx: &mut Ctx<'_>, seen: Seen) -> Resul
         (At::Restoring { verdict, why }, Seen::Land(LandSeen::Restored(restored))) => {
             let mut message = format!("{why}; {branch} and its worktree are back as they were");
             if !restored.reset {
-                message = format!("{why}; {branch} had not moved");
+                message = format!("{why}; no landing had begun on {branch}: nothing to restore");
             }
             if let Some(leftovers) = &restored.leftovers {
                 message.push_str(&format!(
                     " (what the landing left is kept at {}, commit {})",
-                    crate::landing_git::leftovers_ref(worker_of(&branch)),
-                    crate::git::short_id(leftovers)
+                    leftovers.reference,
+                    crate::git::short_id(&leftovers.commit)
                 ));
             }
             finish(ctx, verdict, message)
         }
         (At::Adopting, Seen::Land(LandSeen::Adopted(adoption))) => adopted(ctx, adoption),
-        (_, seen) => return Err(seen),
+        (_, seen) => return Err(Box::new(seen)),
     })
 }
 
@@ -292,11 +288,6 @@ pub(super) fn turn_ended(landing: Landing, ctx: &mut Ctx<'_>, outcome: &Outcome)
         return restore(landing, ctx, Verdict::NotLanded, why);
     }
     look(landing, ctx)
-}
-
-/// The worker's name, from its branch `leash/NAME`.
-fn worker_of(branch: &str) -> &str {
-    branch.strip_prefix("leash/").unwrap_or(branch)
 }
 
 /// The checks the task was judged with: the landing checks (none: the gate has none).
@@ -336,7 +327,11 @@ fn landable(landing: &Landing, ctx: &Ctx<'_>, checks: usize) -> Next {
     else {
         return finish(ctx, Verdict::Landable, "landable".to_string());
     };
-    let tip = landing.tip.as_deref().map_or("?", crate::git::short_id);
+    let tip = landing
+        .view
+        .as_ref()
+        .and_then(|view| view.branch_tip.as_deref())
+        .map_or("?", crate::git::short_id);
     let checked = match checks {
         0 => String::new(),
         n => format!("; {n} landing check(s) passed"),

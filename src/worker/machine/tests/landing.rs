@@ -2,7 +2,7 @@
 //! up with its branch restored), a landing given up by `land`, the landed work taken in.
 
 use super::*;
-use crate::landing_git::{Adoption, InProgress, Kept, LandView, Restored};
+use crate::landing_git::{Adoption, InProgress, Kept, LandView, Leftovers, Restored};
 use crate::worker::checks::CheckResult;
 use crate::worker::land::{LandOrder, LandTrouble};
 use crate::worker::prompts::Hitch;
@@ -122,7 +122,10 @@ fn restored(leftovers: Option<&str>) -> Seen {
     Seen::Land(LandSeen::Restored(Restored {
         aborted: None,
         reset: true,
-        leftovers: leftovers.map(str::to_string),
+        leftovers: leftovers.map(|commit| Leftovers {
+            reference: "refs/leash/land-leftovers/w".into(),
+            commit: commit.into(),
+        }),
     }))
 }
 
@@ -455,36 +458,24 @@ fn an_agent_that_says_it_cannot_land_it_is_given_up_at_once() {
 
 #[test]
 fn a_landing_turn_that_failed_ends_the_step_and_one_cut_off_stays_in_flight() {
-    let mut s = done();
-    let (out, _) = land(
-        conflict(),
-        &mut s,
-        vec![
-            kept(),
-            looked(view(false)),
-            turn(outcome(TurnStatus::ProviderError, ""), &[]),
-        ],
-    );
-    assert_eq!(judged(&actions(&out)).verdict, Verdict::ProviderError);
-    assert_eq!(s.in_flight, None);
-
-    let mut s = done();
-    let (out, _) = land(
-        conflict(),
-        &mut s,
-        vec![
-            kept(),
-            looked(view(false)),
-            turn(outcome(TurnStatus::Crashed, ""), &[]),
-        ],
-    );
-    assert_eq!(judged(&actions(&out)).verdict, Verdict::TurnFailed);
-    assert_eq!(s.in_flight, Some(InFlight::Land { number: 1 }));
-    assert!(
-        s.in_flight_prompt
-            .as_deref()
-            .is_some_and(|p| p.contains("shared.txt"))
-    );
+    for (status, verdict, in_flight) in [
+        (TurnStatus::ProviderError, Verdict::ProviderError, None),
+        (
+            TurnStatus::Crashed,
+            Verdict::TurnFailed,
+            Some(InFlight::Land { number: 1 }),
+        ),
+    ] {
+        let mut s = done();
+        let seen = vec![kept(), looked(view(false)), turn(outcome(status, ""), &[])];
+        let (out, _) = land(conflict(), &mut s, seen);
+        assert_eq!(judged(&actions(&out)).verdict, verdict, "{status:?}");
+        assert_eq!(s.in_flight, in_flight, "{status:?}");
+        if in_flight.is_some() {
+            let prompt = s.in_flight_prompt.as_deref().unwrap_or_default();
+            assert!(prompt.contains("shared.txt"), "{prompt}");
+        }
+    }
 }
 
 #[test]
@@ -558,18 +549,19 @@ fn only_a_worktree_worker_lands() {
     assert!(j.message.contains("not a worktree worker"), "{}", j.message);
 }
 
+/// `r1`, the worker's commit rebased onto `t1`, taken in.
+fn adopted(already: bool) -> Seen {
+    Seen::Land(LandSeen::Adopted(Adoption::Adopted {
+        rebased: vec![commit("r1")],
+        base: Some("t1".into()),
+        already,
+    }))
+}
+
 #[test]
 fn the_landed_work_becomes_the_worker_s_and_nothing_is_left_to_do() {
     let mut s = checked(done());
-    let (out, notes) = land(
-        adopt("c1"),
-        &mut s,
-        vec![Seen::Land(LandSeen::Adopted(Adoption::Adopted {
-            rebased: vec![commit("r1")],
-            base: Some("t1".into()),
-            already: false,
-        }))],
-    );
+    let (out, notes) = land(adopt("c1"), &mut s, vec![adopted(false)]);
     let acts = actions(&out);
     assert_eq!(
         acts[0],
@@ -612,15 +604,7 @@ fn the_landed_work_becomes_the_worker_s_and_nothing_is_left_to_do() {
         assert!(j.message.contains("landed"), "{}", j.message);
     }
     // Adopted again (a `land` run again finishing its adopts): no second event.
-    let (_, notes) = land(
-        adopt("c1"),
-        &mut s,
-        vec![Seen::Land(LandSeen::Adopted(Adoption::Adopted {
-            rebased: vec![commit("r1")],
-            base: Some("t1".into()),
-            already: true,
-        }))],
-    );
+    let (_, notes) = land(adopt("c1"), &mut s, vec![adopted(true)]);
     assert!(notes.is_empty(), "{notes:?}");
 }
 
