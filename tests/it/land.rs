@@ -260,88 +260,62 @@ fn named_workers_that_cannot_land_are_skipped_with_why_and_count() {
     assert!(run.stderr.contains("not a worktree worker"), "{run:?}");
 }
 
-#[test]
-fn two_lands_at_once_wait_for_each_other_or_exit_14() {
-    let mut env = night(&[]);
+/// One worker done, whose landing check holds on while the file `slow` exists (and
+/// only where land checks, not in the worker's own worktree).
+fn slowly_checked_worker() -> (Env, PathBuf) {
+    // Relative to a stack's worktree, `<repo>/.leash/land/sN`: the test's own dir.
+    let check = "test -f one.txt && case \"$PWD\" in *.leash/land/*) while test -f ../../../../slow; do sleep 0.05; done;; esac";
+    let env = night(&[Work {
+        worker: "w1",
+        file: "one.txt",
+        check,
+    }]);
     let slow = env.dir.path().join("slow");
     std::fs::write(&slow, "").unwrap();
-    // The landing check is slow while `slow` exists, and only where land checks.
-    let check = format!(
-        "test -f one.txt && case \"$PWD\" in *.leash/land/*) while test -f {}; do sleep 0.05; done;; esac",
-        slow.display()
-    );
-    let scripts = env.dir.path().join("script-%w.txt");
-    env.set("FAKE_CLAUDE_SCRIPT", &scripts.display().to_string());
-    std::fs::write(
-        env.dir.path().join("script-w1.txt"),
-        "reply 1. write one.txt\nwrite one.txt one; commit w1 adds one.txt\n",
-    )
-    .unwrap();
-    env.ok(&[
-        "--worker",
-        "w1",
-        "loop",
-        "--worktree",
-        "--check",
-        &check,
-        "--task",
-        "Add one",
-    ]);
+    (env, slow)
+}
+
+fn checking(env: &Env) -> bool {
+    leftovers(&env.repo)
+        .0
+        .iter()
+        .any(|d| d.ends_with(".check.pid"))
+}
+
+/// Whether process `pid` waits for a file lock.
+fn waits_for_a_lock(pid: u32) -> bool {
+    std::fs::read_to_string("/proc/locks")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.contains("->") && l.split_whitespace().nth(5) == Some(&pid.to_string()))
+}
+
+#[test]
+fn two_lands_at_once_wait_for_each_other_or_exit_14() {
+    let (env, slow) = slowly_checked_worker();
     let first = env.spawn(&["land", "--all"]);
-    env.wait_until("the first land to check", || {
-        leftovers(&env.repo)
-            .0
-            .iter()
-            .any(|d| d.ends_with(".check.pid"))
-    });
+    env.wait_until("the first land to check", || checking(&env));
     let busy = env.leash(&["land", "--all", "--no-wait"]);
     assert_eq!(busy.code(), 14, "{busy:?}");
     assert!(busy.stderr.contains("another `leash land`"), "{busy:?}");
     let second = env.spawn(&["land", "--all"]);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    env.wait_until("the second land to wait", || waits_for_a_lock(second.id()));
     std::fs::remove_file(&slow).unwrap();
     let first = finish(first, std::time::Duration::from_secs(60));
     assert_eq!(first.code(), 0, "{first:?}");
     let second = finish(second, std::time::Duration::from_secs(60));
     assert_eq!(second.code(), 0, "{second:?}");
     assert!(second.stderr.contains("waiting for another"), "{second:?}");
+    assert!(second.stderr.contains("nothing to land"), "{second:?}");
     assert!(on_main(&env, "one.txt"));
 }
 
 #[test]
 fn a_land_killed_mid_way_is_set_right_by_the_next() {
-    let mut env = night(&[]);
-    let slow = env.dir.path().join("slow");
-    std::fs::write(&slow, "").unwrap();
-    let check = format!(
-        "test -f one.txt && case \"$PWD\" in *.leash/land/*) while test -f {}; do sleep 0.05; done;; esac",
-        slow.display()
-    );
-    let scripts = env.dir.path().join("script-%w.txt");
-    env.set("FAKE_CLAUDE_SCRIPT", &scripts.display().to_string());
-    std::fs::write(
-        env.dir.path().join("script-w1.txt"),
-        "reply 1. write one.txt\nwrite one.txt one; commit w1 adds one.txt\n",
-    )
-    .unwrap();
-    env.ok(&[
-        "--worker",
-        "w1",
-        "loop",
-        "--worktree",
-        "--check",
-        &check,
-        "--task",
-        "Add one",
-    ]);
+    let (env, slow) = slowly_checked_worker();
     let branch = git(&env.repo, &["rev-parse", "leash/w1"]);
     let mut first = env.spawn(&["land", "--all"]);
-    env.wait_until("land to check", || {
-        leftovers(&env.repo)
-            .0
-            .iter()
-            .any(|d| d.ends_with(".check.pid"))
-    });
+    env.wait_until("land to check", || checking(&env));
     first.kill().unwrap();
     first.wait().unwrap();
     assert!(!leftovers(&env.repo).1.is_empty(), "it left its stack");
