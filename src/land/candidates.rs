@@ -125,8 +125,7 @@ async fn judge(
     if !done && !handed_back {
         return Err(format!("its task is not done (phase: {})", state.phase));
     }
-    // HOOK(attempt_of): a best-of-N attempt that was not kept is no candidate:
-    // `if state.attempt_of.is_some() { return Err("an attempt of a best-of-N, not the one kept".into()) }`
+    // HOOK(attempt_of), wired at merge: if state.attempt_of.is_some() { return Err("an attempt of a best-of-N, not the one kept".into()) }
     if !handed_back && step_running(target_of).await {
         return Err("a step is running on it".into());
     }
