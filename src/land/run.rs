@@ -120,24 +120,7 @@ pub async fn land(
             };
             // A check stopped because its stack is gone has nothing to say.
             let Ok(event) = joined else { continue };
-            queue.seen(match event {
-                Event::Checked(id, tip, results) => {
-                    checks.remove(&(id, tip.clone()));
-                    Seen::Checked {
-                        id,
-                        tip,
-                        checks: results,
-                    }
-                }
-                Event::CameBack(id, answer) => Seen::CameBack {
-                    id,
-                    answer: match answer {
-                        Ok(judgement) if judgement.verdict == Verdict::Landable => Ok(()),
-                        Ok(judgement) => Err(judgement.message),
-                        Err(e) => Err(e.message),
-                    },
-                },
-            });
+            queue.seen(seen_of(event, &mut checks));
             continue;
         }
         for action in actions {
@@ -183,6 +166,28 @@ pub async fn land(
                 Action::Finish => {}
             }
         }
+    }
+}
+
+/// What a check or a hand-back that ended says to the queue.
+fn seen_of(event: Event, checks: &mut HashMap<(Id, String), tokio::task::AbortHandle>) -> Seen {
+    match event {
+        Event::Checked(id, tip, results) => {
+            checks.remove(&(id, tip.clone()));
+            Seen::Checked {
+                id,
+                tip,
+                checks: results,
+            }
+        }
+        Event::CameBack(id, answer) => Seen::CameBack {
+            id,
+            answer: match answer {
+                Ok(judgement) if judgement.verdict == Verdict::Landable => Ok(()),
+                Ok(judgement) => Err(judgement.message),
+                Err(e) => Err(e.message),
+            },
+        },
     }
 }
 
