@@ -153,6 +153,7 @@ pub enum Outcome {
 /// One candidate of `leash land`, as it ended.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Landing {
+    /// The worker whose branch it is.
     pub worker: String,
     /// Its branch (`leash/NAME`); `null` for a worker with no worktree.
     pub branch: Option<String>,
