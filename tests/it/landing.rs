@@ -21,7 +21,7 @@ const LANDING: &str = "`leash land` is landing your work";
 const CONTINUE: &str = "Your last step was cut off";
 
 /// What `leash land` found: the target's tip, and subjects since the branch began.
-fn resolve(env: &Env, trouble: LandTrouble) -> LandOrder {
+pub(crate) fn resolve(env: &Env, trouble: LandTrouble) -> LandOrder {
     let target_tip = git(&env.repo, &["rev-parse", "main"]);
     let landed_since = git(
         &env.repo,
@@ -40,7 +40,7 @@ fn resolve(env: &Env, trouble: LandTrouble) -> LandOrder {
 
 /// One landing order to worker w's daemon, as `leash land` sends it; every line the
 /// daemon answered, up to the step's judgement (or its death).
-fn land(env: &Env, order: LandOrder, max_nudges: u32) -> Vec<Value> {
+pub(crate) fn land(env: &Env, order: LandOrder, max_nudges: u32) -> Vec<Value> {
     land_with(env, order, |config| config.nudges.max_nudges = max_nudges)
 }
 
@@ -86,7 +86,7 @@ fn land_with(env: &Env, order: LandOrder, tweak: impl FnOnce(&mut WorkerConfig))
     answered
 }
 
-fn judged(lines: &[Value]) -> &Value {
+pub(crate) fn judged(lines: &[Value]) -> &Value {
     let last = lines.last().unwrap_or_else(|| panic!("no answer"));
     assert_eq!(last["type"], "judged", "{lines:#?}");
     &last["judgement"]

@@ -164,6 +164,13 @@ pub(super) fn begin(ctx: &mut Ctx<'_>) -> Next {
             "not a worktree worker: `leash land` lands the branch of a worker started with --worktree".to_string(),
         );
     };
+    if let Some(odd) = not_a_commit_id(ctx.order) {
+        let message = format!(
+            "the landing order names {:?}, which is no commit id",
+            crate::human::one_line(&crate::human::safe(odd), 60)
+        );
+        return finish(ctx, Verdict::NotLanded, message);
+    }
     match ctx.order.clone() {
         // Only done work lands: the worker is not to be told to rebase work under way.
         LandOrder::Resolve { .. } if ctx.state.phase != Phase::Done => {
@@ -198,6 +205,23 @@ pub(super) fn begin(ctx: &mut Ctx<'_>) -> Next {
             }),
         ),
     }
+}
+
+/// The first of the order's commits that is not a full commit id: they go to git as
+/// arguments, where a word beginning with `-` would be an option.
+fn not_a_commit_id(order: &LandOrder) -> Option<&str> {
+    let ids: Vec<&str> = match order {
+        LandOrder::Resolve { target_tip, .. } => vec![target_tip],
+        LandOrder::Adopt {
+            landed,
+            branch_tip,
+            expected_tip,
+            ..
+        } => vec![landed, branch_tip, expected_tip],
+        LandOrder::Restore => Vec::new(),
+    };
+    ids.into_iter()
+        .find(|id| !matches!(id.len(), 40 | 64) || !id.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The step goes on from what was seen; what it did not ask for is given back.

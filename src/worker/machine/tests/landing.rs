@@ -9,6 +9,13 @@ use crate::worker::prompts::Hitch;
 use crate::worker::{Checked, InFlight};
 
 const BRANCH: &str = "leash/w";
+/// Commits: the target's tip land saw, the target it moved to, the worker's commit
+/// rebased, the worker's commit, one the branch is not at.
+const T1: &str = "1111111111111111111111111111111111111111";
+const T2: &str = "2222222222222222222222222222222222222222";
+const R1: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const C1: &str = "cccccccccccccccccccccccccccccccccccccccc";
+const C0: &str = "0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c";
 
 fn land_config() -> WorkerConfig {
     let mut config = config();
@@ -20,7 +27,7 @@ fn resolve(trouble: LandTrouble) -> WorkerStep {
     WorkerStep::Land {
         order: LandOrder::Resolve {
             target: "main".into(),
-            target_tip: "t1".into(),
+            target_tip: T1.into(),
             trouble,
             landed_since: vec![
                 "person: a fix".into(),
@@ -40,8 +47,8 @@ fn adopt(expected: &str) -> WorkerStep {
     WorkerStep::Land {
         order: LandOrder::Adopt {
             target: "main".into(),
-            landed: "t2".into(),
-            branch_tip: "r1".into(),
+            landed: T2.into(),
+            branch_tip: R1.into(),
             expected_tip: expected.into(),
         },
     }
@@ -51,8 +58,8 @@ fn adopt(expected: &str) -> WorkerStep {
 fn done() -> WorkerState {
     let mut s = state(Phase::Done);
     s.task.id = Some("task-1".into());
-    s.run.own_commits = vec!["c1".into()];
-    s.run.last_seen_head = Some("c1".into());
+    s.run.own_commits = vec![C1.into()];
+    s.run.last_seen_head = Some(C1.into());
     s.last = Some(judgement(
         &s,
         Step::Implement,
@@ -64,7 +71,7 @@ fn done() -> WorkerState {
 
 fn checked(mut s: WorkerState) -> WorkerState {
     s.run.gates.checked = Some(Checked {
-        head: Some("c1".into()),
+        head: Some(C1.into()),
         commands: vec!["make test".into()],
     });
     s
@@ -253,7 +260,7 @@ fn a_conflict_goes_back_to_the_worker_until_its_branch_lands_on_the_target() {
         acts[1],
         Action::Land(LandGit::Look {
             branch: BRANCH.into(),
-            target_tip: "t1".into()
+            target_tip: T1.into()
         })
     );
     let turns = sent(&acts);
@@ -552,8 +559,8 @@ fn only_a_worktree_worker_lands() {
 /// `r1`, the worker's commit rebased onto `t1`, taken in.
 fn adopted(already: bool) -> Seen {
     Seen::Land(LandSeen::Adopted(Adoption::Adopted {
-        rebased: vec![commit("r1")],
-        base: Some("t1".into()),
+        rebased: vec![commit(R1)],
+        base: Some(T1.into()),
         already,
     }))
 }
@@ -561,32 +568,32 @@ fn adopted(already: bool) -> Seen {
 #[test]
 fn the_landed_work_becomes_the_worker_s_and_nothing_is_left_to_do() {
     let mut s = checked(done());
-    let (out, notes) = land(adopt("c1"), &mut s, vec![adopted(false)]);
+    let (out, notes) = land(adopt(C1), &mut s, vec![adopted(false)]);
     let acts = actions(&out);
     assert_eq!(
         acts[0],
         Action::Land(LandGit::Adopt {
             branch: BRANCH.into(),
-            branch_tip: "r1".into(),
-            expected_tip: "c1".into(),
+            branch_tip: R1.into(),
+            expected_tip: C1.into(),
             since: Some("h0".into()),
         })
     );
     let j = judged(&acts);
     assert_eq!((j.verdict, j.exit_code), (Verdict::Landed, 0), "{j:?}");
-    assert_eq!(s.task.landed.as_deref(), Some("t2"));
-    assert_eq!(s.run.own_commits, ["r1"]);
-    assert_eq!(s.run.head_at_start.as_deref(), Some("t1"));
-    assert_eq!(s.run.last_seen_head.as_deref(), Some("r1"));
+    assert_eq!(s.task.landed.as_deref(), Some(T2));
+    assert_eq!(s.run.own_commits, [R1]);
+    assert_eq!(s.run.head_at_start.as_deref(), Some(T1));
+    assert_eq!(s.run.last_seen_head.as_deref(), Some(R1));
     assert_eq!(
         s.run.gates.checked.as_ref().unwrap().head.as_deref(),
-        Some("r1")
+        Some(R1)
     );
     assert_eq!(
         notes,
         [Note::Landed {
             task_id: "task-1".into(),
-            commit: "t2".into(),
+            commit: T2.into(),
             target: "main".into()
         }]
     );
@@ -604,7 +611,7 @@ fn the_landed_work_becomes_the_worker_s_and_nothing_is_left_to_do() {
         assert!(j.message.contains("landed"), "{}", j.message);
     }
     // Adopted again (a `land` run again finishing its adopts): no second event.
-    let (_, notes) = land(adopt("c1"), &mut s, vec![adopted(true)]);
+    let (_, notes) = land(adopt(C1), &mut s, vec![adopted(true)]);
     assert!(notes.is_empty(), "{notes:?}");
 }
 
@@ -613,7 +620,7 @@ fn a_branch_that_moved_is_not_adopted() {
     let mut s = done();
     let before = s.clone();
     let (out, notes) = land(
-        adopt("c0"),
+        adopt(C0),
         &mut s,
         vec![Seen::Land(LandSeen::Adopted(Adoption::Refused(
             "the branch leash/w moved".into(),
@@ -654,5 +661,24 @@ fn only_done_work_is_handed_back() {
         assert_eq!(j.verdict, Verdict::NotLanded, "{phase}");
         assert!(j.message.contains("not done"), "{phase}: {}", j.message);
         assert_eq!(s.phase, phase, "untouched");
+    }
+}
+
+#[test]
+fn an_order_naming_no_commit_id_touches_nothing() {
+    for odd in ["--output=/tmp/x", "main", "1234", &"g".repeat(40)] {
+        let mut s = done();
+        let order = LandOrder::Adopt {
+            target: "main".into(),
+            landed: T2.into(),
+            branch_tip: odd.to_string(),
+            expected_tip: C1.into(),
+        };
+        let (out, _) = land(WorkerStep::Land { order }, &mut s, Vec::new());
+        let acts = actions(&out);
+        assert_eq!(acts.len(), 1, "no git at all: {acts:?}");
+        let j = judged(&acts);
+        assert_eq!(j.verdict, Verdict::NotLanded, "{odd}");
+        assert!(j.message.contains("no commit id"), "{}", j.message);
     }
 }
