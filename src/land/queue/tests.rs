@@ -14,6 +14,15 @@ fn check(passed: bool) -> CheckResult {
     }
 }
 
+/// Its checks passed on `tip`.
+fn passed(id: Id, tip: impl Into<String>) -> Seen {
+    Seen::Checked {
+        id,
+        tip: tip.into(),
+        checks: vec![check(true)],
+    }
+}
+
 fn tip(id: Id, onto: &str) -> String {
     format!("{onto}+{id}")
 }
@@ -77,11 +86,7 @@ fn candidates_are_stacked_each_on_the_one_before_checked_at_once_and_landed_in_o
             step(&mut queue).is_empty(),
             "no move before every check passed"
         );
-        queue.seen(Seen::Checked {
-            id,
-            tip,
-            checks: vec![check(true)],
-        });
+        queue.seen(passed(id, tip));
     }
     assert_eq!(
         step(&mut queue),
@@ -108,11 +113,7 @@ fn parallel_bounds_the_checks_running_at_once_and_one_means_stacks_of_one() {
         let actions = step(&mut queue);
         let expected = tip(id, &tip_now);
         assert_eq!(checks_of(&actions), vec![(id, expected.clone())]);
-        queue.seen(Seen::Checked {
-            id,
-            tip: expected.clone(),
-            checks: vec![check(true)],
-        });
+        queue.seen(passed(id, expected.clone()));
         assert_eq!(
             step(&mut queue),
             vec![Action::Move {
@@ -137,11 +138,7 @@ fn parallel_bounds_the_checks_running_at_once_and_one_means_stacks_of_one() {
 fn a_failing_candidate_in_the_middle_drops_out_and_those_after_it_are_stacked_again_without_it() {
     let mut queue = Queue::new(vec![0, 1, 2], "T".into(), 8);
     step(&mut queue);
-    queue.seen(Seen::Checked {
-        id: 0,
-        tip: "T+0".into(),
-        checks: vec![check(true)],
-    });
+    queue.seen(passed(0, "T+0"));
     queue.seen(Seen::Checked {
         id: 1,
         tip: "T+0+1".into(),
@@ -163,17 +160,9 @@ fn a_failing_candidate_in_the_middle_drops_out_and_those_after_it_are_stacked_ag
         "above a candidate not landed, the failure may not be its own: no hand-back yet"
     );
     // The old stack's result comes late: it is not the stack that counts.
-    queue.seen(Seen::Checked {
-        id: 2,
-        tip: "T+0+1+2".into(),
-        checks: vec![check(true)],
-    });
+    queue.seen(passed(2, "T+0+1+2"));
     assert!(step(&mut queue).is_empty());
-    queue.seen(Seen::Checked {
-        id: 2,
-        tip: "T+0+2".into(),
-        checks: vec![check(true)],
-    });
+    queue.seen(passed(2, "T+0+2"));
     assert_eq!(
         step(&mut queue),
         vec![Action::Move {
@@ -211,11 +200,7 @@ fn a_failing_candidate_in_the_middle_drops_out_and_those_after_it_are_stacked_ag
     });
     let actions = step(&mut queue);
     assert_eq!(checks_of(&actions), vec![(1, "T+0+2+1".into())]);
-    queue.seen(Seen::Checked {
-        id: 1,
-        tip: "T+0+2+1".into(),
-        checks: vec![check(true)],
-    });
+    queue.seen(passed(1, "T+0+2+1"));
     step(&mut queue);
     queue.seen(Seen::Moved {
         tip: "T+0+2+1".into(),
@@ -330,11 +315,7 @@ fn a_conflict_goes_back_to_its_worker_against_the_target_and_the_queue_goes_on()
 fn a_raced_move_stacks_everything_again_on_the_new_tip_never_over_it() {
     let mut queue = Queue::new(vec![0, 1], "T".into(), 8);
     for (id, tip) in checks_of(&step(&mut queue)) {
-        queue.seen(Seen::Checked {
-            id,
-            tip,
-            checks: vec![check(true)],
-        });
+        queue.seen(passed(id, tip));
     }
     step(&mut queue);
     queue.seen(Seen::Raced { tip: "P".into() });
@@ -344,11 +325,7 @@ fn a_raced_move_stacks_everything_again_on_the_new_tip_never_over_it() {
         vec![(0, "P+0".into()), (1, "P+0+1".into())]
     );
     for (id, tip) in checks_of(&actions) {
-        queue.seen(Seen::Checked {
-            id,
-            tip,
-            checks: vec![check(true)],
-        });
+        queue.seen(passed(id, tip));
     }
     assert_eq!(
         step(&mut queue),
