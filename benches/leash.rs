@@ -464,6 +464,9 @@ fn main() {
             .unwrap_or(60);
         fleet_section(idle_secs);
     }
+    if wanted("land") {
+        land_section();
+    }
     if wanted("real") {
         for pin in [real_cli::NEWEST, real_cli::FLOOR] {
             real_claude_section(runs_flag.unwrap_or(10), pin);
@@ -666,6 +669,56 @@ fleet: {WORKERS} worktree workers, {TASKS} tasks each, at once ({} tasks in {:.1
         idle.iter().map(|(_, wakes)| *wakes).sum::<u64>(),
         idle.iter().map(|(ns, _)| ns / 1000).collect::<Vec<_>>()
     );
+}
+
+/// `leash land`: eight conflict-free branches whose landing check takes a second, checked
+/// on speculative stacks eight at once, against one by one.
+fn land_section() {
+    const WORKERS: usize = 8;
+    println!("\nland: {WORKERS} conflict-free branches, a 1 s landing check each");
+    for parallel in [8, 1] {
+        let mut bench = Bench::new();
+        git_init(&bench.root.join("repo"));
+        let scripts = bench.root.join("script-%w.txt");
+        bench.set("FAKE_CLAUDE_SCRIPT", &scripts.display().to_string());
+        for (key, value) in [("NAME", "b"), ("EMAIL", "b@b")] {
+            bench.set(&format!("GIT_AUTHOR_{key}"), value);
+            bench.set(&format!("GIT_COMMITTER_{key}"), value);
+        }
+        let workers: Vec<String> = (0..WORKERS).map(|i| format!("l{i}")).collect();
+        for worker in &workers {
+            let script = format!(
+                "reply 1. write {worker}.txt\nwrite {worker}.txt; commit add {worker}.txt\n"
+            );
+            std::fs::write(bench.root.join(format!("script-{worker}.txt")), script).unwrap();
+        }
+        std::thread::scope(|night| {
+            for worker in &workers {
+                let bench = &bench;
+                night.spawn(move || {
+                    let check = format!("sleep 1; test -f {worker}.txt");
+                    let task = format!("add {worker}.txt");
+                    bench.leash(&[
+                        "--worker",
+                        worker,
+                        "loop",
+                        "--worktree",
+                        "--check",
+                        &check,
+                        "--task",
+                        &task,
+                    ]);
+                });
+            }
+        });
+        let started = Instant::now();
+        let n = parallel.to_string();
+        bench.leash(&["land", "--all", "--parallel", &n]);
+        println!(
+            "  --parallel {parallel}: {:.2} s of wall time",
+            started.elapsed().as_secs_f64()
+        );
+    }
 }
 
 fn worker_daemon(bench: &Bench, worker: &str) -> u32 {

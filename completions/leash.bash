@@ -37,6 +37,9 @@ _leash() {
             leash,implement)
                 cmd="leash__subcmd__implement"
                 ;;
+            leash,land)
+                cmd="leash__subcmd__land"
+                ;;
             leash,loop)
                 cmd="leash__subcmd__loop"
                 ;;
@@ -75,6 +78,9 @@ _leash() {
                 ;;
             leash__subcmd__help,implement)
                 cmd="leash__subcmd__help__subcmd__implement"
+                ;;
+            leash__subcmd__help,land)
+                cmd="leash__subcmd__help__subcmd__land"
                 ;;
             leash__subcmd__help,loop)
                 cmd="leash__subcmd__help__subcmd__loop"
@@ -209,7 +215,7 @@ _leash() {
 
     case "${cmd}" in
         leash)
-            opts="-q -v -h -V --worker --json --quiet --verbose --help --version session plan implement nudge loop status report hooks doctor config completions daemon help"
+            opts="-q -v -h -V --worker --json --quiet --verbose --help --version session plan implement nudge loop status land report hooks doctor config completions daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -299,7 +305,7 @@ _leash() {
             return 0
             ;;
         leash__subcmd__help)
-            opts="session plan implement nudge loop status report hooks doctor config completions daemon help"
+            opts="session plan implement nudge loop status land report hooks doctor config completions daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -425,6 +431,20 @@ _leash() {
             return 0
             ;;
         leash__subcmd__help__subcmd__implement)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__help__subcmd__land)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -664,6 +684,32 @@ _leash() {
                     return 0
                     ;;
                 --rescopes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        leash__subcmd__land)
+            opts="-q -v -h -V --worker --json --quiet --verbose --all --onto --parallel --no-wait --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --onto)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

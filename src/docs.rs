@@ -190,6 +190,7 @@ pub fn json_docs() -> String {
     lines.push(command_line::<WorkerStatus>(&mut defs));
     lines.push(command_line::<crate::report::TaskRow>(&mut defs));
     lines.push(command_line::<crate::report::Totals>(&mut defs));
+    lines.push(command_line::<crate::land::Landing>(&mut defs));
     lines.push(command_line::<HookChange>(&mut defs));
     lines.push(command_line::<Check>(&mut defs));
     lines.push(command_line::<Setting>(&mut defs));

@@ -4,6 +4,7 @@
 //! Data flows one way: command ([`cli`]) -> [`client`] -> socket ([`protocol`]) ->
 //! [`daemon`] -> [`claude`] child, and events flow back the same path.
 
+pub(crate) mod check_run;
 pub mod claude;
 pub mod cli;
 pub(crate) mod client;
@@ -14,6 +15,8 @@ pub(crate) mod eventlog;
 pub mod framing;
 pub(crate) mod git;
 pub(crate) mod human;
+pub(crate) mod land;
+pub(crate) mod landing_git;
 pub(crate) mod paths;
 pub(crate) mod pid_record;
 pub(crate) mod process;

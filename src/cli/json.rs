@@ -142,6 +142,11 @@ impl JsonLine for crate::report::Totals {
         "`report`: one per worker when there are several, then one for all (the last line)";
 }
 
+impl JsonLine for crate::land::Landing {
+    const TYPE: &'static str = "landing";
+    const PRINTED_BY: &'static str = "`land` (one per candidate, as it ends)";
+}
+
 impl JsonLine for HookChange {
     const TYPE: &'static str = "hook";
     const PRINTED_BY: &'static str = "`hooks install`, `hooks uninstall` (one per hook)";

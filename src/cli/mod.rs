@@ -11,6 +11,7 @@ mod describe;
 mod doctor;
 mod hooks;
 pub(crate) mod json;
+mod land;
 mod render;
 mod report;
 mod session;
@@ -77,6 +78,9 @@ pub enum Command {
     Loop(Deferred<worker::run_loop::LoopArgs>),
     /// Show the worker: phase, task, plan, nudges used, last outcome, HEAD at start
     Status,
+    /// Land the workers' branches on the target: a merge queue that hands conflicts back
+    #[command(after_help = land::EXAMPLES)]
+    Land(Deferred<land::LandArgs>),
     /// What each worker did with its tasks: a table, JSON, Markdown, or a picture
     #[command(after_help = report::EXAMPLES)]
     Report(Deferred<report::ReportArgs>),
@@ -166,6 +170,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Nudge(Deferred(args)) => worker::nudge::run(args, global, &out),
         Command::Loop(Deferred(args)) => worker::run_loop::run(args, global, &out),
         Command::Status => worker::status::run(global, &out),
+        Command::Land(Deferred(args)) => land::run(args, global, &out),
         Command::Report(Deferred(args)) => report::run(args, global, &out),
         Command::Hooks(command) => hooks::run(command, &out),
         Command::Doctor => doctor::run(global, &out),

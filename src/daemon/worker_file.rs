@@ -12,6 +12,8 @@ pub struct WorkerFile {
     state: WorkerState,
     damaged: Option<Error>,
     dir: PathBuf,
+    /// A landing step runs: it owns the branch and worktree until its judgement.
+    landing: bool,
 }
 
 impl WorkerFile {
@@ -25,6 +27,7 @@ impl WorkerFile {
             state,
             damaged,
             dir,
+            landing: false,
         }
     }
 
@@ -90,6 +93,7 @@ impl WorkerFile {
             Some(prompt) if Some(prompt) == marked.as_ref() => self.state.in_flight_since,
             Some(_) => Some(transcript_length),
         };
+        self.landing = machine.step() == Step::Land;
         self.save()?;
         Ok(action)
     }
@@ -102,6 +106,7 @@ impl WorkerFile {
     /// A step's judgement becomes the worker's last word; true when the work is done.
     pub fn judged(&mut self, judged: &Judgement) -> Result<bool, Error> {
         let done = self.state.judged(judged);
+        self.landing = false;
         self.save()?;
         Ok(done)
     }
@@ -109,6 +114,11 @@ impl WorkerFile {
     /// A judgement of `step` on the worker as it stands.
     pub fn judgement(&self, step: Step, verdict: Verdict, message: String) -> Judgement {
         judgement(&self.state, step, verdict, message)
+    }
+
+    /// A landing step runs now.
+    pub fn landing(&self) -> bool {
+        self.landing
     }
 
     /// What a nudge that waited while the work got done is answered.

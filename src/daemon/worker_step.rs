@@ -14,10 +14,11 @@ use super::turn::{Progress, TurnRun};
 use crate::claude::session::Cancel;
 use crate::error::Error;
 use crate::git;
+use crate::landing_git;
 use crate::protocol::{EventBody, WorkerRequest};
 use crate::time::now_ms;
 use crate::turn::{TurnKind, TurnSpec};
-use crate::worker::machine::{Action, Note, Seen, StepMachine, ends_the_task};
+use crate::worker::machine::{Action, LandGit, LandSeen, Note, Seen, StepMachine, ends_the_task};
 use crate::worker::observe::attribute;
 use crate::worker::{Judgement, Verdict};
 
@@ -192,6 +193,7 @@ impl StepRun {
                 }
                 Action::Look => look(parts),
                 Action::Diff => diff(parts),
+                Action::Land(op) => land_git(parts, op),
                 Action::Pause { ms, why } => {
                     parts.info(why);
                     let until_ms = now_ms().saturating_add(ms);
@@ -333,6 +335,19 @@ fn emit_note(parts: &mut Parts, note: Note) {
         Note::ChecksRan(checks) => parts.emit(EventBody::ChecksRan { checks }),
         Note::Reviewed(review) => parts.emit(EventBody::Reviewed { review }),
         Note::Rescoped { number, of, plan } => parts.emit(EventBody::Rescoped { number, of, plan }),
+        Note::Landed {
+            task_id,
+            commit,
+            target,
+        } => {
+            parts.emit(EventBody::Landed {
+                task_id: task_id.clone(),
+                commit,
+                target,
+            });
+            // The task's row in the history is folded again, now with its landing.
+            parts.record_task(task_id);
+        }
     }
 }
 
@@ -401,6 +416,41 @@ fn diff(parts: &Parts) -> Seen {
     };
     match parts.worker().review_diff(&cwd) {
         Ok(diff) => Seen::Diff(diff),
+        Err(e) => Seen::GitFailed(e),
+    }
+}
+
+/// What git must do for a landing, in the worker's worktree (hooks off: nothing it
+/// does nudges the worker).
+fn land_git(parts: &Parts, op: LandGit) -> Seen {
+    let Some(cwd) = cwd(parts) else {
+        return Seen::GitFailed(Error::internal("the worker lost its session"));
+    };
+    let worker = parts.place().worker.as_str();
+    let seen = match op {
+        LandGit::Keep { branch } => landing_git::keep(&cwd, &branch, worker).map(LandSeen::Kept),
+        LandGit::Look { branch, target_tip } => {
+            landing_git::look(&cwd, &branch, &target_tip).map(LandSeen::Looked)
+        }
+        LandGit::Restore { branch } => {
+            landing_git::restore(&cwd, &branch, worker).map(LandSeen::Restored)
+        }
+        LandGit::Adopt {
+            branch,
+            branch_tip,
+            expected_tip,
+            since,
+        } => landing_git::adopt(
+            &cwd,
+            &branch,
+            worker,
+            (&branch_tip, &expected_tip),
+            since.as_deref(),
+        )
+        .map(LandSeen::Adopted),
+    };
+    match seen {
+        Ok(seen) => Seen::Land(seen),
         Err(e) => Seen::GitFailed(e),
     }
 }

@@ -450,6 +450,10 @@ pub enum InFlight {
     Rescope,
     /// Judging a best-of-N loop's green attempts.
     Judge,
+    /// A landing turn; its `number` says which of the hand-back.
+    Land {
+        number: u32,
+    },
 }
 
 impl InFlight {
@@ -461,6 +465,7 @@ impl InFlight {
             InFlight::Nudge { .. } => TurnKind::Nudge,
             InFlight::Review => TurnKind::Review,
             InFlight::Judge => TurnKind::Judge,
+            InFlight::Land { .. } => TurnKind::Land,
         }
     }
 }

@@ -3,9 +3,12 @@
 //! sentence over and over loops forever.
 
 use crate::git::{CommitInfo, Diff, FileChange};
+use crate::human::{one_line, safe};
+use crate::landing_git::InProgress;
 
 use super::attempts::WINNER_MARKER;
 use super::checks::CheckResult;
+use super::land::LandTrouble;
 use super::{APPROVED_MARKER, BLOCKED_MARKER, CHANGES_MARKER, Review, Verdict};
 
 /// Appended to claude's system prompt for every session leash starts, so it survives
@@ -380,6 +383,156 @@ pub fn off_branch(actual: &str, expected: &str) -> String {
     )
 }
 
+/// What keeps a handed-back branch from landing, as the next landing turn is told.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Hitch {
+    /// What `leash land` found on its stack: conflicts, or a landing check failing.
+    Handed(LandTrouble),
+    /// A rebase, merge or cherry-pick is still under way; these files are unresolved.
+    InProgress {
+        what: InProgress,
+        conflicted: Vec<String>,
+    },
+    /// HEAD is not the worker's branch.
+    OffBranch,
+    /// The branch does not contain the target's tip.
+    NotOnTarget,
+    /// The worktree holds uncommitted changes.
+    Dirty(Vec<FileChange>),
+    /// On the branch as it is, this landing check failed.
+    CheckFailed(CheckResult),
+}
+
+impl Hitch {
+    /// In a sentence, for a judgement.
+    pub fn describe(&self) -> String {
+        match self {
+            Hitch::Handed(LandTrouble::Conflict { files }) => {
+                format!("it conflicts with the target in {}", first_of_files(files))
+            }
+            Hitch::Handed(LandTrouble::ChecksFailed { checks }) => match checks.last() {
+                Some(check) => format!("on the target, the check {}", check.describe()),
+                None => "a landing check failed on the target".to_string(),
+            },
+            Hitch::InProgress { what, .. } => format!("a {what} is still under way"),
+            Hitch::OffBranch => "the worktree is not on its branch".to_string(),
+            Hitch::NotOnTarget => "the branch does not contain the target's tip".to_string(),
+            Hitch::Dirty(changes) => format!("{} uncommitted change(s)", changes.len()),
+            Hitch::CheckFailed(check) => format!("the check {}", check.describe()),
+        }
+    }
+}
+
+fn first_of_files(files: &[String]) -> String {
+    let shown: Vec<String> = files.iter().map(|f| one_line(&safe(f), 200)).collect();
+    crate::human::first_of(&shown, 10)
+}
+
+/// Everything a landing turn is told.
+pub struct LandingContext<'a> {
+    pub branch: &'a str,
+    pub target: &'a str,
+    pub target_tip: &'a str,
+    /// The subjects of what landed on the target since the branch began, oldest first.
+    pub landed_since: &'a [String],
+    pub hitch: &'a Hitch,
+    /// Which landing turn of how many.
+    pub count: (u32, u32),
+}
+
+/// How many of the target's new commits a landing turn lists (the newest).
+const MAX_LISTED_SUBJECTS: usize = 30;
+
+/// A failed check's end, as a landing turn shows it.
+fn failed_check(check: &CheckResult, on: &str) -> String {
+    let output = match check.output_tail.trim() {
+        "" => "It printed nothing.".to_string(),
+        tail => format!("The end of its output:\n```\n{}\n```", safe(tail)),
+    };
+    format!(
+        "{on}, the landing check `{}` {}. {output}",
+        safe(&check.command),
+        check.outcome()
+    )
+}
+
+/// A landing turn: the branch, handed back by `leash land`, does not land on the
+/// target as it is; what landed there meanwhile, what is wrong, and what to do.
+pub fn landing_prompt(ctx: &LandingContext<'_>) -> String {
+    let (branch, target) = (safe(ctx.branch), safe(ctx.target));
+    let tip = crate::git::short_id(ctx.target_tip);
+    let mut parts = vec![format!(
+        "`leash land` is landing your work on `{target}`, and your branch `{branch}` does not land \
+on it as it is."
+    )];
+    parts.push(match ctx.hitch {
+        Hitch::Handed(LandTrouble::Conflict { files }) => format!(
+            "Rebased onto `{target}` ({tip}), your commits conflict with it in: {}.",
+            first_of_files(files)
+        ),
+        Hitch::Handed(LandTrouble::ChecksFailed { checks }) => match checks.last() {
+            Some(check) => failed_check(check, &format!("Rebased onto `{target}` ({tip})")),
+            None => format!("Rebased onto `{target}` ({tip}), a landing check failed."),
+        },
+        Hitch::InProgress { what, conflicted } if conflicted.is_empty() => format!(
+            "A {what} is still under way in your worktree: finish it (`git {what} --continue`) or \
+abort it and start again."
+        ),
+        Hitch::InProgress { what, conflicted } => format!(
+            "A {what} is still under way in your worktree, with conflicts unresolved in: {}. \
+Resolve them, `git add` them and `git {what} --continue`.",
+            first_of_files(conflicted)
+        ),
+        Hitch::OffBranch => format!(
+            "Your worktree is not on `{branch}`: check it out again (`git checkout {branch}`) \
+with your work on it."
+        ),
+        Hitch::NotOnTarget => {
+            format!("Your branch does not contain `{target}`'s tip ({tip}) yet.")
+        }
+        Hitch::Dirty(changes) => {
+            let list: Vec<String> = changes
+                .iter()
+                .take(MAX_LISTED_FILES)
+                .map(|c| format!("  {}", safe(&c.to_string())))
+                .collect();
+            format!(
+                "Your worktree has uncommitted changes:\n{}\nCommit what belongs to the work; \
+remove what does not.",
+                list.join("\n")
+            )
+        }
+        Hitch::CheckFailed(check) => failed_check(check, "On your branch as it is now"),
+    });
+    if !ctx.landed_since.is_empty() {
+        let skipped = ctx.landed_since.len().saturating_sub(MAX_LISTED_SUBJECTS);
+        let mut list: Vec<String> = Vec::new();
+        if skipped > 0 {
+            list.push(format!("  ... {skipped} earlier commit(s)"));
+        }
+        list.extend(
+            ctx.landed_since[skipped..]
+                .iter()
+                .map(|s| format!("  - {}", one_line(&safe(s), 120))),
+        );
+        parts.push(format!(
+            "What landed on `{target}` since your branch began, oldest first:\n{}",
+            list.join("\n")
+        ));
+    }
+    parts.push(format!(
+        "Bring your branch onto `{target}` as it is now ({tip}): rebase it onto `{target}` \
+(`git rebase {target}`), or merge `{target}` into it; resolve every conflict keeping what both \
+sides meant, run the checks, and commit. Leave `{branch}` checked out, the worktree clean and \
+no rebase or merge under way. Do not push, and do not change `{target}` itself: leash lands it."
+    ));
+    parts.push(format!(
+        "(leash landing turn {} of {}. If something stops you, answer with `{BLOCKED_MARKER} <reason>`.)",
+        ctx.count.0, ctx.count.1
+    ));
+    parts.join("\n\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,5 +585,36 @@ mod tests {
         assert!(plan_prompt(task).contains(task));
         assert!(implement_prompt(Some(task), false).contains(task));
         assert!(!implement_prompt(Some(task), true).contains(task));
+    }
+
+    #[test]
+    fn a_landing_turn_lists_what_landed_bounded_and_escaped() {
+        let subjects: Vec<String> = (1..=40)
+            .map(|n| format!("commit {n}\u{1b}]0;retitled\u{7}\nsecond line"))
+            .collect();
+        let hitch = Hitch::Dirty(vec![FileChange {
+            code: "??".into(),
+            path: "left\u{1b}[2J.txt".into(),
+        }]);
+        let text = landing_prompt(&LandingContext {
+            branch: "leash/w",
+            target: "main",
+            target_tip: "0123456789abcdef",
+            landed_since: &subjects,
+            hitch: &hitch,
+            count: (2, 5),
+        });
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text}"
+        );
+        assert!(text.contains("... 10 earlier commit(s)"), "{text}");
+        assert!(
+            !text.contains("commit 10\\"),
+            "the oldest are left out: {text}"
+        );
+        assert!(text.contains("commit 40"), "{text}");
+        assert!(text.contains("0123456789") && text.contains("landing turn 2 of 5"));
+        assert!(text.contains("uncommitted changes"), "{text}");
     }
 }

@@ -416,6 +416,20 @@ fn kept_attempts_stay_as_workers_that_say_whose_attempts_they_are() {
     assert!(refs.contains("refs/heads/leash/bo-3"), "{refs}");
     assert!(refs.contains("refs/leash/attempts/bo-3"), "{refs}");
     assert_eq!(subject(&env, "leash/bo"), "attempt 2");
+    // The morning lands the winner; a kept attempt, green as it is, is no candidate.
+    let land = env.leash(&["--json", "land", "--all"]);
+    assert_eq!(land.code(), 0, "{land:?}");
+    let outcome = |worker: &str| {
+        land.json_lines()
+            .into_iter()
+            .find(|l| l["type"] == "landing" && l["worker"] == worker)
+            .unwrap_or_else(|| panic!("no landing line for {worker}: {land:?}"))
+    };
+    assert_eq!(outcome("bo")["outcome"], "landed", "{land:?}");
+    let kept = outcome("bo-3");
+    assert_eq!(kept["outcome"], "skipped", "{land:?}");
+    assert!(kept["reason"].as_str().unwrap().contains("best of N"), "{kept}");
+    assert_eq!(subject(&env, "main"), "attempt 2");
 }
 
 #[test]

@@ -287,6 +287,24 @@ fn a_fleet_of_worktree_workers_gets_through_a_night_of_faults_and_a_reboot() {
         2,
         "one review asked for changes, one approved"
     );
+
+    // The morning: the night's twelve tasks onto main, with the person's commit.
+    let land = env.leash(&["land", "--all", "--json"]);
+    assert_eq!(land.code(), 0, "{land:?}");
+    let landed = land
+        .json_lines()
+        .iter()
+        .filter(|l| l["type"] == "landing" && l["outcome"] == "landed")
+        .count();
+    assert_eq!(landed, WORKERS.len(), "{land:?}");
+    for worker in WORKERS {
+        for n in 1..=TASKS {
+            let file = format!("{worker}-t{n}.txt");
+            assert!(env.repo.join(&file).exists(), "{file} on main: {land:?}");
+        }
+    }
+    assert!(env.repo.join("person.txt").exists());
+    assert_eq!(git(&env.repo, &["status", "--porcelain"]), "");
 }
 
 #[test]
@@ -348,9 +366,9 @@ fn the_readme_backlog_script_runs_a_night_and_says_what_each_task_needs() {
     let morning = env.bash(&format!("bash {}/morning.sh", bin.display()));
     assert_eq!(
         morning.stdout,
-        "merge  leash/task-1  Add a.txt\n\
+        "land   leash/task-1  Add a.txt  (leash land task-1)\n\
          look   leash/task-2  -Pick a database for b  (exit 11: leash --worker task-2 status)\n\
-         merge  leash/task-3  Add c.txt\n",
+         land   leash/task-3  Add c.txt  (leash land task-3)\n",
         "{morning:?}"
     );
     let log_of = |n: usize| {

@@ -18,6 +18,8 @@ mod generated_docs;
 mod hostile;
 mod json_output;
 mod keep;
+mod land;
+mod landing;
 mod long_run;
 mod many;
 mod morning;

@@ -1,4 +1,5 @@
-//! `worker`: one worker step (plan, implement, nudge), queued behind whatever runs.
+//! `worker`: one worker step (plan, implement, nudge, land), queued behind whatever
+//! runs; a landing is refused while anything runs, and owns the branch while it runs.
 //! With `wait` its events stream to the client until `judged`; without, the answer is
 //! that it was queued. A nudge queued while another waits is merged into it.
 
@@ -9,12 +10,25 @@ use crate::daemon::parts::Parts;
 use crate::daemon::queue::Queue;
 use crate::daemon::subscribers::Until;
 use crate::daemon::worker_step::{StepRun, end_step};
+use crate::error::{Error, ErrorKind};
 use crate::protocol::{Reply, WorkerRequest};
-use crate::worker::{Verdict, WorkerStep};
+use crate::worker::{Step, Verdict, WorkerStep};
 
 pub fn handle(parts: &mut Parts, queue: &mut Queue, request: WorkerRequest, answer: Answer) {
     if let Err(e) = accepting(parts, queue) {
         return answer.error(&e);
+    }
+    if matches!(request.step, WorkerStep::Land { .. }) && ahead(parts, queue) > 0 {
+        return answer.error(
+            &Error::new(
+                ErrorKind::Busy,
+                "the worker runs another step; a landing does not wait behind it",
+            )
+            .hint("run `leash land` again once the worker's step ended"),
+        );
+    }
+    if hook_nudge_while_landing(parts, &request) {
+        return drop_hook_nudge(parts, request.wait, answer);
     }
     let wait = request.wait;
     if let WorkerStep::Nudge { reasons, events } = &request.step
@@ -39,6 +53,37 @@ pub fn handle(parts: &mut Parts, queue: &mut Queue, request: WorkerRequest, answ
     let (id, ahead, rx) = subscribe(parts, queue, Until::Judged);
     queue.push(Box::new(StepJob::new(id, request)));
     answer.stream(Reply::Queued { turn: id, ahead }, rx);
+}
+
+/// A nudge a git hook fired while a landing step owns the branch: its commits are the
+/// landing's (or a person's), nothing the worker is to be nudged about.
+fn hook_nudge_while_landing(parts: &Parts, request: &WorkerRequest) -> bool {
+    matches!(&request.step, WorkerStep::Nudge { reasons, events }
+        if reasons.is_empty() && !events.is_empty())
+        && parts.worker().landing()
+}
+
+/// Answers a dropped hook nudge as a step that had nothing to do, with a notice.
+fn drop_hook_nudge(parts: &mut Parts, wait: bool, answer: Answer) {
+    let id = parts.tally().next_id();
+    let queued = Reply::Queued { turn: id, ahead: 0 };
+    match wait {
+        true => {
+            let rx = follow_from_now(parts, id, Until::Judged);
+            answer.stream(queued, rx);
+        }
+        false => answer.reply(queued),
+    }
+    let why = "a landing step owns the branch; a git hook's nudge meanwhile is dropped";
+    parts.out().info(Some(id), why.to_string());
+    let dropped =
+        parts
+            .worker()
+            .judgement(Step::Nudge, Verdict::NothingToDo, format!("dropped: {why}"));
+    parts.out().emit(
+        Some(id),
+        crate::protocol::EventBody::<serde_json::Value>::Judged { judgement: dropped },
+    );
 }
 
 struct StepJob {

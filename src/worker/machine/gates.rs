@@ -210,6 +210,7 @@ impl StepMachine {
             Stage::ReviewTurn { .. } => TurnKind::Review,
             Stage::JudgeTurn { .. } => TurnKind::Judge,
             Stage::NudgeTurn { .. } => TurnKind::Nudge,
+            Stage::Land(_) => TurnKind::Land,
             Stage::Compacting { kind, .. } => *kind,
             _ => TurnKind::Implement,
         }

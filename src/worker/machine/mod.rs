@@ -12,6 +12,7 @@ use crate::human::usd;
 use crate::turn::{Outcome, TurnKind, TurnSettings, TurnStatus};
 
 use super::checks::CheckResult;
+use super::land::LandOrder;
 use super::prompts::{
     CONTINUE_AFTER_RESTART, NudgeContext, ReviewContext, compact_instructions, implement_prompt,
     judge_again_prompt, judge_prompt, nudge_prompt, plan_prompt, replan_prompt, rescope_prompt,
@@ -64,6 +65,8 @@ pub enum Seen {
     Checked(Vec<CheckResult>),
     /// The answer to [`Action::Diff`].
     Diff(Diff),
+    /// The answer to [`Action::Land`].
+    Land(LandSeen),
 }
 
 /// What happened that people and scripts should hear of, taken by the daemon after
@@ -73,7 +76,17 @@ pub enum Note {
     Info(String),
     ChecksRan(Vec<CheckResult>),
     Reviewed(Review),
-    Rescoped { number: u32, of: u32, plan: String },
+    Rescoped {
+        number: u32,
+        of: u32,
+        plan: String,
+    },
+    /// The task's work landed: the target's `commit` holds it.
+    Landed {
+        task_id: String,
+        commit: String,
+        target: String,
+    },
 }
 
 /// What the machine wants done next.
@@ -109,6 +122,8 @@ pub enum Action {
     },
     /// The change from the phase's start to HEAD, for a review; answer [`Seen::Diff`].
     Diff,
+    /// What git must do for a landing; answer [`Seen::Land`].
+    Land(LandGit),
     /// The step is over.
     Finish(Judgement),
 }
@@ -168,6 +183,8 @@ enum Stage {
         green: Vec<u32>,
         asked: bool,
     },
+    /// A landing, by its own rules.
+    Land(Box<landing::Landing>),
     Over,
 }
 
@@ -213,6 +230,7 @@ fn marker_of(stage: &Stage) -> Option<InFlight> {
         Stage::ReviewTurn { .. } => Some(InFlight::Review),
         Stage::RescopeTurn { .. } => Some(InFlight::Rescope),
         Stage::JudgeTurn { .. } => Some(InFlight::Judge),
+        Stage::Land(landing) => landing.marker(),
         _ => None,
     }
 }
@@ -411,13 +429,32 @@ impl StepMachine {
                     "the task was planned meanwhile, by the step before this one".to_string(),
                 ))
             }
-            // Landing is being built: until then a landing order finds nothing done.
-            (Stage::Begin, WorkerStep::Land { .. }, Seen::Start) => Action::Finish(judgement(
-                state,
-                Step::Land,
-                Verdict::NotLanded,
-                "this leash cannot land yet".to_string(),
-            )),
+            (Stage::Begin, WorkerStep::Land { order }, Seen::Start) => {
+                let (stage, action) = landing::begin(&mut landing::Ctx {
+                    state,
+                    config: &self.config,
+                    order: &order,
+                    notes: &mut self.notes,
+                });
+                self.stage = stage;
+                action
+            }
+            (Stage::Land(landing), WorkerStep::Land { order }, seen) => {
+                let was = Stage::Land(landing.clone());
+                let mut ctx = landing::Ctx {
+                    state,
+                    config: &self.config,
+                    order: &order,
+                    notes: &mut self.notes,
+                };
+                match landing::next(*landing, &mut ctx, seen) {
+                    Ok((stage, action)) => {
+                        self.stage = stage;
+                        action
+                    }
+                    Err(seen) => self.lost(state, was, &seen),
+                }
+            }
             (Stage::Begin, WorkerStep::Plan { task, .. }, Seen::Start) => {
                 state.begin_plan(task.clone());
                 self.phase_turn(state, Stage::PlanTurn, TurnKind::Plan, plan_prompt(&task))
@@ -575,6 +612,12 @@ impl StepMachine {
                 green: candidates.iter().map(|c| c.k).collect(),
                 asked: false,
             }),
+            (
+                WorkerStep::Land {
+                    order: LandOrder::Resolve { .. },
+                },
+                InFlight::Land { number },
+            ) => Some(Stage::Land(Box::new(landing::Landing::cut_off(number)))),
             _ => None,
         };
         let Some(stage) = stage else {
@@ -662,6 +705,22 @@ impl StepMachine {
                 format!(
                     "this command's task was replaced: the worker now works on {}; what it does is not this command's outcome",
                     current()
+                ),
+            ));
+        }
+        if let Some(landed) = &state.task.landed
+            && matches!(
+                self.step,
+                WorkerStep::Nudge { .. } | WorkerStep::Implement { restart: false }
+            )
+        {
+            return Some(judgement(
+                state,
+                self.step(),
+                Verdict::NothingToDo,
+                format!(
+                    "nothing to do: the task's work landed at {}",
+                    crate::git::short_id(landed)
                 ),
             ));
         }
@@ -829,6 +888,23 @@ impl StepMachine {
                 self.stage = Stage::NudgeJudge { number, result };
                 Action::Look
             }
+            Stage::Land(landing) => {
+                let WorkerStep::Land { order } = self.step.clone() else {
+                    return self.lost(state, Stage::Land(landing), &Seen::Start);
+                };
+                let (stage, action) = landing::turn_ended(
+                    *landing,
+                    &mut landing::Ctx {
+                        state,
+                        config: &self.config,
+                        order: &order,
+                        notes: &mut self.notes,
+                    },
+                    outcome,
+                );
+                self.stage = stage;
+                action
+            }
             stage => {
                 let seen = Seen::Turn {
                     outcome: outcome.clone(),
@@ -852,11 +928,13 @@ impl StepMachine {
 
 mod gates;
 mod judge;
+mod landing;
 mod looping;
 mod nudge;
 
 pub use judge::{dropped_nudge, judgement};
 use judge::{failed_turn, judge, last_blocked_reason, planned};
+pub use landing::{Gate, LandGit, LandSeen, landing_gate};
 pub use looping::{LoopNext, ends_the_task, loop_next, loop_start};
 
 #[cfg(test)]

@@ -96,8 +96,10 @@ on_both_clis!(
     loop_check_nudges_a_commit_that_fails_its_check_until_it_passes,
     a_fork_in_a_worktree_starts_with_the_original_conversation,
     a_step_whose_daemon_is_killed_mid_turn_goes_on_in_a_new_daemon,
+    a_landing_conflict_is_resolved_through_the_real_claude,
     a_resumed_conversation_holds_a_prompt_exactly_when_its_transcript_does,
     best_of_two_keeps_the_judged_attempt_and_goes_on_in_its_conversation,
+    a_conflict_handed_back_is_resolved_by_the_real_cli_in_a_landing_turn,
 );
 
 /// The real CLI, installed on first use; `None` after saying why when it cannot be

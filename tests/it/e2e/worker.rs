@@ -241,3 +241,142 @@ pub(super) fn best_of_two_keeps_the_judged_attempt_and_goes_on_in_its_conversati
         "and not attempt 1's"
     );
 }
+
+/// Issue 29: a branch that conflicts with its target goes back to its worker, and the
+/// real CLI resolves it in a landing turn (rebase, write, continue) until it lands.
+pub(super) fn a_conflict_handed_back_is_resolved_by_the_real_cli_in_a_landing_turn(
+    cli: &'static Cli,
+) {
+    use crate::landing::{judged, land, resolve};
+    use leash::worker::land::LandTrouble;
+    let Some(e2e) = E2e::start(cli, []) else {
+        return;
+    };
+    std::fs::write(e2e.repo.join("shared.txt"), "base\n").unwrap();
+    git(&e2e.repo, &["add", "shared.txt"]);
+    git(&e2e.repo, &["commit", "-q", "-m", "shared"]);
+    let tree = e2e.repo.canonicalize().unwrap().join(".leash/worktrees/w");
+    let shared = tree.join("shared.txt");
+    e2e.api
+        .push(Reply::text("1) add my line to shared.txt 2) commit it"));
+    // The CLI writes a file it has read (the floor refuses to overwrite one unread).
+    let read = || Reply::tool_use("Read", json!({"file_path": shared}));
+    e2e.api.push(read());
+    e2e.api
+        .extend(write_and_commit(&shared, "base\nmine\n", "w: mine"));
+    e2e.api.push(Reply::text("Committed."));
+    e2e.ok(&[
+        "--worker",
+        "w",
+        "loop",
+        "--worktree",
+        "--task",
+        "Add my line",
+    ]);
+    std::fs::write(e2e.repo.join("shared.txt"), "base\ntheirs\n").unwrap();
+    git(&e2e.repo, &["commit", "-q", "-am", "person: theirs"]);
+
+    e2e.api.push(Reply::bash("git rebase main"));
+    e2e.api.push(read());
+    e2e.api.push(Reply::tool_use(
+        "Write",
+        json!({"file_path": shared, "content": "base\ntheirs\nmine\n"}),
+    ));
+    e2e.api.push(Reply::bash(
+        "git add shared.txt && git -c core.editor=true rebase --continue",
+    ));
+    e2e.api
+        .push(Reply::text("Rebased onto main; both lines kept."));
+    let conflict = LandTrouble::Conflict {
+        files: vec!["shared.txt".into()],
+    };
+    let lines = land(&e2e, resolve(&e2e, conflict), 3);
+    assert_eq!(judged(&lines)["verdict"], "landable", "{lines:#?}");
+    git(&tree, &["merge-base", "--is-ancestor", "main", "leash/w"]);
+    assert_eq!(
+        std::fs::read_to_string(&shared).unwrap(),
+        "base\ntheirs\nmine\n"
+    );
+    assert_eq!(git(&tree, &["status", "--porcelain"]), "");
+    let landing_turn = e2e
+        .turns()
+        .iter()
+        .filter_map(last_user_text)
+        .find(|text| text.contains("`leash land` is landing your work"))
+        .unwrap_or_else(|| panic!("the landing prompt never reached the API"));
+    assert!(landing_turn.contains("person: theirs"), "{landing_turn}");
+}
+
+/// `leash land` with a conflict: the real claude, handed its branch back in a landing
+/// turn, merges main, resolves the file and commits; land then lands it.
+pub(super) fn a_landing_conflict_is_resolved_through_the_real_claude(cli: &'static Cli) {
+    let Some(e2e) = E2e::start(cli, []) else {
+        return;
+    };
+    std::fs::write(e2e.repo.join("shared.txt"), "base\n").unwrap();
+    git(&e2e.repo, &["add", "shared.txt"]);
+    git(&e2e.repo, &["commit", "-q", "-m", "a shared file"]);
+    let shared = e2e
+        .repo
+        .canonicalize()
+        .unwrap()
+        .join(".leash/worktrees/w/shared.txt");
+    e2e.api
+        .push(Reply::text("1) add my line to shared.txt 2) commit it"));
+    // The file is there already: claude reads it before it writes it (2.1.110 insists).
+    e2e.api
+        .push(Reply::tool_use("Read", json!({"file_path": shared})));
+    e2e.api
+        .extend(write_and_commit(&shared, "base\nmine\n", "Add my line"));
+    e2e.api.push(Reply::text("Committed."));
+    let run = e2e.leash(&[
+        "--worker",
+        "w",
+        "loop",
+        "--worktree",
+        "--task",
+        "Add my line",
+    ]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    std::fs::write(e2e.repo.join("shared.txt"), "base\ntheirs\n").unwrap();
+    git(&e2e.repo, &["commit", "-q", "-am", "their line"]);
+
+    // The landing turn: merge main (it stops on the conflict), resolve, commit.
+    e2e.api.push(Reply::bash("git merge main"));
+    e2e.api
+        .push(Reply::tool_use("Read", json!({"file_path": shared})));
+    e2e.api.push(Reply::tool_use(
+        "Write",
+        json!({"file_path": shared, "content": "base\ntheirs\nmine\n"}),
+    ));
+    e2e.api
+        .push(Reply::bash("git add shared.txt && git commit --no-edit"));
+    e2e.api
+        .push(Reply::text("Merged main and kept both lines."));
+    let run = e2e.leash(&["land", "w", "--json"]);
+    if run.code() != 0 {
+        e2e.dump();
+    }
+    assert_eq!(run.code(), 0, "{run:?}");
+    let landing = run
+        .json_lines()
+        .into_iter()
+        .find(|l| l["type"] == "landing")
+        .unwrap();
+    assert_eq!(landing["outcome"], "landed", "{run:?}");
+    assert_eq!(
+        std::fs::read_to_string(e2e.repo.join("shared.txt")).unwrap(),
+        "base\ntheirs\nmine\n"
+    );
+    let prompt = e2e
+        .turns()
+        .iter()
+        .filter_map(last_user_text)
+        .find(|text| text.contains("leash land"))
+        .unwrap_or_default();
+    assert!(
+        prompt.contains("shared.txt") && prompt.contains("their line"),
+        "the conflict and what landed reached the API: {prompt}"
+    );
+    assert_eq!(git(&e2e.repo, &["status", "--porcelain"]), "");
+}

@@ -237,6 +237,7 @@ mod compaction;
 mod gates;
 mod implement;
 mod judge;
+mod landing;
 mod looping;
 mod nudge;
 mod plan;
