@@ -215,6 +215,9 @@ impl<'a> TurnPrinter<'a> {
 
     /// A line printed as it came (`--json`).
     pub fn raw(&mut self, raw: &str) {
+        if self.out.muted {
+            return;
+        }
         let _ = self.stdout.write_all(raw.as_bytes());
         let _ = self.stdout.write_all(b"\n");
     }
@@ -242,6 +245,9 @@ impl<'a> TurnPrinter<'a> {
 
     /// A `claude` event line, read only for what claude said.
     pub fn claude(&mut self, raw: &str) {
+        if self.out.muted {
+            return;
+        }
         if self.out.json {
             return self.raw(raw);
         }
