@@ -428,7 +428,10 @@ fn kept_attempts_stay_as_workers_that_say_whose_attempts_they_are() {
     assert_eq!(outcome("bo")["outcome"], "landed", "{land:?}");
     let kept = outcome("bo-3");
     assert_eq!(kept["outcome"], "skipped", "{land:?}");
-    assert!(kept["reason"].as_str().unwrap().contains("best of N"), "{kept}");
+    assert!(
+        kept["reason"].as_str().unwrap().contains("best of N"),
+        "{kept}"
+    );
     assert_eq!(subject(&env, "main"), "attempt 2");
 }
 
