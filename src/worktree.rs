@@ -508,6 +508,38 @@ fn lock(main: &Repository) -> Result<std::fs::File, Error> {
     }
 }
 
+/// Removes the `index.lock` of the work tree at `dir` when no git runs there: claude
+/// killed mid-commit takes the git in its process group with it, and the lock that git
+/// left fails every commit after it (the worker's nudges then go by uncommitted). A
+/// git of anyone's still working in the tree keeps it.
+pub fn clear_index_lock_of_dead_git(dir: &Path) -> Option<String> {
+    let index_lock = Repository::open(dir).ok()?.path().join("index.lock");
+    if !index_lock.exists() || git_runs_in(dir) {
+        return None;
+    }
+    std::fs::remove_file(&index_lock).ok()?;
+    Some(format!(
+        "removed {}, left by a git that died with claude",
+        index_lock.display()
+    ))
+}
+
+/// Whether a git process works in `dir` or below it (its working directory there).
+fn git_runs_in(dir: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else {
+        return true;
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    entries.flatten().any(|entry| {
+        let path = entry.path();
+        let is_git =
+            std::fs::read_to_string(path.join("comm")).is_ok_and(|comm| comm.trim() == "git");
+        is_git && std::fs::read_link(path.join("cwd")).is_ok_and(|cwd| cwd.starts_with(&dir))
+    })
+}
+
 /// Removes git's `index.lock` from a worker's worktree when nothing of the worker can
 /// be running git there: no daemon holds the worker's lock (`worker_lock`, a file
 /// lock every host sees), so the git that took it died with its daemon, its claude

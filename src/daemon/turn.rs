@@ -18,6 +18,7 @@ use crate::protocol::{EventBody, Fault};
 use crate::time::now_ms;
 use crate::turn::{Outcome, TurnKind, TurnSpec};
 use crate::worker::prompts::{CONTINUE_AFTER_RESTART, Handoff, handoff_prompt};
+use crate::worktree::clear_index_lock_of_dead_git;
 
 /// What the turn waits for.
 enum Stage {
@@ -244,6 +245,10 @@ impl TurnRun {
                     ),
                     _ => "claude hung and was restarted;".to_string(),
                 };
+                let cwd = parts.session().view().cwd();
+                if let Some(removed) = cwd.and_then(|cwd| clear_index_lock_of_dead_git(&cwd)) {
+                    parts.info(removed);
+                }
                 // The rule of a cut-off turn: continued if claude had the prompt, else
                 // the prompt is sent again.
                 if parts

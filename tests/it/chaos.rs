@@ -43,9 +43,10 @@ fn task_text(worker: &str, n: usize) -> String {
 type Loops = Arc<Mutex<BTreeMap<&'static str, u32>>>;
 
 /// Runs `worker`'s tasks one after the other, each until its `leash loop` ends other
-/// than killed; returns each task's exit code.
-fn backlog(env: &Env, worker: &'static str, loops: &Loops) -> Vec<i32> {
-    (1..=TASKS)
+/// than killed; returns each task's exit code, and what a loop that failed said.
+fn backlog(env: &Env, worker: &'static str, loops: &Loops) -> (Vec<i32>, Vec<String>) {
+    let mut said = Vec::new();
+    let codes = (1..=TASKS)
         .map(|n| {
             let task = task_text(worker, n);
             let args = [
@@ -64,11 +65,15 @@ fn backlog(env: &Env, worker: &'static str, loops: &Loops) -> Vec<i32> {
                 let run = finish(child, Duration::from_secs(60));
                 loops.lock().unwrap().remove(worker);
                 if run.status.code().is_some() {
+                    if run.code() != 0 {
+                        said.push(format!("task {n}: {}", run.stderr.trim()));
+                    }
                     break run.code();
                 }
             }
         })
-        .collect()
+        .collect();
+    (codes, said)
 }
 
 /// A pid of the worker's daemon or claude, as the worker's status says.
@@ -166,7 +171,7 @@ fn night(seed: u64, targets: &[Target]) -> Result<(), String> {
                 (*worker, night.spawn(move || backlog(env, worker, loops)))
             })
             .collect();
-        let ended: BTreeMap<&str, Vec<i32>> = runs
+        let ended: BTreeMap<&str, (Vec<i32>, Vec<String>)> = runs
             .into_iter()
             .map(|(worker, run)| (worker, run.join().unwrap()))
             .collect();
@@ -174,9 +179,9 @@ fn night(seed: u64, targets: &[Target]) -> Result<(), String> {
         (ended, killer.join().unwrap())
     });
     let mut wrong = Vec::new();
-    for (worker, codes) in &ended {
+    for (worker, (codes, said)) in &ended {
         if codes.iter().any(|code| *code != 0) {
-            wrong.push(format!("{worker}'s tasks ended {codes:?}"));
+            wrong.push(format!("{worker}'s tasks ended {codes:?}: {said:#?}"));
         }
     }
     let by_folder = env.answered_by_folder();

@@ -819,3 +819,25 @@ fn secrets_in_the_environment_never_reach_logs_or_status() {
     assert!(!seen.contains(secret), "a secret leaked");
     assert!(seen.contains("echo: hello"), "the outputs were read");
 }
+
+/// claude killed while its `git commit` ran takes that git with it, and the lock the
+/// git left would fail every commit after it: the worker's nudges went by uncommitted
+/// until it ran out of them (the chaos night, seed 27). The daemon that restarts claude
+/// removes a lock no living git holds.
+#[test]
+fn claude_killed_mid_commit_leaves_no_index_lock_behind() {
+    let env = Env::worker();
+    env.script(&[
+        "reply 1. write a.txt",
+        "sh touch \"$(git rev-parse --git-dir)/index.lock\"; crash",
+        "write a.txt; commit add a.txt",
+    ]);
+    let run = env.leash(&["--json", "loop", "--task", "Add a.txt"]);
+    assert_eq!(run.code(), 0, "{run:?}");
+    assert!(!env.repo.join(".git/index.lock").exists());
+    assert!(
+        notices(&env).iter().any(|n| n.contains("index.lock")),
+        "{:#?}",
+        notices(&env)
+    );
+}
