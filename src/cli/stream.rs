@@ -236,7 +236,14 @@ pub async fn stream(
         Request::Worker(step) => step.interactive,
         _ => false,
     };
-    conn.send(request).await?;
+    // A daemon killed just before the request reaches it breaks the pipe: it died,
+    // and the request goes on as through any other death of its daemon.
+    if let Err(e) = conn.send(request).await {
+        return match died(conn.daemon_pid).await {
+            true => Ok(Ending::DaemonDied { started: false }),
+            false => Err(e),
+        };
+    }
     let mut printer = TurnPrinter::new(out, worker);
     let mut ctrl_c =
         signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch for Ctrl-C", e))?;
@@ -248,7 +255,15 @@ pub async fn stream(
             printer.flush();
         }
         let next = tokio::select! {
-            line = conn.next_raw() => Some(line?),
+            line = conn.next_raw() => match line {
+                Ok(line) => Some(line),
+                // A reset connection: the daemon was killed mid-write.
+                Err(_) if died(conn.daemon_pid).await => {
+                    printer.flush();
+                    return Ok(Ending::DaemonDied { started });
+                }
+                Err(e) => return Err(e),
+            },
             _ = ctrl_c.recv() => None,
         };
         let Some(next) = next else {

@@ -456,10 +456,15 @@ fn land_git(parts: &Parts, op: LandGit) -> Seen {
 }
 
 /// The worker's repository as it is now, for the machine.
-fn look(parts: &Parts) -> Seen {
+fn look(parts: &mut Parts) -> Seen {
     let Some(cwd) = cwd(parts) else {
         return Seen::GitFailed(Error::internal("the worker lost its session"));
     };
+    // A git killed with claude or with an earlier daemon left its lock: the worker's
+    // next commit would fail on it.
+    if let Some(removed) = crate::worktree::clear_index_lock_of_dead_git(&cwd) {
+        parts.info(removed);
+    }
     match parts.worker().look(&cwd) {
         Ok(view) => Seen::Git(view),
         Err(e) => Seen::GitFailed(e),
