@@ -240,7 +240,20 @@ fn events_of(state: &Path) -> String {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         said.extend(text.lines().filter_map(|line| {
             let event: Value = serde_json::from_str(line).ok()?;
-            let message = event["message"].as_str()?;
+            // A tool claude ran that failed (a commit, say) is part of the story.
+            let failed_tool = event["msg"]["message"]["content"][0]
+                .as_object()
+                .filter(|block| block.get("is_error") == Some(&Value::Bool(true)))
+                .map(|block| {
+                    block
+                        .get("content")
+                        .map(Value::to_string)
+                        .unwrap_or_default()
+                });
+            let message = event["message"]
+                .as_str()
+                .map(String::from)
+                .or(failed_tool)?;
             Some(format!("{worker}: {message}"))
         }));
     }
