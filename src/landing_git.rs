@@ -105,15 +105,17 @@ pub enum Adoption {
     Refused(String),
 }
 
-/// `git -c core.hooksPath=/dev/null ARGS` in `dir`: no hook fires.
-fn command(dir: &Path, args: &[&str]) -> Command {
+/// `git -c core.hooksPath=/dev/null ARGS` in `dir`, reading nothing: no hook fires
+/// (landing's own git operations, here and in `leash land`, nudge no one).
+pub fn command(dir: &Path, args: &[&str]) -> Command {
     let mut git = Command::new("git");
     git.args(["-c", "core.hooksPath=/dev/null"])
         .args(args)
         .current_dir(dir)
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE");
+        .env_remove("GIT_INDEX_FILE")
+        .stdin(std::process::Stdio::null());
     git
 }
 

@@ -513,15 +513,21 @@ fn lock(main: &Repository) -> Result<std::fs::File, Error> {
 /// left fails every commit after it (the worker's nudges then go by uncommitted). A
 /// git of anyone's still working in the tree keeps it.
 pub fn clear_index_lock_of_dead_git(dir: &Path) -> Option<String> {
-    let index_lock = Repository::open(dir).ok()?.path().join("index.lock");
-    if !index_lock.exists() || git_runs_in(dir) {
+    let index_lock = index_lock(dir)?;
+    if git_runs_in(dir) {
         return None;
     }
     std::fs::remove_file(&index_lock).ok()?;
     Some(format!(
-        "removed {}, left by a git that died with claude",
+        "removed {}, left by a git that died (no git runs there now)",
         index_lock.display()
     ))
+}
+
+/// The `index.lock` of the work tree at `dir`, when there is one.
+fn index_lock(dir: &Path) -> Option<PathBuf> {
+    let index_lock = Repository::open(dir).ok()?.path().join("index.lock");
+    index_lock.exists().then_some(index_lock)
 }
 
 /// Whether a git process works in `dir` or below it (its working directory there).
@@ -546,10 +552,7 @@ fn git_runs_in(dir: &Path) -> bool {
 /// or its whole node. Left in place, it makes every later commit there fail. Says
 /// what it removed.
 pub fn clear_dead_index_lock(worktree: &Path, worker_lock: &Path) -> Option<String> {
-    let index_lock = Repository::open(worktree).ok()?.path().join("index.lock");
-    if !index_lock.exists() {
-        return None;
-    }
+    let index_lock = index_lock(worktree)?;
     let lock = std::fs::File::open(worker_lock).ok()?;
     // Held for a moment only. A daemon of this worker started by another command in
     // that very moment takes it for another daemon's and exits; that command then

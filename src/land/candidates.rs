@@ -158,17 +158,8 @@ fn busy_worktree(path: &Path) -> Option<String> {
     if !path.exists() {
         return Some(format!("its worktree {} is gone", path.display()));
     }
-    for (marker, what) in [
-        ("rebase-merge", "a rebase"),
-        ("rebase-apply", "a rebase"),
-        ("MERGE_HEAD", "a merge"),
-        ("CHERRY_PICK_HEAD", "a cherry-pick"),
-    ] {
-        if let Ok(found) = git(path, &["rev-parse", "--git-path", marker])
-            && path.join(&found).exists()
-        {
-            return Some(format!("{what} is in progress in its worktree"));
-        }
+    if let Ok(Some(what)) = crate::landing_git::in_progress(path) {
+        return Some(format!("a {what} is in progress in its worktree"));
     }
     match git(path, &["status", "--porcelain"]) {
         Ok(changes) if changes.is_empty() => None,

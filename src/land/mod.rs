@@ -15,7 +15,6 @@ pub mod stack;
 pub mod target;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use serde::Serialize;
 
@@ -117,15 +116,7 @@ pub fn land_dir(root: &Path) -> PathBuf {
 /// Runs git in `dir` with no hook; its standard output trimmed, or its standard error
 /// as the failure.
 pub fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let output = Command::new("git")
-        .arg("-c")
-        .arg("core.hooksPath=/dev/null")
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE")
-        .stdin(Stdio::null())
+    let output = crate::landing_git::command(dir, args)
         .output()
         .map_err(|e| format!("cannot run git: {e}"))?;
     if output.status.success() {
