@@ -573,19 +573,7 @@ pub fn clear_dead_index_lock(worktree: &Path, worker_lock: &Path) -> Option<Stri
 mod tests {
     use super::*;
 
-    fn git(dir: &Path, args: &[&str]) {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@t")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@t")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-    }
+    use crate::git::test_git as git;
 
     #[test]
     fn a_dead_gits_index_lock_goes_only_while_no_daemon_holds_the_worker() {
