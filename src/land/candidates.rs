@@ -161,13 +161,16 @@ fn busy_worktree(path: &Path) -> Option<String> {
     if let Ok(Some(what)) = crate::landing_git::in_progress(path) {
         return Some(format!("a {what} is in progress in its worktree"));
     }
-    match git(path, &["status", "--porcelain"]) {
+    match crate::git::changes(path) {
         Ok(changes) if changes.is_empty() => None,
-        Ok(changes) => Some(format!(
-            "its worktree has uncommitted changes ({})",
-            crate::human::one_line(&changes.lines().take(3).collect::<Vec<_>>().join(", "), 160)
-        )),
-        Err(e) => Some(e),
+        Ok(changes) => {
+            let names: Vec<String> = changes.iter().map(ToString::to_string).collect();
+            Some(format!(
+                "its worktree has uncommitted changes ({})",
+                crate::human::first_of(&names, 3)
+            ))
+        }
+        Err(e) => Some(e.message),
     }
 }
 
